@@ -1,0 +1,1 @@
+"""Storage: the terminal's one SQLite file, through SQLModel. The only package that knows SQL."""

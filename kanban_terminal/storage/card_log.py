@@ -1,0 +1,123 @@
+"""Appending to the card log, the only way: every row chained by hash to the one before it.
+
+The database already refuses UPDATE and DELETE on `card_log`; the chain makes an edit made behind
+its back (a hand-edited file, a dropped trigger) detectable: `verify_chain` recomputes every hash and
+names the first row that does not match. Writers hold the write lock (BEGIN IMMEDIATE), so the tail
+read here cannot race another writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlmodel import Session
+
+from kanban_terminal.storage.tables import CardLogRow
+from kanban_terminal.storage.types import to_text
+
+GENESIS = "0" * 64
+FIELDS = (
+    "event", "card_id", "loop_id", "from_state", "to_state", "request_id", "actor", "source", "detail",
+    "andon_id",
+)  # fmt: skip
+_TAIL_SQL = "SELECT hash FROM card_log ORDER BY id DESC LIMIT 1"
+
+
+def row_hash(prev: str, row: Any) -> str:
+    """SHA-256 over the previous hash and every field of the row (not its id)."""
+    values = [getattr(row, f) for f in FIELDS]
+    return chain_hash(prev, to_text(row.occurred_at), to_text(row.recorded_at), values)
+
+
+def chain_hash(prev: str, occurred_at: str, recorded_at: str, values: Sequence[object]) -> str:
+    """The chain hash from stored text: lets bulk writers and `verify-log` skip building ORM rows.
+
+    `values` are the `FIELDS` in order; timestamps are the stored text (`types.to_text`).
+    """
+    parts = [prev, occurred_at, recorded_at]
+    parts += ["" if v is None else str(v) for v in values]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+HASHED_FIELDS = FIELDS
+
+
+def append(session: Session, row: CardLogRow) -> CardLogRow:
+    """Add `row` to the log inside the caller's ORM transaction, chained to the current tail."""
+    prev = session.info.get("card_log_tail")
+    if prev is None:
+        prev = session.connection().exec_driver_sql(_TAIL_SQL).scalar() or GENESIS
+    row.hash = row_hash(prev, row)
+    session.info["card_log_tail"] = row.hash
+    session.add(row)
+    return row
+
+
+@dataclass
+class LogEntry:
+    """A card-log row before it is written; cheaper to build than the SQLModel row on the hot path."""
+
+    occurred_at: datetime
+    recorded_at: datetime
+    event: str
+    source: str
+    card_id: str | None = None
+    loop_id: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    request_id: str | None = None
+    actor: str | None = None
+    detail: str = ""
+    andon_id: str | None = None
+    hash: str = ""
+
+
+class ConnectionLog:
+    """Appends on a Core connection (the scan's hot path), within one transaction."""
+
+    def __init__(self, conn: Connection):
+        driver = conn.connection.driver_connection
+        assert driver is not None, "a live connection inside a transaction"
+        self.db = driver
+        row = self.db.execute(_TAIL_SQL).fetchone()
+        self.tail: str = row[0] if row else GENESIS
+
+    def append(self, row: LogEntry) -> None:
+        row.hash = row_hash(self.tail, row)
+        self.db.execute(
+            "INSERT INTO card_log (occurred_at, recorded_at, event, card_id, loop_id, from_state, "
+            "to_state, request_id, actor, source, detail, andon_id, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                to_text(row.occurred_at), to_text(row.recorded_at), row.event, row.card_id, row.loop_id,
+                row.from_state, row.to_state, row.request_id, row.actor, row.source, row.detail, row.andon_id,
+                row.hash,
+            ),
+        )  # fmt: skip
+        self.tail = row.hash
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    rows: int
+    first_broken_id: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken_id is None
+
+
+def verify_chain(rows: Iterable[CardLogRow]) -> ChainReport:
+    """Recompute the chain over `rows` in id order; report the first row whose hash is wrong."""
+    prev, count = GENESIS, 0
+    for row in rows:
+        count += 1
+        if row.hash != row_hash(prev, row):
+            return ChainReport(count, row.id)
+        prev = row.hash
+    return ChainReport(count, None)

@@ -1,0 +1,144 @@
+"""Opening the terminal's SQLite file the one safe way, and running its migrations.
+
+WAL with synchronous=FULL: a commit returns only after the WAL is fsynced, so a scan shown as accepted
+survives a process crash and a power loss (on a disk that honours flushes; no software can do better
+on one that lies). Every write transaction starts with BEGIN IMMEDIATE and waits up to the busy
+timeout for the write lock, so a second writer (the `scan` CLI beside the running TUI) waits at the
+start instead of failing half-way. Readers use a second engine with deferred BEGIN so they never
+take the write lock.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlmodel import Session
+
+BUSY_TIMEOUT_MS = 10_000
+_MIGRATIONS = Path(__file__).parent / "migrations"
+BACKUPS_DIRNAME = "backups"
+"""Automatic pre-migration backups go to this folder of the data dir."""
+
+
+class DatabaseError(Exception):
+    """The database cannot be used; the message says why and what to do."""
+
+
+def _make_engine(path: Path, begin: str) -> Engine:
+    engine = create_engine(
+        f"sqlite:///{path}",
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the sqlite3 module, which would BEGIN late and deferred.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+def _secure_create(path: Path) -> None:
+    """Create the data dir 0700 and the database file 0600 whatever the umask."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.chmod(path.parent, 0o700)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+
+
+def _alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def migrate(engine: Engine, *, backup_dir: Path | None = None) -> None:
+    """Bring the schema to the newest revision; refuse a database written by a newer version.
+
+    Args:
+        engine: the write engine of the database.
+        backup_dir: where to put an automatic backup (online backup API) before an existing database
+            is migrated; None for no backup. A new, empty database is never backed up.
+    """
+    cfg = _alembic_config()
+    script = ScriptDirectory.from_config(cfg)
+    head = script.get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current == head:
+        return
+    if current is not None:
+        try:
+            script.get_revision(current)
+        except Exception:
+            raise DatabaseError(
+                f"This database was written by a newer kanban-terminal (schema {current}). "
+                "Install that version again; this one will not touch the file."
+            ) from None
+        if backup_dir is not None and engine.url.database:
+            # Before anything changes: an upgrade that goes wrong can then be undone with `restore`.
+            from kanban_terminal.storage.backup import pre_migration_backup
+
+            pre_migration_backup(Path(engine.url.database), backup_dir, current)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+class Database:
+    """The terminal's database file: one engine for writes, one for reads."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        _secure_create(path)
+        self.write_engine = _make_engine(path, "BEGIN IMMEDIATE")
+        self.read_engine = _make_engine(path, "BEGIN")
+        try:
+            migrate(self.write_engine, backup_dir=path.parent / BACKUPS_DIRNAME)
+        except BaseException:
+            self.close()  # a refused (newer) database must not be left with open connections
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: everything written inside commits together or not at all."""
+        with Session(self.write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """One unit of work on a Core connection, for the hot path that writes plain SQL."""
+        with self.write_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A consistent read-only snapshot."""
+        with Session(self.read_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.write_engine.dispose()
+        self.read_engine.dispose()

@@ -1,0 +1,247 @@
+"""The tables of a terminal's database. SQLModel lives here and nowhere else.
+
+`card` holds each card's current state; `card_log` every change ever made (append-only: triggers in
+the migrations reject UPDATE and DELETE); `replenishment_request` is both the request record and the
+outbox the MQTT relay drains. Part, loop and card rows mirror the configuration so the log can be
+read without it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, text
+from sqlmodel import Field, SQLModel
+
+from kanban_terminal.storage.types import UtcDateTime
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Column[datetime]:
+    return Column(UtcDateTime(), nullable=nullable, index=index)
+
+
+class PartRow(SQLModel, table=True):
+    __tablename__ = "part"
+
+    number: str = Field(primary_key=True)
+    description: str = ""
+    unit: str = "pcs"
+
+
+class LoopRow(SQLModel, table=True):
+    __tablename__ = "loop"
+
+    id: str = Field(primary_key=True)
+    part_number: str = Field(foreign_key="part.number")
+    station: str
+    point_of_use: str
+    source: str
+    container_quantity: int
+    card_count: int
+    lead_time_s: float
+    safety_factor: float
+    next_seq: int = 1
+    """Next per-loop request sequence number, so upstream can see gaps."""
+
+
+class CardRow(SQLModel, table=True):
+    __tablename__ = "card"
+
+    id: str = Field(primary_key=True)
+    loop_id: str = Field(foreign_key="loop.id", index=True)
+    state: str
+    state_since: datetime = Field(sa_column=_utc())
+    last_scan_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    last_seen_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    open_request_id: str | None = None
+    retired: bool = False
+    """Card no longer in the configuration; kept so its history stays readable."""
+
+
+class CardLogRow(SQLModel, table=True):
+    __tablename__ = "card_log"
+    __table_args__ = (Index("ix_card_log_card_occurred", "card_id", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = Field(sa_column=_utc(index=True))
+    """When it happened: the scan, or a device's own timestamp for a buffered signal."""
+    recorded_at: datetime = Field(sa_column=_utc())
+    """When this terminal wrote it."""
+    event: str = Field(index=True)
+    card_id: str | None = None
+    loop_id: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    request_id: str | None = None
+    actor: str | None = None
+    source: str
+    """Which door it came through: keyboard, serial:<port>, mqtt:<device>, cli, upstream, system."""
+    detail: str = ""
+    """Human-readable detail (lead time, reason, note); external text is escaped before it lands here."""
+    andon_id: str | None = Field(default=None, index=True)
+    """The andon event this row belongs to, for andon actions."""
+    hash: str = ""
+    """SHA-256 chaining this row to the previous one (storage/card_log.py); tamper evidence."""
+
+
+class RequestRow(SQLModel, table=True):
+    __tablename__ = "replenishment_request"
+    __table_args__ = (
+        # A card can never have two open requests: the database itself refuses a second one.
+        Index("ux_request_open_card", "card_id", unique=True, sqlite_where=text("closed_at IS NULL")),
+        Index("ix_request_outbox", "publish_state", "loop_id", "loop_seq"),
+    )
+
+    id: str = Field(primary_key=True)
+    """UUID: the idempotency key upstream deduplicates by."""
+    card_id: str = Field(foreign_key="card.id")
+    loop_id: str = Field(foreign_key="loop.id")
+    loop_seq: int
+    part_number: str
+    quantity: int
+    station: str
+    point_of_use: str
+    source: str
+    raised_at: datetime = Field(sa_column=_utc())
+    due_at: datetime = Field(sa_column=_utc())
+    status: str
+    """Card-side progress: queued, sent, accepted, picked, shipped, delivered, rejected, cancelled."""
+    publish_state: str = "pending"
+    """Outbox state: pending (to publish), published (broker PUBACKed), done (upstream answered)."""
+    publish_count: int = 0
+    last_published_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    upstream_status: str | None = None
+    upstream_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    eta: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    lead_time_s: float | None = None
+
+
+class RejectedInputRow(SQLModel, table=True):
+    __tablename__ = "rejected_input"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_utc(index=True))
+    source: str
+    input: str
+    """The input as received, escaped: no raw byte from outside is stored."""
+    reason: str
+
+
+class InboundSignalRow(SQLModel, table=True):
+    """Bin signals already handled, by (device, boot, seq): QoS 1 redeliveries and device retries
+    are recognised here, in the same transaction that applied the signal (idempotent consumer)."""
+
+    __tablename__ = "inbound_signal"
+
+    device: str = Field(primary_key=True)
+    boot: str = Field(primary_key=True)
+    """The device's boot id: a reboot restarts `seq`, so the key must include it."""
+    seq: int = Field(primary_key=True)
+    received_at: datetime = Field(sa_column=_utc(index=True))
+    """When this terminal committed it; rows older than the retention are pruned."""
+    outcome: str
+    """What the signal did (request_raised, already_requested, ...)."""
+
+
+# Outbox indexes the relay's two queries walk in rowid (= per-loop seq) order (migration 0002).
+Index("ix_request_publish_state", RequestRow.__table__.c.publish_state)  # type: ignore[attr-defined]
+Index(
+    "ix_request_publish_state_last",
+    RequestRow.__table__.c.publish_state,  # type: ignore[attr-defined]
+    RequestRow.__table__.c.last_published_at,  # type: ignore[attr-defined]
+)
+
+
+class CardReplacementRow(SQLModel, table=True):
+    """A lost card replaced by a newly printed one (issue 6): the old id stays retired for good."""
+
+    __tablename__ = "card_replacement"
+
+    old_id: str = Field(primary_key=True)
+    new_id: str = Field(unique=True)
+    loop_id: str
+    replaced_at: datetime = Field(sa_column=_utc())
+
+
+class AndonRow(SQLModel, table=True):
+    """One andon event (CALL or STOP) and where it is in its lifecycle; every action is also logged."""
+
+    __tablename__ = "andon"
+    __table_args__ = (
+        # A material andon is raised at most once per overdue request, whatever the timer does.
+        Index("ux_andon_request", "request_id", unique=True, sqlite_where=text("request_id IS NOT NULL")),
+    )
+
+    id: str = Field(primary_key=True)
+    kind: str
+    station: str
+    reason: str
+    source: str
+    raised_at: datetime = Field(sa_column=_utc(index=True))
+    raised_by: str | None = None
+    card_id: str | None = None
+    request_id: str | None = None
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    resolved_by: str | None = None
+    note: str = ""
+    cancelled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    cancelled_by: str | None = None
+    state: str = Field(index=True)
+    """Denormalised AndonState so the active list is one indexed query."""
+
+
+class AndonEscalationRow(SQLModel, table=True):
+    """An escalation tier that fired: the primary key makes "exactly once per (event, tier)" hold."""
+
+    __tablename__ = "andon_escalation"
+
+    andon_id: str = Field(primary_key=True, foreign_key="andon.id")
+    tier: int = Field(primary_key=True)
+    role: str
+    fired_at: datetime = Field(sa_column=_utc())
+
+
+class AndonShelveRow(SQLModel, table=True):
+    """A shelved andon source: bounded by `until`, may be lifted early; never a permanent disable."""
+
+    __tablename__ = "andon_shelve"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True)
+    shelved_by: str
+    shelved_at: datetime = Field(sa_column=_utc())
+    until: datetime = Field(sa_column=_utc())
+    lifted_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class AndonSignalRow(SQLModel, table=True):
+    """Device signal ids already handled, so a redelivered MQTT message raises nothing twice."""
+
+    __tablename__ = "andon_signal"
+
+    id: str = Field(primary_key=True)
+    """The device's own "<device>:<boot>:<seq>" id."""
+    device: str
+    type: str
+    received_at: datetime = Field(sa_column=_utc())
+    outcome: str
+    andon_id: str | None = None
+
+
+class CredentialRow(SQLModel, table=True):
+    """A team lead's PIN hash (scrypt, salted, parameters inside the string) and lockout counters.
+
+    Only the hash is stored, never the PIN; the row lives in the database, not the config file.
+    """
+
+    __tablename__ = "credential"
+
+    badge: str = Field(primary_key=True)
+    pin_hash: str
+    enrolled_at: datetime = Field(sa_column=_utc())
+    failures: int = 0
+    locked_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    blocked: bool = False

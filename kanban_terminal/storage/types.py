@@ -1,0 +1,34 @@
+"""Column types: timezone-aware UTC timestamps stored as sortable ISO 8601 text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import String, TypeDecorator
+
+_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def to_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime reached storage; the core works in aware UTC")
+    return value.astimezone(UTC).strftime(_FORMAT)
+
+
+def from_text(value: str) -> datetime:
+    return datetime.fromisoformat(value)  # 3.11 reads the trailing Z as UTC, and much faster than strptime
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes as fixed-width text: readable in the sqlite3 shell, sortable as text."""
+
+    impl = String(27)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> str | None:
+        return None if value is None else to_text(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else from_text(value)
