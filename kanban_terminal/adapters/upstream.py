@@ -1,0 +1,256 @@
+"""A supermarket / warehouse peer that speaks the protocol: consumes requests, answers statuses.
+
+It is what the demo delivers with and what the tests and benchmarks reconcile against, and a small
+site can run it for real (`kanban-terminal upstream`). It shows what every consumer must do:
+
+* deduplicate by request id (the terminal publishes at least once, the broker may resurrect old
+  messages after a crash): a duplicate is not a new pick, it is answered with the current status;
+* commit, then acknowledge (manual ack), in its own SQLite file, so a crash loses no request;
+* watch each loop's `loop_seq` and log gaps (reliability goal R11);
+* serve every line of a site through one subscription, and share the load with other instances via
+  an MQTT 5 shared subscription (`$share/<group>/...`): a plant scales by its broker.
+
+Answers (accepted, picked, shipped with ETA) are scheduled in the database, so a restart of the
+peer neither forgets nor repeats them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
+from kanban_terminal.adapters.topics import site_requests_filter, status_topic_for
+from kanban_terminal.config import MqttSettings, UpstreamSettings
+from kanban_terminal.domain.text import escape_external
+from kanban_terminal.services.signals import parse_json_object
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 4096
+_UUID = re.compile(r"^[0-9a-fA-F-]{36}$")
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_STAGES = ("accepted", "picked", "shipped")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS request (
+    id TEXT PRIMARY KEY, topic TEXT NOT NULL, line TEXT NOT NULL, loop TEXT NOT NULL,
+    loop_seq INTEGER NOT NULL, card TEXT NOT NULL, received_at REAL NOT NULL,
+    duplicates INTEGER NOT NULL DEFAULT 0, last_status TEXT
+);
+CREATE TABLE IF NOT EXISTS answer (
+    request_id TEXT NOT NULL, stage TEXT NOT NULL, due REAL NOT NULL, eta REAL,
+    sent INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (request_id, stage)
+);
+CREATE INDEX IF NOT EXISTS ix_answer_due ON answer (sent, due);
+CREATE TABLE IF NOT EXISTS loop_seq (
+    line TEXT NOT NULL, loop TEXT NOT NULL, last_seq INTEGER NOT NULL, PRIMARY KEY (line, loop)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    line: str
+    loop: str
+    loop_seq: int
+    card: str
+
+
+def parse_request(payload: bytes) -> Request | str:
+    """Validate the parts of a request the peer relies on; return it or the reason. Never raises."""
+    data = parse_json_object(payload, MAX_REQUEST_BYTES)
+    if isinstance(data, str):
+        return data
+    if data.get("v") != 1 or isinstance(data.get("v"), bool):
+        return "unsupported schema version (expected 1)"
+    rid, seq = data.get("id"), data.get("loop_seq")
+    if not isinstance(rid, str) or not _UUID.match(rid):
+        return "id must be a UUID"
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        return "loop_seq must be a non-negative integer"
+    for key in ("line", "loop", "card"):
+        if not isinstance(data.get(key), str) or not _ID.match(data[key]):
+            return f"{key} must be 1-64 letters, digits, _ . -"
+    return Request(rid, data["line"], data["loop"], seq, data["card"])
+
+
+class UpstreamPeer:
+    """One instance of the supermarket peer; use as a context manager."""
+
+    def __init__(
+        self,
+        mqtt: MqttSettings,
+        site: str,
+        settings: UpstreamSettings,
+        db_path: Path,
+        *,
+        client_id: str | None = None,
+    ):
+        self.settings = settings
+        self.site = site
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+        flt = site_requests_filter(site)
+        # Shared subscriptions are MQTT 5; over 3.1.1 (amqtt) one instance takes everything.
+        subscription = f"$share/{settings.group}/{flt}" if mqtt.protocol == "5" else flt
+        self.link = MqttLink(
+            mqtt,
+            client_id or settings.id,
+            subscriptions=[(subscription, 1)],
+            on_message=self._on_message,
+            max_inflight=100,
+        )
+        self._inbox: queue.SimpleQueue[tuple[str, bytes, int, int, int] | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="upstream-peer", daemon=True)
+        self.received = 0
+        self.duplicates = 0
+        self.gaps = 0
+        self.refused = 0
+
+    def __enter__(self) -> UpstreamPeer:
+        self._thread.start()
+        self.link.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._inbox.put(None)
+        self.link.stop()
+        self._thread.join(timeout=10)
+        self.db.close()
+
+    def _on_message(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
+        self._inbox.put((topic, payload, mid, qos, generation))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._inbox.get(timeout=0.05)
+            except queue.Empty:
+                item = None
+            try:
+                if item is not None:
+                    self._handle(*item)
+                if self.link.connected:
+                    self._send_due()
+            except Exception:
+                log.exception("upstream peer step failed")
+                self._stop.wait(0.5)
+
+    def _handle(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
+        parsed = parse_request(payload)
+        if isinstance(parsed, str):
+            self.refused += 1
+            log.warning("request refused on %s: %s", escape_external(topic, 120), parsed)
+            self.link.ack(mid, qos, generation)
+            return
+        now = time.time()
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.execute(
+                "INSERT OR IGNORE INTO request (id, topic, line, loop, loop_seq, card, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (parsed.id, topic, parsed.line, parsed.loop, parsed.loop_seq, parsed.card, now),
+            )
+            new = cur.rowcount == 1
+            if new:
+                self._check_seq(cur, parsed)
+                s = self.settings
+                ship = now + s.ship_after_s
+                for stage, due in zip(
+                    _STAGES, (s.accept_after_s, s.pick_after_s, s.ship_after_s), strict=True
+                ):
+                    cur.execute(
+                        "INSERT INTO answer (request_id, stage, due, eta) VALUES (?, ?, ?, ?)",
+                        (parsed.id, stage, now + due, ship + s.transit_s if stage == "shipped" else None),
+                    )
+            else:
+                # A duplicate (re-publish, redelivery): no new pick; answer again with where it is,
+                # so the terminal can stop re-publishing.
+                cur.execute("UPDATE request SET duplicates = duplicates + 1 WHERE id = ?", (parsed.id,))
+                cur.execute(
+                    "UPDATE answer SET sent = 0 WHERE request_id = ? AND stage = "
+                    "(SELECT last_status FROM request WHERE id = ?)",
+                    (parsed.id, parsed.id),
+                )
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        self.received += new
+        self.duplicates += not new
+        self.link.ack(mid, qos, generation)
+
+    def _check_seq(self, cur: sqlite3.Cursor, request: Request) -> None:
+        row = cur.execute(
+            "SELECT last_seq FROM loop_seq WHERE line = ? AND loop = ?", (request.line, request.loop)
+        ).fetchone()
+        if row is not None and request.loop_seq != row[0] + 1:
+            self.gaps += 1
+            log.warning(
+                "loop %s/%s: seq %d after %d (gap or reorder)",
+                request.line,
+                request.loop,
+                request.loop_seq,
+                row[0],
+            )
+        if row is None or request.loop_seq > row[0]:
+            cur.execute(
+                "INSERT OR REPLACE INTO loop_seq (line, loop, last_seq) VALUES (?, ?, ?)",
+                (request.line, request.loop, request.loop_seq),
+            )
+
+    def _send_due(self) -> None:
+        now = time.time()
+        rows = self.db.execute(
+            "SELECT a.request_id, a.stage, a.eta, r.topic, r.card, r.loop FROM answer a "
+            "JOIN request r ON r.id = a.request_id WHERE a.sent = 0 AND a.due <= ? ORDER BY a.due LIMIT 200",
+            (now,),
+        ).fetchall()
+        if not rows:
+            return
+        for request_id, stage, eta, topic, card, loop in rows:
+            payload = {
+                "v": 1,
+                "id": str(uuid.uuid4()),
+                "request_id": request_id,
+                "status": stage,
+                "at": utc_text(datetime.now(UTC)),
+                "eta": utc_text(datetime.fromtimestamp(eta, UTC)) if eta else None,
+                "card": card,
+                "loop": loop,
+                "by": self.link.client_id,
+            }
+            self.link.publish(status_topic_for(topic), json.dumps(payload).encode(), 1)
+        # Marked sent once handed over: if one is lost, the terminal re-publishes its request and the
+        # duplicate is answered with the current status.
+        self.db.execute("BEGIN IMMEDIATE")
+        for request_id, stage, *_ in rows:
+            self.db.execute(
+                "UPDATE answer SET sent = 1 WHERE request_id = ? AND stage = ?", (request_id, stage)
+            )
+            self.db.execute(
+                "UPDATE request SET last_status = ? WHERE id = ? AND "
+                "(last_status IS NULL OR ? > last_status)",  # accepted < picked < shipped, as text too
+                (stage, request_id, stage),
+            )
+        self.db.execute("COMMIT")
+
+    def count_requests(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM request").fetchone()[0])
