@@ -1,0 +1,3 @@
+from kanban_terminal.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,460 @@
+"""The `kanban-terminal` command: one verb per job, every verb headless except `demo` and `run`.
+
+Exit codes: 0 done / scan accepted; 1 scan rejected; 2 usage or configuration error;
+3 scan needs confirmation or was ignored as a repeat read; 4 backup/restore refused or failed,
+or `doctor` found a FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kanban_terminal import __version__, cli_log, cli_team_lead
+from kanban_terminal.config import ConfigError, MqttSettings, TerminalConfig, demo_config_path, load_config
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_NEEDS_ATTENTION = 0, 1, 2, 3
+EXIT_FAILED = 4
+"""backup / restore could not be done (data dir busy, damaged file); doctor found a FAIL."""
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kanban-terminal"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("KANBAN_CONFIG"),
+        help="terminal configuration (TOML); env KANBAN_CONFIG",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=os.environ.get("KANBAN_DATA_DIR"),
+        help="where the terminal keeps its database; env KANBAN_DATA_DIR "
+        "(default ~/.local/share/kanban-terminal)",
+    )
+    parser.add_argument(
+        "--mqtt",
+        metavar="URL",
+        default=None,
+        help="broker to use instead of the configured one, e.g. mqtt://host:1883 or "
+        "mqtts://user@host:8883; env KANBAN_MQTT_URL (password: env KANBAN_MQTT_PASSWORD)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kanban-terminal", description="Line-side e-kanban and andon terminal."
+    )
+    parser.add_argument("--version", action="version", version=f"kanban-terminal {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    demo = verbs.add_parser("demo", help="run a demo line in a throw-away data dir (no setup, no network)")
+    _common(demo)
+    run = verbs.add_parser("run", help="run the terminal screen for a configured line")
+    _common(run)
+
+    rejected = verbs.add_parser(
+        "rejected", help="list rejected input (misreads, unknown cards, bad signals), newest first"
+    )
+    _common(rejected)
+    rejected.add_argument("--limit", type=int, default=50, help="how many rows (default 50)")
+
+    serve = verbs.add_parser("serve", help="run the background services with no screen (MQTT link, relay)")
+    _common(serve)
+    upstream = verbs.add_parser(
+        "upstream", help="run a supermarket / warehouse peer that answers requests over MQTT"
+    )
+    _common(upstream)
+
+    check = verbs.add_parser("check-config", help="validate a configuration file and list every problem")
+    _common(check)
+    check.add_argument("path", type=Path, nargs="?", help="the file to check (default: --config)")
+
+    scan = verbs.add_parser("scan", help="record one scan headless, exactly as the screen would")
+    _common(scan)
+    scan.add_argument("code", help="the scanned code")
+    scan.add_argument("--confirm", action="store_true", help="confirm an implausibly early delivery")
+    scan.add_argument("--actor", help="badge id of the person scanning")
+
+    status = verbs.add_parser("status", help="cards by loop and state, open requests with age and due time")
+    _common(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    backup = verbs.add_parser("backup", help="copy the database safely while the terminal keeps running")
+    _common(backup)
+    backup.add_argument("path", type=Path, help="the backup file to write (replaced if it exists)")
+    restore = verbs.add_parser(
+        "restore", help="replace the database with a backup (the terminal must be stopped)"
+    )
+    _common(restore)
+    restore.add_argument("path", type=Path, help="the backup file to restore from")
+
+    doctor = verbs.add_parser("doctor", help="check config, database, broker, serial ports, clock and disk")
+    _common(doctor)
+    doctor.add_argument(
+        "--serial", type=Path, action="append", default=[], help="a serial device to check (repeatable)"
+    )
+    doctor.add_argument("--min-free-mb", type=int, default=200, help="fail below this much free disk (MB)")
+    doctor.add_argument("--broker-timeout", type=float, default=5.0, help="seconds to wait for the broker")
+    cli_log.add_parsers(verbs, _common)
+    cli_team_lead.add_parsers(verbs, _common)
+    enroll = verbs.add_parser("enroll", help="set a team lead's PIN (stores only a salted scrypt hash)")
+    _common(enroll)
+    enroll.add_argument("badge", help="the team lead's badge id, as listed under [[people]]")
+    enroll.add_argument("--pin-stdin", action="store_true", help="read the PIN from stdin (for scripts)")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> TerminalConfig:
+    if args.config is None:
+        raise ConfigError(
+            "<no config>",
+            [],
+        )
+    return load_config(args.config)
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir) if args.data_dir else default_data_dir()
+
+
+def _print_config_error(exc: ConfigError) -> None:
+    if not exc.problems:
+        print(
+            "kanban-terminal: no configuration given. Use --config PATH or set KANBAN_CONFIG "
+            "(try `kanban-terminal demo` for a demo line).",
+            file=sys.stderr,
+        )
+        return
+    print(f"{exc.source}: configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = args.path or args.config
+    if path is None:
+        print("kanban-terminal check-config: give the file to check", file=sys.stderr)
+        return EXIT_USAGE
+    cfg = load_config(Path(path))
+    cards = sum(len(loop.card_id_list()) for loop in cfg.loops)
+    print(
+        f"{path}: OK - line {cfg.line.id}, terminal {cfg.terminal.id}, {len(cfg.stations)} stations, "
+        f"{len(cfg.parts)} parts, {len(cfg.loops)} loops, {cards} cards"
+    )
+    return EXIT_OK
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from kanban_terminal.domain.scans import OutcomeKind, Verdict
+    from kanban_terminal.services.scanning import record_scan
+    from kanban_terminal.services.terminal import Terminal
+
+    terminal = Terminal.open(_load(args), _data_dir(args))
+    try:
+        outcome = record_scan(terminal, args.code, source="cli", confirmed=args.confirm, actor=args.actor)
+    finally:
+        terminal.close()
+    label = {Verdict.ACCEPTED: "ACCEPTED", Verdict.WARNING: "WARNING", Verdict.REJECTED: "REJECTED"}
+    print(f"{label[outcome.verdict]}: {outcome.message}")
+    if outcome.accepted:
+        return EXIT_OK
+    if outcome.kind in (OutcomeKind.NEEDS_CONFIRMATION, OutcomeKind.DEBOUNCED):
+        if outcome.kind is OutcomeKind.NEEDS_CONFIRMATION:
+            print("Run again with --confirm if the full bin really arrived.")
+        return EXIT_NEEDS_ATTENTION
+    return EXIT_REJECTED
+
+
+def _age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
+    from kanban_terminal.services.queries import read_status
+    from kanban_terminal.services.terminal import Terminal
+
+    cfg = _load(args)
+    terminal = Terminal.open(cfg, _data_dir(args))
+    try:
+        status = read_status(terminal)
+        now = terminal.clock()
+    finally:
+        terminal.close()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "terminal": cfg.terminal.id,
+                    "line": cfg.line.id,
+                    "at": now.isoformat(),
+                    "loops": [
+                        {
+                            "loop": s.loop_id,
+                            "part": s.part_number,
+                            "cards": s.cards,
+                            "by_state": s.by_state,
+                            "urgency": round(s.urgency, 3),
+                        }
+                        for s in status.loops
+                    ],
+                    "open_requests": [
+                        {
+                            "request_id": r.request_id,
+                            "card": r.card_id,
+                            "loop": r.loop_id,
+                            "status": r.status,
+                            "raised_at": r.raised_at.isoformat(),
+                            "due_at": r.due_at.isoformat(),
+                            "age_s": round(r.age(now).total_seconds()),
+                            "overdue": r.overdue(now),
+                        }
+                        for r in status.open_requests
+                    ],
+                    "queued": status.queued,
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    print(f"Terminal {cfg.terminal.id} - line {cfg.line.id} {cfg.line.name}")
+    print(f"{'loop':<14}{'part':<10}{'cards':>6}  states")
+    for s in status.loops:
+        states = ", ".join(f"{FLOOR_WORDS[CardState(k)].lower()} {v}" for k, v in sorted(s.by_state.items()))
+        print(f"{s.loop_id:<14}{s.part_number:<10}{s.cards:>6}  {states}")
+    print(f"\nOpen requests: {len(status.open_requests)} ({status.queued} not yet sent upstream)")
+    for r in status.open_requests:
+        overdue = "  OVERDUE" if r.overdue(now) else ""
+        print(
+            f"  {r.card_id:<10}{r.loop_id:<14}{FLOOR_WORDS[CardState(r.status)]:<18}"
+            f"age {_age(r.age(now).total_seconds()):<12}due {r.due_at.astimezone():%H:%M}{overdue}"
+        )
+    return EXIT_OK
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    import getpass
+
+    from kanban_terminal.services.auth import enroll
+    from kanban_terminal.services.terminal import Terminal
+
+    cfg = _load(args)
+    badge = args.badge.strip().upper()
+    if args.pin_stdin:
+        pin = sys.stdin.readline().strip()
+    else:
+        pin = getpass.getpass(f"New PIN for {badge}: ")
+        if getpass.getpass("Repeat the PIN: ") != pin:
+            print("The two PINs differ; nothing was stored.", file=sys.stderr)
+            return EXIT_REJECTED
+    terminal = Terminal.open(cfg, _data_dir(args))
+    try:
+        refused = enroll(terminal, badge, pin, source="cli")
+    finally:
+        terminal.close()
+    if refused is not None:
+        print(f"NOT enrolled: {refused.message}", file=sys.stderr)
+        return EXIT_REJECTED
+    print(f"PIN stored (hashed) for {badge}.")
+    return EXIT_OK
+
+
+def cmd_rejected(args: argparse.Namespace) -> int:
+    """What maintenance needs to see of refused input; it is stored escaped, so printing is safe."""
+    from kanban_terminal.services.queries import rejected_inputs
+    from kanban_terminal.services.terminal import Terminal
+
+    terminal = Terminal.open(_load(args), _data_dir(args))
+    try:
+        rows = rejected_inputs(terminal, args.limit)
+    finally:
+        terminal.close()
+    if not rows:
+        print("No rejected input.")
+    for row in rows:
+        print(f"{row.at.astimezone():%Y-%m-%d %H:%M:%S}  {row.source:<14} {row.input:<24} {row.reason}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, *, demo: bool = False) -> int:
+    from kanban_terminal.logging_setup import setup_logging
+    from kanban_terminal.services.runtime import resolve_mqtt
+
+    cfg = _load(args)
+    setup_logging(_data_dir(args), stderr=False)  # the screen owns the terminal: file only
+    return _run_screen(cfg, _data_dir(args), resolve_mqtt(cfg, args.mqtt), demo=demo)
+
+
+def _run_screen(cfg: TerminalConfig, data_dir: Path, mqtt: MqttSettings | None, *, demo: bool) -> int:
+    """The screen and the background services it hosts (link, relay, ingest) for one terminal."""
+    from kanban_terminal.services.runtime import TerminalServices
+    from kanban_terminal.services.terminal import Terminal
+    from kanban_terminal.tui.app import KanbanApp, link_view_from
+
+    terminal = Terminal.open(cfg, data_dir, long_running=True)
+    try:
+        if demo:
+            _enrol_demo_team_leads(terminal)
+        with TerminalServices(terminal, mqtt) as services:
+            KanbanApp(
+                terminal, demo=demo, link_view=lambda _status: link_view_from(services.link_state())
+            ).run()
+    finally:
+        terminal.close()
+    return EXIT_OK
+
+
+DEMO_PIN = "4711"
+
+
+def _enrol_demo_team_leads(terminal: object) -> None:
+    """The demo line's team leads get PIN 4711 (shown on screen), so F6 works without setup."""
+    from kanban_terminal.domain.auth import has_authority
+    from kanban_terminal.services.auth import enroll
+    from kanban_terminal.services.terminal import Terminal
+    from kanban_terminal.storage.tables import CredentialRow
+
+    assert isinstance(terminal, Terminal)
+    for person in terminal.config.people:
+        with terminal.db.reading() as session:
+            known = session.get(CredentialRow, person.badge) is not None
+        if has_authority(person.role) and not known:
+            enroll(terminal, person.badge, DEMO_PIN, source="demo")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """A demo line: embedded broker, supermarket peer and simulated bin sensors, in a throw-away dir."""
+    from kanban_terminal.logging_setup import setup_logging
+    from kanban_terminal.services.runtime import start_demo_environment
+
+    if args.config is None:
+        args.config = demo_config_path()
+    cfg = _load(args)
+    with tempfile.TemporaryDirectory(prefix="kanban-demo-") as tmp:
+        data_dir = Path(args.data_dir) if args.data_dir else Path(tmp)
+        setup_logging(data_dir, stderr=False)
+        with start_demo_environment(cfg, data_dir) as env:
+            return _run_screen(cfg, data_dir, env.mqtt, demo=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from kanban_terminal.logging_setup import setup_logging
+    from kanban_terminal.services.runtime import run_serve
+
+    cfg = _load(args)
+    setup_logging(_data_dir(args))
+    return run_serve(cfg, _data_dir(args), args.mqtt)
+
+
+def cmd_upstream(args: argparse.Namespace) -> int:
+    from kanban_terminal.logging_setup import setup_logging
+    from kanban_terminal.services.runtime import run_upstream
+
+    cfg = _load(args)
+    setup_logging(_data_dir(args))
+    return run_upstream(cfg, _data_dir(args), args.mqtt)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from kanban_terminal.progress import cli_progress
+    from kanban_terminal.services.maintenance import backup_terminal
+
+    with cli_progress("backup") as progress:
+        pages = backup_terminal(_data_dir(args), args.path, progress=progress)
+    print(f"{args.path}: backup written and verified ({pages} pages)")
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from kanban_terminal.progress import cli_progress
+    from kanban_terminal.services.maintenance import restore_terminal
+
+    with cli_progress("restore") as progress:
+        result = restore_terminal(_data_dir(args), args.path, progress=progress)
+    if result.replaced_copy is not None:
+        print(f"the database it replaced was saved to {result.replaced_copy}")
+    print(f"{args.path}: restored ({result.pages} pages); card log verified ({result.chain.rows} rows)")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from kanban_terminal.services.doctor import DoctorOptions, Level, run_checks
+
+    checks = run_checks(
+        DoctorOptions(
+            config=args.config,
+            data_dir=_data_dir(args),
+            mqtt_url=args.mqtt or os.environ.get("KANBAN_MQTT_URL"),
+            mqtt_password=os.environ.get("KANBAN_MQTT_PASSWORD"),
+            serial_ports=tuple(args.serial),
+            min_free_bytes=args.min_free_mb * 1024 * 1024,
+            broker_timeout=args.broker_timeout,
+        )
+    )
+    for check in checks:
+        print(check.line())
+    return EXIT_FAILED if any(c.level is Level.FAIL for c in checks) else EXIT_OK
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "rejected": cmd_rejected,
+    "serve": cmd_serve,
+    "upstream": cmd_upstream,
+    "check-config": cmd_check_config,
+    "scan": cmd_scan,
+    "status": cmd_status,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
+    "doctor": cmd_doctor,
+    # Card log, metrics, lost cards, printing and sizing (issue 6): verbs live in cli_log.py.
+    **{verb: cli_log.bind(fn, _load, _data_dir) for verb, fn in cli_log.COMMANDS.items()},
+    # Team-lead actions (issue 4): cli_team_lead.py.
+    **{verb: cli_log.bind(fn, _load, _data_dir) for verb, fn in cli_team_lead.COMMANDS.items()},
+    "enroll": cmd_enroll,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.verb](args)
+    except ConfigError as exc:
+        _print_config_error(exc)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `status | head`: the reader went away; say nothing more and exit quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # the last line of defence: a clear message, never a traceback
+        from kanban_terminal.services.instance_lock import DataDirBusy
+        from kanban_terminal.storage.backup import BackupError
+        from kanban_terminal.storage.db import DatabaseError
+
+        if isinstance(exc, DataDirBusy | BackupError):
+            print(f"kanban-terminal {args.verb}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        if isinstance(exc, DatabaseError):
+            print(f"kanban-terminal: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        print(f"kanban-terminal: unexpected error ({type(exc).__name__}: {exc}) at {stamp}", file=sys.stderr)
+        if os.environ.get("KANBAN_DEBUG"):
+            raise
+        return 70

@@ -1,0 +1,185 @@
+"""Andon button signals from devices (the firmware bridge over MQTT): validate, dedupe, raise.
+
+Payload (docs/PROTOCOL.md, "## Andon"):
+
+    {"v": 1, "id": "<device>:<boot>:<seq>", "device": .., "boot": .., "seq": .., "type":
+     "andon_call" | "andon_stop" | "andon_cancel", "station": .., "reason": ..}
+
+QoS 1 delivers at least once, so the same signal may arrive twice (a redelivery after a reconnect,
+the bridge's own retry). The device's id is stored in `andon_signal` in the same transaction as the
+andon it raised: a second copy finds it and changes nothing. A shelved device's signals are logged
+and raise nothing until the shelve ends. A STOP from a button is accepted only from devices listed
+in `andon.stop_devices` (key switches team leads hold); any other is refused and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from kanban_terminal.domain import andon as rules
+from kanban_terminal.domain.andon import Andon, AndonKind, AndonState
+from kanban_terminal.domain.cards import Rejection
+from kanban_terminal.domain.text import escape_external
+from kanban_terminal.services.andon import (
+    AndonChanged,
+    LineStateChanged,
+    line_state,
+    log_andon,
+    log_refusal,
+    raise_in,
+    shelved_until,
+    to_domain,
+    view_of,
+)
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage import card_log
+from kanban_terminal.storage.tables import AndonRow, AndonSignalRow, CardLogRow, RejectedInputRow
+
+log = logging.getLogger(__name__)
+
+_LEVEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_TYPES = {"andon_call": AndonKind.CALL, "andon_stop": AndonKind.STOP, "andon_cancel": None}
+
+
+@dataclass(frozen=True)
+class SignalOutcome:
+    status: str
+    """raised, cancelled, duplicate, shelved, refused or invalid."""
+    message: str
+    andon_id: str | None = None
+
+
+def validate_signal(payload: Mapping[str, object], topic_device: str | None = None) -> str | None:
+    """Return why `payload` is not a valid andon signal, or None if it is."""
+    if payload.get("v") != 1:
+        return "unsupported payload version (expected v=1)"
+    device, boot, seq = payload.get("device"), payload.get("boot"), payload.get("seq")
+    if not isinstance(device, str) or not _LEVEL.match(device):
+        return "device must be 1-64 letters, digits, _ . -"
+    if topic_device is not None and device != topic_device:
+        return f"device {device!r} does not match the topic's device {topic_device!r}"
+    # The same identity as bin signals: boot is the device's per-boot id (text), seq counts within it.
+    if not isinstance(boot, str) or not _LEVEL.match(boot):
+        return "boot must be 1-64 letters, digits, _ . -"
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        return "seq must be a non-negative integer"
+    if payload.get("id") != f"{device}:{boot}:{seq}":
+        return "id must be '<device>:<boot>:<seq>'"
+    kind = payload.get("type")
+    if kind not in _TYPES:
+        return "type must be andon_call, andon_stop or andon_cancel"
+    station = payload.get("station")
+    if not isinstance(station, str) or not _LEVEL.match(station):
+        return "station must be a station id"
+    reason = payload.get("reason")
+    if kind != "andon_cancel" and (not isinstance(reason, str) or not _LEVEL.match(reason)):
+        return "reason must be a reason code"
+    return None
+
+
+def handle_andon_signal(
+    terminal: Terminal,
+    payload: Mapping[str, object],
+    *,
+    topic_device: str | None = None,
+    received_at: datetime | None = None,
+) -> SignalOutcome:
+    """Validate, dedupe by the device's id, and raise or cancel; one transaction, then the bus."""
+    now = terminal.clock()
+    at = received_at or now
+    problem = validate_signal(payload, topic_device)
+    if problem is not None:
+        shown = escape_external(repr(dict(payload)), 300)
+        log.warning("invalid andon signal %s: %s", shown, problem)
+        with terminal.db.transaction() as session:
+            session.add(
+                RejectedInputRow(
+                    at=now,
+                    source=f"mqtt:{escape_external(str(topic_device), 64)}",
+                    input=shown,
+                    reason=problem,
+                )
+            )
+        return SignalOutcome("invalid", problem)
+    signal_id, device = str(payload["id"]), str(payload["device"])
+    kind = _TYPES[str(payload["type"])]
+    station, reason = str(payload["station"]), str(payload.get("reason") or "")
+    source = f"mqtt:{device}"
+    changed: Andon | None = None
+    with terminal.db.transaction() as session:
+        if session.get(AndonSignalRow, signal_id) is not None:
+            return SignalOutcome("duplicate", f"signal {signal_id} already handled")
+        until = shelved_until(session, device, now)
+        if until is not None:
+            outcome = SignalOutcome("shelved", f"{device} is shelved until {until:%H:%M} UTC; signal logged")
+            card_log.append(
+                session,
+                CardLogRow(
+                    occurred_at=at, recorded_at=now, event="andon_signal_shelved", source=source,
+                    detail=f"{payload['type']} {station} {reason} ignored: shelved until {until:%H:%M} UTC",
+                ),
+            )  # fmt: skip
+        elif kind is None:
+            changed, outcome = _cancel(terminal, session, device, station, source, now, at)
+        else:
+            result = raise_in(
+                terminal, session, kind=kind, station=station, reason=reason, source=source, actor=None,
+                authorised=kind is AndonKind.CALL or device in terminal.config.andon.stop_devices,
+                now=now, at=at,
+            )  # fmt: skip
+            if isinstance(result, Rejection):
+                outcome = SignalOutcome("refused", result.message)
+            else:
+                changed = result
+                outcome = SignalOutcome("raised", f"{kind.value} raised by {device}", result.id)
+        session.add(
+            AndonSignalRow(
+                id=signal_id, device=device, type=str(payload["type"]), received_at=now,
+                outcome=outcome.status, andon_id=outcome.andon_id,
+            )
+        )  # fmt: skip
+        line = line_state(terminal, session, now)
+    if changed is not None:
+        action = "cancelled" if changed.state is AndonState.CANCELLED else "raised"
+        terminal.bus.publish(AndonChanged(action, view_of(terminal, changed), None, at))
+        terminal.bus.publish(LineStateChanged(line))
+    return outcome
+
+
+def _cancel(
+    terminal: Terminal, session: Session, device: str, station: str, source: str, now: datetime, at: datetime
+) -> tuple[Andon | None, SignalOutcome]:
+    """Cancel the newest unacknowledged CALL this device raised at `station`."""
+    row = session.exec(
+        select(AndonRow)
+        .where(
+            AndonRow.source == source,
+            AndonRow.station == station,
+            AndonRow.kind == AndonKind.CALL.value,
+            AndonRow.state == AndonState.RAISED.value,
+        )
+        .order_by(col(AndonRow.raised_at).desc())
+    ).first()
+    if row is None:
+        rejection = Rejection("nothing_to_cancel", f"{device} has no unacknowledged call at {station}")
+        log_refusal(session, "cancelled", rejection, actor=None, source=source, now=now)
+        return None, SignalOutcome("refused", rejection.message)
+    before = to_domain(row)
+    result = rules.cancel(before, None, source, at, authorised=False)
+    if isinstance(result, Rejection):
+        log_refusal(session, "cancelled", result, actor=None, source=source, now=now, andon_id=row.id)
+        return None, SignalOutcome("refused", result.message, row.id)
+    for name in ("cancelled_at", "cancelled_by"):
+        setattr(row, name, getattr(result, name))
+    row.state = result.state.value
+    log_andon(
+        session, result, "andon_cancelled", actor=None, source=source, now=now, at=at,
+        from_state=before.state.value,
+    )  # fmt: skip
+    return result, SignalOutcome("cancelled", f"call cancelled by {device}", row.id)

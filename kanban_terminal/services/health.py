@@ -1,0 +1,133 @@
+"""The retained health message each terminal publishes, so a line or plant view needs only a subscriber.
+
+Topic (adapters/topics.py `Topics.terminal_health`), retained, QoS 1, JSON:
+
+    kanban/v1/{site}/{line}/terminal/{terminal}/health
+
+`build_health` is pure (every fact comes in as an argument, the clock too) so the payload is fixed by
+tests; `read_health_facts` gathers the database facts; the MQTT link (issue 3) publishes the result on
+connect, on change and every minute, and keeps `availability` (its last will) separate: health says how
+a terminal is, availability whether it is there at all.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kanban_terminal.domain.text import escape_external
+
+if TYPE_CHECKING:
+    from kanban_terminal.services.terminal import Terminal
+
+HEALTH_SCHEMA = 1
+"""Bumped when a field changes meaning; new fields may be added without a bump."""
+QUEUE_AGE_LIMIT = timedelta(minutes=10)
+"""A request still unsent after this long makes the terminal `degraded` (the link is not draining)."""
+DISK_FREE_LIMIT = 200 * 1024 * 1024
+"""Below this free space the terminal reports `degraded` (the same line doctor draws)."""
+
+
+def _ts(value: datetime | None) -> str | None:
+    return (
+        None if value is None else value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+
+
+def build_health(
+    *,
+    terminal_id: str,
+    version: str,
+    now: datetime,
+    started_at: datetime,
+    link_state: str,
+    queued: int,
+    oldest_queued_at: datetime | None,
+    disk_free_bytes: int,
+    last_scan_at: datetime | None,
+    last_error: str | None,
+    last_error_at: datetime | None = None,
+    queue_age_limit: timedelta = QUEUE_AGE_LIMIT,
+    disk_free_limit: int = DISK_FREE_LIMIT,
+) -> dict[str, Any]:
+    """The health payload, ready for `json.dumps`.
+
+    Args:
+        terminal_id: the terminal's id (also in the topic; repeated so a payload stands alone).
+        version: `kanban_terminal.__version__`.
+        now: the time of the report (aware).
+        started_at: when this process started (aware), for uptime.
+        link_state: the MQTT link's state as it names it (e.g. "connected", "reconnecting").
+        queued: requests in the outbox not yet acknowledged by the broker.
+        oldest_queued_at: when the oldest of those was raised.
+        disk_free_bytes: free space in the data dir.
+        last_scan_at: the newest scan this terminal recorded.
+        last_error: the last error worth a person's attention, or None. Escaped here: it may quote input.
+        last_error_at: when it happened.
+        queue_age_limit: oldest queued age that counts as a problem.
+        disk_free_limit: free space below which the disk counts as a problem.
+
+    Returns:
+        A dict of JSON types: timestamps as ISO 8601 UTC with `Z`, durations in whole seconds, and a
+        `state` of "ok" or "degraded" with the `problems` that made it so.
+    """
+    oldest_age = None if oldest_queued_at is None else max(0, int((now - oldest_queued_at).total_seconds()))
+    problems = []
+    if link_state != "connected":
+        problems.append(f"link {link_state}")
+    if oldest_age is not None and oldest_age > queue_age_limit.total_seconds():
+        problems.append(f"oldest queued request {oldest_age} s")
+    if disk_free_bytes < disk_free_limit:
+        problems.append(f"disk free {disk_free_bytes // (1024 * 1024)} MB")
+    return {
+        "schema": HEALTH_SCHEMA,
+        "terminal": terminal_id,
+        "version": version,
+        "at": _ts(now),
+        "started_at": _ts(started_at),
+        "uptime_s": max(0, int((now - started_at).total_seconds())),
+        "state": "degraded" if problems else "ok",
+        "problems": problems,
+        "link": link_state,
+        "queue": {"requests": queued, "oldest_raised_at": _ts(oldest_queued_at), "oldest_age_s": oldest_age},
+        "disk_free_bytes": disk_free_bytes,
+        "last_scan_at": _ts(last_scan_at),
+        "last_error": None if last_error is None else escape_external(last_error),
+        "last_error_at": _ts(last_error_at),
+    }
+
+
+@dataclass(frozen=True)
+class HealthFacts:
+    """What the database and the disk say; the caller adds link state, uptime and last error."""
+
+    queued: int
+    oldest_queued_at: datetime | None
+    last_scan_at: datetime | None
+    disk_free_bytes: int
+
+
+def read_health_facts(terminal: Terminal, data_dir: Path) -> HealthFacts:
+    """Read the outbox, the newest scan and free disk space for `build_health` (one read snapshot)."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from kanban_terminal.storage.tables import CardRow, RequestRow
+
+    with terminal.db.reading() as session:
+        queued, oldest = session.exec(
+            select(func.count(), func.min(col(RequestRow.raised_at))).where(
+                RequestRow.publish_state == "pending"
+            )
+        ).one()
+        last_scan = session.exec(select(func.max(col(CardRow.last_scan_at)))).one()
+    # func.min/max over the text column bypass the UtcDateTime type: convert here.
+    from kanban_terminal.storage.types import from_text
+
+    def _dt(v: Any) -> datetime | None:
+        return from_text(v) if isinstance(v, str) else v
+
+    return HealthFacts(int(queued), _dt(oldest), _dt(last_scan), shutil.disk_usage(data_dir).free)

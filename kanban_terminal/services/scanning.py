@@ -1,0 +1,251 @@
+"""The scan use case: one function every input door calls (keyboard, serial scanner, bin sensor, CLI).
+
+    raw input -> normalise -> known card? -> domain decides -> one transaction -> bus -> outcome
+
+Card state, log rows and the request (outbox) row commit together or not at all; the outcome is
+returned only after the commit has been fsynced, so "accepted" on screen means it is on disk.
+Rejected input is kept, escaped, in `rejected_input` for maintenance.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from kanban_terminal.domain.card_ids import has_valid_check, layout_mismatch_hint
+from kanban_terminal.domain.cards import CardState, Transition
+from kanban_terminal.domain.codes import InputRejection, normalise_code
+from kanban_terminal.domain.scans import (
+    CardSnapshot,
+    Intent,
+    OpenRequest,
+    OutcomeKind,
+    ScanDecision,
+    Verdict,
+    decide_scan,
+)
+from kanban_terminal.domain.text import escape_external
+from kanban_terminal.services.events import CardsChanged, RequestRaised, ScanOutcome, ScanRecorded
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage import card_log, scan_repo
+from kanban_terminal.storage.tables import RejectedInputRow
+
+log = logging.getLogger(__name__)
+
+
+def record_scan(
+    terminal: Terminal,
+    raw: str,
+    *,
+    source: str,
+    at: datetime | None = None,
+    intent: Intent = Intent.AUTO,
+    confirmed: bool = False,
+    actor: str | None = None,
+) -> ScanOutcome:
+    """Handle one scanned code (or bin signal) and return what happened.
+
+    Args:
+        terminal: the terminal the scan happened at.
+        raw: the input exactly as the device delivered it.
+        source: the door it came through (keyboard, serial:<port>, mqtt:<device>, cli).
+        at: when it happened, if the device says so; default now.
+        intent: AUTO for a person's scan, EMPTY / FULL for a bin sensor.
+        confirmed: the person confirmed an implausibly early delivery.
+        actor: who scanned, when known (badge id).
+
+    Returns:
+        The outcome; ACCEPTED only after the transaction is durable.
+    """
+    now = terminal.clock()
+    at = at or now
+    code = normalise_code(raw, terminal.config.terminal.max_code_length)
+    if isinstance(code, InputRejection):
+        return _reject_input(terminal, code.escaped_input, code.reason, source, at, OutcomeKind.MISREAD)
+    loop = terminal.card_loops.get(code)
+    if loop is None:
+        return _reject_unknown(terminal, code, source, at)
+    try:
+        with terminal.db.write_connection() as conn:
+            card = scan_repo.read_card(conn, code)
+            if card is None or card.retired:
+                raise LookupError(code)
+            request = (
+                OpenRequest(card.open_request_id, card.request_raised_at)
+                if card.open_request_id and card.request_raised_at
+                else None
+            )
+            snapshot = CardSnapshot(code, CardState(card.state), card.last_scan_at, request)
+            decision = decide_scan(
+                snapshot, loop.terms, at, intent=intent, confirmed=confirmed, policy=terminal.policy
+            )
+            request_id = _apply(terminal, conn, snapshot, decision, source, actor, now, at)
+    except LookupError:
+        return _reject_unknown(terminal, code, source, at)
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        # Disk full, I/O error, lock timeout: nothing was committed; say so in red, never "accepted".
+        # sqlite3.Error too: scan_repo and card_log run the hot path on the raw driver connection,
+        # whose errors SQLAlchemy does not wrap (an injected I/O error crashed the scanner, issue 7).
+        log.error("scan of %s not recorded: %s", code, exc)
+        return ScanOutcome(
+            Verdict.REJECTED,
+            OutcomeKind.FAILED,
+            f"NOT recorded: the terminal could not save ({_storage_reason(exc)}). Scan again; "
+            "if it repeats, call maintenance.",
+            code,
+            source,
+            at,
+            card_id=code,
+        )
+    part = terminal.config.part(loop.part)
+    outcome = ScanOutcome(
+        decision.verdict,
+        decision.kind,
+        decision.message,
+        code,
+        source,
+        at,
+        card_id=code,
+        loop_id=loop.id,
+        part_number=part.number,
+        part_description=part.description,
+        point_of_use=loop.point_of_use,
+        request_id=request_id,
+    )
+    if decision.rejection is not None and decision.kind is not OutcomeKind.DEBOUNCED:
+        _keep_rejected(terminal, code, decision.message, source, at)
+    terminal.bus.publish(ScanRecorded(outcome))
+    if decision.changes_state:
+        terminal.bus.publish(CardsChanged((code,)))
+    if decision.raise_request and request_id is not None:
+        terminal.bus.publish(RequestRaised(request_id, loop.id))
+    return outcome
+
+
+def _apply(
+    terminal: Terminal,
+    conn: Connection,
+    card: CardSnapshot,
+    decision: ScanDecision,
+    source: str,
+    actor: str | None,
+    now: datetime,
+    at: datetime,
+) -> str | None:
+    """Write the decision into the open transaction; return the request id it concerns."""
+    request_id = card.open_request.request_id if card.open_request else None
+    if not decision.changes_state:
+        return request_id
+    loop = terminal.card_loops[card.card_id]
+    if decision.raise_request:
+        request_id = terminal.new_id()
+        scan_repo.insert_request(
+            conn,
+            request_id=request_id,
+            card_id=card.card_id,
+            loop_id=loop.id,
+            loop_seq=scan_repo.take_loop_seq(conn, loop.id),
+            part_number=loop.part,
+            quantity=loop.container_quantity,
+            station=loop.station,
+            point_of_use=loop.point_of_use,
+            source=loop.source,
+            raised_at=at,
+            due_at=at + loop.terms.planned_lead_time,
+            status=CardState.QUEUED.value,
+        )
+    open_request_id = request_id
+    if decision.delivered_request_id:
+        lead_s = decision.lead_time.total_seconds() if decision.lead_time else None
+        scan_repo.close_request(
+            conn, decision.delivered_request_id, status="delivered", at=at, lead_time_s=lead_s
+        )
+        open_request_id = None
+    log = card_log.ConnectionLog(conn)
+    for step in decision.transitions:
+        log.append(_log_row(step, loop.id, request_id, source, actor, now, decision))
+    scan_repo.update_card(
+        conn,
+        card.card_id,
+        state=decision.transitions[-1].to_state.value,
+        at=at,
+        open_request_id=open_request_id,
+    )
+    return request_id
+
+
+def _log_row(
+    step: Transition,
+    loop_id: str,
+    request_id: str | None,
+    source: str,
+    actor: str | None,
+    now: datetime,
+    decision: ScanDecision,
+) -> card_log.LogEntry:
+    detail = ""
+    if step.event.value == "delivered" and decision.lead_time is not None:
+        detail = f"lead time {decision.lead_time.total_seconds():.0f} s"
+    return card_log.LogEntry(
+        occurred_at=step.at,
+        recorded_at=now,
+        event=step.event.value,
+        card_id=step.card_id,
+        loop_id=loop_id,
+        from_state=step.from_state.value,
+        to_state=step.to_state.value,
+        request_id=request_id,
+        actor=actor,
+        source=escape_external(source, 80),
+        detail=detail,
+    )
+
+
+def _reject_unknown(terminal: Terminal, code: str, source: str, at: datetime) -> ScanOutcome:
+    shown = escape_external(code, 60)
+    if terminal.config.terminal.require_check_character and not has_valid_check(code):
+        hint = layout_mismatch_hint(code)
+        reason = f"Misread: {shown} is not a valid card code. Scan again."
+        if hint:
+            reason += f" {hint} Call maintenance."
+        return _reject_input(terminal, shown, reason, source, at, OutcomeKind.MISREAD)
+    reason = (
+        f"Unknown card {shown}: not registered on line {terminal.config.line.id}. "
+        "Is it from another line? Give it to the team lead."
+    )
+    return _reject_input(terminal, shown, reason, source, at, OutcomeKind.UNKNOWN_CARD)
+
+
+def _reject_input(
+    terminal: Terminal, shown: str, reason: str, source: str, at: datetime, kind: OutcomeKind
+) -> ScanOutcome:
+    _keep_rejected(terminal, shown, reason, source, at)
+    outcome = ScanOutcome(Verdict.REJECTED, kind, reason, shown, source, at)
+    terminal.bus.publish(ScanRecorded(outcome))
+    return outcome
+
+
+def _keep_rejected(terminal: Terminal, shown: str, reason: str, source: str, at: datetime) -> None:
+    """Keep a rejected input for maintenance; failing to keep it must not hide the rejection."""
+    try:
+        with terminal.db.transaction() as session:
+            session.add(
+                RejectedInputRow(at=at, source=escape_external(source, 80), input=shown, reason=reason)
+            )
+    except SQLAlchemyError as exc:
+        log.error("could not keep rejected input %s: %s", shown, exc)
+
+
+def _storage_reason(exc: SQLAlchemyError | sqlite3.Error) -> str:
+    text = str(getattr(exc, "orig", exc)).lower()
+    if "full" in text:
+        return "disk full"
+    if "locked" in text or "busy" in text:
+        return "database busy"
+    if "i/o" in text:
+        return "disk error"
+    return "storage error"

@@ -1,0 +1,340 @@
+"""Inbound bin signals: validate, deduplicate, and hand each one to `record_scan` like a scan.
+
+A bin sensor saying "empty" is the same fact as an operator scanning the card, so it takes the same
+use case (`record_scan` with `intent=EMPTY`, `source="mqtt:<device>"`, `at=` the device's time).
+This module adds only what a network door needs on top:
+
+* validation that never raises: the payload is size-capped before `json.loads`, and every way the
+  parser fails (`RecursionError` on `'[' * 100000`, `ValueError` on huge integers,
+  `UnicodeDecodeError`, NaN, duplicate keys) becomes a reasoned rejection (reliability.md 7.2);
+* deduplication by (device, boot id, seq) in `inbound_signal`, written in the same transaction as the
+  card state, so QoS 1 redeliveries and device retries never raise a second request while a device
+  that rebooted (new boot id, seq restarting at 0) is still heard;
+* group commit: a burst is applied in one transaction (each signal in its own savepoint, through the
+  unchanged `record_scan`), and the caller acknowledges each message to the broker only after the
+  group has committed. One fsync per signal has a hard ceiling (stack.md 9); acknowledging before
+  the commit is how a crash loses acknowledged signals.
+
+It must not import paho: the MQTT adapter hands over plain bytes and an `ack` callable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from kanban_terminal.domain.scans import Intent, OutcomeKind
+from kanban_terminal.domain.text import escape_bytes, escape_external
+from kanban_terminal.services.bus import Bus
+from kanban_terminal.services.events import ScanOutcome
+from kanban_terminal.services.scanning import record_scan
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.db import Database
+from kanban_terminal.storage.types import to_text
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MAX_SIGNAL_BYTES = 1024
+"""A real signal is ~200 bytes; anything far bigger is refused before it is parsed."""
+MAX_FUTURE = timedelta(minutes=5)
+"""Device clocks drift; a timestamp further ahead than this is a broken clock, not a signal."""
+MAX_AGE = timedelta(days=7)
+"""A device may buffer signals while offline, but not for longer than this."""
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")  # "<device>:<boot>:<seq>" as the bridge writes it
+_KEYS = {"v", "id", "device", "boot", "seq", "type", "at"}
+_OPTIONAL = {"bin"}
+_TYPES = {"bin_empty": "empty", "bin_full": "full"}
+_KINDS = {"empty": Intent.EMPTY, "full": Intent.FULL}
+
+
+@dataclass(frozen=True)
+class BinSignal:
+    """A validated bin signal."""
+
+    id: str
+    device: str
+    boot: str
+    seq: int
+    kind: str
+    at: datetime
+    bin: str | None = None
+    """Which bin, for a device that watches several (the bridge's multi-sensor boards)."""
+
+    @property
+    def intent(self) -> Intent:
+        return _KINDS[self.kind]
+
+
+@dataclass(frozen=True)
+class SignalRejected:
+    """Bus event: an inbound signal was refused (malformed, unknown device). Shown as a warning."""
+
+    device: str
+    reason: str
+    """Escaped, safe to show and log."""
+
+
+@dataclass(frozen=True)
+class SignalResult:
+    """What one signal did: `outcome` is None for a duplicate (already applied earlier)."""
+
+    signal: BinSignal
+    outcome: ScanOutcome | None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.outcome is None
+
+
+class SignalNotStored(SQLAlchemyError):
+    """A signal of the group hit a storage error: the whole group is rolled back, none acknowledged."""
+
+
+class _Reject(Exception):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise _Reject("duplicate key in JSON object")
+    return dict(pairs)
+
+
+def _no_constants(name: str) -> Any:
+    raise _Reject(f"{name} is not allowed")
+
+
+def parse_json_object(payload: bytes, max_bytes: int) -> dict[str, Any] | str:
+    """Parse `payload` as one JSON object, or return the reason it is refused. Never raises.
+
+    Shared by every JSON door (bin signals, upstream statuses, the upstream peer's requests).
+    """
+    if len(payload) > max_bytes:
+        return f"payload of {len(payload)} bytes exceeds {max_bytes}"
+    try:
+        text = payload.decode("utf-8")
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
+    except _Reject as exc:
+        return str(exc)
+    except UnicodeDecodeError:
+        return "payload is not valid UTF-8"
+    except RecursionError:
+        return "JSON nested too deeply"
+    except ValueError as exc:  # JSONDecodeError, and int() refusing a 5,000-digit number
+        return f"not valid JSON: {escape_external(str(exc), 80)}"
+    except Exception as exc:  # defensive: a parser surprise must never reach the network thread
+        return f"unparseable payload ({type(exc).__name__})"
+    if not isinstance(data, dict):
+        return "payload is not a JSON object"
+    return data
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 UTC timestamp (`...Z` or `+00:00`) as an aware datetime, else None."""
+    if not isinstance(value, str) or not 20 <= len(value) <= 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None or parsed.utcoffset() != timedelta(0):
+        return None
+    return parsed
+
+
+def parse_signal(payload: bytes, topic_device: str, now: datetime) -> BinSignal | str:
+    """Validate one bin-signal payload received on `topic_device`'s topic.
+
+    Returns:
+        The signal, or the reason it is refused (escaped, safe to log). Never raises.
+    """
+    data = parse_json_object(payload, MAX_SIGNAL_BYTES)
+    if isinstance(data, str):
+        return data
+    if data.get("v") != SCHEMA_VERSION or isinstance(data.get("v"), bool):
+        return f"unsupported schema version {escape_external(repr(data.get('v')), 20)} (expected 1)"
+    missing = _KEYS - data.keys()
+    if missing:
+        return f"missing field(s): {', '.join(sorted(missing))}"
+    extra = data.keys() - _KEYS - _OPTIONAL
+    if extra:
+        return f"unknown field(s): {escape_external(', '.join(sorted(extra)), 80)}"
+    for key in ("device", "boot", "bin"):
+        value = data.get(key, "")
+        if key in data and (not isinstance(value, str) or not _ID.match(value)):
+            return f"{key} must be 1-64 letters, digits, _ . -"
+    if not isinstance(data["id"], str) or not _EVENT_ID.match(data["id"]):
+        return "id must be 1-200 letters, digits, _ . : -"
+    if data["device"] != topic_device:
+        return "device in payload does not match the topic"
+    seq = data["seq"]
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**53:
+        return "seq must be an integer from 0 to 2^53"
+    if not isinstance(data["type"], str) or data["type"] not in _TYPES:  # [] or {} is unhashable
+        return "type must be 'bin_empty' or 'bin_full'"
+    at = parse_time(data["at"])
+    if at is None:
+        return "at must be an ISO 8601 UTC timestamp"
+    if at > now + MAX_FUTURE:
+        return "at is in the future: check the device clock"
+    if at < now - MAX_AGE:
+        return "at is older than 7 days"
+    return BinSignal(data["id"], data["device"], data["boot"], seq, _TYPES[data["type"]], at, data.get("bin"))
+
+
+class _JoinedDatabase:
+    """A `Database` stand-in whose transactions are savepoints inside one open group transaction.
+
+    `record_scan` opens `terminal.db.transaction()`; pointed at this, each call becomes a SAVEPOINT
+    of the group, so one signal that fails rolls back alone and the group still commits once.
+    """
+
+    def __init__(self, db: Database):
+        self.path = db.path
+        self.conn: Connection | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        assert self.conn is not None, "used outside a signal group"
+        with (
+            Session(bind=self.conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s,
+            s.begin(),
+        ):
+            yield s
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A SAVEPOINT on the sqlite3 connection itself: SQLAlchemy's `begin_nested()` compiled and
+        ran SAVEPOINT/RELEASE through its statement pipeline, ~0.2 ms of Python per signal, a fifth
+        of the whole per-signal cost (cProfile, 2,000 signals: 0.37 s of 1.9 s in record_scan)."""
+        assert self.conn is not None, "used outside a signal group"
+        db = self.conn.connection.driver_connection
+        db.execute("SAVEPOINT signal")
+        try:
+            yield self.conn
+        except BaseException:
+            db.execute("ROLLBACK TO signal")
+            db.execute("RELEASE signal")
+            raise
+        db.execute("RELEASE signal")
+
+    reading = transaction
+
+
+class _CollectingBus(Bus):
+    """Holds the events `record_scan` announces until the group has really committed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[object] = []
+
+    def publish(self, event: object) -> None:
+        self.held.append(event)
+
+
+class SignalApplier:
+    """Applies validated bin signals to a terminal, many per transaction."""
+
+    def __init__(self, terminal: Terminal):
+        self.terminal = terminal
+        self.cards = {(b.device, b.bin): b.card.upper() for b in terminal.config.bins}
+        self.devices = {b.device for b in terminal.config.bins}
+        self._joined = _JoinedDatabase(terminal.db)
+        self._bus = _CollectingBus()
+        # A view of the terminal whose writes join the group transaction and whose events wait.
+        self._group_terminal = Terminal(
+            terminal.config,
+            cast(Database, self._joined),
+            clock=terminal.clock,
+            new_id=terminal.new_id,
+            bus=self._bus,
+        )
+
+    def known(self, device: str) -> bool:
+        return device in self.devices
+
+    def card_of(self, signal: BinSignal) -> str | None:
+        """The card a signal is about: the device's named bin, else the device's only bin."""
+        return self.cards.get((signal.device, signal.bin)) or self.cards.get((signal.device, None))
+
+    def apply(self, signals: list[BinSignal]) -> list[SignalResult]:
+        """Apply `signals` in one transaction; returns only after it has committed (fsynced).
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the group could not be committed; nothing of it is
+                stored, and the caller must not acknowledge any of its messages.
+        """
+        results: list[SignalResult] = []
+        self._bus.held.clear()
+        now_text = to_text(self.terminal.clock())
+        try:
+            with self.terminal.db.write_engine.connect() as conn, conn.begin():
+                self._joined.conn = conn
+                for signal in signals:
+                    results.append(self._apply_one(conn, signal, now_text))
+        finally:
+            self._joined.conn = None
+        # Committed: only now may screens and the relay hear about it.
+        for event in self._bus.held:
+            self.terminal.bus.publish(event)
+        self._bus.held.clear()
+        return results
+
+    def _apply_one(self, conn: Connection, signal: BinSignal, now_text: str) -> SignalResult:
+        db = conn.connection.driver_connection  # plain sqlite3 on the hot path, as in scan_repo
+        inserted = db.execute(
+            "INSERT OR IGNORE INTO inbound_signal (device, boot, seq, received_at, outcome) "
+            "VALUES (?, ?, ?, ?, '')",
+            (signal.device, signal.boot, signal.seq, now_text),
+        )
+        if inserted.rowcount == 0:
+            return SignalResult(signal, None)
+        outcome: ScanOutcome = record_scan(
+            self._group_terminal,
+            self.card_of(signal) or "",
+            source=f"mqtt:{signal.device}",
+            at=signal.at,
+            intent=signal.intent,
+            # The early-delivery guard protects against a person scanning the wrong card; a sensor
+            # on the bin itself has measured the refill, so its "full" needs no confirmation.
+            confirmed=signal.kind == "full",
+        )
+        if outcome.kind is OutcomeKind.FAILED:
+            # record_scan reports a storage error as a refusal; inside a group that must abort the
+            # group, or the dedupe key would commit without its effect and the ack lose the signal.
+            raise SignalNotStored(outcome.message)
+        db.execute(
+            "UPDATE inbound_signal SET outcome = ? WHERE device = ? AND boot = ? AND seq = ?",
+            (outcome.kind.value, signal.device, signal.boot, signal.seq),
+        )
+        return SignalResult(signal, outcome)
+
+
+def prune_signals(terminal: Terminal, keep: timedelta = timedelta(days=14)) -> int:
+    """Forget dedupe keys older than `keep` (longer than any broker session or device buffer)."""
+    cutoff = to_text(terminal.clock() - keep)
+    with terminal.db.write_engine.connect() as conn, conn.begin():
+        return conn.exec_driver_sql("DELETE FROM inbound_signal WHERE received_at < ?", (cutoff,)).rowcount
+
+
+def reject(bus: Bus, device: str, topic: str, reason: str) -> None:
+    """Log a refused inbound message with its topic and reason and tell the screens."""
+    log.warning("signal refused on %s: %s", escape_external(topic, 120), reason)
+    bus.publish(SignalRejected(escape_external(device, 64), reason))
+
+
+def describe_payload(payload: bytes) -> str:
+    return escape_bytes(payload, 80)

@@ -1,0 +1,84 @@
+"""The terminal's application context: configuration, database, clock, ids and bus in one place.
+
+Everything a use case needs is passed in here rather than reached for globally, so tests give a
+terminal a fixed clock and a temporary file, and two terminals can live in one test process.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from kanban_terminal.config import Loop, TerminalConfig
+from kanban_terminal.domain.scans import ScanPolicy
+from kanban_terminal.services.bus import Bus
+from kanban_terminal.services.instance_lock import InstanceLock, acquire_use
+from kanban_terminal.storage.db import Database
+
+DB_FILENAME = "terminal.db"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class Terminal:
+    """One line-side terminal: its config, its database file and the services around them."""
+
+    config: TerminalConfig
+    db: Database
+    clock: Callable[[], datetime] = utc_now
+    new_id: Callable[[], str] = new_uuid
+    bus: Bus = field(default_factory=Bus)
+    instance_lock: InstanceLock | None = None
+    """The data-dir locks this terminal holds while open (services/instance_lock.py)."""
+
+    def __post_init__(self) -> None:
+        self.card_loops: dict[str, Loop] = {
+            card: loop for loop in self.config.loops for card in loop.card_id_list()
+        }
+        self.policy = ScanPolicy(debounce=timedelta(seconds=self.config.terminal.debounce_seconds))
+
+    @classmethod
+    def open(
+        cls,
+        config: TerminalConfig,
+        data_dir: Path,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        new_id: Callable[[], str] = new_uuid,
+        long_running: bool = False,
+    ) -> Terminal:
+        """Open (creating and migrating if needed) the terminal's database and sync the catalog.
+
+        `long_running` is for `run` and `serve`: they own the data dir while up, so a second one and a
+        `restore` are refused; a short headless verb (`scan`, `status`) may still open it beside them.
+        """
+        from kanban_terminal.services.catalog import sync_catalog
+
+        lock = acquire_use(data_dir, long_running=long_running)
+        try:
+            db = Database(data_dir / DB_FILENAME)
+        except BaseException:
+            lock.release()
+            raise
+        terminal = cls(config, db, clock=clock, new_id=new_id, instance_lock=lock)
+        try:
+            sync_catalog(terminal)
+        except BaseException:
+            terminal.close()
+            raise
+        return terminal
+
+    def close(self) -> None:
+        self.db.close()
+        if self.instance_lock is not None:
+            self.instance_lock.release()

@@ -1,0 +1,236 @@
+"""The App's andon half, as a mixin so app.py only gains a few lines: raise from any screen, the
+team-lead login, the andon actions, the escalation timer and the stop banner.
+
+Every use case runs in a worker thread (fsync, and the 0.5 s scrypt verify, never block the screen);
+results come back through the bus (`AndonChanged`, `LineStateChanged`, `AndonRefused`) or
+`call_from_thread`. Widgets only show: the App keeps the latest `AndonBoard`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from textual import work
+
+from kanban_terminal.domain.andon import AndonKind
+from kanban_terminal.domain.auth import session_expired
+from kanban_terminal.domain.cards import Rejection
+from kanban_terminal.services.andon import (
+    AndonBoard,
+    AndonChanged,
+    AndonOutcome,
+    AndonRefused,
+    AndonView,
+    LineStateChanged,
+    LineStateView,
+    acknowledge_andon,
+    cancel_andon,
+    raise_andon,
+    read_board,
+    resolve_andon,
+)
+from kanban_terminal.services.auth import AuthSession, login
+from kanban_terminal.services.escalation import EscalationRunner
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.tui.screens.andon import AndonScreen
+from kanban_terminal.tui.screens.andon_dialogs import (
+    BadgeEntry,
+    BadgeScreen,
+    RaiseAndonScreen,
+    RaiseChoice,
+    ResolveEntry,
+    ResolveScreen,
+)
+from kanban_terminal.tui.widgets.stop_banner import StopBanner
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    _Base = App[None]
+else:
+    _Base = object
+
+SOURCE = "keyboard"
+
+
+class AndonAppMixin(_Base):
+    terminal: Terminal
+
+    def andon_init(self) -> None:
+        self.auth = AuthSession()
+        self.andon_board: AndonBoard | None = None
+        self.escalation = EscalationRunner(self.terminal)
+        stations = self.terminal.config.stations
+        self.andon_station = stations[0].id if stations else ""
+
+    @property
+    def andon_line(self) -> LineStateView | None:
+        return self.andon_board.line if self.andon_board else None
+
+    def andon_mount(self) -> None:
+        self.refresh_andon()
+        self.set_interval(1.0, self._andon_second, name="andon")
+
+    def _andon_second(self) -> None:
+        self._show_stop_banner()
+        self.escalation_tick()
+        state = self.auth.state
+        idle = timedelta(minutes=self.terminal.config.andon.team_lead_idle_minutes)
+        if state is not None and session_expired(state, self.terminal.clock(), idle):
+            self.end_session(expired=True)
+
+    @work(thread=True, group="session", exclusive=True, description="end the team-lead session")
+    def end_session(self, expired: bool = False) -> None:
+        """Idle timeout (logged by `current`) or an explicit log-out; the screen shows it at once."""
+        if expired:
+            self.auth.current(self.terminal, source=SOURCE)
+        else:
+            self.auth.logout(self.terminal, source=SOURCE)
+        self.call_from_thread(self.notify, "Team-lead session ended.", title="Andon")
+        self.call_from_thread(self._refresh_andon_screen)
+
+    def _refresh_andon_screen(self) -> None:
+        # Only the andon screen shows the board; refreshing others (the board screen) would also
+        # race their on_mount, which adds the table columns.
+        if isinstance(self.screen, AndonScreen):
+            self.screen.refresh_body()
+
+    def action_andon_logout(self) -> None:
+        if self.auth.state is not None:
+            self.end_session()
+
+    @work(thread=True, group="escalation", exclusive=True, description="escalate andons")
+    def escalation_tick(self) -> None:
+        self.escalation.tick()  # fired tiers come back through the bus
+
+    @work(thread=True, group="andon-read", exclusive=True, description="read the andon board")
+    def refresh_andon(self) -> None:
+        board = read_board(self.terminal)
+        self.call_from_thread(self._apply_andon_board, board)
+
+    def _apply_andon_board(self, board: AndonBoard) -> None:
+        self.andon_board = board
+        self._show_stop_banner()
+        self._refresh_andon_screen()
+
+    def _show_stop_banner(self) -> None:
+        now = self.terminal.clock()
+        for banner in self.screen.query(StopBanner):
+            banner.show(self.andon_line, now)
+
+    def andon_bus_event(self, event: object) -> None:
+        """Called by the App for every bus event (on the event loop)."""
+        if isinstance(event, AndonChanged | LineStateChanged):
+            self.refresh_andon()
+        if isinstance(event, AndonChanged) and event.action == "escalated":
+            a = event.view.andon
+            who = (event.role or "").replace("_", " ")
+            self.notify(
+                f"Escalated: {who} called for {event.view.reason_label} at {a.station}", severity="warning"
+            )
+        elif (
+            isinstance(event, AndonChanged)
+            and event.action == "raised"
+            and event.view.andon.kind is AndonKind.STOP
+        ):
+            self.bell()
+        elif isinstance(event, AndonRefused):
+            self.bell()
+            self.notify(event.rejection.message, title="Not done", severity="error", timeout=10)
+
+    def auth_text(self) -> str:
+        state = self.auth.state
+        return f"Team lead: {state.name}" if state else "No team lead logged in"
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def action_raise_andon(self, kind: str) -> None:
+        """F4 / F6 from any screen: pick station and reason; a STOP asks for a team lead first."""
+        andon_kind = AndonKind(kind)
+        if andon_kind is AndonKind.STOP and self.auth.state is None:
+            self.login_then(lambda: self._pick_reason(andon_kind), "STOP THE LINE: team lead badge and PIN")
+        else:
+            self._pick_reason(andon_kind)
+
+    def _pick_reason(self, kind: AndonKind) -> None:
+        cfg = self.terminal.config
+
+        def chosen(choice: RaiseChoice | None) -> None:
+            if choice is None:
+                return
+            self.andon_station = choice.station
+            self.run_andon(
+                lambda: raise_andon(
+                    self.terminal, kind, choice.station, choice.reason, source=SOURCE, auth=self.auth
+                )
+            )
+
+        self.push_screen(RaiseAndonScreen(kind, cfg.stations, cfg.andon_reasons, self.andon_station), chosen)
+
+    def login_then(self, then: Callable[[], None], title: str, error: str = "") -> None:
+        def answered(entry: BadgeEntry | None) -> None:
+            if entry is not None and entry.pin is not None:
+                self._login(entry.badge, entry.pin, then, title)
+
+        self.push_screen(BadgeScreen(title, need_pin=True, error=error), answered)
+
+    @work(thread=True, group="login", exclusive=True, description="check badge and PIN")
+    def _login(self, badge: str, pin: str, then: Callable[[], None], title: str) -> None:
+        result = login(self.terminal, badge, pin, source=SOURCE)
+        if isinstance(result, Rejection):
+            self.call_from_thread(self.bell)
+            self.call_from_thread(self.login_then, then, title, result.message)
+            return
+        self.auth.start(result)
+        self.call_from_thread(then)
+
+    def andon_action(self, what: str, view: AndonView) -> None:
+        """Acknowledge, resolve or cancel the selected event (from the andon screen)."""
+        andon = view.andon
+        label = f"{andon.kind.value.upper()} {andon.station} {view.reason_label}"
+        if what == "acknowledge":
+            if self.auth.state is not None:
+                badge = self.auth.state.badge
+                self.run_andon(lambda: acknowledge_andon(self.terminal, andon.id, badge, source=SOURCE))
+                return
+
+            def acked(entry: BadgeEntry | None) -> None:
+                if entry is not None:
+                    self.run_andon(
+                        lambda: acknowledge_andon(self.terminal, andon.id, entry.badge, source=SOURCE)
+                    )
+
+            self.push_screen(BadgeScreen(f"ACKNOWLEDGE: {label}", need_pin=False), acked)
+        elif what == "resolve":
+            if andon.kind is AndonKind.STOP and self.auth.state is None:
+                self.login_then(
+                    lambda: self.andon_action(what, view), "RESTART THE LINE: team lead badge and PIN"
+                )
+                return
+
+            def resolved(entry: ResolveEntry | None) -> None:
+                if entry is not None:
+                    self.run_andon(
+                        lambda: resolve_andon(
+                            self.terminal,
+                            andon.id,
+                            entry.note,
+                            source=SOURCE,
+                            auth=self.auth,
+                            actor=entry.badge,
+                        )
+                    )
+
+            badge = self.auth.state.badge if self.auth.state else None
+            self.push_screen(ResolveScreen(label, badge), resolved)
+        elif what == "cancel":
+            self.run_andon(lambda: cancel_andon(self.terminal, andon.id, source=SOURCE, auth=self.auth))
+
+    @work(thread=True, group="andon", description="andon action")
+    def run_andon(self, action: Callable[[], AndonOutcome]) -> AndonOutcome:
+        outcome = action()
+        if outcome.ok:
+            self.call_from_thread(self.notify, outcome.message, title="Andon")
+        return outcome

@@ -1,0 +1,314 @@
+"""The Textual application: wires the screens to the terminal's services.
+
+Scans run in a worker thread (the fsync must never block the screen); what they committed comes
+back through the bus as messages. The App keeps the latest view models; screens show them.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+
+from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
+from kanban_terminal.domain.scans import OutcomeKind, Verdict
+from kanban_terminal.domain.text import escape_external
+from kanban_terminal.services.events import CardsChanged, RequestRaised, ScanOutcome, ScanRecorded
+from kanban_terminal.services.lost_cards import find_silent, flag_lost
+from kanban_terminal.services.queries import Status, read_status, recent_log
+from kanban_terminal.services.scanning import record_scan
+from kanban_terminal.services.signals import SignalRejected
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.tui.andon_app import AndonAppMixin
+from kanban_terminal.tui.messages import BusEvent, ScannerRead, ScannerStateChanged
+from kanban_terminal.tui.screens.andon import AndonScreen
+from kanban_terminal.tui.screens.board import BoardScreen
+from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen, ConfirmResult
+from kanban_terminal.tui.screens.log import LogScreen
+from kanban_terminal.tui.screens.metrics import MetricsScreen
+from kanban_terminal.tui.screens.scan import ScanScreen
+from kanban_terminal.tui.widgets.banner import Banner
+from kanban_terminal.tui.widgets.scan_field import ScanField
+from kanban_terminal.tui.widgets.status_bar import LinkView, StatusBar
+
+if TYPE_CHECKING:
+    from kanban_terminal.adapters.scanner_serial import SerialScanner
+    from kanban_terminal.services.runtime import LinkStatus
+
+RecentRow = tuple[datetime, str, str, Verdict, str]
+
+_LOG_WORDS = {
+    "registered": "Card registered",
+    "bin_empty": "Bin empty",
+    "request_raised": "Refill requested",
+    "request_sent": "Request sent",
+    "accepted": "Accepted upstream",
+    "picked": "Being picked",
+    "shipped": "On its way",
+    "rejected_upstream": "Refused upstream",
+    "delivered": "Delivered",
+    "suspended": "Taken out of circulation",
+    "resumed": "Back in circulation",
+    "flagged_lost": "Flagged missing",
+    "found": "Found",
+    "retired": "Card retired",
+}
+
+LOST_CARD_CHECK_S = 300.0
+
+# Sources whose outcome belongs to the person at this screen (banner, bell, confirmation).
+_OPERATOR_SOURCES = ("keyboard", "serial")
+
+
+class KanbanApp(AndonAppMixin, App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "kanban-terminal"
+    MODES = {
+        "scan": ScanScreen,
+        "board": BoardScreen,
+        "andon": AndonScreen,
+        "log": LogScreen,
+        "metrics": MetricsScreen,
+    }
+    DEFAULT_MODE = "scan"
+    BINDINGS = [
+        Binding("f1", "switch_mode('scan')", "Scan", id="mode.scan"),
+        Binding("f2", "switch_mode('board')", "Board", id="mode.board"),
+        Binding("f3", "switch_mode('andon')", "Andon", id="mode.andon"),
+        Binding("f4", "raise_andon('call')", "Call help", id="andon.raise_call"),
+        Binding("f5", "switch_mode('log')", "Log", id="mode.log"),
+        Binding("f6", "raise_andon('stop')", "Stop line", id="andon.raise_stop"),
+        # F7-F9 act on the andon screen (acknowledge, resolve, cancel): metrics sits clear of them.
+        Binding("f11", "switch_mode('metrics')", "Metrics", id="mode.metrics"),
+        Binding("f10", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(
+        self,
+        terminal: Terminal,
+        *,
+        demo: bool = False,
+        link_view: Callable[[Status | None], LinkView] | None = None,
+    ) -> None:
+        super().__init__()
+        self.terminal = terminal
+        self.demo = demo
+        self._link_view_of = link_view or _offline_link
+        self.last_outcome: ScanOutcome | None = None
+        self.status: Status | None = None
+        self.link_view: LinkView = self._link_view_of(None)
+        self._recent: list[RecentRow] = []
+        self._scan_lock = threading.Lock()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._scanners: list[SerialScanner] = []
+        self.scanner_states: dict[str, bool] = {s.name: False for s in terminal.config.scanners}
+        self._signal_warned: dict[str, datetime] = {}
+        first_card = next(iter(terminal.card_loops), "")
+        self.idle_text = "Scan a kanban card"
+        if demo and first_card:
+            self.idle_text += f"\nDemo line: type {first_card} and Enter to scan a card. F2 shows the board."
+            self.idle_text += "\nF4 calls help; F6 stops the line (team lead badge E2001, PIN 4711)."
+        self.sub_title = f"{terminal.config.line.name} - terminal {terminal.config.terminal.id}"
+        self.andon_init()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._unsubscribe = self.terminal.bus.subscribe(lambda event: self.post_message(BusEvent(event)))
+        self._seed_recent()
+        self.refresh_status()
+        self.set_interval(1.0, self._tick, name="clock")
+        self.set_interval(2.0, self.refresh_status, name="status-poll")
+        self._start_serial_scanners()
+        # Issue 6: cards silent too long while their loop kept moving are flagged lost here, so
+        # nobody has to remember to run `lost-cards --flag`; minutes of delay do not matter.
+        self.set_interval(LOST_CARD_CHECK_S, self.flag_silent_cards, name="lost-cards")
+        self.andon_mount()
+        # Everything built at start-up lives as long as the app: move it out of the collector's way.
+        # Full collections over Textual's widget objects stalled Enter -> banner by ~120 ms every
+        # second or so; frozen, p99 went from 117 ms to ~50 ms (bench/scan_latency.py).
+        gc.collect()
+        gc.freeze()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        for scanner in self._scanners:
+            scanner.stop()
+
+    def _start_serial_scanners(self) -> None:
+        """One reader thread per configured serial scanner; they only post messages to the App."""
+        from kanban_terminal.adapters.scanner_serial import SerialScanner
+
+        terminators = {"CR": b"\r", "LF": b"\n", "TAB": b"\t"}
+        for cfg in self.terminal.config.scanners:
+            name = cfg.name
+            scanner = SerialScanner(
+                cfg.port,
+                baud=cfg.baud,
+                terminator=terminators[cfg.terminator],
+                source=f"serial:{name}",
+                on_code=lambda code, source: self.post_message(ScannerRead(code, source)),
+                on_state=lambda up, detail, name=name: self.post_message(
+                    ScannerStateChanged(name, up, detail)
+                ),
+            )
+            self._scanners.append(scanner)
+            scanner.start()
+
+    def on_scanner_read(self, message: ScannerRead) -> None:
+        self.submit_scan(message.code, source=message.source)
+
+    def on_scanner_state_changed(self, message: ScannerStateChanged) -> None:
+        self.scanner_states[message.name] = message.connected
+        self.refresh_screen()
+
+    def _seed_recent(self) -> None:
+        """After a restart, show what the log holds, including a scan committed but never shown."""
+        for line in recent_log(self.terminal, self.terminal.config.terminal.recent_scans):
+            if line.card_id is None or line.event == "registered":
+                continue
+            loop = self.terminal.card_loops.get(line.card_id)
+            what = _LOG_WORDS.get(line.event, line.event)
+            self._recent.append(
+                (line.occurred_at, line.card_id, loop.part if loop else "", Verdict.ACCEPTED, what)
+            )
+
+    # -- scans -----------------------------------------------------------------------------------
+
+    @on(ScanField.Scanned)
+    def _on_scanned(self, event: ScanField.Scanned) -> None:
+        self.submit_scan(event.code)
+
+    @work(thread=True, group="scan", description="record a scan")
+    def submit_scan(self, code: str, confirmed: bool = False, source: str = "keyboard") -> ScanOutcome:
+        # One scan at a time, in the order they were read; the outcome comes back through the bus.
+        with self._scan_lock:
+            return record_scan(self.terminal, code, source=source, confirmed=confirmed)
+
+    def on_bus_event(self, message: BusEvent) -> None:
+        event = message.event
+        if isinstance(event, ScanRecorded):
+            self.show_outcome(event.outcome)
+        if isinstance(event, CardsChanged | RequestRaised):
+            self.refresh_status()
+        if isinstance(event, SignalRejected):
+            self._warn_signal(event)
+        self.andon_bus_event(event)
+
+    def _warn_signal(self, event: SignalRejected) -> None:
+        """A refused bin signal, shown as a warning at most every 30 s per device: a flooding or
+        misconfigured sensor must not bury the operator's screen (each one is in the log anyway)."""
+        now = self.terminal.clock()
+        last = self._signal_warned.get(event.device)
+        if last is not None and (now - last).total_seconds() < 30:
+            return
+        self._signal_warned[event.device] = now
+        self.notify(f"Bin sensor {event.device}: {event.reason}", title="Signal refused", severity="warning")
+
+    def show_outcome(self, outcome: ScanOutcome) -> None:
+        what = _HEADLINE_WORDS.get(outcome.kind, outcome.kind.value)
+        part = outcome.part_number or ""
+        self._recent.insert(0, (outcome.at, outcome.card_id or outcome.code, part, outcome.verdict, what))
+        del self._recent[self.terminal.config.terminal.recent_scans :]
+        if not outcome.source.startswith(_OPERATOR_SOURCES):
+            self.refresh_screen()
+            return
+        self.last_outcome = outcome
+        if outcome.verdict is Verdict.REJECTED:
+            self.bell()
+        self.refresh_screen()
+        if outcome.kind is OutcomeKind.NEEDS_CONFIRMATION and outcome.card_id:
+            card_id = outcome.card_id
+
+            def answered(result: ConfirmResult | None) -> None:
+                if result is None:
+                    return
+                if result.confirmed:
+                    self.submit_scan(card_id, confirmed=True)
+                elif result.other_code:
+                    self.submit_scan(result.other_code)
+
+            self.push_screen(ConfirmDeliveryScreen(card_id, outcome.message), answered)
+
+    def recent_rows(self) -> list[RecentRow]:
+        return list(self._recent)
+
+    @work(thread=True, group="lost-cards", exclusive=True, description="flag cards not seen for too long")
+    def flag_silent_cards(self) -> list[str]:
+        silent = find_silent(self.terminal)
+        if not silent:
+            return []
+        with self._scan_lock:  # never interleave with a scan of the same card
+            return flag_lost(self.terminal, [c.card_id for c in silent], source="system")
+
+    # -- status ----------------------------------------------------------------------------------
+
+    @work(thread=True, group="status", exclusive=True, description="read the board")
+    def refresh_status(self) -> None:
+        status = read_status(self.terminal)
+        self.call_from_thread(self._apply_status, status)
+
+    def _apply_status(self, status: Status) -> None:
+        self.status = status
+        self.link_view = self._link_view_of(status)
+        self.refresh_screen()
+
+    def _tick(self) -> None:
+        self.link_view = self._link_view_of(self.status)
+        for bar in self.screen.query(StatusBar):
+            bar.link = self.link_view
+            bar.now = self.terminal.clock()
+
+    def refresh_screen(self) -> None:
+        screen = self.screen
+        for banner in screen.query(Banner):
+            banner.show(self.last_outcome)
+        for bar in screen.query(StatusBar):
+            bar.link = self.link_view
+            bar.now = self.terminal.clock()
+            bar.scanners = tuple(self.scanner_states.items())
+        self._show_stop_banner()
+        refresh = getattr(screen, "refresh_body", None)
+        if refresh is not None:
+            refresh()
+
+
+_HEADLINE_WORDS = {
+    OutcomeKind.REQUEST_RAISED: FLOOR_WORDS[CardState.QUEUED],
+    OutcomeKind.DELIVERED: "Delivered",
+    OutcomeKind.FOUND: "Found, back in use",
+    OutcomeKind.DEBOUNCED: "Repeat read ignored",
+    OutcomeKind.ALREADY_REQUESTED: "Already requested",
+    OutcomeKind.NEEDS_CONFIRMATION: "Waiting for confirmation",
+    OutcomeKind.NOT_ALLOWED: "Not allowed",
+    OutcomeKind.UNKNOWN_CARD: "Unknown card",
+    OutcomeKind.MISREAD: "Not read",
+    OutcomeKind.FAILED: "NOT SAVED",
+}
+
+
+def _offline_link(status: Status | None) -> LinkView:
+    """Link view for an app shown without background services (tests): everything stays queued."""
+    queued = status.queued if status else 0
+    oldest = status.oldest_queued_at if status else None
+    return LinkView("offline (no upstream link)", None, queued, oldest, unsent=queued)
+
+
+def link_view_from(link: LinkStatus) -> LinkView:
+    """Status-bar view of the running services' link state."""
+    state = "offline (no broker configured)" if link.state == "disabled" else link.state
+    return LinkView(
+        state,
+        link.since,
+        link.queued,
+        link.oldest_at,
+        unsent=link.unsent,
+        last_error=escape_external(link.last_error, 60),
+    )

@@ -1,0 +1,176 @@
+"""Andon dialogs: pick a reason and station, scan a badge (with a PIN for a team lead), add a note.
+
+Badges are scanned into a `ScanField` like cards; the PIN field is the only field in the terminal
+that takes typed keystrokes away from a scan field, and it is `password=True` so the PIN never
+shows. Each dialog returns a typed result, or None on Esc.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from kanban_terminal.config import AndonReason, Station
+from kanban_terminal.domain.andon import AndonKind
+from kanban_terminal.tui.widgets.scan_field import ScanField
+
+
+@dataclass(frozen=True)
+class RaiseChoice:
+    station: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BadgeEntry:
+    badge: str
+    pin: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolveEntry:
+    badge: str | None
+    note: str
+
+
+T = TypeVar("T")
+
+
+class AndonDialog(ModalScreen[T | None], Generic[T]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="andon.dialog.cancel")]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RaiseAndonScreen(AndonDialog[RaiseChoice]):
+    """Station on the left, reason on the right; Enter on a reason raises."""
+
+    AUTO_FOCUS = "#reason-list"
+    BINDINGS = [Binding("tab", "switch_list", "Station / reason", id="andon.raise.switch")]
+
+    def __init__(
+        self, kind: AndonKind, stations: tuple[Station, ...], reasons: tuple[AndonReason, ...], station: str
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        self.stations = stations
+        self.reasons = tuple(r for r in reasons if kind.value in r.kinds)
+        self.station = station
+
+    def compose(self) -> ComposeResult:
+        title = "STOP THE LINE" if self.kind is AndonKind.STOP else "CALL FOR HELP"
+        with Vertical(classes="andon-box" + (" -stop" if self.kind is AndonKind.STOP else "")):
+            yield Static(title, classes="andon-title")
+            yield Static("Up/Down pick, Tab: station or reason, Enter raises, Esc cancels.")
+            with Horizontal():
+                stations = OptionList(
+                    *(Option(f"{s.id} {s.name}", id=s.id) for s in self.stations), id="station-list"
+                )
+                yield stations
+                yield OptionList(*(Option(r.label, id=r.code) for r in self.reasons), id="reason-list")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        stations = self.query_one("#station-list", OptionList)
+        ids = [s.id for s in self.stations]
+        stations.highlighted = ids.index(self.station) if self.station in ids else 0
+        self.query_one("#reason-list", OptionList).highlighted = 0
+
+    def action_switch_list(self) -> None:
+        self.focus_next(OptionList)
+
+    @on(OptionList.OptionSelected, "#station-list")
+    def _station_chosen(self, event: OptionList.OptionSelected) -> None:
+        self.query_one("#reason-list", OptionList).focus()
+
+    @on(OptionList.OptionSelected, "#reason-list")
+    def _reason_chosen(self, event: OptionList.OptionSelected) -> None:
+        stations = self.query_one("#station-list", OptionList)
+        index = stations.highlighted or 0
+        self.dismiss(RaiseChoice(self.stations[index].id, str(event.option.id)))
+
+
+class BadgeScreen(AndonDialog[BadgeEntry]):
+    """Scan a badge; for team-lead authority, then type the PIN (hidden)."""
+
+    AUTO_FOCUS = "#badge-field"
+
+    def __init__(self, title: str, *, need_pin: bool, error: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.need_pin = need_pin
+        self.error = error
+        self._badge = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="andon-box"):
+            yield Static(self.title_text, classes="andon-title")
+            if self.error:
+                yield Static(self.error, classes="andon-error", id="badge-error")
+            yield ScanField(placeholder="Scan your badge", id="badge-field")
+            if self.need_pin:
+                yield Input(placeholder="PIN, then Enter", password=True, id="pin-field", max_length=12)
+        yield Footer()
+
+    @on(ScanField.Scanned)
+    def _badge_scanned(self, event: ScanField.Scanned) -> None:
+        event.stop()
+        self._badge = event.code.strip().upper()
+        if self.need_pin:
+            self.query_one("#pin-field", Input).focus()
+        else:
+            self.dismiss(BadgeEntry(self._badge))
+
+    @on(Input.Submitted, "#pin-field")
+    def _pin_entered(self, event: Input.Submitted) -> None:
+        event.stop()
+        pin = event.value
+        event.input.value = ""
+        if not self._badge:
+            self.query_one("#badge-field", ScanField).focus()
+            return
+        self.dismiss(BadgeEntry(self._badge, pin))
+
+
+class ResolveScreen(AndonDialog[ResolveEntry]):
+    """What was done (required), and who did it (badge; prefilled for a logged-in team lead)."""
+
+    AUTO_FOCUS = "#note-field"
+
+    def __init__(self, what: str, badge: str | None) -> None:
+        super().__init__()
+        self.what = what
+        self.badge = badge
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="andon-box"):
+            yield Static(f"RESOLVE: {self.what}", classes="andon-title")
+            yield Input(
+                placeholder="What was done? (required) Enter to resolve", id="note-field", max_length=200
+            )
+            if self.badge is None:
+                yield ScanField(placeholder="Scan your badge (optional)", id="resolver-field")
+            else:
+                yield Static(f"Resolved by {self.badge}")
+        yield Footer()
+
+    @on(ScanField.Scanned)
+    def _badge(self, event: ScanField.Scanned) -> None:
+        event.stop()
+        self.badge = event.code.strip().upper()
+        self.query_one("#note-field", Input).focus()
+
+    @on(Input.Submitted, "#note-field")
+    def _note(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.dismiss(ResolveEntry(self.badge, event.value.strip()))

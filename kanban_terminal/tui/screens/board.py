@@ -1,0 +1,86 @@
+"""The board: every loop with its cards by state and urgency, and the open requests with their age."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Label
+
+from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
+from kanban_terminal.services.queries import Status
+from kanban_terminal.tui.screens.base import TerminalScreen
+
+
+def _age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _bar(fraction: float, width: int = 8) -> Text:
+    filled = round(fraction * width)
+    style = "red" if fraction >= 0.67 else "yellow" if fraction >= 0.34 else "green"
+    return Text("#" * filled + "." * (width - filled), style=style)
+
+
+def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[Text | str]:
+    """A read-only table with its columns from the start: the board may refresh before it mounts."""
+    table: DataTable[Text | str] = DataTable(id=table_id, cursor_type="none", zebra_stripes=True)
+    table.can_focus = False
+    table.add_columns(*columns)
+    return table
+
+
+class BoardScreen(TerminalScreen):
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="board"):
+            yield Label("Loops", classes="section-title")
+            # Urgency first: on an 80-column screen the description is what may scroll off, not the need.
+            yield _table("loops", ("Loop", "Waiting", "Urgency", "Part", "Where", "Description"))
+            yield Label("Open requests", classes="section-title", id="requests-title")
+            yield _table("requests", ("Card", "Part", "Where", "State", "Age", "Due"))
+
+    def refresh_body(self) -> None:
+        from kanban_terminal.tui.app import KanbanApp
+
+        app = self.app
+        assert isinstance(app, KanbanApp)
+        # A status read can land while this screen is still mounting, before on_mount added the
+        # columns; adding rows then raises. The next refresh (2 s poll, on resume) shows it.
+        if app.status is not None and self.query_one("#loops", DataTable).columns:
+            self.show_status(app.status, app.terminal.clock())
+
+    def show_status(self, status: Status, now: datetime) -> None:
+        loops = self.query_one("#loops", DataTable)
+        loops.clear()
+        for s in sorted(status.loops, key=lambda s: (-s.urgency, s.loop_id)):
+            loops.add_row(
+                s.loop_id,
+                f"{s.waiting}/{s.cards}",
+                _bar(s.urgency),
+                s.part_number,
+                s.point_of_use,
+                s.description,
+            )
+        requests = self.query_one("#requests", DataTable)
+        requests.clear()
+        overdue = 0
+        for r in status.open_requests:
+            late = r.overdue(now)
+            overdue += late
+            style = "bold red" if late else ""
+            due = f"{r.due_at.astimezone():%H:%M}" + (" OVERDUE" if late else "")
+            requests.add_row(
+                Text(r.card_id, style=style),
+                r.part_number,
+                r.point_of_use,
+                FLOOR_WORDS[CardState(r.status)],
+                Text(_age(r.age(now).total_seconds()), style=style),
+                Text(due, style=style),
+            )
+        title = f"Open requests: {len(status.open_requests)}"
+        if overdue:
+            title += f"  ({overdue} overdue)"
+        self.query_one("#requests-title", Label).update(title)

@@ -1,0 +1,29 @@
+"""The last scans under the banner: what happened, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from kanban_terminal.domain.scans import Verdict
+
+_STYLES = {Verdict.ACCEPTED: "green", Verdict.WARNING: "yellow", Verdict.REJECTED: "bold red"}
+
+
+class RecentScans(DataTable[Text | str]):
+    """A read-only table; it never takes focus away from the scan field."""
+
+    can_focus = False
+
+    def __init__(self, *, id: str = "recent-scans") -> None:
+        super().__init__(id=id, cursor_type="none", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.add_columns("Time", "Card", "Part", "What happened")
+
+    def show_rows(self, rows: list[tuple[datetime, str, str, Verdict, str]]) -> None:
+        self.clear()
+        for at, card, part, verdict, what in rows:
+            self.add_row(f"{at.astimezone():%H:%M:%S}", card, part, Text(what, style=_STYLES[verdict]))
