@@ -1,0 +1,432 @@
+"""MQTT pipeline benchmark: each figure of the terminal next to baselines measured in the same run.
+
+    python bench/mqtt_pipeline.py [--signals 20000] [--backlog 10000] [--terminals 100]
+
+Baselines: raw paho QoS 1 publish rate, raw sqlite3 two-row commits, and a minimal
+one-commit-per-signal pipeline built from those two (subscribe -> commit -> publish, auto-ack).
+Measured: ingest burst (signals -> durable state + outbox -> request on the upstream topic),
+outbox drain after the broker comes back, bin-empty -> request latency at 5/s and 500/s, peak RSS,
+and N terminals at 1 request/s each through one mosquitto to the supermarket peer.
+Everything runs on loopback against a mosquitto started with the plant configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+
+from kanban_terminal.adapters.topics import LineTopics  # noqa: E402
+from kanban_terminal.adapters.upstream import UpstreamPeer  # noqa: E402
+from kanban_terminal.config import UpstreamSettings, parse_config  # noqa: E402
+from kanban_terminal.services.runtime import TerminalServices  # noqa: E402
+from kanban_terminal.services.signals import BinSignal, SignalApplier  # noqa: E402
+from kanban_terminal.services.terminal import Terminal  # noqa: E402
+from tests.support.mosquitto import Mosquitto  # noqa: E402
+from tests.support.mqtt_lines import line_config, settings_for  # noqa: E402
+
+TOPICS = LineTopics("S1", "L1")
+
+
+def wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.005)
+
+
+def client(port: int, cid: str, inflight: int = 20) -> mqtt.Client:
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+    c.max_inflight_messages_set(inflight)
+    c.on_socket_open = lambda cl, u, s: s.setsockopt(6, 1, 1)  # TCP_NODELAY
+    c.connect("127.0.0.1", port, 30)
+    c.loop_start()
+    wait(c.is_connected, 10, "connect")
+    return c
+
+
+class Counter:
+    """Subscriber that counts messages (and keeps arrival times by card for latency)."""
+
+    def __init__(self, port: int, topic: str, cid: str):
+        self.n = 0
+        self.arrived: dict[str, float] = {}
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+        self.c.on_socket_open = lambda cl, u, s: s.setsockopt(6, 1, 1)
+        self.c.on_message = self._on
+        self.c.connect("127.0.0.1", port, 30)
+        self.c.subscribe(topic, 1)
+        self.c.loop_start()
+        wait(self.c.is_connected, 10, "connect")
+        time.sleep(0.2)
+
+    def _on(self, c: object, u: object, msg: mqtt.MQTTMessage) -> None:
+        self.n += 1
+        try:
+            card = json.loads(msg.payload).get("card")
+        except ValueError:
+            return
+        parts = msg.topic.split("/")
+        line = parts[3] if len(parts) > 3 else ""
+        self.arrived.setdefault(f"{line}/{card}", time.perf_counter())
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def signal_payload(device: str, seq: int) -> bytes:
+    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    d = {
+        "v": 1,
+        "id": f"{device}-{seq}",
+        "device": device,
+        "boot": "b1",
+        "seq": seq,
+        "type": "bin_empty",
+        "at": at,
+    }
+    return json.dumps(d).encode()
+
+
+# -- baselines --------------------------------------------------------------------------------------
+
+
+def raw_paho(port: int, n: int) -> float:
+    c = client(port, "raw-pub")
+    payload = b"x" * 200
+    t0 = time.perf_counter()
+    infos = [c.publish("bench/raw", payload, 1) for _ in range(n)]
+    for info in infos:
+        info.wait_for_publish(30)
+    rate = n / (time.perf_counter() - t0)
+    c.disconnect()
+    c.loop_stop()
+    return rate
+
+
+def raw_sqlite(tmp: Path, n: int) -> float:
+    con = sqlite3.connect(tmp / "raw.db", isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("CREATE TABLE s (k TEXT PRIMARY KEY, at TEXT)")
+    con.execute("CREATE TABLE o (id INTEGER PRIMARY KEY, body TEXT, state TEXT)")
+    t0 = time.perf_counter()
+    for i in range(n):
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT INTO s VALUES (?, ?)", (f"k{i}", "t"))
+        con.execute("INSERT INTO o (body, state) VALUES (?, 'pending')", ("x" * 200,))
+        con.execute("COMMIT")
+    rate = n / (time.perf_counter() - t0)
+    con.close()
+    return rate
+
+
+def minimal_pipeline(port: int, tmp: Path, n: int, rate: float | None = None) -> tuple[float, list[float]]:
+    """Subscribe, commit signal + outbox row, publish the request: one commit per signal.
+
+    Returns the signals/s of the whole run and, per signal, the ms from publish to the request
+    seen by a subscriber (meaningful when `rate` paces the publisher: the latency baseline).
+    """
+    tag = "burst" if rate is None else f"r{int(rate)}"
+    con = sqlite3.connect(tmp / f"mini-{tag}.db", isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("CREATE TABLE s (k TEXT PRIMARY KEY, at TEXT)")
+    con.execute("CREATE TABLE o (id INTEGER PRIMARY KEY, body TEXT, state TEXT)")
+    sink = Counter(port, f"bench/mini-{tag}/requests", f"mini-sink-{tag}")
+    worker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"mini-{tag}", protocol=mqtt.MQTTv5)
+    worker.max_inflight_messages_set(1000)
+    worker.on_socket_open = lambda cl, u, s: s.setsockopt(6, 1, 1)
+
+    def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
+        data = json.loads(msg.payload)
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT OR IGNORE INTO s VALUES (?, ?)", (data["id"], data["at"]))
+        con.execute("INSERT INTO o (body, state) VALUES (?, 'pending')", (msg.payload,))
+        con.execute("COMMIT")
+        c.publish(f"bench/mini-{tag}/requests", json.dumps({"card": data["device"]}), 1)
+
+    worker.on_message = on_message
+    worker.connect("127.0.0.1", port, 30)
+    worker.subscribe(f"bench/mini-{tag}/signals", 1)
+    worker.loop_start()
+    time.sleep(0.3)
+    pub = client(port, f"mini-pub-{tag}", inflight=1000)
+    sent: dict[str, float] = {}
+    interval = 1 / rate if rate else 0.0
+    t0 = next_at = time.perf_counter()
+    for i in range(n):
+        if rate:
+            while time.perf_counter() < next_at:
+                time.sleep(max(0.0, min(0.001, next_at - time.perf_counter())))
+            next_at += interval
+        sent[f"/D{i}"] = time.perf_counter()
+        pub.publish(f"bench/mini-{tag}/signals", signal_payload(f"D{i}", i), 1)
+    wait(lambda: sink.n >= n, 300, "minimal pipeline")
+    elapsed = time.perf_counter() - t0
+    ms = sorted((sink.arrived[k] - t) * 1000 for k, t in sent.items() if k in sink.arrived)
+    for c in (pub, worker):
+        c.disconnect()
+        c.loop_stop()
+    sink.close()
+    con.close()
+    return n / elapsed, ms
+
+
+def p50_p99(ms: list[float]) -> tuple[float, float]:
+    return statistics.median(ms), ms[max(0, int(len(ms) * 0.99) - 1)]
+
+
+# -- the terminal -----------------------------------------------------------------------------------
+
+
+def big_terminal(tmp: Path, cards: int) -> Terminal:
+    loops = (cards + 99) // 100
+    cfg = parse_config(line_config(loops=loops, cards=100, sensors=cards))
+    return Terminal.open(cfg, tmp)
+
+
+def ingest_burst(port: int, tmp: Path, n: int) -> tuple[float, int, int, int]:
+    terminal = big_terminal(tmp / "ingest", n)
+    sink = Counter(port, TOPICS.requests, "ingest-sink")
+    services = TerminalServices(terminal, settings_for(port, inflight=100)).start()
+    wait(lambda: services.link_state().state == "connected", 10, "link")
+    pub = client(port, "burst-pub", inflight=1000)
+    t0 = time.perf_counter()
+    for i in range(1, n + 1):
+        pub.publish(TOPICS.device_signal(f"BS{i:05d}"), signal_payload(f"BS{i:05d}", 1), 1)
+    # ... and the same 1,000 signals again: QoS 1 redeliveries / device retries.
+    for i in range(1, 1001):
+        pub.publish(TOPICS.device_signal(f"BS{i:05d}"), signal_payload(f"BS{i:05d}", 1), 1)
+    wait(lambda: len(sink.arrived) >= n and services.signals_duplicate >= 1000, 600, "ingest")
+    elapsed = time.perf_counter() - t0
+    with terminal.db.reading() as s:
+        requests = s.connection().exec_driver_sql("SELECT count(*) FROM replenishment_request").scalar()
+    services.stop()
+    pub.disconnect()
+    pub.loop_stop()
+    sink.close()
+    terminal.close()
+    return n / elapsed, int(requests or 0), services.signals_duplicate, len(sink.arrived)
+
+
+def drain(mosq: Mosquitto, tmp: Path, n: int) -> float:
+    terminal = big_terminal(tmp / "drain", n)
+    applier = SignalApplier(terminal)
+    now = datetime.now(UTC)
+    for start in range(1, n + 1, 500):
+        applier.apply(
+            [
+                BinSignal("x", f"BS{i:05d}", "b", 1, "empty", now)
+                for i in range(start, min(n, start + 499) + 1)
+            ]
+        )
+    services = TerminalServices(terminal, settings_for(mosq.port))
+    t0 = time.perf_counter()
+    services.start()  # the broker "comes back": the link connects and the backlog drains
+    wait(lambda: services.link_state().unsent == 0, 600, "drain")
+    rate = n / (time.perf_counter() - t0)
+    services.stop()
+    terminal.close()
+    return rate
+
+
+def latency(port: int, tmp: Path, rate: float, count: int) -> tuple[float, float]:
+    terminal = big_terminal(tmp / f"lat{int(rate)}", count)
+    sink = Counter(port, TOPICS.requests, f"lat-sink-{rate}")
+    services = TerminalServices(terminal, settings_for(port)).start()
+    wait(lambda: services.link_state().state == "connected", 10, "link")
+    pub = client(port, f"lat-pub-{rate}")
+    sent: dict[str, float] = {}
+    interval = 1 / rate
+    next_at = time.perf_counter()
+    for i in range(1, count + 1):
+        while time.perf_counter() < next_at:
+            time.sleep(max(0.0, min(0.001, next_at - time.perf_counter())))
+        sent[f"L1/C{i:05d}"] = time.perf_counter()
+        pub.publish(TOPICS.device_signal(f"BS{i:05d}"), signal_payload(f"BS{i:05d}", 1), 1)
+        next_at += interval
+    wait(lambda: len(sink.arrived) >= count, 120, "latency")
+    ms = sorted((sink.arrived[c] - t) * 1000 for c, t in sent.items())
+    services.stop()
+    pub.disconnect()
+    pub.loop_stop()
+    sink.close()
+    terminal.close()
+    return statistics.median(ms), ms[int(len(ms) * 0.99) - 1]
+
+
+def _vm_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def terminal_rss(port: int, tmp: Path, n: int) -> tuple[float, float]:
+    """Peak RSS (VmHWM) of the terminal alone: `serve` in its own process, fed an n-signal burst
+    with an n-card configuration. Returns (peak MB, MB once started)."""
+    topics = LineTopics("S1", "L9")
+    home = tmp / "rss"
+    home.mkdir()
+    cfg = home / "line.toml"
+    cfg.write_text(line_config(loops=(n + 99) // 100, cards=100, sensors=n, line="L9"))
+    online = threading.Event()
+    watch = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rss-watch", protocol=mqtt.MQTTv5)
+
+    def on_avail(c: object, u: object, msg: mqtt.MQTTMessage) -> None:
+        if json.loads(msg.payload).get("state") == "online" and not msg.retain:
+            online.set()
+
+    watch.on_message = on_avail
+    watch.connect("127.0.0.1", port, 30)
+    watch.subscribe(topics.terminal_availability("L9-T1"), 1)
+    watch.loop_start()
+    sink = Counter(port, topics.requests, "rss-sink")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kanban_terminal.services.runtime", "serve", "--config", str(cfg),
+         "--data-dir", str(home / "data"), "--mqtt", f"mqtt://127.0.0.1:{port}"],
+        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        if not online.wait(60):
+            raise TimeoutError("serve did not come online")
+        after_start = _vm_kb(proc.pid, "VmRSS") / 1024
+        pub = client(port, "rss-pub", inflight=1000)
+        for i in range(1, n + 1):
+            pub.publish(topics.device_signal(f"BS{i:05d}"), signal_payload(f"BS{i:05d}", 1), 1)
+        wait(lambda: len(sink.arrived) >= n, 900, "rss burst")
+        hwm = _vm_kb(proc.pid, "VmHWM") / 1024
+        pub.disconnect()
+        pub.loop_stop()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        sink.close()
+        watch.disconnect()
+        watch.loop_stop()
+    return hwm, after_start
+
+
+def scale(port: int, tmp: Path, terminals: int, seconds: float) -> tuple[int, int, int, int, float, float]:
+    fast = UpstreamSettings(accept_after_s=0, pick_after_s=0, ship_after_s=0, transit_s=0)
+    settings = settings_for(port)
+    fleet: list[tuple[Terminal, TerminalServices]] = []
+    for k in range(terminals):
+        cfg = parse_config(line_config(loops=1, cards=int(seconds) + 5, sensors=0, line=f"L{k}"))
+        t = Terminal.open(cfg, tmp / f"t{k}")
+        fleet.append((t, TerminalServices(t, settings).start()))
+    peer = UpstreamPeer(settings, "S1", fast, tmp / "peer.db").__enter__()
+    sink = Counter(port, "kanban/v1/S1/+/requests", "scale-sink")
+    wait(lambda: all(s.link_state().state == "connected" for _, s in fleet), 30, "fleet up")
+    from kanban_terminal.domain.scans import Intent
+    from kanban_terminal.services.scanning import record_scan
+
+    sent: dict[str, float] = {}
+    raised = 0
+    t_end = time.perf_counter() + seconds
+    second = 0
+    while time.perf_counter() < t_end:
+        tick = time.perf_counter()
+        second += 1
+        for k, (t, _) in enumerate(fleet):
+            card = f"C{second:05d}"
+            sent[f"L{k}/{card}"] = time.perf_counter()
+            record_scan(t, card, source="bench", intent=Intent.EMPTY)
+            raised += 1
+        time.sleep(max(0.0, 1.0 - (time.perf_counter() - tick)))
+    wait(lambda: peer.received >= raised, 120, "peer got all")
+    wait(lambda: len(sink.arrived) >= raised, 60, "sink got all")
+    # Latency: record_scan called -> request seen by an independent subscriber, per (line, card).
+    ms = sorted((sink.arrived[key] - t) * 1000 for key, t in sent.items() if key in sink.arrived)
+    lost = raised - peer.received
+    for _, s in fleet:
+        s.stop()
+    peer.__exit__(None, None, None)
+    for t, _ in fleet:
+        t.close()
+    sink.close()
+    p99 = ms[int(len(ms) * 0.99) - 1] if ms else float("nan")
+    return raised, lost, peer.duplicates, peer.gaps, statistics.median(ms), p99
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--signals", type=int, default=20_000)
+    parser.add_argument("--backlog", type=int, default=10_000)
+    parser.add_argument("--terminals", type=int, default=100)
+    parser.add_argument("--scale-seconds", type=float, default=20)
+    parser.add_argument(
+        "--broker-extra",
+        default="",
+        help="a line appended to the plant mosquitto config, e.g. 'autosave_on_changes false' to see "
+        "how much of a figure is the broker's save-per-change (both pipelines share the broker)",
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        mosq = Mosquitto(tmp / "broker", extra=args.broker_extra).start()
+        if args.broker_extra:
+            print(f"broker: plant config + {args.broker_extra!r}")
+        try:
+            print(f"raw paho QoS1 publish ({args.signals}): {raw_paho(mosq.port, args.signals):.0f} msg/s")
+            print(f"raw sqlite3 2-row commits WAL+FULL: {raw_sqlite(tmp, args.signals):.0f} tx/s")
+            base, _ = minimal_pipeline(mosq.port, tmp, args.signals)
+            print(f"minimal one-commit-per-signal pipeline:    {base:8.0f} signals/s")
+            rate, requests, dups, arrived = ingest_burst(mosq.port, tmp, args.signals)
+            print(
+                f"terminal ingest burst ({args.signals} + 1000 dups):  {rate:8.0f} signals/s "
+                f"({rate / base:.2f}x baseline; requests={requests}, dups absorbed={dups}, "
+                f"upstream={arrived})"
+            )
+            print(f"peak RSS so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+            paho_rate = raw_paho(mosq.port, args.backlog)
+            d_rate = drain(mosq, tmp, args.backlog)
+            print(
+                f"drain {args.backlog} backlog: {d_rate:.0f} req/s vs raw paho {paho_rate:.0f} "
+                f"({d_rate / paho_rate:.2f}x)"
+            )
+            for r, n in ((5.0, 100), (500.0, 2000)):
+                b50, b99 = p50_p99(minimal_pipeline(mosq.port, tmp, n, rate=r)[1])
+                p50, p99 = latency(mosq.port, tmp, r, n)
+                print(
+                    f"latency bin-empty -> request at {r:.0f}/s ({n}): p50 {p50:.2f} ms  p99 {p99:.2f} ms "
+                    f"(minimal pipeline: p50 {b50:.2f} ms  p99 {b99:.2f} ms)"
+                )
+            hwm, after_start = terminal_rss(mosq.port, tmp, args.signals)
+            print(
+                f"terminal process (serve) peak RSS over a {args.signals}-signal burst: {hwm:.0f} MB "
+                f"(after start-up {after_start:.0f} MB)"
+            )
+            if args.terminals:
+                raised, lost, dups, gaps, p50, p99 = scale(mosq.port, tmp, args.terminals, args.scale_seconds)
+                print(
+                    f"scale {args.terminals} terminals x 1 req/s {args.scale_seconds:.0f} s: raised {raised} "
+                    f"lost {lost} dup {dups} gaps {gaps}; scan -> upstream p50 {p50:.2f} ms p99 {p99:.2f} ms"
+                )
+            print(f"peak RSS (bench): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        finally:
+            mosq.stop()
+
+
+if __name__ == "__main__":
+    main()
