@@ -1,0 +1,235 @@
+"""The full soak of the fault suite, as one command; prints the figures for docs/RELIABILITY.md.
+
+    python -m tests.faults.soak              # everything, full sizes (about 10-15 minutes here)
+    python -m tests.faults.soak --quick      # the same experiments at CI sizes (about 1-2 minutes)
+    python -m tests.faults.soak --only crash,fiu
+
+Every experiment reuses the CI test's code with bigger numbers and the same reconciliation, so the
+soak cannot pass by checking less. Needs root (tmpfs, mosquitto user) and
+`apt-get install -y mosquitto fiu-utils faketime strace openssl`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from kanban_terminal.adapters.topics import LineTopics
+from kanban_terminal.domain.scans import Intent
+from kanban_terminal.services.runtime import TerminalServices
+from kanban_terminal.services.scanning import record_scan
+from kanban_terminal.services.terminal import Terminal
+from tests.faults import support
+from tests.faults.test_broker_outage import run_outage
+from tests.faults.test_crash import reconcile, run_crash_burst
+from tests.faults.test_storage_faults import run_fiu_scans
+from tests.support.audit import AuditSubscriber
+from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_lines import make_config, settings_for, wait_for
+
+TOPICS = LineTopics("S1", "L1")
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def crash(tmp: Path, quick: bool) -> dict[str, object]:
+    kills, rate = (5, 200) if quick else (20, 1000)
+    start = time.monotonic()
+    result = run_crash_burst(tmp, kills=kills, rate=rate, seed=20261123)
+    figures: dict[str, object] = dict(reconcile(result))
+    # Scans the scanner reported during the kill windows / time it was running (signals keep
+    # arriving during restarts, so they are counted over the whole run instead).
+    figures["scans_reported_per_s"] = round(len(result["reported"]) / result["burst_s"])  # type: ignore[arg-type,operator]
+    figures |= {"kills": kills, "offered_rate_per_s": rate, "integrity_ok": len(result["integrity"]),  # type: ignore[arg-type]
+                "wall_s": round(time.monotonic() - start, 1)}  # fmt: skip
+    return figures
+
+
+def fiu(tmp: Path, quick: bool) -> dict[str, object]:
+    return dict(run_fiu_scans(tmp, 500 if quick else 10_000))
+
+
+def outage(tmp: Path, quick: bool) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for how in ("sigterm", "sigkill"):
+        folder = tmp / how
+        folder.mkdir()
+        # 200 requests/min with the broker down 60 s (CI: 20/s, 6 s).
+        secs, rate, n = (6, 20.0, 150) if quick else (60, 200 / 60, 300)
+        out[how] = run_outage(folder, how=how, outage_s=secs, requests=n, rate=rate) | {"outage_s": secs}
+    return out
+
+
+class _Arrivals:
+    """Receive time of each request id, for the live-latency figure (in-process, no JSON parsing
+    beyond the id)."""
+
+    def __init__(self, port: int):
+        self.at: dict[str, float] = {}
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="latency", protocol=mqtt.MQTTv5)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(TOPICS.requests, 1)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port, 30)
+        self.client.loop_start()
+        wait_for(self.client.is_connected, 10, "latency subscriber")
+
+    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with contextlib.suppress(ValueError, KeyError):
+            self.at.setdefault(json.loads(msg.payload)["id"], time.monotonic())
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def backlog(tmp: Path, quick: bool) -> dict[str, object]:
+    """A backlog raised with the broker down, then drained while live requests keep coming."""
+    n = 2_000 if quick else 20_000
+    config, _ = make_config(tmp, loops=100, cards=n // 100 + 20, sensors=0)
+    terminal = Terminal.open(config, tmp / "data")
+    broker = Mosquitto(tmp / "broker").start()
+    # The audit's persistent session must exist before the backlog is published; then the broker
+    # goes down (SIGTERM: persistence saves the session) and the backlog builds up in the outbox.
+    audit = AuditSubscriber(broker.port, tmp / "audit.db", [TOPICS.requests]).start()
+    broker.stop()
+    cards = [c for loop in config.loops for c in loop.card_id_list()]
+    backlog_cards, live_cards = cards[:n], cards[n : n + 200]
+    rss0 = _rss_kb()
+    figures: dict[str, object] = {"backlog": n}
+    try:
+        with TerminalServices(terminal, settings_for(broker.port, republish_after_s=600)) as services:
+            t0 = time.monotonic()
+            raised = [
+                record_scan(terminal, c, source="soak", intent=Intent.EMPTY).request_id for c in backlog_cards
+            ]
+            figures["raise_rate_per_s"] = round(n / (time.monotonic() - t0))
+            broker.start()
+            arrivals = _Arrivals(broker.port)
+            drain_start = time.monotonic()
+            live: dict[str, float] = {}
+            halt = threading.Event()
+
+            def live_traffic() -> None:
+                for card in live_cards:
+                    if halt.wait(0.1):
+                        return
+                    rid = record_scan(terminal, card, source="live", intent=Intent.EMPTY).request_id
+                    live[rid] = time.monotonic()  # type: ignore[index]
+
+            writer = threading.Thread(target=live_traffic, daemon=True)
+            writer.start()
+            rss_peak = 0
+            deadline = time.monotonic() + 900
+            while services.link_state().unsent > 0 and time.monotonic() < deadline:
+                rss_peak = max(rss_peak, _rss_kb())
+                halt.wait(0.5)
+            drain_s = time.monotonic() - drain_start
+            halt.set()
+            writer.join(timeout=10)
+            wait_for(lambda: services.link_state().unsent == 0, timeout=120, what="drained")
+            wait_for(lambda: audit.count() >= n + len(live), timeout=120, what="audit has all")
+            lat = sorted(arrivals.at[r] - t for r, t in live.items() if r in arrivals.at)
+            ids = [d["id"] for _t, d, _dup in audit.messages() if d]
+            figures |= {
+                "drain_s": round(drain_s, 1),
+                "drain_rate_per_s": round(n / drain_s),
+                "live_requests": len(live),
+                "live_latency_p50_s": round(lat[len(lat) // 2], 3) if lat else None,
+                "live_latency_p99_s": round(lat[int(len(lat) * 0.99) - 1], 3) if lat else None,
+                "live_latency_max_s": round(lat[-1], 3) if lat else None,
+                "rss_growth_mb": round((rss_peak - rss0) / 1024, 1),
+                "audit_copies": len(ids),
+                "lost": len((set(raised) | set(live)) - set(ids)),
+                "distinct_at_audit": len(set(ids)),
+            }
+            arrivals.close()
+    finally:
+        audit.stop()
+        broker.stop()
+        terminal.close()
+    return figures
+
+
+def frozen(tmp: Path, quick: bool) -> dict[str, object]:
+    config, _ = make_config(tmp, loops=1, cards=5, sensors=0)
+    terminal = Terminal.open(config, tmp / "data")
+    broker = Mosquitto(tmp / "broker").start()
+    seen: list[float] = []
+    try:
+        with TerminalServices(terminal, settings_for(broker.port, keepalive_s=2)) as services:
+            for _ in range(1 if quick else 5):
+                wait_for(lambda: services.link_state().state == "connected", timeout=30)
+                broker.freeze()
+                t = time.monotonic()
+                wait_for(lambda: services.link_state().state != "connected", timeout=30)
+                seen.append(round(time.monotonic() - t, 2))
+                broker.thaw()
+    finally:
+        broker.thaw()
+        broker.stop()
+        terminal.close()
+    return {"keepalive_s": 2, "bound_s": 5, "offline_after_s": seen}
+
+
+def bad_input(tmp: Path, quick: bool) -> dict[str, object]:
+    per_class = 500 if quick else 10_000
+    env = support.env() | {"KANBAN_FAULTS_PER_CLASS": str(per_class)}
+    start = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", "3600",
+                          "tests/faults/test_bad_input.py"], env=env, capture_output=True, text=True,
+                         cwd=support.ROOT, timeout=3600)  # fmt: skip
+    summary = run.stdout.strip().splitlines()[-1]
+    if run.returncode != 0:
+        failures = [line for line in run.stdout.splitlines() if line.startswith(("FAILED", "E "))]
+        raise AssertionError(f"{summary}: {' | '.join(failures)[:1500]}")
+    return {"per_class": per_class, "result": summary, "wall_s": round(time.monotonic() - start)}
+
+
+EXPERIMENTS: dict[str, Callable[[Path, bool], dict[str, object]]] = {
+    "crash": crash, "fiu": fiu, "outage": outage, "backlog": backlog, "frozen": frozen,
+    "bad_input": bad_input,
+}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.faults.soak")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default=",".join(EXPERIMENTS))
+    args = parser.parse_args()
+    results: dict[str, object] = {}
+    for name in args.only.split(","):
+        tmp = Path(tempfile.mkdtemp(prefix=f"kanban-soak-{name}-"))
+        start = time.monotonic()
+        try:
+            results[name] = EXPERIMENTS[name](tmp, args.quick)
+        except (Exception, pytest.fail.Exception, pytest.skip.Exception) as exc:  # report, go on
+            results[name] = {"FAILED": f"{type(exc).__name__}: {str(exc)[:500]}"}
+        print(
+            json.dumps({name: results[name], "took_s": round(time.monotonic() - start, 1)}, default=str),
+            flush=True,
+        )
+    failed = [n for n, r in results.items() if isinstance(r, dict) and "FAILED" in r]
+    print(f"soak: {len(results) - len(failed)} passed, {len(failed)} failed {failed}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    os.chdir(support.ROOT)
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""The CLI as a person or a script uses it: a real subprocess, real files, exit codes and words."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kanban_terminal.config import demo_config_path
+
+DEMO = str(demo_config_path())
+
+
+def cli(*args: str, data: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "KANBAN_CONFIG"}
+    full_env.update({"KANBAN_DATA_DIR": str(data), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "kanban_terminal", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+    )
+
+
+def test_scan_exit_codes_follow_the_outcome(tmp_path: Path) -> None:
+    ok = cli("scan", "--config", DEMO, "B1001Z", data=tmp_path)
+    assert ok.returncode == 0 and ok.stdout.startswith("ACCEPTED: Bin empty. Refill requested")
+    repeat = cli("scan", "--config", DEMO, "B1001Z", data=tmp_path)
+    assert repeat.returncode == 3 and "repeat read is ignored" in repeat.stdout
+    bad = cli("scan", "--config", DEMO, "B1001Y", data=tmp_path)
+    assert bad.returncode == 1 and "Y and Z swapped" in bad.stdout
+    assert "Traceback" not in ok.stderr + repeat.stderr + bad.stderr
+
+
+def test_early_delivery_is_refused_headless_unless_confirmed(tmp_path: Path) -> None:
+    config = tmp_path / "no-debounce.toml"
+    config.write_text(Path(DEMO).read_text().replace("debounce_seconds = 3", "debounce_seconds = 0"))
+    env = {"KANBAN_CONFIG": str(config)}
+    assert cli("scan", "B1002X", data=tmp_path, env=env).returncode == 0
+    early = cli("scan", "B1002X", data=tmp_path, env=env)
+    assert early.returncode == 3
+    assert "requested only" in early.stdout and "--confirm" in early.stdout
+    confirmed = cli("scan", "--confirm", "B1002X", data=tmp_path, env=env)
+    assert confirmed.returncode == 0 and "Delivered" in confirmed.stdout
+
+
+def test_status_json_lists_loops_and_open_requests(tmp_path: Path) -> None:
+    cli("scan", "--config", DEMO, "B1001Z", data=tmp_path)
+    out = cli("status", "--json", "--config", DEMO, data=tmp_path)
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["terminal"] == "L1-T1" and status["queued"] == 1
+    [request] = status["open_requests"]
+    assert request["card"] == "B1001Z" and request["status"] == "queued" and not request["overdue"]
+    bolt = next(loop for loop in status["loops"] if loop["loop"] == "ST10-BOLT")
+    assert bolt["by_state"] == {"in_use": 2, "queued": 1}
+    text = cli("status", "--config", DEMO, data=tmp_path)
+    assert "Refill requested" in text.stdout and "B1001Z" in text.stdout
+
+
+def test_check_config_lists_every_problem_with_path_and_line(tmp_path: Path) -> None:
+    broken = Path(DEMO).read_text().replace("container_quantity = 500", "container_quantity = 0", 1)
+    broken = broken.replace("debounce_seconds = 3", 'debounce_seconds = "soon"')
+    path = tmp_path / "broken.toml"
+    path.write_text(broken)
+    out = cli("check-config", str(path), data=tmp_path / "d")
+    assert out.returncode == 2
+    line = broken.splitlines().index('debounce_seconds = "soon"') + 1
+    assert f"terminal.debounce_seconds (line {line})" in out.stderr
+    assert "loops[0].container_quantity (line" in out.stderr
+    assert "Traceback" not in out.stderr
+    good = cli("check-config", DEMO, data=tmp_path / "d")
+    assert good.returncode == 0 and "39 cards" in good.stdout
+    assert not (tmp_path / "d").exists(), "checking a config must not create anything"
+
+
+def test_no_config_says_what_to_do(tmp_path: Path) -> None:
+    out = cli("scan", "B1001Z", data=tmp_path)
+    assert out.returncode == 2 and "--config" in out.stderr and "kanban-terminal demo" in out.stderr
+
+
+def test_rejected_input_is_listed_for_maintenance_escaped(tmp_path: Path) -> None:
+    cli("scan", "--config", DEMO, "B10\x1b[2J01Z", data=tmp_path)
+    cli("scan", "--config", DEMO, "B1001Y", data=tmp_path)
+    out = cli("rejected", "--config", DEMO, data=tmp_path)
+    assert out.returncode == 0
+    lines = out.stdout.splitlines()
+    assert "B1001Y" in lines[0] and "Y and Z swapped" in lines[0]
+    assert "B10\\x1b[2J01Z" in lines[1] and "\x1b" not in out.stdout

@@ -1,0 +1,59 @@
+"""Team-lead verbs as a script would use them: badge + PIN, the same lockout and log as the screen."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from kanban_terminal.config import demo_config_path
+
+DEMO = str(demo_config_path())
+
+
+def cli(data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KANBAN_DATA_DIR": str(data), "KANBAN_CONFIG": DEMO}
+    return subprocess.run(
+        [sys.executable, "-m", "kanban_terminal", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def card_state(data: Path, card: str) -> str:
+    db = sqlite3.connect(data / "terminal.db")
+    try:
+        return str(db.execute("SELECT state FROM card WHERE id = ?", (card,)).fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_suspend_and_resume_need_the_team_leads_pin(tmp_path: Path) -> None:
+    assert cli(tmp_path, "enroll", "E2001", "--pin-stdin", stdin="2468\n").returncode == 0
+    wrong = cli(tmp_path, "suspend-card", "B1001Z", "--badge", "E2001", "--pin-stdin", stdin="1111\n")
+    assert wrong.returncode == 1 and "REFUSED" in wrong.stderr
+    assert card_state(tmp_path, "B1001Z") == "in_use"
+    operator = cli(tmp_path, "suspend-card", "B1001Z", "--badge", "E1001", "--pin-stdin", stdin="2468\n")
+    assert operator.returncode == 1 and "no team-lead authority" in operator.stderr
+    done = cli(
+        tmp_path,
+        "suspend-card",
+        "B1001Z",
+        "--badge",
+        "E2001",
+        "--pin-stdin",
+        "--note",
+        "bent",
+        stdin="2468\n",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert card_state(tmp_path, "B1001Z") == "suspended"
+    refused = cli(tmp_path, "scan", "B1001Z")
+    assert refused.returncode == 1 and "out of circulation" in refused.stdout
+    back = cli(tmp_path, "resume-card", "B1001Z", "--badge", "E2001", "--pin-stdin", stdin="2468\n")
+    assert back.returncode == 0 and card_state(tmp_path, "B1001Z") == "in_use"

@@ -1,0 +1,164 @@
+"""The andon screens through Pilot at 80x24: raise a CALL from any screen, stop the line as a team
+lead (badge + PIN), the red banner on every screen, acknowledge and resolve from the andon screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, OptionList
+
+from kanban_terminal.domain.andon import AndonKind, AndonState, LineCondition
+from kanban_terminal.services import andon as svc
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.screens.andon import AndonScreen
+from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen, RaiseAndonScreen, ResolveScreen
+from kanban_terminal.tui.widgets.scan_field import ScanField
+from kanban_terminal.tui.widgets.stop_banner import StopBanner
+from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
+
+
+@pytest.fixture
+def terminal(tmp_path: Path):  # type: ignore[no-untyped-def]
+    t = enrolled(open_terminal(tmp_path, FakeClock()))
+    yield t
+    t.close()
+
+
+async def settle(app: KanbanApp, pilot) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def pick(app: KanbanApp, pilot, station: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    """In the raise dialog: highlight the station, then choose the reason with Enter."""
+    dialog = app.screen
+    assert isinstance(dialog, RaiseAndonScreen)
+    stations = dialog.query_one("#station-list", OptionList)
+    stations.highlighted = [s.id for s in dialog.stations].index(station)
+    reasons = dialog.query_one("#reason-list", OptionList)
+    reasons.highlighted = [r.code for r in dialog.reasons].index(reason)
+    reasons.focus()
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+async def badge_and_pin(app: KanbanApp, pilot, badge: str, pin: str | None) -> None:  # type: ignore[no-untyped-def]
+    dialog = app.screen
+    assert isinstance(dialog, BadgeScreen)
+    field = dialog.query_one("#badge-field", ScanField)
+    field.value = badge
+    field.focus()
+    await pilot.press("enter")
+    await pilot.pause()
+    if pin is not None:
+        pin_field = dialog.query_one("#pin-field", Input)
+        assert pin_field.password and app.focused is pin_field
+        pin_field.value = pin
+        await pilot.press("enter")
+    await settle(app, pilot)
+
+
+async def test_call_from_the_scan_screen_shows_on_the_andon_screen(terminal: Terminal) -> None:
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert isinstance(app.screen.focused, ScanField)  # the scan field owns the keys
+        await pilot.press("f4")
+        await pilot.pause()
+        await pick(app, pilot, "ST20", "QUAL")
+        board = svc.read_board(terminal)
+        assert board.line.condition is LineCondition.CALL
+        [view] = board.line.active
+        assert (view.andon.station, view.andon.reason, view.andon.source) == ("ST20", "QUAL", "keyboard")
+        assert not app.screen.query_one(StopBanner).display  # a CALL does not stop the line
+        await pilot.press("f3")
+        await settle(app, pilot)
+        assert isinstance(app.screen, AndonScreen)
+        table = app.screen.query_one("#andon-active", DataTable)
+        assert table.row_count == 1
+        assert "WAITING" in str(table.get_row_at(0)[3])
+
+        await pilot.press("f7")  # acknowledge: the responder scans a badge, no PIN
+        await pilot.pause()
+        await badge_and_pin(app, pilot, "e3001", None)
+        [view] = svc.read_board(terminal).line.active
+        assert view.andon.state is AndonState.ACKNOWLEDGED and view.andon.acknowledged_by == "E3001"
+
+
+async def test_team_lead_stops_the_line_banner_everywhere_then_resolves(terminal: Terminal) -> None:
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f6")
+        await pilot.pause()
+        await badge_and_pin(app, pilot, TEAM_LEAD, "0000")  # wrong PIN: asked again, with the reason
+        assert isinstance(app.screen, BadgeScreen) and "Wrong PIN" in str(app.screen.error)
+        await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
+        await pick(app, pilot, "ST30", "SAFE")
+        assert svc.read_board(terminal).line.stopped
+        for mode in ("scan", "board", "andon"):
+            await app.switch_mode(mode)
+            await settle(app, pilot)
+            banner = app.screen.query_one(StopBanner)
+            assert banner.display and "LINE STOPPED" in str(banner.render())
+            assert banner.region.height >= 3  # visible, not collapsed off-screen
+
+        assert isinstance(app.screen, AndonScreen)
+        await pilot.press("f8")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ResolveScreen) and dialog.badge == TEAM_LEAD
+        dialog.query_one("#note-field", Input).value = "guard refitted, checked"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert not svc.read_board(terminal).line.stopped
+        assert not app.screen.query_one(StopBanner).display
+
+
+async def test_operator_cannot_resolve_a_stop_without_team_lead(terminal: Terminal) -> None:
+    from kanban_terminal.services.auth import AuthSession, login
+
+    state = login(terminal, TEAM_LEAD, PIN, source="cli")
+    assert not isinstance(state, svc.Rejection)
+    stop = svc.raise_andon(terminal, AndonKind.STOP, "ST10", "MACH", source="cli", auth=AuthSession(state))
+    assert stop.ok
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.switch_mode("andon")
+        await settle(app, pilot)
+        await pilot.press("f8")  # nobody logged in at this terminal: badge + PIN first
+        await pilot.pause()
+        assert isinstance(app.screen, BadgeScreen) and app.screen.need_pin
+        await pilot.press("escape")
+        await pilot.pause()
+        assert svc.read_board(terminal).line.stopped
+        await pilot.press("f9")  # a stop cannot be cancelled: refused, explained, logged
+        await settle(app, pilot)
+        assert svc.read_board(terminal).line.stopped
+        refusals = [n.message for n in app._notifications]
+        assert any("cannot be cancelled" in m for m in refusals)
+
+
+async def test_team_lead_session_ends_on_screen_after_idle_time(terminal: Terminal) -> None:
+    from kanban_terminal.services.auth import login
+
+    clock = terminal.clock
+    assert isinstance(clock, FakeClock)
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.switch_mode("andon")
+        await settle(app, pilot)
+        state = login(terminal, TEAM_LEAD, PIN, source="keyboard")
+        assert not isinstance(state, svc.Rejection)
+        app.auth.start(state)
+        app.refresh_andon()
+        await settle(app, pilot)
+        assert "Team lead: Kim Osei" in str(app.screen.query_one("#andon-title").render())
+        clock.advance(minutes=5)
+        app._andon_second()  # the 1 s timer's body, called directly: no waiting on wall time
+        await settle(app, pilot)
+        assert app.auth.state is None
+        assert "No team lead logged in" in str(app.screen.query_one("#andon-title").render())

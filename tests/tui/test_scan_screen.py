@@ -1,0 +1,191 @@
+"""The real Textual app driven by Pilot: scan, see the banner, find the rows in the database."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from kanban_terminal.config import SerialScannerSettings
+from kanban_terminal.domain.scans import OutcomeKind
+from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.screens.board import BoardScreen
+from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen
+from kanban_terminal.tui.widgets.banner import Banner
+from kanban_terminal.tui.widgets.recent_scans import RecentScans
+from kanban_terminal.tui.widgets.scan_field import ScanField
+from kanban_terminal.tui.widgets.status_bar import StatusBar
+from tests.support.terminals import Clock, demo_config, open_terminal
+
+CARD = "B1001Z"
+
+
+async def scan(app: KanbanApp, pilot: Pilot[None], code: str) -> None:
+    """Type a code as a wedge scanner would (the whole read, then Enter) and wait for the outcome."""
+    field = app.screen.query_one(ScanField)
+    assert field.has_focus, "the scan field must have focus on every screen"
+    field.value = code
+    await pilot.press("enter")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def banner_text(app: KanbanApp) -> str:
+    return str(app.screen.query_one(Banner).render())
+
+
+async def test_scan_shows_green_banner_and_writes_the_database(tmp_path: Path) -> None:
+    terminal = open_terminal(tmp_path, Clock())
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await scan(app, pilot, CARD)
+        banner = app.screen.query_one(Banner)
+        assert banner.has_class("-accepted")
+        assert "REFILL REQUESTED" in banner_text(app) and "Hex bolt M8x30" in banner_text(app)
+        assert app.screen.query_one(ScanField).value == ""
+        assert app.screen.query_one(RecentScans).row_count == 1
+    db = sqlite3.connect(tmp_path / "terminal.db")
+    assert db.execute("SELECT state FROM card WHERE id = ?", (CARD,)).fetchone() == ("queued",)
+    assert db.execute("SELECT count(*) FROM replenishment_request WHERE card_id = ?", (CARD,)).fetchone() == (
+        1,
+    )
+
+
+async def test_rejected_scan_is_red_rings_the_bell_and_is_shown_escaped(tmp_path: Path) -> None:
+    terminal = open_terminal(tmp_path, Clock())
+    app = KanbanApp(terminal)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await scan(app, pilot, "B10\x1b[2J01Z")
+        assert app.screen.query_one(Banner).has_class("-rejected")
+        assert "control characters" in banner_text(app)
+        await scan(app, pilot, "NOPE42")
+        assert "not a valid card code" in banner_text(app)
+        assert len(bells) == 2
+    db = sqlite3.connect(tmp_path / "terminal.db")
+    kept = db.execute("SELECT input FROM rejected_input ORDER BY id").fetchall()
+    assert kept == [("B10\\x1b[2J01Z",), ("NOPE42",)]
+
+
+async def test_scan_works_from_the_board_screen(tmp_path: Path) -> None:
+    terminal = open_terminal(tmp_path, Clock())
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, BoardScreen)
+        await scan(app, pilot, CARD)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen.query_one(Banner).has_class("-accepted")
+        requests = app.screen.query_one("#requests")
+        assert requests.row_count == 1  # type: ignore[attr-defined]
+        assert "Open requests: 1" in str(app.screen.query_one("#requests-title").render())
+
+
+async def test_early_delivery_asks_for_confirmation_and_a_rescan_confirms(tmp_path: Path) -> None:
+    clock = Clock()
+    terminal = open_terminal(tmp_path, clock)
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await scan(app, pilot, CARD)
+        clock.advance(minutes=2)
+        await scan(app, pilot, CARD)
+        assert isinstance(app.screen, ConfirmDeliveryScreen)
+        assert app.last_outcome is not None and app.last_outcome.kind is OutcomeKind.NEEDS_CONFIRMATION
+        await scan(app, pilot, CARD)  # scanning the same card again is the glove-friendly "yes"
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDeliveryScreen)
+        assert app.last_outcome is not None and app.last_outcome.kind is OutcomeKind.DELIVERED
+
+
+async def test_another_card_scanned_during_confirmation_cancels_it_and_counts_as_its_own_scan(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    terminal = open_terminal(tmp_path, clock)
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await scan(app, pilot, CARD)
+        clock.advance(minutes=2)
+        await scan(app, pilot, CARD)
+        await scan(app, pilot, "B1002X")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.last_outcome is not None
+        assert (app.last_outcome.card_id, app.last_outcome.kind) == ("B1002X", OutcomeKind.REQUEST_RAISED)
+    db = sqlite3.connect(tmp_path / "terminal.db")
+    assert db.execute("SELECT state FROM card WHERE id = ?", (CARD,)).fetchone() == ("queued",)
+
+
+async def test_restart_lists_what_the_log_holds(tmp_path: Path) -> None:
+    clock = Clock()
+    terminal = open_terminal(tmp_path, clock)
+    from kanban_terminal.services.scanning import record_scan
+
+    record_scan(terminal, CARD, source="cli")  # committed by another process, never shown here
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)):
+        rows = app.recent_rows()
+        assert [r[1] for r in rows] == [CARD, CARD] and rows[0][4] == "Refill requested"
+
+
+async def test_serial_scanner_on_a_pty_goes_through_the_same_scan_path(tmp_path: Path) -> None:
+    master, slave = os.openpty()
+    port = os.ttyname(slave)
+    cfg = demo_config()
+    cfg = cfg.model_copy(update={"scanners": (SerialScannerSettings(name="ST10", port=port),)})
+    terminal = open_terminal(tmp_path, Clock(), cfg)
+    app = KanbanApp(terminal)
+    try:
+        async with app.run_test(size=(100, 24)) as pilot:
+            while not app.scanner_states["ST10"]:
+                await pilot.pause(0.05)
+            assert "ST10 ok" in str(app.screen.query_one(StatusBar).render())
+            os.write(master, f"]C1{CARD}\r".encode())
+            while app.last_outcome is None:
+                await pilot.pause(0.05)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert app.last_outcome.source == "serial:ST10"
+            assert app.last_outcome.kind is OutcomeKind.REQUEST_RAISED
+            assert app.screen.query_one(Banner).has_class("-accepted")
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+async def test_a_scanner_ending_its_read_with_tab_submits_too(tmp_path: Path) -> None:
+    terminal = open_terminal(tmp_path, Clock())
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        field = app.screen.query_one(ScanField)
+        field.value = CARD
+        await pilot.press("tab")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.last_outcome is not None and app.last_outcome.kind is OutcomeKind.REQUEST_RAISED
+        assert field.has_focus and field.value == ""
+
+
+async def test_refused_bin_signals_warn_without_flooding_the_screen(tmp_path: Path) -> None:
+    from kanban_terminal.services.signals import SignalRejected
+
+    clock = Clock()
+    terminal = open_terminal(tmp_path, clock)
+    app = KanbanApp(terminal)
+    shown: list[str] = []
+    app.notify = lambda message, **_kw: shown.append(message)  # type: ignore[method-assign, assignment, return-value]
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(20):
+            terminal.bus.publish(SignalRejected("BS-9", "unknown device: add it under [[bins]]"))
+        await pilot.pause()
+        assert shown == ["Bin sensor BS-9: unknown device: add it under [[bins]]"]
+        clock.advance(seconds=31)
+        terminal.bus.publish(SignalRejected("BS-9", "payload is not JSON"))
+        await pilot.pause()
+        assert shown[-1] == "Bin sensor BS-9: payload is not JSON" and len(shown) == 2

@@ -1,0 +1,83 @@
+"""Andon Pareto, per-shift downtime and material response time on hand-computed records."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from kanban_terminal.domain.andon_metrics import (
+    AndonLogEvent,
+    AndonRecord,
+    material_response,
+    pareto,
+    parse_detail,
+    per_period,
+    records_from_log,
+    shift_of,
+)
+
+
+def at(hh: int, mm: int = 0, day: int = 3) -> datetime:
+    return datetime(2026, 3, day, hh, mm, tzinfo=UTC)
+
+
+RECORDS = [
+    AndonRecord("a1", "stop", "MACH", "ST10", at(8), at(8, 1), at(8, 30)),  # 30 min down
+    AndonRecord("a2", "stop", "MAT", "ST20", at(9), at(9, 2), at(9, 10), material="ST20-PLATE"),  # 10
+    AndonRecord("a3", "call", "QUAL", "ST10", at(10), None, at(10, 20)),  # a call: no downtime
+    AndonRecord("a4", "stop", "MACH", "ST20", at(15), at(15, 5), at(15, 20)),  # 20, late shift
+    AndonRecord("a5", "stop", "SAFE", "ST10", at(11), None, at(11, 1), cancelled=True),  # ignored
+]
+NOW = at(16)
+
+
+def test_pareto_by_reason_worst_first() -> None:
+    rows = pareto(RECORDS, "reason", NOW)
+    assert [(r.key, r.count, r.downtime_s) for r in rows] == [
+        ("MACH", 2, 3000),
+        ("MAT", 1, 600),
+        ("QUAL", 1, 0),
+    ]
+    assert rows[0].share == 3000 / 3600 and rows[-1].cumulative == 1.0
+
+
+def test_pareto_by_station_ties_break_by_name() -> None:
+    rows = pareto(RECORDS, "station", NOW)
+    assert [(r.key, r.count, r.downtime_s) for r in rows] == [("ST10", 2, 1800), ("ST20", 2, 1800)]
+
+
+def test_open_stop_counts_until_now() -> None:
+    open_stop = AndonRecord("a6", "stop", "MACH", "ST30", at(15, 30))
+    assert pareto([open_stop], "station", NOW)[0].downtime_s == 1800
+
+
+def test_per_shift_and_per_day() -> None:
+    shifts = per_period(RECORDS, NOW, UTC, (6, 14, 22))
+    assert [(p.day, p.shift, p.count, p.downtime_s) for p in shifts] == [
+        (date(2026, 3, 3), 1, 3, 2400),
+        (date(2026, 3, 3), 2, 1, 1200),
+    ]
+    days = per_period(RECORDS, NOW, UTC)
+    assert [(p.day, p.count, p.downtime_s) for p in days] == [(date(2026, 3, 3), 4, 3600)]
+    # A night-shift andon after midnight belongs to the day its shift started.
+    assert shift_of(at(1, day=4), (6, 14, 22), UTC) == (date(2026, 3, 3), 3)
+
+
+def test_material_response_time() -> None:
+    m = material_response(RECORDS)
+    assert (m.count, m.open_now, m.ack_p50_s, m.resolve_p50_s, m.resolve_max_s) == (1, 0, 120, 600, 600)
+
+
+def test_records_are_folded_from_card_log_rows() -> None:
+    events = [
+        AndonLogEvent("A1", "andon_resolved", at(8, 30), "station=ST10"),
+        AndonLogEvent("A1", "andon_raised", at(8), "kind=stop; reason=MACH; station=ST10"),
+        AndonLogEvent("A1", "andon_escalated", at(8, 5), "tier=2"),
+        AndonLogEvent("A1", "andon_acknowledged", at(8, 6), ""),
+        AndonLogEvent("A2", "andon_raised", at(9), "kind=stop; reason=MAT; station=ST20; loop=ST20-PLATE"),
+        AndonLogEvent("A2", "andon_cancelled", at(9, 1), "raised in error"),
+        AndonLogEvent("A3", "andon_resolved", at(7), ""),  # raised before the window: skipped
+    ]
+    a1, a2 = records_from_log(events)
+    assert a1 == AndonRecord("A1", "stop", "MACH", "ST10", at(8), at(8, 6), at(8, 30))
+    assert a2.cancelled and a2.material == "ST20-PLATE" and a2.is_material
+    assert parse_detail("kind=stop; note; reason = MAT") == {"kind": "stop", "reason": "MAT"}

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kanban_terminal.config import demo_config_path, load_config
+from kanban_terminal.domain.card_ids import (
+    SAFE_ALPHABET,
+    generated_card_id,
+    has_valid_check,
+    layout_mismatch_hint,
+)
+from kanban_terminal.domain.codes import InputRejection, normalise_code
+from kanban_terminal.domain.text import escape_external
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("B1001Z", "B1001Z"),
+        ("  B1001Z\r\n", "B1001Z"),
+        ("B1001Z\t", "B1001Z"),
+        ("]C1B1001Z", "B1001Z"),  # AIM symbology identifier (GS1-128)
+        ("]Q3B1001Z\r", "B1001Z"),
+        ("b1001z", "B1001Z"),  # Caps Lock on the wedge
+        ("\x04B1001Z\x04", "B1001Z"),  # EOT framing
+    ],
+)
+def test_normalise_strips_what_scanners_add(raw: str, code: str) -> None:
+    assert normalise_code(raw) == code
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("", "Nothing was read"),
+        ("\r\n", "Nothing was read"),
+        ("B" * 49, "Too long"),
+        ("B10\x1b[2J01Z", "control characters"),
+        ("B1001\u202eZ", "control characters"),  # bidi override
+        ("B10\u200b01Z", "control characters"),  # zero-width space
+        ("B1001Z B1002X", "spaces"),
+    ],
+)
+def test_normalise_rejects_with_a_reason(raw: str, words: str) -> None:
+    result = normalise_code(raw)
+    assert isinstance(result, InputRejection)
+    assert words in result.reason
+    assert "\x1b" not in result.escaped_input and "\u202e" not in result.escaped_input
+
+
+@given(st.text(max_size=300))
+def test_escape_never_lets_a_control_character_through(text: str) -> None:
+    escaped = escape_external(text, limit=10_000)
+    assert all(ch.isprintable() for ch in escaped)
+
+
+@given(st.text(max_size=100))
+def test_normalise_either_rejects_or_returns_printable_code(raw: str) -> None:
+    result = normalise_code(raw)
+    if not isinstance(result, InputRejection):
+        assert result and result.isprintable() and " " not in result
+
+
+def _demo_ids() -> list[str]:
+    cfg = load_config(demo_config_path())
+    return [c for loop in cfg.loops for c in loop.card_id_list()]
+
+
+def test_generated_ids_carry_a_valid_check_character() -> None:
+    ids = _demo_ids()
+    assert all(has_valid_check(i) for i in ids)
+    assert all(ch in SAFE_ALPHABET for i in ids for ch in i[:-1])
+    assert generated_card_id("B10", 1) == ids[0]
+
+
+def test_every_single_substitution_truncation_and_doubling_of_every_card_fails() -> None:
+    """I2: a mangled read must fail the check rather than match another card."""
+    ids = _demo_ids()
+    known = set(ids)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for card in ids:
+        for pos in range(len(card)):
+            for ch in alphabet:
+                if ch != card[pos]:
+                    mangled = card[:pos] + ch + card[pos + 1 :]
+                    assert not has_valid_check(mangled) or mangled not in known, mangled
+                    assert not has_valid_check(mangled), f"{card} -> {mangled}"
+        for cut in range(1, len(card)):
+            assert card[:cut] not in known
+            assert card[cut:] not in known
+        assert card + card not in known
+        for other in ids:
+            assert card + other not in known
+
+
+def test_layout_mismatch_signatures_are_named() -> None:
+    assert layout_mismatch_hint("B1001Y") is not None  # Y/Z swap on QWERTZ
+    azerty = "B&àà&Z"  # B1001Z typed by a US-configured scanner on AZERTY
+    assert "layout" in (layout_mismatch_hint(azerty.upper()) or "")
+    assert layout_mismatch_hint("B1001Z") is None

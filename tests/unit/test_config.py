@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kanban_terminal.config import ConfigError, demo_config_path, load_config, parse_config
+
+DEMO = demo_config_path().read_text()
+
+
+def test_demo_config_is_a_realistic_line() -> None:
+    cfg = load_config(demo_config_path())
+    cards = [c for loop in cfg.loops for c in loop.card_id_list()]
+    assert len(cfg.stations) >= 3 and len(cfg.parts) >= 15 and 35 <= len(cards) <= 45
+    assert len(set(cards)) == len(cards)
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "plant.toml")
+    return [str(p) for p in info.value.problems]
+
+
+def test_every_problem_is_reported_with_key_path_and_line() -> None:
+    text = DEMO.replace("container_quantity = 500", "container_quantity = -5", 1)
+    text = text.replace('part = "100-2245"', 'part = "999-0000"', 1)
+    text = text.replace('[terminal]\nid = "L1-T1"', '[terminal]\nid = "L1 T1"', 1)
+    problems = _problems(text)
+    line_of = {ln: i for i, ln in enumerate(text.splitlines(), 1)}
+    assert any(
+        p.startswith(f"loops[0].container_quantity (line {line_of['container_quantity = -5']})")
+        for p in problems
+    ), problems
+    assert any(p.startswith("terminal.id (line") for p in problems), problems
+    # Cross-checks run only once the file parses into models, so fix the schema errors and look again.
+    text = text.replace("container_quantity = -5", "container_quantity = 500").replace('"L1 T1"', '"L1-T1"')
+    problems = _problems(text)
+    assert any("loops[1].part (line" in p and "unknown part '999-0000'" in p for p in problems), problems
+
+
+def test_unknown_keys_are_refused_so_typos_do_not_pass_silently() -> None:
+    problems = _problems(DEMO.replace("debounce_seconds = 3", "debounce_secs = 3"))
+    assert any(p.startswith("terminal.debounce_secs") for p in problems)
+
+
+def test_toml_syntax_error_names_the_line() -> None:
+    problems = _problems(DEMO + "\n[[loops]\n")
+    assert len(problems) == 1 and "not valid TOML" in problems[0] and "(line " in problems[0]
+
+
+def test_duplicate_cards_and_bad_prefix_are_named() -> None:
+    text = DEMO.replace('card_prefix = "B11"', 'card_prefix = "B10"', 1)
+    assert any("also in loop ST10-BOLT" in p for p in _problems(text))
+    text = DEMO.replace('card_prefix = "B11"', 'card_prefix = "A-1"', 1)
+    assert any(p.startswith("loops[1].card_prefix") for p in _problems(text))
+
+
+def test_printed_ids_without_check_character_need_the_check_turned_off() -> None:
+    loop = '\ncards = 3\ncard_prefix = "B10"\n'
+    text = DEMO.replace(loop, '\ncard_ids = ["OLD-0001", "OLD-0002"]\n', 1)
+    assert any("no valid check character" in p for p in _problems(text))
+    cfg = parse_config(text.replace("require_check_character = true", "require_check_character = false"))
+    assert cfg.loops[0].card_id_list() == ("OLD-0001", "OLD-0002")
+
+
+def test_missing_file_is_a_clear_problem(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.toml")
+    assert "file not found" in str(info.value)

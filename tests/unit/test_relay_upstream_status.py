@@ -1,0 +1,95 @@
+"""Upstream statuses move cards forward only, mark the outbox row done, and log unknown ids."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from kanban_terminal.domain.scans import Intent
+from kanban_terminal.services.scanning import record_scan
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.services.upstream_status import apply_upstream_status, parse_status
+from tests.support.mqtt_lines import make_config
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Terminal:
+    config, _ = make_config(tmp_path, loops=1, cards=3, sensors=0)
+    t = Terminal.open(config, tmp_path / "data", clock=lambda: T0)
+    yield t
+    t.close()
+
+
+def status(request_id: str, name: str, minutes: int, eta: str | None = None) -> bytes:
+    at = (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    return json.dumps(
+        {"v": 1, "id": str(uuid.uuid4()), "request_id": request_id, "status": name, "at": at, "eta": eta}
+    ).encode()
+
+
+def apply(terminal: Terminal, payload: bytes) -> bool:
+    parsed = parse_status(payload)
+    assert not isinstance(parsed, str), parsed
+    return apply_upstream_status(terminal, parsed).moved
+
+
+def query(terminal: Terminal, sql: str) -> list[tuple]:
+    con = sqlite3.connect(terminal.db.path)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_statuses_move_the_card_forward_and_never_back(terminal: Terminal) -> None:
+    outcome = record_scan(terminal, "C00001", source="test", intent=Intent.EMPTY)
+    rid = outcome.request_id
+    assert rid is not None
+    assert apply(terminal, status(rid, "accepted", 1))
+    assert query(terminal, "SELECT publish_state FROM replenishment_request") == [("done",)]
+    assert apply(terminal, status(rid, "picked", 2))
+    assert apply(terminal, status(rid, "shipped", 3, eta="2026-11-23T10:30:00Z"))
+    # A late, older status (redelivery, or the answer to a re-published duplicate) changes nothing.
+    assert not apply(terminal, status(rid, "accepted", 1))
+    assert not apply(terminal, status(rid, "shipped", 3))
+    assert query(terminal, "SELECT state FROM card WHERE id='C00001'") == [("shipped",)]
+    assert query(terminal, "SELECT upstream_status, eta FROM replenishment_request") == [
+        ("shipped", "2026-11-23T10:30:00.000000Z")
+    ]
+    events = query(terminal, "SELECT event FROM card_log WHERE card_id='C00001' ORDER BY id")
+    assert [e for (e,) in events] == [
+        "registered",
+        "bin_empty",
+        "request_raised",
+        "accepted",
+        "picked",
+        "shipped",
+    ]
+
+
+def test_rejected_closes_the_request_and_leaves_the_bin_empty(terminal: Terminal) -> None:
+    rid = record_scan(terminal, "C00002", source="test", intent=Intent.EMPTY).request_id
+    assert rid is not None
+    assert apply(terminal, status(rid, "rejected", 1))
+    assert query(terminal, "SELECT state, open_request_id FROM card WHERE id='C00002'") == [("empty", None)]
+
+
+def test_unknown_request_ids_are_logged_and_change_no_card(terminal: Terminal) -> None:
+    assert not apply(terminal, status(str(uuid.uuid4()), "accepted", 1))
+    assert query(terminal, "SELECT count(*) FROM rejected_input WHERE source='upstream'") == [(1,)]
+    assert query(terminal, "SELECT count(*) FROM card WHERE state != 'in_use'") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"[" * 100_000, b"{}", b'{"v": 1, "status": "lost"}', status("not-a-uuid", "accepted", 1)],
+)
+def test_malformed_statuses_are_refused(payload: bytes) -> None:
+    assert isinstance(parse_status(payload), str)

@@ -1,0 +1,199 @@
+"""Bin-signal validation, dedupe and group commit, against a real SQLite file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kanban_terminal.domain.scans import OutcomeKind
+from kanban_terminal.services.runtime import TerminalServices, _Inbound
+from kanban_terminal.services.signals import (
+    BinSignal,
+    SignalApplier,
+    SignalRejected,
+    parse_json_object,
+    parse_signal,
+)
+from kanban_terminal.services.terminal import Terminal
+from tests.support.mqtt_lines import make_config
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def signal(
+    device: str = "BS00001", boot: str = "b1", seq: int = 1, kind: str = "empty", **over: object
+) -> dict:
+    data = {"v": 1, "id": f"{device}:{boot}:{seq}", "device": device, "boot": boot, "seq": seq}
+    data["type"] = f"bin_{kind}"
+    data["at"] = "2026-11-23T09:59:59.000Z"
+    data.update(over)
+    return data
+
+
+def raw(data: dict) -> bytes:
+    return json.dumps(data).encode()
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Terminal:
+    config, _ = make_config(tmp_path, loops=2, cards=5, sensors=10)
+    t = Terminal.open(config, tmp_path / "data", clock=lambda: NOW)
+    yield t
+    t.close()
+
+
+def db_hash(terminal: Terminal) -> str:
+    con = sqlite3.connect(terminal.db.path)
+    digest = hashlib.sha256()
+    for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
+        for row in con.execute(f'SELECT * FROM "{table}" ORDER BY 1'):
+            digest.update(repr(row).encode())
+    con.close()
+    return digest.hexdigest()
+
+
+def count(terminal: Terminal, sql: str) -> int:
+    con = sqlite3.connect(terminal.db.path)
+    try:
+        return int(con.execute(sql).fetchone()[0])
+    finally:
+        con.close()
+
+
+def test_a_valid_signal_parses() -> None:
+    parsed = parse_signal(raw(signal()), "BS00001", NOW)
+    assert isinstance(parsed, BinSignal)
+    assert (parsed.device, parsed.boot, parsed.seq, parsed.kind) == ("BS00001", "b1", 1, "empty")
+    assert parsed.at == datetime(2026, 11, 23, 9, 59, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"[" * 100_000, "exceeds"),
+        (b"[" * 1000, "nested too deeply"),
+        (b'{"v": 1, "seq": ' + b"9" * 5000 + b"}", "exceeds"),
+        (b"\xff\xfe{}", "UTF-8"),
+        (b'{"v": 1, "v": 1}', "duplicate key"),
+        (b'{"v": NaN}', "NaN is not allowed"),
+        (b"[1, 2]", "not a JSON object"),
+        (b"", "not valid JSON"),
+        (raw(signal(v=2)), "schema version"),
+        (raw(signal(v=True)), "schema version"),
+        (raw({k: v for k, v in signal().items() if k != "seq"}), "missing field"),
+        (raw(signal(extra=1)), "unknown field"),
+        (raw(signal(seq="1")), "seq must be"),
+        (raw(signal(seq=True)), "seq must be"),
+        (raw(signal(seq=-1)), "seq must be"),
+        (raw(signal(seq=1.5)), "seq must be"),
+        (raw(signal(kind="half")), "type must be"),
+        (raw(signal(device="BS00002")), "does not match the topic"),
+        (raw(signal(boot="a/b")), "boot must be"),
+        (raw(signal(boot="\x1b[2J")), "boot must be"),
+        (raw(signal(at="yesterday")), "ISO 8601"),
+        (raw(signal(at="2026-11-23T09:59:59")), "ISO 8601"),
+        (raw(signal(at="2026-11-23T12:59:59.000+02:00")), "ISO 8601"),
+        (raw(signal(at="2026-11-23T11:00:00.000Z")), "future"),
+        (raw(signal(at="2026-01-01T00:00:00.000Z")), "older than 7 days"),
+    ],
+)
+def test_malformed_signals_are_refused_with_a_reason(payload: bytes, reason: str) -> None:
+    result = parse_signal(payload, "BS00001", NOW)
+    assert isinstance(result, str)
+    assert reason in result
+
+
+def test_parser_failures_that_are_not_json_errors_become_reasons() -> None:
+    # RecursionError and the int-digits ValueError are what kill a paho thread (reliability.md 7.2).
+    assert "nested too deeply" in str(parse_json_object(b"[" * 100_000, 1_000_000))
+    assert "not valid JSON" in str(parse_json_object(b"9" * 5000, 1_000_000))
+    assert "lone" not in str(parse_json_object(b'{"a": "\\ud800"}', 100))
+
+
+@given(st.binary(max_size=2000))
+@settings(max_examples=300)
+def test_parse_signal_never_raises_on_bytes(payload: bytes) -> None:
+    assert isinstance(parse_signal(payload, "BS00001", NOW), BinSignal | str)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.sampled_from(sorted(signal()) + ["x"]), json_values, max_size=9))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_parse_signal_never_raises_on_json_objects(data: dict) -> None:
+    assert isinstance(parse_signal(json.dumps(data).encode(), "BS00001", NOW), BinSignal | str)
+
+
+def test_duplicates_in_one_group_and_across_groups_raise_one_request(terminal: Terminal) -> None:
+    applier = SignalApplier(terminal)
+    one = BinSignal("x", "BS00001", "b1", 7, "empty", NOW)
+    results = applier.apply([one, one, BinSignal("y", "BS00002", "b1", 7, "empty", NOW)])
+    assert [r.duplicate for r in results] == [False, True, False]
+    assert results[0].outcome is not None and results[0].outcome.kind is OutcomeKind.REQUEST_RAISED
+    assert applier.apply([one])[0].duplicate
+    assert count(terminal, "SELECT count(*) FROM replenishment_request WHERE card_id='C00001'") == 1
+    assert count(terminal, "SELECT count(*) FROM replenishment_request") == 2
+
+
+def test_a_rebooted_device_is_heard_again(terminal: Terminal) -> None:
+    applier = SignalApplier(terminal)
+    applier.apply([BinSignal("a", "BS00001", "boot1", 1, "empty", NOW)])
+    applier.apply([BinSignal("b", "BS00001", "boot1", 2, "full", NOW + timedelta(minutes=30))])
+    # The device reboots: a new boot id and seq 1 again. Not a duplicate.
+    results = applier.apply([BinSignal("c", "BS00001", "boot2", 1, "empty", NOW + timedelta(minutes=40))])
+    assert not results[0].duplicate
+    assert results[0].outcome is not None and results[0].outcome.kind is OutcomeKind.REQUEST_RAISED
+    assert count(terminal, "SELECT count(*) FROM replenishment_request WHERE card_id='C00001'") == 2
+
+
+def test_events_are_announced_only_after_the_group_commits(terminal: Terminal) -> None:
+    seen: list[tuple[str, int]] = []
+    terminal.bus.subscribe(
+        lambda e: seen.append(
+            (type(e).__name__, count(terminal, "SELECT count(*) FROM replenishment_request"))
+        )
+    )
+    SignalApplier(terminal).apply([BinSignal("a", f"BS0000{i}", "b", 1, "empty", NOW) for i in (1, 2, 3)])
+    raised = [n for name, n in seen if name == "RequestRaised"]
+    # Every RequestRaised saw all three rows committed: none was announced before the commit.
+    assert raised == [3, 3, 3]
+
+
+signal_topic = "kanban/v1/S1/L1/device/BS00001/signal"
+
+
+@given(
+    st.lists(st.binary(max_size=300) | st.builds(lambda d: json.dumps(d).encode(), json_values), max_size=5)
+)
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_malformed_payloads_change_nothing(terminal: Terminal, payloads: list[bytes]) -> None:
+    services = TerminalServices(terminal, None)
+    rejected: list[object] = []
+    unsubscribe = terminal.bus.subscribe(
+        lambda e: rejected.append(e) if isinstance(e, SignalRejected) else None
+    )
+    before = db_hash(terminal)
+    items = [_Inbound(signal_topic, p, i, 1, 0) for i, p in enumerate(payloads)]
+    items.append(_Inbound("kanban/v1/S1/L1/device/NOPE/signal", raw(signal(device="NOPE")), 99, 1, 0))
+    services._handle(items)
+    unsubscribe()
+    assert db_hash(terminal) == before
+    assert len(rejected) == len(items)
