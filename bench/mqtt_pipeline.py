@@ -208,7 +208,7 @@ def ingest_burst(port: int, tmp: Path, n: int) -> tuple[float, int, int, int]:
     terminal = big_terminal(tmp / "ingest", n)
     sink = Counter(port, TOPICS.requests, "ingest-sink")
     services = TerminalServices(terminal, settings_for(port, inflight=100)).start()
-    wait(lambda: services.link_state().state == "connected", 10, "link")
+    wait(lambda: services.subscribed(), 10, "link")
     pub = client(port, "burst-pub", inflight=1000)
     t0 = time.perf_counter()
     for i in range(1, n + 1):
@@ -253,7 +253,7 @@ def latency(port: int, tmp: Path, rate: float, count: int) -> tuple[float, float
     terminal = big_terminal(tmp / f"lat{int(rate)}", count)
     sink = Counter(port, TOPICS.requests, f"lat-sink-{rate}")
     services = TerminalServices(terminal, settings_for(port)).start()
-    wait(lambda: services.link_state().state == "connected", 10, "link")
+    wait(lambda: services.subscribed(), 10, "link")
     pub = client(port, f"lat-pub-{rate}")
     sent: dict[str, float] = {}
     interval = 1 / rate
@@ -336,7 +336,7 @@ def scale(port: int, tmp: Path, terminals: int, seconds: float) -> tuple[int, in
         fleet.append((t, TerminalServices(t, settings).start()))
     peer = UpstreamPeer(settings, "S1", fast, tmp / "peer.db").__enter__()
     sink = Counter(port, "kanban/v1/S1/+/requests", "scale-sink")
-    wait(lambda: all(s.link_state().state == "connected" for _, s in fleet), 30, "fleet up")
+    wait(lambda: all(s.subscribed() for _, s in fleet), 30, "fleet up")
     from kanban_terminal.domain.scans import Intent
     from kanban_terminal.services.scanning import record_scan
 

@@ -190,6 +190,8 @@ class MqttLink:
         client.on_publish = self._wrap(self._handle_publish)
         client.on_socket_open = self._wrap(self._handle_socket_open)
         client.on_connect_fail = self._wrap(self._handle_connect_fail)
+        client.on_subscribe = self._wrap(self._handle_subscribe)
+        self._pending_subscriptions: dict[int, str] = {}
         self._connect_error = "broker unreachable"
         # paho's on_connect_fail carries no exception, so an untrusted CA, a wrong host name and an
         # expired certificate all looked alike; keep why the last attempt failed (issue 7, S1).
@@ -260,6 +262,11 @@ class MqttLink:
         self._set_state("offline", "stopped")
 
     @property
+    def subscribed(self) -> bool:
+        """Connected and every subscription of this connection answered by the broker."""
+        return self.connected and not self._pending_subscriptions
+
+    @property
     def connected(self) -> bool:
         return self._state.state == "connected"
 
@@ -308,12 +315,25 @@ class MqttLink:
         self._set_state("connected", "" if session_present else "new session")
         # Subscribe every time: a broker that lost our session (restart without persistence) must
         # not silently stop sending us signals.
+        self._pending_subscriptions.clear()
         for topic, qos in self.subscriptions:
-            client.subscribe(topic, qos)
+            _rc, mid = client.subscribe(topic, qos)
+            if mid is not None:
+                self._pending_subscriptions[mid] = topic
         if self.availability_topic:
             client.publish(self.availability_topic, self._availability("online"), qos=1, retain=True)
         if self._on_connected:
             self._on_connected(session_present)
+
+    def _handle_subscribe(self, client: mqtt.Client, _u: Any, mid: int, reasons: Any, _p: Any) -> None:
+        # Until the broker grants a subscription, messages on it are not kept for us: a refused
+        # one (an ACL) means a whole class of signals silently never arrives, so it is a warning.
+        topic = self._pending_subscriptions.pop(mid, "?")
+        refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+        if refused:
+            log.warning("MQTT broker refused the subscription to %s: %s", topic, ", ".join(refused))
+        else:
+            log.info("MQTT link subscribed to %s", topic)
 
     def _handle_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._set_state("reconnecting", self._connect_error)

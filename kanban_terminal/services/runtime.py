@@ -219,6 +219,10 @@ class TerminalServices:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def subscribed(self) -> bool:
+        """The broker holds every subscription: from here on nothing published to us is dropped."""
+        return self.link is not None and self.link.subscribed
+
     def link_state(self) -> LinkStatus:
         """For the status bar; cheap enough to call every second (one indexed query)."""
         outbox = self.relay.state() if self.relay else outbox_state(self.terminal)

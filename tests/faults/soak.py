@@ -175,7 +175,7 @@ def frozen(tmp: Path, quick: bool) -> dict[str, object]:
     try:
         with TerminalServices(terminal, settings_for(broker.port, keepalive_s=2)) as services:
             for _ in range(1 if quick else 5):
-                wait_for(lambda: services.link_state().state == "connected", timeout=30)
+                wait_for(lambda: services.subscribed(), timeout=30)
                 broker.freeze()
                 t = time.monotonic()
                 wait_for(lambda: services.link_state().state != "connected", timeout=30)

@@ -149,7 +149,7 @@ def test_hostile_mqtt_payloads_change_nothing_and_the_loop_lives(
         # default 60 s rewrites its outbox row, which the 10,000-per-class soak took for a change.
         settings = settings_for(mosquitto.port, republish_after_s=86_400)
         with TerminalServices(terminal, settings) as services:
-            wait_for(lambda: services.link_state().state == "connected")
+            wait_for(lambda: services.subscribed())
             publish_raw(mosquitto.port, [probe])
             wait_for(lambda: services.signals_applied == 1, what="probe applied")
             wait_for(lambda: services.link_state().unsent == 0, what="probe's request published")

@@ -67,7 +67,7 @@ def run_outage(tmp_path: Path, *, how: str, outage_s: float, requests: int, rate
             UpstreamPeer(settings, "S1", fast, tmp_path / "peer.db") as peer,
             TerminalServices(terminal, settings) as services,
         ):
-            wait_for(lambda: services.link_state().state == "connected" and peer.link.connected)
+            wait_for(lambda: services.subscribed() and peer.link.subscribed)
             sampler = threading.Thread(target=_sample, args=(services, status, halt), daemon=True)
             sampler.start()
             down_at = len(cards) // 3
@@ -92,7 +92,7 @@ def run_outage(tmp_path: Path, *, how: str, outage_s: float, requests: int, rate
                 broker.start()
                 status.broker_up, status.changed_at = True, time.monotonic()
             back = time.monotonic()
-            wait_for(lambda: services.link_state().state == "connected", timeout=15, what="link back")
+            wait_for(lambda: services.subscribed(), timeout=15, what="link back")
             figures["reconnect_s"] = time.monotonic() - back
             wait_for(lambda: services.link_state().queued == 0, timeout=60, what="every request answered")
             figures["drained_s"] = time.monotonic() - back
@@ -139,7 +139,7 @@ def test_a_frozen_broker_is_shown_offline_within_two_keepalives(tmp_path: Path) 
     broker = Mosquitto(tmp_path / "broker").start()
     try:
         with TerminalServices(terminal, settings_for(broker.port, keepalive_s=KEEPALIVE_S)) as services:
-            wait_for(lambda: services.link_state().state == "connected")
+            wait_for(lambda: services.subscribed())
             broker.freeze()
             frozen = time.monotonic()
             wait_for(lambda: services.link_state().state != "connected", timeout=30, what="offline")
@@ -148,7 +148,7 @@ def test_a_frozen_broker_is_shown_offline_within_two_keepalives(tmp_path: Path) 
             # ticks every second), so CI allows one tick more rather than flake at the edge.
             assert seen <= 2 * KEEPALIVE_S + 2, f"half-open link shown connected for {seen:.1f} s"
             broker.thaw()
-            wait_for(lambda: services.link_state().state == "connected", timeout=30, what="online again")
+            wait_for(lambda: services.subscribed(), timeout=30, what="online again")
     finally:
         broker.thaw()
         broker.stop()

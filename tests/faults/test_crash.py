@@ -99,8 +99,9 @@ def run_crash_burst(tmp_path: Path, *, kills: int, rate: float, seed: int) -> di
     serve = scanner = None
     try:
         serve = support.serve(config_path, data, broker.port, log)
-        wait_for(lambda: b"MQTT link connected" in log.read_bytes() or b"serving" in log.read_bytes(),
-                 what="terminal up")  # fmt: skip
+        # Until the terminal's first session holds its subscription the broker keeps nothing for it:
+        # publishing earlier lost the very first signal on a loaded box (a test race, not a crash).
+        wait_for(lambda: b"MQTT link subscribed to" in log.read_bytes(), what="terminal subscribed")
         publisher.start()
         remaining = list(scan_cards)
         deadline = time.monotonic() + 120
@@ -125,9 +126,9 @@ def run_crash_burst(tmp_path: Path, *, kills: int, rate: float, seed: int) -> di
         publisher.close()
         sent = len(publisher.sent)
         wait_for(lambda: audit.count() >= sent, timeout=30, what="audit saw every published signal")
-        # The promise is nothing lost, not a catch-up speed: on a loaded 2-core box the redeliveries
-        # after the last kill took over 60 s twice (full-suite runs); a real stall still fails here.
-        wait_for(lambda: query(db, "SELECT count(*) FROM inbound_signal")[0][0] >= sent, timeout=180,
+        # The promise is nothing lost, not a catch-up speed; the budget stays under pytest's timeout
+        # so that a stall reports which condition failed instead of a bare timeout.
+        wait_for(lambda: query(db, "SELECT count(*) FROM inbound_signal")[0][0] >= sent, timeout=90,
                  what="terminal applied every published signal")  # fmt: skip
     finally:
         publisher.halt.set()
@@ -195,6 +196,7 @@ def reconcile(result: dict[str, object]) -> dict[str, int]:
     }
 
 
+@pytest.mark.timeout(300)
 def test_sigkill_during_a_burst_loses_and_doubles_nothing(tmp_path: Path) -> None:
     result = run_crash_burst(tmp_path, kills=5, rate=200, seed=7)
     figures = reconcile(result)

@@ -194,7 +194,7 @@ def test_wrong_password_acl_refusal_and_secrets(
             right = _secret_file(secrets, PASSWORD, 0o600)
             allowed = settings_for(broker.port, **base, password_file=str(right))
             with TerminalServices(terminal, allowed) as svc:
-                wait_for(lambda: svc.link_state().state == "connected", timeout=15)
+                wait_for(lambda: svc.subscribed(), timeout=15)
                 # Session take-over: another user with the terminal's client id does not kick it off.
                 intruder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=config.terminal.id,
                                        protocol=mqtt.MQTTv5)  # fmt: skip
@@ -216,7 +216,7 @@ def test_wrong_password_acl_refusal_and_secrets(
         terminal2 = Terminal.open(config2, tmp_path / "data-l2")
         try:
             with TerminalServices(terminal2, allowed) as svc:
-                wait_for(lambda: svc.link_state().state == "connected", timeout=15)
+                wait_for(lambda: svc.subscribed(), timeout=15)
                 record_scan(terminal2, "C00002", source="test", intent=Intent.EMPTY)
                 wait_for(lambda: svc.link_state().last_error != "", timeout=15, what="refusal shown")
                 status = svc.link_state()

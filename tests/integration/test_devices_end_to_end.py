@@ -78,7 +78,7 @@ def line(tmp_path: Path, mosquitto: Mosquitto, device: DeviceSimulator) -> Itera
     services = TerminalServices(terminal, MqttSettings(port=mosquitto.port, keepalive_s=5))
     services.start()
     bridge.start()
-    wait_until(lambda: services.link_state().state == "connected", "terminal link")
+    wait_until(lambda: services.subscribed(), "terminal link")
     try:
         yield terminal
     finally:

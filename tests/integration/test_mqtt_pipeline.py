@@ -59,7 +59,7 @@ def test_a_bin_signal_becomes_a_request_with_the_documented_payload(
     recorder = Recorder(mosquitto.port, TOPICS.requests)
     availability = Recorder(mosquitto.port, TOPICS.terminal_availability("L1-T1"), "avail")
     with TerminalServices(terminal, settings_for(mosquitto.port)) as services:
-        wait_for(lambda: services.link_state().state == "connected", what="link up")
+        wait_for(lambda: services.subscribed(), what="link up")
         publish_raw(mosquitto.port, [signal("BS00003", 1)])
         wait_for(lambda: len(recorder.messages) == 1, what="request published")
         topic, message, retained = recorder.messages[0]
@@ -82,7 +82,7 @@ def test_duplicate_and_malformed_signals_create_one_request_and_the_link_survive
     mosquitto: Mosquitto, terminal: Terminal
 ) -> None:
     with TerminalServices(terminal, settings_for(mosquitto.port)) as services:
-        wait_for(lambda: services.link_state().state == "connected", what="link up")
+        wait_for(lambda: services.subscribed(), what="link up")
         same = signal("BS00001", 5)
         garbage = [
             (TOPICS.device_signal("BS00001"), b"[" * 100_000),
@@ -115,7 +115,7 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path, terminal: Termi
     raised: list[str] = []
     try:
         with TerminalServices(terminal, settings_for(broker.port, republish_after_s=5)) as services:
-            wait_for(lambda: services.link_state().state == "connected", what="link up")
+            wait_for(lambda: services.subscribed(), what="link up")
             for card in cards[:40]:
                 raised.append(record_scan(terminal, card, source="test", intent=Intent.EMPTY).request_id)
             if plant:
@@ -134,7 +134,7 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path, terminal: Termi
             wait_for(writer_done.is_set, what="requests raised during outage")
             assert services.link_state().unsent >= 40
             broker.start()
-            wait_for(lambda: services.link_state().state == "connected", what="link back")
+            wait_for(lambda: services.subscribed(), what="link back")
             for card in cards[80:]:
                 raised.append(record_scan(terminal, card, source="test", intent=Intent.EMPTY).request_id)
             wait_for(lambda: set(recorder.ids()) >= set(raised), timeout=40, what="every request upstream")
@@ -159,7 +159,7 @@ def test_upstream_peer_answers_and_the_card_moves(
         UpstreamPeer(settings, "S1", fast, tmp_path / "peer.db") as peer,
         TerminalServices(terminal, settings) as services,
     ):
-        wait_for(lambda: services.link_state().state == "connected" and peer.link.connected)
+        wait_for(lambda: services.subscribed() and peer.link.subscribed)
         outcome = record_scan(terminal, "C00007", source="test", intent=Intent.EMPTY)
         wait_for(lambda: query(terminal, "SELECT state FROM card WHERE id='C00007'") == [("shipped",)])
         events = [
