@@ -26,9 +26,13 @@ def cli(*args: str, data: Path, env: dict[str, str] | None = None) -> subprocess
 
 
 def test_scan_exit_codes_follow_the_outcome(tmp_path: Path) -> None:
-    ok = cli("scan", "--config", DEMO, "B1001Z", data=tmp_path)
+    # A debounce window no process start-up can outlast: on a loaded CI box one CLI run took 5 s,
+    # and the demo's 3 s window let the repeat through as an (early) delivery.
+    config = tmp_path / "long-debounce.toml"
+    config.write_text(Path(DEMO).read_text().replace("debounce_seconds = 3", "debounce_seconds = 60"))
+    ok = cli("scan", "--config", str(config), "B1001Z", data=tmp_path)
     assert ok.returncode == 0 and ok.stdout.startswith("ACCEPTED: Bin empty. Refill requested")
-    repeat = cli("scan", "--config", DEMO, "B1001Z", data=tmp_path)
+    repeat = cli("scan", "--config", str(config), "B1001Z", data=tmp_path)
     assert repeat.returncode == 3 and "repeat read is ignored" in repeat.stdout
     bad = cli("scan", "--config", DEMO, "B1001Y", data=tmp_path)
     assert bad.returncode == 1 and "Y and Z swapped" in bad.stdout
