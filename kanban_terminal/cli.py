@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = verbs.add_parser("demo", help="run a demo line in a throw-away data dir (no setup, no network)")
     _common(demo)
+    demo.add_argument(
+        "--simulated-hardware",
+        action="store_true",
+        help="also run a simulated microcontroller station (andon button, bin sensor, stack light) on a "
+        "pseudo-terminal, served by the firmware bridge; its stack light shows on the status bar",
+    )
     run = verbs.add_parser("run", help="run the terminal screen for a configured line")
     _common(run)
 
@@ -298,7 +304,15 @@ def cmd_run(args: argparse.Namespace, *, demo: bool = False) -> int:
     return _run_screen(cfg, _data_dir(args), resolve_mqtt(cfg, args.mqtt), demo=demo)
 
 
-def _run_screen(cfg: TerminalConfig, data_dir: Path, mqtt: MqttSettings | None, *, demo: bool) -> int:
+def _run_screen(
+    cfg: TerminalConfig,
+    data_dir: Path,
+    mqtt: MqttSettings | None,
+    *,
+    demo: bool,
+    device_view: Callable[[], tuple[tuple[str, str, str], ...]] | None = None,
+    demo_hint: str = "",
+) -> int:
     """The screen and the background services it hosts (link, relay, ingest) for one terminal."""
     from kanban_terminal.services.runtime import TerminalServices
     from kanban_terminal.services.terminal import Terminal
@@ -310,7 +324,11 @@ def _run_screen(cfg: TerminalConfig, data_dir: Path, mqtt: MqttSettings | None, 
             _enrol_demo_team_leads(terminal)
         with TerminalServices(terminal, mqtt) as services:
             KanbanApp(
-                terminal, demo=demo, link_view=lambda _status: link_view_from(services.link_state())
+                terminal,
+                demo=demo,
+                link_view=lambda _status: link_view_from(services.link_state()),
+                device_view=device_view,
+                demo_hint=demo_hint,
             ).run()
     finally:
         terminal.close()
@@ -337,17 +355,33 @@ def _enrol_demo_team_leads(terminal: object) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """A demo line: embedded broker, supermarket peer and simulated bin sensors, in a throw-away dir."""
+    from kanban_terminal.adapters.demo_hardware import (
+        BIN,
+        DEVICE,
+        HardwareUnavailable,
+        with_simulated_station,
+    )
     from kanban_terminal.logging_setup import setup_logging
     from kanban_terminal.services.runtime import start_demo_environment
 
     if args.config is None:
         args.config = demo_config_path()
     cfg = _load(args)
-    with tempfile.TemporaryDirectory(prefix="kanban-demo-") as tmp:
-        data_dir = Path(args.data_dir) if args.data_dir else Path(tmp)
-        setup_logging(data_dir, stderr=False)
-        with start_demo_environment(cfg, data_dir) as env:
-            return _run_screen(cfg, data_dir, env.mqtt, demo=True)
+    hardware = bool(getattr(args, "simulated_hardware", False))
+    hint = ""
+    try:
+        if hardware:
+            cfg, card = with_simulated_station(cfg)
+            hint = f"Simulated station {DEVICE}: bin {BIN} holds card {card}; its lamp is on the status bar."
+        with tempfile.TemporaryDirectory(prefix="kanban-demo-") as tmp:
+            data_dir = Path(args.data_dir) if args.data_dir else Path(tmp)
+            setup_logging(data_dir, stderr=False)
+            with start_demo_environment(cfg, data_dir, hardware=hardware) as env:
+                view = env.station.status_items if env.station else None
+                return _run_screen(cfg, data_dir, env.mqtt, demo=True, device_view=view, demo_hint=hint)
+    except HardwareUnavailable as exc:
+        print(f"kanban-terminal demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

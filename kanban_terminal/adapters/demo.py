@@ -16,11 +16,12 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kanban_terminal.adapters.demo_hardware import DEVICE, SimulatedStation
 from kanban_terminal.adapters.embedded_broker import EmbeddedBroker, embedded_broker
 from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
 from kanban_terminal.adapters.topics import LineTopics
@@ -43,10 +44,13 @@ class SimulatedBins:
         empty_after: tuple[float, float] = (15.0, 60.0),
         first_after: tuple[float, float] = (2.0, 20.0),
         seed: int | None = None,
+        wired: dict[str, Callable[[str], None]] | None = None,
     ):
         self.topics = LineTopics(config.site.id, config.line.id)
         self.devices = {b.card.upper(): b.device for b in config.bins}
         self.empty_after = empty_after
+        self.wired = {card.upper(): emit for card, emit in (wired or {}).items()}
+        """Cards whose sensor is simulated hardware: their signals go out over its serial port."""
         self.boot = uuid.uuid4().hex[:8]
         self.seq = 0
         self.sent = 0
@@ -102,6 +106,10 @@ class SimulatedBins:
                     self._schedule(now + self._random.uniform(*self.empty_after), card, "empty")
 
     def _signal(self, card: str, kind: str) -> None:
+        if card in self.wired:
+            self.wired[card](kind)
+            self.sent += 1
+            return
         device = self.devices[card]
         self.seq += 1
         payload = {
@@ -125,6 +133,8 @@ class DemoEnvironment:
     mqtt: MqttSettings
     upstream: UpstreamPeer
     sensors: SimulatedBins
+    station: SimulatedStation | None = None
+    """The simulated microcontroller station behind the firmware bridge, when asked for."""
 
     @property
     def mqtt_url(self) -> str:
@@ -133,9 +143,13 @@ class DemoEnvironment:
 
 @contextlib.contextmanager
 def demo_environment(
-    config: TerminalConfig, data_dir: Path, *, prefer_mosquitto: bool = True
+    config: TerminalConfig, data_dir: Path, *, prefer_mosquitto: bool = True, hardware: bool = False
 ) -> Iterator[DemoEnvironment]:
-    """Start broker, supermarket and sensors; stop them all on exit (sensors first)."""
+    """Start broker, supermarket and sensors; stop them all on exit (sensors first).
+
+    With `hardware`, `config` must come from `with_simulated_station`: the station's bin is then
+    signalled over its serial port and the firmware bridge, not straight over MQTT.
+    """
     with embedded_broker(prefer_mosquitto) as broker:
         base = config.mqtt or MqttSettings()
         settings = base.model_copy(
@@ -148,8 +162,14 @@ def demo_environment(
                 "republish_after_s": 30.0,
             }
         )
-        with (
-            UpstreamPeer(settings, config.site.id, config.upstream, data_dir / "demo-upstream.db") as peer,
-            SimulatedBins(settings, config) as sensors,
-        ):
-            yield DemoEnvironment(broker, settings, peer, sensors)
+        with contextlib.ExitStack() as stack:
+            peer = stack.enter_context(
+                UpstreamPeer(settings, config.site.id, config.upstream, data_dir / "demo-upstream.db")
+            )
+            station = None
+            wired: dict[str, Callable[[str], None]] = {}
+            if hardware:
+                station = stack.enter_context(SimulatedStation(settings, config, data_dir / "hardware"))
+                wired = {b.card: station.bin_signal for b in config.bins if b.device == DEVICE}
+            sensors = stack.enter_context(SimulatedBins(settings, config, wired=wired))
+            yield DemoEnvironment(broker, settings, peer, sensors, station)

@@ -422,11 +422,14 @@ def run_upstream(
 
 
 @contextmanager
-def start_demo_environment(config: TerminalConfig, data_dir: Path) -> Iterator[DemoEnvironment]:
-    """Embedded broker + supermarket peer + simulated bin sensors; yields where to connect."""
+def start_demo_environment(
+    config: TerminalConfig, data_dir: Path, *, hardware: bool = False
+) -> Iterator[DemoEnvironment]:
+    """Embedded broker + supermarket peer + simulated bin sensors (+ a simulated station behind the
+    firmware bridge with `hardware`); yields where to connect."""
     from kanban_terminal.adapters.demo import demo_environment
 
-    with demo_environment(config, data_dir) as env:
+    with demo_environment(config, data_dir, hardware=hardware) as env:
         yield env
 
 

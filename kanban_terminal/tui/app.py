@@ -95,11 +95,14 @@ class KanbanApp(AndonAppMixin, App[None]):
         *,
         demo: bool = False,
         link_view: Callable[[Status | None], LinkView] | None = None,
+        device_view: Callable[[], tuple[tuple[str, str, str], ...]] | None = None,
+        demo_hint: str = "",
     ) -> None:
         super().__init__()
         self.terminal = terminal
         self.demo = demo
         self._link_view_of = link_view or _offline_link
+        self._device_view = device_view or tuple
         self.last_outcome: ScanOutcome | None = None
         self.status: Status | None = None
         self.link_view: LinkView = self._link_view_of(None)
@@ -114,6 +117,8 @@ class KanbanApp(AndonAppMixin, App[None]):
         if demo and first_card:
             self.idle_text += f"\nDemo line: type {first_card} and Enter to scan a card. F2 shows the board."
             self.idle_text += "\nF4 calls help; F6 stops the line (team lead badge E2001, PIN 4711)."
+        if demo and demo_hint:
+            self.idle_text += f"\n{demo_hint}"
         self.sub_title = f"{terminal.config.line.name} - terminal {terminal.config.terminal.id}"
         self.andon_init()
 
@@ -262,8 +267,10 @@ class KanbanApp(AndonAppMixin, App[None]):
 
     def _tick(self) -> None:
         self.link_view = self._link_view_of(self.status)
+        devices = self._device_view()
         for bar in self.screen.query(StatusBar):
             bar.link = self.link_view
+            bar.devices = devices
             bar.now = self.terminal.clock()
 
     def refresh_screen(self) -> None:

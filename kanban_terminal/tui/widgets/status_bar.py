@@ -26,6 +26,9 @@ class LinkView:
     """The last refusal by the broker, shown until a publish succeeds."""
 
 
+_SEVERITY_STYLE = {"ok": "green", "warn": "bold yellow", "alarm": "bold red", "off": "dim"}
+
+
 def _age(now: datetime, then: datetime | None) -> str:
     if then is None:
         return ""
@@ -46,6 +49,8 @@ class StatusBar(Static):
     """The clock, ticked by the App so ages move."""
     scanners: reactive[tuple[tuple[str, bool], ...]] = reactive(())
     """Serial scanners by name, and whether each is connected."""
+    devices: reactive[tuple[tuple[str, str, str], ...]] = reactive(())
+    """Line devices the terminal can see: (name, what it shows, severity ok|warn|alarm|off)."""
 
     def __init__(self, terminal_id: str, line_name: str, *, id: str = "status-bar") -> None:
         super().__init__(id=id)
@@ -75,5 +80,7 @@ class StatusBar(Static):
                 text.append(f"  {name} ok", style="green")
             else:
                 text.append(f"  {name} UNPLUGGED", style="bold red")
+        for name, words, severity in self.devices:
+            text.append(f"  {name}: {words}", style=_SEVERITY_STYLE.get(severity, "dim"))
         text.append(f"  {now.astimezone():%H:%M:%S}")
         return text
