@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 _MAX_PAYLOAD = 4096  # bytes; a real command is < 200, and json.loads of a deep nest can blow the stack
 _HOUSEKEEPING_S = 0.2
 _RECONNECTED = -1  # not a paho message id: "the link reconnected", on the answers queue
+_OVER_BUDGET_PAUSE_S = 0.25  # a device over its byte budget is not read for this long
 _OUTBOX_WINDOW = 50  # events handed to paho at once; the rest wait on disk, not in paho's RAM
 _LAMPS = frozenset({"on", "off", "blink"})
 _SIGNAL_TYPES = {
@@ -133,6 +134,9 @@ class Bridge:
             for d in config.devices
         }
         self._decoders = {d.id: FrameDecoder() for d in config.devices}
+        self._byte_budgets = {
+            d.id: TokenBucket(limits.bytes_per_s, limits.burst_bytes) for d in config.devices
+        }
         self._host_seq = dict.fromkeys(self._by_id, 0)
         self._lights: dict[str, Lights] = {}  # last lamp state sent per device, re-sent after a reconnect
         self.links = {d.id: self._make_link(d) for d in config.devices}
@@ -205,8 +209,29 @@ class Bridge:
     # --- serial side ------------------------------------------------------------------------------
 
     def _on_serial(self, device_id: str, data: bytes) -> None:
+        decoder = self._decoders[device_id]
+        allowed = self._byte_budgets[device_id].take_up_to(len(data), self._monotonic())
+        if allowed < len(data):
+            # Over its byte budget: dropped unread, before any decoding, so a device spewing noise
+            # costs the others next to nothing (S8). Counted and logged like the frame limit.
+            state = self.devices[device_id]
+            state.counts["bytes_dropped"] += len(data) - allowed
+            self.counts["bytes_dropped"] += len(data) - allowed
+            data = data[:allowed]
+            decoder.discard()
+            if state.counts["byte_limited"] % 1000 == 0:
+                log.warning("%s: over %g bytes/s, input dropped", device_id, self.config.limits.bytes_per_s)
+            state.counts["byte_limited"] += 1
+            # And this device's reader (its own thread) rests: reading and discarding at full speed
+            # would still take CPU from the others; unread, the flood backs up in the port's buffer.
+            self._stop.wait(_OVER_BUDGET_PAUSE_S)
+        # Decoded outside the lock: each device has its own reader thread and its own decoder, and
+        # a noisy device's garbage must not hold up the frames of the others.
+        items = decoder.feed(data) if data else []
+        if not items:
+            return
         with self._lock:
-            for item in self._decoders[device_id].feed(data):
+            for item in items:
                 if isinstance(item, FrameError):
                     self._log_frame_error(device_id, item)
                 else:

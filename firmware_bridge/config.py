@@ -77,6 +77,11 @@ class LimitsConfig(_Model):
     """Sustained frames per second accepted from one device; more are dropped and counted."""
     burst: int = Field(40, ge=1)
     """Frames a device may send at once before the rate limit applies."""
+    bytes_per_s: float = Field(4096.0, gt=0)
+    """Sustained bytes per second read from one device's port; more are dropped before decoding, so
+    a device spewing noise cannot take the CPU from the others (20 frames/s are well under 2 kB/s)."""
+    burst_bytes: int = Field(16384, ge=256)
+    """Bytes a device may send at once before the byte budget applies."""
     serial_retry_max_s: float = Field(5.0, gt=0)
     """Cap of the backoff between attempts to reopen a lost serial port."""
     bridge_heartbeat_s: float = Field(10.0, gt=0)

@@ -56,6 +56,17 @@ class TokenBucket:
             return True
         return False
 
+    def take_up_to(self, amount: int, now: float) -> int:
+        """Take as many of `amount` tokens as there are (one per byte for a byte budget)."""
+        if self.stamp is None:
+            self.tokens = self.burst
+        else:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        granted = min(amount, int(self.tokens))
+        self.tokens -= granted
+        return granted
+
 
 @dataclass
 class DeviceState:

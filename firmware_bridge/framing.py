@@ -184,6 +184,12 @@ class FrameDecoder:
     _noise_len: int = 0
     _skipping: bool = False  # after an overlong frame, drop silently up to the next delimiter
 
+    def discard(self) -> None:
+        """Bytes were dropped before reaching us: forget the partial frame, resync on the next
+        delimiter (a frame spliced from two halves would most likely fail its CRC, but never risk it)."""
+        self._buf.clear()
+        self._skipping = True
+
     def feed(self, data: bytes) -> list[Frame | FrameError]:
         """Consume `data`; return the frames and errors it completed, in order."""
         out: list[Frame | FrameError] = []

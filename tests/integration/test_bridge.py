@@ -428,13 +428,15 @@ def test_a_flooding_device_does_not_starve_another(
     try:
         wait_until(lambda: running.links["D1"].connected and running.links["D2"].connected)
         flooder.start()
-        wait_until(lambda: running.counts["rate_limited"] > 100)
+        wait_until(lambda: running.counts["bytes_dropped"] > 20_000)
         for n in range(5):
             quiet.press("call", f"S{n}")
         signals = TOPICS.device_signal("D1")
         observer.wait(signals, lambda p: p["station"] == "S4")
         assert [p["station"] for p in observer.on(signals)] == [f"S{n}" for n in range(5)]
-        assert running.devices["D2"].counts["rate_limited"] > 100
+        # The flood is cut by its byte budget before decoding; the quiet device loses nothing.
+        assert running.devices["D2"].counts["bytes_dropped"] > 20_000
+        assert running.devices["D1"].counts["bytes_dropped"] == 0
         assert running.devices["D1"].counts["rate_limited"] == 0
         assert running.error_counts()["noise"] > 0
     finally:
@@ -443,3 +445,22 @@ def test_a_flooding_device_does_not_starve_another(
         running.stop()
         quiet.stop()
         noisy.stop()
+
+
+def test_valid_frames_faster_than_the_frame_limit_are_cut_and_counted(
+    mosquitto: Mosquitto, observer: Observer, tmp_path: Path
+) -> None:
+    # Well inside the byte budget (a heartbeat is ~30 bytes), so the frame limit is what acts.
+    device = DeviceSimulator("D1", link=tmp_path / "ttyD1")
+    device.open()
+    running = Bridge(make_config(mosquitto.port, {"D1": tmp_path / "ttyD1"}))
+    running.start()
+    try:
+        wait_until(lambda: running.links["D1"].connected)
+        for _ in range(200):
+            device.heartbeat()
+        wait_until(lambda: running.devices["D1"].counts["rate_limited"] > 100)
+        assert running.devices["D1"].counts["bytes_dropped"] == 0
+    finally:
+        running.stop()
+        device.stop()

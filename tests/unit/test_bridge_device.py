@@ -215,3 +215,11 @@ def test_example_config_is_valid() -> None:
     example = Path(__file__).parents[2] / "config" / "bridge.example.toml"
     config = load_config(example, env={})
     assert [d.id for d in config.devices] == ["D1", "D2"] and not config.devices[1].has_light
+
+
+def test_a_byte_budget_grants_what_it_has_and_refills_with_time() -> None:
+    budget = TokenBucket(rate=1000, burst=4096)
+    assert budget.take_up_to(3000, now=0.0) == 3000
+    assert budget.take_up_to(3000, now=0.0) == 1096  # the rest of the burst, no more
+    assert budget.take_up_to(3000, now=0.5) == 500  # half a second at 1,000 bytes/s
+    assert budget.take_up_to(10, now=0.5) == 0

@@ -311,3 +311,14 @@ def test_one_megabyte_of_garbage_among_ten_thousand_frames() -> None:
         pos += size
     assert got == sent
     assert decoder.errors["noise"] > 0 and decoder.errors["truncated"] > 0
+
+
+def test_after_dropped_bytes_the_decoder_resyncs_on_the_next_delimiter() -> None:
+    good = encode(Frame("D1", FrameType.HB, BOOT, 1))
+    later = encode(Frame("D1", FrameType.HB, BOOT, 2))
+    decoder = FrameDecoder()
+    assert decoder.feed(good[: len(good) // 2]) == []
+    decoder.discard()  # the middle of the stream was dropped unread
+    out = decoder.feed(good[len(good) // 2 :] + later)
+    assert [item.seq for item in out if isinstance(item, Frame)] == [2]
+    assert not [item for item in out if not isinstance(item, Frame)]  # the half frame is not an error
