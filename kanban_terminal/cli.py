@@ -429,8 +429,35 @@ COMMANDS = {
 }
 
 
+_BROKER_VERBS = frozenset({"run", "serve", "upstream"})
+"""Verbs that connect to the broker of --mqtt / KANBAN_MQTT_URL (doctor probes it and reports)."""
+
+
+def _broker_url_problem(args: argparse.Namespace) -> str | None:
+    """Why the broker URL given to a connecting verb cannot be used, or None.
+
+    Checked before the verb starts, so a typo or a plain mqtt:// to another machine is refused at
+    once, before a data dir is created or a screen is drawn.
+    """
+    url, source = (
+        (args.mqtt, "--mqtt") if args.mqtt else (os.environ.get("KANBAN_MQTT_URL"), "KANBAN_MQTT_URL")
+    )
+    if args.verb not in _BROKER_VERBS or not url:
+        return None
+    from kanban_terminal.adapters.mqtt_client import MqttConfigError, parse_mqtt_url
+
+    try:
+        parse_mqtt_url(url)
+    except MqttConfigError as exc:
+        return f"{source}: {exc}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if (problem := _broker_url_problem(args)) is not None:
+        print(f"kanban-terminal {args.verb}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return COMMANDS[args.verb](args)
     except ConfigError as exc:
@@ -452,6 +479,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_FAILED
         if isinstance(exc, DatabaseError):
             print(f"kanban-terminal: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if type(exc).__name__ == "MqttConfigError":  # by name: importing it here would load paho
+            print(f"kanban-terminal {args.verb}: {exc}", file=sys.stderr)
             return EXIT_USAGE
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         print(f"kanban-terminal: unexpected error ({type(exc).__name__}: {exc}) at {stamp}", file=sys.stderr)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kanban_terminal.config import demo_config_path
 
 DEMO = str(demo_config_path())
@@ -90,3 +92,26 @@ def test_rejected_input_is_listed_for_maintenance_escaped(tmp_path: Path) -> Non
     lines = out.stdout.splitlines()
     assert "B1001Y" in lines[0] and "Y and Z swapped" in lines[0]
     assert "B10\\x1b[2J01Z" in lines[1] and "\x1b" not in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("verb", "how", "url", "says"),
+    [
+        ("serve", "flag", "mqtt://10.20.30.40:1883", "plain mqtt:// to 10.20.30.40 refused"),
+        ("upstream", "env", "mqtt://broker.plant-a.example", "use mqtts://broker.plant-a.example:8883"),
+        ("serve", "env", "ftp://localhost", "must start with mqtt:// or mqtts://"),
+        ("serve", "flag", "mqtt://[::1:1883", "Invalid IPv6 URL"),
+        ("serve", "flag", "mqtts://user:pw@localhost", "do not put the password in the URL"),
+    ],
+)
+def test_an_unusable_broker_url_is_refused_before_anything_starts(
+    tmp_path: Path, verb: str, how: str, url: str, says: str
+) -> None:
+    data = tmp_path / "data"
+    argv = [verb, "--config", DEMO, *(["--mqtt", url] if how == "flag" else [])]
+    out = cli(*argv, data=data, env={"KANBAN_MQTT_URL": url} if how == "env" else {})
+    source = "--mqtt" if how == "flag" else "KANBAN_MQTT_URL"
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"kanban-terminal {verb}: {source}: ") and says in out.stderr, out.stderr
+    assert len(out.stderr.splitlines()) == 1 and "Traceback" not in out.stderr
+    assert not data.exists(), "a refused URL must not create the data dir"
