@@ -158,6 +158,7 @@ class Bridge:
             session_expiry=broker.session_expiry_s,
             reconnect_max=broker.reconnect_max_s,
             on_published=self._on_published,
+            tls_context=broker.tls_context(),
         )
         self.outbox = Outbox(Path(config.state_dir) / "outbox.db" if config.state_dir else None)
         if config.state_dir is None:

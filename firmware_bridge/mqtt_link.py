@@ -8,6 +8,8 @@ Why each setting (reliability.md section 2, stack.md P6):
 - TCP_NODELAY on the socket: paho does not set it, and Nagle + delayed ACK cost ~44 ms a message.
 - Every callback catches everything: an exception escaping into paho kills its network thread
   while `is_connected()` still says True (finding 5).
+- TLS through a context made by `BrokerConfig.tls_context` (TLS 1.2+, chain and host name verified);
+  plain MQTT only to a broker on this machine, which the configuration enforces.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from kanban_terminal.adapters.mqtt_client import describe_connect_error
 from kanban_terminal.domain.text import escape_external
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,7 @@ class MqttLink:
         session_expiry: int = 3600,
         reconnect_max: float = 10.0,
         on_published: Callable[[int, bool], None] | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port, self.keepalive = host, port, keepalive
         self.counts: Counter[str] = Counter()
@@ -83,6 +88,22 @@ class MqttLink:
         )
         if username:
             client.username_pw_set(username, password)
+        if tls_context is not None:
+            client.tls_set_context(tls_context)
+        self.tls = tls_context is not None
+        self.last_error = ""
+        """Why the last connection attempt failed ("" once connected): paho retries silently, and an
+        untrusted CA, a wrong host name or an expired certificate must be told apart in the log."""
+        paho_reconnect = client.reconnect
+
+        def reconnect() -> Any:
+            try:
+                return paho_reconnect()
+            except OSError as exc:  # ssl.SSLError and socket errors; paho retries after we re-raise
+                self._connect_failed(describe_connect_error(exc))
+                raise
+
+        client.reconnect = reconnect  # type: ignore[method-assign]
         client.will_set(will_topic, json.dumps(will_payload), qos=QOS, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=max(1, round(reconnect_max)))
         client.max_queued_messages_set(_MAX_QUEUED)
@@ -126,6 +147,12 @@ class MqttLink:
         log.warning("publish to %s refused by paho: %s", topic, mqtt.error_string(info.rc))
         return None
 
+    def _connect_failed(self, why: str) -> None:
+        self.counts["connect_failed"] += 1
+        if why != self.last_error:  # once per distinct reason: paho retries every few seconds
+            log.warning("cannot connect to %s:%s: %s", self.host, self.port, why)
+        self.last_error = why
+
     @_guarded("socket_open")
     def _on_socket_open(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
         if isinstance(sock, socket.socket):
@@ -135,11 +162,16 @@ class MqttLink:
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
             self.counts["connect_refused"] += 1
+            self.last_error = f"broker refused the connection: {reason}"
             log.warning("broker refused connection: %s", reason)
             return
         self.connected = True
+        self.last_error = ""
         self.counts["connects"] += 1
-        log.info("connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present)
+        log.info(
+            "connected to %s:%s (%s, session present: %s)",
+            self.host, self.port, "TLS" if self.tls else "plain, loopback", flags.session_present,
+        )  # fmt: skip
         if self._subscriptions:
             client.subscribe([(topic, QOS) for topic in self._subscriptions])
         self._on_connected_cb()
@@ -148,8 +180,16 @@ class MqttLink:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: Any, reason: Any, props: Any
     ) -> None:
-        self.connected = False
+        was_connected, self.connected = self.connected, False
         self.counts["disconnects"] += 1
+        if reason.is_failure and not was_connected and not self.last_error.startswith("broker refused"):
+            # Closed between the TCP/TLS handshake and CONNACK: what a TLS listener does with plain
+            # MQTT, and (TLS 1.3) a broker that rejects or misses our client certificate.
+            self._connect_failed(
+                f"broker closed the connection before accepting it ({reason}): plain MQTT to a TLS "
+                "port, or a client certificate the broker requires or refuses?"
+            )
+            return
         log.log(
             logging.WARNING if reason.is_failure else logging.INFO, "disconnected from broker: %s", reason
         )

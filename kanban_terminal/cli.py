@@ -131,8 +131,33 @@ def _load(args: argparse.Namespace) -> TerminalConfig:
     return load_config(args.config)
 
 
+class UsageError(Exception):
+    """An argument that cannot be used; the message says which and why (exit 2)."""
+
+
 def _data_dir(args: argparse.Namespace) -> Path:
-    return Path(args.data_dir) if args.data_dir else default_data_dir()
+    path = Path(args.data_dir) if args.data_dir else default_data_dir()
+    problem = _data_dir_problem(path)
+    if problem is not None:
+        raise UsageError(f"--data-dir / KANBAN_DATA_DIR: {problem}")
+    return path
+
+
+def _data_dir_problem(path: Path) -> str | None:
+    """Why `path` cannot be (or become) the data dir; None if it is a directory or can be created.
+
+    Without this an existing regular file, or a file where a parent folder should be, surfaced as an
+    unexpected FileExistsError / NotADirectoryError from deep inside (issue 7, CLI argv faults).
+    """
+    try:
+        if path.exists():
+            return None if path.is_dir() else f"{path} is a file, not a directory"
+        existing = next(p for p in path.parents if p.exists())
+        if not existing.is_dir():
+            return f"{existing} is a file, so {path} cannot be created as a directory"
+    except OSError as exc:  # a name longer than the file system allows, a symlink loop
+        return f"{path}: {exc.strerror or type(exc).__name__}"
+    return None
 
 
 def _print_config_error(exc: ConfigError) -> None:
@@ -406,8 +431,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from kanban_terminal.progress import cli_progress
     from kanban_terminal.services.maintenance import backup_terminal
 
-    with cli_progress("backup") as progress:
-        pages = backup_terminal(_data_dir(args), args.path, progress=progress)
+    data_dir = _data_dir(args)
+    try:
+        with cli_progress("backup") as progress:
+            pages = backup_terminal(data_dir, args.path, progress=progress)
+    except OSError as exc:  # anything the checks in storage/backup.py did not foresee: still one line
+        print(f"kanban-terminal backup: {exc.filename or args.path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"{args.path}: backup written and verified ({pages} pages)")
     return EXIT_OK
 
@@ -415,9 +445,21 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from kanban_terminal.progress import cli_progress
     from kanban_terminal.services.maintenance import restore_terminal
+    from kanban_terminal.storage.backup import backup_file_problem
 
-    with cli_progress("restore") as progress:
-        result = restore_terminal(_data_dir(args), args.path, progress=progress)
+    data_dir = _data_dir(args)
+    # Before the data dir is locked: a path that cannot be opened is not a backup (and an overlong
+    # name used to escape restore_terminal's is_file() as an OSError).
+    problem = backup_file_problem(args.path)
+    if problem is not None:
+        print(f"kanban-terminal restore: {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        with cli_progress("restore") as progress:
+            result = restore_terminal(data_dir, args.path, progress=progress)
+    except OSError as exc:
+        print(f"kanban-terminal restore: {exc.filename or args.path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
     if result.replaced_copy is not None:
         print(f"the database it replaced was saved to {result.replaced_copy}")
     print(f"{args.path}: restored ({result.pages} pages); card log verified ({result.chain.rows} rows)")
@@ -463,12 +505,42 @@ COMMANDS = {
 }
 
 
+_BROKER_VERBS = frozenset({"run", "serve", "upstream"})
+"""Verbs that connect to the broker of --mqtt / KANBAN_MQTT_URL (doctor probes it and reports)."""
+
+
+def _broker_url_problem(args: argparse.Namespace) -> str | None:
+    """Why the broker URL given to a connecting verb cannot be used, or None.
+
+    Checked before the verb starts, so a typo or a plain mqtt:// to another machine is refused at
+    once, before a data dir is created or a screen is drawn.
+    """
+    url, source = (
+        (args.mqtt, "--mqtt") if args.mqtt else (os.environ.get("KANBAN_MQTT_URL"), "KANBAN_MQTT_URL")
+    )
+    if args.verb not in _BROKER_VERBS or not url:
+        return None
+    from kanban_terminal.adapters.mqtt_client import MqttConfigError, parse_mqtt_url
+
+    try:
+        parse_mqtt_url(url)
+    except MqttConfigError as exc:
+        return f"{source}: {exc}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if (problem := _broker_url_problem(args)) is not None:
+        print(f"kanban-terminal {args.verb}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return COMMANDS[args.verb](args)
     except ConfigError as exc:
         _print_config_error(exc)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"kanban-terminal {args.verb}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -486,6 +558,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_FAILED
         if isinstance(exc, DatabaseError):
             print(f"kanban-terminal: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if type(exc).__name__ == "MqttConfigError":  # by name: importing it here would load paho
+            print(f"kanban-terminal {args.verb}: {exc}", file=sys.stderr)
             return EXIT_USAGE
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         print(f"kanban-terminal: unexpected error ({type(exc).__name__}: {exc}) at {stamp}", file=sys.stderr)

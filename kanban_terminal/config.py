@@ -11,6 +11,7 @@ defaults to 1.0; a value copied from SAP must have 1 subtracted.)
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections import defaultdict
@@ -19,7 +20,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from kanban_terminal.domain.card_ids import generated_card_id, has_valid_check, is_safe_payload
 from kanban_terminal.domain.scans import LoopTerms
@@ -30,6 +40,42 @@ CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for a broker on this machine: "localhost", 127.0.0.0/8 or ::1.
+
+    Only these may be reached without TLS: traffic to them never leaves the host, so there is nothing
+    to eavesdrop on or spoof. A LAN address or a DNS name may be (or may later resolve to) another
+    machine, and the plant network is exactly where a line's requests and PIN-guarded stops travel.
+    """
+    name = host.strip().lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+PLAIN_MQTT_RULE = "unencrypted MQTT is allowed only to a broker on this machine (127.0.0.1, ::1, localhost)"
+"""The rule in words, for every message that refuses a plain broker link."""
+
+
+def check_tls_for_host(tls: bool, host: str | None, *, fix: str) -> bool:
+    """Refuse plain MQTT to a broker off this machine; `fix` tells the reader what to change.
+
+    Raises:
+        PydanticCustomError: `tls` is false and `host` is not a loopback host (pydantic reports it
+            with the key path of the field being validated).
+    """
+    if not tls and host is not None and not is_loopback_host(host):
+        raise PydanticCustomError(
+            "plain_mqtt_off_host",
+            "plain MQTT to {host} refused: {rule}. Fix: {fix}",
+            {"host": host, "rule": PLAIN_MQTT_RULE, "fix": fix},
+        )
+    return tls
 
 
 class Site(_Model):
@@ -175,8 +221,9 @@ class MqttSettings(_Model):
     """Broker host name or address."""
     port: int = Field(1883, ge=1, le=65535)
     """Broker port (8883 is the usual TLS port)."""
-    tls: bool = False
-    """Connect with TLS (verification on, TLS 1.2 minimum). Use it for any broker off this machine."""
+    tls: bool = Field(False, validate_default=True)  # validated even when left out: see _tls_off_this_machine
+    """Connect with TLS (verification on, TLS 1.2 minimum). Required for any broker off this machine:
+    plain MQTT is accepted only to 127.0.0.1, ::1 or localhost."""
     ca_file: str | None = None
     """CA bundle that signed the broker's certificate; default: the system's trust store."""
     cert_file: str | None = None
@@ -205,6 +252,14 @@ class MqttSettings(_Model):
     """Publish a request again (same id) when upstream has not answered after this many seconds."""
     heartbeat_s: float = Field(10.0, gt=0)
     """Interval of the retained availability heartbeat."""
+
+    @field_validator("tls")
+    @classmethod
+    def _tls_off_this_machine(cls, tls: bool, info: ValidationInfo) -> bool:
+        # `host` is declared before `tls`, so it is already in info.data (absent if it was invalid).
+        return check_tls_for_host(
+            tls, info.data.get("host"), fix="set mqtt.tls = true (and mqtt.ca_file), or use mqtts://"
+        )
 
 
 class BinSensor(_Model):

@@ -38,8 +38,9 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from pydantic import ValidationError
 
-from kanban_terminal.config import MqttSettings
+from kanban_terminal.config import PLAIN_MQTT_RULE, MqttSettings, is_loopback_host
 from kanban_terminal.domain.text import escape_external
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,10 @@ def parse_mqtt_url(url: str, base: MqttSettings | None = None) -> MqttSettings:
     Settings not in the URL (CA file, keepalive, ...) come from `base`. A password in the URL is
     refused: it would end up in shell history and process lists; use KANBAN_MQTT_PASSWORD.
     """
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:  # "Invalid IPv6 URL" for an unclosed [
+        raise MqttConfigError(f"cannot read broker URL {url!r}: {exc}") from None
     if parts.scheme not in ("mqtt", "mqtts"):
         raise MqttConfigError(f"broker URL must start with mqtt:// or mqtts://, got {url!r}")
     if not parts.hostname:
@@ -75,6 +79,13 @@ def parse_mqtt_url(url: str, base: MqttSettings | None = None) -> MqttSettings:
     except ValueError:
         raise MqttConfigError(f"bad port in broker URL {url!r}") from None
     tls = parts.scheme == "mqtts"
+    if not tls and not is_loopback_host(parts.hostname):
+        # Caught here, not only by MqttSettings, so the message speaks of the URL the person typed.
+        host = escape_external(parts.hostname, 80)
+        host = f"[{host}]" if ":" in host else host
+        raise MqttConfigError(
+            f"plain mqtt:// to {host} refused: {PLAIN_MQTT_RULE}; use mqtts://{host}:8883 (TLS)"
+        )
     values: dict[str, Any] = (base.model_dump() if base else {}) | {
         "host": parts.hostname,
         "port": port or (8883 if tls else 1883),
@@ -82,7 +93,11 @@ def parse_mqtt_url(url: str, base: MqttSettings | None = None) -> MqttSettings:
     }
     if parts.username:
         values["username"] = unquote(parts.username)
-    return MqttSettings.model_validate(values)
+    try:
+        return MqttSettings.model_validate(values)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise MqttConfigError(f"broker URL {url!r} cannot be used: {reasons}") from None
 
 
 def read_password(settings: MqttSettings, env: dict[str, str] | None = None) -> str | None:

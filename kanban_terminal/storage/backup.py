@@ -68,6 +68,44 @@ def integrity_problems(path: Path) -> list[str]:
     return [] if rows == ["ok"] else rows
 
 
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def backup_file_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a backup file, in one line; None when it can be opened.
+
+    Checked before a restore takes the data dir, so a typo, a directory or a name longer than the file
+    system allows reads as what it is instead of an unexpected error.
+    """
+    try:
+        if path.is_dir():
+            return f"{path} is a directory; give the backup file itself"
+        with open(path, "rb"):
+            return None
+    except FileNotFoundError:
+        return f"{path}: no such backup file"
+    except OSError as exc:  # ENAMETOOLONG, ENOTDIR (a file used as a folder), EACCES, ELOOP ...
+        return f"{path}: cannot open the backup file: {_os_reason(exc)}"
+
+
+def backup_dest_problem(dest: Path) -> str | None:
+    """Why no backup can be written at `dest`, in one line; None when it looks writable.
+
+    The definite answer is the write itself (copy_database wraps its OSErrors); this catches the usual
+    mistakes first with a message that says what to do.
+    """
+    try:
+        if dest.name in ("", ".", "..") or dest.is_dir():
+            return f"{dest} is a directory; give the backup's file name, e.g. {dest / 'terminal-backup.db'}"
+        existing = next(p for p in dest.parents if p.exists())
+        if not existing.is_dir():
+            return f"{existing} is a file, so {dest} cannot be created"
+    except OSError as exc:  # ENAMETOOLONG, ELOOP ...
+        return f"cannot write the backup {dest}: {_os_reason(exc)}"
+    return None
+
+
 def copy_database(source: Path, dest: Path, *, progress: Progress | None = None) -> int:
     """Copy the database at `source` to `dest` (0600) through the online backup API.
 
@@ -83,19 +121,29 @@ def copy_database(source: Path, dest: Path, *, progress: Progress | None = None)
         The number of pages copied.
 
     Raises:
-        BackupError: the source cannot be read or the copy does not pass integrity_check.
+        BackupError: the source cannot be read, `dest` cannot be written, or the copy does not pass
+            integrity_check.
     """
     if not source.exists():
         raise BackupError(f"{source}: no database there")
+    problem = backup_dest_problem(dest)
+    if problem is not None:
+        raise BackupError(problem)
     live = {source.resolve(), *(Path(f"{source}{s}").resolve() for s in ("-wal", "-shm", "-journal"))}
     if dest.resolve() in live:
         # os.replace over the live file would swap the database under running terminals.
         raise BackupError(f"{dest} is the live database itself; write the backup somewhere else")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-    for leftover in (tmp, Path(f"{tmp}-journal")):
-        leftover.unlink(missing_ok=True)
-    os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+    # The temporary name keeps at most 100 bytes of the final one: a name that fits the file system
+    # must not fail only because ".partial-<pid>" made it longer than NAME_MAX (255 on ext4).
+    stem = os.fsdecode(os.fsencode(dest.name)[:100])
+    tmp = dest.with_name(f".{stem}.partial-{os.getpid()}")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in (tmp, Path(f"{tmp}-journal")):
+            leftover.unlink(missing_ok=True)
+        os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+    except OSError as exc:  # a read-only or missing mount, no space, no permission
+        raise BackupError(f"cannot write the backup {dest}: {_os_reason(exc)}") from exc
     pages = 0
 
     def _step(_status: int, remaining: int, total: int) -> None:
@@ -126,9 +174,13 @@ def copy_database(source: Path, dest: Path, *, progress: Progress | None = None)
     if problems != ["ok"]:
         tmp.unlink(missing_ok=True)
         raise BackupError(f"the copy of {source} failed integrity_check: {'; '.join(problems[:5])}")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, dest)
-    _fsync_dir(dest.parent)
+    try:
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, dest)  # ENAMETOOLONG for a name that does not fit, EISDIR in a race
+        _fsync_dir(dest.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise BackupError(f"cannot write the backup {dest}: {_os_reason(exc)}") from exc
     return pages
 
 

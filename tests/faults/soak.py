@@ -34,6 +34,7 @@ from kanban_terminal.services.terminal import Terminal
 from tests.faults import support
 from tests.faults.test_broker_outage import run_outage
 from tests.faults.test_crash import reconcile, run_crash_burst
+from tests.faults.test_serial_faults import CI_REPLUGS, SOAK_REPLUGS, run_replugs
 from tests.faults.test_storage_faults import run_fiu_scans
 from tests.support.audit import AuditSubscriber
 from tests.support.mosquitto import Mosquitto
@@ -202,9 +203,13 @@ def bad_input(tmp: Path, quick: bool) -> dict[str, object]:
     return {"per_class": per_class, "result": summary, "wall_s": round(time.monotonic() - start)}
 
 
+def serial(tmp: Path, quick: bool) -> dict[str, object]:
+    return run_replugs(tmp, CI_REPLUGS if quick else SOAK_REPLUGS)
+
+
 EXPERIMENTS: dict[str, Callable[[Path, bool], dict[str, object]]] = {
     "crash": crash, "fiu": fiu, "outage": outage, "backlog": backlog, "frozen": frozen,
-    "bad_input": bad_input,
+    "bad_input": bad_input, "serial": serial,
 }  # fmt: skip
 
 

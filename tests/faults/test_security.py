@@ -27,8 +27,12 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from firmware_bridge.bridge import Bridge
+from firmware_bridge.config import load_config as load_bridge_config
+from firmware_bridge.simulator import DeviceSimulator
 from kanban_terminal.adapters.broker_probe import probe_broker
 from kanban_terminal.adapters.mqtt_client import MqttConfigError, read_password
+from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.domain.scans import Intent
 from kanban_terminal.services.runtime import TerminalServices
 from kanban_terminal.services.scanning import record_scan
@@ -94,10 +98,12 @@ def _auth_files(folder: Path) -> str:
 
 
 @contextlib.contextmanager
-def tls_broker(tmp_path: Path, pki: Path, cert: str, *, auth: bool = False) -> Iterator[Mosquitto]:
+def tls_broker(
+    tmp_path: Path, pki: Path, cert: str, *, auth: bool = False, more: str = ""
+) -> Iterator[Mosquitto]:
     extra = (
         f"cafile {pki / 'ca.crt'}\ncertfile {pki / (cert + '.crt')}\nkeyfile {pki / (cert + '.key')}\n"
-        "tls_version tlsv1.2\n"
+        "tls_version tlsv1.2\n" + more
     )
     if auth:
         extra += _auth_files(pki) + "allow_anonymous false\n"
@@ -255,13 +261,158 @@ def test_data_dir_and_database_modes_ignore_the_umask(tmp_path: Path) -> None:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 7 gap, reported: config accepts plain MQTT to a non-loopback broker (S1 asks for "
-    "TLS-only there); needs a validator in config.MqttSettings",
-)
-def test_plain_mqtt_to_a_non_loopback_broker_is_refused() -> None:
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.3.2.1", "localhost", "LocalHost", "::1"])
+def test_plain_mqtt_to_a_loopback_broker_is_allowed(host: str) -> None:
     from kanban_terminal.config import MqttSettings
 
-    with pytest.raises(ValueError):
-        MqttSettings(host="10.20.30.40", tls=False)
+    assert MqttSettings(host=host, tls=False).tls is False
+
+
+@pytest.mark.parametrize(
+    "host", ["10.20.30.40", "192.168.1.7", "broker.plant-a.example", "fe80::1", "0.0.0.0"]
+)
+def test_plain_mqtt_to_a_non_loopback_broker_is_refused(host: str) -> None:
+    from pydantic import ValidationError
+
+    from kanban_terminal.config import MqttSettings
+
+    # Left out or written, tls = false to another machine is refused, naming the key and the fix.
+    for values in ({"host": host}, {"host": host, "tls": False}):
+        with pytest.raises(ValidationError) as refused:
+            MqttSettings.model_validate(values)
+        [error] = refused.value.errors()
+        assert error["loc"] == ("tls",)
+        assert host in error["msg"] and "tls = true" in error["msg"] and "mqtts://" in error["msg"]
+    assert MqttSettings(host=host, tls=True).tls
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("mqtt://127.0.0.1:1883", True),
+        ("mqtt://localhost", True),
+        ("mqtt://[::1]:1883", True),
+        ("mqtts://broker.plant-a.example", True),
+        ("mqtts://10.20.30.40:8883", True),
+        ("mqtt://10.20.30.40:1883", False),
+        ("mqtt://broker.plant-a.example", False),
+        ("mqtt://[fe80::1]:1883", False),
+    ],
+)
+def test_broker_urls_follow_the_same_rule(url: str, allowed: bool) -> None:
+    from kanban_terminal.adapters.mqtt_client import parse_mqtt_url
+
+    if allowed:
+        settings = parse_mqtt_url(url)
+        assert settings.tls == url.startswith("mqtts://")
+    else:
+        with pytest.raises(MqttConfigError, match=r"plain mqtt:// to .* refused.*use mqtts://"):
+            parse_mqtt_url(url)
+
+
+def test_the_link_really_talks_tls_to_an_mqtts_url(tmp_path: Path, pki: Path) -> None:
+    """mqtts:// is not just accepted: the terminal's link connects over TLS with verification."""
+    from kanban_terminal.adapters.mqtt_client import parse_mqtt_url
+
+    with tls_broker(tmp_path, pki, "good") as good:
+        base = settings_for(1, ca_file=str(pki / "ca.crt"))
+        settings = parse_mqtt_url(f"mqtts://localhost:{good.port}", base)
+        assert settings.tls and settings.ca_file == str(pki / "ca.crt")
+        config, _ = make_config(tmp_path, loops=1, cards=3, sensors=0)
+        terminal = Terminal.open(config, tmp_path / "data")
+        try:
+            with TerminalServices(terminal, settings) as services:
+                wait_for(services.subscribed, timeout=15, what="TLS session subscribed")
+        finally:
+            terminal.close()
+
+
+# -- the firmware bridge: the same TLS policy, against the same TLS listeners --------------------------
+
+
+def _bridge_toml(tmp: Path, port: int, tls: str) -> Path:
+    path = tmp / "bridge.toml"
+    path.write_text(
+        f'site = "plant1"\nline = "L1"\nbridge_id = "br1"\nstate_dir = "{tmp / "state"}"\n'
+        f'[broker]\nhost = "localhost"\nport = {port}\nkeepalive_s = 5\nreconnect_max_s = 1\n{tls}'
+        f'[[devices]]\nid = "D1"\nport = "{tmp / "ttyD1"}"\n'
+    )
+    return path
+
+
+@contextlib.contextmanager
+def _bridge(tmp: Path, port: int, tls: str) -> Iterator[tuple[Bridge, DeviceSimulator]]:
+    tmp.mkdir(exist_ok=True)
+    sim = DeviceSimulator("D1", link=tmp / "ttyD1")
+    sim.open()
+    sim.start_heartbeat(0.2)
+    bridge = Bridge(load_bridge_config(_bridge_toml(tmp, port, tls), env={}))
+    bridge.start()
+    try:
+        yield bridge, sim
+    finally:
+        bridge.stop()
+        sim.stop()
+
+
+def _bridge_error(tmp: Path, port: int, tls: str) -> str:
+    with _bridge(tmp, port, tls) as (bridge, _sim):
+        wait_for(lambda: bridge.mqtt.last_error != "", timeout=15, what="the bridge's connect error")
+        assert not bridge.mqtt.connected
+        return bridge.mqtt.last_error
+
+
+def test_the_bridge_talks_tls_and_tells_tls_failures_apart(tmp_path: Path, pki: Path) -> None:
+    ca = f'tls = true\nca_file = "{pki / "ca.crt"}"\n'
+    topics = LineTopics("plant1", "L1")
+    with tls_broker(tmp_path, pki, "good") as good:
+        # Verified TLS: a button press reaches a subscriber on the TLS-only listener.
+        received: list[bytes] = []
+        observer = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="tls-observer",
+                               protocol=mqtt.MQTTv5)  # fmt: skip
+        observer.tls_set(ca_certs=str(pki / "ca.crt"))
+        observer.on_message = lambda _c, _u, msg: received.append(msg.payload)
+        observer.connect("localhost", good.port, 10)
+        observer.subscribe(topics.device_signal("D1"), 1)
+        observer.loop_start()
+        try:
+            with _bridge(tmp_path / "ok", good.port, ca) as (bridge, sim):
+                wait_for(lambda: bridge.mqtt.connected, timeout=15, what="bridge connected over TLS")
+                assert bridge.mqtt.tls and bridge.mqtt.last_error == ""
+                sim.press("call", "S1")
+                wait_for(lambda: any(b"andon_call" in p for p in received), timeout=15, what="press over TLS")
+        finally:
+            observer.disconnect()
+            observer.loop_stop()
+        untrusted = _bridge_error(
+            tmp_path / "untrusted", good.port, f'tls = true\nca_file = "{pki / "other-ca.crt"}"\n'
+        )
+        # Plain MQTT to a TLS listener never connects (and plain is only allowed to loopback anyway).
+        plain = _bridge_error(tmp_path / "plain", good.port, "")
+    with tls_broker(tmp_path, pki, "wrong-host") as wrong:
+        hostname = _bridge_error(tmp_path / "hostname", wrong.port, ca)
+    errors = [untrusted, hostname, plain]
+    assert "certificate not trusted" in untrusted, errors
+    assert "mismatch" in hostname.lower(), errors
+    if (pki / "expired.crt").exists():
+        with tls_broker(tmp_path, pki, "expired") as expired:
+            errors.append(_bridge_error(tmp_path / "expired", expired.port, ca))
+        assert "expired" in errors[-1], errors
+    assert len(set(errors)) == len(errors), errors
+
+
+def test_the_bridge_presents_a_client_certificate_when_the_broker_requires_one(
+    tmp_path: Path, pki: Path
+) -> None:
+    folder = tmp_path / "client-pki"
+    folder.mkdir()
+    for name in ("ca.crt", "ca.key"):
+        shutil.copy(pki / name, folder / name)
+    _server(folder, "client", "ca", "DNS:br1")
+    ca = f'tls = true\nca_file = "{pki / "ca.crt"}"\n'
+    with tls_broker(tmp_path, pki, "good", more="require_certificate true\n") as broker:
+        with_cert = ca + f'cert_file = "{folder / "client.crt"}"\nkey_file = "{folder / "client.key"}"\n'
+        with _bridge(tmp_path / "cert", broker.port, with_cert) as (bridge, _sim):
+            wait_for(lambda: bridge.mqtt.connected, timeout=15, what="bridge connected with its certificate")
+        refused = _bridge_error(tmp_path / "no-cert", broker.port, ca)
+    assert refused, "a broker requiring a certificate must refuse a bridge without one"

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kanban_terminal.config import demo_config_path
 
 DEMO = str(demo_config_path())
@@ -94,3 +96,105 @@ def test_rejected_input_is_listed_for_maintenance_escaped(tmp_path: Path) -> Non
     lines = out.stdout.splitlines()
     assert "B1001Y" in lines[0] and "Y and Z swapped" in lines[0]
     assert "B10\\x1b[2J01Z" in lines[1] and "\x1b" not in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("verb", "how", "url", "says"),
+    [
+        ("serve", "flag", "mqtt://10.20.30.40:1883", "plain mqtt:// to 10.20.30.40 refused"),
+        ("upstream", "env", "mqtt://broker.plant-a.example", "use mqtts://broker.plant-a.example:8883"),
+        ("serve", "env", "ftp://localhost", "must start with mqtt:// or mqtts://"),
+        ("serve", "flag", "mqtt://[::1:1883", "Invalid IPv6 URL"),
+        ("serve", "flag", "mqtts://user:pw@localhost", "do not put the password in the URL"),
+    ],
+)
+def test_an_unusable_broker_url_is_refused_before_anything_starts(
+    tmp_path: Path, verb: str, how: str, url: str, says: str
+) -> None:
+    data = tmp_path / "data"
+    argv = [verb, "--config", DEMO, *(["--mqtt", url] if how == "flag" else [])]
+    out = cli(*argv, data=data, env={"KANBAN_MQTT_URL": url} if how == "env" else {})
+    source = "--mqtt" if how == "flag" else "KANBAN_MQTT_URL"
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"kanban-terminal {verb}: {source}: ") and says in out.stderr, out.stderr
+    assert len(out.stderr.splitlines()) == 1 and "Traceback" not in out.stderr
+    assert not data.exists(), "a refused URL must not create the data dir"
+
+
+LONG_NAME = "b" * 300
+"""Longer than NAME_MAX (255 bytes on ext4, tmpfs, xfs): the OS refuses it with ENAMETOOLONG."""
+
+
+def _one_clear_line(out: subprocess.CompletedProcess[str], verb: str) -> str:
+    """The failure is one line on stderr, from the verb, and not the catch-all."""
+    assert len(out.stderr.splitlines()) == 1, out.stderr
+    assert out.stderr.startswith(f"kanban-terminal {verb}: "), out.stderr
+    assert "unexpected error" not in out.stderr and "Traceback" not in out.stderr
+    return out.stderr
+
+
+def test_restore_of_a_file_name_longer_than_the_system_allows_says_so(tmp_path: Path) -> None:
+    out = cli("restore", str(tmp_path / LONG_NAME), data=tmp_path / "data")
+    assert out.returncode == 4, out.stderr
+    assert "cannot open the backup file: File name too long" in _one_clear_line(out, "restore")
+    assert not (tmp_path / "data").exists(), "a refused restore must not create the data dir"
+
+
+def test_restore_into_a_data_dir_that_is_a_regular_file_is_a_usage_error(tmp_path: Path) -> None:
+    assert cli("scan", "--config", DEMO, "B1001Z", data=tmp_path / "data").returncode == 0
+    backup = tmp_path / "backup.db"
+    assert cli("backup", str(backup), data=tmp_path / "data").returncode == 0
+    not_a_dir = tmp_path / "notes.txt"
+    not_a_dir.write_text("keep me")
+    out = cli("restore", "--data-dir", str(not_a_dir), str(backup), data=tmp_path / "data")
+    assert out.returncode == 2, out.stderr
+    line = _one_clear_line(out, "restore")
+    assert f"--data-dir / KANBAN_DATA_DIR: {not_a_dir} is a file, not a directory" in line
+    assert not_a_dir.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "says"),
+    [
+        (["restore", "{tmp}/missing.db"], 4, "missing.db: no such backup file"),
+        (["restore", "{tmp}"], 4, "is a directory; give the backup file itself"),
+        (["restore", ""], 4, ". is a directory"),
+        (["restore", "{tmp}/plain-file/x.db"], 4, "cannot open the backup file: Not a directory"),
+        (
+            ["restore", "--data-dir", "{tmp}/plain-file/sub", "{tmp}/missing.db"],
+            2,
+            "plain-file is a file, so",
+        ),
+        (["backup", "{tmp}"], 4, "is a directory; give the backup's file name"),
+        (["backup", ""], 4, ". is a directory"),
+        (["backup", "{tmp}/" + LONG_NAME], 4, "cannot write the backup"),
+        (["backup", "{tmp}/plain-file/x.db"], 4, "plain-file is a file, so"),
+        (["backup", "/proc/kanban-backup.db"], 4, "cannot write the backup /proc/kanban-backup.db"),
+        (
+            ["backup", "--data-dir", "{tmp}/plain-file", "{tmp}/b.db"],
+            2,
+            "plain-file is a file, not a directory",
+        ),
+        (["status", "--config", DEMO, "--data-dir", "{tmp}/plain-file"], 2, "is a file, not a directory"),
+    ],
+)
+def test_odd_backup_and_restore_arguments_get_a_clear_line(
+    tmp_path: Path, argv: list[str], code: int, says: str
+) -> None:
+    (tmp_path / "plain-file").write_text("")
+    data = tmp_path / "data"
+    if argv[0] == "backup":  # something to back up, so only the destination can be wrong
+        assert cli("scan", "--config", DEMO, "B1001Z", data=data).returncode == 0
+    out = cli(*(a.replace("{tmp}", str(tmp_path)) for a in argv), data=data)
+    assert out.returncode == code, out.stderr
+    assert says in _one_clear_line(out, argv[0]), out.stderr
+    assert not list(tmp_path.glob(".*partial*")), "a failed backup must not leave its temporary file"
+
+
+def test_a_backup_name_that_fits_is_not_refused_for_its_temporary_name(tmp_path: Path) -> None:
+    """250 bytes fit NAME_MAX; only the temporary '.<name>.partial-<pid>' would not."""
+    assert cli("scan", "--config", DEMO, "B1001Z", data=tmp_path / "data").returncode == 0
+    dest = tmp_path / ("c" * 250)
+    out = cli("backup", str(dest), data=tmp_path / "data")
+    assert out.returncode == 0, out.stderr
+    assert dest.is_file()

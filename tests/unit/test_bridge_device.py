@@ -172,6 +172,7 @@ line = "L1"
 bridge_id = "br1"
 [broker]
 host = "10.0.0.5"
+tls = true
 username = "bridge"
 [[devices]]
 id = "D1"
@@ -202,7 +203,7 @@ def test_config_loads_with_password_from_env(tmp_path: Path) -> None:
 def test_config_errors_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
     path = tmp_path / "bridge.toml"
     text = (
-        CONFIG.replace('[broker]\nhost = "10.0.0.5"\nusername = "bridge"\n', "")
+        CONFIG.replace('[broker]\nhost = "10.0.0.5"\ntls = true\nusername = "bridge"\n', "")
         if "[broker]" in extra
         else CONFIG
     )
