@@ -85,6 +85,15 @@ def test_dead_broker_is_refused(capsys: pytest.CaptureFixture[str], data_dir: Pa
     assert "refused: nothing listens" in _line(result, "broker")
 
 
+def test_plain_mqtt_to_another_machine_fails_like_the_terminal_would(
+    capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
+    rc, result = _doctor(capsys, data_dir, "--mqtt", "mqtt://10.20.30.40:1883", "--broker-timeout", "0.3")
+    assert rc == cli.EXIT_FAILED and result["FAIL"] == ["broker"]
+    assert "only to a broker on this machine" in _line(result, "broker")
+    assert "mqtts://10.20.30.40:8883" in _line(result, "broker")
+
+
 def test_silent_broker_times_out(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
     with socket.socket() as silent:  # accepts TCP (kernel backlog) but never speaks MQTT
         silent.bind(("127.0.0.1", 0))
