@@ -244,4 +244,4 @@ def _broker_from_url(url: str) -> dict[str, object]:
         raise ConfigError(
             f"--mqtt: plain mqtt:// to {host} refused: {PLAIN_MQTT_RULE}; use mqtts://{host}:8883"
         )
-    return {"host": parts.hostname, "port": port or (8883 if tls else 1883), "tls": tls}
+    return {"host": parts.hostname, "port": (8883 if tls else 1883) if port is None else port, "tls": tls}

@@ -56,9 +56,11 @@ def parse_broker_url(url: str) -> BrokerUrl:
     if parts.password:
         raise ValueError("the broker URL contains a password; put it in KANBAN_MQTT_PASSWORD instead")
     try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
+        port = DEFAULT_PORTS[parts.scheme] if parts.port is None else parts.port
     except ValueError as exc:
         raise ValueError(f"{url!r}: {exc}") from None
+    if port == 0:
+        raise ValueError(f"{url!r}: port 0 is not a broker port (1-65535)")
     return BrokerUrl(
         parts.scheme == "mqtts", parts.hostname, port, unquote(parts.username) if parts.username else None
     )

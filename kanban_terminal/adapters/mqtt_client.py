@@ -88,7 +88,7 @@ def parse_mqtt_url(url: str, base: MqttSettings | None = None) -> MqttSettings:
         )
     values: dict[str, Any] = (base.model_dump() if base else {}) | {
         "host": parts.hostname,
-        "port": port or (8883 if tls else 1883),
+        "port": (8883 if tls else 1883) if port is None else port,
         "tls": tls,
     }
     if parts.username:

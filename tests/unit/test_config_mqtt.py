@@ -54,3 +54,13 @@ def test_shipped_terminal_configs_are_valid(name: str) -> None:
     cfg = load_config(CONFIG_DIR / name)
     if cfg.mqtt is not None:
         assert cfg.mqtt.tls or is_loopback_host(cfg.mqtt.host)
+
+
+@pytest.mark.parametrize("url", ["mqtt://127.0.0.1:0", "mqtts://broker.example:0"])
+def test_port_zero_is_refused_not_read_as_the_default(url: str) -> None:
+    from kanban_terminal.adapters.broker_probe import ProbeFailure, probe_broker
+    from kanban_terminal.adapters.mqtt_client import MqttConfigError, parse_mqtt_url
+
+    with pytest.raises(MqttConfigError, match="port"):
+        parse_mqtt_url(url)
+    assert probe_broker(url).failure is ProbeFailure.BAD_URL
