@@ -83,3 +83,14 @@ def resume_card(
 ) -> AndonOutcome:
     """Put a suspended card back into circulation (team lead)."""
     return _card_action(terminal, card_id, CardEvent.RESUMED, source=source, auth=auth, note=note)
+
+
+def suspend_or_resume(
+    terminal: Terminal, card_id: str, *, source: str, auth: AuthSession | None, note: str = ""
+) -> AndonOutcome:
+    """The screen's one action: resume a suspended card, suspend any other (the rules decide the rest)."""
+    with terminal.db.reading() as session:
+        card = session.get(CardRow, card_id.strip().upper())
+        suspended = card is not None and card.state == CardState.SUSPENDED.value
+    act = resume_card if suspended else suspend_card
+    return act(terminal, card_id, source=source, auth=auth, note=note)

@@ -33,11 +33,14 @@ from kanban_terminal.services.andon import (
 )
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.escalation import EscalationRunner
+from kanban_terminal.services.suspension import suspend_or_resume
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.andon_dialogs import (
     BadgeEntry,
     BadgeScreen,
+    CardActionEntry,
+    CardActionScreen,
     RaiseAndonScreen,
     RaiseChoice,
     ResolveEntry,
@@ -228,9 +231,29 @@ class AndonAppMixin(_Base):
         elif what == "cancel":
             self.run_andon(lambda: cancel_andon(self.terminal, andon.id, source=SOURCE, auth=self.auth))
 
+    def action_card_action(self) -> None:
+        """Suspend or resume a card (board screen, F7): a team lead's action, so log in first."""
+        if self.auth.state is None:
+            self.login_then(self._ask_card, "SUSPEND OR RESUME A CARD: team lead badge and PIN")
+        else:
+            self._ask_card()
+
+    def _ask_card(self) -> None:
+        def chosen(entry: CardActionEntry | None) -> None:
+            if entry is not None:
+                self.run_andon(
+                    lambda: suspend_or_resume(
+                        self.terminal, entry.card, source=SOURCE, auth=self.auth, note=entry.note
+                    ),
+                    title="Card",
+                )
+
+        who = f"Team lead {self.auth.state.name}" if self.auth.state else "No team lead logged in"
+        self.push_screen(CardActionScreen(who), chosen)
+
     @work(thread=True, group="andon", description="andon action")
-    def run_andon(self, action: Callable[[], AndonOutcome]) -> AndonOutcome:
+    def run_andon(self, action: Callable[[], AndonOutcome], title: str = "Andon") -> AndonOutcome:
         outcome = action()
         if outcome.ok:
-            self.call_from_thread(self.notify, outcome.message, title="Andon")
+            self.call_from_thread(self.notify, outcome.message, title=title)
         return outcome

@@ -6,14 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlmodel import col, select
 from textual.widgets import DataTable, Input, OptionList
 
 from kanban_terminal.domain.andon import AndonKind, AndonState, LineCondition
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.tables import CardLogRow, CardRow
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.screens.andon import AndonScreen
-from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen, RaiseAndonScreen, ResolveScreen
+from kanban_terminal.tui.screens.andon_dialogs import (
+    BadgeScreen,
+    CardActionScreen,
+    RaiseAndonScreen,
+    ResolveScreen,
+)
 from kanban_terminal.tui.widgets.scan_field import ScanField
 from kanban_terminal.tui.widgets.stop_banner import StopBanner
 from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
@@ -162,3 +169,57 @@ async def test_team_lead_session_ends_on_screen_after_idle_time(terminal: Termin
         await settle(app, pilot)
         assert app.auth.state is None
         assert "No team lead logged in" in str(app.screen.query_one("#andon-title").render())
+
+
+async def card_and_note(app: KanbanApp, pilot, card: str, note: str) -> None:  # type: ignore[no-untyped-def]
+    dialog = app.screen
+    assert isinstance(dialog, CardActionScreen)
+    field = dialog.query_one("#card-field", ScanField)
+    field.value = card
+    field.focus()
+    await pilot.press("enter")
+    await pilot.pause()
+    dialog.query_one("#card-note", Input).value = note
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+def card_state(terminal: Terminal, card: str) -> str:
+    with terminal.db.reading() as session:
+        row = session.get(CardRow, card)
+        assert row is not None
+        return row.state
+
+
+async def test_a_team_lead_suspends_and_resumes_a_card_from_the_board(terminal: Terminal) -> None:
+    card = next(iter(terminal.card_loops))
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        # A wrong PIN: refused and asked again, nothing done.
+        await pilot.press("f7")
+        await pilot.pause()
+        await badge_and_pin(app, pilot, TEAM_LEAD, "0000")
+        assert isinstance(app.screen, BadgeScreen) and card_state(terminal, card) == "in_use"
+        await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
+        await card_and_note(app, pilot, card, "bin cracked")
+        assert card_state(terminal, card) == "suspended"
+        # Logged in now: F7 goes straight to the card, and the same card comes back.
+        await pilot.press("f7")
+        await pilot.pause()
+        await card_and_note(app, pilot, card, "new bin")
+        assert card_state(terminal, card) == "in_use"
+    events = [
+        (e.event, e.actor, e.detail)
+        for e in svc_log_rows(terminal, card)
+        if e.event in ("suspended", "resumed")
+    ]
+    assert events == [("suspended", TEAM_LEAD, "bin cracked"), ("resumed", TEAM_LEAD, "new bin")]
+
+
+def svc_log_rows(terminal: Terminal, card: str) -> list[CardLogRow]:
+    with terminal.db.reading() as session:
+        stmt = select(CardLogRow).where(CardLogRow.card_id == card).order_by(col(CardLogRow.id))
+        return list(session.exec(stmt))

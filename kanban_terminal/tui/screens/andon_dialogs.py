@@ -36,6 +36,12 @@ class BadgeEntry:
 
 
 @dataclass(frozen=True)
+class CardActionEntry:
+    card: str
+    note: str
+
+
+@dataclass(frozen=True)
 class ResolveEntry:
     badge: str | None
     note: str
@@ -174,3 +180,37 @@ class ResolveScreen(AndonDialog[ResolveEntry]):
         event.stop()
         if event.value.strip():
             self.dismiss(ResolveEntry(self.badge, event.value.strip()))
+
+
+class CardActionScreen(AndonDialog[CardActionEntry]):
+    """A team lead takes a card out of circulation, or puts a suspended one back: scan the card,
+    then say why (optional). Which of the two follows from the card's state."""
+
+    AUTO_FOCUS = "#card-field"
+
+    def __init__(self, who: str) -> None:
+        super().__init__()
+        self.who = who
+        self._card = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="andon-box"):
+            yield Static("SUSPEND OR RESUME A CARD", classes="andon-title")
+            yield Static(f"{self.who}. A suspended card is not refilled; its open request is cancelled.")
+            yield ScanField(placeholder="Scan the card", id="card-field")
+            yield Input(placeholder="Why? (optional) Enter to do it", id="card-note", max_length=200)
+        yield Footer()
+
+    @on(ScanField.Scanned)
+    def _card_scanned(self, event: ScanField.Scanned) -> None:
+        event.stop()
+        self._card = event.code.strip().upper()
+        self.query_one("#card-note", Input).focus()
+
+    @on(Input.Submitted, "#card-note")
+    def _note(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not self._card:
+            self.query_one("#card-field", ScanField).focus()
+            return
+        self.dismiss(CardActionEntry(self._card, event.value.strip()))

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label
 
@@ -34,6 +35,8 @@ def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[Text | str]:
 
 
 class BoardScreen(TerminalScreen):
+    BINDINGS = [Binding("f7", "app.card_action", "Suspend / resume card", id="board.card_action")]
+
     def compose_body(self) -> ComposeResult:
         with Vertical(id="board"):
             yield Label("Loops", classes="section-title")
