@@ -372,10 +372,10 @@ class Bridge:
             if free <= 0:
                 return
             for event_id, topic, payload in self.outbox.pending(free, set(self._inflight.values())):
-                mid = self.mqtt.publish_bytes(topic, payload)
-                if mid is None:
+                sent = self.mqtt.publish_bytes(topic, payload)
+                if sent is None:
                     break
-                self._inflight[mid] = event_id
+                self._inflight[sent] = event_id
 
     def _on_published(self, mid: int, ok: bool) -> None:
         """paho's thread: the broker answered one publish. Only hand it over: taking our lock here

@@ -28,7 +28,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
@@ -100,11 +101,11 @@ def parse_mqtt_url(url: str, base: MqttSettings | None = None) -> MqttSettings:
         raise MqttConfigError(f"broker URL {url!r} cannot be used: {reasons}") from None
 
 
-def read_password(settings: MqttSettings, env: dict[str, str] | None = None) -> str | None:
+def read_password(settings: MqttSettings, env: Mapping[str, str] | None = None) -> str | None:
     """The broker password from the environment or a secrets file (refused if others can read it)."""
-    env = os.environ if env is None else env
-    if settings.password_env and env.get(settings.password_env):
-        return env[settings.password_env]
+    source: Mapping[str, str] = os.environ if env is None else env
+    if settings.password_env and source.get(settings.password_env):
+        return source[settings.password_env]
     if settings.password_file:
         path = Path(settings.password_file)
         mode = path.stat().st_mode
@@ -181,14 +182,14 @@ class MqttLink:
         because after a reconnect without a session the broker may reuse it for another message."""
         if self.v5:
             client = mqtt.Client(
-                mqtt.CallbackAPIVersion.VERSION2,
+                CallbackAPIVersion.VERSION2,
                 client_id=client_id,
                 protocol=mqtt.MQTTv5,
                 manual_ack=True,
             )
         else:
             client = mqtt.Client(
-                mqtt.CallbackAPIVersion.VERSION2,
+                CallbackAPIVersion.VERSION2,
                 client_id=client_id,
                 protocol=mqtt.MQTTv311,
                 clean_session=False,
@@ -231,7 +232,7 @@ class MqttLink:
         if availability_topic:
             will_props = None
             if self.v5:
-                will_props = Properties(PacketTypes.WILLMESSAGE)
+                will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
                 will_props.WillDelayInterval = 0
             client.will_set(
                 availability_topic, self._availability("offline"), qos=1, retain=True, properties=will_props
@@ -244,7 +245,7 @@ class MqttLink:
         props = None
         kwargs: dict[str, Any] = {}
         if self.v5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self.settings.session_expiry_s
             if self.receive_maximum:
                 # MQTT 5 flow control: the broker keeps at most this many unacknowledged QoS 1
@@ -368,7 +369,7 @@ class MqttLink:
         if self._on_message is None:
             self.ack(msg.mid, msg.qos)
             return
-        self._on_message(msg.topic, msg.payload, msg.mid, msg.qos, self.generation)
+        self._on_message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation)
 
     def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         if self._on_published is None:

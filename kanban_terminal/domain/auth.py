@@ -41,7 +41,8 @@ def lockout_delay(failures: int, policy: LockoutPolicy) -> timedelta:
     if failures < policy.failures_before_lockout:
         return timedelta(0)
     steps = failures - policy.failures_before_lockout
-    return min(MAX_LOCKOUT, policy.first_lockout * (2 ** min(steps, 20)))
+    delay: timedelta = policy.first_lockout * (2 ** min(steps, 20))
+    return min(MAX_LOCKOUT, delay)
 
 
 def check_attempt(state: CredentialState, now: datetime) -> Rejection | None:

@@ -193,7 +193,11 @@ def source_metrics(source: str, cycles: Sequence[Cycle], worst: int = 5) -> Sour
     leads = [c.lead_time_s for c in done if c.lead_time_s is not None]
     otif = sum(1 for c in done if c.closed_at is not None and c.closed_at <= c.due_at)
     late = sorted(
-        (Delay(c.loop_id, c.card_id, c.raised_at, c.lateness_s) for c in done if (c.lateness_s or 0) > 0),
+        (
+            Delay(c.loop_id, c.card_id, c.raised_at, c.lateness_s)
+            for c in done
+            if c.lateness_s and c.lateness_s > 0
+        ),
         key=lambda d: -d.late_s,
     )
     return SourceMetrics(

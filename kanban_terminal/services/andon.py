@@ -394,6 +394,7 @@ def raise_andon(
             line = line_state(terminal, session, now)
     if refused is not None:
         return refused_outcome(terminal, f"raise {kind.value}", refused, source)
+    assert not isinstance(result, Rejection)  # refused is None only when the raise went through
     return _done(terminal, "raised", view_of(terminal, result), line, actor, result.raised_at)
 
 

@@ -221,7 +221,7 @@ def simulate(
     day = start.replace(hour=0, minute=0, second=0, microsecond=0)
     while day < end:
         if day.weekday() < 5:
-            for reason, kind, per_day in _ANDON_REASONS:
+            for reason, andon_kind, per_day in _ANDON_REASONS:
                 for _ in range(_poisson(rng, per_day)):
                     at = day + timedelta(hours=rng.uniform(SHIFT_START, SHIFT_END))
                     if at >= end:
@@ -241,7 +241,7 @@ def simulate(
                             None,
                             who,
                             "keyboard",
-                            f"kind={kind}; reason={reason}; station={station}",
+                            f"kind={andon_kind}; reason={reason}; station={station}",
                             andon_id,
                         )
                     )

@@ -184,11 +184,13 @@ def replace_card(terminal: Terminal, card_id: str, *, actor: str | None = None, 
         card.retired = True
         session.add(CardRow(id=new_id, loop_id=loop.id, state=CardState.IN_USE.value, state_since=now))
         session.add(CardReplacementRow(old_id=card_id, new_id=new_id, loop_id=loop.id, replaced_at=now))
-        common = {"occurred_at": now, "recorded_at": now, "loop_id": loop.id, "actor": actor}
         card_log.append(
             session,
             CardLogRow(
-                **common,
+                occurred_at=now,
+                recorded_at=now,
+                loop_id=loop.id,
+                actor=actor,
                 event="retired",
                 card_id=card_id,
                 from_state=card.state,
@@ -199,7 +201,10 @@ def replace_card(terminal: Terminal, card_id: str, *, actor: str | None = None, 
         card_log.append(
             session,
             CardLogRow(
-                **common,
+                occurred_at=now,
+                recorded_at=now,
+                loop_id=loop.id,
+                actor=actor,
                 event="registered",
                 card_id=new_id,
                 to_state=CardState.IN_USE.value,

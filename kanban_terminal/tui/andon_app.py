@@ -226,8 +226,8 @@ class AndonAppMixin(_Base):
                         )
                     )
 
-            badge = self.auth.state.badge if self.auth.state else None
-            self.push_screen(ResolveScreen(label, badge), resolved)
+            resolver = self.auth.state.badge if self.auth.state else None
+            self.push_screen(ResolveScreen(label, resolver), resolved)
         elif what == "cancel":
             self.run_andon(lambda: cancel_andon(self.terminal, andon.id, source=SOURCE, auth=self.auth))
 

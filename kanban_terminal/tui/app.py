@@ -125,7 +125,10 @@ class KanbanApp(AndonAppMixin, App[None]):
     # -- lifecycle -------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self._unsubscribe = self.terminal.bus.subscribe(lambda event: self.post_message(BusEvent(event)))
+        def deliver(event: object) -> None:  # from any thread; the App handles it on its loop
+            self.post_message(BusEvent(event))
+
+        self._unsubscribe = self.terminal.bus.subscribe(deliver)
         self._seed_recent()
         self.refresh_status()
         self.set_interval(1.0, self._tick, name="clock")
@@ -152,17 +155,24 @@ class KanbanApp(AndonAppMixin, App[None]):
         from kanban_terminal.adapters.scanner_serial import SerialScanner
 
         terminators = {"CR": b"\r", "LF": b"\n", "TAB": b"\t"}
+
+        def on_code(code: str, source: str) -> None:
+            self.post_message(ScannerRead(code, source))
+
+        def state_reporter(name: str) -> Callable[[bool, str], None]:
+            def on_state(up: bool, detail: str) -> None:
+                self.post_message(ScannerStateChanged(name, up, detail))
+
+            return on_state
+
         for cfg in self.terminal.config.scanners:
-            name = cfg.name
             scanner = SerialScanner(
                 cfg.port,
                 baud=cfg.baud,
                 terminator=terminators[cfg.terminator],
-                source=f"serial:{name}",
-                on_code=lambda code, source: self.post_message(ScannerRead(code, source)),
-                on_state=lambda up, detail, name=name: self.post_message(
-                    ScannerStateChanged(name, up, detail)
-                ),
+                source=f"serial:{cfg.name}",
+                on_code=on_code,
+                on_state=state_reporter(cfg.name),
             )
             self._scanners.append(scanner)
             scanner.start()
