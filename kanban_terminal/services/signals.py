@@ -164,6 +164,20 @@ def parse_signal(payload: bytes, topic_device: str, now: datetime) -> BinSignal 
     data = parse_json_object(payload, MAX_SIGNAL_BYTES)
     if isinstance(data, str):
         return data
+    return signal_from_object(data, topic_device, now)
+
+
+def is_andon(data: dict[str, Any]) -> bool:
+    """An andon button's payload (type andon_*): it shares the device topic with bin signals."""
+    return str(data.get("type", "")).startswith("andon_")
+
+
+def signal_from_object(data: dict[str, Any], topic_device: str, now: datetime) -> BinSignal | str:
+    """Validate an already parsed payload (`parse_json_object`) as a bin signal; never raises.
+
+    Split from `parse_signal` so the inbound worker parses each payload once and then routes it
+    (andon button or bin signal) instead of decoding the JSON a second time.
+    """
     if data.get("v") != SCHEMA_VERSION or isinstance(data.get("v"), bool):
         return f"unsupported schema version {escape_external(repr(data.get('v')), 20)} (expected 1)"
     missing = _KEYS - data.keys()
@@ -281,7 +295,7 @@ class SignalApplier:
         self._bus.held.clear()
         now_text = to_text(self.terminal.clock())
         try:
-            with self.terminal.db.write_engine.connect() as conn, conn.begin():
+            with self.terminal.db.writing(), self.terminal.db.write_engine.connect() as conn, conn.begin():
                 self._joined.conn = conn
                 for signal in signals:
                     results.append(self._apply_one(conn, signal, now_text))
@@ -326,7 +340,7 @@ class SignalApplier:
 def prune_signals(terminal: Terminal, keep: timedelta = timedelta(days=14)) -> int:
     """Forget dedupe keys older than `keep` (longer than any broker session or device buffer)."""
     cutoff = to_text(terminal.clock() - keep)
-    with terminal.db.write_engine.connect() as conn, conn.begin():
+    with terminal.db.write_connection() as conn:
         return conn.exec_driver_sql("DELETE FROM inbound_signal WHERE received_at < ?", (cutoff,)).rowcount
 
 
