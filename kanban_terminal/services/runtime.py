@@ -301,7 +301,7 @@ class TerminalServices:
                 self._flush(group)
                 group = []
                 if self._retrying(
-                    lambda andon=andon, device=device: handle_andon_signal(  # type: ignore[misc]
+                    lambda andon=andon, device=device: handle_andon_signal(
                         self.terminal, andon, topic_device=device
                     )
                 ):

@@ -40,6 +40,7 @@ from kanban_terminal.services.events import ScanOutcome
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.db import Database
+from kanban_terminal.storage.scan_repo import driver
 from kanban_terminal.storage.types import to_text
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ class _JoinedDatabase:
         ran SAVEPOINT/RELEASE through its statement pipeline, ~0.2 ms of Python per signal, a fifth
         of the whole per-signal cost (cProfile, 2,000 signals: 0.37 s of 1.9 s in record_scan)."""
         assert self.conn is not None, "used outside a signal group"
-        db = self.conn.connection.driver_connection
+        db = driver(self.conn)
         db.execute("SAVEPOINT signal")
         try:
             yield self.conn
@@ -308,7 +309,7 @@ class SignalApplier:
         return results
 
     def _apply_one(self, conn: Connection, signal: BinSignal, now_text: str) -> SignalResult:
-        db = conn.connection.driver_connection  # plain sqlite3 on the hot path, as in scan_repo
+        db = driver(conn)  # plain sqlite3 on the hot path, as in scan_repo
         inserted = db.execute(
             "INSERT OR IGNORE INTO inbound_signal (device, boot, seq, received_at, outcome) "
             "VALUES (?, ?, ?, ?, '')",

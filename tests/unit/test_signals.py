@@ -205,9 +205,12 @@ def test_a_signal_group_waits_for_the_process_write_turn(terminal: Terminal) -> 
     so writers in one process queue on it instead of sleeping in SQLite's busy handler."""
     applier = SignalApplier(terminal)
     done = threading.Event()
-    worker = threading.Thread(
-        target=lambda: (applier.apply([BinSignal("a", "BS00001", "b", 1, "empty", NOW)]), done.set())
-    )
+
+    def apply_one() -> None:
+        applier.apply([BinSignal("a", "BS00001", "b", 1, "empty", NOW)])
+        done.set()
+
+    worker = threading.Thread(target=apply_one)
     with terminal.db.write_lock:
         worker.start()
         worker.join(timeout=0.5)  # not a speed check: the group must not commit while we hold it
