@@ -139,6 +139,25 @@ def raw_sqlite(tmp: Path, n: int) -> float:
     return rate
 
 
+def raw_commit_latency(tmp: Path, n: int = 200) -> tuple[float, float]:
+    """p50/p99 ms of a one-row WAL+FULL commit, 5 ms apart: the fsync every pipeline waits for once
+    per signal at a slow rate, measured in the same run (the shared disk's latency swings)."""
+    con = sqlite3.connect(tmp / "commit-latency.db", isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("CREATE TABLE s (k INTEGER PRIMARY KEY, v TEXT)")
+    ms = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT INTO s (v) VALUES ('x')")
+        con.execute("COMMIT")
+        ms.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.005)
+    con.close()
+    return p50_p99(sorted(ms))
+
+
 def minimal_pipeline(port: int, tmp: Path, n: int, rate: float | None = None) -> tuple[float, list[float]]:
     """Subscribe, commit signal + outbox row, publish the request: one commit per signal.
 
@@ -281,9 +300,10 @@ def _vm_kb(pid: int, field: str) -> int:
     return 0
 
 
-def terminal_rss(port: int, tmp: Path, n: int) -> tuple[float, float]:
+def terminal_rss(port: int, tmp: Path, n: int) -> tuple[float, float, float]:
     """Peak RSS (VmHWM) of the terminal alone: `serve` in its own process, fed an n-signal burst
-    with an n-card configuration. Returns (peak MB, MB once started)."""
+    with an n-card configuration. Returns (peak MB during the burst, MB once started, peak MB of
+    the start-up, which registers the n cards of a new data dir)."""
     topics = LineTopics("S1", "L9")
     home = tmp / "rss"
     home.mkdir()
@@ -310,6 +330,10 @@ def terminal_rss(port: int, tmp: Path, n: int) -> tuple[float, float]:
         if not online.wait(60):
             raise TimeoutError("serve did not come online")
         after_start = _vm_kb(proc.pid, "VmRSS") / 1024
+        start_peak = _vm_kb(proc.pid, "VmHWM") / 1024
+        # Reset the high-water mark (Linux clear_refs 5) so VmHWM below is the burst's own peak:
+        # start-up with n new cards peaks higher than the burst (registering them, catalog.py).
+        Path(f"/proc/{proc.pid}/clear_refs").write_text("5")
         pub = client(port, "rss-pub", inflight=1000)
         for i in range(1, n + 1):
             pub.publish(topics.device_signal(f"BS{i:05d}"), signal_payload(f"BS{i:05d}", 1), 1)
@@ -323,7 +347,7 @@ def terminal_rss(port: int, tmp: Path, n: int) -> tuple[float, float]:
         sink.close()
         watch.disconnect()
         watch.loop_stop()
-    return hwm, after_start
+    return hwm, after_start, start_peak
 
 
 def scale(port: int, tmp: Path, terminals: int, seconds: float) -> tuple[int, int, int, int, float, float]:
@@ -368,6 +392,19 @@ def scale(port: int, tmp: Path, terminals: int, seconds: float) -> tuple[int, in
     return raised, lost, peer.duplicates, peer.gaps, statistics.median(ms), p99
 
 
+def ingest_figures(port: int, tmp: Path, n: int) -> None:
+    print(f"raw paho QoS1 publish ({n}): {raw_paho(port, n):.0f} msg/s")
+    print(f"raw sqlite3 2-row commits WAL+FULL: {raw_sqlite(tmp, n):.0f} tx/s")
+    base, _ = minimal_pipeline(port, tmp, n)
+    print(f"minimal one-commit-per-signal pipeline:    {base:8.0f} signals/s")
+    rate, requests, dups, arrived = ingest_burst(port, tmp, n)
+    print(
+        f"terminal ingest burst ({n} + 1000 dups):  {rate:8.0f} signals/s "
+        f"({rate / base:.2f}x baseline; requests={requests}, dups absorbed={dups}, upstream={arrived})"
+    )
+    print(f"peak RSS so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--signals", type=int, default=20_000)
@@ -377,47 +414,49 @@ def main() -> None:
     parser.add_argument(
         "--broker-extra",
         default="",
-        help="a line appended to the plant mosquitto config, e.g. 'autosave_on_changes false' to see "
-        "how much of a figure is the broker's save-per-change (both pipelines share the broker)",
+        help="a line appended to the plant mosquitto config, e.g. 'autosave_on_changes true' to see "
+        "what the broker's save-per-change costs (every pipeline and baseline shares the broker)",
+    )
+    parser.add_argument(
+        "--only",
+        default="ingest,drain,latency,rss,scale",
+        help="comma-separated subset of ingest,drain,latency,rss,scale (each with its own baselines)",
     )
     args = parser.parse_args()
+    only = set(args.only.split(","))
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         mosq = Mosquitto(tmp / "broker", extra=args.broker_extra).start()
-        if args.broker_extra:
-            print(f"broker: plant config + {args.broker_extra!r}")
+        print(f"broker: plant config (deploy/mosquitto/kanban-plant.conf) + {args.broker_extra!r}")
         try:
-            print(f"raw paho QoS1 publish ({args.signals}): {raw_paho(mosq.port, args.signals):.0f} msg/s")
-            print(f"raw sqlite3 2-row commits WAL+FULL: {raw_sqlite(tmp, args.signals):.0f} tx/s")
-            base, _ = minimal_pipeline(mosq.port, tmp, args.signals)
-            print(f"minimal one-commit-per-signal pipeline:    {base:8.0f} signals/s")
-            rate, requests, dups, arrived = ingest_burst(mosq.port, tmp, args.signals)
-            print(
-                f"terminal ingest burst ({args.signals} + 1000 dups):  {rate:8.0f} signals/s "
-                f"({rate / base:.2f}x baseline; requests={requests}, dups absorbed={dups}, "
-                f"upstream={arrived})"
-            )
-            print(f"peak RSS so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-            paho_rate = raw_paho(mosq.port, args.backlog)
-            d_rate = drain(mosq, tmp, args.backlog)
-            print(
-                f"drain {args.backlog} backlog: {d_rate:.0f} req/s vs raw paho {paho_rate:.0f} "
-                f"({d_rate / paho_rate:.2f}x)"
-            )
-            for r, n in ((5.0, 100), (500.0, 2000)):
+            if "ingest" in only:
+                ingest_figures(mosq.port, tmp, args.signals)
+            if "drain" in only:
+                paho_rate = raw_paho(mosq.port, args.backlog)
+                d_rate = drain(mosq, tmp, args.backlog)
+                print(
+                    f"drain {args.backlog} backlog: {d_rate:.0f} req/s vs raw paho {paho_rate:.0f} "
+                    f"({d_rate / paho_rate:.2f}x)"
+                )
+            if "latency" in only:
+                c50, c99 = raw_commit_latency(tmp)
+                print(f"raw sqlite3 one-row commit (the fsync floor): p50 {c50:.2f} ms  p99 {c99:.2f} ms")
+            for r, n in ((5.0, 100), (500.0, 2000)) if "latency" in only else ():
                 b50, b99 = p50_p99(minimal_pipeline(mosq.port, tmp, n, rate=r)[1])
                 p50, p99 = latency(mosq.port, tmp, r, n)
                 print(
                     f"latency bin-empty -> request at {r:.0f}/s ({n}): p50 {p50:.2f} ms  p99 {p99:.2f} ms "
                     f"(minimal pipeline: p50 {b50:.2f} ms  p99 {b99:.2f} ms)"
                 )
-            hwm, after_start = terminal_rss(mosq.port, tmp, args.signals)
-            print(
-                f"terminal process (serve) peak RSS over a {args.signals}-signal burst: {hwm:.0f} MB "
-                f"(after start-up {after_start:.0f} MB)"
-            )
-            if args.terminals:
+            if "rss" in only:
+                hwm, after_start, start_peak = terminal_rss(mosq.port, tmp, args.signals)
+                print(
+                    f"terminal process (serve) peak RSS over a {args.signals}-signal burst: {hwm:.0f} MB "
+                    f"(after start-up {after_start:.0f} MB; start-up peak, {args.signals} new cards "
+                    f"registered: {start_peak:.0f} MB)"
+                )
+            if args.terminals and "scale" in only:
                 raised, lost, dups, gaps, p50, p99 = scale(mosq.port, tmp, args.terminals, args.scale_seconds)
                 print(
                     f"scale {args.terminals} terminals x 1 req/s {args.scale_seconds:.0f} s: raised {raised} "

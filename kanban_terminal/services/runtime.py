@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -39,10 +39,11 @@ from kanban_terminal.services.signals import (
     MAX_SIGNAL_BYTES,
     BinSignal,
     SignalApplier,
+    is_andon,
     parse_json_object,
-    parse_signal,
     prune_signals,
     reject,
+    signal_from_object,
 )
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.services.upstream_status import try_apply_status
@@ -291,19 +292,22 @@ class TerminalServices:
                 reject(self.terminal.bus, "?", item.topic, "not a signal topic")
                 self._ack(item)
                 continue
-            andon = _andon_payload(item.payload)
-            if andon is not None:
+            # Parsed once, then routed: an andon button or a bin signal (the andon check used to
+            # decode every payload a second time before `parse_signal` decoded it again).
+            data = parse_json_object(item.payload, MAX_SIGNAL_BYTES)
+            if isinstance(data, dict) and is_andon(data):
+                andon = data
                 # Andon buttons share the device topic; the andon use case validates and dedupes.
                 self._flush(group)
                 group = []
                 if self._retrying(
-                    lambda andon=andon, device=device: handle_andon_signal(  # type: ignore[misc]
+                    lambda andon=andon, device=device: handle_andon_signal(
                         self.terminal, andon, topic_device=device
                     )
                 ):
                     self._ack(item)
                 continue
-            parsed = parse_signal(item.payload, device, now)
+            parsed = data if isinstance(data, str) else signal_from_object(data, device, now)
             if isinstance(parsed, str):
                 self.signals_refused += 1
                 reject(self.terminal.bus, device, item.topic, parsed)
@@ -347,14 +351,6 @@ class TerminalServices:
             if self._stop.wait(delay):
                 return False
             delay = min(delay * 2, 5.0)
-
-
-def _andon_payload(payload: bytes) -> dict[str, Any] | None:
-    """The parsed payload when it is an andon button's (type andon_*), else None."""
-    data = parse_json_object(payload, MAX_SIGNAL_BYTES)
-    if isinstance(data, dict) and str(data.get("type", "")).startswith("andon_"):
-        return data
-    return None
 
 
 def _device_of(topic: str) -> str | None:

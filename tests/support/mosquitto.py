@@ -1,8 +1,10 @@
 """A real mosquitto broker on a free 127.0.0.1 port, for tests and benchmarks.
 
-Configured as a plant would run it (persistence with autosave_on_changes, a deliberate
+Configured as a plant would run it (`PLANT_SETTINGS`, the same lines as the shipped
+deploy/mosquitto/kanban-plant.conf: persistence saved every second, a deliberate
 max_queued_messages) unless `plant=False` asks for mosquitto's defaults, whose message drops the
-tests must survive too (../shared/reference/stack.md P1, P2).
+tests must survive too (../shared/reference/stack.md P1, P2). `extra` appends a line, e.g.
+`autosave_on_changes true` for the save-per-change variant the benchmark compares against.
 """
 
 from __future__ import annotations
@@ -36,6 +38,19 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 1
     raise RuntimeError(f"mosquitto did not listen on {port} within {timeout} s")
 
 
+PLANT_SETTINGS = (
+    "persistence true",
+    # Saved every second, not after every change: a save rewrites and fsyncs the whole store, so
+    # per-change saving cost a write of every queued message per message (deploy/mosquitto/).
+    "autosave_interval 1",
+    "autosave_on_changes false",
+    "max_inflight_messages 0",
+    "max_queued_messages 1000000",
+    "set_tcp_nodelay true",
+)
+"""The broker settings of deploy/mosquitto/kanban-plant.conf (test_mosquitto_config keeps them equal)."""
+
+
 class Mosquitto:
     """One mosquitto process that can be stopped, killed, frozen and started again on the same port."""
 
@@ -65,15 +80,7 @@ class Mosquitto:
     def _config(self) -> str:
         lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "user mosquitto"]
         if self.plant:
-            lines += [
-                "persistence true",
-                f"persistence_location {self.data}/",
-                "autosave_interval 1",
-                "autosave_on_changes true",
-                "max_inflight_messages 0",
-                "max_queued_messages 1000000",
-                "set_tcp_nodelay true",
-            ]
+            lines += [*PLANT_SETTINGS, f"persistence_location {self.data}/"]
         if self.extra:
             lines.append(self.extra)
         return "\n".join(lines) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -197,3 +198,49 @@ def test_malformed_payloads_change_nothing(terminal: Terminal, payloads: list[by
     unsubscribe()
     assert db_hash(terminal) == before
     assert len(rejected) == len(items)
+
+
+def test_a_signal_group_waits_for_the_process_write_turn(terminal: Terminal) -> None:
+    """The group commit takes the database's write lock (the relay's marks and scans take it too),
+    so writers in one process queue on it instead of sleeping in SQLite's busy handler."""
+    applier = SignalApplier(terminal)
+    done = threading.Event()
+
+    def apply_one() -> None:
+        applier.apply([BinSignal("a", "BS00001", "b", 1, "empty", NOW)])
+        done.set()
+
+    worker = threading.Thread(target=apply_one)
+    with terminal.db.write_lock:
+        worker.start()
+        worker.join(timeout=0.5)  # not a speed check: the group must not commit while we hold it
+        assert not done.is_set()
+        assert count(terminal, "SELECT count(*) FROM replenishment_request") == 0
+    worker.join(timeout=30)
+    assert done.is_set()
+    assert count(terminal, "SELECT count(*) FROM replenishment_request") == 1
+
+
+def test_an_andon_payload_on_the_device_topic_is_routed_to_andon_not_to_the_group(
+    terminal: Terminal,
+) -> None:
+    """Each payload is parsed once and routed by its type: a bin signal raises a request, an andon
+    button's payload on the same device topic goes to the andon use case, not to bin validation."""
+    services = TerminalServices(terminal, None)
+    rejected: list[object] = []
+    unsubscribe = terminal.bus.subscribe(
+        lambda e: rejected.append(e) if isinstance(e, SignalRejected) else None
+    )
+    andon = {"v": 1, "id": "BS00002:b1:1", "device": "BS00002", "boot": "b1", "seq": 1}
+    andon |= {"type": "andon_call", "station": "ST1", "reason": "material"}
+    services._handle(
+        [
+            _Inbound(signal_topic, raw(signal()), 1, 1, 0),
+            _Inbound("kanban/v1/S1/L1/device/BS00002/signal", raw(andon), 2, 1, 0),
+        ]
+    )
+    unsubscribe()
+    assert count(terminal, "SELECT count(*) FROM replenishment_request") == 1
+    assert count(terminal, "SELECT count(*) FROM andon_signal WHERE id = 'BS00002:b1:1'") == 1
+    assert services.signals_applied == 1 and services.signals_refused == 0
+    assert not rejected
