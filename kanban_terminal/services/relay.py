@@ -13,8 +13,9 @@
   uses that freedom for live priority: the loops of requests raised in the last `LIVE_WITHIN` go
   first, each still in seq order, then the backlog in rowid (oldest first) order. See `_hot_rows`.
 * At most `window` rows are in paho's memory at a time; the outbox is the only durable queue
-  (finding 6). The relay never re-publishes because `publish()` returned an error code (finding 4):
-  it tracks mids and waits for the broker's answer.
+  (finding 6). The backlog's share of that window follows the broker's answer rate (`_backlog_cap`).
+  The relay never re-publishes because `publish()` returned an error code (finding 4): it tracks
+  mids and waits for the broker's answer.
 * The PUBACK callback runs on paho's thread while paho holds its own lock, so it only puts the answer
   on a queue; taking our lock there could deadlock against a publish() here (paho #226).
 
