@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -103,15 +104,54 @@ class _Arrivals:
         self.client.loop_stop()
 
 
+RAW_BASELINE_TOPIC = "soak/raw-baseline"
+
+
+def _raw_paho_rate(port: int, n: int, window: int, audit: AuditSubscriber) -> float:
+    """Same-run baseline for the drain: n QoS 1 publishes of a request-sized payload, `window` in
+    flight like the relay, to a topic the audit also subscribes to, so the broker does the same work
+    per message as in the drain (with the plant config, a database save per message queued for the
+    audit's persistent session). Returns once the audit has them all, so none is left to compete."""
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="raw-baseline", protocol=mqtt.MQTTv5)
+    c.max_inflight_messages_set(window)
+    # TCP_NODELAY, as the terminal's link sets it.
+    c.on_socket_open = lambda _c, _u, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.connect("127.0.0.1", port, 30)
+    c.loop_start()
+    try:
+        wait_for(c.is_connected, 10, "raw paho baseline")
+        had = audit.count(RAW_BASELINE_TOPIC)
+        payload = b"x" * 400
+        t0 = time.monotonic()
+        infos = [c.publish(RAW_BASELINE_TOPIC, payload, 1) for _ in range(n)]
+        for info in infos:
+            info.wait_for_publish(600)
+        rate = n / (time.monotonic() - t0)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    wait_for(lambda: audit.count(RAW_BASELINE_TOPIC) >= had + n, timeout=600, what="audit has the baseline")
+    return rate
+
+
 def backlog(tmp: Path, quick: bool) -> dict[str, object]:
-    """A backlog raised with the broker down, then drained while live requests keep coming."""
-    n = 2_000 if quick else 20_000
+    """A backlog raised with the broker down, then drained while live requests keep coming.
+
+    Size: 2,000 with --quick, else env SOAK_BACKLOG (default 100,000, issue 7's size). The drain
+    rate is shown next to raw paho QoS 1 to the same broker and audit, measured in the same run
+    before the outage and after the drain (the box is shared, so absolute rates move between runs).
+    Env SOAK_BROKER_EXTRA appends a line to the plant broker config (e.g. `autosave_on_changes
+    false`) to see how much of the drain is the broker's.
+    """
+    n = 2_000 if quick else int(os.environ.get("SOAK_BACKLOG", "100000"))
     config, _ = make_config(tmp, loops=100, cards=n // 100 + 20, sensors=0)
     terminal = Terminal.open(config, tmp / "data")
-    broker = Mosquitto(tmp / "broker").start()
+    broker = Mosquitto(tmp / "broker", extra=os.environ.get("SOAK_BROKER_EXTRA", "")).start()
     # The audit's persistent session must exist before the backlog is published; then the broker
     # goes down (SIGTERM: persistence saves the session) and the backlog builds up in the outbox.
-    audit = AuditSubscriber(broker.port, tmp / "audit.db", [TOPICS.requests]).start()
+    audit = AuditSubscriber(broker.port, tmp / "audit.db", [TOPICS.requests, RAW_BASELINE_TOPIC]).start()
+    n_raw = min(n, 5_000)
+    raw_before = _raw_paho_rate(broker.port, n_raw, 200, audit)
     broker.stop()
     cards = [c for loop in config.loops for c in loop.card_id_list()]
     backlog_cards, live_cards = cards[:n], cards[n : n + 200]
@@ -140,7 +180,7 @@ def backlog(tmp: Path, quick: bool) -> dict[str, object]:
             writer = threading.Thread(target=live_traffic, daemon=True)
             writer.start()
             rss_peak = 0
-            deadline = time.monotonic() + 900
+            deadline = time.monotonic() + max(900, n / 50)
             while services.link_state().unsent > 0 and time.monotonic() < deadline:
                 rss_peak = max(rss_peak, _rss_kb())
                 halt.wait(0.5)
@@ -148,12 +188,18 @@ def backlog(tmp: Path, quick: bool) -> dict[str, object]:
             halt.set()
             writer.join(timeout=10)
             wait_for(lambda: services.link_state().unsent == 0, timeout=120, what="drained")
-            wait_for(lambda: audit.count() >= n + len(live), timeout=120, what="audit has all")
+            # The audit commits each message (one fsync each) and may trail the drain.
+            expected, slow = n + len(live), max(120, n / 50)
+            wait_for(lambda: audit.count(TOPICS.requests) >= expected, timeout=slow, what="audit has all")
             lat = sorted(arrivals.at[r] - t for r, t in live.items() if r in arrivals.at)
-            ids = [d["id"] for _t, d, _dup in audit.messages() if d]
+            ids = [d["id"] for _t, d, _dup in audit.messages(TOPICS.requests) if d]
+            raw_after = _raw_paho_rate(broker.port, n_raw, 200, audit)
             figures |= {
                 "drain_s": round(drain_s, 1),
                 "drain_rate_per_s": round(n / drain_s),
+                "raw_paho_per_s_before_after": [round(raw_before), round(raw_after)],
+                "drain_vs_raw_paho": round(n / drain_s / ((raw_before + raw_after) / 2), 2),
+                "live_within_1s": sum(1 for x in lat if x <= 1.0),
                 "live_requests": len(live),
                 "live_latency_p50_s": round(lat[len(lat) // 2], 3) if lat else None,
                 "live_latency_p99_s": round(lat[int(len(lat) * 0.99) - 1], 3) if lat else None,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kanban_terminal.domain.scans import Intent
+from kanban_terminal.services.log_integrity import verify_log
 from kanban_terminal.services.relay import Relay
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
@@ -148,3 +149,22 @@ def test_request_payload_is_the_documented_one(terminal: Terminal) -> None:
     }  # fmt: skip
     assert message["v"] == 1 and message["loop"] == "LP1" and message["card"] == "C00031"
     assert message["raised_at"] == "2026-11-23T10:00:00.000Z"
+
+
+def test_a_puback_batch_logs_one_chained_row_per_card(terminal: Terminal) -> None:
+    raise_requests(terminal, ["C00001", "C00002", "C00031"])
+    broker = Broker()
+    relay = Relay(terminal, broker, window=5)
+    relay.run_once()
+    for mid, _ in broker.sent:
+        relay.on_published(mid, True, "Success")
+    relay.run_once()
+    con = sqlite3.connect(terminal.db.path)
+    try:
+        logged = con.execute(
+            "SELECT card_id, from_state, to_state, source FROM card_log WHERE detail = 'broker acknowledged'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert sorted(logged) == [(c, "queued", "sent", "relay") for c in ("C00001", "C00002", "C00031")]
+    assert verify_log(terminal.db).ok  # the batch insert extends the same hash chain verify-log checks
