@@ -46,6 +46,7 @@ from kanban_terminal.domain.cards import CardEvent, CardState, Transition, trans
 from kanban_terminal.services.events import CardsChanged, RequestRaised
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
+from kanban_terminal.storage.scan_repo import driver
 from kanban_terminal.storage.tables import RequestRow
 from kanban_terminal.storage.types import from_text, to_text
 
@@ -106,7 +107,9 @@ class OutboxRow:
 
     @classmethod
     def from_sql(cls, r: tuple[Any, ...]) -> OutboxRow:
-        return cls(*r[:9], from_text(r[9]), from_text(r[10]), r[11])
+        return cls(
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], from_text(r[9]), from_text(r[10]), r[11]
+        )
 
 
 def request_payload(terminal: Terminal, row: RequestRow | OutboxRow) -> bytes:
@@ -299,7 +302,7 @@ class Relay:
         # Plain SQL on the read connection: loading SQLModel rows cost ~2.4 s of the relay's 6.4 s
         # in a 3,000-signal burst (cProfile), competing for the GIL with the inbound worker.
         with self.terminal.db.read_engine.connect() as conn:
-            db = conn.connection.driver_connection
+            db = driver(conn)
             db.execute("BEGIN")  # one snapshot for all queries, as the ORM session had
             hot = self._hot_rows(db, now, limit)
             if backlog_free > 0:
