@@ -52,15 +52,17 @@ def _rss_kb() -> int:
 
 
 def crash(tmp: Path, quick: bool) -> dict[str, object]:
-    # Full form: 1,000 events/s, a fifth of them scans (one scanner process; each scan is its own
-    # fsync) and the rest bin signals, which the terminal commits in groups.
-    kills, rate, share = (5, 200, 0.5) if quick else (20, 1000, 0.2)
+    # Full form: 1,100 events/s offered, a tenth of them scans (one scanner process, one fsync per
+    # scan, queueing behind the signal groups' commits: it gets ~40-70/s) and the rest bin signals,
+    # so that what is really taken in during the kills stays above R1's 1,000/s.
+    kills, rate, share = (5, 200, 0.5) if quick else (20, 1100, 0.1)
     start = time.monotonic()
     result = run_crash_burst(tmp, kills=kills, rate=rate, seed=20261123, scan_share=share, catch_up_s=600)
     figures: dict[str, object] = dict(reconcile(result))
     # Scans the scanner reported during the kill windows / time it was running (signals keep
     # arriving during restarts, so they are counted over the whole run instead).
     figures["scans_reported_per_s"] = round(len(result["reported"]) / result["burst_s"])  # type: ignore[arg-type,operator]
+    figures["signals_published_per_s"] = round(result["signals"] / result["publish_s"])  # type: ignore[operator]
     figures |= {"kills": kills, "offered_rate_per_s": rate, "offered_scan_share": share,
                 "integrity_ok": len(result["integrity"]),  # type: ignore[arg-type]
                 "wall_s": round(time.monotonic() - start, 1)}  # fmt: skip

@@ -100,7 +100,7 @@ def run_crash_burst(
     log = tmp_path / "serve.log"
     base = datetime.now(UTC) - timedelta(hours=1)
     reported: list[str] = []
-    burst_s = 0.0
+    burst_s = publish_s = 0.0
     integrity_results: list[str] = []
     publisher = Publisher(broker.port, signal_rate, base, limit=max(20_000, int(signal_rate * kills * 3)))
     serve = scanner = None
@@ -110,6 +110,7 @@ def run_crash_burst(
         # publishing earlier lost the very first signal on a loaded box (a test race, not a crash).
         wait_for(lambda: b"MQTT link subscribed to" in log.read_bytes(), what="terminal subscribed")
         publisher.start()
+        publish_start = time.monotonic()
         remaining = list(scan_cards)
         deadline = time.monotonic() + 120
         for _ in range(kills):
@@ -131,6 +132,7 @@ def run_crash_burst(
             integrity_results.append(integrity(db))
             serve = support.serve(config_path, data, broker.port, log)
         publisher.close()
+        publish_s = time.monotonic() - publish_start
         sent = len(publisher.sent)
         wait_for(lambda: audit.count() >= sent, timeout=catch_up_s, what="audit saw every published signal")
         # The promise is nothing lost, not a catch-up speed; the budget stays under pytest's timeout
@@ -152,6 +154,7 @@ def run_crash_burst(
         "audit": audit,
         "base": base,
         "burst_s": burst_s,
+        "publish_s": publish_s,
     }
 
 
