@@ -359,12 +359,18 @@ class Bridge:
                     mid, ok = self._answers.get_nowait()
                 except queue.Empty:
                     break
+                window = self.config.limits.replay_after_reconnect_s
                 if mid == _RECONNECTED:
                     self._inflight.clear()
+                    replayed = self.outbox.replay_recent(self._clock().timestamp(), window)
+                    if replayed:
+                        log.info(
+                            "broker reconnected: %d event(s) it acknowledged lately sent again", replayed
+                        )
                     continue
                 event_id = self._inflight.pop(mid, None)
                 if event_id is not None and ok:
-                    self.outbox.done(event_id)
+                    self.outbox.done(event_id, self._clock().timestamp(), window)
                 # A refused event stays in the outbox and goes out again below or on a later drain.
             if not self.mqtt.connected:
                 return

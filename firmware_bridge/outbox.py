@@ -6,6 +6,11 @@ was told is safe survives a broker outage, a bridge crash and a power cut alike;
 deduplicates by (device, boot, seq), so publishing one twice after a restart is harmless. Without
 this, an acknowledged event lived only in paho's memory (paho keeps its queue in RAM) and died with
 the bridge while the broker was down.
+
+A PUBACK is not the end either: mosquitto saves its store every second or two (the plant config),
+so a broker crash can lose what it acknowledged since its last save. Sent events are therefore kept
+for a replay window and published again after every reconnect (`replay_recent`); older ones are
+pruned as new ones are marked sent.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     topic TEXT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    sent_at REAL
 )
 """
+# sent_at: NULL while the broker has not acknowledged the event; the time of its PUBACK after.
 
 
 class Outbox:
@@ -38,6 +45,10 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "sent_at" not in columns:  # an outbox written by a bridge from before the replay window
+            self._db.execute("ALTER TABLE outbox ADD COLUMN sent_at REAL")
+        self._db.execute("CREATE INDEX IF NOT EXISTS ix_outbox_sent ON outbox (sent_at, id)")
 
     def add(self, topic: str, payload: bytes) -> int:
         """Store one event durably; returns its id. Raises sqlite3.Error when it could not be stored
@@ -47,21 +58,32 @@ class Outbox:
             return int(cursor.lastrowid or 0)
 
     def pending(self, limit: int, skip: set[int]) -> list[tuple[int, str, bytes]]:
-        """The oldest events not in `skip` (already in flight), in arrival order."""
+        """The oldest unsent events not in `skip` (already in flight), in arrival order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?", (limit + len(skip),)
+                "SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+                (limit + len(skip),),
             ).fetchall()
         return [(int(i), str(t), bytes(p)) for i, t, p in rows if i not in skip][:limit]
 
-    def done(self, event_id: int) -> None:
-        """The broker has it: forget it."""
+    def done(self, event_id: int, now: float, keep_s: float) -> None:
+        """The broker acknowledged it: keep it `keep_s` for a replay, forget what is older."""
         with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE id = ?", (event_id,))
+            self._db.execute("UPDATE outbox SET sent_at = ? WHERE id = ?", (now, event_id))
+            self._db.execute("DELETE FROM outbox WHERE sent_at < ?", (now - keep_s,))
+
+    def replay_recent(self, now: float, window_s: float) -> int:
+        """Mark events acknowledged in the last `window_s` unsent again; returns how many."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE outbox SET sent_at = NULL WHERE sent_at >= ?", (now - window_s,)
+            )
+            return int(cursor.rowcount)
 
     def __len__(self) -> int:
+        """Events the broker has not acknowledged yet."""
         with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+            return int(self._db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:

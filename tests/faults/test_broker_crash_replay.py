@@ -1,0 +1,116 @@
+"""A broker crash between its periodic saves must not lose device signals it acknowledged.
+
+The plant's mosquitto saves its store every second or two (deploy/mosquitto/kanban-plant.conf), so
+a SIGKILL loses what it acknowledged since the last save. For the bridge that is a bin signal it
+has already marked sent, and for an offline terminal a signal it will never get. The bridge keeps
+sent events for `replay_after_reconnect_s` and publishes them again after every reconnect; the
+terminal drops repeats by (device, boot, seq).
+
+Here the broker saves only when told to (SIGUSR1), so the kill always lands after the last save:
+with no replay window the signals are gone (the control proves the crash is real), with the window
+every one of them reaches the terminal exactly once.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.bridge import Bridge
+from firmware_bridge.config import BridgeConfig, BrokerConfig, DeviceConfig, LimitsConfig
+from firmware_bridge.simulator import DeviceSimulator
+from kanban_terminal.config import BinSensor, MqttSettings
+from kanban_terminal.services.runtime import TerminalServices
+from kanban_terminal.services.terminal import Terminal
+from tests.support.mosquitto import Mosquitto
+from tests.support.terminals import demo_config
+
+pytestmark = [pytest.mark.broker, pytest.mark.pty]
+BINS = 5
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def rows(terminal: Terminal, sql: str) -> list[tuple[object, ...]]:
+    db = sqlite3.connect(terminal.db.path)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("window_s", [0.0, 10.0], ids=["no-replay-control", "replay"])
+def test_signals_a_killed_broker_acknowledged_still_reach_the_terminal(
+    tmp_path: Path, window_s: float
+) -> None:
+    cfg = demo_config()
+    cards = [card for loop in cfg.loops for card in loop.card_id_list()][:BINS]
+    sensors = tuple(BinSensor(device="D1", bin=f"B{n}", card=card) for n, card in enumerate(cards))
+    cfg = cfg.model_copy(update={"bins": sensors})
+    terminal = Terminal.open(cfg, tmp_path / "terminal")
+    # Saves only on SIGUSR1 or a clean stop: every kill lands after the last save.
+    broker = Mosquitto(tmp_path / "broker", extra="autosave_on_changes false\nautosave_interval 3600").start()
+    settings = MqttSettings(port=broker.port, keepalive_s=5, reconnect_max_s=1)
+    device = DeviceSimulator("D1", link=tmp_path / "ttyD1")
+    device.open()
+    bridge = Bridge(
+        BridgeConfig(
+            site=cfg.site.id,
+            line=cfg.line.id,
+            bridge_id="br1",
+            broker=BrokerConfig(port=broker.port, keepalive_s=5, reconnect_max_s=1),
+            limits=LimitsConfig(serial_retry_max_s=0.2, replay_after_reconnect_s=window_s),
+            devices=(DeviceConfig(id="D1", port=str(device.link)),),
+            state_dir=str(tmp_path / "bridge"),
+        )
+    )
+    try:
+        # The terminal's session and subscription exist on the broker and are saved; then it goes away.
+        with TerminalServices(terminal, settings) as services:
+            wait_until(services.subscribed, "terminal subscribed")
+        assert broker.proc is not None
+        broker.proc.send_signal(signal.SIGUSR1)
+        store = broker.data / "mosquitto.db"
+        wait_until(store.exists, "broker store saved")
+        bridge.start()
+        wait_until(lambda: bridge.links["D1"].connected and bridge.mqtt.connected, "bridge up")
+        device.hello()
+        for n in range(BINS):
+            device.bin(f"B{n}", "empty")
+        wait_until(lambda: bridge.counts["signals"] == BINS and len(bridge.outbox) == 0, "broker has all")
+        broker.kill()  # acknowledged to the bridge, queued for the absent terminal, never saved
+        broker.start()
+        wait_until(lambda: bridge.mqtt.connected, "bridge reconnected")
+        with TerminalServices(terminal, settings) as services:
+            wait_until(services.subscribed, "terminal back")
+            if window_s:
+                sql = "SELECT count(*) FROM card_log WHERE event = 'bin_empty'"
+                wait_until(lambda: rows(terminal, sql) == [(BINS,)], "every signal applied")
+            else:
+                # Control: nothing can arrive; give the pipeline the same chance it had above.
+                probe = "SELECT count(*) FROM card_log WHERE event = 'bin_empty'"
+                deadline = time.monotonic() + 3
+                while time.monotonic() < deadline and rows(terminal, probe) == [(0,)]:
+                    time.sleep(0.1)
+    finally:
+        bridge.stop()
+        device.stop()
+        broker.stop()
+        terminal.close()
+    applied = rows(
+        terminal, "SELECT card_id, count(*) FROM card_log WHERE event = 'bin_empty' GROUP BY card_id"
+    )
+    if window_s:
+        assert sorted(applied) == sorted((card, 1) for card in cards)  # each once, none lost
+    else:
+        assert applied == [], "the broker kept the signals: the crash did not test anything"
