@@ -100,6 +100,7 @@ def run_outage(tmp_path: Path, *, how: str, outage_s: float, requests: int, rate
             sampler.join(timeout=5)
             assert peer.count_requests() == len(raised)
             figures["peer_duplicates"] = peer.duplicates
+            figures["peer_gaps"] = peer.gaps  # R11: a loop_seq out of order at upstream, per loop
             assert services.link.callback_errors == 0  # type: ignore[union-attr]
     finally:
         halt.set()
@@ -129,6 +130,12 @@ def run_outage(tmp_path: Path, *, how: str, outage_s: float, requests: int, rate
 def test_broker_outage_under_traffic_loses_and_doubles_nothing(tmp_path: Path, how: str) -> None:
     figures = run_outage(tmp_path, how=how, outage_s=6, requests=150, rate=20)
     assert figures["audit_copies"] >= 150
+    if how == "sigterm":
+        # R11: a broker that stops cleanly loses nothing it acknowledged, so upstream sees every
+        # loop's sequence in order (after dedupe). A SIGKILLed broker may lose up to its last
+        # ~2 s of acknowledged messages (periodic saves); the terminal's re-publish brings them
+        # later, out of order, and upstream's gap counter is how that shows: no assertion there.
+        assert figures["peer_gaps"] == 0, figures
 
 
 def test_a_frozen_broker_is_shown_offline_within_two_keepalives(tmp_path: Path) -> None:
