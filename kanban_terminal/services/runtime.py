@@ -123,6 +123,11 @@ class TerminalServices:
         self._worker: threading.Thread | None = None
         self.signals_applied = 0
         self.signals_duplicate = 0
+        self._groups_committed = 0
+        self._kill_after_commits = int(os.environ.get(KILL_AFTER_COMMITS_ENV, "0") or 0)
+        """Fault-suite hook (R7): SIGKILL this process right after its Nth signal-group commit,
+        before the broker is told; 0, the default, never. Forcing that instant cannot be done from
+        outside: a random kill lands there only by luck."""
         self.signals_refused = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -327,11 +332,17 @@ class TerminalServices:
         def apply() -> bool:
             results = self.applier.apply([signal for _, signal in group])
             dup = sum(r.duplicate for r in results)
+            if dup:
+                log.info("%d signal(s) already applied (redelivered): not applied again", dup)
             self.signals_duplicate += dup
             self.signals_applied += len(results) - dup
             return True
 
         if self._retrying(apply):
+            self._groups_committed += 1
+            if self._kill_after_commits and self._groups_committed >= self._kill_after_commits:
+                log.warning("fault hook %s: killed after a commit, before its acks", KILL_AFTER_COMMITS_ENV)
+                os.kill(os.getpid(), signal.SIGKILL)
             # Committed and fsynced: only now may the broker forget these messages.
             for item, _ in group:
                 self._ack(item)
@@ -351,6 +362,9 @@ class TerminalServices:
             if self._stop.wait(delay):
                 return False
             delay = min(delay * 2, 5.0)
+
+
+KILL_AFTER_COMMITS_ENV = "KANBAN_FAULT_KILL_AFTER_COMMITS"
 
 
 def _device_of(topic: str) -> str | None:

@@ -37,14 +37,16 @@ def env() -> dict[str, str]:
     return os.environ | {"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 
 
-def serve(config: Path, data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def serve(
+    config: Path, data: Path, port: int, log: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """`python -m kanban_terminal serve`: the headless terminal, as a process that can be killed."""
     out = open(log, "ab")  # noqa: SIM115 - the child keeps its own copy of the descriptor
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "kanban_terminal", "serve", "--config", str(config),
              "--data-dir", str(data), "--mqtt", f"mqtt://127.0.0.1:{port}"],
-            env=env(), stdout=out, stderr=out, cwd=ROOT,
+            env=env() | (extra_env or {}), stdout=out, stderr=out, cwd=ROOT,
         )  # fmt: skip
     finally:
         out.close()
