@@ -35,6 +35,7 @@ from kanban_terminal.services.terminal import Terminal
 from tests.faults import support
 from tests.faults.test_broker_outage import run_outage
 from tests.faults.test_crash import reconcile, run_crash_burst
+from tests.faults.test_kill_after_commit import run_kills_after_commit
 from tests.faults.test_serial_faults import CI_REPLUGS, SOAK_REPLUGS, run_replugs
 from tests.faults.test_storage_faults import run_fiu_scans
 from tests.support.audit import AuditSubscriber
@@ -254,13 +255,21 @@ def bad_input(tmp: Path, quick: bool) -> dict[str, object]:
     return {"per_class": per_class, "result": summary, "wall_s": round(time.monotonic() - start)}
 
 
+def redelivery(tmp: Path, quick: bool) -> dict[str, object]:
+    """R7: killed between a group's commit and its acks, 2 (CI) / 10 times over 10,000 signals."""
+    start = time.monotonic()
+    signals, kills = (200, 2) if quick else (10_000, 10)
+    figures: dict[str, object] = dict(run_kills_after_commit(tmp, signals=signals, kills=kills))
+    return figures | {"wall_s": round(time.monotonic() - start, 1)}
+
+
 def serial(tmp: Path, quick: bool) -> dict[str, object]:
     return run_replugs(tmp, CI_REPLUGS if quick else SOAK_REPLUGS)
 
 
 EXPERIMENTS: dict[str, Callable[[Path, bool], dict[str, object]]] = {
     "crash": crash, "fiu": fiu, "outage": outage, "backlog": backlog, "frozen": frozen,
-    "bad_input": bad_input, "serial": serial,
+    "bad_input": bad_input, "serial": serial, "redelivery": redelivery,
 }  # fmt: skip
 
 

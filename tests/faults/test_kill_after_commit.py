@@ -2,8 +2,8 @@
 
 The one instant a random SIGKILL rarely hits: the signals are in the database, the broker still
 holds them as unacknowledged, so after the restart it delivers them again. The fault hook
-(KANBAN_FAULT_KILL_AFTER_COMMITS) kills `serve` exactly there. The restarted terminal must see
-the redelivered copies, apply none of them twice, and go on with the rest.
+(KANBAN_FAULT_KILL_AFTER_COMMITS) kills `serve` exactly there, `kills` times in a row; each
+restarted terminal must see redelivered copies, apply none of them twice, and go on with the rest.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from tests.support.mqtt_lines import make_config, publish_raw, wait_for
 
 pytestmark = pytest.mark.broker
 SENSORS = 10
-SIGNALS = 200
-LATER = 50
 
 
-def test_a_kill_between_commit_and_ack_applies_nothing_twice(tmp_path: Path) -> None:
+def run_kills_after_commit(tmp_path: Path, *, signals: int, kills: int) -> dict[str, int]:
+    """Publish `signals`, kill `serve` after its first commit `kills` times, then run it through,
+    publish a tenth of them again (sensor retries) and 50 new ones; reconcile. Returns figures."""
+    later_n = 50
     config, config_path = make_config(tmp_path, loops=2, cards=20, sensors=SENSORS)
     data = tmp_path / "data"
     Terminal.open(config, data).close()
@@ -35,36 +36,41 @@ def test_a_kill_between_commit_and_ack_applies_nothing_twice(tmp_path: Path) -> 
     broker = Mosquitto(tmp_path / "broker").start()
     log = tmp_path / "serve.log"
     base = datetime.now(UTC) - timedelta(hours=1)
-    # Each sensor empties and refills its bin in turn; after the restart 10 % of the first batch
-    # is published again as well, the duplicates a sensor's own retry produces.
     sent = []
-    for n in range(SIGNALS + LATER):
+    for n in range(signals + later_n):  # each sensor empties and refills its bin in turn
         dev_no, seq = n % SENSORS + 1, n // SENSORS
-        device = f"BS{dev_no:05d}"
-        sent.append(
-            signal_payload(device, seq, "empty" if seq % 2 == 0 else "full", signal_at(base, dev_no, seq))
-        )
-    sent, later = sent[:SIGNALS], sent[SIGNALS:]
-    extra = random.Random(7).sample(sent, SIGNALS // 10)
-    serve = support.serve(config_path, data, broker.port, log, {KILL_AFTER_COMMITS_ENV: "1"})
+        kind = "empty" if seq % 2 == 0 else "full"
+        sent.append(signal_payload(f"BS{dev_no:05d}", seq, kind, signal_at(base, dev_no, seq)))
+    sent, later = sent[:signals], sent[signals:]
+    repeats = random.Random(7).sample(sent, signals // 10)
+    redelivered_runs = 0
+    serve = None
     try:
-        wait_for(lambda: b"MQTT link subscribed to" in log.read_bytes(), what="terminal subscribed")
-        publish_raw(broker.port, sent, client_id="sensors")
-        assert serve.wait(timeout=60) == -9, "the fault hook did not kill serve"
-        committed = query(db, "SELECT count(*) FROM inbound_signal")[0][0]
-        assert committed > 0, "killed before any commit: not the instant under test"
+        for kill in range(kills):
+            mark = len(log.read_bytes()) if log.exists() else 0
+            before = query(db, "SELECT count(*) FROM inbound_signal")[0][0]
+            serve = support.serve(config_path, data, broker.port, log, {KILL_AFTER_COMMITS_ENV: "1"})
+            if kill == 0:
+                wait_for(lambda: b"MQTT link subscribed to" in log.read_bytes(), what="terminal subscribed")
+                publish_raw(broker.port, sent, client_id="sensors")
+            assert serve.wait(timeout=60) == -9, "the fault hook did not kill serve"
+            assert query(db, "SELECT count(*) FROM inbound_signal")[0][0] >= before
+            # From the second run on nothing new was published: a repeat can only be the broker
+            # redelivering what the last run committed and never acknowledged.
+            redelivered_runs += kill > 0 and b"already applied (redelivered)" in log.read_bytes()[mark:]
         mark = len(log.read_bytes())
         serve = support.serve(config_path, data, broker.port, log)
-        # Nothing else is published yet: a repeat now can only be the broker redelivering the
-        # group the hook killed between its commit and its acks.
-        wait_for(lambda: b"already applied (redelivered)" in log.read_bytes()[mark:], what="redeliveries")
-        publish_raw(broker.port, later + extra, client_id="sensors")  # the line goes on, with repeats
-        wait_for(lambda: query(db, "SELECT count(*) FROM inbound_signal")[0][0] == SIGNALS + LATER,
-                 timeout=60, what="every signal applied after the restart")  # fmt: skip
+        wait_for(lambda: b"MQTT link subscribed to" in log.read_bytes()[mark:], what="terminal back")
+        publish_raw(broker.port, later + repeats, client_id="sensors")  # the line goes on, with repeats
+        wait_for(lambda: query(db, "SELECT count(*) FROM inbound_signal")[0][0] == signals + later_n,
+                 timeout=120, what="every signal applied after the restarts")  # fmt: skip
     finally:
         support.stop(serve)
         broker.stop()
-    assert b"killed after a commit, before its acks" in log.read_bytes()
+    text = log.read_bytes()
+    assert text.count(b"killed after a commit, before its acks") == kills
+    assert redelivered_runs == kills - 1 or kills == 1, redelivered_runs
+    assert b"already applied (redelivered)" in text
     # Nothing applied twice: every signal's log rows (found by source and device time) come once.
     doubled = query(
         db,
@@ -73,4 +79,11 @@ def test_a_kill_between_commit_and_ack_applies_nothing_twice(tmp_path: Path) -> 
     )
     assert doubled == []
     events = query(db, "SELECT count(*) FROM card_log WHERE event IN ('bin_empty', 'bin_full')")[0][0]
-    assert events >= (SIGNALS + LATER) // 2, events  # the signals did something, once
+    assert events >= (signals + later_n) // 2, events  # the signals did something, once
+    return {"signals": signals + later_n, "kills": kills, "runs_with_redeliveries": redelivered_runs,
+            "repeats_published": len(repeats), "doubled": len(doubled)}  # fmt: skip
+
+
+def test_a_kill_between_commit_and_ack_applies_nothing_twice(tmp_path: Path) -> None:
+    figures = run_kills_after_commit(tmp_path, signals=200, kills=2)
+    assert figures["runs_with_redeliveries"] == 1
