@@ -14,9 +14,7 @@ every one of them reaches the terminal exactly once.
 from __future__ import annotations
 
 import signal
-import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,26 +25,13 @@ from firmware_bridge.simulator import DeviceSimulator
 from kanban_terminal.config import BinSensor, MqttSettings
 from kanban_terminal.services.runtime import TerminalServices
 from kanban_terminal.services.terminal import Terminal
+from tests.faults.support import query
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_lines import wait_for
 from tests.support.terminals import demo_config
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 BINS = 5
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def rows(terminal: Terminal, sql: str) -> list[tuple[object, ...]]:
-    db = sqlite3.connect(terminal.db.path)
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
 
 
 @pytest.mark.parametrize("window_s", [0.0, 10.0], ids=["no-replay-control", "replay"])
@@ -77,38 +62,38 @@ def test_signals_a_killed_broker_acknowledged_still_reach_the_terminal(
     try:
         # The terminal's session and subscription exist on the broker and are saved; then it goes away.
         with TerminalServices(terminal, settings) as services:
-            wait_until(services.subscribed, "terminal subscribed")
+            wait_for(services.subscribed, what="terminal subscribed")
         assert broker.proc is not None
         broker.proc.send_signal(signal.SIGUSR1)
         store = broker.data / "mosquitto.db"
-        wait_until(store.exists, "broker store saved")
+        wait_for(store.exists, what="broker store saved")
         bridge.start()
-        wait_until(lambda: bridge.links["D1"].connected and bridge.mqtt.connected, "bridge up")
+        wait_for(lambda: bridge.links["D1"].connected and bridge.mqtt.connected, what="bridge up")
         device.hello()
         for n in range(BINS):
             device.bin(f"B{n}", "empty")
-        wait_until(lambda: bridge.counts["signals"] == BINS and len(bridge.outbox) == 0, "broker has all")
+        wait_for(lambda: bridge.counts["signals"] == BINS and len(bridge.outbox) == 0, what="broker has all")
         broker.kill()  # acknowledged to the bridge, queued for the absent terminal, never saved
         broker.start()
-        wait_until(lambda: bridge.mqtt.connected, "bridge reconnected")
+        wait_for(lambda: bridge.mqtt.connected, what="bridge reconnected")
         with TerminalServices(terminal, settings) as services:
-            wait_until(services.subscribed, "terminal back")
+            wait_for(services.subscribed, what="terminal back")
             if window_s:
                 sql = "SELECT count(*) FROM card_log WHERE event = 'bin_empty'"
-                wait_until(lambda: rows(terminal, sql) == [(BINS,)], "every signal applied")
+                wait_for(lambda: query(terminal.db.path, sql) == [(BINS,)], what="every signal applied")
             else:
                 # Control: nothing can arrive; give the pipeline the same chance it had above.
                 probe = "SELECT count(*) FROM card_log WHERE event = 'bin_empty'"
                 deadline = time.monotonic() + 3
-                while time.monotonic() < deadline and rows(terminal, probe) == [(0,)]:
+                while time.monotonic() < deadline and query(terminal.db.path, probe) == [(0,)]:
                     time.sleep(0.1)
     finally:
         bridge.stop()
         device.stop()
         broker.stop()
         terminal.close()
-    applied = rows(
-        terminal, "SELECT card_id, count(*) FROM card_log WHERE event = 'bin_empty' GROUP BY card_id"
+    applied = query(
+        terminal.db.path, "SELECT card_id, count(*) FROM card_log WHERE event = 'bin_empty' GROUP BY card_id"
     )
     if window_s:
         assert sorted(applied) == sorted((card, 1) for card in cards)  # each once, none lost

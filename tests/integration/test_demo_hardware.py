@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,8 @@ from kanban_terminal.services.runtime import TerminalServices
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.widgets.status_bar import StatusBar
+from tests.faults.support import query
+from tests.support.mqtt_lines import wait_for
 from tests.support.terminals import demo_config
 
 pytestmark = [
@@ -33,21 +33,6 @@ pytestmark = [
     pytest.mark.pty,
     pytest.mark.skipif(shutil.which("mosquitto") is None, reason="the bridge needs mosquitto (MQTT 5)"),
 ]
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def rows(terminal: Terminal, sql: str, *args: object) -> list[tuple[object, ...]]:
-    db = sqlite3.connect(terminal.db.path)
-    try:
-        return db.execute(sql, args).fetchall()
-    finally:
-        db.close()
 
 
 @pytest.fixture
@@ -71,8 +56,9 @@ def running(
         with demo_environment(cfg, tmp_path / "data", hardware=True) as env:
             assert env.station is not None
             with TerminalServices(terminal, env.mqtt) as services:
-                wait_until(services.subscribed, "terminal subscribed")
-                wait_until(lambda: env.station is not None and env.station.light().online, "station online")
+                wait_for(services.subscribed, what="terminal subscribed")
+                station = env.station
+                wait_for(lambda: station.light().online, what="station online")
                 yield terminal, env
     finally:
         terminal.close()
@@ -85,17 +71,18 @@ def test_the_station_bin_closes_the_loop_over_serial(
     _cfg, card = fast_demo
     assert env.station is not None
     env.station.bin_signal("empty")  # the demo's own timer may empty it too: same path, same result
-    wait_until(
-        lambda: ("delivered",) in rows(terminal, "SELECT event FROM card_log WHERE card_id = ?", card),
-        "the full bin delivered the card",
+    history = "SELECT event, source FROM card_log WHERE card_id = ? ORDER BY id"
+    wait_for(
+        lambda: "delivered" in [e for e, _s in query(terminal.db.path, history, (card,))],
+        what="the full bin delivered the card",
     )
-    events = rows(terminal, "SELECT event, source FROM card_log WHERE card_id = ? ORDER BY id", card)
+    events = query(terminal.db.path, history, (card,))
     assert ("bin_empty", f"mqtt:{DEVICE}") in events
     assert ("delivered", f"mqtt:{DEVICE}") in events
     assert ("shipped", "upstream") in events
     # The bridge forwarded the frames; nothing was published for the sensor the station replaced.
     assert env.station.bridge is not None and env.station.bridge.counts["signals"] >= 2
-    assert not rows(terminal, "SELECT 1 FROM card_log WHERE source = 'mqtt:BS-ST20-PLATE-1'")
+    assert not query(terminal.db.path, "SELECT 1 FROM card_log WHERE source = 'mqtt:BS-ST20-PLATE-1'")
 
 
 def test_the_station_button_calls_help_and_its_lamp_follows(
@@ -104,11 +91,12 @@ def test_the_station_button_calls_help_and_its_lamp_follows(
     terminal, env = running
     station = env.station
     assert station is not None
-    wait_until(lambda: station.light().describe() == ("green", "ok"), "green line")
+    wait_for(lambda: station.light().describe() == ("green", "ok"), what="green line")
     station.press()
-    wait_until(lambda: rows(terminal, "SELECT kind, station, reason FROM andon"), "the andon call")
-    assert rows(terminal, "SELECT kind, station, reason FROM andon") == [("call", "ST20", "HELP")]
-    wait_until(lambda: station.light().amber == "blink", "amber lamp")
+    andon = "SELECT kind, station, reason FROM andon"
+    wait_for(lambda: query(terminal.db.path, andon), what="the andon call")
+    assert query(terminal.db.path, andon) == [("call", "ST20", "HELP")]
+    wait_for(lambda: station.light().amber == "blink", what="amber lamp")
     assert station.light().describe() == ("amber blinking + green", "warn")
 
 
