@@ -9,6 +9,7 @@ tests must survive too (../shared/reference/stack.md P1, P2). `extra` appends a 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -68,6 +69,9 @@ class Mosquitto:
         # under the system temp dir, reachable by that user; `workdir` keeps a pointer to it.
         workdir.mkdir(parents=True, exist_ok=True)
         self.home = Path(tempfile.mkdtemp(prefix="kanban-mosquitto-"))
+        # Outside pytest's tmp_path, so nothing else removes it; kept across stop/start (persistence
+        # tests restart on the same store) and removed when this process ends (CI ran up 288 of them).
+        atexit.register(shutil.rmtree, self.home, True)
         os.chmod(self.home, 0o755)
         self.data = self.home / "data"
         self.data.mkdir()
