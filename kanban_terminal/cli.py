@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kanban_terminal import __version__, cli_log, cli_team_lead
-from kanban_terminal.config import ConfigError, MqttSettings, TerminalConfig, demo_config_path, load_config
+from kanban_terminal.config import (
+    ConfigError,
+    MqttConfigError,
+    MqttSettings,
+    TerminalConfig,
+    demo_config_path,
+    load_config,
+)
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_NEEDS_ATTENTION = 0, 1, 2, 3
 EXIT_FAILED = 4
@@ -520,7 +527,7 @@ def _broker_url_problem(args: argparse.Namespace) -> str | None:
     )
     if args.verb not in _BROKER_VERBS or not url:
         return None
-    from kanban_terminal.adapters.mqtt_client import MqttConfigError, parse_mqtt_url
+    from kanban_terminal.adapters.mqtt_client import parse_mqtt_url
 
     try:
         parse_mqtt_url(url)
@@ -539,7 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _print_config_error(exc)
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, MqttConfigError) as exc:
         print(f"kanban-terminal {args.verb}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -558,9 +565,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_FAILED
         if isinstance(exc, DatabaseError):
             print(f"kanban-terminal: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        if type(exc).__name__ == "MqttConfigError":  # by name: importing it here would load paho
-            print(f"kanban-terminal {args.verb}: {exc}", file=sys.stderr)
             return EXIT_USAGE
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         print(f"kanban-terminal: unexpected error ({type(exc).__name__}: {exc}) at {stamp}", file=sys.stderr)

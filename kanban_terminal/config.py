@@ -353,6 +353,10 @@ class Problem:
         return f"{self.path or '<file>'}{where}: {self.message}"
 
 
+class MqttConfigError(ValueError):
+    """A broker URL or setting that cannot be used (`--mqtt`, a password file); the message says why."""
+
+
 class ConfigError(Exception):
     """A configuration that cannot be used; `problems` lists every reason."""
 

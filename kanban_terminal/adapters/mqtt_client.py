@@ -41,7 +41,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
-from kanban_terminal.config import PLAIN_MQTT_RULE, MqttSettings, is_loopback_host
+from kanban_terminal.config import PLAIN_MQTT_RULE, MqttConfigError, MqttSettings, is_loopback_host
 from kanban_terminal.domain.text import escape_external
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,6 @@ MessageHandler = Callable[[str, bytes, int, int, int], None]
 """handler(topic, payload, mid, qos, generation): on paho's thread; must only hand it over."""
 PublishedHandler = Callable[[int, bool, str], None]
 """handler(mid, ok, reason): a QoS 1 publish was answered by the broker."""
-
-
-class MqttConfigError(ValueError):
-    """A broker URL or setting that cannot be used; the message says why."""
 
 
 def parse_mqtt_url(url: str, base: MqttSettings | None = None) -> MqttSettings:

@@ -8,7 +8,6 @@ closed, the broker gets one connect and a disconnect.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sqlite3
@@ -126,14 +125,14 @@ def check_database(opts: DoctorOptions) -> Check:
 def check_broker(opts: DoctorOptions) -> Check:
     if not opts.mqtt_url:
         return Check("broker", Level.WARN, "not checked: give --mqtt URL or set KANBAN_MQTT_URL")
-    from kanban_terminal.adapters.broker_probe import ProbeFailure, parse_broker_url, probe_broker
-    from kanban_terminal.config import PLAIN_MQTT_RULE, is_loopback_host
+    from kanban_terminal.adapters.broker_probe import ProbeFailure, probe_broker
+    from kanban_terminal.adapters.mqtt_client import parse_mqtt_url
+    from kanban_terminal.config import MqttConfigError
 
-    with contextlib.suppress(ValueError):  # a bad URL is the probe's to report
-        target = parse_broker_url(opts.mqtt_url)
-        if not target.tls and not is_loopback_host(target.host):
-            # The terminal would refuse this link; a probe that "passes" would only mislead.
-            return Check("broker", Level.FAIL, f"{PLAIN_MQTT_RULE}; use mqtts://{target.host}:8883")
+    try:  # the same rule and words as run/serve: a URL they refuse must not "pass" here
+        parse_mqtt_url(opts.mqtt_url)
+    except MqttConfigError as exc:
+        return Check("broker", Level.FAIL, str(exc))
     result = probe_broker(opts.mqtt_url, password=opts.mqtt_password, timeout=opts.broker_timeout)
     if result.ok:
         return Check("broker", Level.OK, result.detail)
