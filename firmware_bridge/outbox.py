@@ -68,9 +68,11 @@ class Outbox:
 
     def done(self, event_id: int, now: float, keep_s: float) -> None:
         """The broker acknowledged it: keep it `keep_s` for a replay, forget what is older."""
-        with self._lock:
+        with self._lock:  # one transaction: one fsync per acknowledgement, as the DELETE was before
+            self._db.execute("BEGIN")
             self._db.execute("UPDATE outbox SET sent_at = ? WHERE id = ?", (now, event_id))
             self._db.execute("DELETE FROM outbox WHERE sent_at < ?", (now - keep_s,))
+            self._db.execute("COMMIT")
 
     def replay_recent(self, now: float, window_s: float) -> int:
         """Mark events acknowledged in the last `window_s` unsent again; returns how many."""
