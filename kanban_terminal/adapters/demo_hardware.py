@@ -106,7 +106,6 @@ class SimulatedStation:
         )
         self.bridge: Bridge | None = None
         self.press_every = press_every
-        self.presses = 0
         self._random = random.Random(seed)
         self._stop = threading.Event()
         self._button = threading.Thread(target=self._press_now_and_then, name="demo-button", daemon=True)
@@ -133,20 +132,25 @@ class SimulatedStation:
 
     def press(self, action: str = "call", reason: str = "HELP") -> None:
         """Somebody presses the station's andon button."""
-        self.presses += 1
         self.device.press(action, STATION, reason)
 
     def light(self) -> StackLight:
         """The lamps as the bridge last commanded them over serial (the frames the board received)."""
-        lamps, buzzer = ("off", "off", "off"), False
-        for frame in list(self.device.received):
-            if frame.type is FrameType.LIGHT and len(frame.args) == 3:
+        lamps: tuple[str, str, str] | None = None
+        buzzer: bool | None = None
+        # Newest first, stopping at the last of each: the status bar asks every second, and the
+        # simulator keeps every frame the bridge ever sent it.
+        for frame in reversed(list(self.device.received)):
+            if lamps is None and frame.type is FrameType.LIGHT and len(frame.args) == 3:
                 lamps = (frame.args[0], frame.args[1], frame.args[2])
-            elif frame.type is FrameType.BUZZ and frame.args:
+            elif buzzer is None and frame.type is FrameType.BUZZ and frame.args:
                 buzzer = frame.args[0] == "on"
+            if lamps is not None and buzzer is not None:
+                break
         state = self.bridge.devices.get(DEVICE) if self.bridge else None
         online = bool(state and state.online)
-        return StackLight(DEVICE, *lamps, buzzer=buzzer, online=online)
+        red, amber, green = lamps or ("off", "off", "off")
+        return StackLight(DEVICE, red, amber, green, buzzer=bool(buzzer), online=online)
 
     def status_items(self) -> tuple[tuple[str, str, str], ...]:
         """For the status bar: (device, what its stack light shows, severity)."""
