@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import signal
 import sqlite3
@@ -412,6 +413,20 @@ def ingest_figures(port: int, tmp: Path, n: int) -> None:
     print(f"peak RSS so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
+def _run_on_slow_disk(delay_ms: float) -> None:
+    """Re-run this bench with `bench/slow_fsync.c` preloaded, so every pipeline and every baseline of
+    the run (all in this process) pays the same slower disk; mosquitto inherits it too."""
+    if os.environ.get("BENCH_FSYNC_DELAY_US"):
+        extra_ms = int(os.environ["BENCH_FSYNC_DELAY_US"]) / 1000
+        print(f"disk: every fsync/fdatasync + {extra_ms:g} ms (LD_PRELOAD bench/slow_fsync.c)")
+        return
+    shim = Path(tempfile.mkdtemp(prefix="bench-fsync-")) / "slow_fsync.so"
+    source = Path(__file__).with_name("slow_fsync.c")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(source), "-ldl"], check=True)
+    env = os.environ | {"LD_PRELOAD": str(shim), "BENCH_FSYNC_DELAY_US": str(int(delay_ms * 1000))}
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--signals", type=int, default=20_000)
@@ -429,7 +444,16 @@ def main() -> None:
         default="ingest,drain,latency,rss,scale",
         help="comma-separated subset of ingest,drain,latency,rss,scale (each with its own baselines)",
     )
+    parser.add_argument(
+        "--fsync-delay-ms",
+        type=float,
+        default=0.0,
+        help="run the whole bench with every fsync/fdatasync taking this much longer (bench/slow_fsync.c "
+        "via LD_PRELOAD): a line PC's eMMC/SD/consumer SSD needs ~1-20 ms where this VM needs ~0.2",
+    )
     args = parser.parse_args()
+    if args.fsync_delay_ms:
+        _run_on_slow_disk(args.fsync_delay_ms)
     only = set(args.only.split(","))
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as d:
