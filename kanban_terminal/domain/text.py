@@ -29,6 +29,16 @@ def escape_external(text: str, limit: int = 200) -> str:
 
     Backslashes are doubled so an escaped string can never be mistaken for an escape it did not have.
     """
+    # Nearly every string (card ids, sources, device names) is plain printable ASCII: nothing to
+    # escape. The per-character walk cost ~11 us a call on the signal hot path (cProfile).
+    plain = text.isascii() and text.isprintable() and "\\" not in text
+    escaped = text if plain else _escape_each(text)
+    if len(escaped) > limit:
+        return escaped[:limit] + f"...(+{len(escaped) - limit} chars)"
+    return escaped
+
+
+def _escape_each(text: str) -> str:
     out: list[str] = []
     for ch in text:
         if ch == "\\":
@@ -38,10 +48,7 @@ def escape_external(text: str, limit: int = 200) -> str:
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
         else:
             out.append(ch)
-    escaped = "".join(out)
-    if len(escaped) > limit:
-        return escaped[:limit] + f"...(+{len(escaped) - limit} chars)"
-    return escaped
+    return "".join(out)
 
 
 def escape_bytes(data: bytes, limit: int = 200) -> str:
