@@ -36,7 +36,7 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from kanban_terminal.adapters.topics import LineTopics  # noqa: E402
 from kanban_terminal.adapters.upstream import UpstreamPeer  # noqa: E402
 from kanban_terminal.config import UpstreamSettings, parse_config  # noqa: E402
-from kanban_terminal.services.runtime import TerminalServices  # noqa: E402
+from kanban_terminal.services.runtime import TerminalServices, freeze_start_up_objects  # noqa: E402
 from kanban_terminal.services.signals import BinSignal, SignalApplier  # noqa: E402
 from kanban_terminal.services.terminal import Terminal  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
@@ -188,6 +188,7 @@ def minimal_pipeline(port: int, tmp: Path, n: int, rate: float | None = None) ->
     worker.connect("127.0.0.1", port, 30)
     worker.subscribe(f"bench/mini-{tag}/signals", 1)
     worker.loop_start()
+    freeze_start_up_objects()  # the same collector settings as the terminal's runs
     time.sleep(0.3)
     pub = client(port, f"mini-pub-{tag}", inflight=1000)
     sent: dict[str, float] = {}
@@ -228,6 +229,7 @@ def ingest_burst(port: int, tmp: Path, n: int) -> tuple[float, int, int, int]:
     terminal = big_terminal(tmp / "ingest", n)
     sink = Counter(port, TOPICS.requests, "ingest-sink")
     services = TerminalServices(terminal, settings_for(port, inflight=100)).start()
+    freeze_start_up_objects()  # as `serve` and the TUI do once started
     wait(lambda: services.subscribed(), 10, "link")
     pub = client(port, "burst-pub", inflight=1000)
     t0 = time.perf_counter()
@@ -260,6 +262,7 @@ def drain(mosq: Mosquitto, tmp: Path, n: int) -> float:
             ]
         )
     services = TerminalServices(terminal, settings_for(mosq.port))
+    freeze_start_up_objects()  # as `serve` and the TUI do once started
     t0 = time.perf_counter()
     services.start()  # the broker "comes back": the link connects and the backlog drains
     relay = services.relay
@@ -271,6 +274,7 @@ def drain(mosq: Mosquitto, tmp: Path, n: int) -> float:
     unsent = services.link_state().unsent
     if unsent:
         raise RuntimeError(f"drain: {unsent} requests still unsent after {relay.published_total} PUBACKs")
+    print(f"  drain: {relay.mark_batches} fsynced PUBACK batches, {n / relay.mark_batches:.0f} requests each")
     services.stop()
     terminal.close()
     return rate
@@ -280,6 +284,7 @@ def latency(port: int, tmp: Path, rate: float, count: int) -> tuple[float, float
     terminal = big_terminal(tmp / f"lat{int(rate)}", count)
     sink = Counter(port, TOPICS.requests, f"lat-sink-{rate}")
     services = TerminalServices(terminal, settings_for(port)).start()
+    freeze_start_up_objects()  # as `serve` and the TUI do once started
     wait(lambda: services.subscribed(), 10, "link")
     pub = client(port, f"lat-pub-{rate}")
     sent: dict[str, float] = {}

@@ -346,7 +346,7 @@ def _run_screen(
     demo_hint: str = "",
 ) -> int:
     """The screen and the background services it hosts (link, relay, ingest) for one terminal."""
-    from kanban_terminal.services.runtime import TerminalServices
+    from kanban_terminal.services.runtime import TerminalServices, freeze_start_up_objects
     from kanban_terminal.services.terminal import Terminal
     from kanban_terminal.tui.app import KanbanApp, link_view_from
 
@@ -355,13 +355,15 @@ def _run_screen(
         if demo:
             _enrol_demo_team_leads(terminal)
         with TerminalServices(terminal, mqtt) as services:
-            KanbanApp(
+            app = KanbanApp(
                 terminal,
                 demo=demo,
                 link_view=lambda _status: link_view_from(services.link_state()),
                 device_view=device_view,
                 demo_hint=demo_hint,
-            ).run()
+            )
+            freeze_start_up_objects()
+            app.run()
     finally:
         terminal.close()
     return EXIT_OK

@@ -12,6 +12,7 @@ Run headless: `python -m kanban_terminal.services.runtime serve --config FILE --
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import queue
@@ -384,6 +385,19 @@ def resolve_mqtt(config: TerminalConfig, mqtt_url: str | None) -> MqttSettings |
     return config.mqtt
 
 
+def freeze_start_up_objects() -> None:
+    """Take what start-up built (config, ORM metadata, screens) out of the cyclic collector's walks.
+
+    Why: a full (generation 2) collection walks every live object with the GIL held. With a
+    2,000-card line it took 58-89 ms, twice in a 4 s burst of 500 signals/s, and stalled every
+    thread at once: ingest, relay and paho (traced; the run's slowest signals all waited on it).
+    Frozen objects are never collected, so this runs once, after start-up; what is made later
+    (per-signal garbage, screens opened later) is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _wait_for_signal(stop: threading.Event | None) -> None:
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -408,6 +422,7 @@ def run_serve(
         log.warning("no broker configured: requests wait in the outbox (use --mqtt URL)")
     try:
         with TerminalServices(terminal, settings, escalate=True):
+            freeze_start_up_objects()
             log.info("serving terminal %s (data in %s)", config.terminal.id, data_dir)
             _wait_for_signal(stop)
     finally:
