@@ -218,3 +218,27 @@ def _domain_dump(folder: Path) -> list[tuple[object, ...]]:
         out += db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
     db.close()
     return out
+
+
+def test_config_changes_register_retire_and_move_cards_with_an_intact_log(tmp_path: Path) -> None:
+    from kanban_terminal.config import parse_config
+    from tests.support.mqtt_lines import line_config
+
+    def cards_after_opening(loops: int, cards: int) -> dict[str, tuple[str, int]]:
+        terminal = open_terminal(tmp_path, Clock(), parse_config(line_config(loops=loops, cards=cards)))
+        with terminal.db.reading() as s:
+            rows = s.exec(text("SELECT id, loop_id, retired FROM card")).all()
+            assert verify_chain(s.exec(select(CardLogRow).order_by(col(CardLogRow.id))).all()).ok
+            registered = s.exec(text("SELECT count(*) FROM card_log WHERE event = 'registered'")).scalar()
+        terminal.close()
+        assert registered == 6, "each card is registered once, however often the config changes"
+        return {card: (loop, retired) for card, loop, retired in rows}
+
+    assert cards_after_opening(loops=2, cards=3) == {
+        **{f"C0000{i}": ("LP0", 0) for i in (1, 2, 3)},
+        **{f"C0000{i}": ("LP1", 0) for i in (4, 5, 6)},
+    }
+    dropped = cards_after_opening(loops=1, cards=3)  # loop LP1 left the config
+    assert {card for card, (_, retired) in dropped.items() if retired} == {"C00004", "C00005", "C00006"}
+    moved = cards_after_opening(loops=1, cards=6)  # ... and its cards came back in loop LP0
+    assert moved == {f"C0000{i}": ("LP0", 0) for i in range(1, 7)}
