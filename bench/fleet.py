@@ -12,7 +12,9 @@ Worker protocol (one JSON object per line on stdout; commands on stdin):
 
     worker -> {"ready": true, "fds": ..., "max_fd": ..., "threads": ...}   every link subscribed
     parent -> {"go": <time.monotonic() of the first second>, "seconds": ..., "total": ...}
-    worker -> {"done": true, "sent": {"L3/C00001": <time.monotonic()>, ...}, "errors": [...]}
+    worker -> {"done": true, "sent": {"L3/C00001": <time.monotonic()>, ...}, "errors": [...],
+               "cpu_s": <CPU used while scanning>, "late_s": <worst scan start behind its
+               schedule>, "reconnects": <link reconnections of its terminals>}
     parent -> {"stop": true}                  (once upstream has everything; the worker then exits)
 
 Times are `time.monotonic()`: CLOCK_MONOTONIC, one clock for the whole machine on Linux, so a send
@@ -27,6 +29,7 @@ import json
 import logging
 import os
 import queue
+import resource
 import subprocess
 import sys
 import threading
@@ -39,6 +42,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import paho.mqtt.client as mqtt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system) this process has used."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat: the box, other users included."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def fd_usage() -> tuple[int, int]:
@@ -98,19 +114,33 @@ def run_worker(port: int, data_dir: Path, first: int, count: int, cards: int) ->
     )  # fmt: skip
     sent: dict[str, float] = {}
     errors: list[str] = []
+    cpu0 = cpu_s()
+    late = 0.0
     for due, second, k, terminal in plan:
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         card = f"C{second:05d}"
         at = time.monotonic()
+        late = max(late, at - due)
         try:
             record_scan(terminal, card, source="bench", intent=Intent.EMPTY)
         except Exception as exc:  # reported, not hidden: a raised request that failed is not counted
             errors.append(f"L{k}/{card}: {exc!r}")
             continue
         sent[f"L{k}/{card}"] = at
-    _send({"done": True, "sent": sent, "errors": errors})
+    # A link that reconnected during the run (a keepalive missed on a busy box, say) shows here.
+    reconnects = sum(max(0, s.link.generation - 1) for _, _, s in fleet if s.link is not None)
+    _send(
+        {
+            "done": True,
+            "sent": sent,
+            "errors": errors,
+            "cpu_s": cpu_s() - cpu0,
+            "late_s": late,
+            "reconnects": reconnects,
+        }
+    )
 
     _read_command()  # stop: upstream has every request (or the bench gave up waiting)
     for _, terminal, services in fleet:

@@ -362,8 +362,9 @@ def scale(
     Returns raised, lost (the peer has fewer), duplicates, gaps, p50 and p99 ms, and a note.
     """
     import contextlib
+    import os
 
-    from bench.fleet import Sink, fd_usage, start_fleet
+    from bench.fleet import Sink, cpu_s, fd_usage, machine_busy, start_fleet
 
     fast = UpstreamSettings(accept_after_s=0, pick_after_s=0, ship_after_s=0, transit_s=0)
     peer = UpstreamPeer(settings_for(port), "S1", fast, tmp / "peer.db").__enter__()
@@ -377,7 +378,11 @@ def scale(
         go = time.monotonic() + 1.0
         for w in workers:
             w.tell({"go": go, "seconds": int(seconds), "total": terminals})
+        time.sleep(max(0.0, go - time.monotonic()))
+        busy0, bench0 = machine_busy(), cpu_s()
         done = [w.expect("done", seconds + 120) for w in workers]
+        window = time.monotonic() - go
+        busy1, bench_cpu = machine_busy(), cpu_s() - bench0
         sent: dict[str, float] = {k: t for d in done for k, t in d["sent"].items()}
         errors = [e for d in done for e in d["errors"]]
         raised = len(sent)
@@ -393,7 +398,15 @@ def scale(
         sink.close()
     ms = sorted((sink.arrived[k] - t) * 1000 for k, t in sent.items() if k in sink.arrived)
     p50, p99 = p50_p99(ms) if ms else (float("nan"), float("nan"))
+    # CPU while scanning, in cores: the workers' and the bench's own, and the whole box's busy share
+    # (mosquitto and anyone else on the machine included): a saturated box shows in the latency.
+    fleet_cores = sum(d["cpu_s"] for d in done) / window
+    box = (busy1[0] - busy0[0]) / max(1.0, busy1[1] - busy0[1])
     note = (
+        f"CPU while scanning: workers {fleet_cores:.2f} cores, bench {bench_cpu / window:.2f}, "
+        f"box {box:.0%} busy ({os.cpu_count()} cores); "
+        f"scans up to {max(d['late_s'] for d in done) * 1000:.0f} ms late, "
+        f"link reconnects {sum(d['reconnects'] for d in done)}; "
         f"{len(workers)} processes, fleet up in {fleet_up:.1f} s, max fd per worker "
         f"{max(r['max_fd'] for r in ready)} (bench {fd_usage()[1]}), "
         f"threads per worker {max(r['threads'] for r in ready)}; sink missed {raised - len(ms)}"
