@@ -405,6 +405,7 @@ def scale(
     note = (
         f"CPU while scanning: workers {fleet_cores:.2f} cores, bench {bench_cpu / window:.2f}, "
         f"box {box:.0%} busy ({os.cpu_count()} cores); "
+        f"achieved {(raised - 1) / max(1e-9, max(sent.values()) - min(sent.values())):.0f} req/s, "
         f"scans up to {max(d['late_s'] for d in done) * 1000:.0f} ms late, "
         f"link reconnects {sum(d['reconnects'] for d in done)}; "
         f"{len(workers)} processes, fleet up in {fleet_up:.1f} s, max fd per worker "
