@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import col, select
 
 from kanban_terminal.domain.scans import Intent
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.services.upstream_status import apply_upstream_status, parse_status
+from kanban_terminal.storage.card_log import verify_chain
+from kanban_terminal.storage.tables import CardLogRow
 from tests.support.mqtt_lines import make_config
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -72,6 +75,12 @@ def test_statuses_move_the_card_forward_and_never_back(terminal: Terminal) -> No
         "picked",
         "shipped",
     ]
+    assert query(terminal, "SELECT detail FROM card_log WHERE event = 'shipped'") == [
+        ("eta 2026-11-23T10:30:00+00:00",)
+    ]
+    with terminal.db.reading() as session:
+        rows = session.exec(select(CardLogRow).order_by(col(CardLogRow.id))).all()
+        assert verify_chain(rows).ok, "status log rows are chained like every other row"
 
 
 def test_rejected_closes_the_request_and_leaves_the_bin_empty(terminal: Terminal) -> None:
@@ -79,6 +88,20 @@ def test_rejected_closes_the_request_and_leaves_the_bin_empty(terminal: Terminal
     assert rid is not None
     assert apply(terminal, status(rid, "rejected", 1))
     assert query(terminal, "SELECT state, open_request_id FROM card WHERE id='C00002'") == [("empty", None)]
+    assert query(terminal, "SELECT status, closed_at FROM replenishment_request") == [
+        ("rejected", "2026-11-23T10:01:00.000000Z")
+    ]
+
+
+def test_a_status_for_a_delivered_request_is_recorded_but_moves_nothing(terminal: Terminal) -> None:
+    rid = record_scan(terminal, "C00003", source="test", intent=Intent.EMPTY).request_id
+    assert rid is not None
+    record_scan(terminal, "C00003", source="test", intent=Intent.FULL, confirmed=True)
+    assert not apply(terminal, status(rid, "shipped", 1))
+    assert query(terminal, "SELECT state FROM card WHERE id='C00003'") == [("in_use",)]
+    assert query(terminal, "SELECT status, upstream_status, publish_state FROM replenishment_request") == [
+        ("delivered", "shipped", "done")
+    ]
 
 
 def test_unknown_request_ids_are_logged_and_change_no_card(terminal: Terminal) -> None:
