@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -253,11 +253,13 @@ def ingest_burst(port: int, tmp: Path, n: int) -> tuple[float, int, int, int]:
 def drain(mosq: Mosquitto, tmp: Path, n: int) -> float:
     terminal = big_terminal(tmp / "drain", n)
     applier = SignalApplier(terminal)
-    now = datetime.now(UTC)
+    # Raised during a 10-minute outage, as a real backlog is: raised "now", every row would count
+    # as live (relay.LIVE_WITHIN) and the drain would measure the live path instead.
+    now = datetime.now(UTC) - timedelta(minutes=10)
     for start in range(1, n + 1, 500):
         applier.apply(
             [
-                BinSignal("x", f"BS{i:05d}", "b", 1, "empty", now)
+                BinSignal("x", f"BS{i:05d}", "b", 1, "empty", now + timedelta(seconds=i * 600 / n))
                 for i in range(start, min(n, start + 499) + 1)
             ]
         )

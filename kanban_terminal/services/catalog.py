@@ -20,11 +20,6 @@ from kanban_terminal.storage.scan_repo import driver
 from kanban_terminal.storage.tables import CardReplacementRow, LoopRow, PartRow
 from kanban_terminal.storage.types import to_text
 
-_INSERT_LOG = (
-    "INSERT INTO card_log (occurred_at, recorded_at, event, card_id, loop_id, from_state, to_state, "
-    "request_id, actor, source, detail, andon_id, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
 
 def sync_catalog(terminal: Terminal) -> int:
     """Write config changes to the database; returns how many rows changed."""
@@ -105,7 +100,7 @@ def _sync_cards(terminal: Terminal, conn: Connection, now_text: str) -> int:
     db.executemany(
         "INSERT INTO card (id, loop_id, state, state_since, retired) VALUES (?, ?, ?, ?, 0)", new_cards
     )
-    db.executemany(_INSERT_LOG, log_rows)
+    card_log.insert_many(db, log_rows)
     db.executemany("UPDATE card SET retired = 0, loop_id = ? WHERE id = ?", moved)
     db.executemany("UPDATE card SET retired = 1 WHERE id = ?", retired)
     return len(new_cards) + len(moved) + len(retired)

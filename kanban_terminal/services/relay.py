@@ -432,7 +432,7 @@ class Relay:
         Plain SQL on the driver connection of a Core unit of work: the ORM version cost ~1 ms per
         row (drain 536/s); the ORM session and one INSERT per log row were still ~30 % of the relay
         thread in a 10,000-request drain (py-spy), so the log rows are hashed here and inserted with
-        one executemany, as the history generator does (`card_log.chain_hash` is the same chain
+        a few multi-row INSERTs (`card_log.insert_many`) (`card_log.chain_hash` is the same chain
         `verify-log` checks).
         """
         now = self.clock()
@@ -472,12 +472,7 @@ class Relay:
                 entries.append((now_text, now_text, *values, prev))
                 moved.append(card_id)
             if moved:
-                db.executemany(
-                    "INSERT INTO card_log (occurred_at, recorded_at, event, card_id, loop_id, from_state, "
-                    "to_state, request_id, actor, source, detail, andon_id, hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    entries,
-                )
+                card_log.insert_many(db, entries)
                 card_marks = ",".join("?" * len(moved))
                 db.execute(
                     f"UPDATE card SET state = 'sent', state_since = ? WHERE id IN ({card_marks})",

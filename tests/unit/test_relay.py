@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -168,3 +169,37 @@ def test_a_puback_batch_logs_one_chained_row_per_card(terminal: Terminal) -> Non
         con.close()
     assert sorted(logged) == [(c, "queued", "sent", "relay") for c in ("C00001", "C00002", "C00031")]
     assert verify_log(terminal.db).ok  # the batch insert extends the same hash chain verify-log checks
+
+
+@pytest.mark.parametrize(
+    "refused, lost", [({"C00002"}, set()), (set(), {"C00003"}), ({"C00002"}, {"C00003"})]
+)
+def test_backlog_rows_refused_or_lost_behind_later_rows_still_go_out_again(
+    terminal: Terminal, clock: Clock, refused: set[str], lost: set[str]
+) -> None:
+    cards = [f"C{i:05d}" for i in range(1, 11)]
+    raise_requests(terminal, cards)
+    clock.now += timedelta(minutes=5)  # an outage's backlog: no row is live any more
+    broker = Broker()
+    relay = Relay(terminal, broker, window=3, republish_after=timedelta(seconds=60))
+    answered: set[int] = set()
+
+    def answer_until_quiet(refuse: set[str], ignore: set[str]) -> None:
+        while True:
+            relay.run_once()
+            due = [
+                (mid, m["card"]) for mid, m in broker.sent if mid not in answered and m["card"] not in ignore
+            ]
+            if not due:
+                return
+            for mid, card in due:
+                relay.on_published(mid, card not in refuse, "Not authorized" if card in refuse else "Success")
+                answered.add(mid)
+
+    answer_until_quiet(refused, lost)  # the rows stuck near the start must not stop the ones after
+    assert sorted(m["card"] for _, m in broker.sent) == cards
+    clock.now += timedelta(seconds=61)  # the refusal's pause and the lost PUBACK's timeout are over
+    answer_until_quiet(set(), set())
+    # The stuck rows again, and every other row once more because upstream never answered it.
+    assert Counter(m["card"] for _, m in broker.sent) == dict.fromkeys(cards, 2)
+    assert relay.state().unsent == 0
