@@ -8,6 +8,10 @@ Measured: ingest burst (signals -> durable state + outbox -> request on the upst
 outbox drain after the broker comes back, bin-empty -> request latency at 5/s and 500/s, peak RSS,
 and N terminals at 1 request/s each through one mosquitto to the supermarket peer.
 Everything runs on loopback against a mosquitto started with the plant configuration.
+
+Ingest and latency run the terminal as `serve` and the minimal baseline each in a process of its
+own (bench/pipeline_proc.py), as a plant runs them; this process plays the devices and upstream.
+The drain runs the terminal's services in this process (it fills the outbox first).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as mqtt  # noqa: E402
 
+from bench import pipeline_proc  # noqa: E402
 from kanban_terminal.adapters.topics import LineTopics  # noqa: E402
 from kanban_terminal.adapters.upstream import UpstreamPeer  # noqa: E402
 from kanban_terminal.config import UpstreamSettings, parse_config  # noqa: E402
@@ -160,56 +165,45 @@ def raw_commit_latency(tmp: Path, n: int = 200) -> tuple[float, float]:
 
 
 def minimal_pipeline(port: int, tmp: Path, n: int, rate: float | None = None) -> tuple[float, list[float]]:
-    """Subscribe, commit signal + outbox row, publish the request: one commit per signal.
+    """The baseline in its own process (`pipeline_proc.run_minimal`): subscribe, commit signal +
+    outbox row, publish the request, one commit per signal.
 
     Returns the signals/s of the whole run and, per signal, the ms from publish to the request
     seen by a subscriber (meaningful when `rate` paces the publisher: the latency baseline).
     """
     tag = "burst" if rate is None else f"r{int(rate)}"
-    con = sqlite3.connect(tmp / f"mini-{tag}.db", isolation_level=None, check_same_thread=False)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=FULL")
-    con.execute("CREATE TABLE s (k TEXT PRIMARY KEY, at TEXT)")
-    con.execute("CREATE TABLE o (id INTEGER PRIMARY KEY, body TEXT, state TEXT)")
-    sink = Counter(port, f"bench/mini-{tag}/requests", f"mini-sink-{tag}")
-    worker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"mini-{tag}", protocol=mqtt.MQTTv5)
-    worker.max_inflight_messages_set(1000)
-    worker.on_socket_open = lambda cl, u, s: s.setsockopt(6, 1, 1)
+    prefix = f"bench/mini-{tag}"
+    sink = Counter(port, f"{prefix}/requests", f"mini-sink-{tag}")
+    with pipeline_proc.minimal(port, tmp / f"mini-{tag}.db", prefix):
+        pub = client(port, f"mini-pub-{tag}", inflight=1000)
+        sent = publish_paced(pub, n, rate, lambda i: (f"{prefix}/signals", f"D{i}", i, f"/D{i}"))
+        t0 = min(sent.values())
+        wait(lambda: sink.n >= n, 300, "minimal pipeline")
+        elapsed = time.perf_counter() - t0
+        pub.disconnect()
+        pub.loop_stop()
+    ms = sorted((sink.arrived[k] - t) * 1000 for k, t in sent.items() if k in sink.arrived)
+    sink.close()
+    return n / elapsed, ms
 
-    def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
-        data = json.loads(msg.payload)
-        con.execute("BEGIN IMMEDIATE")
-        con.execute("INSERT OR IGNORE INTO s VALUES (?, ?)", (data["id"], data["at"]))
-        con.execute("INSERT INTO o (body, state) VALUES (?, 'pending')", (msg.payload,))
-        con.execute("COMMIT")
-        c.publish(f"bench/mini-{tag}/requests", json.dumps({"card": data["device"]}), 1)
 
-    worker.on_message = on_message
-    worker.connect("127.0.0.1", port, 30)
-    worker.subscribe(f"bench/mini-{tag}/signals", 1)
-    worker.loop_start()
-    freeze_start_up_objects()  # the same collector settings as the terminal's runs
-    time.sleep(0.3)
-    pub = client(port, f"mini-pub-{tag}", inflight=1000)
+def publish_paced(
+    pub: mqtt.Client, n: int, rate: float | None, what: Callable[[int], tuple[str, str, int, str]]
+) -> dict[str, float]:
+    """Publish n signals (`what(i)` -> topic, device, seq, key), at `rate` a second or as fast as
+    possible; returns when each key was sent."""
     sent: dict[str, float] = {}
     interval = 1 / rate if rate else 0.0
-    t0 = next_at = time.perf_counter()
-    for i in range(n):
+    next_at = time.perf_counter()
+    for i in range(1, n + 1):
         if rate:
             while time.perf_counter() < next_at:
                 time.sleep(max(0.0, min(0.001, next_at - time.perf_counter())))
             next_at += interval
-        sent[f"/D{i}"] = time.perf_counter()
-        pub.publish(f"bench/mini-{tag}/signals", signal_payload(f"D{i}", i), 1)
-    wait(lambda: sink.n >= n, 300, "minimal pipeline")
-    elapsed = time.perf_counter() - t0
-    ms = sorted((sink.arrived[k] - t) * 1000 for k, t in sent.items() if k in sink.arrived)
-    for c in (pub, worker):
-        c.disconnect()
-        c.loop_stop()
-    sink.close()
-    con.close()
-    return n / elapsed, ms
+        topic, device, seq, key = what(i)
+        sent[key] = time.perf_counter()
+        pub.publish(topic, signal_payload(device, seq), 1)
+    return sent
 
 
 def p50_p99(ms: list[float]) -> tuple[float, float]:
@@ -226,28 +220,26 @@ def big_terminal(tmp: Path, cards: int) -> Terminal:
 
 
 def ingest_burst(port: int, tmp: Path, n: int) -> tuple[float, int, int, int]:
-    terminal = big_terminal(tmp / "ingest", n)
-    sink = Counter(port, TOPICS.requests, "ingest-sink")
-    services = TerminalServices(terminal, settings_for(port, inflight=100)).start()
-    freeze_start_up_objects()  # as `serve` and the TUI do once started
-    wait(lambda: services.subscribed(), 10, "link")
-    pub = client(port, "burst-pub", inflight=1000)
-    t0 = time.perf_counter()
-    for i in range(1, n + 1):
-        pub.publish(TOPICS.device_signal(f"BS{i:05d}"), signal_payload(f"BS{i:05d}", 1), 1)
-    # ... and the same 1,000 signals again: QoS 1 redeliveries / device retries.
-    for i in range(1, 1001):
-        pub.publish(TOPICS.device_signal(f"BS{i:05d}"), signal_payload(f"BS{i:05d}", 1), 1)
-    wait(lambda: len(sink.arrived) >= n and services.signals_duplicate >= 1000, 600, "ingest")
-    elapsed = time.perf_counter() - t0
-    with terminal.db.reading() as s:
-        requests = s.connection().exec_driver_sql("SELECT count(*) FROM replenishment_request").scalar()
-    services.stop()
-    pub.disconnect()
-    pub.loop_stop()
+    """`serve` in its own process, fed n signals and then the first 1,000 again (QoS 1 redeliveries,
+    device retries): signals/s until every request is on the upstream topic and every repeat absorbed."""
+    home = tmp / "ingest"
+    topics = LineTopics("S1", "LI")
+    sink = Counter(port, topics.requests, "ingest-sink")
+    with pipeline_proc.serving(port, home, n, "LI"):
+        pub = client(port, "burst-pub", inflight=1000)
+        device = lambda i: (topics.device_signal(f"BS{i:05d}"), f"BS{i:05d}", 1, f"BS{i:05d}")  # noqa: E731
+        t0 = time.perf_counter()
+        publish_paced(pub, n, None, device)
+        publish_paced(pub, 1000, None, device)
+        wait(
+            lambda: len(sink.arrived) >= n and pipeline_proc.duplicates_absorbed(home) >= 1000, 600, "ingest"
+        )
+        elapsed = time.perf_counter() - t0
+        requests = pipeline_proc.requests_stored(home)
+        pub.disconnect()
+        pub.loop_stop()
     sink.close()
-    terminal.close()
-    return n / elapsed, int(requests or 0), services.signals_duplicate, len(sink.arrived)
+    return n / elapsed, requests, pipeline_proc.duplicates_absorbed(home), len(sink.arrived)
 
 
 def drain(mosq: Mosquitto, tmp: Path, n: int) -> float:
@@ -283,29 +275,23 @@ def drain(mosq: Mosquitto, tmp: Path, n: int) -> float:
 
 
 def latency(port: int, tmp: Path, rate: float, count: int) -> tuple[float, float]:
-    terminal = big_terminal(tmp / f"lat{int(rate)}", count)
-    sink = Counter(port, TOPICS.requests, f"lat-sink-{rate}")
-    services = TerminalServices(terminal, settings_for(port)).start()
-    freeze_start_up_objects()  # as `serve` and the TUI do once started
-    wait(lambda: services.subscribed(), 10, "link")
-    pub = client(port, f"lat-pub-{rate}")
-    sent: dict[str, float] = {}
-    interval = 1 / rate
-    next_at = time.perf_counter()
-    for i in range(1, count + 1):
-        while time.perf_counter() < next_at:
-            time.sleep(max(0.0, min(0.001, next_at - time.perf_counter())))
-        sent[f"L1/C{i:05d}"] = time.perf_counter()
-        pub.publish(TOPICS.device_signal(f"BS{i:05d}"), signal_payload(f"BS{i:05d}", 1), 1)
-        next_at += interval
-    wait(lambda: len(sink.arrived) >= count, 120, "latency")
-    ms = sorted((sink.arrived[c] - t) * 1000 for c, t in sent.items())
-    services.stop()
-    pub.disconnect()
-    pub.loop_stop()
+    """Bin-empty published -> request seen on the upstream topic, with `serve` in its own process."""
+    line = f"LT{int(rate)}"
+    topics = LineTopics("S1", line)
+    sink = Counter(port, topics.requests, f"lat-sink-{rate}")
+    with pipeline_proc.serving(port, tmp / f"lat{int(rate)}", count, line):
+        pub = client(port, f"lat-pub-{rate}")
+        sent = publish_paced(
+            pub,
+            count,
+            rate,
+            lambda i: (topics.device_signal(f"BS{i:05d}"), f"BS{i:05d}", 1, f"{line}/C{i:05d}"),
+        )
+        wait(lambda: len(sink.arrived) >= count, 120, "latency")
+        pub.disconnect()
+        pub.loop_stop()
     sink.close()
-    terminal.close()
-    return statistics.median(ms), ms[int(len(ms) * 0.99) - 1]
+    return p50_p99(sorted((sink.arrived[c] - t) * 1000 for c, t in sent.items()))
 
 
 def _vm_kb(pid: int, field: str) -> int:
