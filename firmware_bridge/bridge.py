@@ -362,7 +362,7 @@ class Bridge:
                 window = self.config.limits.replay_after_reconnect_s
                 if mid == _RECONNECTED:
                     self._inflight.clear()
-                    replayed = self.outbox.replay_recent(self._clock().timestamp(), window)
+                    replayed = self.outbox.replay_recent(window)
                     if replayed:
                         log.info(
                             "broker reconnected: %d event(s) it acknowledged lately sent again", replayed

@@ -126,9 +126,10 @@ class LimitsConfig(_Model):
     burst: int = Field(40, ge=1)
     """Frames a device may send at once before the rate limit applies."""
     replay_after_reconnect_s: float = Field(10.0, ge=0)
-    """Events the broker acknowledged in the last this many seconds are published again after every
-    reconnect: a broker that crashed before its periodic save has lost them; the terminal drops the
-    repeats by (device, boot, seq). Keep it above the broker's save interval (about 2 s)."""
+    """Events the broker acknowledged within this many seconds before its last acknowledgement are
+    published again after every reconnect, however long the broker was down: a broker that crashed
+    before its periodic save has lost them; the terminal drops the repeats by (device, boot, seq).
+    Keep it above the broker's save interval (about 2 s)."""
     bytes_per_s: float = Field(4096.0, gt=0)
     """Sustained bytes per second read from one device's port; more are dropped before decoding, so
     a device spewing noise cannot take the CPU from the others (20 frames/s are well under 2 kB/s)."""

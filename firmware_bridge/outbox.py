@@ -74,11 +74,20 @@ class Outbox:
             self._db.execute("DELETE FROM outbox WHERE sent_at < ?", (now - keep_s,))
             self._db.execute("COMMIT")
 
-    def replay_recent(self, now: float, window_s: float) -> int:
-        """Mark events acknowledged in the last `window_s` unsent again; returns how many."""
+    def replay_recent(self, window_s: float) -> int:
+        """Mark unsent again the events acknowledged within `window_s` of the newest acknowledgement;
+        returns how many.
+
+        Counted back from the broker's last answer, not from now: what a broker crash loses is what
+        it acknowledged just before it went down, however long it then stays down (counted from the
+        reconnect, a broker down for longer than the window lost those events for good).
+        """
+        if window_s <= 0:
+            return 0  # replay turned off
         with self._lock:
             cursor = self._db.execute(
-                "UPDATE outbox SET sent_at = NULL WHERE sent_at >= ?", (now - window_s,)
+                "UPDATE outbox SET sent_at = NULL WHERE sent_at >= (SELECT max(sent_at) FROM outbox) - ?",
+                (window_s,),
             )
             return int(cursor.rowcount)
 

@@ -8,7 +8,8 @@ terminal drops repeats by (device, boot, seq).
 
 Here the broker saves only when told to (SIGUSR1), so the kill always lands after the last save:
 with no replay window the signals are gone (the control proves the crash is real), with the window
-every one of them reaches the terminal exactly once.
+every one of them reaches the terminal exactly once, also when the broker stays down for longer
+than the window (it counts back from the broker's last acknowledgement, not from the reconnect).
 """
 
 from __future__ import annotations
@@ -34,9 +35,13 @@ pytestmark = [pytest.mark.broker, pytest.mark.pty]
 BINS = 5
 
 
-@pytest.mark.parametrize("window_s", [0.0, 10.0], ids=["no-replay-control", "replay"])
+@pytest.mark.parametrize(
+    "window_s, down_s",
+    [(0.0, 0.0), (10.0, 0.0), (2.0, 4.0)],
+    ids=["no-replay-control", "replay", "replay-after-an-outage-longer-than-the-window"],
+)
 def test_signals_a_killed_broker_acknowledged_still_reach_the_terminal(
-    tmp_path: Path, window_s: float
+    tmp_path: Path, window_s: float, down_s: float
 ) -> None:
     cfg = demo_config()
     cards = [card for loop in cfg.loops for card in loop.card_id_list()][:BINS]
@@ -74,6 +79,7 @@ def test_signals_a_killed_broker_acknowledged_still_reach_the_terminal(
             device.bin(f"B{n}", "empty")
         wait_for(lambda: bridge.counts["signals"] == BINS and len(bridge.outbox) == 0, what="broker has all")
         broker.kill()  # acknowledged to the bridge, queued for the absent terminal, never saved
+        time.sleep(down_s)  # a broker host that takes a while to come back
         broker.start()
         wait_for(lambda: bridge.mqtt.connected, what="bridge reconnected")
         with TerminalServices(terminal, settings) as services:

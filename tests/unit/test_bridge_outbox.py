@@ -13,13 +13,23 @@ def test_sent_events_are_kept_for_the_window_replayed_on_request_then_pruned(tmp
     first, second = box.add("t", b"1"), box.add("t", b"2")
     box.done(first, now=100.0, keep_s=10)
     assert [e[0] for e in box.pending(10, set())] == [second] and len(box) == 1
-    assert box.replay_recent(now=105.0, window_s=10) == 1  # acknowledged 5 s ago: sent again
+    assert box.replay_recent(window_s=10) == 1  # the broker's last answer: sent again
     assert [e[0] for e in box.pending(10, set())] == [first, second]
     box.done(first, now=106.0, keep_s=10)
     box.done(second, now=120.0, keep_s=10)  # marks `first` (106) too old to keep: pruned
-    assert box.replay_recent(now=121.0, window_s=10) == 1 and [e[0] for e in box.pending(10, set())] == [
-        second
-    ]
+    assert box.replay_recent(window_s=10) == 1 and [e[0] for e in box.pending(10, set())] == [second]
+    box.close()
+
+
+def test_the_window_counts_back_from_the_last_acknowledgement_not_from_the_reconnect(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.db")
+    old, late, last = box.add("t", b"1"), box.add("t", b"2"), box.add("t", b"3")
+    box.done(old, now=100.0, keep_s=60)
+    box.done(late, now=195.0, keep_s=60)
+    box.done(last, now=200.0, keep_s=60)  # then the broker dies, and is back only minutes later
+    assert box.replay_recent(window_s=0) == 0  # turned off
+    assert box.replay_recent(window_s=10) == 2
+    assert [e[0] for e in box.pending(10, set())] == [late, last]
     box.close()
 
 
