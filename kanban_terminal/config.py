@@ -252,6 +252,10 @@ class MqttSettings(_Model):
     """Publish a request again (same id) when upstream has not answered after this many seconds."""
     heartbeat_s: float = Field(10.0, gt=0)
     """Interval of the retained availability heartbeat."""
+    replay_after_reconnect_s: float = Field(10.0, ge=0)
+    """After a reconnect, andon event notices sent in this many seconds before the broker's last
+    answer are published again: a broker that crashed between its periodic saves (about every 2 s)
+    lost them. Listeners drop repeats (docs/PROTOCOL.md). 0 turns it off."""
 
     @field_validator("tls")
     @classmethod

@@ -173,6 +173,11 @@ class MqttLink:
         self._watchdog: threading.Thread | None = None
         self.callback_errors = 0
         self.last_packet = time.monotonic()
+        self.last_answer_at: float | None = None
+        """Monotonic time of the broker's newest PUBACK, of any publish."""
+        self.answered_before_loss: float | None = None
+        """`last_answer_at` when the link was last lost: a broker that crashed lost at most what it
+        acknowledged shortly before this (between its periodic saves), however long it stayed down."""
         self.generation = 0
         """Counts connections: an inbound mid is only acknowledged on the connection it came in on,
         because after a reconnect without a session the broker may reuse it for another message."""
@@ -359,6 +364,7 @@ class MqttLink:
             # paho follows a refused CONNACK with a disconnect "Protocol error" at once; the
             # refusal ("Not authorized") is the truth and must stay on the status bar (issue 7).
             return
+        self.answered_before_loss = self.last_answer_at
         self._set_state("reconnecting", f"link lost: {reason}")
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -368,6 +374,7 @@ class MqttLink:
         self._on_message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation)
 
     def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        self.last_answer_at = time.monotonic()
         if self._on_published is None:
             return
         # MQTT 5: a PUBACK >= 0x80 is a refusal (0x87 not authorized, 0x97 quota) although paho

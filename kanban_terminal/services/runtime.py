@@ -111,6 +111,7 @@ class TerminalServices:
         self.escalate = escalate
         self._escalation_thread: threading.Thread | None = None
         self._andon_unsubscribe: Callable[[], None] | None = None
+        self._andon_link: LinkAndonPublisher | None = None
         self.settings = mqtt
         self.group_max = group_max
         cfg = terminal.config
@@ -171,7 +172,10 @@ class TerminalServices:
             link_state=lambda: self.link.state().state if self.link else "disabled",
             last_error=lambda: self.relay.last_error if self.relay else "",
         )
-        self._andon_unsubscribe = connect_publisher(self.terminal, LinkAndonPublisher(self.link, self.topics))
+        self._andon_link = LinkAndonPublisher(
+            self.link, self.topics, replay_s=self.settings.replay_after_reconnect_s
+        )
+        self._andon_unsubscribe = connect_publisher(self.terminal, self._andon_link)
         self.link._on_published = self.relay.on_published
         self.link._on_connected = self._on_connected
         self._worker = threading.Thread(target=self._work, name="mqtt-inbound", daemon=True)
@@ -193,6 +197,8 @@ class TerminalServices:
             publish_current(self.terminal)
         except Exception:
             log.exception("could not publish the current line state")
+        if self._andon_link is not None:
+            self._andon_link.replay_after_reconnect()
 
     def _escalation_loop(self) -> None:
         from kanban_terminal.services.escalation import EscalationRunner

@@ -23,12 +23,15 @@ import pytest
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.config import BridgeConfig, BrokerConfig, DeviceConfig, LimitsConfig
 from firmware_bridge.simulator import DeviceSimulator
+from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.config import BinSensor, MqttSettings
+from kanban_terminal.domain.andon import AndonKind
+from kanban_terminal.services.andon import raise_andon
 from kanban_terminal.services.runtime import TerminalServices
 from kanban_terminal.services.terminal import Terminal
 from tests.faults.support import query
 from tests.support.mosquitto import Mosquitto
-from tests.support.mqtt_lines import wait_for
+from tests.support.mqtt_lines import Recorder, wait_for
 from tests.support.terminals import demo_config
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
@@ -105,3 +108,54 @@ def test_signals_a_killed_broker_acknowledged_still_reach_the_terminal(
         assert sorted(applied) == sorted((card, 1) for card in cards)  # each once, none lost
     else:
         assert applied == [], "the broker kept the signals: the crash did not test anything"
+
+
+@pytest.mark.parametrize("replay_s", [0.0, 10.0], ids=["no-replay-control", "replay"])
+def test_andon_notices_a_killed_broker_acknowledged_still_reach_a_board_that_was_away(
+    tmp_path: Path, replay_s: float
+) -> None:
+    cfg = demo_config()
+    topics = LineTopics(cfg.site.id, cfg.line.id)
+    terminal = Terminal.open(cfg, tmp_path / "terminal")
+    broker = Mosquitto(tmp_path / "broker", extra="autosave_on_changes false\nautosave_interval 3600").start()
+    settings = MqttSettings(
+        port=broker.port, keepalive_s=5, reconnect_max_s=1, replay_after_reconnect_s=replay_s
+    )
+    try:
+        # A plant andon board: a persistent session on the andon topic, saved, then away.
+        Recorder(broker.port, topics.andon, client_id="andon-board").close()
+        assert broker.proc is not None
+        broker.proc.send_signal(signal.SIGUSR1)
+        wait_for((broker.data / "mosquitto.db").exists, what="broker store saved")
+        with TerminalServices(terminal, settings) as services:
+            link = services.link
+            assert link is not None
+            wait_for(services.subscribed, what="terminal subscribed")
+            andon = raise_andon(terminal, AndonKind.CALL, "ST10", "HELP", source="test").andon
+            assert andon is not None
+            # paho forgets a QoS 1 message when its PUBACK arrives: the broker has the notice.
+            wait_for(lambda: not link.client._out_messages, what="notice acknowledged")
+            broker.kill()  # acknowledged, queued for the absent board, never saved
+            broker.start()
+            wait_for(lambda: link.connected, what="terminal reconnected")
+            board = Recorder(broker.port, topics.andon, client_id="andon-board")  # the board is back
+
+            def raised() -> list[dict[str, object]]:
+                return [
+                    d for _, d, _ in board.messages if d.get("id") == andon.id and d["action"] == "raised"
+                ]
+
+            if replay_s:
+                wait_for(lambda: bool(raised()), what="the raise notice reached the board")
+            else:
+                deadline = time.monotonic() + 3  # control: give it the same chance
+                while time.monotonic() < deadline and not raised():
+                    time.sleep(0.1)
+            board.close()
+    finally:
+        broker.stop()
+        terminal.close()
+    if replay_s:
+        assert {(d["id"], d["action"]) for d in raised()} == {(andon.id, "raised")}  # at least once
+    else:
+        assert raised() == [], "the broker kept the notice: the crash did not test anything"
