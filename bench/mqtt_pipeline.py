@@ -91,7 +91,8 @@ class Counter:
             return
         parts = msg.topic.split("/")
         line = parts[3] if len(parts) > 3 else ""
-        self.arrived.setdefault(f"{line}/{card}", time.perf_counter())
+        # time.monotonic: one clock for the whole machine, so the scale fleet's workers can stamp sends
+        self.arrived.setdefault(f"{line}/{card}", time.monotonic())
 
     def close(self) -> None:
         self.c.disconnect()
@@ -179,7 +180,7 @@ def minimal_pipeline(port: int, tmp: Path, n: int, rate: float | None = None) ->
         sent = publish_paced(pub, n, rate, lambda i: (f"{prefix}/signals", f"D{i}", i, f"/D{i}"))
         t0 = min(sent.values())
         wait(lambda: sink.n >= n, 300, "minimal pipeline")
-        elapsed = time.perf_counter() - t0
+        elapsed = time.monotonic() - t0
         pub.disconnect()
         pub.loop_stop()
     ms = sorted((sink.arrived[k] - t) * 1000 for k, t in sent.items() if k in sink.arrived)
@@ -201,7 +202,7 @@ def publish_paced(
                 time.sleep(max(0.0, min(0.001, next_at - time.perf_counter())))
             next_at += interval
         topic, device, seq, key = what(i)
-        sent[key] = time.perf_counter()
+        sent[key] = time.monotonic()  # the clock `Counter.arrived` uses
         pub.publish(topic, signal_payload(device, seq), 1)
     return sent
 
