@@ -43,6 +43,9 @@ from kanban_terminal.storage.tables import AndonRow, AndonSignalRow, CardLogRow,
 
 log = logging.getLogger(__name__)
 
+DEVICE_SOURCE = "mqtt:"
+"""An andon a device raised has the source "mqtt:<device>" (what a team lead may shelve)."""
+
 _LEVEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TYPES = {"andon_call": AndonKind.CALL, "andon_stop": AndonKind.STOP, "andon_cancel": None}
 
@@ -101,7 +104,7 @@ def handle_andon_signal(
             session.add(
                 RejectedInputRow(
                     at=now,
-                    source=f"mqtt:{escape_external(str(topic_device), 64)}",
+                    source=f"{DEVICE_SOURCE}{escape_external(str(topic_device), 64)}",
                     input=shown,
                     reason=problem,
                 )

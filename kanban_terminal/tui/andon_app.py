@@ -30,7 +30,9 @@ from kanban_terminal.services.andon import (
     raise_andon,
     read_board,
     resolve_andon,
+    shelve_source,
 )
+from kanban_terminal.services.andon_signals import DEVICE_SOURCE
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.escalation import EscalationRunner
 from kanban_terminal.services.suspension import suspend_or_resume
@@ -45,6 +47,8 @@ from kanban_terminal.tui.screens.andon_dialogs import (
     RaiseChoice,
     ResolveEntry,
     ResolveScreen,
+    ShelveEntry,
+    ShelveScreen,
 )
 from kanban_terminal.tui.widgets.stop_banner import StopBanner
 
@@ -230,6 +234,35 @@ class AndonAppMixin(_Base):
             self.push_screen(ResolveScreen(label, resolver), resolved)
         elif what == "cancel":
             self.run_andon(lambda: cancel_andon(self.terminal, andon.id, source=SOURCE, auth=self.auth))
+        elif what == "shelve":
+            self._shelve_source_of(view)
+
+    def _shelve_source_of(self, view: AndonView) -> None:
+        """Shelve the device that raised `view` (a chattering button): a team lead's action."""
+        source = view.andon.source
+        if not source.startswith(DEVICE_SOURCE):
+            self.notify(
+                f"This one was raised at {source}, not by a device: there is nothing to shelve.",
+                severity="warning",
+            )
+            return
+        device = source.removeprefix(DEVICE_SOURCE)
+        if self.auth.state is None:
+            self.login_then(
+                lambda: self._ask_minutes(device), f"SHELVE DEVICE {device}: team lead badge and PIN"
+            )
+        else:
+            self._ask_minutes(device)
+
+    def _ask_minutes(self, device: str) -> None:
+        def chosen(entry: ShelveEntry | None) -> None:
+            if entry is not None:
+                self.run_andon(
+                    lambda: shelve_source(self.terminal, device, entry.minutes, source=SOURCE, auth=self.auth)
+                )
+
+        who = f"Team lead {self.auth.state.name}" if self.auth.state else "No team lead logged in"
+        self.push_screen(ShelveScreen(device, who, self.terminal.config.andon.shelve_max_minutes), chosen)
 
     def action_card_action(self) -> None:
         """Suspend or resume a card (board screen, F7): a team lead's action, so log in first."""

@@ -3,6 +3,7 @@ lead (badge + PIN), the red banner on every screen, acknowledge and resolve from
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,48 @@ def svc_log_rows(terminal: Terminal, card: str) -> list[CardLogRow]:
     with terminal.db.reading() as session:
         stmt = select(CardLogRow).where(CardLogRow.card_id == card).order_by(col(CardLogRow.id))
         return list(session.exec(stmt))
+
+
+async def test_a_team_lead_shelves_the_chattering_device_that_raised_a_call(terminal: Terminal) -> None:
+    from kanban_terminal.services.andon import shelved_until
+    from kanban_terminal.tui.screens.andon_dialogs import ShelveScreen
+
+    svc.raise_andon(terminal, AndonKind.CALL, "ST10", "HELP", source="keyboard")
+    svc.raise_andon(terminal, AndonKind.CALL, "ST20", "MACH", source="mqtt:ANDON-ST20")
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f3")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, AndonScreen)
+        rows = [v.andon.station for v in app.andon_line.active] if app.andon_line else []
+        # The call raised at a terminal: nothing to shelve, said so, no dialog.
+        screen.query_one("#andon-active", DataTable).move_cursor(row=rows.index("ST10"))
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert app.screen is screen
+        # The one a device raised: team lead badge and PIN, then the minutes (too many first).
+        screen.query_one("#andon-active", DataTable).move_cursor(row=rows.index("ST20"))
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
+        dialog = app.screen
+        assert isinstance(dialog, ShelveScreen) and dialog.device == "ANDON-ST20"
+        minutes = dialog.query_one("#shelve-minutes", Input)
+        minutes.value = "600"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is dialog  # above [andon] shelve_max_minutes: asked again
+        minutes.value = "15"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.screen is screen
+    now = terminal.clock()
+    with terminal.db.reading() as session:
+        assert shelved_until(session, "ANDON-ST20", now) == now + timedelta(minutes=15)
+        assert shelved_until(session, "keyboard", now) is None
+        shelved = session.exec(select(CardLogRow).where(CardLogRow.event == "andon_shelved")).all()
+    assert [(e.actor, e.detail) for e in shelved] == [
+        (TEAM_LEAD, "source ANDON-ST20 shelved until 06:15 UTC")
+    ]

@@ -2,7 +2,8 @@
 
 The scan field keeps the focus (a card scan still works here), so the list is driven by keys the
 field does not use: Up/Down move the selection, F7 acknowledges, F8 resolves, F9 cancels a call,
-F12 ends the team-lead session (it also ends by itself after the configured idle time).
+Ctrl+S shelves the chattering device that raised it (team lead), F12 ends the team-lead session (it
+also ends by itself after the configured idle time).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class AndonScreen(TerminalScreen):
         Binding("f7", "act('acknowledge')", "Acknowledge", id="andon.acknowledge"),
         Binding("f8", "act('resolve')", "Resolve", id="andon.resolve"),
         Binding("f9", "act('cancel')", "Cancel call", id="andon.cancel"),
+        Binding("ctrl+s", "act('shelve')", "Shelve device", id="andon.shelve"),
         Binding("f12", "app.andon_logout", "Log out", id="andon.logout"),
     ]
 

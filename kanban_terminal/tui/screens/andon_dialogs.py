@@ -42,6 +42,11 @@ class CardActionEntry:
 
 
 @dataclass(frozen=True)
+class ShelveEntry:
+    minutes: float
+
+
+@dataclass(frozen=True)
 class ResolveEntry:
     badge: str | None
     note: str
@@ -214,3 +219,45 @@ class CardActionScreen(AndonDialog[CardActionEntry]):
             self.query_one("#card-field", ScanField).focus()
             return
         self.dismiss(CardActionEntry(self._card, event.value.strip()))
+
+
+class ShelveScreen(AndonDialog[ShelveEntry]):
+    """How long to shelve a chattering device: a number of minutes, at most the configured maximum."""
+
+    AUTO_FOCUS = "#shelve-minutes"
+
+    def __init__(self, device: str, who: str, max_minutes: float) -> None:
+        super().__init__()
+        self.device = device
+        self.who = who
+        self.max_minutes = max_minutes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="andon-box"):
+            yield Static(f"SHELVE DEVICE {self.device}", classes="andon-title")
+            yield Static(
+                f"{self.who}. Its signals are still logged but raise nothing until the time is up "
+                f"(at most {self.max_minutes:g} minutes)."
+            )
+            yield Static("", classes="andon-error", id="shelve-error")
+            yield Input(
+                value=f"{min(30, self.max_minutes):g}",
+                placeholder="Minutes, then Enter",
+                id="shelve-minutes",
+                max_length=5,
+            )
+        yield Footer()
+
+    @on(Input.Submitted, "#shelve-minutes")
+    def _minutes(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            minutes = float(event.value.strip())
+        except ValueError:
+            minutes = 0.0
+        if not 0 < minutes <= self.max_minutes:
+            self.query_one("#shelve-error", Static).update(
+                f"Type a number of minutes from 1 to {self.max_minutes:g}."
+            )
+            return
+        self.dismiss(ShelveEntry(minutes))
