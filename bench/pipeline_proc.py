@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,9 +34,9 @@ from kanban_terminal.adapters.topics import LineTopics  # noqa: E402
 from tests.support.mqtt_lines import line_config  # noqa: E402
 
 
-def _wait(cond: object, timeout: float, what: str) -> None:
+def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
+    while not cond():
         if time.monotonic() > deadline:
             raise TimeoutError(what)
         time.sleep(0.01)
