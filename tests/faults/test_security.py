@@ -86,11 +86,12 @@ def pki() -> Iterator[Path]:
 def _auth_files(folder: Path) -> str:
     passwd = folder / "passwd"
     passwd.touch()
-    for user in ("term-l1", "intruder"):
+    for user in ("term-l1", "term-l9", "intruder"):
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, PASSWORD], check=True, timeout=30)
     acl = folder / "acl"
     acl.write_text(
-        "user term-l1\ntopic readwrite kanban/v1/S1/L1/#\n\nuser intruder\ntopic read kanban/v1/S1/L9/#\n"
+        "user term-l1\ntopic readwrite kanban/v1/S1/L1/#\n\nuser term-l9\ntopic readwrite kanban/v1/S1/L9/#\n"
+        "\nuser intruder\ntopic read kanban/v1/S1/L9/#\n"
     )
     for f in (passwd, acl):
         os.chmod(f, 0o644)
@@ -247,6 +248,38 @@ def test_wrong_password_acl_refusal_and_secrets(
     for toml in (support.ROOT / "config").glob("*.toml"):
         for line in toml.read_text().splitlines():
             assert not line.strip().startswith("password ="), (toml, line)
+
+
+def _tls_client(pki: Path, port: int, user: str) -> mqtt.Client:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
+    client.username_pw_set(user, PASSWORD)
+    client.tls_set(ca_certs=str(pki / "ca.crt"))
+    client.connect("localhost", port, 5)
+    client.loop_start()
+    wait_for(client.is_connected, timeout=10, what=f"{user} connected")
+    return client
+
+
+def test_a_user_of_another_line_subscribing_to_this_line_receives_nothing(tmp_path: Path, pki: Path) -> None:
+    """mosquitto grants a subscription the ACL forbids and then filters silently, so the refusal cannot
+    be seen in the SUBACK: what matters is that nothing of line L1 reaches a reader of line L9."""
+    with tls_broker(tmp_path, pki, "good", auth=True) as broker:
+        spy = _tls_client(pki, broker.port, "intruder")
+        seen: list[str] = []
+        granted: list[int] = []
+        spy.on_message = lambda c, u, msg: seen.append(msg.topic)
+        spy.on_subscribe = lambda c, u, mid, codes, p: granted.append(mid)
+        spy.subscribe([("kanban/v1/S1/L1/#", 1), ("kanban/v1/S1/L9/#", 1)])
+        wait_for(lambda: bool(granted), timeout=10, what="subscriptions answered")
+        for user, line in (("term-l1", "L1"), ("term-l9", "L9")):  # L1 first: routed before L9's
+            writer = _tls_client(pki, broker.port, user)
+            writer.publish(f"kanban/v1/S1/{line}/requests", b"{}", qos=1).wait_for_publish(10)
+            writer.disconnect()
+            writer.loop_stop()
+        wait_for(lambda: "kanban/v1/S1/L9/requests" in seen, timeout=10, what="the allowed line arrives")
+        spy.disconnect()
+        spy.loop_stop()
+    assert seen == ["kanban/v1/S1/L9/requests"], "a message of line L1 reached a reader of line L9"
 
 
 def test_data_dir_and_database_modes_ignore_the_umask(tmp_path: Path) -> None:
