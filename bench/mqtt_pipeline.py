@@ -21,13 +21,11 @@ import json
 import logging
 import os
 import resource
-import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -307,30 +305,8 @@ def terminal_rss(port: int, tmp: Path, n: int) -> tuple[float, float, float]:
     with an n-card configuration. Returns (peak MB during the burst, MB once started, peak MB of
     the start-up, which registers the n cards of a new data dir)."""
     topics = LineTopics("S1", "L9")
-    home = tmp / "rss"
-    home.mkdir()
-    cfg = home / "line.toml"
-    cfg.write_text(line_config(loops=(n + 99) // 100, cards=100, sensors=n, line="L9"))
-    online = threading.Event()
-    watch = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rss-watch", protocol=mqtt.MQTTv5)
-
-    def on_avail(c: object, u: object, msg: mqtt.MQTTMessage) -> None:
-        if json.loads(msg.payload).get("state") == "online" and not msg.retain:
-            online.set()
-
-    watch.on_message = on_avail
-    watch.connect("127.0.0.1", port, 30)
-    watch.subscribe(topics.terminal_availability("L9-T1"), 1)
-    watch.loop_start()
     sink = Counter(port, topics.requests, "rss-sink")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kanban_terminal.services.runtime", "serve", "--config", str(cfg),
-         "--data-dir", str(home / "data"), "--mqtt", f"mqtt://127.0.0.1:{port}"],
-        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        if not online.wait(60):
-            raise TimeoutError("serve did not come online")
+    with pipeline_proc.serving(port, tmp / "rss", n, "L9") as proc:
         after_start = _vm_kb(proc.pid, "VmRSS") / 1024
         start_peak = _vm_kb(proc.pid, "VmHWM") / 1024
         # Reset the high-water mark (Linux clear_refs 5) so VmHWM below is the burst's own peak:
@@ -343,12 +319,7 @@ def terminal_rss(port: int, tmp: Path, n: int) -> tuple[float, float, float]:
         hwm = _vm_kb(proc.pid, "VmHWM") / 1024
         pub.disconnect()
         pub.loop_stop()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        sink.close()
-        watch.disconnect()
-        watch.loop_stop()
+    sink.close()
     return hwm, after_start, start_peak
 
 
