@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import paho.mqtt.client as mqtt  # noqa: E402
 
 from bench import pipeline_proc  # noqa: E402
+from bench.fleet import Sink  # noqa: E402
 from kanban_terminal.adapters.topics import LineTopics  # noqa: E402
 from kanban_terminal.adapters.upstream import UpstreamPeer  # noqa: E402
 from kanban_terminal.config import UpstreamSettings, parse_config  # noqa: E402
@@ -64,37 +65,6 @@ def client(port: int, cid: str, inflight: int = 20) -> mqtt.Client:
     c.loop_start()
     wait(c.is_connected, 10, "connect")
     return c
-
-
-class Counter:
-    """Subscriber that counts messages (and keeps arrival times by card for latency)."""
-
-    def __init__(self, port: int, topic: str, cid: str):
-        self.n = 0
-        self.arrived: dict[str, float] = {}
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
-        self.c.on_socket_open = lambda cl, u, s: s.setsockopt(6, 1, 1)
-        self.c.on_message = self._on
-        self.c.connect("127.0.0.1", port, 30)
-        self.c.subscribe(topic, 1)
-        self.c.loop_start()
-        wait(self.c.is_connected, 10, "connect")
-        time.sleep(0.2)
-
-    def _on(self, c: object, u: object, msg: mqtt.MQTTMessage) -> None:
-        self.n += 1
-        try:
-            card = json.loads(msg.payload).get("card")
-        except ValueError:
-            return
-        parts = msg.topic.split("/")
-        line = parts[3] if len(parts) > 3 else ""
-        # time.monotonic: one clock for the whole machine, so the scale fleet's workers can stamp sends
-        self.arrived.setdefault(f"{line}/{card}", time.monotonic())
-
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
 
 
 def signal_payload(device: str, seq: int) -> bytes:
@@ -172,7 +142,7 @@ def minimal_pipeline(port: int, tmp: Path, n: int, rate: float | None = None) ->
     """
     tag = "burst" if rate is None else f"r{int(rate)}"
     prefix = f"bench/mini-{tag}"
-    sink = Counter(port, f"{prefix}/requests", f"mini-sink-{tag}")
+    sink = Sink(port, f"{prefix}/requests", f"mini-sink-{tag}")
     with pipeline_proc.minimal(port, tmp / f"mini-{tag}.db", prefix):
         pub = client(port, f"mini-pub-{tag}", inflight=1000)
         sent = publish_paced(pub, n, rate, lambda i: (f"{prefix}/signals", f"D{i}", i, f"/D{i}"))
@@ -200,7 +170,7 @@ def publish_paced(
                 time.sleep(max(0.0, min(0.001, next_at - time.perf_counter())))
             next_at += interval
         topic, device, seq, key = what(i)
-        sent[key] = time.monotonic()  # the clock `Counter.arrived` uses
+        sent[key] = time.monotonic()  # the clock `Sink.arrived` uses
         pub.publish(topic, signal_payload(device, seq), 1)
     return sent
 
@@ -223,7 +193,7 @@ def ingest_burst(port: int, tmp: Path, n: int) -> tuple[float, int, int, int]:
     device retries): signals/s until every request is on the upstream topic and every repeat absorbed."""
     home = tmp / "ingest"
     topics = LineTopics("S1", "LI")
-    sink = Counter(port, topics.requests, "ingest-sink")
+    sink = Sink(port, topics.requests, "ingest-sink")
     with pipeline_proc.serving(port, home, n, "LI"):
         pub = client(port, "burst-pub", inflight=1000)
         device = lambda i: (topics.device_signal(f"BS{i:05d}"), f"BS{i:05d}", 1, f"BS{i:05d}")  # noqa: E731
@@ -277,7 +247,7 @@ def latency(port: int, tmp: Path, rate: float, count: int) -> tuple[float, float
     """Bin-empty published -> request seen on the upstream topic, with `serve` in its own process."""
     line = f"LT{int(rate)}"
     topics = LineTopics("S1", line)
-    sink = Counter(port, topics.requests, f"lat-sink-{rate}")
+    sink = Sink(port, topics.requests, f"lat-sink-{rate}")
     with pipeline_proc.serving(port, tmp / f"lat{int(rate)}", count, line):
         pub = client(port, f"lat-pub-{rate}")
         sent = publish_paced(
@@ -305,7 +275,7 @@ def terminal_rss(port: int, tmp: Path, n: int) -> tuple[float, float, float]:
     with an n-card configuration. Returns (peak MB during the burst, MB once started, peak MB of
     the start-up, which registers the n cards of a new data dir)."""
     topics = LineTopics("S1", "L9")
-    sink = Counter(port, topics.requests, "rss-sink")
+    sink = Sink(port, topics.requests, "rss-sink")
     with pipeline_proc.serving(port, tmp / "rss", n, "L9") as proc:
         after_start = _vm_kb(proc.pid, "VmRSS") / 1024
         start_peak = _vm_kb(proc.pid, "VmHWM") / 1024
@@ -337,7 +307,7 @@ def scale(
     import contextlib
     import os
 
-    from bench.fleet import Sink, cpu_s, fd_usage, machine_busy, start_fleet
+    from bench.fleet import cpu_s, fd_usage, machine_busy, start_fleet
 
     fast = UpstreamSettings(accept_after_s=0, pick_after_s=0, ship_after_s=0, transit_s=0)
     peer = UpstreamPeer(settings_for(port), "S1", fast, tmp / "peer.db").__enter__()
