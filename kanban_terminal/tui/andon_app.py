@@ -242,7 +242,7 @@ class AndonAppMixin(_Base):
         source = view.andon.source
         if not source.startswith(DEVICE_SOURCE):
             self.notify(
-                f"This one was raised at {source}, not by a device: there is nothing to shelve.",
+                f"This call was not raised by a device (it came from {source}): nothing to shelve.",
                 severity="warning",
             )
             return
