@@ -54,7 +54,7 @@ def _make_engine(path: Path, begin: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        conn.connection.driver_connection.execute(begin)
 
     return engine
 
@@ -150,10 +150,24 @@ class Database:
             yield session
 
     @contextmanager
-    def write_connection(self) -> Iterator[Connection]:
-        """One unit of work on a Core connection, for the hot path that writes plain SQL."""
-        with self.writing(), self.write_engine.begin() as conn:
-            yield conn
+    def write_connection(self, *, fsync: bool = True) -> Iterator[Connection]:
+        """One unit of work on a Core connection, for the hot path that writes plain SQL.
+
+        `fsync=False` commits without waiting for the disk (synchronous=NORMAL for this transaction
+        only). Only for writes that may be lost on power loss and redone: in WAL the next fsynced
+        commit flushes them too, in order, so they can vanish only together with everything after them.
+        """
+        with self.writing(), self.write_engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None, "a pooled connection always has its sqlite3 connection"
+            if not fsync:
+                raw.execute("PRAGMA synchronous=NORMAL")  # refused inside a transaction: set before BEGIN
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if not fsync:
+                    raw.execute("PRAGMA synchronous=FULL")
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
