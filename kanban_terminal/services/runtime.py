@@ -27,19 +27,22 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.config import MqttSettings, TerminalConfig, load_config
+from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.andon_link import LinkAndonPublisher
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
 from kanban_terminal.services.andon_signals import handle_andon_signal
 from kanban_terminal.services.health_publisher import HealthPublisher
-from kanban_terminal.services.relay import Relay, outbox_state
+from kanban_terminal.services.relay import Relay, outbox_state, read_fresh
 from kanban_terminal.services.signals import (
     MAX_SIGNAL_BYTES,
     BinSignal,
     SignalApplier,
+    SignalResult,
     is_andon,
     parse_json_object,
     prune_signals,
@@ -48,6 +51,7 @@ from kanban_terminal.services.signals import (
 )
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.services.upstream_status import try_apply_status
+from kanban_terminal.storage.scan_repo import driver
 
 if TYPE_CHECKING:
     from kanban_terminal.adapters.demo import DemoEnvironment
@@ -282,10 +286,15 @@ class TerminalServices:
                 if more is None:
                     break
                 items.append(more)
+            if self.relay is not None:
+                self.relay.hold_marks(True)
             try:
                 self._handle(items)
             except Exception:
                 log.exception("inbound worker failed on a group; messages stay unacknowledged")
+            finally:
+                if self.relay is not None:
+                    self.relay.hold_marks(self._inbox.qsize() > 0)  # more to come: keep them
 
     def _handle(self, items: list[_Inbound]) -> None:
         group: list[tuple[_Inbound, BinSignal]] = []
@@ -337,7 +346,7 @@ class TerminalServices:
             return
 
         def apply() -> bool:
-            results = self.applier.apply([signal for _, signal in group])
+            results = self.applier.apply([signal for _, signal in group], self._before_group_commit)
             dup = sum(r.duplicate for r in results)
             if dup:
                 log.info("%d signal(s) already applied (redelivered): not applied again", dup)
@@ -353,6 +362,35 @@ class TerminalServices:
             # Committed and fsynced: only now may the broker forget these messages.
             for item, _ in group:
                 self._ack(item)
+
+    def _before_group_commit(
+        self, conn: Connection, results: list[SignalResult]
+    ) -> Callable[[bool], None] | None:
+        """Last inside a group's transaction: mark the PUBACKs that came in meanwhile (one write turn
+        for both), and read what the group's new requests need to be published straight after the
+        commit by this thread (`Relay.publish_fresh`) rather than after the relay thread's turn."""
+        relay = self.relay
+        if relay is None:
+            return None
+        raised = [
+            (r.outcome.request_id, r.outcome.loop_id)
+            for r in results
+            if r.outcome is not None
+            and r.outcome.kind is OutcomeKind.REQUEST_RAISED
+            and r.outcome.request_id
+            and r.outcome.loop_id
+        ]
+        acked = relay.take_acked()
+        moved = relay.mark_in(conn, acked) if acked else []
+        fresh = read_fresh(driver(conn), raised, relay.window) if raised else None
+
+        def after(committed: bool) -> None:
+            if acked:
+                relay.marked(acked, moved, committed=committed)
+            if committed and fresh is not None:
+                relay.publish_fresh(fresh)
+
+        return after
 
     def _retrying(self, step: object) -> bool:
         """Run a storage step until it commits or the services stop (then: not acknowledged, so

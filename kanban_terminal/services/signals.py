@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -260,6 +260,11 @@ class _CollectingBus(Bus):
         self.held.append(event)
 
 
+BeforeCommit = Callable[[Connection, "list[SignalResult]"], "Callable[[bool], None] | None"]
+"""`SignalApplier.apply`'s hook: (connection, results) -> the step to run once the transaction has
+committed (True) or rolled back (False)."""
+
+
 class SignalApplier:
     """Applies validated bin signals to a terminal, many per transaction."""
 
@@ -285,8 +290,13 @@ class SignalApplier:
         """The card a signal is about: the device's named bin, else the device's only bin."""
         return self.cards.get((signal.device, signal.bin)) or self.cards.get((signal.device, None))
 
-    def apply(self, signals: list[BinSignal]) -> list[SignalResult]:
+    def apply(
+        self, signals: list[BinSignal], before_commit: BeforeCommit | None = None
+    ) -> list[SignalResult]:
         """Apply `signals` in one transaction; returns only after it has committed (fsynced).
+
+        `before_commit(conn, results)` runs last inside the transaction and returns what to run
+        once it has committed or rolled back, before the group's events are announced.
 
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the group could not be committed; nothing of it is
@@ -295,13 +305,24 @@ class SignalApplier:
         results: list[SignalResult] = []
         self._bus.held.clear()
         now_text = to_text(self.terminal.clock())
+        after: Callable[[bool], None] | None = None
         try:
             with self.terminal.db.writing(), self.terminal.db.write_engine.connect() as conn, conn.begin():
                 self._joined.conn = conn
                 for signal in signals:
                     results.append(self._apply_one(conn, signal, now_text))
+                after = before_commit(conn, results) if before_commit else None
+        except BaseException:
+            if after is not None:
+                after(False)
+            raise
         finally:
             self._joined.conn = None
+        if after is not None:
+            try:
+                after(True)
+            except Exception:  # the group is stored: its messages must still be acknowledged
+                log.exception("after-commit step of a signal group failed")
         # Committed: only now may screens and the relay hear about it.
         for event in self._bus.held:
             self.terminal.bus.publish(event)

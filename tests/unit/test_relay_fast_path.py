@@ -1,0 +1,140 @@
+"""The inbound worker's share of the relay's work: publishing the requests its group just raised
+(`publish_fresh`) and marking PUBACKs inside its group's transaction (`take_acked` / `marked`).
+
+Both skip a turn of the relay thread; neither may cost the per-loop order or a request.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from kanban_terminal.services.log_integrity import verify_log
+from kanban_terminal.services.relay import FreshRows, Relay, read_fresh
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.scan_repo import driver
+from tests.support.mqtt_lines import make_config
+from tests.unit.test_relay import Broker, Clock, card_state, raise_requests, rows
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def terminal(tmp_path: Path, clock: Clock) -> Terminal:
+    config, _ = make_config(tmp_path, loops=2, cards=30, sensors=0)
+    t = Terminal.open(config, tmp_path / "data", clock=clock)
+    yield t
+    t.close()
+
+
+def request_of(terminal: Terminal, card: str) -> tuple[str, str]:
+    con = sqlite3.connect(terminal.db.path)
+    try:
+        q = "SELECT id, loop_id FROM replenishment_request WHERE card_id = ? AND closed_at IS NULL"
+        request_id, loop_id = con.execute(q, (card,)).fetchone()
+        return str(request_id), str(loop_id)
+    finally:
+        con.close()
+
+
+def fresh(terminal: Terminal, relay: Relay, cards: list[str]) -> FreshRows:
+    """What the worker reads inside its group's transaction for the requests of `cards`."""
+    with terminal.db.write_connection() as conn:
+        return read_fresh(driver(conn), [request_of(terminal, c) for c in cards], relay.window)
+
+
+def test_a_fresh_request_goes_out_from_the_committing_thread(terminal: Terminal) -> None:
+    raise_requests(terminal, ["C00001"])
+    broker = Broker()
+    relay = Relay(terminal, broker, window=20)
+    relay.publish_fresh(fresh(terminal, relay, ["C00001"]))
+    assert [m["card"] for _, m in broker.sent] == ["C00001"]
+    relay.run_once()  # the relay thread's next read finds it in flight: not published twice
+    assert len(broker.sent) == 1
+
+
+def test_a_fresh_request_waits_while_an_older_one_of_its_loop_is_not_with_paho(terminal: Terminal) -> None:
+    raise_requests(terminal, ["C00001", "C00002"])  # same loop, seq 1 and 2; C00001 never published
+    broker = Broker()
+    relay = Relay(terminal, broker, window=20)
+    relay.publish_fresh(fresh(terminal, relay, ["C00002"]))
+    assert broker.sent == []  # seq 2 must not overtake seq 1
+    relay.run_once()
+    assert [m["loop_seq"] for _, m in broker.sent] == [1, 2]
+
+
+def test_a_fresh_request_follows_an_older_one_already_in_flight(terminal: Terminal) -> None:
+    raise_requests(terminal, ["C00001"])
+    broker = Broker()
+    relay = Relay(terminal, broker, window=20)
+    relay.run_once()
+    raise_requests(terminal, ["C00002"])
+    relay.publish_fresh(fresh(terminal, relay, ["C00002"]))
+    assert [m["loop_seq"] for _, m in broker.sent] == [1, 2]
+
+
+def test_no_fresh_publish_over_a_full_window_or_without_a_link(terminal: Terminal) -> None:
+    raise_requests(terminal, ["C00001"])
+    broker = Broker()
+    broker.connected = False
+    relay = Relay(terminal, broker, window=20)
+    relay.publish_fresh(fresh(terminal, relay, ["C00001"]))
+    assert broker.sent == []
+    broker.connected = True
+    small = Relay(terminal, broker, window=1)
+    small.run_once()  # C00001 fills the window
+    raise_requests(terminal, ["C00031"])  # the other loop
+    small.publish_fresh(fresh(terminal, small, ["C00031"]))
+    assert [m["card"] for _, m in broker.sent] == ["C00001"]
+
+
+def test_pubacks_marked_in_the_workers_transaction(terminal: Terminal) -> None:
+    raise_requests(terminal, ["C00001", "C00002"])
+    broker = Broker()
+    relay = Relay(terminal, broker, window=20)
+    relay.run_once()
+    for mid, _ in broker.sent:
+        relay.on_published(mid, True, "Success")
+    relay.hold_marks(True)  # the worker is in a group: the relay leaves the marks to it
+    relay.run_once()
+    assert rows(terminal)["C00001"] == ("pending", 0)
+    acked = relay.take_acked()
+    assert len(acked) == 2
+    with terminal.db.write_connection() as conn:
+        moved = relay.mark_in(conn, acked)
+    relay.marked(acked, moved, committed=True)
+    relay.hold_marks(False)
+    relay.run_once()
+    assert rows(terminal)["C00001"] == ("published", 1)
+    assert card_state(terminal, "C00002") == "sent"
+    assert len(broker.sent) == 2  # marked once, never published again
+    assert relay.published_total == 2
+    assert verify_log(terminal.db).ok
+
+
+def test_pubacks_of_a_rolled_back_group_are_marked_later(terminal: Terminal) -> None:
+    raise_requests(terminal, ["C00001"])
+    broker = Broker()
+    relay = Relay(terminal, broker, window=20)
+    relay.run_once()
+    relay.on_published(broker.sent[0][0], True, "Success")
+    relay.hold_marks(True)
+    acked = relay.take_acked()
+    relay.marked(acked, [], committed=False)  # the group's transaction failed
+    relay.hold_marks(False)
+    relay.run_once()
+    assert rows(terminal)["C00001"] == ("published", 1)
+    assert card_state(terminal, "C00001") == "sent"
+    assert len(broker.sent) == 1
+
+
+def test_a_write_without_fsync_leaves_the_connection_fsyncing(terminal: Terminal) -> None:
+    with terminal.db.write_connection(fsync=False) as conn:
+        raw = driver(conn)
+        assert raw.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert raw.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again for the next user
