@@ -451,6 +451,9 @@ class Relay:
         # skipped there. Rows already in flight are skipped before they are parsed: the first
         # `window` pending rows are re-read every step, and parsing them was ~5 % of the relay thread.
         tagged = [(r, True) for r in hot] + [(r, False) for r in (*stale, *pending)]
+        # A query cut at its LIMIT may have left due rows unread even if the loop below runs out
+        # first (a hot row skipped again in `pending`): read again after the next answer.
+        self._capped = max(len(hot), len(stale), len(pending)) >= limit
         for r, live in tagged:
             if free <= 0 or (not live and backlog_free <= 0):
                 self._capped = True
@@ -550,7 +553,10 @@ class Relay:
             if request_id is None:
                 continue  # an availability heartbeat, or an answer from before a restart
             if self._capped:
-                self._due = True  # a slot freed for a row the last step had to leave behind
+                # A slot freed for a row the last step had to leave behind. The relay thread reads
+                # it; wake it, since the inbound worker may be the one taking this answer.
+                self._due = True
+                self._wake.set()
             self._answered_at.append(self._timer())
             if ok:
                 self._acked.append(request_id)  # leaves _inflight_ids once marked published
