@@ -237,7 +237,7 @@ def drain(mosq: Mosquitto, tmp: Path, n: int) -> float:
     unsent = services.link_state().unsent
     if unsent:
         raise RuntimeError(f"drain: {unsent} requests still unsent after {relay.published_total} PUBACKs")
-    print(f"  drain: {relay.mark_batches} fsynced PUBACK batches, {n / relay.mark_batches:.0f} requests each")
+    print(f"  drain: {relay.mark_batches} mark transactions, {n / relay.mark_batches:.0f} PUBACKs each")
     services.stop()
     terminal.close()
     return rate

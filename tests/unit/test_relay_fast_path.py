@@ -7,12 +7,13 @@ Both skip a turn of the relay thread; neither may cost the per-loop order or a r
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from kanban_terminal.services.log_integrity import verify_log
-from kanban_terminal.services.relay import FreshRows, Relay, read_fresh
+from kanban_terminal.services.relay import MIN_BACKLOG_INFLIGHT, FreshRows, Relay, read_fresh
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.scan_repo import driver
 from tests.support.mqtt_lines import make_config
@@ -154,3 +155,29 @@ def test_an_answer_the_worker_takes_still_wakes_the_relay_for_a_row_left_behind(
     assert relay._wake.is_set()
     relay.run_once()
     assert [m["card"] for _, m in broker.sent] == ["C00001", "C00002"]
+
+
+def test_answers_bring_another_read_after_a_step_that_found_the_backlog_share_used_up(
+    tmp_path: Path, clock: Clock
+) -> None:
+    # The drain bench stalled on this (3,750 instead of ~5,900 req/s): a step that began with the
+    # backlog's share of the window used up read only live rows, counted as "nothing left behind",
+    # and the answers to that backlog then brought no read until the 1 s sweep.
+    config, _ = make_config(tmp_path, loops=2, cards=100, sensors=0)  # LP1 = C00101..C00200
+    terminal = Terminal.open(config, tmp_path / "data", clock=clock)
+    try:
+        raise_requests(terminal, [f"C{i:05d}" for i in range(1, 41)])
+        clock.now += timedelta(minutes=5)  # a backlog now
+        broker = Broker()
+        relay = Relay(terminal, broker, window=200)
+        relay.run_once()
+        assert relay.inflight == MIN_BACKLOG_INFLIGHT  # the backlog's share, broker speed unknown
+        raise_requests(terminal, ["C00101"])
+        relay._step()  # as the relay thread does on the new request's wake: the live row goes out
+        assert broker.sent[-1][1]["card"] == "C00101"
+        for mid, _m in broker.sent[:MIN_BACKLOG_INFLIGHT]:
+            relay.on_published(mid, True, "Success")
+        relay._step()  # the thread's step on those answers (not run_once, which always reads)
+        assert len(broker.sent) > MIN_BACKLOG_INFLIGHT + 1
+    finally:
+        terminal.close()
