@@ -397,7 +397,9 @@ class Relay:
             if self.publisher.connected and self._due:
                 self._due = False
                 self._publish_due()
-            if self._marks_held:
+            # Held for the worker's next group, but never more than a window's worth: a worker busy
+            # with upstream statuses alone (a drain's answers) has no group to put them in.
+            if self._marks_held and len(self._acked) < self.window:
                 acked = []
             else:
                 acked, self._acked = self._acked, []

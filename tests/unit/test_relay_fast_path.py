@@ -181,3 +181,19 @@ def test_answers_bring_another_read_after_a_step_that_found_the_backlog_share_us
         assert len(broker.sent) > MIN_BACKLOG_INFLIGHT + 1
     finally:
         terminal.close()
+
+
+def test_marks_held_for_a_busy_worker_never_pile_up_beyond_a_window(terminal: Terminal) -> None:
+    # A worker busy with upstream statuses only (a drain's answers) has no signal group to mark in.
+    raise_requests(terminal, ["C00001", "C00002", "C00003"])
+    broker = Broker()
+    relay = Relay(terminal, broker, window=2)
+    relay.run_once()
+    relay.hold_marks(True)
+    relay.on_published(broker.sent[0][0], True, "Success")
+    relay._step()
+    assert rows(terminal)["C00001"] == ("pending", 0)  # held: the worker's group may take it
+    relay.on_published(broker.sent[1][0], True, "Success")
+    relay._step()
+    assert rows(terminal)["C00001"] == ("published", 1)  # a window's worth: the relay marks them
+    assert rows(terminal)["C00002"] == ("published", 1)
