@@ -18,6 +18,10 @@
   mids and waits for the broker's answer.
 * The PUBACK callback runs on paho's thread while paho holds its own lock, so it only puts the answer
   on a queue; taking our lock there could deadlock against a publish() here (paho #226).
+* Two threads publish: the relay thread, and the inbound worker, which hands paho the requests its
+  signal group raised right after the commit (`publish_fresh`) and marks PUBACKs inside its next
+  group (`take_acked`); the relay thread reads the outbox only when a row may be due (`_due`) or on
+  its sweep. `_lock` keeps the in-memory state and the order of publishes.
 
 It must not import paho: it talks to a `Publisher` (the MQTT link, or a test double).
 """
