@@ -147,6 +147,16 @@ def request_payload(terminal: Terminal, row: RequestRow | OutboxRow) -> bytes:
     ).encode()
 
 
+def _pending_of_loop(db: sqlite3.Connection, loop: str, limit: int) -> list[tuple[Any, ...]]:
+    """A loop's first `limit` pending rows in `loop_seq` order (ix_request_outbox)."""
+    rows: list[tuple[Any, ...]] = db.execute(
+        f"SELECT {_OUTBOX_COLUMNS} FROM replenishment_request WHERE publish_state = 'pending' "
+        "AND loop_id = ? AND closed_at IS NULL ORDER BY loop_seq LIMIT ?",
+        (loop, limit),
+    ).fetchall()
+    return rows
+
+
 @dataclass(frozen=True)
 class FreshRows:
     """Requests a transaction just raised, with every pending row of their loops (`read_fresh`)."""
@@ -160,14 +170,7 @@ def read_fresh(db: sqlite3.Connection, raised: list[tuple[str, str]], limit: int
     """Inside the transaction that raised `raised` (request id, loop id): the pending rows of those
     loops, at most `limit` each (a loop with a deeper backlog leaves its new rows to the relay)."""
     loops = sorted({loop for _, loop in raised})
-    by_loop = [
-        db.execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM replenishment_request WHERE publish_state = 'pending' "
-            "AND loop_id = ? AND closed_at IS NULL ORDER BY loop_seq LIMIT ?",  # ix_request_outbox
-            (loop, limit),
-        ).fetchall()
-        for loop in loops
-    ]
+    by_loop = [_pending_of_loop(db, loop, limit) for loop in loops]
     return FreshRows(frozenset(request_id for request_id, _ in raised), by_loop)
 
 
@@ -536,14 +539,7 @@ class Relay:
         ).fetchall()
         live_since = to_text(now - LIVE_WITHIN)  # stored timestamps sort as text (storage/types.py)
         loops = list(dict.fromkeys(loop for loop, raised_at in newest if raised_at >= live_since))
-        per_loop = [
-            db.execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM replenishment_request WHERE publish_state = 'pending' "
-                "AND loop_id = ? AND closed_at IS NULL ORDER BY loop_seq LIMIT ?",  # ix_request_outbox
-                (loop, limit),
-            ).fetchall()
-            for loop in loops
-        ]
+        per_loop = [_pending_of_loop(db, loop, limit) for loop in loops]
         # Round robin: one live loop with a deep backlog must not hold back another loop's live row.
         return [r for batch in zip_longest(*per_loop) for r in batch if r is not None]
 
