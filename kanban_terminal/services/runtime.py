@@ -381,8 +381,12 @@ class TerminalServices:
             and r.outcome.loop_id
         ]
         acked = relay.take_acked()
-        moved = relay.mark_in(conn, acked) if acked else []
-        fresh = read_fresh(driver(conn), raised, relay.window) if raised else None
+        try:
+            moved = relay.mark_in(conn, acked) if acked else []
+            fresh = read_fresh(driver(conn), raised, relay.window) if raised else None
+        except BaseException:
+            relay.marked(acked, [], committed=False)  # taken but not marked: the relay keeps them
+            raise
 
         def after(committed: bool) -> None:
             if acked:

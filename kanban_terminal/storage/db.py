@@ -167,7 +167,11 @@ class Database:
                     yield conn
             finally:
                 if not fsync:
-                    raw.execute("PRAGMA synchronous=FULL")
+                    try:
+                        raw.execute("PRAGMA synchronous=FULL")
+                    except BaseException:
+                        conn.invalidate()  # never back to the pool without fsync
+                        raise
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

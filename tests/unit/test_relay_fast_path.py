@@ -197,3 +197,35 @@ def test_marks_held_for_a_busy_worker_never_pile_up_beyond_a_window(terminal: Te
     relay._step()
     assert rows(terminal)["C00001"] == ("published", 1)  # a window's worth: the relay marks them
     assert rows(terminal)["C00002"] == ("published", 1)
+
+
+def test_pubacks_taken_by_a_group_that_fails_before_its_commit_are_marked_later(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kanban_terminal.services.runtime import TerminalServices
+    from kanban_terminal.services.signals import BinSignal, SignalNotStored
+
+    config, _ = make_config(tmp_path, loops=2, cards=30, sensors=5)
+    terminal = Terminal.open(config, tmp_path / "data", clock=clock)
+    try:
+        raise_requests(terminal, ["C00010"])
+        broker = Broker()
+        relay = Relay(terminal, broker, window=20)
+        relay.run_once()
+        relay.on_published(broker.sent[0][0], True, "Success")
+        services = TerminalServices(terminal, None)
+        services.relay = relay  # the worker's hook, without a broker link
+
+        def failing_mark(conn: object, request_ids: list[str]) -> list[str]:
+            raise SignalNotStored("disk I/O error")
+
+        monkeypatch.setattr(relay, "mark_in", failing_mark)
+        signal = BinSignal("BS00001:b:1", "BS00001", "b", 1, "empty", clock.now)
+        with pytest.raises(SignalNotStored):
+            services.applier.apply([signal], services._before_group_commit)
+        monkeypatch.undo()
+        relay.run_once()  # the relay still has the answer and marks it
+        assert rows(terminal)["C00010"] == ("published", 1)
+        assert len(broker.sent) == 1
+    finally:
+        terminal.close()
