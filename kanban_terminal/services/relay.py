@@ -227,7 +227,7 @@ class Relay:
         self.mark_batches = 0
         """Transactions of the relay thread that marked PUBACKed rows (benchmarks: requests per batch)."""
         self._inflight: dict[int, str] = {}
-        """mid -> request id, only touched by the relay thread."""
+        """mid -> request id (under `_lock`, like the rest of this state)."""
         self._inflight_ids: set[str] = set()
         self._acked: list[str] = []
         """PUBACKed request ids not yet marked published (a failed mark is retried, not lost)."""
@@ -248,16 +248,17 @@ class Relay:
         self._due = True
         """A row may be waiting to go out: set by a new request, a reconnect, or an answer freeing a
         slot that a capped step wanted. Without it, only the sweep reads the outbox: reading it on
-        every PUBACK, when the inbound worker had already published the new rows (`publish_now`),
+        every PUBACK, when the inbound worker had already published the new rows (`publish_fresh`),
         took the GIL from that worker about once per request."""
         self._capped = False
         """The last read of the outbox left due rows behind for want of window."""
         self._next_sweep = 0.0
         self._marks_held = False
         self._lock = threading.Lock()
-        """Guards the in-memory state above and the order of publishes: the relay thread and
-        `publish_now` (the inbound worker) both publish. Never held while waiting for the write
-        lock, and paho's callbacks never take it (they only queue), so it cannot deadlock."""
+        """Guards the in-memory state above and the order of publishes: the relay thread and the
+        inbound worker (`publish_fresh`, `take_acked`, `marked`) both use it. Never held while
+        waiting for the write lock, and paho's callbacks never take it (they only queue), so it
+        cannot deadlock."""
         self._unsubscribe = terminal.bus.subscribe(self._on_event)
 
     # -- called from other threads -----------------------------------------------------------------
@@ -413,7 +414,7 @@ class Relay:
         if not acked:
             return
         try:
-            # Outside the lock: `publish_now` must not wait for this fsync.
+            # Outside the lock: the worker's `publish_fresh` must not wait for this write turn.
             self._mark_published(acked)
         except BaseException:
             with self._lock:
