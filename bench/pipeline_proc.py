@@ -20,8 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,15 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kanban_terminal.adapters.topics import LineTopics  # noqa: E402
-from tests.support.mqtt_lines import line_config  # noqa: E402
-
-
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.01)
+from tests.support.mqtt_lines import line_config, wait_for  # noqa: E402
 
 
 @contextmanager
@@ -69,7 +60,7 @@ def serving(port: int, home: Path, cards: int, line: str) -> Iterator[subprocess
         cwd=ROOT, stdout=log, stderr=log,
     )  # fmt: skip
     try:
-        _wait(lambda: online.is_set() or proc.poll() is not None, 120, f"serve {line} online")
+        wait_for(lambda: online.is_set() or proc.poll() is not None, 120, f"serve {line} online")
         if proc.poll() is not None:
             raise RuntimeError(f"serve exited: {(home / 'serve.log').read_text()[-2000:]}")
         yield proc
