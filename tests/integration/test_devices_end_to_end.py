@@ -79,6 +79,10 @@ def line(tmp_path: Path, mosquitto: Mosquitto, device: DeviceSimulator) -> Itera
     services.start()
     bridge.start()
     wait_until(lambda: services.subscribed(), "terminal link")
+    # pyserial flushes the port's input when it opens it, so what the device sent before then is
+    # gone (real firmware retransmits an unacknowledged event; the simulator does not). The device
+    # is online once the bridge has read a frame of it: from here on nothing it sends is lost.
+    wait_until(lambda: bridge.devices["D1"].online, "the bridge reading the device")
     try:
         yield terminal
     finally:
