@@ -61,12 +61,13 @@ class Terminal:
 
         `long_running` is for `run` and `serve`: they own the data dir while up, so a second one and a
         `restore` are refused; a short headless verb (`scan`, `status`) may still open it beside them.
+        They also checkpoint the WAL in the background (storage/checkpointer.py).
         """
         from kanban_terminal.services.catalog import sync_catalog
 
         lock = acquire_use(data_dir, long_running=long_running)
         try:
-            db = Database(data_dir / DB_FILENAME)
+            db = Database(data_dir / DB_FILENAME, background_checkpoints=long_running)
         except BaseException:
             lock.release()
             raise

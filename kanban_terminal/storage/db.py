@@ -25,6 +25,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlmodel import Session
 
+from kanban_terminal.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
+
 BUSY_TIMEOUT_MS = 10_000
 _MIGRATIONS = Path(__file__).parent / "migrations"
 BACKUPS_DIRNAME = "backups"
@@ -35,7 +37,7 @@ class DatabaseError(Exception):
     """The database cannot be used; the message says why and what to do."""
 
 
-def _make_engine(path: Path, begin: str) -> Engine:
+def _make_engine(path: Path, begin: str, *, autocheckpoint_pages: int | None = None) -> Engine:
     engine = create_engine(
         f"sqlite:///{path}",
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
@@ -50,6 +52,8 @@ def _make_engine(path: Path, begin: str) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if autocheckpoint_pages is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint_pages}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -111,7 +115,12 @@ def migrate(engine: Engine, *, backup_dir: Path | None = None) -> None:
 class Database:
     """The terminal's database file: one engine for writes, one for reads."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, background_checkpoints: bool = False):
+        """Args:
+        path: the database file (created 0600 if missing, then migrated).
+        background_checkpoints: copy the WAL back from a thread of its own (`Checkpointer`)
+            instead of inside every ~40th commit; for the long-running `run` and `serve`.
+        """
         self.path = path
         self.write_lock = threading.RLock()
         """Held around every write transaction of this process (`writing()`). SQLite's busy
@@ -120,13 +129,18 @@ class Database:
         stream queued for 0.1-0.8 s (bench/mqtt_pipeline.py, traced). Waiting here wakes the next
         writer the moment the last one commits. Other processes still meet the busy timeout."""
         _secure_create(path)
-        self.write_engine = _make_engine(path, "BEGIN IMMEDIATE")
+        self.checkpointer = Checkpointer(path, self.write_lock) if background_checkpoints else None
+        self.write_engine = _make_engine(
+            path, "BEGIN IMMEDIATE", autocheckpoint_pages=BACKSTOP_PAGES if self.checkpointer else None
+        )
         self.read_engine = _make_engine(path, "BEGIN")
         try:
             migrate(self.write_engine, backup_dir=path.parent / BACKUPS_DIRNAME)
         except BaseException:
             self.close()  # a refused (newer) database must not be left with open connections
             raise
+        if self.checkpointer is not None:
+            self.checkpointer.start()
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -138,6 +152,8 @@ class Database:
         finally:
             if acquired:
                 self.write_lock.release()
+            if self.checkpointer is not None:
+                self.checkpointer.committed()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -180,5 +196,7 @@ class Database:
             yield session
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.write_engine.dispose()
         self.read_engine.dispose()

@@ -1,0 +1,120 @@
+"""Copying the WAL back into the database file from a thread of its own, not in a commit.
+
+SQLite's auto-checkpoint runs inside the commit that pushes the WAL past 1,000 pages: that commit
+also copies ~1,000 pages into the database file and fsyncs it before it returns. A bin signal's
+group writes ~26 WAL pages, so every ~40th signal waited ~2 ms more for its request. Measured on
+one-signal groups at 10 a second: p99 5.6 ms with it, 3.2 ms with the checkpoints here; that tail
+was the p99 of the 5 signals/s latency figure (docs/BENCHMARKS.md).
+
+Here a long-running terminal (`run`, `serve`) checkpoints from a thread with its own connection,
+after the commit has returned and its request is on its way: the signal that filled the WAL no
+longer pays for copying it. The thread takes the process's write turn first, so it never runs beside
+one of our commits: tried beside them (PASSIVE alone, which SQLite allows), the 500 signals/s p99
+got worse, 14.5-14.8 ms against 6.5-9.1 ms (two database-file fsyncs and WAL appends competing for
+one disk is the likely cause; not traced further). The committing connections keep an
+auto-checkpoint threshold, only a higher one (`BACKSTOP_PAGES`), so the WAL stays bounded even if
+this thread is stuck. Durability does not change: a checkpoint only copies pages that are already
+fsynced in the WAL, and it is SQLite's own.
+
+It must not decide anything about the data; it knows the file and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+BACKSTOP_PAGES = 10_000
+"""The committing connections' own auto-checkpoint threshold while this thread runs (~40 MB of WAL):
+reached only when the background checkpoints fall behind or stop."""
+
+EVERY_COMMITS = 32
+"""Checkpoint after this many write transactions (~800 WAL pages of signal groups, close to
+SQLite's default threshold of 1,000, so each checkpoint stays as small as before)..."""
+
+IDLE_S = 1.0
+"""...or this long after the last checkpoint when anything was written at all: at a line's real
+rate (a few signals a second) the WAL is copied back in small steps."""
+
+
+class Checkpointer:
+    """A thread that runs `PRAGMA wal_checkpoint(PASSIVE)` on the database at `path`."""
+
+    def __init__(
+        self,
+        path: Path,
+        write_turn: threading.RLock,
+        *,
+        every_commits: int = EVERY_COMMITS,
+        idle_s: float = IDLE_S,
+    ):
+        """Args:
+        path: the database file.
+        write_turn: the process's write lock (`Database.write_lock`), held while checkpointing.
+        every_commits, idle_s: when to checkpoint (after that many commits, or that long after
+            the last checkpoint if anything was written).
+        """
+        self.path = path
+        self.write_turn = write_turn
+        self.every_commits = every_commits
+        self.idle_s = idle_s
+        self.checkpoints = 0
+        """Checkpoints run (tests, benchmarks)."""
+        self._commits = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def committed(self) -> None:
+        """A write transaction of this process ended (called with the write turn released)."""
+        self._commits += 1  # a lost increment under a race only delays a checkpoint by one commit
+        if self._commits >= self.every_commits:
+            self._wake.set()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            log.error("background WAL checkpoints off (%s): commits checkpoint themselves", exc)
+            return
+        try:
+            # FULL, as the writers: the database file is fsynced before the WAL may be reused.
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA wal_autocheckpoint=0")  # this connection only ever checkpoints
+            while not self._stop.is_set():
+                self._wake.wait(self.idle_s)
+                self._wake.clear()
+                if self._commits == 0:
+                    continue
+                # Not `Database.writing()`: that counts as a commit and would wake this thread again.
+                # A writer holding the turn for long (a restore, a stuck disk): try again later.
+                if not self.write_turn.acquire(timeout=self.idle_s):
+                    continue
+                self._commits = 0
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except sqlite3.Error as exc:  # a full disk, an I/O error: the writers' backstop holds
+                    log.warning("background WAL checkpoint failed, retrying later: %s", exc)
+                finally:
+                    self.write_turn.release()
+        finally:
+            db.close()
