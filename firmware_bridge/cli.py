@@ -118,7 +118,7 @@ def _simulate_one(device: DeviceSimulator, verb: str, rest: list[str]) -> None:
     elif verb == "replug":
         print(f"on {device.reopen()}", flush=True)
     elif verb == "lights":
-        for frame in device.received[-10:]:
+        for frame in list(device.received)[-10:]:
             print(f"{frame.type} {' '.join(frame.args)}", flush=True)
         return
     else:

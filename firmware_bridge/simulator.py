@@ -2,9 +2,9 @@
 
 Used by the integration tests, by `firmware-bridge simulate`, and by the terminal's demo when it asks
 for simulated hardware. It behaves like `firmware/main.py`: HELLO at boot, HB on a timer, BIN and BTN
-events with a rising seq; it records every frame the host sends it (LIGHT, BUZZ, ACK) so a test can
-assert what the stack light would show. It does not retransmit on a missing ACK by itself: a test
-replays a frame with `send_raw` when it wants a retransmission.
+events with a rising seq; it records the frames the host sends it (LIGHT, BUZZ, ACK; the last
+`RECEIVED_KEPT`) so a test can assert what the stack light would show. It does not retransmit on a
+missing ACK by itself: a test replays a frame with `send_raw` when it wants a retransmission.
 
 The slave side of the pty is what the bridge opens; `link` is an optional symlink to it, re-pointed
 atomically by `reopen()`, which plays the part of a /dev/serial/by-id link across a replug.
@@ -19,10 +19,15 @@ import select
 import threading
 import time
 import tty
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from firmware_bridge.framing import SEQ_MODULO, Frame, FrameDecoder, FrameType, encode
+
+RECEIVED_KEPT = 10_000
+"""Host frames a simulator remembers, newest last: hours of a demo's lamps and ACKs, and far more
+than any test looks back on. Unbounded, the demo's memory grew for as long as it ran."""
 
 
 class DeviceSimulator:
@@ -34,7 +39,7 @@ class DeviceSimulator:
         self.firmware = firmware
         self.boot = secrets.token_hex(4).upper()
         self.seq = 0
-        self.received: list[Frame] = []
+        self.received: deque[Frame] = deque(maxlen=RECEIVED_KEPT)
         self.decoder = FrameDecoder()
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()

@@ -139,7 +139,7 @@ class SimulatedStation:
         lamps: tuple[str, str, str] | None = None
         buzzer: bool | None = None
         # Newest first, stopping at the last of each: the status bar asks every second, and the
-        # simulator keeps every frame the bridge ever sent it.
+        # simulator keeps the last RECEIVED_KEPT frames the bridge sent it.
         for frame in reversed(list(self.device.received)):
             if lamps is None and frame.type is FrameType.LIGHT and len(frame.args) == 3:
                 lamps = (frame.args[0], frame.args[1], frame.args[2])
