@@ -93,7 +93,11 @@ class Checkpointer:
         try:
             db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
-            log.error("background WAL checkpoints off (%s): commits checkpoint themselves", exc)
+            log.error(
+                "background WAL checkpoints off (%s): commits checkpoint only at the %d-page backstop",
+                exc,
+                BACKSTOP_PAGES,
+            )
             return
         try:
             # FULL, as the writers: the database file is fsynced before the WAL may be reused.
