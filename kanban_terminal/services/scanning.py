@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from kanban_terminal.domain.card_ids import has_valid_check, layout_mismatch_hint
@@ -31,7 +32,8 @@ from kanban_terminal.domain.scans import (
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services.events import CardsChanged, RequestRaised, ScanOutcome, ScanRecorded
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import card_log, scan_repo
+from kanban_terminal.storage import card_log
+from kanban_terminal.storage.scan_repo import ScanStore
 from kanban_terminal.storage.tables import RejectedInputRow
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ def record_scan(
     intent: Intent = Intent.AUTO,
     confirmed: bool = False,
     actor: str | None = None,
+    store: ScanStore | None = None,
 ) -> ScanOutcome:
     """Handle one scanned code (or bin signal) and return what happened.
 
@@ -57,9 +60,13 @@ def record_scan(
         intent: AUTO for a person's scan, EMPTY / FULL for a bin sensor.
         confirmed: the person confirmed an implausibly early delivery.
         actor: who scanned, when known (badge id).
+        store: the open transaction to write into, for a caller that records many scans in one
+            (a group of bin signals); that caller flushes, commits and so decides when it is
+            durable. None: this scan's own transaction, committed before it returns.
 
     Returns:
-        The outcome; ACCEPTED only after the transaction is durable.
+        The outcome; ACCEPTED only after the transaction is durable (with `store`: once the
+        caller has committed it).
     """
     now = terminal.clock()
     at = at or now
@@ -70,8 +77,8 @@ def record_scan(
     if loop is None:
         return _reject_unknown(terminal, code, source, at)
     try:
-        with terminal.db.write_connection() as conn:
-            card = scan_repo.read_card(conn, code)
+        with _writes(terminal, store) as writes:
+            card = writes.read_card(code)
             if card is None or card.retired:
                 raise LookupError(code)
             request = (
@@ -83,7 +90,7 @@ def record_scan(
             decision = decide_scan(
                 snapshot, loop.terms, at, intent=intent, confirmed=confirmed, policy=terminal.policy
             )
-            request_id = _apply(terminal, conn, snapshot, decision, source, actor, now, at)
+            request_id = _apply(terminal, writes, snapshot, decision, source, actor, now, at)
     except LookupError:
         return _reject_unknown(terminal, code, source, at)
     except (SQLAlchemyError, sqlite3.Error) as exc:
@@ -126,9 +133,21 @@ def record_scan(
     return outcome
 
 
+@contextmanager
+def _writes(terminal: Terminal, store: ScanStore | None) -> Iterator[ScanStore]:
+    """The caller's store, or a transaction of this scan's own, flushed and committed at the end."""
+    if store is not None:
+        yield store
+        return
+    with terminal.db.write_connection() as conn:
+        own = ScanStore(conn)
+        yield own
+        own.flush()
+
+
 def _apply(
     terminal: Terminal,
-    conn: Connection,
+    writes: ScanStore,
     card: CardSnapshot,
     decision: ScanDecision,
     source: str,
@@ -143,12 +162,11 @@ def _apply(
     loop = terminal.card_loops[card.card_id]
     if decision.raise_request:
         request_id = terminal.new_id()
-        scan_repo.insert_request(
-            conn,
+        writes.insert_request(
             request_id=request_id,
             card_id=card.card_id,
             loop_id=loop.id,
-            loop_seq=scan_repo.take_loop_seq(conn, loop.id),
+            loop_seq=writes.take_loop_seq(loop.id),
             part_number=loop.part,
             quantity=loop.container_quantity,
             station=loop.station,
@@ -161,15 +179,11 @@ def _apply(
     open_request_id = request_id
     if decision.delivered_request_id:
         lead_s = decision.lead_time.total_seconds() if decision.lead_time else None
-        scan_repo.close_request(
-            conn, decision.delivered_request_id, status="delivered", at=at, lead_time_s=lead_s
-        )
+        writes.close_request(decision.delivered_request_id, status="delivered", at=at, lead_time_s=lead_s)
         open_request_id = None
-    log = card_log.ConnectionLog(conn)
     for step in decision.transitions:
-        log.append(_log_row(step, loop.id, request_id, source, actor, now, decision))
-    scan_repo.update_card(
-        conn,
+        writes.append_log(_log_row(step, loop.id, request_id, source, actor, now, decision))
+    writes.update_card(
         card.card_id,
         state=decision.transitions[-1].to_state.value,
         at=at,

@@ -10,10 +10,11 @@ This module adds only what a network door needs on top:
 * deduplication by (device, boot id, seq) in `inbound_signal`, written in the same transaction as the
   card state, so QoS 1 redeliveries and device retries never raise a second request while a device
   that rebooted (new boot id, seq restarting at 0) is still heard;
-* group commit: a burst is applied in one transaction (each signal in its own savepoint, through the
-  unchanged `record_scan`), and the caller acknowledges each message to the broker only after the
-  group has committed. One fsync per signal has a hard ceiling (stack.md 9); acknowledging before
-  the commit is how a crash loses acknowledged signals.
+* group commit: a burst is applied in one transaction (each signal through the unchanged
+  `record_scan`, writing into one `ScanStore` whose rows go to SQLite as multi-row statements), and
+  the caller acknowledges each message to the broker only after the group has committed. One fsync
+  per signal has a hard ceiling (stack.md 9); acknowledging before the commit is how a crash loses
+  acknowledged signals.
 
 It must not import paho: the MQTT adapter hands over plain bytes and an `ack` callable.
 """
@@ -40,7 +41,7 @@ from kanban_terminal.services.events import ScanOutcome
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.db import Database
-from kanban_terminal.storage.scan_repo import driver
+from kanban_terminal.storage.scan_repo import ScanStore, driver
 from kanban_terminal.storage.types import to_text
 
 log = logging.getLogger(__name__)
@@ -211,10 +212,11 @@ def signal_from_object(data: dict[str, Any], topic_device: str, now: datetime) -
 
 
 class _JoinedDatabase:
-    """A `Database` stand-in whose transactions are savepoints inside one open group transaction.
+    """A `Database` stand-in whose ORM transactions are savepoints inside one open group transaction.
 
-    `record_scan` opens `terminal.db.transaction()`; pointed at this, each call becomes a SAVEPOINT
-    of the group, so one signal that fails rolls back alone and the group still commits once.
+    `record_scan` keeps a refused input through `terminal.db.transaction()`; pointed at this, that
+    becomes a SAVEPOINT of the group, which commits once. The scan's own writes go into the group's
+    `ScanStore` instead (`record_scan(store=...)`).
     """
 
     def __init__(self, db: Database):
@@ -229,22 +231,6 @@ class _JoinedDatabase:
             s.begin(),
         ):
             yield s
-
-    @contextmanager
-    def write_connection(self) -> Iterator[Connection]:
-        """A SAVEPOINT on the sqlite3 connection itself: SQLAlchemy's `begin_nested()` compiled and
-        ran SAVEPOINT/RELEASE through its statement pipeline, ~0.2 ms of Python per signal, a fifth
-        of the whole per-signal cost (cProfile, 2,000 signals: 0.37 s of 1.9 s in record_scan)."""
-        assert self.conn is not None, "used outside a signal group"
-        db = driver(self.conn)
-        db.execute("SAVEPOINT signal")
-        try:
-            yield self.conn
-        except BaseException:
-            db.execute("ROLLBACK TO signal")
-            db.execute("RELEASE signal")
-            raise
-        db.execute("RELEASE signal")
 
     reading = transaction
 
@@ -299,8 +285,8 @@ class SignalApplier:
         once it has committed or rolled back, before the group's events are announced.
 
         Raises:
-            sqlalchemy.exc.SQLAlchemyError: the group could not be committed; nothing of it is
-                stored, and the caller must not acknowledge any of its messages.
+            sqlalchemy.exc.SQLAlchemyError, sqlite3.Error: the group could not be committed;
+                nothing of it is stored, and the caller must not acknowledge any of its messages.
         """
         results: list[SignalResult] = []
         self._bus.held.clear()
@@ -309,8 +295,17 @@ class SignalApplier:
         try:
             with self.terminal.db.writing(), self.terminal.db.write_engine.connect() as conn, conn.begin():
                 self._joined.conn = conn
-                for signal in signals:
-                    results.append(self._apply_one(conn, signal, now_text))
+                fresh = _claim_keys(driver(conn), signals, now_text)
+                store = ScanStore(conn)
+                store.prefetch([card for s in signals if (card := self.card_of(s))])
+                outcomes: list[tuple[object, ...]] = []
+                for signal, first in zip(signals, fresh, strict=True):
+                    result = self._apply_one(store, signal) if first else SignalResult(signal, None)
+                    if result.outcome is not None:
+                        outcomes.append((signal.device, signal.boot, signal.seq, result.outcome.kind.value))
+                    results.append(result)
+                store.flush()
+                _record_outcomes(driver(conn), outcomes)
                 after = before_commit(conn, results) if before_commit else None
         except BaseException:
             if after is not None:
@@ -329,15 +324,7 @@ class SignalApplier:
         self._bus.held.clear()
         return results
 
-    def _apply_one(self, conn: Connection, signal: BinSignal, now_text: str) -> SignalResult:
-        db = driver(conn)  # plain sqlite3 on the hot path, as in scan_repo
-        inserted = db.execute(
-            "INSERT OR IGNORE INTO inbound_signal (device, boot, seq, received_at, outcome) "
-            "VALUES (?, ?, ?, ?, '')",
-            (signal.device, signal.boot, signal.seq, now_text),
-        )
-        if inserted.rowcount == 0:
-            return SignalResult(signal, None)
+    def _apply_one(self, store: ScanStore, signal: BinSignal) -> SignalResult:
         outcome: ScanOutcome = record_scan(
             self._group_terminal,
             self.card_of(signal) or "",
@@ -347,16 +334,53 @@ class SignalApplier:
             # The early-delivery guard protects against a person scanning the wrong card; a sensor
             # on the bin itself has measured the refill, so its "full" needs no confirmation.
             confirmed=signal.kind == "full",
+            store=store,
         )
         if outcome.kind is OutcomeKind.FAILED:
             # record_scan reports a storage error as a refusal; inside a group that must abort the
             # group, or the dedupe key would commit without its effect and the ack lose the signal.
             raise SignalNotStored(outcome.message)
-        db.execute(
-            "UPDATE inbound_signal SET outcome = ? WHERE device = ? AND boot = ? AND seq = ?",
-            (outcome.kind.value, signal.device, signal.boot, signal.seq),
-        )
         return SignalResult(signal, outcome)
+
+
+_KEYS_PER_STATEMENT = 200
+
+
+def _claim_keys(db: Any, signals: list[BinSignal], now_text: str) -> list[bool]:
+    """Insert the group's dedupe keys; True for each signal heard for the first time.
+
+    A key already stored (a QoS 1 redelivery, a device retry) or met earlier in the same group is
+    a duplicate. One multi-row INSERT a chunk: `RETURNING` names the keys it really inserted.
+    """
+    claimed: set[tuple[str, str, int]] = set()
+    for start in range(0, len(signals), _KEYS_PER_STATEMENT):
+        chunk = signals[start : start + _KEYS_PER_STATEMENT]
+        marks = ", ".join(["(?, ?, ?, ?, '')"] * len(chunk))
+        params = [v for s in chunk for v in (s.device, s.boot, s.seq, now_text)]
+        rows = db.execute(
+            f"INSERT OR IGNORE INTO inbound_signal (device, boot, seq, received_at, outcome) VALUES {marks} "
+            "RETURNING device, boot, seq",
+            params,
+        ).fetchall()
+        claimed.update((d, b, int(q)) for d, b, q in rows)
+    fresh = []
+    for signal in signals:
+        key = (signal.device, signal.boot, signal.seq)
+        fresh.append(key in claimed)
+        claimed.discard(key)  # a second copy in the same group is a duplicate
+    return fresh
+
+
+def _record_outcomes(db: Any, outcomes: list[tuple[object, ...]]) -> None:
+    """Store what each applied signal did beside its dedupe key (for maintenance)."""
+    for start in range(0, len(outcomes), _KEYS_PER_STATEMENT):
+        chunk = outcomes[start : start + _KEYS_PER_STATEMENT]
+        marks = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+        db.execute(
+            f"UPDATE inbound_signal SET outcome = v.column4 FROM (VALUES {marks}) AS v "
+            "WHERE device = v.column1 AND boot = v.column2 AND seq = v.column3",
+            [v for row in chunk for v in row],
+        )
 
 
 def prune_signals(terminal: Terminal, keep: timedelta = timedelta(days=14)) -> int:

@@ -119,6 +119,40 @@ class ConnectionLog:
         self.tail = row.hash
 
 
+class BufferedLog:
+    """Chains rows in memory and writes them all at once (`write`): the scan store's log.
+
+    The tail is read on the first append, under the caller's write lock, and every later row is
+    chained to the one before it in memory; `write` inserts them in chain order (`insert_many`).
+    Nothing else may append to the log between the first `append` and `write` on that connection.
+    """
+
+    def __init__(self, db: Any):
+        self.db = db
+        self.rows: list[tuple[object, ...]] = []
+        self._tail: str | None = None
+
+    def append(self, row: LogEntry) -> None:
+        if self._tail is None:
+            found = self.db.execute(_TAIL_SQL).fetchone()
+            self._tail = found[0] if found else GENESIS
+        occurred, recorded = to_text(row.occurred_at), to_text(row.recorded_at)
+        values = (
+            row.event, row.card_id, row.loop_id, row.from_state, row.to_state, row.request_id, row.actor,
+            row.source, row.detail, row.andon_id,
+        )  # fmt: skip
+        row.hash = chain_hash(self._tail, occurred, recorded, values)
+        self.rows.append((occurred, recorded, *values, row.hash))
+        self._tail = row.hash
+
+    def write(self) -> None:
+        """Insert the waiting rows; the next `append` reads the tail again."""
+        if self.rows:
+            insert_many(self.db, self.rows)
+        self.rows = []
+        self._tail = None
+
+
 @dataclass(frozen=True)
 class ChainReport:
     rows: int

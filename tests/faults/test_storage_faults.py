@@ -223,18 +223,20 @@ def test_disk_full_refuses_in_red_and_recovers_without_restart(tmp_path: Path) -
             terminal.close()
 
 
+@pytest.mark.parametrize(("step", "failing_call"), [("take_loop_seq", 2), ("flush", 1)])
 def test_a_storage_error_inside_a_signal_group_acknowledges_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str, failing_call: int
 ) -> None:
-    """record_scan turns a storage error into a FAILED refusal; inside a group of bin signals that
-    must roll the group back (no dedupe key without its effect), so the broker redelivers it."""
+    """A storage error while a scan of the group is decided (record_scan turns it into a FAILED
+    refusal) or while the group's rows are written must roll the whole group back (no dedupe key
+    without its effect), so the broker redelivers it."""
     import sqlite3
     from datetime import UTC, datetime
 
     from sqlalchemy.exc import SQLAlchemyError
 
     from kanban_terminal.services.signals import BinSignal, SignalApplier
-    from kanban_terminal.storage import scan_repo
+    from kanban_terminal.storage.scan_repo import ScanStore
 
     config, _ = make_config(tmp_path, loops=1, cards=5, sensors=2)
     terminal = Terminal.open(config, tmp_path / "data")
@@ -242,21 +244,24 @@ def test_a_storage_error_inside_a_signal_group_acknowledges_nothing(
         applier = SignalApplier(terminal)
         now = datetime.now(UTC)
         signals = [BinSignal(f"s{i}", f"BS0000{i}", "b1", 0, "empty", now) for i in (1, 2)]
-        real = scan_repo.insert_request
+        real = getattr(ScanStore, step)
         calls = {"n": 0}
 
-        def full_once(*args: object, **kwargs: object) -> None:
+        def full_once(*args: object, **kwargs: object) -> object:
             calls["n"] += 1
-            if calls["n"] == 2:
+            if calls["n"] == failing_call:
                 raise sqlite3.OperationalError("database or disk is full")
-            real(*args, **kwargs)  # type: ignore[arg-type]
+            return real(*args, **kwargs)
 
-        monkeypatch.setattr(scan_repo, "insert_request", full_once)
-        with pytest.raises(SQLAlchemyError):
+        monkeypatch.setattr(ScanStore, step, full_once)
+        log_rows = query(terminal.db.path, "SELECT count(*) FROM card_log")  # the cards' registration
+        with pytest.raises((SQLAlchemyError, sqlite3.Error)):
             applier.apply(signals)
+        assert calls["n"] == failing_call
         db = terminal.db.path
         assert query(db, "SELECT count(*) FROM inbound_signal") == [(0,)]
         assert query(db, "SELECT count(*) FROM replenishment_request") == [(0,)]
+        assert query(db, "SELECT count(*) FROM card_log") == log_rows
         results = applier.apply(signals)  # the redelivery after the space came back
         assert [r.outcome.kind.value for r in results if r.outcome] == ["request_raised"] * 2
     finally:
