@@ -109,10 +109,10 @@ class _Reject(Exception):
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
+    data = dict(pairs)
+    if len(data) != len(pairs):
         raise _Reject("duplicate key in JSON object")
-    return dict(pairs)
+    return data
 
 
 def _no_constants(name: str) -> Any:
