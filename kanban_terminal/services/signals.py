@@ -40,6 +40,7 @@ from kanban_terminal.services.bus import Bus
 from kanban_terminal.services.events import ScanOutcome
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage import batches
 from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.scan_repo import ScanStore, driver
 from kanban_terminal.storage.types import to_text
@@ -343,9 +344,6 @@ class SignalApplier:
         return SignalResult(signal, outcome)
 
 
-_KEYS_PER_STATEMENT = 200
-
-
 def _claim_keys(db: Any, signals: list[BinSignal], now_text: str) -> list[bool]:
     """Insert the group's dedupe keys; True for each signal heard for the first time.
 
@@ -353,10 +351,8 @@ def _claim_keys(db: Any, signals: list[BinSignal], now_text: str) -> list[bool]:
     a duplicate. One multi-row INSERT a chunk: `RETURNING` names the keys it really inserted.
     """
     claimed: set[tuple[str, str, int]] = set()
-    for start in range(0, len(signals), _KEYS_PER_STATEMENT):
-        chunk = signals[start : start + _KEYS_PER_STATEMENT]
-        marks = ", ".join(["(?, ?, ?, ?, '')"] * len(chunk))
-        params = [v for s in chunk for v in (s.device, s.boot, s.seq, now_text)]
+    for chunk in batches.chunks(signals):
+        marks, params = batches.values([(s.device, s.boot, s.seq, now_text, "") for s in chunk])
         rows = db.execute(
             f"INSERT OR IGNORE INTO inbound_signal (device, boot, seq, received_at, outcome) VALUES {marks} "
             "RETURNING device, boot, seq",
@@ -373,13 +369,12 @@ def _claim_keys(db: Any, signals: list[BinSignal], now_text: str) -> list[bool]:
 
 def _record_outcomes(db: Any, outcomes: list[tuple[object, ...]]) -> None:
     """Store what each applied signal did beside its dedupe key (for maintenance)."""
-    for start in range(0, len(outcomes), _KEYS_PER_STATEMENT):
-        chunk = outcomes[start : start + _KEYS_PER_STATEMENT]
-        marks = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+    for chunk in batches.chunks(outcomes):
+        marks, params = batches.values(chunk)
         db.execute(
             f"UPDATE inbound_signal SET outcome = v.column4 FROM (VALUES {marks}) AS v "
             "WHERE device = v.column1 AND boot = v.column2 AND seq = v.column3",
-            [v for row in chunk for v in row],
+            params,
         )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from kanban_terminal.storage import batches
 from kanban_terminal.storage.card_log import BufferedLog, LogEntry
 from kanban_terminal.storage.types import from_text, to_text
 
@@ -53,8 +54,6 @@ _REQUEST_COLUMNS = (
     "due_at, status, closed_at, lead_time_s, publish_state, publish_count"
 )
 _REQUEST_STATUS, _REQUEST_CLOSED_AT, _REQUEST_LEAD_TIME = 11, 12, 13
-_ROWS_PER_STATEMENT = 200
-"""At most 16 parameters a row: 3,200 a statement, far below SQLite's 32,766."""
 
 
 def _stored(row: Any) -> StoredCard:
@@ -65,17 +64,6 @@ def _stored(row: Any) -> StoredCard:
         from_text(row[4]) if row[4] else None,
         bool(row[5]),
     )
-
-
-def _chunks(rows: list[tuple[object, ...]]) -> Any:
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        yield rows[start : start + _ROWS_PER_STATEMENT]
-
-
-def _values(chunk: list[tuple[object, ...]]) -> tuple[str, list[object]]:
-    """`(?, ?), (?, ?)` for `chunk` and its flattened parameters."""
-    row = "(" + ", ".join("?" * len(chunk[0])) + ")"
-    return ", ".join([row] * len(chunk)), [v for r in chunk for v in r]
 
 
 class ScanStore:
@@ -101,12 +89,11 @@ class ScanStore:
     def prefetch(self, card_ids: list[str]) -> None:
         """Read these cards in one query (a group reads every card it will touch up front)."""
         wanted = [c for c in dict.fromkeys(card_ids) if c not in self._cards]
-        for start in range(0, len(wanted), _ROWS_PER_STATEMENT):
-            chunk = wanted[start : start + _ROWS_PER_STATEMENT]
+        for chunk in batches.chunks(wanted):
             for card_id in chunk:
                 self._cards[card_id] = None
             marks = ", ".join("?" * len(chunk))
-            for row in self.db.execute(f"{_CARD_SQL}({marks})", chunk):
+            for row in self.db.execute(f"{_CARD_SQL}({marks})", list(chunk)):
                 self._cards[row[0]] = _stored(row)
 
     def read_card(self, card_id: str) -> StoredCard | None:
@@ -190,12 +177,12 @@ class ScanStore:
                 "UPDATE replenishment_request SET status = ?, closed_at = ?, lead_time_s = ? WHERE id = ?",
                 self._closes,
             )
-        for chunk in _chunks([tuple(r) for r in self._requests.values()]):
-            marks, params = _values(chunk)
+        for chunk in batches.chunks([tuple(r) for r in self._requests.values()]):
+            marks, params = batches.values(chunk)
             db.execute(f"INSERT INTO replenishment_request ({_REQUEST_COLUMNS}) VALUES {marks}", params)
         self.log.write()
-        for chunk in _chunks(list(self._card_writes.values())):
-            marks, params = _values(chunk)
+        for chunk in batches.chunks(list(self._card_writes.values())):
+            marks, params = batches.values(chunk)
             db.execute(
                 "UPDATE card SET state = v.column2, state_since = v.column3, last_scan_at = v.column4, "
                 f"last_seen_at = v.column5, open_request_id = v.column6 FROM (VALUES {marks}) AS v "
@@ -203,8 +190,8 @@ class ScanStore:
                 params,
             )
         taken: list[tuple[object, ...]] = [(loop, self._seqs[loop]) for loop in self._seqs_taken]
-        for chunk in _chunks(taken):
-            marks, params = _values(chunk)
+        for chunk in batches.chunks(taken):
+            marks, params = batches.values(chunk)
             db.execute(
                 f"UPDATE loop SET next_seq = v.column2 FROM (VALUES {marks}) AS v WHERE loop.id = v.column1",
                 params,

@@ -1,0 +1,34 @@
+"""Multi-row statements in a few fixed sizes, so that SQLite's statement cache can keep them.
+
+A multi-row INSERT or `UPDATE ... FROM (VALUES ...)` is a new SQL text for every row count. Cut at a
+fixed size, the remainder of each batch takes any count from 1 to that size, and a stream of signal
+groups of varying size prepared a new statement for almost every group and pushed everything else
+out of the connection's statement cache (the sqlite3 module keeps 128). Cut into powers of two, a
+batch takes at most eight texts per statement, the same ones every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+LARGEST = 128
+"""Rows in the biggest statement: 128 x 16 parameters, far below SQLite's 32,766."""
+
+Row = TypeVar("Row")
+
+
+def chunks(rows: Sequence[Row], largest: int = LARGEST) -> Iterator[Sequence[Row]]:
+    """`rows` in order, cut into pieces of `largest` rows and then of falling powers of two."""
+    start, size = 0, largest
+    while start < len(rows):
+        while size > len(rows) - start:
+            size //= 2
+        yield rows[start : start + size]
+        start += size
+
+
+def values(rows: Sequence[Sequence[object]]) -> tuple[str, list[object]]:
+    """`(?, ?), (?, ?)` for `rows` (all of one width) and their parameters, flattened."""
+    row = "(" + ", ".join("?" * len(rows[0])) + ")"
+    return ", ".join([row] * len(rows)), [v for r in rows for v in r]

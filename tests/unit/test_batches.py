@@ -1,0 +1,25 @@
+"""Multi-row statements come in a few fixed sizes (storage/batches.py)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kanban_terminal.storage import batches
+
+
+@given(st.integers(0, 2_000))
+def test_chunks_keep_every_row_in_order_in_power_of_two_sizes(n: int) -> None:
+    rows = list(range(n))
+    pieces = list(batches.chunks(rows))
+    assert [r for piece in pieces for r in piece] == rows
+    assert {len(p) for p in pieces} <= {1, 2, 4, 8, 16, 32, 64, 128}
+
+
+def test_groups_of_any_size_need_at_most_eight_statement_texts() -> None:
+    sizes = {len(p) for n in range(1, 600) for p in batches.chunks(list(range(n)))}
+    assert len(sizes) == 8
+
+
+def test_values_flattens_the_rows_of_one_width() -> None:
+    assert batches.values([(1, "a"), (2, "b")]) == ("(?, ?), (?, ?)", [1, "a", 2, "b"])
