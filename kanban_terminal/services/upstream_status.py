@@ -169,7 +169,8 @@ def _apply(conn: Connection, status: UpstreamStatus, now: datetime) -> _Applied:
         detail += f" eta {status.eta.isoformat(timespec='seconds')}"
     if status.reason:
         detail += f" reason: {status.reason}"
-    card_log.ConnectionLog(conn).append(
+    chain = card_log.BufferedLog(driver(conn))
+    chain.append(
         card_log.LogEntry(
             occurred_at=status.at,
             recorded_at=now,
@@ -183,6 +184,7 @@ def _apply(conn: Connection, status: UpstreamStatus, now: datetime) -> _Applied:
             detail=detail.strip(),
         )
     )
+    chain.write()
     # A rejection closes the request: the bin is still empty, and the card waits for a new scan or
     # signal to ask again.
     rejected = status.status == "rejected"

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlmodel import Session
 
 from kanban_terminal.storage import batches
@@ -92,33 +91,9 @@ class LogEntry:
     hash: str = ""
 
 
-class ConnectionLog:
-    """Appends on a Core connection (the scan's hot path), within one transaction."""
-
-    def __init__(self, conn: Connection):
-        driver = conn.connection.driver_connection
-        assert driver is not None, "a live connection inside a transaction"
-        self.db = driver
-        row = self.db.execute(_TAIL_SQL).fetchone()
-        self.tail: str = row[0] if row else GENESIS
-
-    def append(self, row: LogEntry) -> None:
-        row.hash = row_hash(self.tail, row)
-        self.db.execute(
-            "INSERT INTO card_log (occurred_at, recorded_at, event, card_id, loop_id, from_state, "
-            "to_state, request_id, actor, source, detail, andon_id, hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                to_text(row.occurred_at), to_text(row.recorded_at), row.event, row.card_id, row.loop_id,
-                row.from_state, row.to_state, row.request_id, row.actor, row.source, row.detail, row.andon_id,
-                row.hash,
-            ),
-        )  # fmt: skip
-        self.tail = row.hash
-
-
 class BufferedLog:
-    """Chains rows in memory and writes them all at once (`write`): the scan store's log.
+    """Appends on the driver connection of an open write transaction: rows are chained in memory
+    and written all at once (`write`). Used by scans, the relay's PUBACK marks and upstream statuses.
 
     The tail is read on the first append, under the caller's write lock, and every later row is
     chained to the one before it in memory; `write` inserts them in chain order (`insert_many`).

@@ -53,7 +53,7 @@ _REQUEST_COLUMNS = (
     "id, card_id, loop_id, loop_seq, part_number, quantity, station, point_of_use, source, raised_at, "
     "due_at, status, closed_at, lead_time_s, publish_state, publish_count"
 )
-_REQUEST_STATUS, _REQUEST_CLOSED_AT, _REQUEST_LEAD_TIME = 11, 12, 13
+_REQUEST_RAISED_AT, _REQUEST_STATUS, _REQUEST_CLOSED_AT, _REQUEST_LEAD_TIME = 9, 11, 12, 13
 
 
 def _stored(row: Any) -> StoredCard:
@@ -150,7 +150,7 @@ class ScanStore:
         before = self.read_card(card_id)
         raised_at: datetime | None = None
         if open_request_id in self._requests:
-            raised_at = from_text(str(self._requests[open_request_id][9]))
+            raised_at = from_text(str(self._requests[open_request_id][_REQUEST_RAISED_AT]))
         elif before is not None and open_request_id == before.open_request_id:
             raised_at = before.request_raised_at
         elif open_request_id is not None:
