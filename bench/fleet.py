@@ -83,7 +83,7 @@ def run_worker(port: int, data_dir: Path, first: int, count: int, cards: int) ->
     """Host terminals L{first}..L{first+count-1}; raise one request per second each when told."""
     from kanban_terminal.config import parse_config
     from kanban_terminal.domain.scans import Intent
-    from kanban_terminal.services.runtime import TerminalServices
+    from kanban_terminal.runtime import TerminalServices
     from kanban_terminal.services.scanning import record_scan
     from kanban_terminal.services.terminal import Terminal
     from tests.support.mqtt_lines import line_config, settings_for

@@ -35,7 +35,7 @@ from tests.support.mqtt_lines import line_config, wait_for  # noqa: E402
 
 @contextmanager
 def serving(port: int, home: Path, cards: int, line: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m kanban_terminal.services.runtime serve` for a line of `cards` bin sensors
+    """`python -m kanban_terminal.runtime serve` for a line of `cards` bin sensors
     (BS00001 -> C00001 ...), yielded once it is online: its subscriptions go to the broker before
     its availability message on the same connection, so "online" means subscribed."""
     topics = LineTopics("S1", line)
@@ -55,7 +55,7 @@ def serving(port: int, home: Path, cards: int, line: str) -> Iterator[subprocess
     watch.loop_start()
     log = open(home / "serve.log", "wb")  # noqa: SIM115 - closed below, after the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kanban_terminal.services.runtime", "serve", "--config", str(cfg),
+        [sys.executable, "-m", "kanban_terminal.runtime", "serve", "--config", str(cfg),
          "--data-dir", str(home / "data"), "--mqtt", f"mqtt://127.0.0.1:{port}"],
         cwd=ROOT, stdout=log, stderr=log,
     )  # fmt: skip

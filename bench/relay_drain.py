@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.mqtt_pipeline import TOPICS, big_terminal, raw_paho, wait  # noqa: E402
-from kanban_terminal.services.runtime import TerminalServices  # noqa: E402
+from kanban_terminal.runtime import TerminalServices  # noqa: E402
 from kanban_terminal.services.signals import BinSignal, SignalApplier  # noqa: E402
 from tests.support.audit import AuditSubscriber  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402

@@ -11,18 +11,15 @@ import argparse
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kanban_terminal import __version__, cli_log, cli_team_lead
+from kanban_terminal import __version__, cli_log, cli_maintenance, cli_screen, cli_team_lead
 from kanban_terminal.config import (
     ConfigError,
     MqttConfigError,
-    MqttSettings,
     TerminalConfig,
-    demo_config_path,
     load_config,
 )
 
@@ -66,16 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kanban-terminal {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    demo = verbs.add_parser("demo", help="run a demo line in a throw-away data dir (no setup, no network)")
-    _common(demo)
-    demo.add_argument(
-        "--simulated-hardware",
-        action="store_true",
-        help="also run a simulated microcontroller station (andon button, bin sensor, stack light) on a "
-        "pseudo-terminal, served by the firmware bridge; its stack light shows on the status bar",
-    )
-    run = verbs.add_parser("run", help="run the terminal screen for a configured line")
-    _common(run)
+    cli_screen.add_screen_parsers(verbs, _common)
 
     rejected = verbs.add_parser(
         "rejected", help="list rejected input (misreads, unknown cards, bad signals), newest first"
@@ -83,12 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(rejected)
     rejected.add_argument("--limit", type=int, default=50, help="how many rows (default 50)")
 
-    serve = verbs.add_parser("serve", help="run the background services with no screen (MQTT link, relay)")
-    _common(serve)
-    upstream = verbs.add_parser(
-        "upstream", help="run a supermarket / warehouse peer that answers requests over MQTT"
-    )
-    _common(upstream)
+    cli_screen.add_headless_parsers(verbs, _common)
 
     check = verbs.add_parser("check-config", help="validate a configuration file and list every problem")
     _common(check)
@@ -104,22 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
-    backup = verbs.add_parser("backup", help="copy the database safely while the terminal keeps running")
-    _common(backup)
-    backup.add_argument("path", type=Path, help="the backup file to write (replaced if it exists)")
-    restore = verbs.add_parser(
-        "restore", help="replace the database with a backup (the terminal must be stopped)"
-    )
-    _common(restore)
-    restore.add_argument("path", type=Path, help="the backup file to restore from")
-
-    doctor = verbs.add_parser("doctor", help="check config, database, broker, serial ports, clock and disk")
-    _common(doctor)
-    doctor.add_argument(
-        "--serial", type=Path, action="append", default=[], help="a serial device to check (repeatable)"
-    )
-    doctor.add_argument("--min-free-mb", type=int, default=200, help="fail below this much free disk (MB)")
-    doctor.add_argument("--broker-timeout", type=float, default=5.0, help="seconds to wait for the broker")
+    cli_maintenance.add_parsers(verbs, _common)
     cli_log.add_parsers(verbs, _common)
     cli_team_lead.add_parsers(verbs, _common)
     enroll = verbs.add_parser("enroll", help="set a team lead's PIN (stores only a salted scrypt hash)")
@@ -327,185 +295,15 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace, *, demo: bool = False) -> int:
-    from kanban_terminal.logging_setup import setup_logging
-    from kanban_terminal.services.runtime import resolve_mqtt
-
-    cfg = _load(args)
-    setup_logging(_data_dir(args), stderr=False)  # the screen owns the terminal: file only
-    return _run_screen(cfg, _data_dir(args), resolve_mqtt(cfg, args.mqtt), demo=demo)
-
-
-def _run_screen(
-    cfg: TerminalConfig,
-    data_dir: Path,
-    mqtt: MqttSettings | None,
-    *,
-    demo: bool,
-    device_view: Callable[[], tuple[tuple[str, str, str], ...]] | None = None,
-    demo_hint: str = "",
-) -> int:
-    """The screen and the background services it hosts (link, relay, ingest) for one terminal."""
-    from kanban_terminal.services.runtime import TerminalServices, freeze_start_up_objects
-    from kanban_terminal.services.terminal import Terminal
-    from kanban_terminal.tui.app import KanbanApp, link_view_from
-
-    terminal = Terminal.open(cfg, data_dir, long_running=True)
-    try:
-        if demo:
-            _enrol_demo_team_leads(terminal)
-        with TerminalServices(terminal, mqtt) as services:
-            app = KanbanApp(
-                terminal,
-                demo=demo,
-                link_view=lambda _status: link_view_from(services.link_state()),
-                device_view=device_view,
-                demo_hint=demo_hint,
-            )
-            freeze_start_up_objects()
-            app.run()
-    finally:
-        terminal.close()
-    return EXIT_OK
-
-
-DEMO_PIN = "4711"
-
-
-def _enrol_demo_team_leads(terminal: object) -> None:
-    """The demo line's team leads get PIN 4711 (shown on screen), so F6 works without setup."""
-    from kanban_terminal.domain.auth import has_authority
-    from kanban_terminal.services.auth import enroll
-    from kanban_terminal.services.terminal import Terminal
-    from kanban_terminal.storage.tables import CredentialRow
-
-    assert isinstance(terminal, Terminal)
-    for person in terminal.config.people:
-        with terminal.db.reading() as session:
-            known = session.get(CredentialRow, person.badge) is not None
-        if has_authority(person.role) and not known:
-            enroll(terminal, person.badge, DEMO_PIN, source="demo")
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """A demo line: embedded broker, supermarket peer and simulated bin sensors, in a throw-away dir."""
-    from kanban_terminal.adapters.demo_hardware import (
-        BIN,
-        DEVICE,
-        HardwareUnavailable,
-        with_simulated_station,
-    )
-    from kanban_terminal.logging_setup import setup_logging
-    from kanban_terminal.services.runtime import start_demo_environment
-
-    if args.config is None:
-        args.config = demo_config_path()
-    cfg = _load(args)
-    hardware = bool(getattr(args, "simulated_hardware", False))
-    hint = ""
-    try:
-        if hardware:
-            cfg, card = with_simulated_station(cfg)
-            hint = f"Simulated station {DEVICE}: bin {BIN} holds card {card}; its lamp is on the status bar."
-        with tempfile.TemporaryDirectory(prefix="kanban-demo-") as tmp:
-            data_dir = Path(args.data_dir) if args.data_dir else Path(tmp)
-            setup_logging(data_dir, stderr=False)
-            with start_demo_environment(cfg, data_dir, hardware=hardware) as env:
-                view = env.station.status_items if env.station else None
-                return _run_screen(cfg, data_dir, env.mqtt, demo=True, device_view=view, demo_hint=hint)
-    except HardwareUnavailable as exc:
-        print(f"kanban-terminal demo: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from kanban_terminal.logging_setup import setup_logging
-    from kanban_terminal.services.runtime import run_serve
-
-    cfg = _load(args)
-    setup_logging(_data_dir(args))
-    return run_serve(cfg, _data_dir(args), args.mqtt)
-
-
-def cmd_upstream(args: argparse.Namespace) -> int:
-    from kanban_terminal.logging_setup import setup_logging
-    from kanban_terminal.services.runtime import run_upstream
-
-    cfg = _load(args)
-    setup_logging(_data_dir(args))
-    return run_upstream(cfg, _data_dir(args), args.mqtt)
-
-
-def cmd_backup(args: argparse.Namespace) -> int:
-    from kanban_terminal.progress import cli_progress
-    from kanban_terminal.services.maintenance import backup_terminal
-
-    data_dir = _data_dir(args)
-    try:
-        with cli_progress("backup") as progress:
-            pages = backup_terminal(data_dir, args.path, progress=progress)
-    except OSError as exc:  # anything the checks in storage/backup.py did not foresee: still one line
-        print(f"kanban-terminal backup: {exc.filename or args.path}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"{args.path}: backup written and verified ({pages} pages)")
-    return EXIT_OK
-
-
-def cmd_restore(args: argparse.Namespace) -> int:
-    from kanban_terminal.progress import cli_progress
-    from kanban_terminal.services.maintenance import restore_terminal
-    from kanban_terminal.storage.backup import backup_file_problem
-
-    data_dir = _data_dir(args)
-    # Before the data dir is locked: a path that cannot be opened is not a backup (and an overlong
-    # name used to escape restore_terminal's is_file() as an OSError).
-    problem = backup_file_problem(args.path)
-    if problem is not None:
-        print(f"kanban-terminal restore: {problem}", file=sys.stderr)
-        return EXIT_FAILED
-    try:
-        with cli_progress("restore") as progress:
-            result = restore_terminal(data_dir, args.path, progress=progress)
-    except OSError as exc:
-        print(f"kanban-terminal restore: {exc.filename or args.path}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAILED
-    if result.replaced_copy is not None:
-        print(f"the database it replaced was saved to {result.replaced_copy}")
-    print(f"{args.path}: restored ({result.pages} pages); card log verified ({result.chain.rows} rows)")
-    return EXIT_OK
-
-
-def cmd_doctor(args: argparse.Namespace) -> int:
-    from kanban_terminal.services.doctor import DoctorOptions, Level, run_checks
-
-    checks = run_checks(
-        DoctorOptions(
-            config=args.config,
-            data_dir=_data_dir(args),
-            mqtt_url=args.mqtt or os.environ.get("KANBAN_MQTT_URL"),
-            mqtt_password=os.environ.get("KANBAN_MQTT_PASSWORD"),
-            serial_ports=tuple(args.serial),
-            min_free_bytes=args.min_free_mb * 1024 * 1024,
-            broker_timeout=args.broker_timeout,
-        )
-    )
-    for check in checks:
-        print(check.line())
-    return EXIT_FAILED if any(c.level is Level.FAIL for c in checks) else EXIT_OK
-
-
 COMMANDS = {
-    "demo": cmd_demo,
-    "run": cmd_run,
     "rejected": cmd_rejected,
-    "serve": cmd_serve,
-    "upstream": cmd_upstream,
     "check-config": cmd_check_config,
     "scan": cmd_scan,
     "status": cmd_status,
-    "backup": cmd_backup,
-    "restore": cmd_restore,
-    "doctor": cmd_doctor,
+    # The screen, serve and upstream (they start the runtime): cli_screen.py.
+    **{verb: cli_log.bind(fn, _load, _data_dir) for verb, fn in cli_screen.COMMANDS.items()},
+    # Backup, restore, doctor: cli_maintenance.py.
+    **{verb: cli_log.bind(fn, _load, _data_dir) for verb, fn in cli_maintenance.COMMANDS.items()},
     # Card log, metrics, lost cards, printing and sizing (issue 6): verbs live in cli_log.py.
     **{verb: cli_log.bind(fn, _load, _data_dir) for verb, fn in cli_log.COMMANDS.items()},
     # Team-lead actions (issue 4): cli_team_lead.py.

@@ -51,3 +51,12 @@ class CardsChanged:
     """Card states changed: screens showing cards should refresh."""
 
     card_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScannerStateChanged:
+    """A serial scanner's port opened or was lost (published by the runtime's scanner reader)."""
+
+    name: str
+    connected: bool
+    detail: str

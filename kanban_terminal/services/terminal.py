@@ -61,7 +61,8 @@ class Terminal:
 
         `long_running` is for `run` and `serve`: they own the data dir while up, so a second one and a
         `restore` are refused; a short headless verb (`scan`, `status`) may still open it beside them.
-        They also checkpoint the WAL in the background (storage/checkpointer.py).
+        They also checkpoint the WAL in the background (storage/checkpointer.py), a thread the
+        runtime starts (kanban_terminal/runtime/).
         """
         from kanban_terminal.services.catalog import sync_catalog
 

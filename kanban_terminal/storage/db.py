@@ -119,7 +119,8 @@ class Database:
         """Args:
         path: the database file (created 0600 if missing, then migrated).
         background_checkpoints: copy the WAL back from a thread of its own (`Checkpointer`)
-            instead of inside every ~40th commit; for the long-running `run` and `serve`.
+            instead of inside every ~40th commit; for the long-running `run` and `serve`. The
+            runtime starts that thread (kanban_terminal/runtime/); `close` stops it.
         """
         self.path = path
         self.write_lock = threading.RLock()
@@ -139,8 +140,6 @@ class Database:
         except BaseException:
             self.close()  # a refused (newer) database must not be left with open connections
             raise
-        if self.checkpointer is not None:
-            self.checkpointer.start()
 
     @contextmanager
     def writing(self) -> Iterator[None]:

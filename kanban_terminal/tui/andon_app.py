@@ -1,5 +1,6 @@
 """The App's andon half, as a mixin so app.py only gains a few lines: raise from any screen, the
-team-lead login, the andon actions, the escalation timer and the stop banner.
+team-lead login, the andon actions and the stop banner. Escalation is not here: the runtime runs
+it (for the screen as for `serve`) and its results arrive as `AndonChanged` events.
 
 Every use case runs in a worker thread (fsync, and the 0.5 s scrypt verify, never block the screen);
 results come back through the bus (`AndonChanged`, `LineStateChanged`, `AndonRefused`) or
@@ -34,7 +35,6 @@ from kanban_terminal.services.andon import (
 )
 from kanban_terminal.services.andon_signals import DEVICE_SOURCE
 from kanban_terminal.services.auth import AuthSession, login
-from kanban_terminal.services.escalation import EscalationRunner
 from kanban_terminal.services.suspension import suspend_or_resume
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.screens.andon import AndonScreen
@@ -68,7 +68,6 @@ class AndonAppMixin(_Base):
     def andon_init(self) -> None:
         self.auth = AuthSession()
         self.andon_board: AndonBoard | None = None
-        self.escalation = EscalationRunner(self.terminal)
         stations = self.terminal.config.stations
         self.andon_station = stations[0].id if stations else ""
 
@@ -81,8 +80,8 @@ class AndonAppMixin(_Base):
         self.set_interval(1.0, self._andon_second, name="andon")
 
     def _andon_second(self) -> None:
+        """The stop banner's clock and the team-lead session's idle timeout: screen state only."""
         self._show_stop_banner()
-        self.escalation_tick()
         state = self.auth.state
         idle = timedelta(minutes=self.terminal.config.andon.team_lead_idle_minutes)
         if state is not None and session_expired(state, self.terminal.clock(), idle):
@@ -107,10 +106,6 @@ class AndonAppMixin(_Base):
     def action_andon_logout(self) -> None:
         if self.auth.state is not None:
             self.end_session()
-
-    @work(thread=True, group="escalation", exclusive=True, description="escalate andons")
-    def escalation_tick(self) -> None:
-        self.escalation.tick()  # fired tiers come back through the bus
 
     @work(thread=True, group="andon-read", exclusive=True, description="read the andon board")
     def refresh_andon(self) -> None:

@@ -1,16 +1,17 @@
-"""The Textual application: wires the screens to the terminal's services.
+"""The Textual application: wires the screens to the terminal's runtime.
 
-Scans run in a worker thread (the fsync must never block the screen); what they committed comes
-back through the bus as messages. The App keeps the latest view models; screens show them.
+The App starts no background job: the runtime (kanban_terminal/runtime/) runs the link, escalation,
+the lost-card check and the serial scanners, for the screen exactly as for `serve`. The App only
+subscribes to the bus and calls use cases. Scans run in a worker thread through the runtime's scan
+entry (the fsync must never block the screen); what they committed comes back through the bus as
+messages. The App keeps the latest view models; screens show them.
 """
 
 from __future__ import annotations
 
 import gc
-import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App
@@ -19,14 +20,19 @@ from textual.binding import Binding
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
 from kanban_terminal.domain.scans import OutcomeKind, Verdict
 from kanban_terminal.domain.text import escape_external
-from kanban_terminal.services.events import CardsChanged, RequestRaised, ScanOutcome, ScanRecorded
-from kanban_terminal.services.lost_cards import find_silent, flag_lost
+from kanban_terminal.runtime import LinkStatus, Runtime
+from kanban_terminal.services.events import (
+    CardsChanged,
+    RequestRaised,
+    ScannerStateChanged,
+    ScanOutcome,
+    ScanRecorded,
+)
 from kanban_terminal.services.queries import Status, read_status, recent_log
-from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.signals import SignalRejected
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.andon_app import AndonAppMixin
-from kanban_terminal.tui.messages import BusEvent, ScannerRead, ScannerStateChanged
+from kanban_terminal.tui.messages import BusEvent
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.board import BoardScreen
 from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen, ConfirmResult
@@ -36,10 +42,6 @@ from kanban_terminal.tui.screens.scan import ScanScreen
 from kanban_terminal.tui.widgets.banner import Banner
 from kanban_terminal.tui.widgets.scan_field import ScanField
 from kanban_terminal.tui.widgets.status_bar import LinkView, StatusBar
-
-if TYPE_CHECKING:
-    from kanban_terminal.adapters.scanner_serial import SerialScanner
-    from kanban_terminal.services.runtime import LinkStatus
 
 RecentRow = tuple[datetime, str, str, Verdict, str]
 
@@ -59,8 +61,6 @@ _LOG_WORDS = {
     "found": "Found",
     "retired": "Card retired",
 }
-
-LOST_CARD_CHECK_S = 300.0
 
 # Sources whose outcome belongs to the person at this screen (banner, bell, confirmation).
 _OPERATOR_SOURCES = ("keyboard", "serial")
@@ -93,23 +93,33 @@ class KanbanApp(AndonAppMixin, App[None]):
         self,
         terminal: Terminal,
         *,
+        runtime: Runtime | None = None,
         demo: bool = False,
         link_view: Callable[[Status | None], LinkView] | None = None,
         device_view: Callable[[], tuple[tuple[str, str, str], ...]] | None = None,
         demo_hint: str = "",
     ) -> None:
+        """Args:
+        terminal: the terminal shown.
+        runtime: the running runtime (its link state, scanner states and scan entry); None shows
+            the terminal offline through a runtime that is never started (tests), so no job runs.
+        link_view: how the status bar's link line is made (default: from `runtime`).
+        device_view: status items of simulated devices (the demo's station).
+        demo_hint: an extra line for the idle banner of the demo.
+        """
         super().__init__()
         self.terminal = terminal
+        self.runtime = runtime if runtime is not None else Runtime(terminal, None)
         self.demo = demo
+        if link_view is None and runtime is not None:
+            link_view = self._runtime_link
         self._link_view_of = link_view or _offline_link
         self._device_view = device_view or tuple
         self.last_outcome: ScanOutcome | None = None
         self.status: Status | None = None
         self.link_view: LinkView = self._link_view_of(None)
         self._recent: list[RecentRow] = []
-        self._scan_lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
-        self._scanners: list[SerialScanner] = []
         self.scanner_states: dict[str, bool] = {s.name: False for s in terminal.config.scanners}
         self._signal_warned: dict[str, datetime] = {}
         first_card = next(iter(terminal.card_loops), "")
@@ -129,14 +139,12 @@ class KanbanApp(AndonAppMixin, App[None]):
             self.post_message(BusEvent(event))
 
         self._unsubscribe = self.terminal.bus.subscribe(deliver)
+        # Subscribed first, then read: a port that opened before the App existed is shown too.
+        self.scanner_states.update(self.runtime.scanner_states())
         self._seed_recent()
         self.refresh_status()
         self.set_interval(1.0, self._tick, name="clock")
         self.set_interval(2.0, self.refresh_status, name="status-poll")
-        self._start_serial_scanners()
-        # Issue 6: cards silent too long while their loop kept moving are flagged lost here, so
-        # nobody has to remember to run `lost-cards --flag`; minutes of delay do not matter.
-        self.set_interval(LOST_CARD_CHECK_S, self.flag_silent_cards, name="lost-cards")
         self.andon_mount()
         # Everything built at start-up lives as long as the app: move it out of the collector's way.
         # Full collections over Textual's widget objects stalled Enter -> banner by ~120 ms every
@@ -147,42 +155,9 @@ class KanbanApp(AndonAppMixin, App[None]):
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        for scanner in self._scanners:
-            scanner.stop()
 
-    def _start_serial_scanners(self) -> None:
-        """One reader thread per configured serial scanner; they only post messages to the App."""
-        from kanban_terminal.adapters.scanner_serial import SerialScanner
-
-        terminators = {"CR": b"\r", "LF": b"\n", "TAB": b"\t"}
-
-        def on_code(code: str, source: str) -> None:
-            self.post_message(ScannerRead(code, source))
-
-        def state_reporter(name: str) -> Callable[[bool, str], None]:
-            def on_state(up: bool, detail: str) -> None:
-                self.post_message(ScannerStateChanged(name, up, detail))
-
-            return on_state
-
-        for cfg in self.terminal.config.scanners:
-            scanner = SerialScanner(
-                cfg.port,
-                baud=cfg.baud,
-                terminator=terminators[cfg.terminator],
-                source=f"serial:{cfg.name}",
-                on_code=on_code,
-                on_state=state_reporter(cfg.name),
-            )
-            self._scanners.append(scanner)
-            scanner.start()
-
-    def on_scanner_read(self, message: ScannerRead) -> None:
-        self.submit_scan(message.code, source=message.source)
-
-    def on_scanner_state_changed(self, message: ScannerStateChanged) -> None:
-        self.scanner_states[message.name] = message.connected
-        self.refresh_screen()
+    def _runtime_link(self, _status: Status | None) -> LinkView:
+        return link_view_from(self.runtime.link_state())
 
     def _seed_recent(self) -> None:
         """After a restart, show what the log holds, including a scan committed but never shown."""
@@ -203,9 +178,9 @@ class KanbanApp(AndonAppMixin, App[None]):
 
     @work(thread=True, group="scan", description="record a scan")
     def submit_scan(self, code: str, confirmed: bool = False, source: str = "keyboard") -> ScanOutcome:
-        # One scan at a time, in the order they were read; the outcome comes back through the bus.
-        with self._scan_lock:
-            return record_scan(self.terminal, code, source=source, confirmed=confirmed)
+        # The runtime records one scan at a time, in the order read (its serial scanners included);
+        # the outcome comes back through the bus.
+        return self.runtime.scan(code, source=source, confirmed=confirmed)
 
     def on_bus_event(self, message: BusEvent) -> None:
         event = message.event
@@ -215,6 +190,9 @@ class KanbanApp(AndonAppMixin, App[None]):
             self.refresh_status()
         if isinstance(event, SignalRejected):
             self._warn_signal(event)
+        if isinstance(event, ScannerStateChanged):
+            self.scanner_states[event.name] = event.connected
+            self.refresh_screen()
         self.andon_bus_event(event)
 
     def _warn_signal(self, event: SignalRejected) -> None:
@@ -254,14 +232,6 @@ class KanbanApp(AndonAppMixin, App[None]):
 
     def recent_rows(self) -> list[RecentRow]:
         return list(self._recent)
-
-    @work(thread=True, group="lost-cards", exclusive=True, description="flag cards not seen for too long")
-    def flag_silent_cards(self) -> list[str]:
-        silent = find_silent(self.terminal)
-        if not silent:
-            return []
-        with self._scan_lock:  # never interleave with a scan of the same card
-            return flag_lost(self.terminal, [c.card_id for c in silent], source="system")
 
     # -- status ----------------------------------------------------------------------------------
 

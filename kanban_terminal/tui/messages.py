@@ -9,23 +9,7 @@ from textual.message import Message
 
 @dataclass
 class BusEvent(Message):
-    """An event from the service bus, handed over from whichever thread published it."""
+    """An event from the service bus, handed over from whichever thread published it (the runtime's
+    jobs included: serial scanner states, lost cards, escalations)."""
 
     event: object
-
-
-@dataclass
-class ScannerRead(Message):
-    """A serial scanner delivered a complete line (posted from its reader thread)."""
-
-    code: str
-    source: str
-
-
-@dataclass
-class ScannerStateChanged(Message):
-    """A serial scanner's port opened or was lost (posted from its reader thread)."""
-
-    name: str
-    connected: bool
-    detail: str

@@ -38,13 +38,25 @@ def env() -> dict[str, str]:
 
 
 def serve(
-    config: Path, data: Path, port: int, log: Path, extra_env: dict[str, str] | None = None
+    config: Path,
+    data: Path,
+    port: int,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    kill_after_commits: int = 0,
 ) -> subprocess.Popen[bytes]:
-    """`python -m kanban_terminal serve`: the headless terminal, as a process that can be killed."""
+    """`python -m kanban_terminal serve`: the headless terminal, as a process that can be killed.
+
+    `kill_after_commits`: run it through tests/support/serve_with_kill.py instead, which SIGKILLs
+    the process right after that many signal-group commits, before their acks."""
     out = open(log, "ab")  # noqa: SIM115 - the child keeps its own copy of the descriptor
+    launcher = ["-m", "kanban_terminal"]
+    if kill_after_commits:
+        launcher = ["-m", "tests.support.serve_with_kill", str(kill_after_commits)]
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "kanban_terminal", "serve", "--config", str(config),
+            [sys.executable, *launcher, "serve", "--config", str(config),
              "--data-dir", str(data), "--mqtt", f"mqtt://127.0.0.1:{port}"],
             env=env() | (extra_env or {}), stdout=out, stderr=out, cwd=ROOT,
         )  # fmt: skip

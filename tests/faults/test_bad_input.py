@@ -24,7 +24,7 @@ import pytest
 from firmware_bridge.framing import Frame, FrameDecoder, FrameType, encode
 from kanban_terminal import cli
 from kanban_terminal.domain.scans import Intent, Verdict
-from kanban_terminal.services.runtime import TerminalServices
+from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from tests.faults import support

@@ -1,8 +1,8 @@
 """R7: the terminal dies right after committing a group of signals and before acknowledging them.
 
 The one instant a random SIGKILL rarely hits: the signals are in the database, the broker still
-holds them as unacknowledged, so after the restart it delivers them again. The fault hook
-(KANBAN_FAULT_KILL_AFTER_COMMITS) kills `serve` exactly there, `kills` times in a row; each
+holds them as unacknowledged, so after the restart it delivers them again. The launcher
+tests/support/serve_with_kill.py (the runtime's `after_group_commit` hook) kills `serve` exactly there, `kills` times in a row; each
 restarted terminal must see redelivered copies, apply none of them twice, and go on with the rest.
 """
 
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from kanban_terminal.services.runtime import KILL_AFTER_COMMITS_ENV
 from kanban_terminal.services.terminal import Terminal
 from tests.faults import support
 from tests.faults.support import query, signal_at, signal_payload
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import make_config, publish_raw, wait_for
+from tests.support.serve_with_kill import KILLED
 
 pytestmark = pytest.mark.broker
 SENSORS = 10
@@ -49,7 +49,7 @@ def run_kills_after_commit(tmp_path: Path, *, signals: int, kills: int) -> dict[
         for kill in range(kills):
             mark = len(log.read_bytes()) if log.exists() else 0
             before = query(db, "SELECT count(*) FROM inbound_signal")[0][0]
-            serve = support.serve(config_path, data, broker.port, log, {KILL_AFTER_COMMITS_ENV: "1"})
+            serve = support.serve(config_path, data, broker.port, log, kill_after_commits=1)
             if kill == 0:
                 wait_for(lambda: b"MQTT link subscribed to" in log.read_bytes(), what="terminal subscribed")
                 publish_raw(broker.port, sent, client_id="sensors")
@@ -68,7 +68,7 @@ def run_kills_after_commit(tmp_path: Path, *, signals: int, kills: int) -> dict[
         support.stop(serve)
         broker.stop()
     text = log.read_bytes()
-    assert text.count(b"killed after a commit, before its acks") == kills
+    assert text.count(KILLED.encode()) == kills
     assert redelivered_runs == kills - 1 or kills == 1, redelivered_runs
     assert b"already applied (redelivered)" in text
     # Nothing applied twice: every signal's log rows (found by source and device time) come once.

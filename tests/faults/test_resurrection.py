@@ -24,7 +24,7 @@ import pytest
 
 from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.domain.scans import Intent
-from kanban_terminal.services.runtime import TerminalServices
+from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from tests.faults.support import query

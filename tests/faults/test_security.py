@@ -34,7 +34,7 @@ from kanban_terminal.adapters.broker_probe import probe_broker
 from kanban_terminal.adapters.mqtt_client import MqttConfigError, read_password
 from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.domain.scans import Intent
-from kanban_terminal.services.runtime import TerminalServices
+from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from tests.faults import support

@@ -37,6 +37,8 @@ def _commit_pages(db: Database) -> None:
 @pytest.fixture
 def background(tmp_path: Path) -> Iterator[Database]:
     db = Database(tmp_path / "terminal.db", background_checkpoints=True)
+    assert db.checkpointer is not None
+    db.checkpointer.start()  # what the runtime does for a long-running terminal
     yield db
     db.close()
 
@@ -80,6 +82,8 @@ def test_a_short_lived_database_checkpoints_as_sqlite_does(tmp_path: Path) -> No
 
 def test_closing_stops_the_thread(tmp_path: Path) -> None:
     db = Database(tmp_path / "terminal.db", background_checkpoints=True)
-    assert db.checkpointer is not None and db.checkpointer.running
+    assert db.checkpointer is not None and not db.checkpointer.running  # the runtime starts it
+    db.checkpointer.start()
+    assert db.checkpointer.running
     db.close()
     assert not db.checkpointer.running

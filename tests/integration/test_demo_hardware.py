@@ -20,7 +20,7 @@ import pytest
 from kanban_terminal.adapters.demo import DemoEnvironment, demo_environment
 from kanban_terminal.adapters.demo_hardware import DEVICE, StackLight, with_simulated_station
 from kanban_terminal.config import TerminalConfig
-from kanban_terminal.services.runtime import TerminalServices
+from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.widgets.status_bar import StatusBar

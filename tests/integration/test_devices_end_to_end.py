@@ -18,7 +18,7 @@ from firmware_bridge.config import BridgeConfig, BrokerConfig, DeviceConfig, Lim
 from firmware_bridge.framing import FrameType
 from firmware_bridge.simulator import DeviceSimulator
 from kanban_terminal.config import BinSensor, MqttSettings
-from kanban_terminal.services.runtime import TerminalServices
+from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.terminal import Terminal
 from tests.support.mosquitto import Mosquitto
 from tests.support.terminals import demo_config

@@ -1,6 +1,6 @@
 """The terminal process is SIGKILLed with requests queued: they are sent after it restarts.
 
-The terminal runs as a real process (`python -m kanban_terminal.services.runtime serve`), so paho's
+The terminal runs as a real process (`python -m kanban_terminal.runtime serve`), so paho's
 in-memory queue really dies with it; only the SQLite outbox can carry the requests over.
 """
 
@@ -29,7 +29,7 @@ def serve(config: Path, data: Path, port: int, log: Path) -> subprocess.Popen[by
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     out = open(log, "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "kanban_terminal.services.runtime", "serve", "--config", str(config),
+        [sys.executable, "-m", "kanban_terminal.runtime", "serve", "--config", str(config),
          "--data-dir", str(data), "--mqtt", f"mqtt://127.0.0.1:{port}"],
         env=env, stdout=out, stderr=out,
     )  # fmt: skip

@@ -6,7 +6,7 @@ import gc
 import threading
 from pathlib import Path
 
-from kanban_terminal.services.runtime import run_serve
+from kanban_terminal.runtime import run_serve
 from tests.support.mqtt_lines import make_config, wait_for
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from textual.widgets import DataTable, Input
 
 from kanban_terminal.config import demo_config_path, load_config
+from kanban_terminal.runtime import Runtime, RuntimeOptions
+from kanban_terminal.services.events import CardsChanged
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.app import KanbanApp
@@ -115,13 +117,24 @@ async def test_bad_filter_is_explained_not_applied(tmp_path: Path) -> None:
         terminal.close()
 
 
-async def test_the_app_flags_silent_cards_of_moving_loops(tmp_path: Path) -> None:
+async def test_the_runtime_flags_silent_cards_of_moving_loops_and_the_screen_shows_them(
+    tmp_path: Path,
+) -> None:
     terminal = terminal_with_history(tmp_path)
     head_cards = terminal.config.loop("ST10-HEAD").card_id_list()
-    app = KanbanApp(terminal)
+    plate_cards = terminal.config.loop("ST20-PLATE").card_id_list()
+    # The screen's runtime runs the lost-card job (every few ms here instead of every 5 minutes).
+    runtime = Runtime(terminal, None, RuntimeOptions(lost_card_check_s=0.01))
+    app = KanbanApp(terminal, runtime=runtime)
+    flagged: list[CardsChanged] = []
+    terminal.bus.subscribe(lambda e: flagged.append(e) if isinstance(e, CardsChanged) else None)
     try:
         async with app.run_test(size=(100, 30)) as pilot:
-            app.flag_silent_cards()
+            with runtime:
+                for _ in range(400):
+                    if flagged:
+                        break
+                    await pilot.pause(0.05)
             await app.workers.wait_for_complete()
             await pilot.pause()
             with terminal.db.reading() as session:
@@ -129,9 +142,12 @@ async def test_the_app_flags_silent_cards_of_moving_loops(tmp_path: Path) -> Non
                     r[0]
                     for r in session.connection().exec_driver_sql("SELECT id FROM card WHERE state = 'lost'")
                 }
-            plate_cards = terminal.config.loop("ST20-PLATE").card_id_list()
             # The two cards that kept cycling are seen; their silent loop mates are lost; cards of
             # loops that never moved are not.
             assert lost == set(head_cards[1:]) | set(plate_cards[1:])
+            # The App heard of it through the bus and re-read the board.
+            assert app.status is not None
+            shown = sum(s.by_state.get("lost", 0) for s in app.status.loops)
+            assert shown == len(lost)
     finally:
         terminal.close()

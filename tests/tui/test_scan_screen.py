@@ -10,6 +10,7 @@ from textual.pilot import Pilot
 
 from kanban_terminal.config import SerialScannerSettings
 from kanban_terminal.domain.scans import OutcomeKind
+from kanban_terminal.runtime import Runtime
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.screens.board import BoardScreen
 from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen
@@ -140,9 +141,10 @@ async def test_serial_scanner_on_a_pty_goes_through_the_same_scan_path(tmp_path:
     cfg = demo_config()
     cfg = cfg.model_copy(update={"scanners": (SerialScannerSettings(name="ST10", port=port),)})
     terminal = open_terminal(tmp_path, Clock(), cfg)
-    app = KanbanApp(terminal)
+    runtime = Runtime(terminal, None)  # the runtime reads the port; the App only hears of it
+    app = KanbanApp(terminal, runtime=runtime)
     try:
-        async with app.run_test(size=(100, 24)) as pilot:
+        async with app.run_test(size=(100, 24)) as pilot, runtime:
             while not app.scanner_states["ST10"]:
                 await pilot.pause(0.05)
             assert "ST10 ok" in str(app.screen.query_one(StatusBar).render())

@@ -202,7 +202,7 @@ def test_marks_held_for_a_busy_worker_never_pile_up_beyond_a_window(terminal: Te
 def test_pubacks_taken_by_a_group_that_fails_before_its_commit_are_marked_later(
     tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kanban_terminal.services.runtime import TerminalServices
+    from kanban_terminal.runtime import TerminalServices
     from kanban_terminal.services.signals import BinSignal, SignalNotStored
 
     config, _ = make_config(tmp_path, loops=2, cards=30, sensors=5)
@@ -222,7 +222,7 @@ def test_pubacks_taken_by_a_group_that_fails_before_its_commit_are_marked_later(
         monkeypatch.setattr(relay, "mark_in", failing_mark)
         signal = BinSignal("BS00001:b:1", "BS00001", "b", 1, "empty", clock.now)
         with pytest.raises(SignalNotStored):
-            services.applier.apply([signal], services._before_group_commit)
+            services.applier.apply([signal], services.inbound._before_group_commit)
         monkeypatch.undo()
         relay.run_once()  # the relay still has the answer and marks it
         assert rows(terminal)["C00010"] == ("published", 1)

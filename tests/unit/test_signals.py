@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kanban_terminal.domain.scans import OutcomeKind
-from kanban_terminal.services.runtime import TerminalServices, _Inbound
+from kanban_terminal.runtime import TerminalServices
+from kanban_terminal.runtime.inbound import _Inbound
 from kanban_terminal.services.signals import (
     BinSignal,
     SignalApplier,
@@ -194,7 +195,7 @@ def test_malformed_payloads_change_nothing(terminal: Terminal, payloads: list[by
     before = db_hash(terminal)
     items = [_Inbound(signal_topic, p, i, 1, 0) for i, p in enumerate(payloads)]
     items.append(_Inbound("kanban/v1/S1/L1/device/NOPE/signal", raw(signal(device="NOPE")), 99, 1, 0))
-    services._handle(items)
+    services.inbound._handle(items)
     unsubscribe()
     assert db_hash(terminal) == before
     assert len(rejected) == len(items)
@@ -233,7 +234,7 @@ def test_an_andon_payload_on_the_device_topic_is_routed_to_andon_not_to_the_grou
     )
     andon = {"v": 1, "id": "BS00002:b1:1", "device": "BS00002", "boot": "b1", "seq": 1}
     andon |= {"type": "andon_call", "station": "ST1", "reason": "material"}
-    services._handle(
+    services.inbound._handle(
         [
             _Inbound(signal_topic, raw(signal()), 1, 1, 0),
             _Inbound("kanban/v1/S1/L1/device/BS00002/signal", raw(andon), 2, 1, 0),

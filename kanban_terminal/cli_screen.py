@@ -1,0 +1,156 @@
+"""The long-running verbs of `kanban-terminal`: `run` and `demo` (the screen), `serve` and `upstream`.
+
+Kept out of cli.py so the verbs that start the terminal's runtime live together; cli.py only
+registers them. The screen and `serve` both start the runtime through `open_runtime`, so the screen
+runs exactly the jobs `serve` runs and starts none of its own. Exit codes as in cli.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from kanban_terminal.config import MqttSettings, TerminalConfig, demo_config_path
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+Common = Callable[[argparse.ArgumentParser], None]
+Load = Callable[[argparse.Namespace], TerminalConfig]
+DataDir = Callable[[argparse.Namespace], Path]
+
+DEMO_PIN = "4711"
+
+
+def add_screen_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentParser], common: Common) -> None:
+    """`demo` and `run`, listed first in the help."""
+    demo = verbs.add_parser("demo", help="run a demo line in a throw-away data dir (no setup, no network)")
+    common(demo)
+    demo.add_argument(
+        "--simulated-hardware",
+        action="store_true",
+        help="also run a simulated microcontroller station (andon button, bin sensor, stack light) on a "
+        "pseudo-terminal, served by the firmware bridge; its stack light shows on the status bar",
+    )
+    run = verbs.add_parser("run", help="run the terminal screen for a configured line")
+    common(run)
+
+
+def add_headless_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentParser], common: Common) -> None:
+    """`serve` and `upstream`."""
+    serve = verbs.add_parser(
+        "serve",
+        help="run the terminal with no screen: MQTT link, relay, escalation, lost cards, serial scanners",
+    )
+    common(serve)
+    upstream = verbs.add_parser(
+        "upstream", help="run a supermarket / warehouse peer that answers requests over MQTT"
+    )
+    common(upstream)
+
+
+def cmd_run(args: argparse.Namespace, load: Load, data_dir: DataDir, *, demo: bool = False) -> int:
+    from kanban_terminal.logging_setup import setup_logging
+    from kanban_terminal.runtime import resolve_mqtt
+
+    cfg = load(args)
+    setup_logging(data_dir(args), stderr=False)  # the screen owns the terminal: file only
+    return run_screen(cfg, data_dir(args), resolve_mqtt(cfg, args.mqtt), demo=demo)
+
+
+def run_screen(
+    cfg: TerminalConfig,
+    data_dir: Path,
+    mqtt: MqttSettings | None,
+    *,
+    demo: bool,
+    device_view: Callable[[], tuple[tuple[str, str, str], ...]] | None = None,
+    demo_hint: str = "",
+) -> int:
+    """The screen over the terminal's runtime: the same `open_runtime` as `serve`."""
+    from kanban_terminal.runtime import freeze_start_up_objects, open_runtime
+    from kanban_terminal.tui.app import KanbanApp
+
+    with open_runtime(cfg, data_dir, mqtt) as runtime:
+        if demo:
+            _enrol_demo_team_leads(runtime.terminal)
+        app = KanbanApp(
+            runtime.terminal, runtime=runtime, demo=demo, device_view=device_view, demo_hint=demo_hint
+        )
+        freeze_start_up_objects()
+        app.run()
+    return EXIT_OK
+
+
+def _enrol_demo_team_leads(terminal: object) -> None:
+    """The demo line's team leads get PIN 4711 (shown on screen), so F6 works without setup."""
+    from kanban_terminal.domain.auth import has_authority
+    from kanban_terminal.services.auth import enroll
+    from kanban_terminal.services.terminal import Terminal
+    from kanban_terminal.storage.tables import CredentialRow
+
+    assert isinstance(terminal, Terminal)
+    for person in terminal.config.people:
+        with terminal.db.reading() as session:
+            known = session.get(CredentialRow, person.badge) is not None
+        if has_authority(person.role) and not known:
+            enroll(terminal, person.badge, DEMO_PIN, source="demo")
+
+
+def cmd_demo(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
+    """A demo line: embedded broker, supermarket peer and simulated bin sensors, in a throw-away dir."""
+    from kanban_terminal.adapters.demo_hardware import (
+        BIN,
+        DEVICE,
+        HardwareUnavailable,
+        with_simulated_station,
+    )
+    from kanban_terminal.logging_setup import setup_logging
+    from kanban_terminal.runtime import start_demo_environment
+
+    if args.config is None:
+        args.config = demo_config_path()
+    cfg = load(args)
+    hardware = bool(getattr(args, "simulated_hardware", False))
+    hint = ""
+    try:
+        if hardware:
+            cfg, card = with_simulated_station(cfg)
+            hint = f"Simulated station {DEVICE}: bin {BIN} holds card {card}; its lamp is on the status bar."
+        with tempfile.TemporaryDirectory(prefix="kanban-demo-") as tmp:
+            data = Path(args.data_dir) if args.data_dir else Path(tmp)
+            setup_logging(data, stderr=False)
+            with start_demo_environment(cfg, data, hardware=hardware) as env:
+                view = env.station.status_items if env.station else None
+                return run_screen(cfg, data, env.mqtt, demo=True, device_view=view, demo_hint=hint)
+    except HardwareUnavailable as exc:
+        print(f"kanban-terminal demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_serve(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
+    from kanban_terminal.logging_setup import setup_logging
+    from kanban_terminal.runtime import run_serve
+
+    cfg = load(args)
+    setup_logging(data_dir(args))
+    return run_serve(cfg, data_dir(args), args.mqtt)
+
+
+def cmd_upstream(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
+    from kanban_terminal.logging_setup import setup_logging
+    from kanban_terminal.runtime import run_upstream
+
+    cfg = load(args)
+    setup_logging(data_dir(args))
+    return run_upstream(cfg, data_dir(args), args.mqtt)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Load, DataDir], int]] = {
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "serve": cmd_serve,
+    "upstream": cmd_upstream,
+}

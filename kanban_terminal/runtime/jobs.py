@@ -1,0 +1,118 @@
+"""The runtime's timed jobs and its serial scanners: threads the runtime starts, nothing else does.
+
+`Periodic` calls one step every few seconds (andon escalation, the lost-card check); a failing step
+is logged and tried again at the next period, so one bad read never ends the job. `SerialScanners`
+runs one reader per configured `[[scanners]]` port and hands every complete line to the runtime's
+scan entry; port state changes go out on the bus as `ScannerStateChanged`.
+
+Nothing here decides anything about cards or andons (the use cases do) or knows a screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from kanban_terminal.config import SerialScannerSettings
+from kanban_terminal.services.bus import Bus
+from kanban_terminal.services.events import ScannerStateChanged
+
+if TYPE_CHECKING:
+    from kanban_terminal.adapters.scanner_serial import SerialScanner
+
+log = logging.getLogger(__name__)
+
+TERMINATORS = {"CR": b"\r", "LF": b"\n", "TAB": b"\t"}
+
+
+class Periodic:
+    """A daemon thread that calls `step` every `every_s` seconds (the first call after one period)."""
+
+    def __init__(self, name: str, every_s: float, step: Callable[[], object]):
+        self.name = name
+        self.every_s = every_s
+        self._step = step
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self._step()
+            except Exception:
+                log.exception("%s failed; trying again in %.0f s", self.name, self.every_s)
+
+
+class SerialScanners:
+    """One `SerialScanner` per configured port; codes go to `scan`, port states to the bus."""
+
+    def __init__(
+        self,
+        settings: tuple[SerialScannerSettings, ...],
+        bus: Bus,
+        scan: Callable[[str, str], object],
+    ):
+        """Args:
+        settings: the config's `[[scanners]]`.
+        bus: where `ScannerStateChanged` is published.
+        scan: called with (code, source) on the reader's thread; it records the scan.
+        """
+        self.settings = settings
+        self._bus = bus
+        self._scan = scan
+        self._readers: list[SerialScanner] = []
+        self._states: dict[str, bool] = {s.name: False for s in settings}
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        from kanban_terminal.adapters.scanner_serial import SerialScanner  # pyserial only when used
+
+        for cfg in self.settings:
+            reader = SerialScanner(
+                cfg.port,
+                baud=cfg.baud,
+                terminator=TERMINATORS[cfg.terminator],
+                source=f"serial:{cfg.name}",
+                on_code=self._on_code,
+                on_state=self._state_reporter(cfg.name),
+            )
+            self._readers.append(reader)
+            reader.start()
+
+    def stop(self) -> None:
+        for reader in self._readers:
+            reader.stop()
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.settings)
+
+    def states(self) -> dict[str, bool]:
+        """Whether each configured scanner's port is open now (all False before `start`)."""
+        with self._lock:
+            return dict(self._states)
+
+    def _on_code(self, code: str, source: str) -> None:
+        self._scan(code, source)  # the outcome reaches screens through the bus (ScanRecorded)
+
+    def _state_reporter(self, name: str) -> Callable[[bool, str], None]:
+        def on_state(connected: bool, detail: str) -> None:
+            with self._lock:
+                self._states[name] = connected
+            self._bus.publish(ScannerStateChanged(name, connected, detail))
+
+        return on_state
