@@ -113,6 +113,8 @@ class SerialScanners:
         def on_state(connected: bool, detail: str) -> None:
             with self._lock:
                 self._states[name] = connected
+            # `serve` has no status bar: its log is where a lost scanner shows.
+            log.log(logging.INFO if connected else logging.WARNING, "serial scanner %s: %s", name, detail)
             self._bus.publish(ScannerStateChanged(name, connected, detail))
 
         return on_state

@@ -2,8 +2,9 @@
 
 The one instant a random SIGKILL rarely hits: the signals are in the database, the broker still
 holds them as unacknowledged, so after the restart it delivers them again. The launcher
-tests/support/serve_with_kill.py (the runtime's `after_group_commit` hook) kills `serve` exactly there, `kills` times in a row; each
-restarted terminal must see redelivered copies, apply none of them twice, and go on with the rest.
+tests/support/serve_with_kill.py (the runtime's `after_group_commit` hook) kills `serve` exactly
+there, `kills` times in a row; each restarted terminal must see redelivered copies, apply none of
+them twice, and go on with the rest.
 """
 
 from __future__ import annotations

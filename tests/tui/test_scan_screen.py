@@ -144,18 +144,19 @@ async def test_serial_scanner_on_a_pty_goes_through_the_same_scan_path(tmp_path:
     runtime = Runtime(terminal, None)  # the runtime reads the port; the App only hears of it
     app = KanbanApp(terminal, runtime=runtime)
     try:
-        async with app.run_test(size=(100, 24)) as pilot, runtime:
-            while not app.scanner_states["ST10"]:
-                await pilot.pause(0.05)
-            assert "ST10 ok" in str(app.screen.query_one(StatusBar).render())
-            os.write(master, f"]C1{CARD}\r".encode())
-            while app.last_outcome is None:
-                await pilot.pause(0.05)
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            assert app.last_outcome.source == "serial:ST10"
-            assert app.last_outcome.kind is OutcomeKind.REQUEST_RAISED
-            assert app.screen.query_one(Banner).has_class("-accepted")
+        async with app.run_test(size=(100, 24)) as pilot:
+            with runtime:
+                while not app.scanner_states["ST10"]:
+                    await pilot.pause(0.05)
+                assert "ST10 ok" in str(app.screen.query_one(StatusBar).render())
+                os.write(master, f"]C1{CARD}\r".encode())
+                while app.last_outcome is None:
+                    await pilot.pause(0.05)
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+                assert app.last_outcome.source == "serial:ST10"
+                assert app.last_outcome.kind is OutcomeKind.REQUEST_RAISED
+                assert app.screen.query_one(Banner).has_class("-accepted")
     finally:
         os.close(master)
         os.close(slave)
