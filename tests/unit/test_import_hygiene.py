@@ -16,6 +16,9 @@ import pytest
         ("kanban_terminal.services.scanning", ("textual", "paho", "serial")),
         ("kanban_terminal.services.queries", ("textual", "paho", "serial")),
         ("kanban_terminal.cli", ("textual", "sqlmodel", "paho", "serial")),
+        # The runtime sits below the screen: `serve` never loads Textual; paho and pyserial only
+        # when a link or a scanner is started.
+        ("kanban_terminal.runtime", ("textual", "paho", "serial")),
     ],
 )
 def test_module_does_not_load(module: str, forbidden: tuple[str, ...]) -> None:
