@@ -115,6 +115,7 @@ class Runtime:
         )
         self.scanners = SerialScanners(cfg.scanners, terminal.bus, self._scan_from_reader)
         self._jobs: list[str] = []
+        self._used = False
 
     # -- what the screen and the CLI call ------------------------------------------------------------
 
@@ -191,6 +192,19 @@ class Runtime:
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def start(self) -> Runtime:
+        """Start every job once (a stopped runtime is not started again: build a new one)."""
+        if self._used:
+            raise RuntimeError("a Runtime starts once; build a new one")
+        self._used = True
+        try:
+            self._start_jobs()
+        except BaseException:
+            self.stop()  # a link that cannot be built must not leave timers and ports behind
+            raise
+        log.info("runtime started: %s", ", ".join(self._jobs))
+        return self
+
+    def _start_jobs(self) -> None:
         checkpointer = self.terminal.db.checkpointer
         if checkpointer is not None and not checkpointer.running:
             checkpointer.start()  # stopped by Database.close: it serves the file's last commits too
@@ -203,8 +217,6 @@ class Runtime:
         self._jobs.extend(f"scanner:{name}" for name in self.scanners.names())
         if self.settings is not None:
             self._start_link(self.settings)
-        log.info("runtime started: %s", ", ".join(self._jobs))
-        return self
 
     def _start_link(self, settings: MqttSettings) -> None:
         from kanban_terminal.adapters.mqtt_client import MqttLink
@@ -228,7 +240,7 @@ class Runtime:
         self.relay = relay = Relay(
             self.terminal, link, window=window, republish_after=timedelta(seconds=settings.republish_after_s)
         )
-        self.health = HealthPublisher(
+        health = HealthPublisher(
             self.terminal,
             link,
             self.topics.terminal_health(cfg.terminal.id),
@@ -241,7 +253,8 @@ class Runtime:
         link._on_connected = self._on_connected
         self.inbound.start()
         relay.start()
-        self.health.start()
+        health.start()
+        self.health = health  # only once started: `stop` joins its thread
         link.start()
         self._jobs += ["mqtt-link", "mqtt-inbound", "relay", "health", "andon-link"]
 
