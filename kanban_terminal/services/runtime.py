@@ -180,8 +180,7 @@ class TerminalServices:
             self.link, self.topics, replay_s=self.settings.replay_after_reconnect_s
         )
         self._andon_unsubscribe = connect_publisher(self.terminal, self._andon_link)
-        self.link._on_published = self.relay.on_published
-        self.link._on_connected = self._on_connected
+        self.link.set_handlers(on_published=self.relay.on_published, on_connected=self._on_connected)
         self._worker = threading.Thread(target=self._work, name="mqtt-inbound", daemon=True)
         self._worker.start()
         self.relay.start()
