@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.messages import parse_command, parse_line_state, signal_payload
 from firmware_bridge.config import ConfigError, load_config
 from firmware_bridge.device import DeviceState, Lights, TokenBucket, Verdict, lights_for_line_state, seq_newer
 from firmware_bridge.framing import Frame, FrameType
+from firmware_bridge.messages import parse_command, parse_line_state, signal_payload
 from kanban_terminal.mqtt_settings import read_password
 
 BOOT_A, BOOT_B = "AAAA0001", "BBBB0002"
