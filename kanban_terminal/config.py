@@ -3,6 +3,8 @@
 `load_config` reports every problem at once, each with its key path and, where it can be found, the
 line in the file: a person fixing a config on a line PC should not have to play whack-a-mole. Secrets
 (broker passwords, team-lead PIN hashes) never live here: the file is meant for version control.
+The `[mqtt]` model lives in mqtt_settings.py (the firmware bridge reads it too) and the wording of
+problems in config_problems.py; both are re-exported here for the modules that import them from here.
 
 Safety factor convention: ADDITIVE, as in the Toyota / textbook formula N = D x L x (1 + S) / C,
 so `safety_factor = 0.2` means 20 % above lead-time demand and 0 means none. (SAP's SF multiplies and
