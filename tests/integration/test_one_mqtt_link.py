@@ -10,10 +10,12 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -63,7 +65,7 @@ def session_kept(port: int, client_id: str) -> bool:
     Leaves with expiry 0, so the session ends here."""
     present = threading.Event()
     answered = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
 
     def on_connect(_c: mqtt.Client, _u: object, flags: mqtt.ConnectFlags, _r: object, _p: object) -> None:
         if flags.session_present:
@@ -90,7 +92,7 @@ def test_the_terminal_the_peer_and_the_bridge_share_one_link_and_its_settings(
         for name, link in links.items():
             assert type(link) is MqttLink, name
             assert isinstance(link.settings, MqttSettings), name
-            wait_for(lambda link=link: link.subscribed, what=f"{name} connected and subscribed")
+            wait_for(partial(getattr, link, "subscribed"), what=f"{name} connected and subscribed")
             sock = link.client.socket()
             assert isinstance(sock, socket.socket), name
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0, f"{name}: Nagle is on"
@@ -109,11 +111,16 @@ def test_hooks_are_set_through_public_arguments_and_set_handlers(mosquitto: Mosq
     connected: list[bool] = []
     published: list[tuple[int, bool, str]] = []
     received: list[str] = []
+
+    def on_message(topic: str, _payload: bytes, mid: int, qos: int, generation: int) -> None:
+        received.append(topic)
+        link.ack(mid, qos, generation)
+
     link = MqttLink(
         settings_for(mosquitto.port),
         "T-hooks",
         subscriptions=[("hooks/#", 1)],
-        on_message=lambda topic, _p, mid, qos, gen: (received.append(topic), link.ack(mid, qos, gen)),
+        on_message=on_message,
         on_published=lambda *_: pytest.fail("replaced by set_handlers"),
     )
     link.set_handlers(on_published=lambda mid, ok, reason: published.append((mid, ok, reason)))
