@@ -142,3 +142,17 @@ def test_a_password_file_others_can_read_stops_the_start(tmp_path: Path) -> None
         load_config(path, env={})
     secret.chmod(0o600)
     assert load_config(path, env={}).broker.password_file == str(secret)
+
+
+def test_a_bridge_built_in_code_gets_the_bridge_session_default_too() -> None:
+    from firmware_bridge.config import BridgeConfig, DeviceConfig
+
+    def bridge(broker: MqttSettings) -> BridgeConfig:
+        return BridgeConfig(
+            site="s", line="l", bridge_id="b", broker=broker, devices=(DeviceConfig(id="D1", port="/x"),)
+        )
+
+    assert bridge(MqttSettings(port=1999)).broker.session_expiry_s == 3600
+    assert bridge(MqttSettings(session_expiry_s=60)).broker.session_expiry_s == 60
+    with pytest.raises(ValidationError, match="not a bridge setting: inflight"):
+        bridge(MqttSettings(inflight=5))
