@@ -1,10 +1,12 @@
 """Wires serial links, framing, device state and MQTT together: the bridge process itself.
 
-Threads: one reader per serial port, paho's network thread, and a housekeeping thread for heartbeat
-timeouts and the bridge heartbeat. They meet under one lock around device state, so a frame and a
-port loss of the same device are never interleaved. Nothing here decides what a signal *means*: the
-terminal maps bins to cards and deduplicates by (device, boot, seq); the bridge only forwards checked
-frames once and reports who is online.
+The broker link is the terminal's own `MqttLink` (kanban_terminal.adapters.mqtt_client): MQTT 5, a
+persistent session, TCP_NODELAY, TLS, the retained availability with its last will and heartbeat.
+Threads: one reader per serial port, paho's network thread with the link's watchdog, and a
+housekeeping thread for device heartbeat timeouts, the outbox and the lamp refresh. They meet under
+one lock around device state, so a frame and a port loss of the same device are never interleaved.
+Nothing here decides what a signal *means*: the terminal maps bins to cards and deduplicates by
+(device, boot, seq); the bridge only forwards checked frames once and reports who is online.
 """
 
 from __future__ import annotations
@@ -20,93 +22,33 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from firmware_bridge.config import BridgeConfig, DeviceConfig
-from firmware_bridge.device import DeviceState, Lights, TokenBucket, Verdict, lights_for_line_state
+from firmware_bridge.device import DeviceState, Lights, TokenBucket, Verdict
 from firmware_bridge.framing import SEQ_MODULO, Frame, FrameDecoder, FrameError, FrameType, encode
-from firmware_bridge.mqtt_link import MqttLink
+from firmware_bridge.messages import (
+    SIGNAL_TYPES,
+    iso,
+    parse_command,
+    parse_line_state,
+    signal_payload,
+    utc_now,
+)
 from firmware_bridge.outbox import Outbox
 from firmware_bridge.serial_link import SerialLink
+from kanban_terminal.adapters.mqtt_client import MqttLink
 from kanban_terminal.adapters.topics import LineTopics, bridge_availability
 from kanban_terminal.domain.text import escape_bytes, escape_external
 
 log = logging.getLogger(__name__)
 
-_MAX_PAYLOAD = 4096  # bytes; a real command is < 200, and json.loads of a deep nest can blow the stack
 _HOUSEKEEPING_S = 0.2
 _RECONNECTED = -1  # not a paho message id: "the link reconnected", on the answers queue
 _OVER_BUDGET_PAUSE_S = 0.25  # a device over its byte budget is not read for this long
 _OUTBOX_WINDOW = 50  # events handed to paho at once; the rest wait on disk, not in paho's RAM
-_LAMPS = frozenset({"on", "off", "blink"})
-_SIGNAL_TYPES = {
-    FrameType.BIN: {"empty": "bin_empty", "full": "bin_full"},
-    FrameType.BTN: {"call": "andon_call", "stop": "andon_stop", "cancel": "andon_cancel"},
-}
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def signal_payload(frame: Frame, at: datetime) -> dict[str, object]:
-    """The device signal message for an accepted BIN or BTN frame (docs/FIRMWARE_PROTOCOL.md)."""
-    kind, *rest = frame.args if frame.type is FrameType.BTN else (frame.args[1], frame.args[0])
-    payload: dict[str, object] = {
-        "v": 1,
-        "id": f"{frame.device}:{frame.boot}:{frame.seq}",
-        "device": frame.device,
-        "boot": frame.boot,
-        "seq": frame.seq,
-        "type": _SIGNAL_TYPES[frame.type][kind],
-    }
-    if frame.type is FrameType.BIN:
-        payload["bin"] = rest[0]
-    else:
-        payload["station"] = rest[0]
-        if len(rest) > 1 and rest[1]:
-            payload["reason"] = rest[1]
-    payload["at"] = iso(at)
-    return payload
-
-
-def parse_command(payload: bytes) -> Lights | bool | str:
-    """A device command message: Lights for "light", a bool for "buzzer", else an error string."""
-    if len(payload) > _MAX_PAYLOAD:
-        return "payload too large"
-    try:
-        data = json.loads(payload)
-    except (ValueError, RecursionError):
-        return "not JSON"
-    if not isinstance(data, dict) or data.get("v") != 1:
-        return "not an object with v=1"
-    if data.get("type") == "light":
-        lamps = {name: data.get(name, "off") for name in ("red", "amber", "green")}
-        if not all(isinstance(v, str) and v in _LAMPS for v in lamps.values()):
-            return "lamps must be on|off|blink"
-        return Lights(**lamps)
-    if data.get("type") == "buzzer" and isinstance(data.get("on"), bool):
-        return bool(data["on"])
-    return "type must be light or buzzer(on: bool)"
-
-
-def parse_line_state(payload: bytes) -> Lights | str:
-    """The lights for a line_state message, else an error string."""
-    if len(payload) > _MAX_PAYLOAD:
-        return "payload too large"
-    try:
-        data = json.loads(payload)
-    except (ValueError, RecursionError):
-        return "not JSON"
-    if not isinstance(data, dict) or data.get("v") != 1 or not isinstance(data.get("state"), str):
-        return "not an object with v=1 and a state"
-    lights = lights_for_line_state(data["state"])
-    return lights if lights is not None else f"unknown line state {escape_external(data['state'], 40)!r}"
+_MAX_QUEUED = 10_000  # availability messages paho keeps while the broker is away, at most
 
 
 class Bridge:
@@ -142,23 +84,18 @@ class Bridge:
         self.links = {d.id: self._make_link(d) for d in config.devices}
         self._commands = {self.topics.device_command(d.id): d.id for d in config.devices}
         self._bridge_topic = bridge_availability(config.site, config.bridge_id)
-        broker = config.broker
         self.mqtt = MqttLink(
-            host=broker.host,
-            port=broker.port,
-            client_id=f"bridge-{config.site}-{config.bridge_id}",
-            subscriptions=[self.topics.line_state, *self._commands],
+            # The availability heartbeat keeps the bridge's own interval (it also paces the lamps).
+            config.broker.model_copy(update={"heartbeat_s": limits.bridge_heartbeat_s}),
+            f"bridge-{config.site}-{config.bridge_id}",
+            subscriptions=[(topic, 1) for topic in (self.topics.line_state, *self._commands)],
             on_message=self._on_mqtt,
             on_connected=self._on_mqtt_connected,
-            will_topic=self._bridge_topic,
-            will_payload=self._bridge_payload("offline"),
-            username=broker.username,
-            password=broker.password.get_secret_value() if broker.password else None,
-            keepalive=broker.keepalive_s,
-            session_expiry=broker.session_expiry_s,
-            reconnect_max=broker.reconnect_max_s,
             on_published=self._on_published,
-            tls_context=broker.tls_context(),
+            availability_topic=self._bridge_topic,
+            availability_message=self._bridge_payload,
+            clock=clock,
+            max_queued=_MAX_QUEUED,
         )
         self.outbox = Outbox(Path(config.state_dir) / "outbox.db" if config.state_dir else None)
         if config.state_dir is None:
@@ -192,7 +129,7 @@ class Bridge:
         for link in self.links.values():
             link.stop()
         self._housekeeper.join(2.0)
-        self.mqtt.stop(last=(self._bridge_topic, self._bridge_payload("offline")))
+        self.mqtt.stop()  # says "offline" (retained) first, so no last will follows
         self.outbox.close()
 
     @property
@@ -249,7 +186,7 @@ class Bridge:
     def _on_frame(self, device_id: str, frame: Frame) -> None:
         state = self.devices[device_id]
         verdict = state.judge(frame, self._monotonic())
-        if verdict is Verdict.DUPLICATE and frame.type in _SIGNAL_TYPES:
+        if verdict is Verdict.DUPLICATE and frame.type in SIGNAL_TYPES:
             self._send(device_id, FrameType.ACK, str(frame.seq))  # our ACK was lost; the device retries
         if verdict is not Verdict.ACCEPT:
             self.counts[verdict.value] += 1
@@ -261,7 +198,7 @@ class Bridge:
         if frame.type is FrameType.HELLO:
             log.info("%s: boot %s firmware %s", device_id, frame.boot, escape_external(frame.args[0]))
             self._resend_lights(device_id)
-        elif frame.type in _SIGNAL_TYPES:
+        elif frame.type in SIGNAL_TYPES:
             payload = json.dumps(signal_payload(frame, self._clock()), separators=(",", ":")).encode()
             try:
                 self.outbox.add(self.topics.device_signal(device_id), payload)
@@ -314,11 +251,10 @@ class Bridge:
                 self._drain()
                 if now - last_beat >= self.config.limits.bridge_heartbeat_s and self.mqtt.connected:
                     last_beat = now
-                    self.mqtt.publish(self._bridge_topic, self._bridge_payload("online"), retain=True)
                     with self._lock:
-                        # Refreshing the lamps doubles as the host's heartbeat: firmware that hears
-                        # nothing for 3 periods stops claiming a line state it no longer knows, and
-                        # without the broker the bridge no longer knows it either.
+                        # Refreshing the lamps is the host's heartbeat (the link sends the bridge's):
+                        # firmware that hears nothing for 3 periods stops claiming a line state it
+                        # no longer knows, and without the broker the bridge no longer knows it either.
                         for device_id in self.devices:
                             self._resend_lights(device_id)
             except Exception:  # the housekeeper must outlive any bug it trips over
@@ -326,7 +262,8 @@ class Bridge:
 
     # --- MQTT side --------------------------------------------------------------------------------
 
-    def _bridge_payload(self, state: str) -> dict[str, object]:
+    def _bridge_payload(self, state: str) -> bytes:
+        """The retained bridge availability; the link sends it (will, connect, heartbeat, stop)."""
         payload: dict[str, object] = {
             "v": 1,
             "bridge": self.config.bridge_id,
@@ -337,7 +274,7 @@ class Bridge:
             payload["heartbeat_at"] = iso(self._clock())
             payload["heartbeat_s"] = self.config.limits.bridge_heartbeat_s
             payload["devices"] = sorted(self._by_id)
-        return payload
+        return json.dumps(payload, separators=(",", ":")).encode()
 
     def _publish_device(self, device_id: str) -> None:
         state = self.devices[device_id]
@@ -349,7 +286,8 @@ class Bridge:
             "bridge": self.config.bridge_id,
             "at": iso(self._clock()),
         }
-        self.mqtt.publish(self.topics.device_availability(device_id), payload, retain=True)
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        self.mqtt.publish(self.topics.device_availability(device_id), data, retain=True)
 
     def _drain(self) -> None:
         """Settle the broker's answers, then hand the oldest stored events to it, a window at a time."""
@@ -378,26 +316,32 @@ class Bridge:
             if free <= 0:
                 return
             for event_id, topic, payload in self.outbox.pending(free, set(self._inflight.values())):
-                sent = self.mqtt.publish_bytes(topic, payload)
-                if sent is None:
-                    break
-                self._inflight[sent] = event_id
+                self._inflight[self.mqtt.publish(topic, payload)] = event_id
 
-    def _on_published(self, mid: int, ok: bool) -> None:
+    def _on_published(self, mid: int, ok: bool, reason: str) -> None:
         """paho's thread: the broker answered one publish. Only hand it over: taking our lock here
         while `_drain` holds it and waits inside paho's publish would deadlock the two threads."""
+        if not ok:
+            self.counts["publish_refused"] += 1
+            log.warning("broker refused publish mid=%s: %s", mid, escape_external(reason))
         self._answers.put((mid, ok))
 
-    def _on_mqtt_connected(self) -> None:
+    def _on_mqtt_connected(self, session_present: bool) -> None:
         # Answers to publishes of the old connection may never come: publish what is stored again
         # (the terminal drops a repeat by its (device, boot, seq)). Queued, not locked: paho's thread.
+        # The link has already said "online" for the bridge.
         self._answers.put((_RECONNECTED, False))
-        self.mqtt.publish(self._bridge_topic, self._bridge_payload("online"), retain=True)
         with self._lock:
             for device_id in self.devices:
                 self._publish_device(device_id)
 
-    def _on_mqtt(self, topic: str, payload: bytes) -> None:
+    def _on_mqtt(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
+        try:
+            self._handle_mqtt(topic, payload)
+        finally:  # handled (or refused) on this thread: nothing is left to lose by acknowledging
+            self.mqtt.ack(mid, qos, generation)
+
+    def _handle_mqtt(self, topic: str, payload: bytes) -> None:
         if not payload:
             return  # a retained message being cleared
         with self._lock:

@@ -1,9 +1,11 @@
 """The bridge's configuration: TOML read with tomllib into frozen pydantic models.
 
 Unknown keys are errors (`extra="forbid"`), so a typo in a plant file fails at start-up with its key
-path instead of silently running on a default. The broker password never lives in the file: it comes
-from the environment variable KANBAN_MQTT_PASSWORD. The broker link follows the terminal's rule
-(kanban_terminal.config): TLS 1.2+ with verification to any broker off this machine.
+path instead of silently running on a default. The `[broker]` section is the terminal's own
+`MqttSettings` (kanban_terminal.mqtt_settings): the same link, the same rules (TLS 1.2+ with
+verification to any broker off this machine), the password from KANBAN_MQTT_PASSWORD or a 0600
+`password_file`, never from the file. Only the bridge's defaults differ (a one-hour session), and the
+terminal's relay settings are refused here. It must not import the terminal's storage or services.
 """
 
 from __future__ import annotations
@@ -13,89 +15,31 @@ import ssl
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kanban_terminal.adapters.topics import check_level
-from kanban_terminal.config import PLAIN_MQTT_RULE, check_tls_for_host, is_loopback_host
+from kanban_terminal.mqtt_settings import (
+    TERMINAL_ONLY,
+    TLS_FILES,
+    MqttConfigError,
+    MqttSettings,
+    read_password,
+    with_url,
+)
 
 PASSWORD_ENV = "KANBAN_MQTT_PASSWORD"
+SESSION_EXPIRY_S = 3600
+"""The bridge's session default: stack-light commands older than an hour are stale, not worth queueing."""
+NOT_FOR_THE_BRIDGE = {
+    **{key: "a setting of the terminal's relay" for key in TERMINAL_ONLY},
+    "heartbeat_s": "the bridge's heartbeat is limits.bridge_heartbeat_s",
+}
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class BrokerConfig(_Model):
-    host: str = "127.0.0.1"
-    """Broker host name or address."""
-    port: int = Field(1883, ge=1, le=65535)
-    """Broker TCP port (8883 is the usual TLS port)."""
-    tls: bool = Field(False, validate_default=True)  # validated even when left out: see _tls_off_host
-    """Connect with TLS (TLS 1.2 minimum, certificate and host name verified). Required for any broker
-    off this machine: plain MQTT is accepted only to 127.0.0.1, ::1 or localhost."""
-    ca_file: str | None = None
-    """CA bundle that signed the broker's certificate; default: the system's trust store."""
-    cert_file: str | None = None
-    """Client certificate (PEM), for brokers that require one."""
-    key_file: str | None = None
-    """Key of the client certificate (PEM); may be left out when `cert_file` holds the key too."""
-    username: str | None = None
-    """Broker user name; the password comes from KANBAN_MQTT_PASSWORD."""
-    password: SecretStr | None = Field(None, exclude=True)
-    """Filled from the environment by `load_config`; setting it in the file is refused."""
-    keepalive_s: int = Field(10, ge=2, le=600)
-    """MQTT keepalive; a half-open link is noticed after about 1.5 times this."""
-    session_expiry_s: int = Field(3600, ge=0)
-    """How long the broker keeps our session (subscriptions, queued commands) while we are away."""
-    reconnect_max_s: float = Field(10.0, gt=0)
-    """Cap of the reconnect backoff, so a broker restart is not met by a connection storm."""
-
-    @field_validator("tls")
-    @classmethod
-    def _tls_off_host(cls, tls: bool, info: ValidationInfo) -> bool:
-        # `host` is declared before `tls`, so it is already in info.data (absent if it was invalid).
-        return check_tls_for_host(
-            tls, info.data.get("host"), fix="set broker.tls = true (and broker.ca_file), or use mqtts://"
-        )
-
-    @model_validator(mode="after")
-    def _tls_files_need_tls(self) -> BrokerConfig:
-        files = [k for k in ("ca_file", "cert_file", "key_file") if getattr(self, k) is not None]
-        if files and not self.tls:
-            raise ValueError(f"{', '.join(files)} given but tls = false: set tls = true or remove them")
-        if self.key_file is not None and self.cert_file is None:
-            raise ValueError("key_file given without cert_file")
-        return self
-
-    def tls_context(self) -> ssl.SSLContext | None:
-        """The TLS settings of the link, or None for plain MQTT (loopback only).
-
-        Verification is on (the default context checks the chain and the host name) and TLS 1.1 and
-        older are refused: the same policy as the terminal's link.
-
-        Raises:
-            OSError: a CA, certificate or key file cannot be read.
-            ssl.SSLError: one of them is not valid PEM, or the key does not match the certificate.
-        """
-        if not self.tls:
-            return None
-        context = ssl.create_default_context(cafile=self.ca_file)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.cert_file:
-            context.load_cert_chain(self.cert_file, self.key_file)
-        return context
 
 
 class DeviceConfig(_Model):
@@ -148,15 +92,35 @@ class BridgeConfig(_Model):
     """Line id (topic level)."""
     bridge_id: str
     """Bridge id: topic level of its availability and the base of its MQTT client id."""
-    broker: BrokerConfig = BrokerConfig()
-    """MQTT broker connection."""
+    broker: MqttSettings = MqttSettings(session_expiry_s=SESSION_EXPIRY_S)
+    """MQTT broker connection: the terminal's settings model, with the bridge's session default."""
     limits: LimitsConfig = LimitsConfig()
     """Timeouts and rate limits."""
     devices: tuple[DeviceConfig, ...] = Field(min_length=1)
+    """The devices on this bridge's serial ports."""
     state_dir: str | None = None
     """Folder for the bridge's outbox: device events wait there, on disk, until the broker has them.
     Leave unset only for tests and simulators (events then live in memory, and die with the bridge)."""
-    """The devices on this bridge's serial ports."""
+
+    @field_validator("broker", mode="before")
+    @classmethod
+    def _bridge_session_default(cls, broker: Any) -> Any:
+        if isinstance(broker, dict):
+            return {"session_expiry_s": SESSION_EXPIRY_S} | broker
+        if isinstance(broker, MqttSettings) and "session_expiry_s" not in broker.model_fields_set:
+            return broker.model_copy(update={"session_expiry_s": SESSION_EXPIRY_S})
+        return broker
+
+    @field_validator("broker")
+    @classmethod
+    def _no_terminal_settings(cls, broker: MqttSettings) -> MqttSettings:
+        # Accepted by the shared model but meaningless here: refused, not silently ignored.
+        wrong = [
+            f"{key} ({why})" for key, why in NOT_FOR_THE_BRIDGE.items() if key in broker.model_fields_set
+        ]
+        if wrong:
+            raise ValueError(f"not a bridge setting: {', '.join(wrong)}")
+        return broker
 
     @field_validator("site", "line", "bridge_id")
     @classmethod
@@ -184,9 +148,9 @@ def load_config(
 
     Args:
         path: the TOML file.
-        env: environment to read the password from (default os.environ).
-        mqtt_url: optional mqtt://host[:port] (this machine only) or mqtts://host[:port] that replaces
-            the broker host, port and tls of the file.
+        env: environment the password is checked in (default os.environ); the link reads it again.
+        mqtt_url: optional mqtt://host[:port] (this machine only) or mqtts://[user@]host[:port] that
+            replaces the broker host, port and tls of the file (and drops its TLS files if plain).
 
     Returns:
         The frozen configuration.
@@ -202,25 +166,27 @@ def load_config(
     if "password" in broker:
         raise ConfigError(f"{path}: broker.password: not allowed in the file, set {PASSWORD_ENV}")
     if mqtt_url:
-        broker.update(_broker_from_url(mqtt_url))
-        if not broker["tls"]:  # the URL asked for plain MQTT (loopback): the file's TLS files do not apply
-            for key in ("ca_file", "cert_file", "key_file"):
-                broker.pop(key, None)
-    if env.get(PASSWORD_ENV):
-        broker["password"] = env[PASSWORD_ENV]
+        try:
+            data["broker"] = with_url(broker, mqtt_url)
+        except MqttConfigError as exc:
+            raise ConfigError(f"--mqtt: {exc}") from None
     try:
-        config = BridgeConfig.model_validate(data)
+        config = BridgeConfig.model_validate(data, context={"section": "broker"})
     except ValidationError as exc:
         lines = [f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()]
         raise ConfigError(f"{path}:\n  " + "\n  ".join(lines)) from None
     _check_tls_files(path, config.broker)
+    try:  # a password file others can read stops the start here, with its key
+        read_password(config.broker, env)
+    except (MqttConfigError, OSError) as exc:
+        raise ConfigError(f"{path}: broker.password_file: {exc}") from None
     return config
 
 
-def _check_tls_files(path: Path, broker: BrokerConfig) -> None:
+def _check_tls_files(path: Path, broker: MqttSettings) -> None:
     """Open the TLS files now, so a wrong path stops the start with its key instead of a bridge that
     retries a connection it can never make."""
-    for key in ("ca_file", "cert_file", "key_file"):
+    for key in TLS_FILES:
         name = getattr(broker, key)
         if name is not None:
             try:
@@ -231,22 +197,3 @@ def _check_tls_files(path: Path, broker: BrokerConfig) -> None:
         broker.tls_context()
     except ssl.SSLError as exc:  # not PEM, or a key that does not belong to the certificate
         raise ConfigError(f"{path}: broker: the TLS files cannot be used: {exc}") from None
-
-
-def _broker_from_url(url: str) -> dict[str, object]:
-    """host, port and tls from `mqtt://host[:port]` or `mqtts://host[:port]` (--mqtt)."""
-    usage = f"--mqtt {url!r}: expected mqtt://host[:port] or mqtts://host[:port]"
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:  # an unclosed [ of an IPv6 address, a port that is not a number
-        raise ConfigError(usage) from None
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ConfigError(usage)
-    tls = parts.scheme == "mqtts"
-    if not tls and not is_loopback_host(parts.hostname):
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        raise ConfigError(
-            f"--mqtt: plain mqtt:// to {host} refused: {PLAIN_MQTT_RULE}; use mqtts://{host}:8883"
-        )
-    return {"host": parts.hostname, "port": (8883 if tls else 1883) if port is None else port, "tls": tls}

@@ -3,6 +3,8 @@
 `load_config` reports every problem at once, each with its key path and, where it can be found, the
 line in the file: a person fixing a config on a line PC should not have to play whack-a-mole. Secrets
 (broker passwords, team-lead PIN hashes) never live here: the file is meant for version control.
+The `[mqtt]` model lives in mqtt_settings.py (the firmware bridge reads it too) and the wording of
+problems in config_problems.py; both are re-exported here for the modules that import them from here.
 
 Safety factor convention: ADDITIVE, as in the Toyota / textbook formula N = D x L x (1 + S) / C,
 so `safety_factor = 0.2` means 20 % above lead-time demand and 0 means none. (SAP's SF multiplies and
@@ -11,11 +13,8 @@ defaults to 1.0; a value copied from SAP must have 1 subtracted.)
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import tomllib
-from collections import defaultdict
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -26,13 +25,18 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
-    ValidationInfo,
-    field_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from kanban_terminal.config_problems import ConfigError as ConfigError
+from kanban_terminal.config_problems import Problem as Problem
+from kanban_terminal.config_problems import key_lines, line_of, path_text
 from kanban_terminal.domain.card_ids import generated_card_id, has_valid_check, is_safe_payload
 from kanban_terminal.domain.scans import LoopTerms
+from kanban_terminal.mqtt_settings import PLAIN_MQTT_RULE as PLAIN_MQTT_RULE
+from kanban_terminal.mqtt_settings import MqttConfigError as MqttConfigError
+from kanban_terminal.mqtt_settings import MqttSettings as MqttSettings
+from kanban_terminal.mqtt_settings import check_tls_for_host as check_tls_for_host
+from kanban_terminal.mqtt_settings import is_loopback_host as is_loopback_host
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
@@ -40,42 +44,6 @@ CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for a broker on this machine: "localhost", 127.0.0.0/8 or ::1.
-
-    Only these may be reached without TLS: traffic to them never leaves the host, so there is nothing
-    to eavesdrop on or spoof. A LAN address or a DNS name may be (or may later resolve to) another
-    machine, and the plant network is exactly where a line's requests and PIN-guarded stops travel.
-    """
-    name = host.strip().lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-PLAIN_MQTT_RULE = "unencrypted MQTT is allowed only to a broker on this machine (127.0.0.1, ::1, localhost)"
-"""The rule in words, for every message that refuses a plain broker link."""
-
-
-def check_tls_for_host(tls: bool, host: str | None, *, fix: str) -> bool:
-    """Refuse plain MQTT to a broker off this machine; `fix` tells the reader what to change.
-
-    Raises:
-        PydanticCustomError: `tls` is false and `host` is not a loopback host (pydantic reports it
-            with the key path of the field being validated).
-    """
-    if not tls and host is not None and not is_loopback_host(host):
-        raise PydanticCustomError(
-            "plain_mqtt_off_host",
-            "plain MQTT to {host} refused: {rule}. Fix: {fix}",
-            {"host": host, "rule": PLAIN_MQTT_RULE, "fix": fix},
-        )
-    return tls
 
 
 class Site(_Model):
@@ -214,58 +182,6 @@ class SerialScannerSettings(_Model):
     """The suffix the scanner is programmed to send after each code."""
 
 
-class MqttSettings(_Model):
-    """The broker link. The password never lives here: it comes from `password_env` or `password_file`."""
-
-    host: str = "127.0.0.1"
-    """Broker host name or address."""
-    port: int = Field(1883, ge=1, le=65535)
-    """Broker port (8883 is the usual TLS port)."""
-    tls: bool = Field(False, validate_default=True)  # validated even when left out: see _tls_off_this_machine
-    """Connect with TLS (verification on, TLS 1.2 minimum). Required for any broker off this machine:
-    plain MQTT is accepted only to 127.0.0.1, ::1 or localhost."""
-    ca_file: str | None = None
-    """CA bundle that signed the broker's certificate; default: the system's trust store."""
-    cert_file: str | None = None
-    """Client certificate, for brokers that require one."""
-    key_file: str | None = None
-    """Key of the client certificate."""
-    username: str | None = None
-    """Broker user name (one per terminal, so the broker ACL can limit it to its line)."""
-    password_env: str = "KANBAN_MQTT_PASSWORD"
-    """Environment variable holding the broker password, if set."""
-    password_file: str | None = None
-    """File holding the broker password (outside version control, mode 0600)."""
-    protocol: Literal["5", "3.1.1"] = "5"
-    """MQTT version. 5 is needed to learn that a broker refused a publish; 3.1.1 only for amqtt."""
-    keepalive_s: int = Field(10, ge=2, le=600)
-    """Keepalive: a silent, half-open link is noticed within about 1.5 x this."""
-    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
-    """How long the broker keeps this terminal's session (subscriptions, queued signals) offline."""
-    reconnect_max_s: int = Field(10, ge=1, le=300)
-    """Cap of the reconnect back-off."""
-    inflight: int = Field(200, ge=1, le=1000)
-    """Requests handed to the MQTT library at once; the rest wait in the SQLite outbox. 200 drained
-    a 3,000-request backlog at ~5,260 req/s against ~3,800 with 50 (two runs each, same broker), as
-    each PUBACK batch (one fsynced transaction) is bigger; a reconnect re-sends at most this many."""
-    republish_after_s: float = Field(60.0, gt=0)
-    """Publish a request again (same id) when upstream has not answered after this many seconds."""
-    heartbeat_s: float = Field(10.0, gt=0)
-    """Interval of the retained availability heartbeat."""
-    replay_after_reconnect_s: float = Field(10.0, ge=0)
-    """After a reconnect, andon event notices sent in this many seconds before the broker's last
-    answer are published again: a broker that crashed between its periodic saves (about every 2 s)
-    lost them. Listeners drop repeats (docs/PROTOCOL.md). 0 turns it off."""
-
-    @field_validator("tls")
-    @classmethod
-    def _tls_off_this_machine(cls, tls: bool, info: ValidationInfo) -> bool:
-        # `host` is declared before `tls`, so it is already in info.data (absent if it was invalid).
-        return check_tls_for_host(
-            tls, info.data.get("host"), fix="set mqtt.tls = true (and mqtt.ca_file), or use mqtts://"
-        )
-
-
 class BinSensor(_Model):
     device: Ident
     """Device id of the bin sensor, as in its MQTT topic and payload."""
@@ -342,67 +258,6 @@ class TerminalConfig(_Model):
 
     def source(self, source_id: str) -> Source:
         return next(s for s in self.sources if s.id == source_id)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a configuration file."""
-
-    path: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f" (line {self.line})" if self.line else ""
-        return f"{self.path or '<file>'}{where}: {self.message}"
-
-
-class MqttConfigError(ValueError):
-    """A broker URL or setting that cannot be used (`--mqtt`, a password file); the message says why."""
-
-
-class ConfigError(Exception):
-    """A configuration that cannot be used; `problems` lists every reason."""
-
-    def __init__(self, source: str, problems: list[Problem]):
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
-
-
-def _path_text(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _key_lines(text: str) -> dict[tuple[str | int, ...], int]:
-    """Map key paths to the line they are written on (a best effort; TOML parsers keep no positions)."""
-    found: dict[tuple[str | int, ...], int] = {}
-    counters: dict[str, int] = defaultdict(int)
-    table: tuple[str | int, ...] = ()
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if line.startswith("[["):
-            name = line[2:].split("]]", 1)[0].strip()
-            table = (*name.split("."), counters[name])
-            counters[name] += 1
-            found[table] = lineno
-        elif line.startswith("["):
-            name = line[1:].split("]", 1)[0].strip()
-            table = tuple(name.split("."))
-            found[table] = lineno
-        elif match := re.match(r"^([A-Za-z0-9_-]+)\s*=", line):
-            found.setdefault((*table, match.group(1)), lineno)
-    return found
-
-
-def _line_of(lines: dict[tuple[str | int, ...], int], loc: tuple[str | int, ...]) -> int | None:
-    for end in range(len(loc), 0, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
 
 
 def _cross_check(cfg: TerminalConfig) -> list[tuple[tuple[str | int, ...], str]]:
@@ -487,18 +342,18 @@ def parse_config(text: str, source: str = "<config>") -> TerminalConfig:
         raise ConfigError(
             source, [Problem("", f"not valid TOML: {exc}", int(match[1]) if match else None)]
         ) from None
-    lines = _key_lines(text)
+    lines = key_lines(text)
     try:
         cfg = TerminalConfig.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            problems.append(Problem(_path_text(loc), err["msg"], _line_of(lines, loc)))
+            problems.append(Problem(path_text(loc), err["msg"], line_of(lines, loc)))
         raise ConfigError(source, problems) from None
     cross = _cross_check(cfg)
     if cross:
-        raise ConfigError(source, [Problem(_path_text(loc), msg, _line_of(lines, loc)) for loc, msg in cross])
+        raise ConfigError(source, [Problem(path_text(loc), msg, line_of(lines, loc)) for loc, msg in cross])
     return cfg
 
 

@@ -3,7 +3,8 @@
 For `doctor` only: a standalone paho-mqtt client that connects, waits for CONNACK and disconnects.
 It is not the terminal's link (that one reconnects forever and must never give up); this one gives up
 after `timeout` seconds and sorts the failure into the few causes a person can act on: nothing
-listening (refused), no answer (timeout), TLS trouble, name resolution, or credentials.
+listening (refused), no answer (timeout), TLS trouble, name resolution, or credentials. Its TLS is
+the link's (`MqttSettings.tls_context`: TLS 1.2+, verified), so it cannot pass a broker the link refuses.
 """
 
 from __future__ import annotations
@@ -103,7 +104,16 @@ def probe_broker(
     if target.username:
         client.username_pw_set(target.username, password)
     if target.tls:
-        client.tls_set(ca_certs=ca_file)
+        from kanban_terminal.mqtt_settings import MqttSettings
+
+        try:
+            context = MqttSettings(
+                host=target.host, port=target.port, tls=True, ca_file=ca_file
+            ).tls_context()
+        except OSError as exc:  # an unreadable CA file: a TLS problem the person can fix
+            return ProbeResult(ProbeFailure.TLS, f"cannot read the CA file {ca_file}: {exc.strerror or exc}")
+        assert context is not None
+        client.tls_set_context(context)
     answer: list[object] = []
 
     def on_connect(_c: object, _u: object, _flags: object, reason_code: object, _props: object) -> None:

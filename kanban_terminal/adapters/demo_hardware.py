@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_bridge.bridge import Bridge
-from firmware_bridge.config import BridgeConfig, BrokerConfig, DeviceConfig
+from firmware_bridge.config import BridgeConfig, DeviceConfig
 from firmware_bridge.framing import FrameType
 from firmware_bridge.simulator import DeviceSimulator
 from kanban_terminal.config import BinSensor, MqttSettings, TerminalConfig
@@ -100,7 +100,9 @@ class SimulatedStation:
             site=config.site.id,
             line=config.line.id,
             bridge_id="demo-bridge",
-            broker=BrokerConfig(host=mqtt.host, port=mqtt.port, keepalive_s=10, reconnect_max_s=2),
+            broker=MqttSettings(
+                host=mqtt.host, port=mqtt.port, protocol=mqtt.protocol, keepalive_s=10, reconnect_max_s=2
+            ),
             devices=(DeviceConfig(id=DEVICE, port=str(self.port_path), kind="station"),),
             state_dir=str(folder / "bridge"),
         )

@@ -1,127 +1,60 @@
-"""The terminal's one MQTT connection (paho-mqtt 2.x), made to tell the truth about itself.
+"""The one MQTT link (paho-mqtt 2.x) of the terminal, the upstream peer and the firmware bridge.
 
-What paho does not do on its own, and this module adds (../shared/reference/reliability.md 2.3):
+Each of them used to set MQTT 5, sessions, TCP_NODELAY and callbacks its own way; now all three run
+this class with one settings model (kanban_terminal.mqtt_settings), set up in mqtt_session.py.
+What paho does not do on its own, and this class adds (../shared/reference/reliability.md 2.3):
 
-* MQTT 5 with `clean_start=False` and an explicit Session Expiry Interval: paho's defaults contradict
-  each other (#877) and mosquitto does not persist a session created with clean_start=True (stack P4).
-* `TCP_NODELAY` on every socket: without it Nagle plus delayed ACKs add ~40 ms per hop (stack P6, 9).
 * Every callback wrapped: an exception in a callback kills paho's network thread while
   `is_connected()` keeps saying True (reliability finding 5). A watchdog notices a dead loop thread
   and a link that went silent (half-open), restarts or drops it, and says so in the link state.
-* Manual acknowledgement of inbound QoS 1 (`manual_ack=True`): the caller acks after its commit.
 * Retained availability with a last will, a per-connection session id and a heartbeat, so a stale
-  retained "online" left behind by a broker crash can be recognised by its age (finding 7).
-* The same link over MQTT 3.1.1 for amqtt, the demo's pure-Python fallback broker.
+  retained "online" left behind by a broker crash can be recognised by its age (finding 7). The
+  owner may shape the message (`availability_message`); the link sends it at the right moments.
+* Why the last connection attempt failed, in words that tell TLS mistakes apart (`last_error`).
+* Public hooks (`on_message`, `on_published`, `on_connected`, or `set_handlers`), called on paho's
+  thread: they must only hand work over.
 
-It is not a queue: paho keeps its session in memory only. Durable state lives in SQLite; the relay
-hands paho at most a small window of it.
+It is not a queue: paho keeps its session in memory only. Durable state lives in SQLite (the
+terminal's outbox, the bridge's outbox); their owners hand paho at most a small window of it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
-import ssl
-import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from pydantic import ValidationError
 
-from kanban_terminal.config import PLAIN_MQTT_RULE, MqttConfigError, MqttSettings, is_loopback_host
+from kanban_terminal.adapters.mqtt_session import (
+    CLOSED_BEFORE_ACCEPT,
+    connect_options,
+    describe_connect_error,
+    new_client,
+    set_nodelay,
+    set_will,
+)
 from kanban_terminal.domain.text import escape_external
+from kanban_terminal.mqtt_settings import MqttSettings
+from kanban_terminal.mqtt_settings import parse_mqtt_url as parse_mqtt_url  # for `--mqtt` callers
 
 log = logging.getLogger(__name__)
 
 MqttMessage = mqtt.MQTTMessage
 MessageHandler = Callable[[str, bytes, int, int, int], None]
-"""handler(topic, payload, mid, qos, generation): on paho's thread; must only hand it over."""
+"""handler(topic, payload, mid, qos, generation): on paho's thread; must only hand it over, then
+`ack(mid, qos, generation)` once it is safe (committed). Without a handler every message is acked."""
 PublishedHandler = Callable[[int, bool, str], None]
 """handler(mid, ok, reason): a QoS 1 publish was answered by the broker."""
-
-
-def parse_mqtt_url(url: str, base: MqttSettings | None = None) -> MqttSettings:
-    """Turn `mqtt://host:1883` or `mqtts://user@host:8883` into settings (for `--mqtt`).
-
-    Settings not in the URL (CA file, keepalive, ...) come from `base`. A password in the URL is
-    refused: it would end up in shell history and process lists; use KANBAN_MQTT_PASSWORD.
-    """
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError as exc:  # "Invalid IPv6 URL" for an unclosed [
-        raise MqttConfigError(f"cannot read broker URL {url!r}: {exc}") from None
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise MqttConfigError(f"broker URL must start with mqtt:// or mqtts://, got {url!r}")
-    if not parts.hostname:
-        raise MqttConfigError(f"broker URL has no host: {url!r}")
-    if parts.password is not None:
-        raise MqttConfigError("do not put the password in the URL; set KANBAN_MQTT_PASSWORD instead")
-    if parts.path not in ("", "/") or parts.query:
-        raise MqttConfigError(f"broker URL must be scheme://[user@]host[:port], got {url!r}")
-    try:
-        port = parts.port
-    except ValueError:
-        raise MqttConfigError(f"bad port in broker URL {url!r}") from None
-    tls = parts.scheme == "mqtts"
-    if not tls and not is_loopback_host(parts.hostname):
-        # Caught here, not only by MqttSettings, so the message speaks of the URL the person typed.
-        host = escape_external(parts.hostname, 80)
-        host = f"[{host}]" if ":" in host else host
-        raise MqttConfigError(
-            f"plain mqtt:// to {host} refused: {PLAIN_MQTT_RULE}; use mqtts://{host}:8883 (TLS)"
-        )
-    values: dict[str, Any] = (base.model_dump() if base else {}) | {
-        "host": parts.hostname,
-        "port": (8883 if tls else 1883) if port is None else port,
-        "tls": tls,
-    }
-    if parts.username:
-        values["username"] = unquote(parts.username)
-    try:
-        return MqttSettings.model_validate(values)
-    except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise MqttConfigError(f"broker URL {url!r} cannot be used: {reasons}") from None
-
-
-def read_password(settings: MqttSettings, env: Mapping[str, str] | None = None) -> str | None:
-    """The broker password from the environment or a secrets file (refused if others can read it)."""
-    source: Mapping[str, str] = os.environ if env is None else env
-    if settings.password_env and source.get(settings.password_env):
-        return source[settings.password_env]
-    if settings.password_file:
-        path = Path(settings.password_file)
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise MqttConfigError(f"{path} is readable by others: chmod 600 it")
-        return path.read_text(encoding="utf-8").strip()
-    return None
-
-
-def describe_connect_error(exc: OSError) -> str:
-    """Why a connection attempt failed, in words that tell the usual TLS mistakes apart."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS: broker certificate not trusted ({exc.verify_message})"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed ({exc.reason or exc})"
-    if isinstance(exc, ConnectionRefusedError):
-        return "broker unreachable (connection refused)"
-    if isinstance(exc, socket.gaierror):
-        return f"broker unreachable (cannot resolve host: {exc.strerror})"
-    return f"broker unreachable ({escape_external(exc.strerror or type(exc).__name__, 60)})"
+ConnectedHandler = Callable[[bool], None]
+"""handler(session_present): the broker accepted a connection; subscriptions are on their way."""
 
 
 def utc_text(at: datetime) -> str:
@@ -149,12 +82,27 @@ class MqttLink:
         subscriptions: list[tuple[str, int]] = (),  # type: ignore[assignment]
         on_message: MessageHandler | None = None,
         on_published: PublishedHandler | None = None,
-        on_connected: Callable[[bool], None] | None = None,
+        on_connected: ConnectedHandler | None = None,
         availability_topic: str | None = None,
+        availability_message: Callable[[str], bytes] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_inflight: int = 20,
         receive_maximum: int | None = None,
+        max_queued: int = 0,
     ):
+        """Args:
+        settings: broker, TLS, credentials, session, keepalive, back-off, heartbeat interval.
+        client_id: the MQTT client id (one per terminal, peer or bridge).
+        subscriptions: (topic filter, QoS), subscribed again on every connect.
+        on_message, on_published, on_connected: hooks, see `set_handlers`.
+        availability_topic: where the retained availability and the last will go; None for none.
+        availability_message: state ("online" or "offline") -> retained payload; default the
+            terminal's (docs/PROTOCOL.md).
+        clock: wall clock for the link state and availability times.
+        max_inflight: QoS 1 publishes paho has on the wire at once.
+        receive_maximum: inbound QoS 1 messages the broker may have unacknowledged with us (MQTT 5).
+        max_queued: publishes paho keeps in memory while they wait; 0 for no limit.
+        """
         self.settings = settings
         self.client_id = client_id
         self.subscriptions = list(subscriptions)
@@ -162,16 +110,22 @@ class MqttLink:
         self._on_published = on_published
         self._on_connected = on_connected
         self.availability_topic = availability_topic
+        self._availability_message = availability_message or self._terminal_availability
         self.receive_maximum = receive_maximum
         self.clock = clock
-        self.v5 = settings.protocol == "5"
         self.session_id = uuid.uuid4().hex[:12]
         """New for every process start: tells a consumer which availability belongs to which run."""
         self._state = LinkState("offline", clock(), "not started")
         self._state_lock = threading.Lock()
         self._stopping = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self._session_up = False
+        """True from a CONNACK to the next disconnect: tells a lost link from a refused attempt."""
         self.callback_errors = 0
+        self.publish_refused = 0
+        """Publishes paho would not queue (its queue was full); logged as they happen."""
+        self.last_error = ""
+        """Why the last connection attempt failed; "" once connected."""
         self.last_packet = time.monotonic()
         self.last_answer_at: float | None = None
         """Monotonic time of the broker's newest PUBACK, of any publish."""
@@ -181,26 +135,8 @@ class MqttLink:
         self.generation = 0
         """Counts connections: an inbound mid is only acknowledged on the connection it came in on,
         because after a reconnect without a session the broker may reuse it for another message."""
-        if self.v5:
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=client_id,
-                protocol=mqtt.MQTTv5,
-                manual_ack=True,
-            )
-        else:
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=client_id,
-                protocol=mqtt.MQTTv311,
-                clean_session=False,
-                manual_ack=True,
-            )
+        client = new_client(settings, client_id, max_inflight=max_inflight, max_queued=max_queued)
         self.client = client
-        client.max_inflight_messages_set(max_inflight)
-        # paho's memory queue is not our queue: the relay never gives it more than the window.
-        client.max_queued_messages_set(0)
-        client.reconnect_delay_set(1, settings.reconnect_max_s)
         client.on_connect = self._wrap(self._handle_connect)
         client.on_disconnect = self._wrap(self._handle_disconnect)
         client.on_message = self._wrap(self._handle_message)
@@ -222,40 +158,38 @@ class MqttLink:
                 raise
 
         client.reconnect = reconnect  # type: ignore[method-assign]
-        if settings.username:
-            client.username_pw_set(settings.username, read_password(settings))
-        if settings.tls:
-            context = ssl.create_default_context(cafile=settings.ca_file)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            if settings.cert_file:
-                context.load_cert_chain(settings.cert_file, settings.key_file)
-            client.tls_set_context(context)
         if availability_topic:
-            will_props = None
-            if self.v5:
-                will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
-                will_props.WillDelayInterval = 0
-            client.will_set(
-                availability_topic, self._availability("offline"), qos=1, retain=True, properties=will_props
-            )
+            set_will(client, settings, availability_topic, self._availability_message("offline"))
 
     # -- public -----------------------------------------------------------------------------------
 
+    def set_handlers(
+        self,
+        *,
+        on_message: MessageHandler | None = None,
+        on_published: PublishedHandler | None = None,
+        on_connected: ConnectedHandler | None = None,
+    ) -> None:
+        """Set the hooks whose owner exists only after the link (the relay takes the link first).
+
+        Only the hooks given are replaced. Call before `start()`: the hooks run on paho's thread.
+        """
+        if on_message is not None:
+            self._on_message = on_message
+        if on_published is not None:
+            self._on_published = on_published
+        if on_connected is not None:
+            self._on_connected = on_connected
+
     def start(self) -> None:
         """Connect in the background; reconnects by itself until `stop()`."""
-        props = None
-        kwargs: dict[str, Any] = {}
-        if self.v5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = self.settings.session_expiry_s
-            if self.receive_maximum:
-                # MQTT 5 flow control: the broker keeps at most this many unacknowledged QoS 1
-                # messages in flight to us and holds the rest. paho's default (65,535) let mosquitto
-                # push a whole 20,000-signal burst into our memory (serve peak RSS 216 MB).
-                props.ReceiveMaximum = self.receive_maximum
-            kwargs = {"clean_start": False, "properties": props}
         self._set_state("reconnecting", "connecting")
-        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive_s, **kwargs)
+        self.client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            self.settings.keepalive_s,
+            **connect_options(self.settings, self.receive_maximum),
+        )
         self.client.loop_start()
         self._watchdog = threading.Thread(target=self._watch, name=f"mqtt-watchdog-{self.client_id}")
         self._watchdog.daemon = True
@@ -267,7 +201,7 @@ class MqttLink:
         try:
             if self.availability_topic and self.connected:
                 info = self.client.publish(
-                    self.availability_topic, self._availability("offline"), qos=1, retain=True
+                    self.availability_topic, self._availability_message("offline"), qos=1, retain=True
                 )
                 info.wait_for_publish(timeout=2)
         except (RuntimeError, ValueError, OSError):
@@ -292,8 +226,18 @@ class MqttLink:
             return self._state
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
-        """Hand one message to paho; returns its mid (the broker's answer arrives in on_published)."""
-        return self.client.publish(topic, payload, qos=qos, retain=retain).mid
+        """Hand one message to paho; returns its mid (the broker's answer arrives in on_published).
+
+        While the link is down a QoS 1 message waits in paho and goes out after the reconnect; only
+        a full queue (`max_queued`) refuses it, which is counted and logged.
+        """
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            self.publish_refused += 1
+            log.warning(
+                "publish to %s refused by paho: %s", escape_external(topic), mqtt.error_string(info.rc)
+            )
+        return info.mid
 
     def ack(self, mid: int, qos: int, generation: int | None = None) -> None:
         """Acknowledge an inbound message to the broker: call only after it is committed.
@@ -320,15 +264,17 @@ class MqttLink:
         return wrapped
 
     def _handle_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        if isinstance(sock, socket.socket):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(sock)
 
     def _handle_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
+            self._failed(f"broker refused the connection: {reason}")
             self._set_state("offline", f"broker refused: {reason}")
             return
         session_present = bool(getattr(flags, "session_present", False))
         self.generation += 1
+        self._session_up = True
+        self.last_error = ""
         self._set_state("connected", "" if session_present else "new session")
         # Subscribe every time: a broker that lost our session (restart without persistence) must
         # not silently stop sending us signals.
@@ -338,7 +284,7 @@ class MqttLink:
             if mid is not None:
                 self._pending_subscriptions[mid] = topic
         if self.availability_topic:
-            client.publish(self.availability_topic, self._availability("online"), qos=1, retain=True)
+            client.publish(self.availability_topic, self._availability_message("online"), qos=1, retain=True)
         if self._on_connected:
             self._on_connected(session_present)
 
@@ -353,16 +299,21 @@ class MqttLink:
             log.info("MQTT link subscribed to %s", topic)
 
     def _handle_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._failed(self._connect_error)
         self._set_state("reconnecting", self._connect_error)
 
     def _handle_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        was_up, self._session_up = self._session_up, False
         if self._stopping.is_set():
             return
-        with self._state_lock:
-            refused = self._state.detail.startswith("broker refused")
-        if refused:
+        if self.last_error.startswith("broker refused"):
             # paho follows a refused CONNACK with a disconnect "Protocol error" at once; the
             # refusal ("Not authorized") is the truth and must stay on the status bar (issue 7).
+            return
+        if not was_up and getattr(reason, "is_failure", False):
+            why = CLOSED_BEFORE_ACCEPT.format(reason=reason)
+            self._failed(why)
+            self._set_state("reconnecting", why)
             return
         self.answered_before_loss = self.last_answer_at
         self._set_state("reconnecting", f"link lost: {reason}")
@@ -375,14 +326,21 @@ class MqttLink:
 
     def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self.last_answer_at = time.monotonic()
-        if self._on_published is None:
-            return
         # MQTT 5: a PUBACK >= 0x80 is a refusal (0x87 not authorized, 0x97 quota) although paho
         # calls this the same way. 0x10 "no matching subscribers" is a success. 3.1.1 has no codes.
         failed = bool(getattr(reason, "is_failure", False))
-        self._on_published(mid, not failed, str(reason))
+        if self._on_published is not None:
+            self._on_published(mid, not failed, str(reason))
 
     # -- state and watchdog ------------------------------------------------------------------------
+
+    def _failed(self, why: str) -> None:
+        if why != self.last_error:  # once per distinct reason: paho retries every few seconds
+            log.warning(
+                "MQTT link %s to %s:%s: %s",
+                self.client_id, self.settings.host, self.settings.port, escape_external(why, 200),
+            )  # fmt: skip
+        self.last_error = why
 
     def _set_state(self, state: str, detail: str = "") -> None:
         with self._state_lock:
@@ -392,7 +350,7 @@ class MqttLink:
                 if state != "connected" or detail:
                     log.info("MQTT link %s: %s", state, escape_external(detail, 120))
 
-    def _availability(self, state: str) -> bytes:
+    def _terminal_availability(self, state: str) -> bytes:
         return json.dumps(
             {
                 "v": 1,
@@ -406,9 +364,10 @@ class MqttLink:
 
     def _watch(self) -> None:
         """Every second: is paho's thread alive, is the link silent, is a heartbeat due?"""
-        next_beat = time.monotonic() + self.settings.heartbeat_s
+        beat_s = self.settings.heartbeat_s
+        next_beat = time.monotonic() + beat_s
         silent_limit = 2 * self.settings.keepalive_s + 1
-        while not self._stopping.wait(1.0):
+        while not self._stopping.wait(min(1.0, beat_s)):
             try:
                 thread = getattr(self.client, "_thread", None)
                 if thread is not None and not thread.is_alive() and not self._stopping.is_set():
@@ -430,8 +389,8 @@ class MqttLink:
                         sock.shutdown(socket.SHUT_RDWR)
                     continue
                 if self.availability_topic and now >= next_beat:
-                    next_beat = now + self.settings.heartbeat_s
-                    beat = self._availability("online")
+                    next_beat = now + beat_s
+                    beat = self._availability_message("online")
                     self.client.publish(self.availability_topic, beat, qos=1, retain=True)
             except Exception:
                 log.exception("MQTT watchdog check failed")

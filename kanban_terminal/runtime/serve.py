@@ -52,11 +52,18 @@ def freeze_start_up_objects() -> None:
     gc.freeze()
 
 
-def _wait_for_signal(stop: threading.Event | None) -> None:
+def _stop_on_signals(stop: threading.Event | None) -> threading.Event:
+    """The event SIGTERM/SIGINT set, installed BEFORE anything starts: a SIGTERM that came during
+    start-up (systemd stopping a unit that is still starting, a test on a busy box) used to find
+    Python's default handler and kill the process before it could stop its jobs cleanly."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _wait(stop: threading.Event) -> None:
     while not stop.wait(0.5):
         pass
 
@@ -76,13 +83,14 @@ def run_serve(
     `clock` and `options` are for embedding (tests move the clock; the fault suite's launcher
     gives an `after_group_commit` hook); the CLI passes neither.
     """
+    stop = _stop_on_signals(stop)
     settings = resolve_mqtt(config, mqtt_url)
     if settings is None:
         log.warning("no broker configured: requests wait in the outbox (use --mqtt URL)")
     with open_runtime(config, data_dir, settings, clock=clock, options=options):
         freeze_start_up_objects()
         log.info("serving terminal %s (data in %s)", config.terminal.id, data_dir)
-        _wait_for_signal(stop)
+        _wait(stop)
     return 0
 
 
@@ -96,9 +104,10 @@ def run_upstream(
     """`kanban-terminal upstream`: the supermarket peer for every line of the config's site."""
     from kanban_terminal.adapters.upstream import UpstreamPeer
 
+    stop = _stop_on_signals(stop)
     settings = resolve_mqtt(config, mqtt_url) or MqttSettings()
     with UpstreamPeer(settings, config.site.id, config.upstream, data_dir / "upstream.db"):
-        _wait_for_signal(stop)
+        _wait(stop)
     return 0
 
 

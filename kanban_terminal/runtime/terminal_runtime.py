@@ -249,8 +249,7 @@ class Runtime:
         )
         self._andon_link = LinkAndonPublisher(link, self.topics, replay_s=settings.replay_after_reconnect_s)
         self._andon_unsubscribe = connect_publisher(self.terminal, self._andon_link)
-        link._on_published = relay.on_published
-        link._on_connected = self._on_connected
+        link.set_handlers(on_published=relay.on_published, on_connected=self._on_connected)
         self.inbound.start()
         relay.start()
         health.start()

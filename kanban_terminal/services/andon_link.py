@@ -2,7 +2,7 @@
 
 One connection per terminal: the line state (retained), andon events and stack-light commands leave
 through the same MQTT 5 session as the requests, with the same TLS, credentials and TCP_NODELAY.
-The standalone adapter (adapters/andon_mqtt.py) remains for tools and tests that run andon alone.
+There is no other andon client: every andon notice leaves through this publisher.
 
 Andon events have no outbox (the event itself is in the terminal's database; the notice is for
 boards and other listeners). The plant's broker saves its store every second or two, so a crash can

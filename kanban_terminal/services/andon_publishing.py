@@ -1,9 +1,9 @@
 """Publishing andon state: a small port, the payloads, and the bus subscription that drives it.
 
 `AndonPublisher` is all the andon feature needs from a transport: the retained line state, andon
-events (never retained: a restart must not replay them), and stack-light commands. The MQTT adapter
-(adapters/andon_mqtt.py) implements it standalone; the terminal's main MQTT link can implement the
-same three methods later. Payloads are built here, so every transport sends the same bytes.
+events (never retained: a restart must not replay them), and stack-light commands. The terminal's
+one MQTT link implements it (services/andon_link.py, `LinkAndonPublisher`); tests record it in memory.
+Payloads are built here, so every transport sends the same bytes.
 
 Subscribers run on the publishing thread right after a commit; `publish_*` must only queue.
 """

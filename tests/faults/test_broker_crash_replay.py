@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from firmware_bridge.bridge import Bridge
-from firmware_bridge.config import BridgeConfig, BrokerConfig, DeviceConfig, LimitsConfig
+from firmware_bridge.config import BridgeConfig, DeviceConfig, LimitsConfig
 from firmware_bridge.simulator import DeviceSimulator
 from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.config import BinSensor, MqttSettings
@@ -61,7 +61,7 @@ def test_signals_a_killed_broker_acknowledged_still_reach_the_terminal(
             site=cfg.site.id,
             line=cfg.line.id,
             bridge_id="br1",
-            broker=BrokerConfig(port=broker.port, keepalive_s=5, reconnect_max_s=1),
+            broker=MqttSettings(port=broker.port, keepalive_s=5, reconnect_max_s=1),
             limits=LimitsConfig(serial_retry_max_s=0.2, replay_after_reconnect_s=window_s),
             devices=(DeviceConfig(id="D1", port=str(device.link)),),
             state_dir=str(tmp_path / "bridge"),

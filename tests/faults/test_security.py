@@ -31,9 +31,9 @@ from firmware_bridge.bridge import Bridge
 from firmware_bridge.config import load_config as load_bridge_config
 from firmware_bridge.simulator import DeviceSimulator
 from kanban_terminal.adapters.broker_probe import probe_broker
-from kanban_terminal.adapters.mqtt_client import MqttConfigError, read_password
 from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.domain.scans import Intent
+from kanban_terminal.mqtt_settings import MqttConfigError, read_password
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
@@ -333,7 +333,7 @@ def test_plain_mqtt_to_a_non_loopback_broker_is_refused(host: str) -> None:
     ],
 )
 def test_broker_urls_follow_the_same_rule(url: str, allowed: bool) -> None:
-    from kanban_terminal.adapters.mqtt_client import parse_mqtt_url
+    from kanban_terminal.mqtt_settings import parse_mqtt_url
 
     if allowed:
         settings = parse_mqtt_url(url)
@@ -345,10 +345,10 @@ def test_broker_urls_follow_the_same_rule(url: str, allowed: bool) -> None:
 
 def test_the_link_really_talks_tls_to_an_mqtts_url(tmp_path: Path, pki: Path) -> None:
     """mqtts:// is not just accepted: the terminal's link connects over TLS with verification."""
-    from kanban_terminal.adapters.mqtt_client import parse_mqtt_url
+    from kanban_terminal.mqtt_settings import parse_mqtt_url
 
     with tls_broker(tmp_path, pki, "good") as good:
-        base = settings_for(1, ca_file=str(pki / "ca.crt"))
+        base = settings_for(1, tls=True, ca_file=str(pki / "ca.crt"))
         settings = parse_mqtt_url(f"mqtts://localhost:{good.port}", base)
         assert settings.tls and settings.ca_file == str(pki / "ca.crt")
         config, _ = make_config(tmp_path, loops=1, cards=3, sensors=0)
@@ -411,7 +411,7 @@ def test_the_bridge_talks_tls_and_tells_tls_failures_apart(tmp_path: Path, pki: 
         try:
             with _bridge(tmp_path / "ok", good.port, ca) as (bridge, sim):
                 wait_for(lambda: bridge.mqtt.connected, timeout=15, what="bridge connected over TLS")
-                assert bridge.mqtt.tls and bridge.mqtt.last_error == ""
+                assert bridge.mqtt.settings.tls and bridge.mqtt.last_error == ""
                 sim.press("call", "S1")
                 wait_for(lambda: any(b"andon_call" in p for p in received), timeout=15, what="press over TLS")
         finally:

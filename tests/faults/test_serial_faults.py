@@ -26,10 +26,11 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from firmware_bridge.bridge import Bridge
-from firmware_bridge.config import BridgeConfig, BrokerConfig, DeviceConfig, LimitsConfig
+from firmware_bridge.config import BridgeConfig, DeviceConfig, LimitsConfig
 from firmware_bridge.framing import Frame, FrameDecoder
 from firmware_bridge.simulator import DeviceSimulator
 from kanban_terminal.adapters.topics import LineTopics
+from kanban_terminal.mqtt_settings import MqttSettings
 from tests.support.mosquitto import running_mosquitto
 from tests.support.mqtt_lines import wait_for
 
@@ -134,7 +135,7 @@ def run_replugs(tmp: Path, replugs: int) -> dict[str, object]:
         sim.start_heartbeat(0.1)
         config = BridgeConfig(
             site="plant1", line="L1", bridge_id="br1", state_dir=str(tmp / "state"),
-            broker=BrokerConfig(port=broker.port, keepalive_s=5, reconnect_max_s=1),
+            broker=MqttSettings(port=broker.port, keepalive_s=5, reconnect_max_s=1),
             limits=LimitsConfig(heartbeat_timeout_s=1.0, serial_retry_max_s=0.2, bridge_heartbeat_s=0.5),
             devices=(DeviceConfig(id="D1", port=str(tmp / "ttyD1")),),
         )  # fmt: skip

@@ -1,5 +1,6 @@
 """Andon buttons and published state: signal validation and dedupe on SQLite, then a real mosquitto:
-button -> andon event -> retained line state (and stack-light command)."""
+button -> andon event -> retained line state (and stack-light command), through the terminal's one
+MQTT link as `serve` runs it (there is no separate andon client)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from kanban_terminal.adapters.andon_mqtt import AndonMqtt
 from kanban_terminal.adapters.topics import LineTopics
+from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.andon_signals import handle_andon_signal
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.terminal import Terminal
 from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
 from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_lines import settings_for, wait_for
 
 
 def signal(seq: int, type_: str = "andon_call", device: str = "ANDON-ST10", **kw: Any) -> dict[str, Any]:
@@ -125,8 +127,8 @@ class Listener:
 @pytest.mark.broker
 def test_button_to_event_to_retained_line_state(terminal: Terminal, mosquitto: Mosquitto) -> None:
     topics = LineTopics(terminal.config.site.id, terminal.config.line.id)
-    link = AndonMqtt(terminal, "127.0.0.1", mosquitto.port)
-    assert link.start()
+    services = TerminalServices(terminal, settings_for(mosquitto.port)).start()
+    wait_for(services.subscribed, what="the terminal's link subscribed to the device signals")
     listener = Listener(mosquitto, [topics.andon, topics.line_state, topics.device_command("LIGHT-L1")])
     button = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="ANDON-ST10", protocol=mqtt.MQTTv5)
     button.connect("127.0.0.1", mosquitto.port)
@@ -148,7 +150,7 @@ def test_button_to_event_to_retained_line_state(terminal: Terminal, mosquitto: M
         button.disconnect()
         button.loop_stop()
         listener.close()
-        link.stop()
+        services.stop()
 
     # A board that connects later gets the line state at once: it is retained.
     late = Listener(mosquitto, [topics.line_state])

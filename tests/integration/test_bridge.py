@@ -24,11 +24,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from firmware_bridge.bridge import Bridge
-from firmware_bridge.config import BridgeConfig, BrokerConfig, DeviceConfig, LimitsConfig
+from firmware_bridge.config import BridgeConfig, DeviceConfig, LimitsConfig
 from firmware_bridge.framing import FrameType
 from firmware_bridge.outbox import Outbox
 from firmware_bridge.simulator import DeviceSimulator
 from kanban_terminal.adapters.topics import LineTopics, bridge_availability
+from kanban_terminal.mqtt_settings import MqttSettings
 from tests.support.mosquitto import Mosquitto, running_mosquitto
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
@@ -119,7 +120,7 @@ def make_config(broker_port: int, ports: dict[str, Path]) -> BridgeConfig:
         site="plant1",
         line="L1",
         bridge_id="br1",
-        broker=BrokerConfig(port=broker_port, keepalive_s=5, reconnect_max_s=1),
+        broker=MqttSettings(port=broker_port, keepalive_s=5, reconnect_max_s=1),
         limits=LimitsConfig(heartbeat_timeout_s=1.0, serial_retry_max_s=0.2, bridge_heartbeat_s=0.5),
         devices=tuple(DeviceConfig(id=d, port=str(p)) for d, p in ports.items()),
     )
@@ -276,9 +277,7 @@ def test_malformed_mqtt_payloads_are_ignored_and_counted(
     light = sim.wait_for(lambda f: f.type is FrameType.LIGHT)
     assert light is not None and light.args == ("off", "blink", "on")
     assert bridge.counts["mqtt_rejected"] == len(bad) + 1
-    assert (
-        bridge.mqtt.connected and sum(v for k, v in bridge.mqtt.counts.items() if "callback_error" in k) == 0
-    )
+    assert bridge.mqtt.connected and bridge.mqtt.callback_errors == 0
 
 
 def test_bridge_availability_and_last_will(mosquitto: Mosquitto, observer: Observer, tmp_path: Path) -> None:
@@ -363,7 +362,7 @@ def test_signal_pressed_while_the_broker_is_down_arrives_after_restart(
             payload = observer.wait(TOPICS.device_signal("D1"), lambda p: p["station"] == "S7", after=mark)
             assert payload["seq"] == seq
             observer.wait(bridge_availability("plant1", "br1"), lambda p: p["state"] == "online", after=mark)
-            assert running.alive and running.mqtt.counts["connects"] == 2
+            assert running.alive and running.mqtt.generation == 2
         finally:
             running.stop()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from firmware_bridge.bridge import Bridge
-from firmware_bridge.config import BridgeConfig, BrokerConfig, DeviceConfig, LimitsConfig
+from firmware_bridge.config import BridgeConfig, DeviceConfig, LimitsConfig
 from firmware_bridge.framing import FrameType
 from firmware_bridge.simulator import DeviceSimulator
 from kanban_terminal.config import BinSensor, MqttSettings
@@ -70,7 +70,7 @@ def line(tmp_path: Path, mosquitto: Mosquitto, device: DeviceSimulator) -> Itera
             site=cfg.site.id,
             line=cfg.line.id,
             bridge_id="br1",
-            broker=BrokerConfig(port=mosquitto.port, keepalive_s=5, reconnect_max_s=1),
+            broker=MqttSettings(port=mosquitto.port, keepalive_s=5, reconnect_max_s=1),
             limits=LimitsConfig(heartbeat_timeout_s=2.0, serial_retry_max_s=0.2, bridge_heartbeat_s=0.5),
             devices=(DeviceConfig(id="D1", port=str(device.link)),),
         )

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.bridge import parse_command, parse_line_state, signal_payload
 from firmware_bridge.config import ConfigError, load_config
 from firmware_bridge.device import DeviceState, Lights, TokenBucket, Verdict, lights_for_line_state, seq_newer
 from firmware_bridge.framing import Frame, FrameType
+from firmware_bridge.messages import parse_command, parse_line_state, signal_payload
+from kanban_terminal.mqtt_settings import read_password
 
 BOOT_A, BOOT_B = "AAAA0001", "BBBB0002"
 AT = datetime(2026, 11, 23, 8, 30, 0, 125000, tzinfo=UTC)
@@ -186,7 +187,7 @@ def test_config_loads_with_password_from_env(tmp_path: Path) -> None:
     path.write_text(CONFIG)
     config = load_config(path, env={"KANBAN_MQTT_PASSWORD": "s3cret"}, mqtt_url="mqtt://127.0.0.1:1999")
     assert (config.broker.host, config.broker.port) == ("127.0.0.1", 1999)
-    assert config.broker.password is not None and config.broker.password.get_secret_value() == "s3cret"
+    assert read_password(config.broker, {"KANBAN_MQTT_PASSWORD": "s3cret"}) == "s3cret"
     assert "s3cret" not in repr(config)
     assert config.devices[0].has_light
 

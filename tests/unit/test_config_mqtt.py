@@ -59,8 +59,32 @@ def test_shipped_terminal_configs_are_valid(name: str) -> None:
 @pytest.mark.parametrize("url", ["mqtt://127.0.0.1:0", "mqtts://broker.example:0"])
 def test_port_zero_is_refused_not_read_as_the_default(url: str) -> None:
     from kanban_terminal.adapters.broker_probe import ProbeFailure, probe_broker
-    from kanban_terminal.adapters.mqtt_client import MqttConfigError, parse_mqtt_url
+    from kanban_terminal.mqtt_settings import MqttConfigError, parse_mqtt_url
 
     with pytest.raises(MqttConfigError, match="port"):
         parse_mqtt_url(url)
     assert probe_broker(url).failure is ProbeFailure.BAD_URL
+
+
+def test_tls_files_without_tls_are_refused_with_the_key_path() -> None:
+    """One settings model: the rule the bridge had is the terminal's too (a CA file with tls = false
+    reads as "TLS is on" and was silently ignored)."""
+    text = DEMO + '\n[mqtt]\nhost = "127.0.0.1"\nca_file = "/etc/ca.pem"\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "plant.toml")
+    [problem] = info.value.problems
+    assert problem.path == "mqtt" and "ca_file given but tls = false" in problem.message
+
+
+def test_a_plain_url_drops_the_tls_files_of_its_base() -> None:
+    from kanban_terminal.mqtt_settings import MqttSettings, parse_mqtt_url
+
+    base = MqttSettings(host="broker.plant-a.example", tls=True, ca_file="/etc/ca.pem", keepalive_s=7)
+    plain = parse_mqtt_url("mqtt://127.0.0.1:1999", base)
+    assert (plain.host, plain.port, plain.tls, plain.ca_file, plain.keepalive_s) == (
+        "127.0.0.1",
+        1999,
+        False,
+        None,
+        7,
+    )
