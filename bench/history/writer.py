@@ -33,7 +33,6 @@ class GenerateResult:
     end: datetime
 
 
-
 def _card_events(req: SimRequest, end: datetime, rng: random.Random) -> tuple[list[SimEvent], str]:
     """The log rows of one request up to `end`, and the card's state at `end`."""
     loop = req.loop
