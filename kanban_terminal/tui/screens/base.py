@@ -41,6 +41,7 @@ class TerminalScreen(Screen[None]):
         self.view: TerminalView | None = None
         """The last view the App gave this screen (kept while it is hidden or not yet mounted)."""
         self._drawn: TerminalView | None = None
+        self._mounted = False
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.chrome.terminal_id, self.chrome.line_name)
@@ -54,19 +55,23 @@ class TerminalScreen(Screen[None]):
         yield from ()
 
     def on_mount(self) -> None:
-        # Subclasses' on_mount ran first (Textual calls each class's handler, subclass first), so
-        # their tables have columns: a view given before mounting can be drawn now.
+        # Subclasses' on_mount ran first (Textual calls each class's handler, subclass first), and
+        # the widgets exist: a view given before mounting is drawn now.
+        self._mounted = True
         if self.view is not None:
-            self.show(self.view)
+            self._draw(self.view)
 
     def on_screen_resume(self) -> None:
         self.post_message(self.Shown(self))
 
     def show(self, view: TerminalView) -> None:
-        """Show `view`: the chrome (status bar, stop banner, banner) and then the body."""
+        """Show `view`: the chrome (status bar, stop banner, banner) and then the body. Before the
+        screen has mounted it is only kept (`is_mounted` is still False inside on_mount itself)."""
         self.view = view
-        if not self.is_mounted:
-            return
+        if self._mounted:
+            self._draw(view)
+
+    def _draw(self, view: TerminalView) -> None:
         old, self._drawn = self._drawn, view
         bar = self.query_one(StatusBar)
         bar.link, bar.now, bar.scanners, bar.devices = view.link, view.now, view.scanners, view.devices
