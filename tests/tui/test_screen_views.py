@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from kanban_terminal.domain.andon import AndonKind
+from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.queries import read_status
@@ -49,7 +50,7 @@ async def test_a_screen_shows_the_view_it_is_given_without_the_kanban_app(tmp_pa
         card = next(iter(terminal.card_loops))
         outcome = record_scan(terminal, card, source="keyboard")
         state = login(terminal, TEAM_LEAD, PIN, source="cli")
-        assert not isinstance(state, svc.Rejection)
+        assert not isinstance(state, Rejection)
         stop = svc.raise_andon(
             terminal, AndonKind.STOP, "ST30", "SAFE", source="cli", auth=AuthSession(state)
         )
@@ -98,7 +99,7 @@ async def test_andon_keys_post_commands_the_app_carries_out(tmp_path: Path) -> N
             await pilot.pause()
 
             state = login(terminal, TEAM_LEAD, PIN, source="keyboard")
-            assert not isinstance(state, svc.Rejection)
+            assert not isinstance(state, Rejection)
             app.auth.start(state)
             await pilot.press("f12")
             for _ in range(3):
