@@ -2,14 +2,17 @@
 
     python bench/generate_history.py --data-dir /tmp/kt-year [--days 365] [--config config/demo.toml]
 
-Same as `kanban-terminal generate-history`; kept here so the benchmark has its data with one command.
+Same as `python -m bench.history`; kept as a script so the benchmark has its data with one command.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from kanban_terminal.cli import main
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.history.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(["generate-history", *sys.argv[1:]]))
+    sys.exit(main(sys.argv[1:]))

@@ -141,9 +141,9 @@ def main() -> int:
     args = parser.parse_args()
     cfg = load_config(CONFIG)
     if not (args.data_dir / DB_FILENAME).exists():
-        from kanban_terminal.cli import main as cli
+        from bench.history.cli import main as generate_history
 
-        cli(["generate-history", "--config", str(CONFIG), "--data-dir", str(args.data_dir)])
+        generate_history(["--config", str(CONFIG), "--data-dir", str(args.data_dir)])
     terminal = Terminal.open(cfg, args.data_dir)
     try:
         with terminal.db.reading() as session:

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,11 +103,6 @@ def add_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentParser], comm
     p.add_argument("card", help="the lost card's id")
     p.add_argument("--actor", help="badge id of the person replacing it")
     p.add_argument("--out", type=Path, help="also print the new card to this SVG file")
-
-    p = verbs.add_parser("generate-history", help="fill a data dir with simulated history (test data)")
-    common(p)
-    p.add_argument("--days", type=int, default=365, help="days of history (default 365)")
-    p.add_argument("--seed", type=int, default=6, help="random seed (same seed, same history)")
 
 
 def _open(args: argparse.Namespace, load: Load, data_dir: DataDir) -> Terminal:
@@ -313,32 +308,6 @@ def cmd_replace_card(args: argparse.Namespace, load: Load, data_dir: DataDir) ->
     return EXIT_OK
 
 
-def cmd_generate_history(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
-    import time
-
-    from kanban_terminal.progress import cli_progress
-    from kanban_terminal.services.history_generator import generate
-    from kanban_terminal.services.terminal import DB_FILENAME, Terminal
-
-    cfg = load(args)
-    root = data_dir(args)
-    if (root / DB_FILENAME).exists():
-        print(f"{root / DB_FILENAME} exists: generate-history only fills a new data dir", file=sys.stderr)
-        return EXIT_USAGE
-    end = datetime.now(UTC)
-    start = end - timedelta(days=args.days)
-    Terminal.open(cfg, root, clock=lambda: start).close()
-    t0 = time.perf_counter()
-    with cli_progress("history") as bar:
-        result = generate(cfg, root / DB_FILENAME, days=args.days, end=end, seed=args.seed, progress=bar)
-    print(
-        f"{result.log_rows} log rows, {result.requests} requests, {result.andons} andons "
-        f"({result.stockouts} stockouts) from {result.start:%Y-%m-%d} to {result.end:%Y-%m-%d} "
-        f"in {time.perf_counter() - t0:.1f} s"
-    )
-    return EXIT_OK
-
-
 Command = Callable[[argparse.Namespace, Load, DataDir], int]
 
 
@@ -356,5 +325,4 @@ COMMANDS: dict[str, Command] = {
     "audit": cmd_audit,
     "print-cards": cmd_print_cards,
     "replace-card": cmd_replace_card,
-    "generate-history": cmd_generate_history,
 }

@@ -50,7 +50,7 @@ from kanban_terminal.tui.screens.andon_dialogs import (
     ShelveEntry,
     ShelveScreen,
 )
-from kanban_terminal.tui.widgets.stop_banner import StopBanner
+from kanban_terminal.tui.screens.board import BoardScreen
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -80,8 +80,7 @@ class AndonAppMixin(_Base):
         self.set_interval(1.0, self._andon_second, name="andon")
 
     def _andon_second(self) -> None:
-        """The stop banner's clock and the team-lead session's idle timeout: screen state only."""
-        self._show_stop_banner()
+        """The team-lead session's idle timeout (the stop banner's clock comes with the App's view)."""
         state = self.auth.state
         idle = timedelta(minutes=self.terminal.config.andon.team_lead_idle_minutes)
         if state is not None and session_expired(state, self.terminal.clock(), idle):
@@ -98,14 +97,26 @@ class AndonAppMixin(_Base):
         self.call_from_thread(self._refresh_andon_screen)
 
     def _refresh_andon_screen(self) -> None:
-        # Only the andon screen shows the board; refreshing others (the board screen) would also
-        # race their on_mount, which adds the table columns.
-        if isinstance(self.screen, AndonScreen):
-            self.screen.refresh_body()
+        self.refresh_screen()
+
+    def refresh_screen(self) -> None:
+        """Give the screens a new view: the App's (app.py)."""
+        raise NotImplementedError
 
     def action_andon_logout(self) -> None:
         if self.auth.state is not None:
             self.end_session()
+
+    # -- what the screens ask for (messages up; a mixin, so handlers go by name, not @on) ----------
+
+    def on_andon_screen_act(self, message: AndonScreen.Act) -> None:
+        self.andon_action(message.action, message.view)
+
+    def on_andon_screen_end_session(self, message: AndonScreen.EndSession) -> None:
+        self.action_andon_logout()
+
+    def on_board_screen_suspend_or_resume_card(self, message: BoardScreen.SuspendOrResumeCard) -> None:
+        self.action_card_action()
 
     @work(thread=True, group="andon-read", exclusive=True, description="read the andon board")
     def refresh_andon(self) -> None:
@@ -114,13 +125,7 @@ class AndonAppMixin(_Base):
 
     def _apply_andon_board(self, board: AndonBoard) -> None:
         self.andon_board = board
-        self._show_stop_banner()
-        self._refresh_andon_screen()
-
-    def _show_stop_banner(self) -> None:
-        now = self.terminal.clock()
-        for banner in self.screen.query(StopBanner):
-            banner.show(self.andon_line, now)
+        self.refresh_screen()
 
     def andon_bus_event(self, event: object) -> None:
         """Called by the App for every bus event (on the event loop)."""

@@ -34,16 +34,17 @@ from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.andon_app import AndonAppMixin
 from kanban_terminal.tui.messages import BusEvent
 from kanban_terminal.tui.screens.andon import AndonScreen
+from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.screens.board import BoardScreen
 from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen, ConfirmResult
-from kanban_terminal.tui.screens.log import LogScreen
-from kanban_terminal.tui.screens.metrics import MetricsScreen
+from kanban_terminal.tui.screens.log import CardLogReader, LogScreen
+from kanban_terminal.tui.screens.metrics import MetricsReader, MetricsScreen
 from kanban_terminal.tui.screens.scan import ScanScreen
-from kanban_terminal.tui.widgets.banner import Banner
+from kanban_terminal.tui.views import RecentRow, ScreenChrome, TerminalView
 from kanban_terminal.tui.widgets.scan_field import ScanField
-from kanban_terminal.tui.widgets.status_bar import LinkView, StatusBar
+from kanban_terminal.tui.widgets.status_bar import LinkView
 
-RecentRow = tuple[datetime, str, str, Verdict, str]
+__all__ = ["KanbanApp", "RecentRow", "link_view_from"]
 
 _LOG_WORDS = {
     "registered": "Card registered",
@@ -69,13 +70,7 @@ _OPERATOR_SOURCES = ("keyboard", "serial")
 class KanbanApp(AndonAppMixin, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "kanban-terminal"
-    MODES = {
-        "scan": ScanScreen,
-        "board": BoardScreen,
-        "andon": AndonScreen,
-        "log": LogScreen,
-        "metrics": MetricsScreen,
-    }
+    # The modes' screens are added in __init__ (`_add_modes`): each is built with what it shows.
     DEFAULT_MODE = "scan"
     BINDINGS = [
         Binding("f1", "switch_mode('scan')", "Scan", id="mode.scan"),
@@ -118,6 +113,7 @@ class KanbanApp(AndonAppMixin, App[None]):
         self.last_outcome: ScanOutcome | None = None
         self.status: Status | None = None
         self.link_view: LinkView = self._link_view_of(None)
+        self.devices: tuple[tuple[str, str, str], ...] = ()
         self._recent: list[RecentRow] = []
         self._unsubscribe: Callable[[], None] | None = None
         self.scanner_states: dict[str, bool] = {s.name: False for s in terminal.config.scanners}
@@ -131,6 +127,20 @@ class KanbanApp(AndonAppMixin, App[None]):
             self.idle_text += f"\n{demo_hint}"
         self.sub_title = f"{terminal.config.line.name} - terminal {terminal.config.terminal.id}"
         self.andon_init()
+        self._add_modes()
+
+    def _add_modes(self) -> None:
+        """Each mode's screen gets what it needs at construction (never the App): the chrome, and
+        for the log and metrics screens a read-only way to the terminal."""
+        cfg = self.terminal.config
+        chrome = ScreenChrome(cfg.terminal.id, cfg.line.name or cfg.line.id, self.idle_text)
+        log = CardLogReader(self.terminal.db, self.terminal.clock)
+        metrics = MetricsReader(self.terminal)
+        self.add_mode("scan", lambda: ScanScreen(chrome))
+        self.add_mode("board", lambda: BoardScreen(chrome))
+        self.add_mode("andon", lambda: AndonScreen(chrome))
+        self.add_mode("log", lambda: LogScreen(chrome, log))
+        self.add_mode("metrics", lambda: MetricsScreen(chrome, metrics.lines))
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -247,24 +257,34 @@ class KanbanApp(AndonAppMixin, App[None]):
 
     def _tick(self) -> None:
         self.link_view = self._link_view_of(self.status)
-        devices = self._device_view()
-        for bar in self.screen.query(StatusBar):
-            bar.link = self.link_view
-            bar.devices = devices
-            bar.now = self.terminal.clock()
+        self.devices = self._device_view()
+        self.refresh_screen()  # the clock moves: ages, durations and the stop banner's downtime
 
     def refresh_screen(self) -> None:
-        screen = self.screen
-        for banner in screen.query(Banner):
-            banner.show(self.last_outcome)
-        for bar in screen.query(StatusBar):
-            bar.link = self.link_view
-            bar.now = self.terminal.clock()
-            bar.scanners = tuple(self.scanner_states.items())
-        self._show_stop_banner()
-        refresh = getattr(screen, "refresh_body", None)
-        if refresh is not None:
-            refresh()
+        """Give the screens of the current mode (a dialog's too) a new view; hidden modes get
+        theirs when they come back (`TerminalScreen.Shown`)."""
+        view = self.terminal_view()
+        for screen in self.screen_stack:
+            if isinstance(screen, TerminalScreen):
+                screen.show(view)
+
+    def terminal_view(self) -> TerminalView:
+        """What the screens show, as of now: attributes down."""
+        return TerminalView(
+            now=self.terminal.clock(),
+            link=self.link_view,
+            last_outcome=self.last_outcome,
+            scanners=tuple(self.scanner_states.items()),
+            devices=self.devices,
+            recent=tuple(self._recent),
+            status=self.status,
+            andon_board=self.andon_board,
+            auth_text=self.auth_text(),
+        )
+
+    @on(TerminalScreen.Shown)
+    def _on_screen_shown(self, message: TerminalScreen.Shown) -> None:
+        message.screen.show(self.terminal_view())
 
 
 _HEADLINE_WORDS = {

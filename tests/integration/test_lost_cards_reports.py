@@ -10,11 +10,11 @@ from xml.etree import ElementTree
 import segno
 from sqlmodel import select
 
+from bench.history import generate
 from kanban_terminal.cli import main
 from kanban_terminal.config import demo_config_path
 from kanban_terminal.domain.card_ids import generated_card_id
 from kanban_terminal.domain.scans import OutcomeKind
-from kanban_terminal.services.history_generator import generate
 from kanban_terminal.services.log_integrity import verify_log
 from kanban_terminal.services.log_query import LogFilter, read_page
 from kanban_terminal.services.lost_cards import audit, find_silent, flag_lost, replace_card

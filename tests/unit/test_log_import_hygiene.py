@@ -17,7 +17,6 @@ def test_headless_modules_do_not_import_textual() -> None:
         "kanban_terminal.services.metrics_text",
         "kanban_terminal.services.lost_cards",
         "kanban_terminal.services.printing",
-        "kanban_terminal.services.history_generator",
         "kanban_terminal.cli",
     ]
     code = "import sys\n" + "".join(f"import {m}\n" for m in modules)

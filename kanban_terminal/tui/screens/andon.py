@@ -8,17 +8,21 @@ also ends by itself after the configured idle time).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Label
 
 from kanban_terminal.domain.andon import AndonKind, AndonState, tier_role
 from kanban_terminal.services.andon import AndonBoard, AndonView
 from kanban_terminal.tui.screens.base import TerminalScreen
+from kanban_terminal.tui.views import TerminalView
 from kanban_terminal.tui.widgets.stop_banner import duration
 
 STATE_WORDS = {
@@ -30,6 +34,16 @@ STATE_WORDS = {
 }
 
 
+def _table(table_id: str, cursor: Literal["row", "none"], columns: tuple[str, ...]) -> DataTable[Text | str]:
+    table: DataTable[Text | str] = DataTable(id=table_id, cursor_type=cursor, zebra_stripes=True)
+    table.can_focus = False  # the scan field keeps the keys
+    table.add_columns(*columns)
+    return table
+
+
+AndonAction = Literal["acknowledge", "resolve", "cancel", "shelve"]
+
+
 class AndonScreen(TerminalScreen):
     BINDINGS = [
         Binding("up", "select(-1)", "Up", show=False, id="andon.up"),
@@ -38,44 +52,33 @@ class AndonScreen(TerminalScreen):
         Binding("f8", "act('resolve')", "Resolve", id="andon.resolve"),
         Binding("f9", "act('cancel')", "Cancel call", id="andon.cancel"),
         Binding("ctrl+s", "act('shelve')", "Shelve device", id="andon.shelve"),
-        Binding("f12", "app.andon_logout", "Log out", id="andon.logout"),
+        Binding("f12", "end_session", "Log out", id="andon.logout"),
     ]
 
-    _tables_ready = False
-    """Columns exist (set in on_mount); a board pushed before that waits for the next refresh."""
+    @dataclass
+    class Act(Message):
+        """F7-F9, Ctrl+S: do `action` to the selected andon (the App asks for badge, PIN, note)."""
+
+        action: AndonAction
+        view: AndonView
+
+    @dataclass
+    class EndSession(Message):
+        """F12: log the team lead out at this terminal."""
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="andon"):
             yield Label("", classes="section-title", id="andon-title")
-            active: DataTable[Text | str] = DataTable(
-                id="andon-active", cursor_type="row", zebra_stripes=True
+            # Columns from the start: a board may be shown before the tables have mounted.
+            yield _table(
+                "andon-active", "row", ("Kind", "Station", "Reason", "State", "For", "Responder", "Called")
             )
-            active.can_focus = False
-            yield active
             yield Label("Recent", classes="section-title")
-            history: DataTable[Text | str] = DataTable(
-                id="andon-history", cursor_type="none", zebra_stripes=True
-            )
-            history.can_focus = False
-            yield history
-
-    def on_mount(self) -> None:
-        self.query_one("#andon-active", DataTable).add_columns(
-            "Kind", "Station", "Reason", "State", "For", "Responder", "Called"
-        )
-        self.query_one("#andon-history", DataTable).add_columns(
-            "Kind", "Station", "Reason", "Outcome", "At", "Took"
-        )
-        self._tables_ready = True
-        self.set_interval(1.0, self.refresh_body, name="andon-durations")
-        self.refresh_body()
+            yield _table("andon-history", "none", ("Kind", "Station", "Reason", "Outcome", "At", "Took"))
 
     def selected(self) -> AndonView | None:
-        from kanban_terminal.tui.app import KanbanApp
-
-        app = self.app
-        assert isinstance(app, KanbanApp)
-        rows = app.andon_line.active if app.andon_line else ()
+        line = self.view.line if self.view else None
+        rows = line.active if line else ()
         table = self.query_one("#andon-active", DataTable)
         if not rows:
             return None
@@ -86,25 +89,20 @@ class AndonScreen(TerminalScreen):
         if table.row_count:
             table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + step)))
 
-    def action_act(self, what: str) -> None:
-        from kanban_terminal.tui.app import KanbanApp
-
-        app = self.app
-        assert isinstance(app, KanbanApp)
+    def action_act(self, action: AndonAction) -> None:
         view = self.selected()
         if view is None:
-            app.notify("No andon selected: the list is empty.", severity="warning")
+            self.notify("No andon selected: the list is empty.", severity="warning")
             return
-        app.andon_action(what, view)
+        self.post_message(self.Act(action, view))
 
-    def refresh_body(self) -> None:
-        from kanban_terminal.tui.app import KanbanApp
+    def action_end_session(self) -> None:
+        self.post_message(self.EndSession())
 
-        app = self.app
-        assert isinstance(app, KanbanApp)
-        # The App may push a new board while this screen is still mounting: show it once it can.
-        if app.andon_board is not None and self._tables_ready:
-            self.show_board(app.andon_board, app.terminal.clock(), app.auth_text())
+    def show_body(self, old: TerminalView | None, view: TerminalView) -> None:
+        # Redrawn every second too (the App's clock tick): the durations run.
+        if view.andon_board is not None:
+            self.show_board(view.andon_board, view.now, view.auth_text)
 
     def show_board(self, board: AndonBoard, now: datetime, auth_text: str) -> None:
         line = board.line

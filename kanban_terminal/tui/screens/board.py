@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Label
 
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
 from kanban_terminal.services.queries import Status
 from kanban_terminal.tui.screens.base import TerminalScreen
+from kanban_terminal.tui.views import TerminalView
 
 
 def _age(seconds: float) -> str:
@@ -35,7 +38,12 @@ def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[Text | str]:
 
 
 class BoardScreen(TerminalScreen):
-    BINDINGS = [Binding("f7", "app.card_action", "Suspend / resume card", id="board.card_action")]
+    BINDINGS = [Binding("f7", "card_action", "Suspend / resume card", id="board.card_action")]
+
+    @dataclass
+    class SuspendOrResumeCard(Message):
+        """F7: a team lead wants to take a card out of circulation or put it back (the App asks
+        for the badge and the card)."""
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="board"):
@@ -45,15 +53,13 @@ class BoardScreen(TerminalScreen):
             yield Label("Open requests", classes="section-title", id="requests-title")
             yield _table("requests", ("Card", "Part", "Where", "State", "Age", "Due"))
 
-    def refresh_body(self) -> None:
-        from kanban_terminal.tui.app import KanbanApp
+    def action_card_action(self) -> None:
+        self.post_message(self.SuspendOrResumeCard())
 
-        app = self.app
-        assert isinstance(app, KanbanApp)
-        # A status read can land while this screen is still mounting, before on_mount added the
-        # columns; adding rows then raises. The next refresh (2 s poll, on resume) shows it.
-        if app.status is not None and self.query_one("#loops", DataTable).columns:
-            self.show_status(app.status, app.terminal.clock())
+    def show_body(self, old: TerminalView | None, view: TerminalView) -> None:
+        # A new status (every poll, 2 s) is a new object: ages move with it, as before.
+        if view.status is not None and (old is None or view.status is not old.status):
+            self.show_status(view.status, view.now)
 
     def show_status(self, status: Status, now: datetime) -> None:
         loops = self.query_one("#loops", DataTable)

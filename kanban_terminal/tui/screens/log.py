@@ -10,10 +10,11 @@ gives the focus back to the scan field, Escape leaves it without applying.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO
 
 from rich.text import Text
 from textual import on, work
@@ -33,13 +34,32 @@ from kanban_terminal.services.log_query import (
     read_page,
     write_csv,
 )
+from kanban_terminal.storage.db import Database
 from kanban_terminal.tui.screens.base import TerminalScreen
-
-if TYPE_CHECKING:
-    from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.views import ScreenChrome
 
 PAGE = 100
 _ABNORMAL = ("rejected_upstream", "flagged_lost", "retired", "andon_raised", "andon_escalated")
+
+
+class CardLogReader:
+    """The log screen's only way to the terminal: reads the card log (pages, a card's cycles, a CSV
+    export to a file) and the clock; it writes nothing to the database. Given by the App."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
+        self._db = db
+        self.clock = clock
+        self.exports = db.path.parent / "exports"
+        """Where exports go: beside the database, on the terminal's own disk."""
+
+    def page(self, flt: LogFilter, *, before: int | None, after: int | None, limit: int) -> LogPage:
+        return read_page(self._db, flt, before=before, after=after, limit=limit)
+
+    def cycles(self, card: str) -> list[CardCycle]:
+        return card_cycles(self._db, card)
+
+    def export(self, flt: LogFilter, out: IO[str], progress: Callable[[int, int], None]) -> int:
+        return write_csv(self._db, flt, out, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -62,8 +82,9 @@ class LogScreen(TerminalScreen):
         Binding("up", "cursor(-1)", "Up", id="log.up", show=False),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, chrome: ScreenChrome, log: CardLogReader) -> None:
+        super().__init__(chrome)
+        self.card_log = log
         self.filter = LogFilter()
         self.page: LogPage | None = None
         self.timeline_card: str | None = None
@@ -102,8 +123,7 @@ class LogScreen(TerminalScreen):
 
     @work(thread=True, group="log", exclusive=True, description="read a page of the card log")
     def load(self, request: _Request) -> None:
-        db = self._app().terminal.db
-        page = read_page(db, request.flt, before=request.before, after=request.after, limit=PAGE)
+        page = self.card_log.page(request.flt, before=request.before, after=request.after, limit=PAGE)
         self.app.call_from_thread(self.show_page, request.flt, page)
 
     def show_page(self, flt: LogFilter, page: LogPage) -> None:
@@ -140,13 +160,6 @@ class LogScreen(TerminalScreen):
             span = f" from {old:%Y-%m-%d %H:%M} to {new:%Y-%m-%d %H:%M}"
         self.query_one("#log-info", Label).update(Text(f"{shown}{span}   {'  '.join(more)}"))
 
-    def _app(self) -> KanbanApp:
-        from kanban_terminal.tui.app import KanbanApp
-
-        app = self.app
-        assert isinstance(app, KanbanApp)
-        return app
-
     # -- filter ------------------------------------------------------------------------------------
 
     def action_edit_filter(self) -> None:
@@ -161,7 +174,7 @@ class LogScreen(TerminalScreen):
     def apply_filter(self, query: str) -> None:
         """Read the filter line and show the newest page that matches it."""
         try:
-            flt = parse_query(query, self._app().terminal.clock())
+            flt = parse_query(query, self.card_log.clock())
         except QueryError as exc:
             self.query_one("#log-info", Label).update(Text(str(exc), style="bold red"))
             return
@@ -213,7 +226,7 @@ class LogScreen(TerminalScreen):
 
     @work(thread=True, group="timeline", exclusive=True, description="read a card's cycles")
     def load_cycles(self, card: str) -> None:
-        cycles = card_cycles(self._app().terminal.db, card)
+        cycles = self.card_log.cycles(card)
         self.app.call_from_thread(self.show_cycles, card, cycles)
 
     def show_cycles(self, card: str, cycles: list[CardCycle]) -> None:
@@ -246,9 +259,7 @@ class LogScreen(TerminalScreen):
     # -- export ------------------------------------------------------------------------------------
 
     def action_export(self) -> None:
-        app = self._app()
-        folder = app.terminal.db.path.parent / "exports"
-        path = folder / f"card-log-{app.terminal.clock().astimezone(UTC):%Y%m%d-%H%M%S}.csv"
+        path = self.card_log.exports / f"card-log-{self.card_log.clock().astimezone(UTC):%Y%m%d-%H%M%S}.csv"
         self.query_one("#log-info", Label).update(Text(f"Exporting to {path} ..."))
         self.export(self.filter, path)
 
@@ -262,7 +273,7 @@ class LogScreen(TerminalScreen):
             self.app.call_from_thread(info.update, Text(f"Exporting to {path} ... {done:,} rows"))
 
         with path.open("w", encoding="utf-8", newline="") as out:
-            rows = write_csv(self._app().terminal.db, flt, out, progress=progress)
+            rows = self.card_log.export(flt, out, progress)
         self.app.call_from_thread(self._exported, path, rows)
         return rows
 

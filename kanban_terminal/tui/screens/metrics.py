@@ -7,7 +7,7 @@ the scan field must stay live meanwhile. Ctrl+R reads everything again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from rich.text import Text
 from textual import work
@@ -20,12 +20,35 @@ from kanban_terminal.domain.metrics import fmt_duration
 from kanban_terminal.services.lost_cards import find_silent
 from kanban_terminal.services.metrics_text import report_lines, sizing_lines, sizing_rows
 from kanban_terminal.services.reports import build_report, loop_histories
+from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.screens.base import TerminalScreen
-
-if TYPE_CHECKING:
-    from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.views import ScreenChrome
 
 METRICS_DAYS, SIZING_DAYS = 28, 90
+
+
+class MetricsReader:
+    """The metrics screen's only way to the terminal: it reads history and folds it into the
+    report's lines; it writes nothing. Given by the App; called in the screen's worker thread."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self._terminal = terminal
+
+    def lines(self) -> list[str]:
+        terminal = self._terminal
+        lines = report_lines(build_report(terminal, METRICS_DAYS))
+        rows = sizing_rows(
+            terminal.config, loop_histories(terminal, SIZING_DAYS), scan_delay_s=300, service=0.95
+        )
+        lines += ["", f"Sizing from the last {SIZING_DAYS} days"] + sizing_lines(rows)
+        silent = find_silent(terminal)
+        lines += ["", f"Cards not seen for too long: {len(silent)}"]
+        lines += [
+            f"  {c.card_id:<8} {c.loop_id:<14} {c.state:<10} silent {fmt_duration(c.silent_s)}"
+            f" (limit {fmt_duration(c.limit_s)})"
+            for c in silent
+        ]
+        return lines
 
 
 class MetricsScreen(TerminalScreen):
@@ -35,8 +58,9 @@ class MetricsScreen(TerminalScreen):
         Binding("pageup", "scroll(-1)", "Scroll up", id="metrics.up"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, chrome: ScreenChrome, read_lines: Callable[[], list[str]]) -> None:
+        super().__init__(chrome)
+        self._read_lines = read_lines
         self.lines: list[str] = []
 
     def compose_body(self) -> ComposeResult:
@@ -58,20 +82,7 @@ class MetricsScreen(TerminalScreen):
 
     @work(thread=True, group="metrics", exclusive=True, description="compute metrics and sizing")
     def load(self) -> None:
-        app: KanbanApp = self.app  # type: ignore[assignment]
-        terminal = app.terminal
-        lines = report_lines(build_report(terminal, METRICS_DAYS))
-        rows = sizing_rows(
-            terminal.config, loop_histories(terminal, SIZING_DAYS), scan_delay_s=300, service=0.95
-        )
-        lines += ["", f"Sizing from the last {SIZING_DAYS} days"] + sizing_lines(rows)
-        silent = find_silent(terminal)
-        lines += ["", f"Cards not seen for too long: {len(silent)}"]
-        lines += [
-            f"  {c.card_id:<8} {c.loop_id:<14} {c.state:<10} silent {fmt_duration(c.silent_s)}"
-            f" (limit {fmt_duration(c.limit_s)})"
-            for c in silent
-        ]
+        lines = self._read_lines()
         self.app.call_from_thread(self.show_lines, lines)
 
     def show_lines(self, lines: list[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 
 from kanban_terminal.tui.screens.base import TerminalScreen
+from kanban_terminal.tui.views import TerminalView
 from kanban_terminal.tui.widgets.recent_scans import RecentScans
 
 
@@ -12,9 +13,6 @@ class ScanScreen(TerminalScreen):
     def compose_body(self) -> ComposeResult:
         yield RecentScans()
 
-    def refresh_body(self) -> None:
-        from kanban_terminal.tui.app import KanbanApp
-
-        app = self.app
-        assert isinstance(app, KanbanApp)
-        self.query_one(RecentScans).show_rows(app.recent_rows())
+    def show_body(self, old: TerminalView | None, view: TerminalView) -> None:
+        if old is None or view.recent != old.recent:
+            self.query_one(RecentScans).show_rows(view.recent)

@@ -26,11 +26,9 @@ class Banner(Static):
     """Shows the outcome of the last scan in green, amber or red."""
 
     def __init__(self, idle_text: str, *, id: str = "banner") -> None:
-        super().__init__(id=id)
+        # Idle text from the start, not set on mount: the screen may show an outcome first.
+        super().__init__(Text(idle_text, justify="center"), id=id)
         self.idle_text = idle_text
-
-    def on_mount(self) -> None:
-        self.show(None)
 
     def show(self, outcome: ScanOutcome | None) -> None:
         self.remove_class("-accepted", "-warning", "-rejected")

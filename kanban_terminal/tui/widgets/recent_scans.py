@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from rich.text import Text
@@ -19,11 +20,10 @@ class RecentScans(DataTable[Text | str]):
 
     def __init__(self, *, id: str = "recent-scans") -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=True)
-
-    def on_mount(self) -> None:
+        # Columns from the start, not on mount: rows may be shown before this table has mounted.
         self.add_columns("Time", "Card", "Part", "What happened")
 
-    def show_rows(self, rows: list[tuple[datetime, str, str, Verdict, str]]) -> None:
+    def show_rows(self, rows: Sequence[tuple[datetime, str, str, Verdict, str]]) -> None:
         self.clear()
         for at, card, part, verdict, what in rows:
             self.add_row(f"{at.astimezone():%H:%M:%S}", card, part, Text(what, style=_STYLES[verdict]))

@@ -1,13 +1,11 @@
-"""A realistic year of line history in a data dir: for trying the log and metrics screens, and for
-the benchmark (about 1,000,000 card-log rows with the demo line).
+"""The simulated floor: what a year of a line's loops and andons would have put in the card log.
 
 Simulates each loop as the floor runs it: two shifts (06:00-22:00 UTC) Monday to Friday, bins
 emptied at a loop-specific rate that varies day to day, refills taking a lognormal lead time around
 the planned one (suppliers slower and more variable, with rare very late deliveries), a stockout and a
 material andon when a bin empties with no full bin on hand, plus other andons (quality, machine,
-help, safety) at random. Rows are written with the stdlib sqlite3 module in large transactions with
-the hash chain computed on the way, continuing the chain of the database it is given: the result
-passes `verify-log`. This is a test-data tool; it never runs on a live terminal's database.
+help, safety) at random. Pure: events and requests in memory, same seed same history; writing them
+is `writer.py`'s job. Test data only: nothing here may be imported by `kanban_terminal`.
 """
 
 from __future__ import annotations
@@ -15,26 +13,22 @@ from __future__ import annotations
 import heapq
 import math
 import random
-import sqlite3
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
 from kanban_terminal.config import Loop, TerminalConfig
-from kanban_terminal.storage.card_log import GENESIS, chain_hash
-from kanban_terminal.storage.types import to_text
 
 SHIFT_START, SHIFT_END = 6, 22
 _LEAD_CV = {"supermarket": 0.15, "warehouse": 0.25, "supplier": 0.35}
 _ANDON_REASONS = (("QUAL", "call", 3), ("MACH", "stop", 3), ("HELP", "call", 4), ("SAFE", "stop", 0.3))
 _OPERATORS = ("E1001", "E1002")
-_STEP_STATES = {"request_sent": "sent", "accepted": "accepted", "picked": "picked", "shipped": "shipped"}
 
 
 @dataclass
-class _Event:
+class SimEvent:
+    """One card-log row to be."""
+
     at: datetime
     event: str
     card_id: str | None
@@ -49,7 +43,9 @@ class _Event:
 
 
 @dataclass
-class _Request:
+class SimRequest:
+    """One replenishment request, with the times of its upstream steps and its delivery."""
+
     id: str
     card_id: str
     loop: Loop
@@ -58,16 +54,6 @@ class _Request:
     due_at: datetime
     delivered_at: datetime
     steps: list[tuple[datetime, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class GenerateResult:
-    log_rows: int
-    requests: int
-    andons: int
-    stockouts: int
-    start: datetime
-    end: datetime
 
 
 def _working(at: datetime) -> bool:
@@ -98,17 +84,17 @@ def _consume(at: datetime, work_hours: float) -> datetime:
         at = _next_working(shift_end)
 
 
-def _operator(at: datetime) -> str:
+def operator_at(at: datetime) -> str:
     return _OPERATORS[0] if at.hour < 14 else _OPERATORS[1]
 
 
 def simulate(
     cfg: TerminalConfig, start: datetime, end: datetime, seed: int = 6
-) -> tuple[list[_Event], list[_Request], int, int]:
+) -> tuple[list[SimEvent], list[SimRequest], int, int]:
     """Events (unsorted) and requests of every loop between `start` and `end`."""
     rng = random.Random(seed)
-    events: list[_Event] = []
-    requests: list[_Request] = []
+    events: list[SimEvent] = []
+    requests: list[SimRequest] = []
     andon_no = 0
     stockouts = 0
     for loop in cfg.loops:
@@ -143,7 +129,7 @@ def simulate(
             lead = lead_h * 3600 * rng.lognormvariate(math.log(0.85) - sigma * sigma / 2, sigma)
             if kind == "supplier" and rng.random() < 0.03:
                 lead *= rng.uniform(2, 4)  # the truck that did not come
-            req = _Request(
+            req = SimRequest(
                 str(uuid.UUID(int=rng.getrandbits(128))),
                 in_use,
                 loop,
@@ -168,7 +154,7 @@ def simulate(
             andon_id = f"A{andon_no:06d}"
             station = loop.station
             events.append(
-                _Event(
+                SimEvent(
                     at,
                     "andon_raised",
                     None,
@@ -176,7 +162,7 @@ def simulate(
                     None,
                     None,
                     None,
-                    _operator(at),
+                    operator_at(at),
                     "keyboard",
                     f"kind=stop; reason=MAT; station={station}; loop={loop.id}",
                     andon_id,
@@ -185,7 +171,7 @@ def simulate(
             ack = at + timedelta(seconds=rng.uniform(30, 300))
             if ack < arrive:
                 events.append(
-                    _Event(
+                    SimEvent(
                         ack,
                         "andon_acknowledged",
                         None,
@@ -200,7 +186,7 @@ def simulate(
                     )
                 )
             events.append(
-                _Event(
+                SimEvent(
                     arrive + timedelta(seconds=5),
                     "andon_resolved",
                     None,
@@ -229,9 +215,9 @@ def simulate(
                     andon_no += 1
                     andon_id = f"A{andon_no:06d}"
                     station = rng.choice(stations)
-                    who = _operator(at)
+                    who = operator_at(at)
                     events.append(
-                        _Event(
+                        SimEvent(
                             at,
                             "andon_raised",
                             None,
@@ -247,7 +233,7 @@ def simulate(
                     )
                     if rng.random() < 0.05:
                         events.append(
-                            _Event(
+                            SimEvent(
                                 at + timedelta(seconds=rng.uniform(10, 60)),
                                 "andon_cancelled",
                                 None,
@@ -264,7 +250,7 @@ def simulate(
                         continue
                     ack = at + timedelta(seconds=rng.expovariate(1 / 120))
                     events.append(
-                        _Event(
+                        SimEvent(
                             ack,
                             "andon_acknowledged",
                             None,
@@ -280,7 +266,7 @@ def simulate(
                     )
                     if ack - at > timedelta(minutes=5):
                         events.append(
-                            _Event(
+                            SimEvent(
                                 at + timedelta(minutes=5),
                                 "andon_escalated",
                                 None,
@@ -296,7 +282,7 @@ def simulate(
                         )
                     done = ack + timedelta(seconds=rng.lognormvariate(math.log(600), 0.8))
                     events.append(
-                        _Event(
+                        SimEvent(
                             done,
                             "andon_resolved",
                             None,
@@ -321,161 +307,3 @@ def _poisson(rng: random.Random, lam: float) -> int:
         if p <= limit:
             return n
         n += 1
-
-
-def _card_events(req: _Request, end: datetime, rng: random.Random) -> tuple[list[_Event], str]:
-    """The log rows of one request up to `end`, and the card's state at `end`."""
-    loop = req.loop
-    sensor = rng.random() < 0.2
-    source = f"mqtt:bin-{loop.id.lower()}" if sensor else "keyboard"
-    actor = None if sensor else _operator(req.raised_at)
-    base = {"card_id": req.card_id, "loop_id": loop.id, "request_id": req.id}
-    out = [
-        _Event(
-            req.raised_at,
-            "bin_empty",
-            from_state="in_use",
-            to_state="empty",
-            actor=actor,
-            source=source,
-            **base,
-        ),
-        _Event(
-            req.raised_at,
-            "request_raised",
-            from_state="empty",
-            to_state="queued",
-            actor=actor,
-            source=source,
-            **base,
-        ),
-    ]
-    state = "queued"
-    for at, name in req.steps:
-        if at >= end:
-            return out, state
-        target = {"request_sent": "sent", "accepted": "accepted", "picked": "picked", "shipped": "shipped"}[
-            name
-        ]
-        src = "relay" if name == "request_sent" else "upstream"
-        out.append(_Event(at, name, from_state=state, to_state=target, actor=None, source=src, **base))
-        state = target
-    if req.delivered_at >= end:
-        return out, state
-    lead = (req.delivered_at - req.raised_at).total_seconds()
-    out.append(
-        _Event(
-            req.delivered_at,
-            "delivered",
-            from_state=state,
-            to_state="in_use",
-            actor=_operator(req.delivered_at),
-            source="keyboard",
-            detail=f"lead time {lead:.0f} s",
-            **base,
-        )
-    )
-    return out, "in_use"
-
-
-def generate(
-    cfg: TerminalConfig,
-    db_path: Path,
-    *,
-    days: int = 365,
-    end: datetime | None = None,
-    seed: int = 6,
-    progress: Callable[[int, int], None] | None = None,
-) -> GenerateResult:
-    """Append `days` days of simulated history ending at `end` (default now) to the database at
-    `db_path`, which must exist with the schema and catalog (open it with `Terminal.open` first)."""
-    end = end or datetime.now(UTC)
-    start = end - timedelta(days=days)
-    rng = random.Random(seed + 1)
-    events, requests, andons, stockouts = simulate(cfg, start, end, seed)
-    card_state: dict[str, tuple[str, datetime, str | None]] = {}
-    request_rows = []
-    for req in requests:
-        rows, state = _card_events(req, end, rng)
-        events.extend(rows)
-        closed = req.delivered_at < end
-        card_state[req.card_id] = (state, rows[-1].at, None if closed else req.id)
-        loop = req.loop
-        request_rows.append(
-            (
-                req.id,
-                req.card_id,
-                loop.id,
-                req.seq,
-                loop.part,
-                loop.container_quantity,
-                loop.station,
-                loop.point_of_use,
-                loop.source,
-                to_text(req.raised_at),
-                to_text(req.due_at),
-                "delivered" if closed else state,
-                "done" if closed else "published",
-                1,
-                to_text(req.raised_at),
-                to_text(req.delivered_at) if closed else None,
-                (req.delivered_at - req.raised_at).total_seconds() if closed else None,
-            )
-        )
-    events.sort(key=lambda e: e.at)
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    try:
-        # Bulk load of throw-away test data: durability per row does not matter, speed does.
-        conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("BEGIN IMMEDIATE")
-        prev = conn.execute("SELECT hash FROM card_log ORDER BY id DESC LIMIT 1").fetchone()
-        prev = prev[0] if prev else GENESIS
-        batch = []
-        done = 0
-        sql = (
-            "INSERT INTO card_log (occurred_at, recorded_at, event, card_id, loop_id, from_state, to_state,"
-            " request_id, actor, source, detail, andon_id, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-        )
-        for e in events:
-            at = to_text(e.at)
-            values = (
-                e.event,
-                e.card_id,
-                e.loop_id,
-                e.from_state,
-                e.to_state,
-                e.request_id,
-                e.actor,
-                e.source,
-                e.detail,
-                e.andon_id,
-            )
-            prev = chain_hash(prev, at, at, values)  # values are card_log.FIELDS, in order
-            batch.append((at, at, *values, prev))
-            if len(batch) >= 50_000:
-                conn.executemany(sql, batch)
-                batch.clear()
-                if progress is not None:
-                    progress(done := done + 50_000, len(events))
-        conn.executemany(sql, batch)
-        if progress is not None:
-            progress(len(events), len(events))
-        conn.executemany(
-            "INSERT INTO replenishment_request (id, card_id, loop_id, loop_seq, part_number, quantity,"
-            " station, point_of_use, source, raised_at, due_at, status, publish_state, publish_count,"
-            " last_published_at, closed_at, lead_time_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            request_rows,
-        )
-        for card_id, (state, since, open_id) in card_state.items():
-            conn.execute(
-                "UPDATE card SET state=?, state_since=?, last_scan_at=?, last_seen_at=?, open_request_id=? "
-                "WHERE id=?",
-                (state, to_text(since), to_text(since), to_text(since), open_id, card_id),
-            )
-        for loop in cfg.loops:
-            seqs = [r.seq for r in requests if r.loop.id == loop.id]
-            conn.execute("UPDATE loop SET next_seq=? WHERE id=?", (max(seqs, default=0) + 1, loop.id))
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-    return GenerateResult(len(events), len(requests), andons, stockouts, start, end)
