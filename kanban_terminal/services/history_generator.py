@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from kanban_terminal.config import Loop, TerminalConfig
 from kanban_terminal.storage.card_log import GENESIS, chain_hash
@@ -46,6 +47,8 @@ class _Event:
     source: str
     detail: str = ""
     andon_id: str | None = None
+    facts: tuple[str | None, str | None, str | None, float | None] = (None, None, None, None)
+    """card_log.FACTS: an andon's kind, reason, station and, on a STOP's resolve row, downtime."""
 
 
 @dataclass
@@ -230,6 +233,7 @@ def simulate(
                     andon_id = f"A{andon_no:06d}"
                     station = rng.choice(stations)
                     who = _operator(at)
+                    facts = (andon_kind, reason, station, None)
                     events.append(
                         _Event(
                             at,
@@ -241,8 +245,9 @@ def simulate(
                             None,
                             who,
                             "keyboard",
-                            f"kind={andon_kind}; reason={reason}; station={station}",
+                            f"{andon_kind.upper()} {station} {reason}",
                             andon_id,
+                            facts,
                         )
                     )
                     if rng.random() < 0.05:
@@ -259,6 +264,7 @@ def simulate(
                                 "keyboard",
                                 "raised in error",
                                 andon_id,
+                                facts,
                             )
                         )
                         continue
@@ -276,6 +282,7 @@ def simulate(
                             "keyboard",
                             "",
                             andon_id,
+                            facts,
                         )
                     )
                     if ack - at > timedelta(minutes=5):
@@ -292,6 +299,7 @@ def simulate(
                                 "system",
                                 "tier=2",
                                 andon_id,
+                                facts,
                             )
                         )
                     done = ack + timedelta(seconds=rng.lognormvariate(math.log(600), 0.8))
@@ -308,6 +316,7 @@ def simulate(
                             "keyboard",
                             "",
                             andon_id,
+                            (*facts[:3], (done - at).total_seconds() if andon_kind == "stop" else None),
                         )
                     )
         day += timedelta(days=1)
@@ -329,7 +338,7 @@ def _card_events(req: _Request, end: datetime, rng: random.Random) -> tuple[list
     sensor = rng.random() < 0.2
     source = f"mqtt:bin-{loop.id.lower()}" if sensor else "keyboard"
     actor = None if sensor else _operator(req.raised_at)
-    base = {"card_id": req.card_id, "loop_id": loop.id, "request_id": req.id}
+    base: dict[str, Any] = {"card_id": req.card_id, "loop_id": loop.id, "request_id": req.id}
     out = [
         _Event(
             req.raised_at,
@@ -434,7 +443,8 @@ def generate(
         done = 0
         sql = (
             "INSERT INTO card_log (occurred_at, recorded_at, event, card_id, loop_id, from_state, to_state,"
-            " request_id, actor, source, detail, andon_id, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " request_id, actor, source, detail, andon_id, andon_kind, andon_reason, station, downtime_s,"
+            " hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         )
         for e in events:
             at = to_text(e.at)
@@ -449,6 +459,7 @@ def generate(
                 e.source,
                 e.detail,
                 e.andon_id,
+                *e.facts,
             )
             prev = chain_hash(prev, at, at, values)  # values are card_log.FIELDS, in order
             batch.append((at, at, *values, prev))

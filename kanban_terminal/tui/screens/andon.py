@@ -17,7 +17,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Label
 
 from kanban_terminal.domain.andon import AndonKind, AndonState, tier_role
-from kanban_terminal.services.andon import AndonBoard, AndonView
+from kanban_terminal.services.andon_views import AndonBoard, AndonView
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.widgets.stop_banner import duration
 
