@@ -170,6 +170,7 @@ def simulate(
             andon_no += 1
             andon_id = f"A{andon_no:06d}"
             station = loop.station
+            facts = ("stop", "MAT", station, None)
             events.append(
                 _Event(
                     at,
@@ -181,8 +182,9 @@ def simulate(
                     None,
                     _operator(at),
                     "keyboard",
-                    f"kind=stop; reason=MAT; station={station}; loop={loop.id}",
+                    f"STOP {station} MAT: stockout in {loop.id}",
                     andon_id,
+                    facts,
                 )
             )
             ack = at + timedelta(seconds=rng.uniform(30, 300))
@@ -198,8 +200,9 @@ def simulate(
                         None,
                         "E2001",
                         "keyboard",
-                        f"station={station}",
+                        "",
                         andon_id,
+                        facts,
                     )
                 )
             events.append(
@@ -213,8 +216,9 @@ def simulate(
                     None,
                     "E2001",
                     "keyboard",
-                    f"station={station}",
+                    "note: material at the line",
                     andon_id,
+                    (*facts[:3], (arrive + timedelta(seconds=5) - at).total_seconds()),
                 )
             )
             in_use = card
