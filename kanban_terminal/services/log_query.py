@@ -28,7 +28,8 @@ parse_stored = datetime.fromisoformat
 
 COLUMNS = (
     "id", "occurred_at", "recorded_at", "event", "card_id", "loop_id", "from_state", "to_state",
-    "request_id", "actor", "source", "detail", "andon_id", "hash",
+    "request_id", "actor", "source", "detail", "andon_id", "andon_kind", "andon_reason", "station",
+    "downtime_s", "backfilled", "hash",
 )  # fmt: skip
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM card_log"
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection); such cells get a
@@ -133,6 +134,11 @@ class LogEntry:
     source: str
     detail: str
     andon_id: str | None
+    andon_kind: str | None
+    andon_reason: str | None
+    station: str | None
+    downtime_s: float | None
+    backfilled: bool | None
     hash: str
 
     @classmethod
