@@ -90,6 +90,7 @@ def log_refusal(
             actor=actor,
             source=escape_external(source, 80),
             detail=f"{action}: {rejection.reason}: {rejection.message}",
-            andon_id=andon_id,
+            # The id may be what someone typed (a CLI argument): escaped like every external text.
+            andon_id=escape_external(andon_id, 64) if andon_id is not None else None,
         ),
     )

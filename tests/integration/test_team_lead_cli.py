@@ -84,3 +84,18 @@ def test_raise_and_resolve_an_andon_from_a_shell(tmp_path: Path) -> None:
         ("andon_raised", "cli", "E2001", "stop", "QUAL", "ST20"),
         ("andon_resolved", "cli", "E2001", "stop", "QUAL", "ST20"),
     ]
+
+
+def test_a_typed_andon_id_is_logged_escaped(tmp_path: Path) -> None:
+    assert cli(tmp_path, "enroll", "E2001", "--pin-stdin", stdin="2468\n").returncode == 0
+    typed = "x\x1b[2Jy"
+    gone = cli(
+        tmp_path, "resolve-andon", typed, "--note", "x", "--badge", "E2001", "--pin-stdin", stdin="2468\n"
+    )
+    assert gone.returncode == 1
+    db = sqlite3.connect(tmp_path / "terminal.db")
+    try:
+        (logged,) = db.execute("SELECT andon_id FROM card_log WHERE event = 'andon_refused'").fetchone()
+    finally:
+        db.close()
+    assert "\x1b" not in logged and logged.startswith("x") and logged.endswith("y")
