@@ -166,3 +166,14 @@ def test_0006_downgrades_to_the_0005_schema(migrated: tuple[Path, FakeClock]) ->
         conn.close()
     assert columns == set(ORIGINAL)
     assert {"card_log_no_update", "card_log_no_delete"} <= triggers
+
+
+def test_a_backup_with_andons_restores(migrated: tuple[Path, FakeClock], tmp_path: Path) -> None:
+    """`restore` checks the backup's chain with `backup.chain_report`, which left `andon_id` out of
+    the hash on 9c36896: every backup holding an andon was refused as "does not verify"."""
+    data_dir, _ = migrated
+    backup = tmp_path / "before-0006.db"
+    shutil.copyfile(data_dir / DB_FILENAME, backup)  # an old backup, made before the upgrade
+    assert chain_report(backup).ok
+    assert main(["restore", str(backup), "--data-dir", str(data_dir)]) == 0
+    assert chain_report(data_dir / DB_FILENAME).ok
