@@ -5,7 +5,7 @@ its back (a hand-edited file, a dropped trigger) detectable: `verify_chain` reco
 names the first row that does not match. Writers hold the write lock (BEGIN IMMEDIATE), so the tail
 read here cannot race another writer.
 
-What the hash covers: the previous hash, both timestamps and the ten original `FIELDS` (since 0001),
+What the hash covers: the previous hash, both timestamps and the `ORIGINAL_FIELDS` (since 0001),
 then, when a row carries any of the structured andon `FACTS` (since 0006), a `v2` marker and the
 facts. A row without facts hashes exactly as before 0006, so every writer that has none (scans, the
 relay, the catalog sync) and every old row stay valid. The facts migration 0006 derived for andon
