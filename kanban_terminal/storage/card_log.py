@@ -69,10 +69,17 @@ def chain_hash(
     Returns:
         The hex SHA-256 the row must carry.
     """
+    # Written for speed: verify-log runs this a million times a year of log, and scans and the
+    # relay once a row. Slices and `count` stay in C (1.3 vs 3.1 us a row with `any()` over a
+    # generator; the pre-0006 function took 1.25 us).
+    facts: Sequence[object] = ()
+    if len(values) > _N_ORIGINAL:
+        facts, values = values[_N_ORIGINAL:], values[:_N_ORIGINAL]
+        if backfilled or facts.count(None) == len(facts):
+            facts = ()
     parts = [prev, occurred_at, recorded_at]
-    parts += ["" if v is None else str(v) for v in values[:_N_ORIGINAL]]
-    facts = values[_N_ORIGINAL:]
-    if not backfilled and any(v is not None for v in facts):
+    parts += ["" if v is None else str(v) for v in values]
+    if facts:
         parts.append("v2")
         parts += [_fact_text(v) for v in facts]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
