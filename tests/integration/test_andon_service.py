@@ -106,7 +106,10 @@ def test_operator_cannot_raise_or_resolve_a_stop(terminal: Terminal, clock: Fake
     assert yes.andon.andon.downtime(clock.now).total_seconds() == 12 * 60  # type: ignore[union-attr]
     refusals = log_rows(terminal, "andon_refused")
     assert [r.actor for r in refusals] == [OPERATOR, OPERATOR]
-    assert "downtime 720 s" in log_rows(terminal, "andon_resolved")[0].detail
+    resolved = log_rows(terminal, "andon_resolved")[0]
+    assert "downtime 720 s" in resolved.detail  # words for people ...
+    facts = (resolved.andon_kind, resolved.andon_reason, resolved.station, resolved.downtime_s)
+    assert facts == ("stop", "SAFE", "ST30", 720.0)  # ... and the facts metrics read
 
 
 def test_wrong_pin_five_times_locks_out_logged_without_pin(terminal: Terminal, clock: FakeClock) -> None:
