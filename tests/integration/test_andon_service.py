@@ -17,6 +17,7 @@ from kanban_terminal.services.andon import AndonChanged, LineStateChanged
 from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import AuthSession, hash_pin, login, verify_pin
 from kanban_terminal.services.escalation import EscalationRunner
+from kanban_terminal.services.reports import build_report
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.card_log import verify_chain
@@ -259,6 +260,17 @@ def test_material_andon_is_resolved_by_the_delivery_and_still_needs_acknowledgin
     assert mat.id == andon_id and mat.andon.state is AndonState.RESOLVED_UNACKNOWLEDGED
     assert mat.andon.note.startswith("request delivered")
     assert runner.resolve_supplied_material_andons() == []
+    # Metrics count it against its loop: the raise row carries the card's loop as a column.
+    report = build_report(terminal, days=1)
+    per_loop = {m.loop_id: m.material_andons for m in report.loops}
+    assert per_loop["ST20-PLATE"] == 1 and sum(per_loop.values()) == 1
+    [record] = report.andons
+    assert (record.kind, record.reason, record.station, record.material) == (
+        "call",
+        "MAT",
+        "ST20",
+        "ST20-PLATE",
+    )
 
 
 def test_material_andon_respects_the_loop_switch(tmp_path: Path, clock: FakeClock) -> None:
