@@ -1,4 +1,5 @@
-"""Team-lead actions from the command line: suspend or resume a card, shelve a chattering andon source.
+"""Team-lead actions from the command line: suspend or resume a card, raise or resolve an andon, shelve
+a chattering andon source.
 
 Each verb logs in with badge + PIN exactly as the screen's dialog does (same lockout, same log rows)
 and then runs the same use case the screen would. The PIN is read with getpass, or from stdin for
@@ -34,6 +35,15 @@ def add_parsers(verbs: Any, common: Callable[[argparse.ArgumentParser], None]) -
     resume = verbs.add_parser("resume-card", help="put a suspended card back into circulation (team lead)")
     with_login(resume)
     resume.add_argument("card", help="the card id")
+    raise_ = verbs.add_parser("raise-andon", help="call for help or stop the line at a station")
+    with_login(raise_)
+    raise_.add_argument("kind", choices=("call", "stop"), help="call (line runs) or stop (team lead)")
+    raise_.add_argument("station", help="the station id, as configured")
+    raise_.add_argument("reason", help="a configured andon reason code (QUAL, MACH, ...)")
+    resolve = verbs.add_parser("resolve-andon", help="close an andon with a note (a STOP needs a team lead)")
+    with_login(resolve)
+    resolve.add_argument("andon", help="the andon id `raise-andon` printed (also on the andon screen)")
+    resolve.add_argument("--note", required=True, help="what was done (kept in the card log)")
     shelve = verbs.add_parser(
         "shelve", help="silence a chattering andon device for a bounded time (team lead)"
     )
@@ -63,6 +73,8 @@ def _run(args: argparse.Namespace, load: Load, data_dir: DataDir, action: Callab
     finally:
         terminal.close()
     print(("DONE: " if outcome.ok else "REFUSED: ") + outcome.message)
+    if outcome.ok and getattr(outcome, "andon", None) is not None:
+        print(f"andon {outcome.andon.id}")
     return EXIT_OK if outcome.ok else EXIT_REFUSED
 
 
@@ -82,6 +94,27 @@ def cmd_resume(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     return _run(args, load, data_dir, lambda t, a: resume_card(t, card, source="cli", auth=a))
 
 
+def cmd_raise_andon(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
+    from kanban_terminal.domain.andon import AndonKind
+    from kanban_terminal.services.andon import raise_andon
+
+    kind, station, reason = AndonKind(args.kind), args.station.strip(), args.reason.strip().upper()
+    return _run(
+        args, load, data_dir, lambda t, a: raise_andon(t, kind, station, reason, source="cli", auth=a)
+    )
+
+
+def cmd_resolve_andon(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
+    from kanban_terminal.services.andon import resolve_andon
+
+    return _run(
+        args,
+        load,
+        data_dir,
+        lambda t, a: resolve_andon(t, args.andon.strip(), args.note, source="cli", auth=a),
+    )
+
+
 def cmd_shelve(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     from kanban_terminal.services.andon import shelve_source
 
@@ -90,4 +123,10 @@ def cmd_shelve(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     )
 
 
-COMMANDS = {"suspend-card": cmd_suspend, "resume-card": cmd_resume, "shelve": cmd_shelve}
+COMMANDS = {
+    "suspend-card": cmd_suspend,
+    "resume-card": cmd_resume,
+    "raise-andon": cmd_raise_andon,
+    "resolve-andon": cmd_resolve_andon,
+    "shelve": cmd_shelve,
+}

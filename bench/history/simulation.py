@@ -40,6 +40,8 @@ class SimEvent:
     source: str
     detail: str = ""
     andon_id: str | None = None
+    facts: tuple[str | None, str | None, str | None, float | None] = (None, None, None, None)
+    """card_log.FACTS: an andon's kind, reason, station and, on a STOP's resolve row, downtime."""
 
 
 @dataclass
@@ -153,6 +155,7 @@ def simulate(
             andon_no += 1
             andon_id = f"A{andon_no:06d}"
             station = loop.station
+            facts = ("stop", "MAT", station, None)
             events.append(
                 SimEvent(
                     at,
@@ -164,8 +167,9 @@ def simulate(
                     None,
                     operator_at(at),
                     "keyboard",
-                    f"kind=stop; reason=MAT; station={station}; loop={loop.id}",
+                    f"STOP {station} MAT: stockout in {loop.id}",
                     andon_id,
+                    facts,
                 )
             )
             ack = at + timedelta(seconds=rng.uniform(30, 300))
@@ -181,8 +185,9 @@ def simulate(
                         None,
                         "E2001",
                         "keyboard",
-                        f"station={station}",
+                        "",
                         andon_id,
+                        facts,
                     )
                 )
             events.append(
@@ -196,8 +201,9 @@ def simulate(
                     None,
                     "E2001",
                     "keyboard",
-                    f"station={station}",
+                    "note: material at the line",
                     andon_id,
+                    (*facts[:3], (arrive + timedelta(seconds=5) - at).total_seconds()),
                 )
             )
             in_use = card
@@ -216,6 +222,7 @@ def simulate(
                     andon_id = f"A{andon_no:06d}"
                     station = rng.choice(stations)
                     who = operator_at(at)
+                    facts = (andon_kind, reason, station, None)
                     events.append(
                         SimEvent(
                             at,
@@ -227,8 +234,9 @@ def simulate(
                             None,
                             who,
                             "keyboard",
-                            f"kind={andon_kind}; reason={reason}; station={station}",
+                            f"{andon_kind.upper()} {station} {reason}",
                             andon_id,
+                            facts,
                         )
                     )
                     if rng.random() < 0.05:
@@ -245,6 +253,7 @@ def simulate(
                                 "keyboard",
                                 "raised in error",
                                 andon_id,
+                                facts,
                             )
                         )
                         continue
@@ -262,6 +271,7 @@ def simulate(
                             "keyboard",
                             "",
                             andon_id,
+                            facts,
                         )
                     )
                     if ack - at > timedelta(minutes=5):
@@ -278,6 +288,7 @@ def simulate(
                                 "system",
                                 "tier=2",
                                 andon_id,
+                                facts,
                             )
                         )
                     done = ack + timedelta(seconds=rng.lognormvariate(math.log(600), 0.8))
@@ -294,6 +305,7 @@ def simulate(
                             "keyboard",
                             "",
                             andon_id,
+                            (*facts[:3], (done - at).total_seconds() if andon_kind == "stop" else None),
                         )
                     )
         day += timedelta(days=1)

@@ -144,7 +144,8 @@ def generate(
         done = 0
         sql = (
             "INSERT INTO card_log (occurred_at, recorded_at, event, card_id, loop_id, from_state, to_state,"
-            " request_id, actor, source, detail, andon_id, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " request_id, actor, source, detail, andon_id, andon_kind, andon_reason, station, downtime_s,"
+            " hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         )
         for e in events:
             at = to_text(e.at)
@@ -159,6 +160,7 @@ def generate(
                 e.source,
                 e.detail,
                 e.andon_id,
+                *e.facts,
             )
             prev = chain_hash(prev, at, at, values)  # values are card_log.FIELDS, in order
             batch.append((at, at, *values, prev))

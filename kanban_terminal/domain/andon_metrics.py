@@ -1,9 +1,12 @@
 """Andon metrics: why the line stopped, where, when, and how fast material andons were answered.
 
-Pure: works on `AndonRecord`s (one per andon, built by `services/andon_records.py` from the card log)
-so it does not depend on how the andon feature stores its own table. Downtime counts only `stop`
-andons (a `call` does not stop the line), from raise to resolution; an andon still open counts up to
-`now`; a cancelled one counts for nothing (it was raised in error). Shifts are given as local start
+Pure: works on `AndonRecord`s (one per andon, folded by `records_from_log` from the card log's
+andon rows, which `services/reports.py` reads) so it does not depend on how the andon feature stores
+its own table. Every fact comes from a log column the use case wrote (kind, reason, station, loop,
+downtime); nothing is parsed out of the rows' `detail` text, which is only words for people.
+Downtime counts only `stop` andons (a `call` does not stop the line), from raise to resolution as
+the resolve row recorded it; an andon still open counts up to `now`; a cancelled one counts for
+nothing (it was raised in error). Shifts are given as local start
 hours; days and shifts are in the zone passed in (the plant's), not UTC, because "Tuesday's
 late shift" is a local notion.
 """
@@ -30,12 +33,16 @@ class AndonRecord:
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     material: str | None = None
-    """The loop (or part) a material andon is about; None for other andons."""
+    """The loop a material andon is about; None for other andons."""
     cancelled: bool = False
+    recorded_downtime_s: float | None = None
+    """The downtime the resolve row recorded; None while open (or for a log from before 0006)."""
 
     def downtime_s(self, now: datetime) -> float:
         if self.kind != "stop" or self.cancelled:
             return 0.0
+        if self.resolved_at is not None and self.recorded_downtime_s is not None:
+            return self.recorded_downtime_s
         return max(0.0, ((self.resolved_at or now) - self.raised_at).total_seconds())
 
     @property
@@ -148,24 +155,24 @@ def material_response(records: Iterable[AndonRecord]) -> ResponseStats:
     )
 
 
-def parse_detail(detail: str) -> dict[str, str]:
-    """`key=value; key=value` (the andon rows' detail) into a dict; other text is ignored."""
-    out: dict[str, str] = {}
-    for item in detail.split(";"):
-        key, sep, value = item.strip().partition("=")
-        if sep and key:
-            out[key.strip()] = value.strip()
-    return out
+UNKNOWN = "?"
+"""Shown for a fact the log does not hold (an andon row written before 0006 and not backfilled)."""
 
 
 @dataclass(frozen=True)
 class AndonLogEvent:
-    """One card-log row of an andon, as the reader needs it."""
+    """One card-log row of an andon, as the reader needs it: its columns, never its detail text."""
 
     andon_id: str
     event: str
     occurred_at: datetime
-    detail: str
+    kind: str | None = None
+    reason: str | None = None
+    station: str | None = None
+    loop_id: str | None = None
+    """The loop of the card a material andon is about."""
+    downtime_s: float | None = None
+    """On the resolve row of a STOP."""
 
 
 def records_from_log(events: Iterable[AndonLogEvent]) -> list[AndonRecord]:
@@ -173,34 +180,36 @@ def records_from_log(events: Iterable[AndonLogEvent]) -> list[AndonRecord]:
     skipped (the window started after the raise).
 
     Event names: andon_raised, andon_acknowledged, andon_resolved, andon_cancelled, andon_escalated.
-    The raise row's detail carries `kind=`, `reason=`, `station=` and, for material andons, `loop=`
-    or `part=`; any row may repeat or add keys (a later row wins).
+    Kind, reason, station and loop are taken from the raise row, or from the first later row that
+    has them.
     """
     by_id: dict[str, list[AndonLogEvent]] = {}
     for e in events:
         by_id.setdefault(e.andon_id, []).append(e)
     records = []
     for andon_id, rows in by_id.items():
-        rows.sort(key=lambda e: e.occurred_at)
+        rows.sort(key=lambda e: (e.occurred_at, e.event != "andon_raised"))
         raised = next((e for e in rows if e.event == "andon_raised"), None)
         if raised is None:
             continue
-        info: dict[str, str] = {}
-        for e in rows:
-            info.update(parse_detail(e.detail))
+
+        def fact(name: str, rows: list[AndonLogEvent] = rows) -> str | None:
+            return next((v for e in rows if (v := getattr(e, name)) is not None), None)
+
         ack = next((e.occurred_at for e in rows if e.event == "andon_acknowledged"), None)
         end = next((e for e in rows if e.event in ("andon_resolved", "andon_cancelled")), None)
         records.append(
             AndonRecord(
                 id=andon_id,
-                kind=info.get("kind", "call"),
-                reason=info.get("reason", "?"),
-                station=info.get("station", "?"),
+                kind=fact("kind") or UNKNOWN,
+                reason=fact("reason") or UNKNOWN,
+                station=fact("station") or UNKNOWN,
                 raised_at=raised.occurred_at,
                 acknowledged_at=ack,
                 resolved_at=end.occurred_at if end else None,
-                material=info.get("loop") or info.get("part"),
+                material=fact("loop_id"),
                 cancelled=end is not None and end.event == "andon_cancelled",
+                recorded_downtime_s=end.downtime_s if end else None,
             )
         )
     records.sort(key=lambda r: r.raised_at)

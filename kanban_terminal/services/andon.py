@@ -1,68 +1,38 @@
-"""Andon use cases: raise, acknowledge, resolve, cancel, shelve; suspend and resume a card.
+"""Andon use cases: raise, acknowledge, resolve, cancel, shelve; the events they publish.
 
-Each use case is one function and one transaction: the andon row, its card-log row (with the actor)
-and, for a refusal, the logged refusal commit together; events reach the bus only after the commit.
-Authority comes in as an `AuthSession` (badge + PIN, idle timeout); operators raise a CALL without
-one. The view models here are what the screens, the CLI and the publisher show.
+Each use case is one function and one transaction: the andon row, its card-log row (with the actor
+and the andon's facts, `andon_log.py`) and, for a refusal, the logged refusal commit together;
+events reach the bus only after the commit. Authority comes in as an `AuthSession` (badge + PIN, idle
+timeout); operators raise a CALL without one. What screens show is built in `andon_views.py`.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from kanban_terminal.config import AndonReason
 from kanban_terminal.domain import andon as rules
-from kanban_terminal.domain.andon import Andon, AndonKind, AndonState, LineCondition
+from kanban_terminal.domain.andon import Andon, AndonKind
 from kanban_terminal.domain.auth import has_authority
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.text import escape_external
+from kanban_terminal.services.andon_log import log_andon, log_refusal
+from kanban_terminal.services.andon_views import (
+    AndonView,
+    LineStateView,
+    attention_rows,
+    fired_tiers,
+    line_state,
+    reason_rule,
+    to_domain,
+    view_of,
+)
 from kanban_terminal.services.auth import AuthSession, person
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
-from kanban_terminal.storage.tables import (
-    AndonEscalationRow,
-    AndonRow,
-    AndonShelveRow,
-    CardLogRow,
-)
-
-NEEDS_ATTENTION = (
-    AndonState.RAISED.value,
-    AndonState.ACKNOWLEDGED.value,
-    AndonState.RESOLVED_UNACKNOWLEDGED.value,
-)
-
-
-@dataclass(frozen=True)
-class AndonView:
-    """One andon event as screens and payloads show it."""
-
-    andon: Andon
-    reason_label: str
-    colour: str
-    tiers_fired: tuple[int, ...] = ()
-
-    @property
-    def id(self) -> str:
-        return self.andon.id
-
-
-@dataclass(frozen=True)
-class LineStateView:
-    condition: LineCondition
-    active: tuple[AndonView, ...]
-    """Events still needing attention (active, or resolved but unacknowledged)."""
-    at: datetime
-    seq: int = 0
-    """Order of computation in this process; computed under the write lock, so it is commit order."""
-
-    @property
-    def stopped(self) -> bool:
-        return self.condition is LineCondition.STOPPED
+from kanban_terminal.storage.tables import AndonRow, AndonShelveRow, CardLogRow
 
 
 @dataclass(frozen=True)
@@ -104,30 +74,6 @@ class AndonRefused:
     source: str
 
 
-# -- mapping ---------------------------------------------------------------------------------------
-
-
-def to_domain(row: AndonRow) -> Andon:
-    return Andon(
-        id=row.id,
-        kind=AndonKind(row.kind),
-        station=row.station,
-        reason=row.reason,
-        raised_at=row.raised_at,
-        source=row.source,
-        raised_by=row.raised_by,
-        card_id=row.card_id,
-        request_id=row.request_id,
-        acknowledged_at=row.acknowledged_at,
-        acknowledged_by=row.acknowledged_by,
-        resolved_at=row.resolved_at,
-        resolved_by=row.resolved_by,
-        note=row.note,
-        cancelled_at=row.cancelled_at,
-        cancelled_by=row.cancelled_by,
-    )
-
-
 def _store(row: AndonRow, andon: Andon) -> None:
     for name in (
         "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "note", "cancelled_at",
@@ -151,136 +97,6 @@ def _new_row(andon: Andon) -> AndonRow:
         state=andon.state.value,
     )
     return row
-
-
-def reason_config(terminal: Terminal, code: str) -> AndonReason | None:
-    return next((r for r in terminal.config.andon_reasons if r.code == code), None)
-
-
-def reason_rule(terminal: Terminal, code: str) -> rules.ReasonRule | None:
-    reason = reason_config(terminal, code)
-    if reason is None:
-        return None
-    tiers = tuple(timedelta(minutes=m) for m in reason.escalation_minutes)
-    return rules.ReasonRule(reason.code, reason.label, tuple(reason.kinds), tiers)
-
-
-def view_of(terminal: Terminal, andon: Andon, fired: tuple[int, ...] = ()) -> AndonView:
-    reason = reason_config(terminal, andon.reason)
-    return AndonView(
-        andon,
-        reason.label if reason else andon.reason,
-        reason.colour if reason else "yellow",
-        tuple(sorted(fired)),
-    )
-
-
-def _fired(session: Session, ids: list[str]) -> dict[str, tuple[int, ...]]:
-    out: dict[str, list[int]] = {}
-    if ids:
-        rows = session.exec(select(AndonEscalationRow).where(col(AndonEscalationRow.andon_id).in_(ids)))
-        for r in rows:
-            out.setdefault(r.andon_id, []).append(r.tier)
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def attention_rows(session: Session) -> list[AndonRow]:
-    stmt = select(AndonRow).where(col(AndonRow.state).in_(NEEDS_ATTENTION)).order_by(col(AndonRow.raised_at))
-    return list(session.exec(stmt).all())
-
-
-_LINE_SEQ = itertools.count(1)
-
-
-def line_state(terminal: Terminal, session: Session, now: datetime) -> LineStateView:
-    """The line state as `session` sees it; inside a write transaction, `seq` follows commit order."""
-    rows = attention_rows(session)
-    fired = _fired(session, [r.id for r in rows])
-    views = tuple(view_of(terminal, to_domain(r), fired.get(r.id, ())) for r in rows)
-    return LineStateView(rules.line_condition(v.andon for v in views), views, now, next(_LINE_SEQ))
-
-
-@dataclass(frozen=True)
-class AndonBoard:
-    line: LineStateView
-    history: tuple[AndonView, ...]
-    """Most recent closed or cancelled events, newest first."""
-
-
-def read_board(terminal: Terminal) -> AndonBoard:
-    """What the andon screen shows: the line state, events needing attention, recent history."""
-    now = terminal.clock()
-    with terminal.db.reading() as session:
-        line = line_state(terminal, session, now)
-        stmt = (
-            select(AndonRow)
-            .where(col(AndonRow.state).not_in(NEEDS_ATTENTION))
-            .order_by(col(AndonRow.raised_at).desc())
-            .limit(terminal.config.andon.history)
-        )
-        rows = list(session.exec(stmt).all())
-        fired = _fired(session, [r.id for r in rows])
-    history = tuple(view_of(terminal, to_domain(r), fired.get(r.id, ())) for r in rows)
-    return AndonBoard(line, history)
-
-
-# -- logging ---------------------------------------------------------------------------------------
-
-
-def log_andon(
-    session: Session,
-    andon: Andon,
-    event: str,
-    *,
-    actor: str | None,
-    source: str,
-    now: datetime,
-    at: datetime,
-    from_state: str | None,
-    detail: str = "",
-) -> None:
-    card_log.append(
-        session,
-        CardLogRow(
-            occurred_at=at,
-            recorded_at=now,
-            event=event,
-            card_id=andon.card_id,
-            from_state=from_state,
-            to_state=andon.state.value,
-            request_id=andon.request_id,
-            actor=actor,
-            source=escape_external(source, 80),
-            detail=detail,
-            andon_id=andon.id,
-        ),
-    )
-
-
-def log_refusal(
-    session: Session,
-    action: str,
-    rejection: Rejection,
-    *,
-    actor: str | None,
-    source: str,
-    now: datetime,
-    andon_id: str | None = None,
-    card_id: str | None = None,
-) -> None:
-    card_log.append(
-        session,
-        CardLogRow(
-            occurred_at=now,
-            recorded_at=now,
-            event="andon_refused" if card_id is None else "card_action_refused",
-            card_id=card_id,
-            actor=actor,
-            source=escape_external(source, 80),
-            detail=f"{action}: {rejection.reason}: {rejection.message}",
-            andon_id=andon_id,
-        ),
-    )
 
 
 def authority(terminal: Terminal, auth: AuthSession | None, source: str) -> tuple[str | None, bool]:
@@ -425,7 +241,7 @@ def _act(
                 _store(row, result)
                 detail = f"note: {result.note}" if action == "resolved" else ""
                 if action == "resolved" and (down := result.downtime(now)) is not None:
-                    detail += f"; downtime {down.total_seconds():.0f} s"
+                    detail += f"; downtime {down.total_seconds():.0f} s"  # words; the column is the fact
                 at = {"acknowledged": result.acknowledged_at, "resolved": result.resolved_at}.get(
                     action, result.cancelled_at
                 )
@@ -435,7 +251,7 @@ def _act(
                     from_state=before.state.value, detail=detail,
                 )  # fmt: skip
                 line = line_state(terminal, session, now)
-                fired = _fired(session, [andon_id]).get(andon_id, ())
+                fired = fired_tiers(session, [andon_id]).get(andon_id, ())
     if refused is not None:
         return refused_outcome(terminal, action, refused, source)
     return _done(terminal, action, view_of(terminal, result, fired), line, actor, at)
@@ -535,12 +351,3 @@ def shelve_source(
     if isinstance(decided, Rejection):
         return refused_outcome(terminal, "shelve", decided, source)
     return AndonOutcome(True, f"{source_id} shelved until {decided.until.astimezone():%H:%M}.")
-
-
-def shelved_until(session: Session, source_id: str, now: datetime) -> datetime | None:
-    """When the shelve on `source_id` ends, or None if it is not shelved now."""
-    stmt = select(AndonShelveRow).where(
-        AndonShelveRow.source == source_id, col(AndonShelveRow.lifted_at).is_(None)
-    )
-    ends = [r.until for r in session.exec(stmt) if r.shelved_at <= now < r.until]
-    return max(ends, default=None)

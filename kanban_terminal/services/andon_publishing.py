@@ -15,13 +15,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kanban_terminal.domain.andon import AndonState, LineCondition
-from kanban_terminal.services.andon import (
-    AndonChanged,
-    AndonView,
-    LineStateChanged,
-    LineStateView,
-    line_state,
-)
+from kanban_terminal.services.andon import AndonChanged, LineStateChanged
+from kanban_terminal.services.andon_views import AndonView, LineStateView, line_state
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.types import to_text
 

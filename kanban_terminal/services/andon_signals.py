@@ -26,17 +26,9 @@ from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import Andon, AndonKind, AndonState
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.text import escape_external
-from kanban_terminal.services.andon import (
-    AndonChanged,
-    LineStateChanged,
-    line_state,
-    log_andon,
-    log_refusal,
-    raise_in,
-    shelved_until,
-    to_domain,
-    view_of,
-)
+from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise_in
+from kanban_terminal.services.andon_log import log_andon, log_refusal
+from kanban_terminal.services.andon_views import line_state, shelved_until, to_domain, view_of
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
 from kanban_terminal.storage.tables import AndonRow, AndonSignalRow, CardLogRow, RejectedInputRow

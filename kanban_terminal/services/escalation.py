@@ -30,16 +30,9 @@ from sqlmodel import col, select
 from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import AndonKind, tier_role, tiers_due
 from kanban_terminal.domain.cards import Rejection
-from kanban_terminal.services.andon import (
-    AndonChanged,
-    LineStateChanged,
-    line_state,
-    log_andon,
-    raise_in,
-    reason_rule,
-    to_domain,
-    view_of,
-)
+from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise_in
+from kanban_terminal.services.andon_log import log_andon
+from kanban_terminal.services.andon_views import line_state, reason_rule, to_domain, view_of
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.tables import AndonEscalationRow, AndonRow, RequestRow
 

@@ -4,7 +4,7 @@ A year of history is about a million rows, so nothing here loads the log: pages 
 the id (`id < cursor ORDER BY id DESC LIMIT n`) that an index on the filtered column serves directly
 (migration 0004), and the export streams rows from one cursor straight into the file. Part and
 station are not columns of the log: they are resolved through the `loop` table (which mirrors the
-configuration), and for andon rows through the `station=` entry of `detail`.
+configuration), and for andon rows by their own `station` column (migration 0006).
 
 This module only reads; it never writes the log.
 """
@@ -28,7 +28,8 @@ parse_stored = datetime.fromisoformat
 
 COLUMNS = (
     "id", "occurred_at", "recorded_at", "event", "card_id", "loop_id", "from_state", "to_state",
-    "request_id", "actor", "source", "detail", "andon_id", "hash",
+    "request_id", "actor", "source", "detail", "andon_id", "andon_kind", "andon_reason", "station",
+    "downtime_s", "backfilled", "hash",
 )  # fmt: skip
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM card_log"
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection); such cells get a
@@ -69,20 +70,12 @@ class LogFilter:
             conds.append("loop_id IN (SELECT id FROM loop WHERE part_number = :part)")
             params["part"] = self.part.strip()
         if self.station:
-            # Andon rows carry the station in detail as `key=value; ...` (see services/andon_records).
-            # An andon's station is in its raise row's detail (`station=ST20`); every row of that
-            # andon matches, so its acknowledgement and resolution show too. INDEXED BY: without
-            # ANALYZE statistics SQLite prefers the event index and visits every raise row (43 ms).
-            # `+loop_id` keeps SQLite walking the log newest-first and stopping at a page: with the
-            # index it gathered a quarter of a 1.2M-row log for the OR and sorted it (370 ms vs 1 ms).
-            conds.append(
-                "(+loop_id IN (SELECT id FROM loop WHERE station = :station) OR andon_id IN "
-                "(SELECT andon_id FROM card_log INDEXED BY ix_card_log_andon_raised "
-                "WHERE event = 'andon_raised' "
-                "AND '; ' || detail || ';' LIKE :station_like ESCAPE '\\'))"
-            )
+            # Every row of an andon carries its station (migration 0006), so its acknowledgement and
+            # resolution match too; card rows match through their loop. `+loop_id` keeps SQLite
+            # walking the log newest-first and stopping at a page: with the index it gathered a
+            # quarter of a 1.2M-row log for the OR and sorted it (370 ms vs 1 ms).
+            conds.append("(station = :station OR +loop_id IN (SELECT id FROM loop WHERE station = :station))")
             params["station"] = self.station.strip()
-            params["station_like"] = f"%; station={_like_escape(self.station.strip())};%"
         if self.events:
             names = [e.strip() for e in self.events if e.strip()]
             exact = [e for e in names if e != "andon"]
@@ -141,6 +134,11 @@ class LogEntry:
     source: str
     detail: str
     andon_id: str | None
+    andon_kind: str | None
+    andon_reason: str | None
+    station: str | None
+    downtime_s: float | None
+    backfilled: bool | None
     hash: str
 
     @classmethod

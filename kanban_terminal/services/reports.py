@@ -1,9 +1,10 @@
 """Reading history into the pure metrics and sizing models (domain/metrics, andon_metrics, sizing).
 
 Each function is one read snapshot that builds domain dataclasses; the arithmetic lives in `domain/`.
-Andon records are rebuilt from the card log (rows with `andon_id`), assuming the raise row's detail
-holds `kind=...; reason=...; station=...` (and `loop=` or `part=` for material andons): the andon
-feature's own table is not read here, so this works on any terminal's log.
+Andon records are rebuilt from the card log (rows with `andon_id`) and its structured columns
+(andon_kind, andon_reason, station, loop_id, downtime_s; migration 0006), never from `detail` text.
+The andon feature's own table is not read here, so this works on any terminal's log; only the loop of
+a material andon logged before 0006 (when `loop_id` was not written) is found through its card.
 """
 
 from __future__ import annotations
@@ -67,14 +68,18 @@ def read_andon_records(terminal: Terminal, since: datetime) -> list[AndonRecord]
             session.connection()
             .execute(
                 text(
-                    "SELECT andon_id, event, occurred_at, detail FROM card_log WHERE andon_id IN "
+                    "SELECT andon_id, event, occurred_at, andon_kind, andon_reason, station, "
+                    "coalesce(loop_id, (SELECT loop_id FROM card WHERE card.id = card_log.card_id)), "
+                    "downtime_s FROM card_log WHERE andon_id IN "
                     "(SELECT andon_id FROM card_log WHERE event = 'andon_raised' AND occurred_at >= :since)"
                 ),
                 {"since": to_text(since)},
             )
             .all()
         )
-    return records_from_log(AndonLogEvent(r[0], r[1], parse_stored(r[2]), r[3]) for r in rows)
+    return records_from_log(
+        AndonLogEvent(r[0], r[1], parse_stored(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows
+    )
 
 
 def cards_by_state(terminal: Terminal) -> dict[str, Counter[str]]:
@@ -118,7 +123,7 @@ def build_report(terminal: Terminal, days: int = 28) -> Report:
                 cards=sum(by_state.values()) or len(loop.card_id_list()),
                 now=now,
                 cards_by_state=dict(by_state),
-                material_andons=material.get(loop.id, 0) + material.get(loop.part, 0),
+                material_andons=material.get(loop.id, 0),
                 days=min(days, 14),  # the sparkline: two weeks fit beside the figures
             )
         )

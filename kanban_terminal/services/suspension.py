@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from kanban_terminal.domain.cards import CardEvent, CardState, Rejection, transition
 from kanban_terminal.domain.text import escape_external
-from kanban_terminal.services.andon import AndonOutcome, authority, log_refusal, refused_outcome
+from kanban_terminal.services.andon import AndonOutcome, authority, refused_outcome
+from kanban_terminal.services.andon_log import log_refusal
 from kanban_terminal.services.auth import AuthSession
 from kanban_terminal.services.events import CardsChanged
 from kanban_terminal.services.terminal import Terminal

@@ -80,6 +80,17 @@ class CardLogRow(SQLModel, table=True):
     """Human-readable detail (lead time, reason, note); external text is escaped before it lands here."""
     andon_id: str | None = Field(default=None, index=True)
     """The andon event this row belongs to, for andon actions."""
+    andon_kind: str | None = None
+    """`stop` or `call`, on every row of an andon (migration 0006): metrics read it, never `detail`."""
+    andon_reason: str | None = None
+    """The andon's configured reason code (QUAL, MACH, MAT, ...), on every row of an andon."""
+    station: str | None = None
+    """The station an andon is about, on every row of an andon (the log's station filter reads it)."""
+    downtime_s: float | None = None
+    """Line-stop time from raise to resolution, on the resolve row of a STOP; None otherwise."""
+    backfilled: bool | None = None
+    """True only on andon rows written before migration 0006, whose four fields above were derived
+    from the `andon` table afterwards: their hash covers the original fields alone (card_log.py)."""
     hash: str = ""
     """SHA-256 chaining this row to the previous one (storage/card_log.py); tamper evidence."""
 

@@ -19,21 +19,18 @@ from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.domain.auth import session_expired
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.services.andon import (
-    AndonBoard,
     AndonChanged,
     AndonOutcome,
     AndonRefused,
-    AndonView,
     LineStateChanged,
-    LineStateView,
     acknowledge_andon,
     cancel_andon,
     raise_andon,
-    read_board,
     resolve_andon,
     shelve_source,
 )
 from kanban_terminal.services.andon_signals import DEVICE_SOURCE
+from kanban_terminal.services.andon_views import AndonBoard, AndonView, LineStateView, read_board
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.suspension import suspend_or_resume
 from kanban_terminal.services.terminal import Terminal

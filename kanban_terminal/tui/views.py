@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kanban_terminal.domain.scans import Verdict
-from kanban_terminal.services.andon import AndonBoard, LineStateView
+from kanban_terminal.services.andon_views import AndonBoard, LineStateView
 from kanban_terminal.services.events import ScanOutcome
 from kanban_terminal.services.queries import Status
 from kanban_terminal.tui.widgets.status_bar import LinkView

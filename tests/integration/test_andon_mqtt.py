@@ -18,6 +18,7 @@ from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.andon_signals import handle_andon_signal
+from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.terminal import Terminal
 from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
@@ -45,13 +46,13 @@ def test_button_call_is_deduped_by_signal_id(terminal: Terminal) -> None:
     first = handle_andon_signal(terminal, signal(1), topic_device="ANDON-ST10")
     again = handle_andon_signal(terminal, signal(1), topic_device="ANDON-ST10")
     assert (first.status, again.status) == ("raised", "duplicate")
-    assert len(svc.read_board(terminal).line.active) == 1
+    assert len(read_board(terminal).line.active) == 1
 
 
 def test_button_cancel_withdraws_its_own_call(terminal: Terminal) -> None:
     handle_andon_signal(terminal, signal(1))
     assert handle_andon_signal(terminal, signal(2, "andon_cancel")).status == "cancelled"
-    assert svc.read_board(terminal).line.active == ()
+    assert read_board(terminal).line.active == ()
     assert handle_andon_signal(terminal, signal(3, "andon_cancel")).status == "refused"
 
 
@@ -59,7 +60,7 @@ def test_stop_only_from_a_key_switch_device(terminal: Terminal) -> None:
     refused = handle_andon_signal(terminal, signal(1, "andon_stop", reason="SAFE"))
     assert refused.status == "refused" and "team lead" in refused.message
     key = handle_andon_signal(terminal, signal(1, "andon_stop", device="ANDON-ST20-KEY", reason="SAFE"))
-    assert key.status == "raised" and svc.read_board(terminal).line.stopped
+    assert key.status == "raised" and read_board(terminal).line.stopped
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,7 @@ def test_stop_only_from_a_key_switch_device(terminal: Terminal) -> None:
 )
 def test_invalid_signals_are_refused(terminal: Terminal, payload: dict[str, Any], topic_device: str) -> None:
     assert handle_andon_signal(terminal, payload, topic_device=topic_device).status == "invalid"
-    assert svc.read_board(terminal).line.active == ()
+    assert read_board(terminal).line.active == ()
 
 
 def test_shelved_button_is_logged_but_raises_nothing_until_the_shelve_ends(

@@ -14,8 +14,10 @@ from kanban_terminal.domain.scans import Intent
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services import suspension
 from kanban_terminal.services.andon import AndonChanged, LineStateChanged
+from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import AuthSession, hash_pin, login, verify_pin
 from kanban_terminal.services.escalation import EscalationRunner
+from kanban_terminal.services.reports import build_report
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.card_log import verify_chain
@@ -80,11 +82,11 @@ def test_resolved_unacknowledged_stays_on_the_board(terminal: Terminal) -> None:
     a = svc.raise_andon(terminal, AndonKind.CALL, "ST10", "HELP", source="keyboard").andon
     assert a is not None
     assert svc.resolve_andon(terminal, a.id, "sorted it", source="keyboard").ok
-    board = svc.read_board(terminal)
+    board = read_board(terminal)
     assert board.line.condition is LineCondition.RUNNING
     assert [v.andon.state for v in board.line.active] == [AndonState.RESOLVED_UNACKNOWLEDGED]
     assert svc.acknowledge_andon(terminal, a.id, TEAM_LEAD, source="keyboard").ok
-    assert svc.read_board(terminal).line.active == ()
+    assert read_board(terminal).line.active == ()
 
 
 def test_operator_cannot_raise_or_resolve_a_stop(terminal: Terminal, clock: FakeClock) -> None:
@@ -92,11 +94,11 @@ def test_operator_cannot_raise_or_resolve_a_stop(terminal: Terminal, clock: Fake
     assert not refused.ok and refused.rejection is not None and refused.rejection.reason == "needs_team_lead"
     auth = team_lead(terminal)
     stop = svc.raise_andon(terminal, AndonKind.STOP, "ST30", "SAFE", source="keyboard", auth=auth).andon
-    assert stop is not None and svc.read_board(terminal).line.stopped
+    assert stop is not None and read_board(terminal).line.stopped
     clock.advance(minutes=12)
     no = svc.resolve_andon(terminal, stop.id, "restart", source="keyboard", actor=OPERATOR)
     assert not no.ok and "team lead" in no.message
-    assert svc.read_board(terminal).line.stopped
+    assert read_board(terminal).line.stopped
     assert auth.current(terminal) is None  # 12 idle minutes ended the session: badge + PIN again
     auth = team_lead(terminal)
     yes = svc.resolve_andon(terminal, stop.id, "guard refitted", source="keyboard", auth=auth)
@@ -105,7 +107,10 @@ def test_operator_cannot_raise_or_resolve_a_stop(terminal: Terminal, clock: Fake
     assert yes.andon.andon.downtime(clock.now).total_seconds() == 12 * 60  # type: ignore[union-attr]
     refusals = log_rows(terminal, "andon_refused")
     assert [r.actor for r in refusals] == [OPERATOR, OPERATOR]
-    assert "downtime 720 s" in log_rows(terminal, "andon_resolved")[0].detail
+    resolved = log_rows(terminal, "andon_resolved")[0]
+    assert "downtime 720 s" in resolved.detail  # words for people ...
+    facts = (resolved.andon_kind, resolved.andon_reason, resolved.station, resolved.downtime_s)
+    assert facts == ("stop", "SAFE", "ST30", 720.0)  # ... and the facts metrics read
 
 
 def test_wrong_pin_five_times_locks_out_logged_without_pin(terminal: Terminal, clock: FakeClock) -> None:
@@ -234,7 +239,7 @@ def test_material_andon_from_an_overdue_request_once(terminal: Terminal, clock: 
     assert len(raised) == 1
     clock.advance(minutes=1)
     assert runner.raise_material_andons() == []
-    board = svc.read_board(terminal)
+    board = read_board(terminal)
     [mat] = board.line.active
     assert (mat.andon.reason, mat.andon.card_id, mat.andon.request_id) == ("MAT", card, request_id)
     assert (mat.andon.station, mat.andon.kind) == ("ST20", AndonKind.CALL)
@@ -251,10 +256,21 @@ def test_material_andon_is_resolved_by_the_delivery_and_still_needs_acknowledgin
     clock.advance(minutes=5)
     assert record_scan(terminal, card, source="keyboard", intent=Intent.FULL).accepted
     runner.tick()
-    [mat] = svc.read_board(terminal).line.active
+    [mat] = read_board(terminal).line.active
     assert mat.id == andon_id and mat.andon.state is AndonState.RESOLVED_UNACKNOWLEDGED
     assert mat.andon.note.startswith("request delivered")
     assert runner.resolve_supplied_material_andons() == []
+    # Metrics count it against its loop: the raise row carries the card's loop as a column.
+    report = build_report(terminal, days=1)
+    per_loop = {m.loop_id: m.material_andons for m in report.loops}
+    assert per_loop["ST20-PLATE"] == 1 and sum(per_loop.values()) == 1
+    [record] = report.andons
+    assert (record.kind, record.reason, record.station, record.material) == (
+        "call",
+        "MAT",
+        "ST20",
+        "ST20-PLATE",
+    )
 
 
 def test_material_andon_respects_the_loop_switch(tmp_path: Path, clock: FakeClock) -> None:

@@ -92,16 +92,15 @@ def test_print_cards_cli(tmp_path: Path) -> None:
 
 def test_andon_rows_are_read_from_the_log(open_terminal: Callable[[], Terminal], clock: Clock) -> None:
     terminal = open_terminal()
-    rows = [
-        (0, "andon_raised", "kind=stop; reason=MAT; station=ST20; loop=ST20-PLATE"),
-        (2, "andon_acknowledged", ""),
-        (12, "andon_resolved", ""),
-    ]
+    rows = [(0, "andon_raised", None), (2, "andon_acknowledged", None), (12, "andon_resolved", 720.0)]
     with terminal.db.transaction() as session:
-        for minutes, event, detail in rows:
+        for minutes, event, down in rows:
             at = T0 + timedelta(minutes=minutes)
-            row = CardLogRow(occurred_at=at, recorded_at=at, event=event, source="keyboard", detail=detail)
-            row.andon_id = "A1"
+            row = CardLogRow(
+                occurred_at=at, recorded_at=at, event=event, source="keyboard", detail="STOP ST20 MAT",
+                loop_id="ST20-PLATE", andon_id="A1", andon_kind="stop", andon_reason="MAT", station="ST20",
+                downtime_s=down,
+            )  # fmt: skip
             card_log.append(session, row)
     clock.advance(hours=1)
     (record,) = read_andon_records(terminal, T0 - timedelta(days=1))

@@ -57,3 +57,45 @@ def test_suspend_and_resume_need_the_team_leads_pin(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "out of circulation" in refused.stdout
     back = cli(tmp_path, "resume-card", "B1001Z", "--badge", "E2001", "--pin-stdin", stdin="2468\n")
     assert back.returncode == 0 and card_state(tmp_path, "B1001Z") == "in_use"
+
+
+def test_raise_and_resolve_an_andon_from_a_shell(tmp_path: Path) -> None:
+    assert cli(tmp_path, "enroll", "E2001", "--pin-stdin", stdin="2468\n").returncode == 0
+    login = ("--badge", "E2001", "--pin-stdin")
+    unknown = cli(tmp_path, "raise-andon", "stop", "ST20", "NOPE", *login, stdin="2468\n")
+    assert unknown.returncode == 1 and "REFUSED" in unknown.stdout
+    raised = cli(tmp_path, "raise-andon", "stop", "ST20", "qual", *login, stdin="2468\n")
+    assert raised.returncode == 0, raised.stdout + raised.stderr
+    andon_id = raised.stdout.splitlines()[-1].removeprefix("andon ")
+    gone = cli(tmp_path, "resolve-andon", "no-such-andon", "--note", "x", *login, stdin="2468\n")
+    assert gone.returncode == 1 and "no longer exists" in gone.stdout
+    done = cli(tmp_path, "resolve-andon", andon_id, "--note", "gauge reset", *login, stdin="2468\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    db = sqlite3.connect(tmp_path / "terminal.db")
+    try:
+        rows = db.execute(
+            "SELECT event, source, actor, andon_kind, andon_reason, station FROM card_log "
+            "WHERE andon_id = ? ORDER BY id",
+            (andon_id,),
+        ).fetchall()
+    finally:
+        db.close()
+    assert rows == [
+        ("andon_raised", "cli", "E2001", "stop", "QUAL", "ST20"),
+        ("andon_resolved", "cli", "E2001", "stop", "QUAL", "ST20"),
+    ]
+
+
+def test_a_typed_andon_id_is_logged_escaped(tmp_path: Path) -> None:
+    assert cli(tmp_path, "enroll", "E2001", "--pin-stdin", stdin="2468\n").returncode == 0
+    typed = "x\x1b[2Jy"
+    gone = cli(
+        tmp_path, "resolve-andon", typed, "--note", "x", "--badge", "E2001", "--pin-stdin", stdin="2468\n"
+    )
+    assert gone.returncode == 1
+    db = sqlite3.connect(tmp_path / "terminal.db")
+    try:
+        (logged,) = db.execute("SELECT andon_id FROM card_log WHERE event = 'andon_refused'").fetchone()
+    finally:
+        db.close()
+    assert "\x1b" not in logged and logged.startswith("x") and logged.endswith("y")

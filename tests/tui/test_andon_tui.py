@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, OptionList
 
 from kanban_terminal.domain.andon import AndonKind, AndonState, LineCondition
 from kanban_terminal.services import andon as svc
+from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.tables import CardLogRow, CardRow
 from kanban_terminal.tui.app import KanbanApp
@@ -77,7 +78,7 @@ async def test_call_from_the_scan_screen_shows_on_the_andon_screen(terminal: Ter
         await pilot.press("f4")
         await pilot.pause()
         await pick(app, pilot, "ST20", "QUAL")
-        board = svc.read_board(terminal)
+        board = read_board(terminal)
         assert board.line.condition is LineCondition.CALL
         [view] = board.line.active
         assert (view.andon.station, view.andon.reason, view.andon.source) == ("ST20", "QUAL", "keyboard")
@@ -92,7 +93,7 @@ async def test_call_from_the_scan_screen_shows_on_the_andon_screen(terminal: Ter
         await pilot.press("f7")  # acknowledge: the responder scans a badge, no PIN
         await pilot.pause()
         await badge_and_pin(app, pilot, "e3001", None)
-        [view] = svc.read_board(terminal).line.active
+        [view] = read_board(terminal).line.active
         assert view.andon.state is AndonState.ACKNOWLEDGED and view.andon.acknowledged_by == "E3001"
 
 
@@ -106,7 +107,7 @@ async def test_team_lead_stops_the_line_banner_everywhere_then_resolves(terminal
         assert isinstance(app.screen, BadgeScreen) and "Wrong PIN" in str(app.screen.error)
         await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
         await pick(app, pilot, "ST30", "SAFE")
-        assert svc.read_board(terminal).line.stopped
+        assert read_board(terminal).line.stopped
         for mode in ("scan", "board", "andon"):
             await app.switch_mode(mode)
             await settle(app, pilot)
@@ -122,7 +123,7 @@ async def test_team_lead_stops_the_line_banner_everywhere_then_resolves(terminal
         dialog.query_one("#note-field", Input).value = "guard refitted, checked"
         await pilot.press("enter")
         await settle(app, pilot)
-        assert not svc.read_board(terminal).line.stopped
+        assert not read_board(terminal).line.stopped
         assert not app.screen.query_one(StopBanner).display
 
 
@@ -142,10 +143,10 @@ async def test_operator_cannot_resolve_a_stop_without_team_lead(terminal: Termin
         assert isinstance(app.screen, BadgeScreen) and app.screen.need_pin
         await pilot.press("escape")
         await pilot.pause()
-        assert svc.read_board(terminal).line.stopped
+        assert read_board(terminal).line.stopped
         await pilot.press("f9")  # a stop cannot be cancelled: refused, explained, logged
         await settle(app, pilot)
-        assert svc.read_board(terminal).line.stopped
+        assert read_board(terminal).line.stopped
         refusals = [n.message for n in app._notifications]
         assert any("cannot be cancelled" in m for m in refusals)
 
@@ -227,7 +228,7 @@ def svc_log_rows(terminal: Terminal, card: str) -> list[CardLogRow]:
 
 
 async def test_a_team_lead_shelves_the_chattering_device_that_raised_a_call(terminal: Terminal) -> None:
-    from kanban_terminal.services.andon import shelved_until
+    from kanban_terminal.services.andon_views import shelved_until
     from kanban_terminal.tui.screens.andon_dialogs import ShelveScreen
 
     svc.raise_andon(terminal, AndonKind.CALL, "ST10", "HELP", source="keyboard")

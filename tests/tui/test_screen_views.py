@@ -13,6 +13,7 @@ from textual.widgets import DataTable
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.services import andon as svc
+from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.queries import read_status
 from kanban_terminal.services.scanning import record_scan
@@ -60,7 +61,7 @@ async def test_a_screen_shows_the_view_it_is_given_without_the_kanban_app(tmp_pa
             link=OFFLINE,
             last_outcome=outcome,
             status=read_status(terminal),
-            andon_board=svc.read_board(terminal),
+            andon_board=read_board(terminal),
         )
         screen = BoardScreen(CHROME)
         screen.show(view)  # before it is mounted: kept, drawn on mount

@@ -9,7 +9,6 @@ from kanban_terminal.domain.andon_metrics import (
     AndonRecord,
     material_response,
     pareto,
-    parse_detail,
     per_period,
     records_from_log,
     shift_of,
@@ -67,17 +66,29 @@ def test_material_response_time() -> None:
     assert (m.count, m.open_now, m.ack_p50_s, m.resolve_p50_s, m.resolve_max_s) == (1, 0, 120, 600, 600)
 
 
-def test_records_are_folded_from_card_log_rows() -> None:
+def test_records_are_folded_from_card_log_columns() -> None:
+    stop = {"kind": "stop", "reason": "MACH", "station": "ST10"}
+    mat = {"kind": "stop", "reason": "MAT", "station": "ST20"}
     events = [
-        AndonLogEvent("A1", "andon_resolved", at(8, 30), "station=ST10"),
-        AndonLogEvent("A1", "andon_raised", at(8), "kind=stop; reason=MACH; station=ST10"),
-        AndonLogEvent("A1", "andon_escalated", at(8, 5), "tier=2"),
-        AndonLogEvent("A1", "andon_acknowledged", at(8, 6), ""),
-        AndonLogEvent("A2", "andon_raised", at(9), "kind=stop; reason=MAT; station=ST20; loop=ST20-PLATE"),
-        AndonLogEvent("A2", "andon_cancelled", at(9, 1), "raised in error"),
-        AndonLogEvent("A3", "andon_resolved", at(7), ""),  # raised before the window: skipped
+        AndonLogEvent("A1", "andon_resolved", at(8, 30), **stop, downtime_s=1800.0),
+        AndonLogEvent("A1", "andon_raised", at(8), **stop),
+        AndonLogEvent("A1", "andon_escalated", at(8, 5), **stop),
+        AndonLogEvent("A1", "andon_acknowledged", at(8, 6), **stop),
+        AndonLogEvent("A2", "andon_raised", at(9), **mat, loop_id="ST20-PLATE"),
+        AndonLogEvent("A2", "andon_cancelled", at(9, 1), **mat, loop_id="ST20-PLATE"),
+        AndonLogEvent("A3", "andon_resolved", at(7)),  # raised before the window: skipped
+        AndonLogEvent("A4", "andon_raised", at(10)),  # logged before 0006, not backfilled: unknown facts
     ]
-    a1, a2 = records_from_log(events)
-    assert a1 == AndonRecord("A1", "stop", "MACH", "ST10", at(8), at(8, 6), at(8, 30))
+    a1, a2, a4 = records_from_log(events)
+    assert a1 == AndonRecord(
+        "A1", "stop", "MACH", "ST10", at(8), at(8, 6), at(8, 30), recorded_downtime_s=1800.0
+    )
     assert a2.cancelled and a2.material == "ST20-PLATE" and a2.is_material
-    assert parse_detail("kind=stop; note; reason = MAT") == {"kind": "stop", "reason": "MAT"}
+    assert (a4.kind, a4.reason, a4.station, a4.downtime_s(at(11))) == ("?", "?", "?", 0.0)
+
+
+def test_recorded_downtime_wins_over_the_timestamps() -> None:
+    """The resolve row's downtime is the fact; the timestamps only count an andon still open."""
+    record = AndonRecord("A1", "stop", "MACH", "ST10", at(8), resolved_at=at(8, 30), recorded_downtime_s=28.0)
+    assert record.downtime_s(at(12)) == 28.0
+    assert AndonRecord("A2", "stop", "MACH", "ST10", at(8)).downtime_s(at(8, 1)) == 60.0

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Label
 
 from kanban_terminal.domain.andon import AndonKind, AndonState, tier_role
-from kanban_terminal.services.andon import AndonBoard, AndonView
+from kanban_terminal.services.andon_views import AndonBoard, AndonView
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.views import TerminalView
 from kanban_terminal.tui.widgets.stop_banner import duration

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from kanban_terminal.domain.andon import AndonKind
-from kanban_terminal.services.andon import LineStateView
+from kanban_terminal.services.andon_views import LineStateView
 
 
 def duration(seconds: float) -> str:

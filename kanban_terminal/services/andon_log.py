@@ -1,0 +1,96 @@
+"""The card-log rows of the andon feature: every andon action, and every refusal, with its facts.
+
+Each row carries the andon's kind, reason and station (and a STOP's downtime on its resolve row) in
+their own columns, so metrics and the log's station filter read fields, never text; `detail` stays
+words for people. Appends inside the caller's transaction; never commits, never reads the log back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from kanban_terminal.domain.andon import Andon
+from kanban_terminal.domain.cards import Rejection
+from kanban_terminal.domain.text import escape_external
+from kanban_terminal.storage import card_log
+from kanban_terminal.storage.tables import CardLogRow, CardRow
+
+
+def log_andon(
+    session: Session,
+    andon: Andon,
+    event: str,
+    *,
+    actor: str | None,
+    source: str,
+    now: datetime,
+    at: datetime,
+    from_state: str | None,
+    detail: str = "",
+) -> None:
+    """Append one andon action with the andon's facts: kind, reason, station, the card's loop and, on
+    the resolve row of a STOP, its downtime (raise to resolution, `Andon.downtime`).
+
+    Args:
+        session: the caller's write transaction.
+        andon: the andon after the action.
+        event: andon_raised, andon_acknowledged, andon_resolved, andon_cancelled or andon_escalated.
+        actor: who did it (a badge), None for the system or an anonymous operator.
+        source: the door it came through (keyboard, cli, mqtt:<device>, system); escaped here.
+        now: when this terminal writes the row.
+        at: when it happened.
+        from_state: the andon's state before the action (None for a raise).
+        detail: words for people; nothing reads facts back out of it.
+    """
+    down = andon.downtime(at) if event == "andon_resolved" and andon.resolved_at is not None else None
+    card = session.get(CardRow, andon.card_id) if andon.card_id else None
+    card_log.append(
+        session,
+        CardLogRow(
+            occurred_at=at,
+            recorded_at=now,
+            event=event,
+            card_id=andon.card_id,
+            loop_id=card.loop_id if card else None,
+            from_state=from_state,
+            to_state=andon.state.value,
+            request_id=andon.request_id,
+            actor=actor,
+            source=escape_external(source, 80),
+            detail=detail,
+            andon_id=andon.id,
+            andon_kind=andon.kind.value,
+            andon_reason=andon.reason,
+            station=andon.station,
+            downtime_s=down.total_seconds() if down is not None else None,
+        ),
+    )
+
+
+def log_refusal(
+    session: Session,
+    action: str,
+    rejection: Rejection,
+    *,
+    actor: str | None,
+    source: str,
+    now: datetime,
+    andon_id: str | None = None,
+    card_id: str | None = None,
+) -> None:
+    card_log.append(
+        session,
+        CardLogRow(
+            occurred_at=now,
+            recorded_at=now,
+            event="andon_refused" if card_id is None else "card_action_refused",
+            card_id=card_id,
+            actor=actor,
+            source=escape_external(source, 80),
+            detail=f"{action}: {rejection.reason}: {rejection.message}",
+            # The id may be what someone typed (a CLI argument): escaped like every external text.
+            andon_id=escape_external(andon_id, 64) if andon_id is not None else None,
+        ),
+    )
