@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
+
 from kanban_terminal.storage.card_log import ChainReport, verify_chain
-from kanban_terminal.storage.db import BUSY_TIMEOUT_MS
+from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config
 from kanban_terminal.storage.tables import CardLogRow
 from kanban_terminal.storage.types import from_text
 
@@ -244,12 +246,8 @@ def is_known_revision(revision: str | None) -> bool:
     """True when `revision` is one of this version's migrations (False for a newer or foreign file)."""
     if revision is None:
         return False
-    from alembic.script import ScriptDirectory
-
-    from kanban_terminal.storage.db import _alembic_config
-
     try:
-        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is not None
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
     except Exception:  # alembic raises several kinds for an unknown id
         return False
 
