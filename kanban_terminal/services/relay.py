@@ -31,28 +31,23 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import zip_longest
-from typing import Any, Protocol
-
-from sqlalchemy import Connection, case
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, func, select
+from typing import Protocol
 
 from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.domain.cards import CardEvent, CardState, Transition, transition
 from kanban_terminal.services.events import CardsChanged, RequestRaised
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import card_log
-from kanban_terminal.storage.scan_repo import driver
+from kanban_terminal.storage import card_log, outbox
+from kanban_terminal.storage.errors import STORAGE_ERRORS
+from kanban_terminal.storage.outbox import FreshRows, OutboxRow, Row
 from kanban_terminal.storage.tables import RequestRow
-from kanban_terminal.storage.types import from_text, to_text
+from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -91,36 +86,6 @@ def utc_text(at: datetime) -> str:
     return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_OUTBOX_COLUMNS = (
-    "id, loop_id, loop_seq, card_id, part_number, quantity, station, point_of_use, source, "
-    "raised_at, due_at, publish_count"
-)
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """The columns of an outbox row that its request message needs (read in plain SQL)."""
-
-    id: str
-    loop_id: str
-    loop_seq: int
-    card_id: str
-    part_number: str
-    quantity: int
-    station: str
-    point_of_use: str
-    source: str
-    raised_at: datetime
-    due_at: datetime
-    publish_count: int
-
-    @classmethod
-    def from_sql(cls, r: tuple[Any, ...]) -> OutboxRow:
-        return cls(
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], from_text(r[9]), from_text(r[10]), r[11]
-        )
-
-
 def request_payload(terminal: Terminal, row: RequestRow | OutboxRow) -> bytes:
     """The documented request message (docs/PROTOCOL.md); `id` is the idempotency key."""
     cfg = terminal.config
@@ -147,33 +112,6 @@ def request_payload(terminal: Terminal, row: RequestRow | OutboxRow) -> bytes:
     ).encode()
 
 
-def _pending_of_loop(db: sqlite3.Connection, loop: str, limit: int) -> list[tuple[Any, ...]]:
-    """A loop's first `limit` pending rows in `loop_seq` order (ix_request_outbox)."""
-    rows: list[tuple[Any, ...]] = db.execute(
-        f"SELECT {_OUTBOX_COLUMNS} FROM replenishment_request WHERE publish_state = 'pending' "
-        "AND loop_id = ? AND closed_at IS NULL ORDER BY loop_seq LIMIT ?",
-        (loop, limit),
-    ).fetchall()
-    return rows
-
-
-@dataclass(frozen=True)
-class FreshRows:
-    """Requests a transaction just raised, with every pending row of their loops (`read_fresh`)."""
-
-    ids: frozenset[str]
-    by_loop: list[list[tuple[Any, ...]]]
-    """Per loop, its pending rows in `loop_seq` order (`_OUTBOX_COLUMNS`)."""
-
-
-def read_fresh(db: sqlite3.Connection, raised: list[tuple[str, str]], limit: int) -> FreshRows:
-    """Inside the transaction that raised `raised` (request id, loop id): the pending rows of those
-    loops, at most `limit` each (a loop with a deeper backlog leaves its new rows to the relay)."""
-    loops = sorted({loop for _, loop in raised})
-    by_loop = [_pending_of_loop(db, loop, limit) for loop in loops]
-    return FreshRows(frozenset(request_id for request_id, _ in raised), by_loop)
-
-
 @dataclass(frozen=True)
 class OutboxState:
     """What the status bar shows about the outbox."""
@@ -190,17 +128,9 @@ class OutboxState:
 
 def outbox_state(terminal: Terminal, last_error: str = "") -> OutboxState:
     """Count unanswered requests and find the oldest (one query on the outbox index)."""
-    with terminal.db.reading() as session:
-        row = session.exec(
-            select(
-                func.count(),
-                func.sum(case((col(RequestRow.publish_state) == "pending", 1), else_=0)),
-                func.min(RequestRow.raised_at),
-            ).where(col(RequestRow.publish_state) != "done", col(RequestRow.closed_at).is_(None))
-        ).one()
-    count, unsent, oldest = row
-    oldest_at: datetime | None = oldest
-    return OutboxState(int(count or 0), int(unsent or 0), oldest_at, last_error)
+    with terminal.db.snapshot() as sql:
+        counts = outbox.counts(sql)
+    return OutboxState(counts.queued, counts.unsent, counts.oldest_at, last_error)
 
 
 class Relay:
@@ -343,6 +273,27 @@ class Relay:
         if not committed or self._due:
             self._wake.set()
 
+    def join_group(self, uow: UnitOfWork, raised: list[tuple[str, str]]) -> None:
+        """Inside the inbound worker's unit of work: mark the PUBACKs that came in meanwhile (one
+        write turn for both), and once it has committed publish the requests it raised, `raised`
+        as (request id, loop id), from that thread (`publish_fresh`) rather than after a turn of
+        the relay thread. A rollback hands the PUBACKs back to the relay (marked later, never lost).
+        """
+        acked = self.take_acked()
+        moved: list[str] = []
+        if acked:
+            uow.after_rollback(lambda: self.marked(acked, [], committed=False))
+            moved = self.mark_in(uow, acked)
+        fresh = uow.outbox.fresh(raised, self.window) if raised else None
+
+        def committed() -> None:
+            if acked:
+                self.marked(acked, moved, committed=True)
+            if fresh is not None:
+                self.publish_fresh(fresh)
+
+        uow.after_commit(committed)
+
     def _on_event(self, event: object) -> None:
         # A request from `publish_fresh` is with paho by now; others (a scan) need the relay.
         if isinstance(event, RequestRaised) and event.request_id not in self._inflight_ids:
@@ -375,7 +326,7 @@ class Relay:
         while not self._stop.is_set():
             try:
                 self._step()
-            except SQLAlchemyError as exc:
+            except STORAGE_ERRORS as exc:
                 log.error("outbox relay: storage error, retrying: %s", exc)
                 self._stop.wait(1.0)
             except Exception:
@@ -445,28 +396,22 @@ class Relay:
         if self._reconnect_cutoff is not None:
             stale_before = max(stale_before, self._reconnect_cutoff)
         limit = free + len(self._inflight_ids) + len(self._held)
-        stale: list[tuple[Any, ...]] = []
-        pending: list[tuple[Any, ...]] = []
-        # Plain SQL on the read connection: loading SQLModel rows cost ~2.4 s of the relay's 6.4 s
-        # in a 3,000-signal burst (cProfile), competing for the GIL with the inbound worker.
-        with self.terminal.db.read_engine.connect() as conn:
-            db = driver(conn)
-            db.execute("BEGIN")  # one snapshot for all queries, as the ORM session had
-            hot = self._hot_rows(db, now, limit)
-            if backlog_free > 0:
-                # Separate queries, each served by an index in rowid order (ix_request_publish_state*):
-                # an OR of them made SQLite sort the whole outbox on every step (measured: 536 req/s).
-                stale = db.execute(
-                    f"SELECT {_OUTBOX_COLUMNS} FROM replenishment_request WHERE publish_state = 'published' "
-                    "AND last_published_at < ? AND closed_at IS NULL ORDER BY rowid LIMIT ?",
-                    (to_text(stale_before), limit),
-                ).fetchall()
-                pending = db.execute(
-                    f"SELECT {_OUTBOX_COLUMNS} FROM replenishment_request WHERE publish_state = 'pending' "
-                    "AND closed_at IS NULL ORDER BY rowid LIMIT ?",
-                    (limit,),
-                ).fetchall()
-            db.execute("COMMIT")
+        # Live loops first (`outbox.hot_rows`): after an outage the backlog went out oldest first and
+        # a request raised during the drain waited behind all of it (soak, 20,000 backlog: live p50
+        # 19.5 s, p99 31 s; issue 7 asks 1 s). Not simply newest first: the per-loop order is the
+        # promise (issue 3; upstream reads gaps from `loop_seq`), so a live request overtakes only
+        # other loops' backlog. Bounded: a card has at most one open request, and live loops are
+        # found among the newest HOT_PROBE pending rows only, so the backlog cannot starve.
+        with self.terminal.db.snapshot() as sql:
+            due = outbox.read_due(
+                sql,
+                live_since=now - LIVE_WITHIN,
+                stale_before=stale_before,
+                limit=limit,
+                probe=HOT_PROBE,
+                backlog=backlog_free > 0,
+            )
+        hot, stale, pending = due.hot, due.stale, due.pending
         # A hot row also comes back in `pending`; once handed to paho it is in _inflight_ids and
         # skipped there. Rows already in flight are skipped before they are parsed: the first
         # `window` pending rows are re-read every step, and parsing them was ~5 % of the relay thread.
@@ -492,7 +437,7 @@ class Relay:
                 backlog_free -= 1
         self._capped = truncated or free <= 0 or backlog_free <= 0
 
-    def _publish_row(self, r: tuple[Any, ...], now: datetime, *, live: bool) -> None:
+    def _publish_row(self, r: Row, now: datetime, *, live: bool) -> None:
         row = OutboxRow.from_sql(r)
         mid = self.publisher.publish(self.topic, request_payload(self.terminal, row), 1, False)
         self._inflight[mid] = row.id
@@ -516,33 +461,6 @@ class Relay:
             self._answered_at.popleft()
         answered_in_span = len(self._answered_at) * BACKLOG_QUEUE_S / ACK_RATE_SPAN_S
         return max(MIN_BACKLOG_INFLIGHT, min(self.window, int(answered_in_span)))
-
-    def _hot_rows(self, db: sqlite3.Connection, now: datetime, limit: int) -> list[tuple[Any, ...]]:
-        """Pending rows of the loops that have a live request: each loop in `loop_seq` order, the
-        loops interleaved, all ahead of the backlog.
-
-        Why: after an outage the backlog went out oldest first and a request raised during the drain
-        waited behind all of it (soak, 20,000 backlog: live p50 19.5 s, p99 31 s; issue 7 asks 1 s).
-        Why not simply newest first: the per-loop order is the promise (issue 3; upstream reads gaps
-        from `loop_seq`), so a live request never overtakes older rows of its own loop, only other
-        loops' backlog, about which nothing is promised. The cost is bounded: a card has at most one
-        open request, so at most `cards - 1` rows of its loop can be ahead of it. The backlog cannot
-        starve either: live loops are found among the newest HOT_PROBE pending rows only, and live
-        traffic (a line's real rate) is far below the drain rate.
-
-        Live means raised within LIVE_WITHIN of now; the newest pending rows are probed by rowid
-        (index walk from the end, a few rows), never by a scan of the whole outbox.
-        """
-        newest = db.execute(
-            "SELECT loop_id, raised_at FROM replenishment_request WHERE publish_state = 'pending' "
-            "AND closed_at IS NULL ORDER BY rowid DESC LIMIT ?",
-            (HOT_PROBE,),
-        ).fetchall()
-        live_since = to_text(now - LIVE_WITHIN)  # stored timestamps sort as text (storage/types.py)
-        loops = list(dict.fromkeys(loop for loop, raised_at in newest if raised_at >= live_since))
-        per_loop = [_pending_of_loop(db, loop, limit) for loop in loops]
-        # Round robin: one live loop with a deep backlog must not hold back another loop's live row.
-        return [r for batch in zip_longest(*per_loop) for r in batch if r is not None]
 
     def _forget_lost(self, now: datetime) -> None:
         """A publish with no broker answer for `republish_after` (paho dropped it, or a PUBACK got
@@ -582,53 +500,32 @@ class Relay:
                 log.error("%s; it stays queued and is retried", self.last_error)
 
     def _mark_published(self, request_ids: list[str]) -> None:
-        """One transaction for a batch of PUBACKs: rows published, queued cards moved to sent.
+        """One unit of work for a batch of PUBACKs: rows published, queued cards moved to sent.
 
-        Plain SQL on the driver connection of a Core unit of work: the ORM version cost ~1 ms per
-        row (drain 536/s); the ORM session and one INSERT per log row were still ~30 % of the relay
-        thread in a 10,000-request drain (py-spy), so the log rows are chained in memory and
-        inserted with a few multi-row INSERTs (`card_log.BufferedLog`).
+        Plain SQL (storage/outbox.py) and log rows chained in memory and inserted with a few
+        multi-row INSERTs (`UnitOfWork.log`): the ORM version cost ~1 ms per row (drain 536/s), and
+        one INSERT per log row was still ~30 % of the relay thread in a 10,000-request drain (py-spy).
         """
-        with self.terminal.db.write_connection(fsync=False) as conn:
-            moved = self.mark_in(conn, request_ids)
+        with self.terminal.db.unit_of_work(fsync=False) as uow:
+            moved = self.mark_in(uow, request_ids)
         self._after_mark(request_ids, moved)
 
-    def mark_in(self, conn: Connection, request_ids: list[str]) -> list[str]:
-        """Mark PUBACKed rows published inside the caller's write transaction; returns the cards
-        moved to sent. The relay's own marks and the inbound worker's groups (`take_acked`) use it.
+    def mark_in(self, uow: UnitOfWork, request_ids: list[str]) -> list[str]:
+        """Mark PUBACKed rows published inside the caller's unit of work; returns the cards moved to
+        sent. The relay's own marks and the inbound worker's groups (`join_group`) use it.
 
-        Without fsync when the relay marks alone (`write_connection(fsync=False)`): a mark lost to a
+        Without fsync when the relay marks alone (`unit_of_work(fsync=False)`): a mark lost to a
         power cut only means the row is published again with the same id, which upstream drops, and
         its card shows queued until then; an fsync per PUBACK batch held the write turn the next
         signal group waited for.
         """
         now = self.clock()
-        now_text = to_text(now)
         moved: list[str] = []
-        marks = ",".join("?" * len(request_ids))
-        db = driver(conn)
-        chain = card_log.BufferedLog(db)  # reads the chain's tail under the write lock
-        db.execute(
-            "UPDATE replenishment_request SET publish_count = publish_count + 1, "
-            "last_published_at = ?, publish_state = CASE publish_state WHEN 'pending' "
-            "THEN 'published' ELSE publish_state END, status = CASE status WHEN 'queued' "
-            f"THEN 'sent' ELSE status END WHERE id IN ({marks})",
-            (now_text, *request_ids),
-        )
-        # Through the request's card_id (primary keys both ways): card.open_request_id has no
-        # index, and `WHERE open_request_id IN (...)` scanned the whole card table once per
-        # PUBACK batch (py-spy, 20,000-request soak drain: ~16 % of the relay thread).
-        cards = db.execute(
-            "SELECT c.id, c.loop_id, c.state, c.open_request_id FROM replenishment_request r "
-            f"JOIN card c ON c.id = r.card_id WHERE r.id IN ({marks}) "
-            "AND c.open_request_id = r.id AND c.state = 'queued'",
-            tuple(request_ids),
-        ).fetchall()
-        for card_id, loop_id, state, request_id in cards:
+        for card_id, loop_id, state, request_id in uow.outbox.mark_published(request_ids, now):
             step = transition(card_id, CardState(state), CardEvent.REQUEST_SENT, now)
             if not isinstance(step, Transition):
                 continue
-            chain.append(
+            uow.log.append(
                 card_log.LogEntry(
                     occurred_at=now,
                     recorded_at=now,
@@ -643,13 +540,7 @@ class Relay:
                 )
             )
             moved.append(card_id)
-        if moved:
-            chain.write()
-            card_marks = ",".join("?" * len(moved))
-            db.execute(
-                f"UPDATE card SET state = 'sent', state_since = ? WHERE id IN ({card_marks})",
-                (now_text, *moved),
-            )
+        uow.outbox.cards_sent(moved, now)
         return moved
 
     def _after_mark(self, request_ids: list[str], moved: list[str]) -> None:

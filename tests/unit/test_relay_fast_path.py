@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from kanban_terminal.services.log_integrity import verify_log
-from kanban_terminal.services.relay import MIN_BACKLOG_INFLIGHT, FreshRows, Relay, read_fresh
+from kanban_terminal.services.relay import MIN_BACKLOG_INFLIGHT, Relay
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.outbox import FreshRows
 from kanban_terminal.storage.scan_repo import driver
 from tests.support.mqtt_lines import make_config
 from tests.unit.test_relay import Broker, Clock, card_state, raise_requests, rows
@@ -45,8 +46,8 @@ def request_of(terminal: Terminal, card: str) -> tuple[str, str]:
 
 def fresh(terminal: Terminal, relay: Relay, cards: list[str]) -> FreshRows:
     """What the worker reads inside its group's transaction for the requests of `cards`."""
-    with terminal.db.write_connection() as conn:
-        return read_fresh(driver(conn), [request_of(terminal, c) for c in cards], relay.window)
+    with terminal.db.unit_of_work() as uow:
+        return uow.outbox.fresh([request_of(terminal, c) for c in cards], relay.window)
 
 
 def test_a_fresh_request_goes_out_from_the_committing_thread(terminal: Terminal) -> None:
@@ -106,8 +107,8 @@ def test_pubacks_marked_in_the_workers_transaction(terminal: Terminal) -> None:
     assert rows(terminal)["C00001"] == ("pending", 0)
     acked = relay.take_acked()
     assert len(acked) == 2
-    with terminal.db.write_connection() as conn:
-        moved = relay.mark_in(conn, acked)
+    with terminal.db.unit_of_work() as uow:
+        moved = relay.mark_in(uow, acked)
     relay.marked(acked, moved, committed=True)
     relay.hold_marks(False)
     relay.run_once()
@@ -216,7 +217,7 @@ def test_pubacks_taken_by_a_group_that_fails_before_its_commit_are_marked_later(
         services = TerminalServices(terminal, None)
         services.relay = relay  # the worker's hook, without a broker link
 
-        def failing_mark(conn: object, request_ids: list[str]) -> list[str]:
+        def failing_mark(uow: object, request_ids: list[str]) -> list[str]:
             raise SignalNotStored("disk I/O error")
 
         monkeypatch.setattr(relay, "mark_in", failing_mark)
