@@ -126,7 +126,15 @@ def hot_rows(sql: Any, live_since: datetime, limit: int, probe: int) -> list[Row
     """Pending rows of the loops with a request raised since `live_since`: each loop in `loop_seq`
     order, the loops interleaved (round robin: one live loop with a deep backlog must not hold back
     another loop's live row). Live loops are found among the newest `probe` pending rows by rowid
-    (an index walk from the end), never by a scan of the whole outbox."""
+    (an index walk from the end), never by a scan of the whole outbox.
+
+    Why: after an outage the backlog went out oldest first and a request raised during the drain
+    waited behind all of it (soak, 20,000 backlog: live p50 19.5 s, p99 31 s; issue 7 asks 1 s).
+    Not simply newest first: the per-loop order is the promise (issue 3; upstream reads gaps from
+    `loop_seq`), so a live request overtakes only other loops' backlog. Bounded: a card has at most
+    one open request, and live traffic (a line's real rate) is far below the drain rate, so the
+    backlog cannot starve.
+    """
     newest = sql.execute(
         "SELECT loop_id, raised_at FROM replenishment_request WHERE publish_state = 'pending' "
         "AND closed_at IS NULL ORDER BY rowid DESC LIMIT ?",

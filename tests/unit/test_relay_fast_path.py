@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from kanban_terminal.services.log_integrity import verify_log
-from kanban_terminal.services.relay import MIN_BACKLOG_INFLIGHT, Relay
+from kanban_terminal.services.relay import Relay
+from kanban_terminal.services.relay_window import MIN_BACKLOG_INFLIGHT
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.outbox import FreshRows
 from kanban_terminal.storage.scan_repo import driver
