@@ -216,13 +216,3 @@ def replace_card(terminal: Terminal, card_id: str, *, actor: str | None = None, 
     terminal.card_loops[new_id] = loop
     terminal.bus.publish(CardsChanged((card_id, new_id)))
     return new_id
-
-
-def apply_replacements(terminal: Terminal, replacements: Iterable[CardReplacementRow]) -> None:
-    """Swap replaced ids for their replacements in `terminal.card_loops`, oldest replacement first
-    (a replacement may itself have been replaced)."""
-    by_loop = {lp.id: lp for lp in terminal.config.loops}
-    for r in sorted(replacements, key=lambda r: r.replaced_at):
-        loop = terminal.card_loops.pop(r.old_id, None) or by_loop.get(r.loop_id)
-        if loop is not None:
-            terminal.card_loops[r.new_id] = loop
