@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, text
 
+from kanban_terminal.storage.card_log import GENESIS, HASHED_FIELDS, ChainReport, chain_hash
 from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.types import to_text
 
@@ -253,3 +254,23 @@ def card_cycles(db: Database, card_id: str, limit: int = 200) -> list[CardCycle]
         )
         for r in rows
     ]
+
+
+def verify_chain_of(db: Database) -> ChainReport:
+    """Recompute the log's hash chain in id order, streaming the stored text straight into
+    `card_log.chain_hash` (no ORM rows: a year is a million rows); `first_broken_id` names the first
+    row that does not follow from the rows before it."""
+    cols = ", ".join(("id", "occurred_at", "recorded_at", *HASHED_FIELDS, "hash"))
+    prev, count = GENESIS, 0
+    with db.reading() as session:
+        result = (
+            session.connection()
+            .execution_options(stream_results=True)
+            .execute(text(f"SELECT {cols} FROM card_log ORDER BY id"))
+        )
+        for row in result:
+            count += 1
+            if row[-1] != chain_hash(prev, row[1], row[2], row[3:-1]):
+                return ChainReport(count, row[0])
+            prev = row[-1]
+    return ChainReport(count, None)
