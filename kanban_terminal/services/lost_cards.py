@@ -74,7 +74,7 @@ def flag_lost(
     circulating are skipped: they were found or handled in the meantime)."""
     now = terminal.clock()
     flagged: list[str] = []
-    with terminal.db.unit_of_work() as uow:
+    with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
         session = uow.session
         for card_id in card_ids:
             card = session.get(CardRow, card_id)
@@ -103,8 +103,8 @@ def flag_lost(
             card.state = step.to_state.value
             card.state_since = now
             flagged.append(card.id)
-    if flagged:
-        terminal.bus.publish(CardsChanged(tuple(flagged)))
+        if flagged:
+            uow.collect(CardsChanged(tuple(flagged)))
     return flagged
 
 
@@ -155,7 +155,7 @@ def replace_card(terminal: Terminal, card_id: str, *, actor: str | None = None, 
             f"loop {loop.id} uses printed ids (card_ids): add the new card's id to the configuration"
         )
     now = terminal.clock()
-    with terminal.db.unit_of_work() as uow:
+    with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
         session = uow.session
         card = session.get(CardRow, card_id)
         if card is None or card.state != CardState.LOST.value:
@@ -199,7 +199,11 @@ def replace_card(terminal: Terminal, card_id: str, *, actor: str | None = None, 
                 detail=f"replaces lost card {card_id}",
             ),
         )
-    terminal.card_loops.pop(card_id, None)
-    terminal.card_loops[new_id] = loop
-    terminal.bus.publish(CardsChanged((card_id, new_id)))
+
+        def swap_ids() -> None:  # only once the replacement is stored
+            terminal.card_loops.pop(card_id, None)
+            terminal.card_loops[new_id] = loop
+
+        uow.after_commit(swap_ids)
+        uow.collect(CardsChanged((card_id, new_id)))
     return new_id
