@@ -242,6 +242,21 @@ def schema_revision(path: Path) -> str | None:
         conn.close()
 
 
+def newest_log_time(path: Path) -> datetime | None:
+    """When the newest card-log row at `path` was recorded; None for a missing, empty or unreadable
+    file (never created, never migrated: `doctor` looks without touching)."""
+    if not path.exists():
+        return None
+    conn = _connect(path)
+    try:
+        row = conn.execute("SELECT max(recorded_at) FROM card_log").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return from_text(row[0]) if row and row[0] else None
+
+
 def is_known_revision(revision: str | None) -> bool:
     """True when `revision` is one of this version's migrations (False for a newer or foreign file)."""
     if revision is None:
