@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlmodel import col, select
 
 from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.tables import CardLogRow, CardRow, RejectedInputRow, RequestRow
-from kanban_terminal.storage.types import to_text
+from kanban_terminal.storage.types import from_text, to_text
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 
@@ -80,3 +81,21 @@ def requests_since(db: Database, loop_id: str, since: datetime, at_most: int) ->
 def card_ids_of_loop(uow: UnitOfWork, loop_id: str) -> list[str]:
     """Every card id the loop ever had (retired ones too), inside a unit of work."""
     return list(uow.session.exec(select(CardRow.id).where(CardRow.loop_id == loop_id)).all())
+
+
+def health(db: Database) -> tuple[int, datetime | None, datetime | None]:
+    """Requests not yet acknowledged by the broker, when the oldest was raised, and the newest scan
+    (one snapshot, for the health message)."""
+    with db.reading() as session:
+        queued, oldest = session.exec(
+            select(func.count(), func.min(col(RequestRow.raised_at))).where(
+                RequestRow.publish_state == "pending"
+            )
+        ).one()
+        last_scan = session.exec(select(func.max(col(CardRow.last_scan_at)))).one()
+    return int(queued), _stamp(oldest), _stamp(last_scan)
+
+
+def _stamp(value: Any) -> datetime | None:
+    # func.min/max over the text column bypass the UtcDateTime type: convert here.
+    return from_text(value) if isinstance(value, str) else value
