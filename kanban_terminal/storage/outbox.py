@@ -1,4 +1,5 @@
-"""The outbox's SQL: which requests are due for the broker, and marking the ones it acknowledged.
+"""The outbox's SQL: which requests are due for the broker, marking the ones it acknowledged, and
+upstream's answers to them.
 
 The outbox is `replenishment_request` itself (its `publish_state`); the relay (services/relay.py)
 decides what to publish and when, and this module only reads and writes rows for it, in plain SQL on
@@ -207,3 +208,50 @@ class OutboxWrites:
                 f"UPDATE card SET state = 'sent', state_since = ? WHERE id IN ({marks})",
                 (to_text(at), *card_ids),
             )
+
+    def answered(self, request_id: str) -> tuple[str, str | None, str | None, str] | None:
+        """Upstream answered `request_id`: it holds the request, so the relay stops re-publishing it
+        (`done`). Returns the row's card id, last upstream status, closed_at and status as they were,
+        or None for a request this terminal never raised (nothing is written then)."""
+        self._flush()
+        row: tuple[str, str | None, str | None, str] | None = self._sql.execute(
+            "SELECT card_id, upstream_status, closed_at, status FROM replenishment_request WHERE id = ?",
+            (request_id,),
+        ).fetchone()
+        if row is not None:
+            self._sql.execute(
+                "UPDATE replenishment_request SET publish_state = 'done' WHERE id = ?", (request_id,)
+            )
+        return row
+
+    def record_upstream(self, request_id: str, status: str, at: datetime, eta: datetime | None) -> None:
+        """Keep upstream's newest status of the request (and its ETA, when it gave one)."""
+        self._sql.execute(
+            "UPDATE replenishment_request SET upstream_status = ?, upstream_at = ?, eta = coalesce(?, eta) "
+            "WHERE id = ?",
+            (status, to_text(at), to_text(eta) if eta else None, request_id),
+        )
+
+    def card_of_answer(self, card_id: str) -> tuple[str, str, str | None] | None:
+        """The card an answer is about: its loop id, state and open request id."""
+        row: tuple[str, str, str | None] | None = self._sql.execute(
+            "SELECT loop_id, state, open_request_id FROM card WHERE id = ?", (card_id,)
+        ).fetchone()
+        return row
+
+    def moved_by_upstream(
+        self, request_id: str, card_id: str, *, status: str, state: str, at: datetime, closes: bool
+    ) -> None:
+        """The request takes upstream's status and its card `state`; `closes` (a rejection) closes the
+        request and frees the card for its next one."""
+        at_text = to_text(at)
+        self._sql.execute(
+            "UPDATE replenishment_request SET status = ?, closed_at = CASE WHEN ? THEN ? ELSE closed_at END "
+            "WHERE id = ?",
+            (status, closes, at_text, request_id),
+        )
+        self._sql.execute(
+            "UPDATE card SET state = ?, state_since = ?, "
+            "open_request_id = CASE WHEN ? THEN NULL ELSE open_request_id END WHERE id = ?",
+            (state, at_text, closes, card_id),
+        )
