@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from kanban_terminal.config import load_config  # noqa: E402
 from kanban_terminal.services.log_integrity import verify_log  # noqa: E402
-from kanban_terminal.services.log_query import LogFilter, _statement, read_page, write_csv  # noqa: E402
+from kanban_terminal.services.log_query import LogFilter, read_page, write_csv  # noqa: E402
 from kanban_terminal.services.terminal import DB_FILENAME, Terminal  # noqa: E402
+from kanban_terminal.storage.log_reads import _statement  # noqa: E402
 
 CONFIG = ROOT / "bench" / "bench_line.toml"
 PAGES = 5  # first page + 4 older pages by keyset, per filter and round

@@ -19,13 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.andon_signals import handle_andon_signal
-from kanban_terminal.services.relay import Relay, read_fresh
+from kanban_terminal.services.relay import Relay
 from kanban_terminal.services.signals import (
     MAX_SIGNAL_BYTES,
     BinSignal,
@@ -39,7 +38,7 @@ from kanban_terminal.services.signals import (
 )
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.services.upstream_status import try_apply_status
-from kanban_terminal.storage.scan_repo import driver
+from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from kanban_terminal.adapters.mqtt_client import MqttLink
@@ -224,15 +223,12 @@ class InboundWorker:
             for item, _ in group:
                 self._ack(item)
 
-    def _before_group_commit(
-        self, conn: Connection, results: list[SignalResult]
-    ) -> Callable[[bool], None] | None:
-        """Last inside a group's transaction: mark the PUBACKs that came in meanwhile (one write turn
-        for both), and read what the group's new requests need to be published straight after the
-        commit by this thread (`Relay.publish_fresh`) rather than after the relay thread's turn."""
-        relay = self.relay
-        if relay is None:
-            return None
+    def _before_group_commit(self, uow: UnitOfWork, results: list[SignalResult]) -> None:
+        """Last inside a group's unit of work: the relay marks the PUBACKs that came in meanwhile
+        (one write turn for both) and, after the commit, publishes the group's new requests from
+        this thread (`Relay.join_group`) rather than after the relay thread's turn."""
+        if self.relay is None:
+            return
         raised = [
             (r.outcome.request_id, r.outcome.loop_id)
             for r in results
@@ -241,21 +237,7 @@ class InboundWorker:
             and r.outcome.request_id
             and r.outcome.loop_id
         ]
-        acked = relay.take_acked()
-        try:
-            moved = relay.mark_in(conn, acked) if acked else []
-            fresh = read_fresh(driver(conn), raised, relay.window) if raised else None
-        except BaseException:
-            relay.marked(acked, [], committed=False)  # taken but not marked: the relay keeps them
-            raise
-
-        def after(committed: bool) -> None:
-            if acked:
-                relay.marked(acked, moved, committed=committed)
-            if committed and fresh is not None:
-                relay.publish_fresh(fresh)
-
-        return after
+        self.relay.join_group(uow, raised)
 
     def _retrying(self, step: object) -> bool:
         """Run a storage step until it commits or the services stop (then: not acknowledged, so

@@ -21,8 +21,6 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
-
 from kanban_terminal.config import Person
 from kanban_terminal.domain.auth import (
     CredentialState,
@@ -39,7 +37,8 @@ from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
-from kanban_terminal.storage.tables import CardLogRow, CredentialRow
+from kanban_terminal.storage.tables import CredentialRow
+from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 SCRYPT_N = 2**17
 SCRYPT_R = 8
@@ -90,18 +89,17 @@ def person(terminal: Terminal, badge: str) -> Person | None:
 
 
 def _log(
-    terminal: Terminal, session: Session, event: str, badge: str, source: str, detail: str, now: datetime
+    terminal: Terminal, uow: UnitOfWork, event: str, badge: str, source: str, detail: str, now: datetime
 ) -> None:
-    card_log.append(
-        session,
-        CardLogRow(
+    uow.log.append(
+        card_log.LogEntry(
             occurred_at=now,
             recorded_at=now,
             event=event,
             actor=escape_external(badge, 64),
             source=escape_external(source, 80),
             detail=detail,
-        ),
+        )
     )
 
 
@@ -121,14 +119,15 @@ def enroll(
         return bad
     pin_hash = hash_pin(pin, n=n or SCRYPT_N)
     now = terminal.clock()
-    with terminal.db.transaction() as session:
+    with terminal.db.unit_of_work() as uow:
+        session = uow.session
         row = session.get(CredentialRow, badge)
         if row is None:
             session.add(CredentialRow(badge=badge, pin_hash=pin_hash, enrolled_at=now))
         else:
             row.pin_hash, row.enrolled_at = pin_hash, now
             row.failures, row.locked_until, row.blocked = 0, None, False
-        _log(terminal, session, "auth_enrolled", badge, source, f"PIN set for {who.name}", now)
+        _log(terminal, uow, "auth_enrolled", badge, source, f"PIN set for {who.name}", now)
     return None
 
 
@@ -147,29 +146,29 @@ def login(terminal: Terminal, badge: str, pin: str, *, source: str) -> SessionSt
     else:
         refusal = check_attempt(_state(row), now)
     if refusal is not None:
-        with terminal.db.transaction() as session:
-            _log(terminal, session, "auth_refused", badge, source, refusal.message, now)
+        with terminal.db.unit_of_work() as uow:
+            _log(terminal, uow, "auth_refused", badge, source, refusal.message, now)
         return refusal
     assert row is not None and who is not None
     ok = verify_pin(row.pin_hash, pin)
     policy = lockout_policy(terminal)
     now = terminal.clock()
-    with terminal.db.transaction() as session:
-        current = session.get(CredentialRow, badge)
+    with terminal.db.unit_of_work() as uow:
+        current = uow.session.get(CredentialRow, badge)
         assert current is not None
         state = _state(current)
         if ok:
             _store(current, after_success(state))
-            _log(terminal, session, "auth_success", badge, source, f"team lead {who.name}", now)
+            _log(terminal, uow, "auth_success", badge, source, f"team lead {who.name}", now)
             return SessionState(badge, who.name, who.role, now)
         new = after_failure(state, now, policy)
         _store(current, new)
-        _log(terminal, session, "auth_failure", badge, source, f"wrong PIN ({new.failures} in a row)", now)
+        _log(terminal, uow, "auth_failure", badge, source, f"wrong PIN ({new.failures} in a row)", now)
         if new.blocked and not state.blocked:
-            _log(terminal, session, "auth_blocked", badge, source, f"blocked after {new.failures}", now)
+            _log(terminal, uow, "auth_blocked", badge, source, f"blocked after {new.failures}", now)
         elif new.locked_until is not None and new.locked_until != state.locked_until:
             wait = (new.locked_until - now).total_seconds()
-            _log(terminal, session, "auth_lockout", badge, source, f"locked for {wait:.0f} s", now)
+            _log(terminal, uow, "auth_lockout", badge, source, f"locked for {wait:.0f} s", now)
     return check_attempt(new, now) or Rejection("wrong_pin", "Wrong PIN. Try again.")
 
 
@@ -208,8 +207,8 @@ class AuthSession:
             if not session_expired(state, now, idle):
                 return state
             self.state = None
-        with terminal.db.transaction() as session:
-            _log(terminal, session, "auth_session_ended", state.badge, source, "idle timeout", now)
+        with terminal.db.unit_of_work() as uow:
+            _log(terminal, uow, "auth_session_ended", state.badge, source, "idle timeout", now)
         return None
 
     def touch(self, terminal: Terminal) -> None:
@@ -224,5 +223,5 @@ class AuthSession:
             state, self.state = self.state, None
         if state is not None:
             now = terminal.clock()
-            with terminal.db.transaction() as session:
-                _log(terminal, session, "auth_logout", state.badge, source, "logged out", now)
+            with terminal.db.unit_of_work() as uow:
+                _log(terminal, uow, "auth_logout", state.badge, source, "logged out", now)

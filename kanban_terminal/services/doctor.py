@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from kanban_terminal.config import ConfigError, load_config
 from kanban_terminal.storage import backup as files
-from kanban_terminal.storage.types import from_text
+from kanban_terminal.storage.errors import STORAGE_ERRORS
 
 DB_FILENAME = "terminal.db"
 DEFAULT_MIN_FREE_MB = 200
@@ -108,7 +107,7 @@ def check_database(opts: DoctorOptions) -> Check:
         )
     try:
         chain = files.chain_report(path)
-    except sqlite3.Error as exc:
+    except STORAGE_ERRORS as exc:
         return Check("database", Level.FAIL, f"{path}: cannot read the card log ({exc})")
     if not chain.ok:
         return Check(
@@ -180,19 +179,6 @@ def check_serial(opts: DoctorOptions) -> list[Check]:
     return checks
 
 
-def _newest_log_time(path: Path) -> datetime | None:
-    if not path.exists():
-        return None
-    conn = sqlite3.connect(path)
-    try:
-        row = conn.execute("SELECT max(recorded_at) FROM card_log").fetchone()
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
-    return from_text(row[0]) if row and row[0] else None
-
-
 def check_clock(opts: DoctorOptions) -> Check:
     now = opts.now()
     if not EARLIEST_PLAUSIBLE_YEAR <= now.year <= 2100:
@@ -201,7 +187,7 @@ def check_clock(opts: DoctorOptions) -> Check:
             Level.FAIL,
             f"the clock says {now:%Y-%m-%d %H:%M}Z: set the time and enable NTP (timedatectl)",
         )
-    newest = _newest_log_time(opts.data_dir / DB_FILENAME)
+    newest = files.newest_log_time(opts.data_dir / DB_FILENAME)
     if newest is not None and newest > now + CLOCK_SLACK:
         return Check(
             "clock",

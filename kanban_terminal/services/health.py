@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kanban_terminal.domain.text import escape_external
+from kanban_terminal.storage import card_reads
 
 if TYPE_CHECKING:
     from kanban_terminal.services.terminal import Terminal
@@ -112,22 +113,5 @@ class HealthFacts:
 
 def read_health_facts(terminal: Terminal, data_dir: Path) -> HealthFacts:
     """Read the outbox, the newest scan and free disk space for `build_health` (one read snapshot)."""
-    from sqlalchemy import func
-    from sqlmodel import col, select
-
-    from kanban_terminal.storage.tables import CardRow, RequestRow
-
-    with terminal.db.reading() as session:
-        queued, oldest = session.exec(
-            select(func.count(), func.min(col(RequestRow.raised_at))).where(
-                RequestRow.publish_state == "pending"
-            )
-        ).one()
-        last_scan = session.exec(select(func.max(col(CardRow.last_scan_at)))).one()
-    # func.min/max over the text column bypass the UtcDateTime type: convert here.
-    from kanban_terminal.storage.types import from_text
-
-    def _dt(v: Any) -> datetime | None:
-        return from_text(v) if isinstance(v, str) else v
-
-    return HealthFacts(int(queued), _dt(oldest), _dt(last_scan), shutil.disk_usage(data_dir).free)
+    queued, oldest, last_scan = card_reads.health(terminal.db)
+    return HealthFacts(queued, oldest, last_scan, shutil.disk_usage(data_dir).free)

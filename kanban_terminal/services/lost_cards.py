@@ -16,17 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
-from sqlmodel import col, select
-
 from kanban_terminal.domain.card_ids import generated_card_id, has_valid_check
 from kanban_terminal.domain.cards import CIRCULATING_STATES, CardEvent, CardState, Rejection, transition
 from kanban_terminal.domain.codes import InputRejection, normalise_code
 from kanban_terminal.services.events import CardsChanged
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import card_log
+from kanban_terminal.storage import card_log, card_reads
 from kanban_terminal.storage.tables import CardLogRow, CardReplacementRow, CardRow
-from kanban_terminal.storage.types import to_text
 
 
 @dataclass(frozen=True)
@@ -46,10 +42,7 @@ def find_silent(terminal: Terminal, now: datetime | None = None) -> list[SilentC
     now = now or terminal.clock()
     multiple = terminal.config.terminal.lost_after_lead_times
     circulating = [s.value for s in CIRCULATING_STATES]
-    with terminal.db.reading() as session:
-        cards = session.exec(
-            select(CardRow).where(col(CardRow.retired).is_(False), col(CardRow.state).in_(circulating))
-        ).all()
+    cards = card_reads.circulating_cards(terminal.db, circulating)
     cards_in_loop = Counter(c.loop_id for c in cards)
     out = []
     for card in cards:
@@ -71,15 +64,7 @@ def _loop_moved(terminal: Terminal, loop_id: str, since: datetime, cards: int) -
     """Whether the loop raised at least `cards` requests since `since`: bins are used in turn, so by
     then every healthy card has been scanned once. A loop standing still (a night, a weekend, a
     stopped line) therefore flags nothing, however long the silence."""
-    with terminal.db.reading() as session:
-        moved = session.connection().execute(
-            text(
-                "SELECT count(*) FROM (SELECT 1 FROM replenishment_request WHERE loop_id = :loop "
-                "AND raised_at > :since LIMIT :cards)"
-            ),
-            {"loop": loop_id, "since": to_text(since), "cards": cards},
-        )
-        return int(moved.scalar_one()) >= cards
+    return card_reads.requests_since(terminal.db, loop_id, since, cards) >= cards
 
 
 def flag_lost(
@@ -89,7 +74,8 @@ def flag_lost(
     circulating are skipped: they were found or handled in the meantime)."""
     now = terminal.clock()
     flagged: list[str] = []
-    with terminal.db.transaction() as session:
+    with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+        session = uow.session
         for card_id in card_ids:
             card = session.get(CardRow, card_id)
             if card is None or card.retired:
@@ -117,8 +103,8 @@ def flag_lost(
             card.state = step.to_state.value
             card.state_since = now
             flagged.append(card.id)
-    if flagged:
-        terminal.bus.publish(CardsChanged(tuple(flagged)))
+        if flagged:
+            uow.collect(CardsChanged(tuple(flagged)))
     return flagged
 
 
@@ -169,11 +155,12 @@ def replace_card(terminal: Terminal, card_id: str, *, actor: str | None = None, 
             f"loop {loop.id} uses printed ids (card_ids): add the new card's id to the configuration"
         )
     now = terminal.clock()
-    with terminal.db.transaction() as session:
+    with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+        session = uow.session
         card = session.get(CardRow, card_id)
         if card is None or card.state != CardState.LOST.value:
             raise ReplaceError(f"{card_id} is not flagged lost; flag it lost first (lost-cards --flag)")
-        ids = session.exec(select(CardRow.id).where(CardRow.loop_id == loop.id)).all()
+        ids = card_reads.card_ids_of_loop(uow, loop.id)
         prefix = loop.card_prefix
         used = [
             int(i[len(prefix) : -1])
@@ -212,17 +199,11 @@ def replace_card(terminal: Terminal, card_id: str, *, actor: str | None = None, 
                 detail=f"replaces lost card {card_id}",
             ),
         )
-    terminal.card_loops.pop(card_id, None)
-    terminal.card_loops[new_id] = loop
-    terminal.bus.publish(CardsChanged((card_id, new_id)))
+
+        def swap_ids() -> None:  # only once the replacement is stored
+            terminal.card_loops.pop(card_id, None)
+            terminal.card_loops[new_id] = loop
+
+        uow.after_commit(swap_ids)
+        uow.collect(CardsChanged((card_id, new_id)))
     return new_id
-
-
-def apply_replacements(terminal: Terminal, replacements: Iterable[CardReplacementRow]) -> None:
-    """Swap replaced ids for their replacements in `terminal.card_loops`, oldest replacement first
-    (a replacement may itself have been replaced)."""
-    by_loop = {lp.id: lp for lp in terminal.config.loops}
-    for r in sorted(replacements, key=lambda r: r.replaced_at):
-        loop = terminal.card_loops.pop(r.old_id, None) or by_loop.get(r.loop_id)
-        if loop is not None:
-            terminal.card_loops[r.new_id] = loop

@@ -7,7 +7,6 @@ only from a sound file of a schema this version knows, keeps what it replaces, a
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from kanban_terminal.services.instance_lock import acquire_exclusive
 from kanban_terminal.storage import backup as files
 from kanban_terminal.storage.card_log import ChainReport
 from kanban_terminal.storage.db import BACKUPS_DIRNAME
+from kanban_terminal.storage.errors import STORAGE_ERRORS
 
 DB_FILENAME = "terminal.db"  # the same name services/terminal.py uses; kept here so no DB is opened
 
@@ -53,7 +53,7 @@ def restore_terminal(
     lock = acquire_exclusive(data_dir)
     try:
         return _restore_locked(data_dir, source, progress, now)
-    except sqlite3.Error as exc:
+    except STORAGE_ERRORS as exc:
         raise files.BackupError(f"cannot restore {source}: {exc}") from exc
     finally:
         lock.release()

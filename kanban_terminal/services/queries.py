@@ -9,11 +9,10 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import col, select
-
 from kanban_terminal.domain.cards import OPEN_REQUEST_STATES, CardState
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage.tables import CardLogRow, CardRow, RejectedInputRow, RequestRow
+from kanban_terminal.storage import card_reads
+from kanban_terminal.storage.tables import RejectedInputRow
 
 
 @dataclass(frozen=True)
@@ -69,14 +68,7 @@ class Status:
 
 def read_status(terminal: Terminal) -> Status:
     cfg = terminal.config
-    with terminal.db.reading() as session:
-        cards = session.exec(select(CardRow.loop_id, CardRow.state).where(col(CardRow.retired).is_(False)))
-        per_loop: dict[str, Counter[str]] = {}
-        for loop_id, state in cards:
-            per_loop.setdefault(loop_id, Counter())[state] += 1
-        requests = session.exec(
-            select(RequestRow).where(col(RequestRow.closed_at).is_(None)).order_by(col(RequestRow.raised_at))
-        ).all()
+    per_loop, requests = card_reads.board(terminal.db)
     loops = tuple(
         LoopStatus(
             loop_id=loop.id,
@@ -122,24 +114,17 @@ class LogLine:
 
 def recent_log(terminal: Terminal, limit: int = 20) -> list[LogLine]:
     """The newest card-log rows, newest first (after a restart this shows what was committed)."""
-    with terminal.db.reading() as session:
-        rows = session.exec(select(CardLogRow).order_by(col(CardLogRow.id).desc()).limit(limit)).all()
+    rows = card_reads.newest_log_rows(terminal.db, limit)
     return [
         LogLine(r.occurred_at, r.event, r.card_id, r.from_state, r.to_state, r.source, r.detail) for r in rows
     ]
 
 
 def card_state(terminal: Terminal, card_id: str) -> CardState | None:
-    with terminal.db.reading() as session:
-        card = session.get(CardRow, card_id)
+    card = card_reads.card(terminal.db, card_id)
     return CardState(card.state) if card else None
 
 
 def rejected_inputs(terminal: Terminal, limit: int = 50) -> list[RejectedInputRow]:
     """Refused input for maintenance, newest first (stored escaped: safe to print)."""
-    with terminal.db.reading() as session:
-        return list(
-            session.exec(
-                select(RejectedInputRow).order_by(col(RejectedInputRow.id).desc()).limit(limit)
-            ).all()
-        )
+    return card_reads.rejected_inputs(terminal.db, limit)

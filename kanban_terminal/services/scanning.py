@@ -10,12 +10,7 @@ Rejected input is kept, escaped, in `rejected_input` for maintenance.
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from kanban_terminal.domain.card_ids import has_valid_check, layout_mismatch_hint
 from kanban_terminal.domain.cards import CardState, Transition
@@ -33,8 +28,9 @@ from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services.events import CardsChanged, RequestRaised, ScanOutcome, ScanRecorded
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
+from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
 from kanban_terminal.storage.scan_repo import ScanStore
-from kanban_terminal.storage.tables import RejectedInputRow
+from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +44,7 @@ def record_scan(
     intent: Intent = Intent.AUTO,
     confirmed: bool = False,
     actor: str | None = None,
-    store: ScanStore | None = None,
+    uow: UnitOfWork | None = None,
 ) -> ScanOutcome:
     """Handle one scanned code (or bin signal) and return what happened.
 
@@ -60,54 +56,75 @@ def record_scan(
         intent: AUTO for a person's scan, EMPTY / FULL for a bin sensor.
         confirmed: the person confirmed an implausibly early delivery.
         actor: who scanned, when known (badge id).
-        store: the open transaction to write into, for a caller that records many scans in one
-            (a group of bin signals); that caller flushes, commits and so decides when it is
-            durable. None: this scan's own transaction, committed before it returns.
+        uow: the open unit of work to write into, for a caller that records many scans in one
+            (a group of bin signals): that caller commits it and so decides when it is durable,
+            its events wait for that commit, and a storage error is raised to it. None: this
+            scan's own unit of work, committed before it returns.
 
     Returns:
-        The outcome; ACCEPTED only after the transaction is durable (with `store`: once the
+        The outcome; ACCEPTED only after the transaction is durable (with `uow`: once the
         caller has committed it).
     """
-    now = terminal.clock()
-    at = at or now
-    code = normalise_code(raw, terminal.config.terminal.max_code_length)
-    if isinstance(code, InputRejection):
-        return _reject_input(terminal, code.escaped_input, code.reason, source, at, OutcomeKind.MISREAD)
-    loop = terminal.card_loops.get(code)
-    if loop is None:
-        return _reject_unknown(terminal, code, source, at)
+    if uow is not None:
+        return _record(terminal, uow, raw, source, at, intent, confirmed, actor)
+    outcome: ScanOutcome | None = None
     try:
-        with _writes(terminal, store) as writes:
-            card = writes.read_card(code)
-            if card is None or card.retired:
-                raise LookupError(code)
-            request = (
-                OpenRequest(card.open_request_id, card.request_raised_at)
-                if card.open_request_id and card.request_raised_at
-                else None
-            )
-            snapshot = CardSnapshot(code, CardState(card.state), card.last_scan_at, request)
-            decision = decide_scan(
-                snapshot, loop.terms, at, intent=intent, confirmed=confirmed, policy=terminal.policy
-            )
-            request_id = _apply(terminal, writes, snapshot, decision, source, actor, now, at)
-    except LookupError:
-        return _reject_unknown(terminal, code, source, at)
-    except (SQLAlchemyError, sqlite3.Error) as exc:
+        with terminal.db.unit_of_work(release=terminal.bus.publish) as own:
+            outcome = _record(terminal, own, raw, source, at, intent, confirmed, actor)
+    except STORAGE_ERRORS as exc:
+        # sqlite3.Error too: the repositories run on the raw driver connection, whose errors
+        # SQLAlchemy does not wrap (an injected I/O error crashed the scanner, issue 7).
+        if outcome is not None and outcome.verdict is Verdict.REJECTED:
+            # Only the refused input was to be kept: failing to keep it must not hide the refusal.
+            log.error("could not keep rejected input %s: %s", outcome.code, exc)
+            terminal.bus.publish(ScanRecorded(outcome))
+            return outcome
         # Disk full, I/O error, lock timeout: nothing was committed; say so in red, never "accepted".
-        # sqlite3.Error too: scan_repo and card_log run the hot path on the raw driver connection,
-        # whose errors SQLAlchemy does not wrap (an injected I/O error crashed the scanner, issue 7).
+        code = _shown(terminal, raw)
         log.error("scan of %s not recorded: %s", code, exc)
         return ScanOutcome(
             Verdict.REJECTED,
             OutcomeKind.FAILED,
-            f"NOT recorded: the terminal could not save ({_storage_reason(exc)}). Scan again; "
+            f"NOT recorded: the terminal could not save ({storage_reason(exc)}). Scan again; "
             "if it repeats, call maintenance.",
             code,
             source,
-            at,
+            at or terminal.clock(),
             card_id=code,
         )
+    return outcome
+
+
+def _record(
+    terminal: Terminal,
+    uow: UnitOfWork,
+    raw: str,
+    source: str,
+    at: datetime | None,
+    intent: Intent,
+    confirmed: bool,
+    actor: str | None,
+) -> ScanOutcome:
+    """`record_scan` inside `uow`: decide, write, and collect the events for after the commit."""
+    now = terminal.clock()
+    at = at or now
+    code = normalise_code(raw, terminal.config.terminal.max_code_length)
+    if isinstance(code, InputRejection):
+        return _reject_input(uow, code.escaped_input, code.reason, source, at, OutcomeKind.MISREAD)
+    loop = terminal.card_loops.get(code)
+    card = uow.scans.read_card(code) if loop is not None else None
+    if loop is None or card is None or card.retired:
+        return _reject_unknown(terminal, uow, code, source, at)
+    request = (
+        OpenRequest(card.open_request_id, card.request_raised_at)
+        if card.open_request_id and card.request_raised_at
+        else None
+    )
+    snapshot = CardSnapshot(code, CardState(card.state), card.last_scan_at, request)
+    decision = decide_scan(
+        snapshot, loop.terms, at, intent=intent, confirmed=confirmed, policy=terminal.policy
+    )
+    request_id = _apply(terminal, uow.scans, snapshot, decision, source, actor, now, at)
     part = terminal.config.part(loop.part)
     outcome = ScanOutcome(
         decision.verdict,
@@ -124,25 +141,13 @@ def record_scan(
         request_id=request_id,
     )
     if decision.rejection is not None and decision.kind is not OutcomeKind.DEBOUNCED:
-        _keep_rejected(terminal, code, decision.message, source, at)
-    terminal.bus.publish(ScanRecorded(outcome))
+        _keep_rejected(uow, code, decision.message, source, at)
+    uow.collect(ScanRecorded(outcome))
     if decision.changes_state:
-        terminal.bus.publish(CardsChanged((code,)))
+        uow.collect(CardsChanged((code,)))
     if decision.raise_request and request_id is not None:
-        terminal.bus.publish(RequestRaised(request_id, loop.id))
+        uow.collect(RequestRaised(request_id, loop.id))
     return outcome
-
-
-@contextmanager
-def _writes(terminal: Terminal, store: ScanStore | None) -> Iterator[ScanStore]:
-    """The caller's store, or a transaction of this scan's own, flushed and committed at the end."""
-    if store is not None:
-        yield store
-        return
-    with terminal.db.write_connection() as conn:
-        own = ScanStore(conn)
-        yield own
-        own.flush()
 
 
 def _apply(
@@ -219,47 +224,35 @@ def _log_row(
     )
 
 
-def _reject_unknown(terminal: Terminal, code: str, source: str, at: datetime) -> ScanOutcome:
+def _shown(terminal: Terminal, raw: str) -> str:
+    code = normalise_code(raw, terminal.config.terminal.max_code_length)
+    return code.escaped_input if isinstance(code, InputRejection) else code
+
+
+def _reject_unknown(terminal: Terminal, uow: UnitOfWork, code: str, source: str, at: datetime) -> ScanOutcome:
     shown = escape_external(code, 60)
     if terminal.config.terminal.require_check_character and not has_valid_check(code):
         hint = layout_mismatch_hint(code)
         reason = f"Misread: {shown} is not a valid card code. Scan again."
         if hint:
             reason += f" {hint} Call maintenance."
-        return _reject_input(terminal, shown, reason, source, at, OutcomeKind.MISREAD)
+        return _reject_input(uow, shown, reason, source, at, OutcomeKind.MISREAD)
     reason = (
         f"Unknown card {shown}: not registered on line {terminal.config.line.id}. "
         "Is it from another line? Give it to the team lead."
     )
-    return _reject_input(terminal, shown, reason, source, at, OutcomeKind.UNKNOWN_CARD)
+    return _reject_input(uow, shown, reason, source, at, OutcomeKind.UNKNOWN_CARD)
 
 
 def _reject_input(
-    terminal: Terminal, shown: str, reason: str, source: str, at: datetime, kind: OutcomeKind
+    uow: UnitOfWork, shown: str, reason: str, source: str, at: datetime, kind: OutcomeKind
 ) -> ScanOutcome:
-    _keep_rejected(terminal, shown, reason, source, at)
+    _keep_rejected(uow, shown, reason, source, at)
     outcome = ScanOutcome(Verdict.REJECTED, kind, reason, shown, source, at)
-    terminal.bus.publish(ScanRecorded(outcome))
+    uow.collect(ScanRecorded(outcome))
     return outcome
 
 
-def _keep_rejected(terminal: Terminal, shown: str, reason: str, source: str, at: datetime) -> None:
-    """Keep a rejected input for maintenance; failing to keep it must not hide the rejection."""
-    try:
-        with terminal.db.transaction() as session:
-            session.add(
-                RejectedInputRow(at=at, source=escape_external(source, 80), input=shown, reason=reason)
-            )
-    except SQLAlchemyError as exc:
-        log.error("could not keep rejected input %s: %s", shown, exc)
-
-
-def _storage_reason(exc: SQLAlchemyError | sqlite3.Error) -> str:
-    text = str(getattr(exc, "orig", exc)).lower()
-    if "full" in text:
-        return "disk full"
-    if "locked" in text or "busy" in text:
-        return "database busy"
-    if "i/o" in text:
-        return "disk error"
-    return "storage error"
+def _keep_rejected(uow: UnitOfWork, shown: str, reason: str, source: str, at: datetime) -> None:
+    """Keep a rejected input for maintenance, in the scan's unit of work."""
+    uow.rejected.add(at=at, source=escape_external(source, 80), shown=shown, reason=reason)

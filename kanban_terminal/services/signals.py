@@ -24,26 +24,20 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
-from kanban_terminal.domain.scans import Intent, OutcomeKind
+from kanban_terminal.domain.scans import Intent
 from kanban_terminal.domain.text import escape_bytes, escape_external
 from kanban_terminal.services.bus import Bus
 from kanban_terminal.services.events import ScanOutcome
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import batches
-from kanban_terminal.storage.db import Database
-from kanban_terminal.storage.scan_repo import ScanStore, driver
-from kanban_terminal.storage.types import to_text
+from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -212,63 +206,19 @@ def signal_from_object(data: dict[str, Any], topic_device: str, now: datetime) -
     return BinSignal(data["id"], data["device"], data["boot"], seq, _TYPES[data["type"]], at, data.get("bin"))
 
 
-class _JoinedDatabase:
-    """A `Database` stand-in whose ORM transactions are savepoints inside one open group transaction.
-
-    `record_scan` keeps a refused input through `terminal.db.transaction()`; pointed at this, that
-    becomes a SAVEPOINT of the group, which commits once. The scan's own writes go into the group's
-    `ScanStore` instead (`record_scan(store=...)`).
-    """
-
-    def __init__(self, db: Database):
-        self.path = db.path
-        self.conn: Connection | None = None
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        assert self.conn is not None, "used outside a signal group"
-        with (
-            Session(bind=self.conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s,
-            s.begin(),
-        ):
-            yield s
-
-    reading = transaction
-
-
-class _CollectingBus(Bus):
-    """Holds the events `record_scan` announces until the group has really committed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.held: list[object] = []
-
-    def publish(self, event: object) -> None:
-        self.held.append(event)
-
-
-BeforeCommit = Callable[[Connection, "list[SignalResult]"], "Callable[[bool], None] | None"]
-"""`SignalApplier.apply`'s hook: (connection, results) -> the step to run once the transaction has
-committed (True) or rolled back (False)."""
+BeforeCommit = Callable[[UnitOfWork, "list[SignalResult]"], None]
+"""`SignalApplier.apply`'s hook: runs last inside the group's unit of work, with its results; it
+may write into the unit and register steps for after its commit or rollback (`UnitOfWork.after_commit`,
+`after_rollback`), which run before the group's events are announced."""
 
 
 class SignalApplier:
-    """Applies validated bin signals to a terminal, many per transaction."""
+    """Applies validated bin signals to a terminal, many per unit of work."""
 
     def __init__(self, terminal: Terminal):
         self.terminal = terminal
         self.cards = {(b.device, b.bin): b.card.upper() for b in terminal.config.bins}
         self.devices = {b.device for b in terminal.config.bins}
-        self._joined = _JoinedDatabase(terminal.db)
-        self._bus = _CollectingBus()
-        # A view of the terminal whose writes join the group transaction and whose events wait.
-        self._group_terminal = Terminal(
-            terminal.config,
-            cast(Database, self._joined),
-            clock=terminal.clock,
-            new_id=terminal.new_id,
-            bus=self._bus,
-        )
 
     def known(self, device: str) -> bool:
         return device in self.devices
@@ -280,54 +230,38 @@ class SignalApplier:
     def apply(
         self, signals: list[BinSignal], before_commit: BeforeCommit | None = None
     ) -> list[SignalResult]:
-        """Apply `signals` in one transaction; returns only after it has committed (fsynced).
+        """Apply `signals` in one unit of work; returns only after it has committed (fsynced).
 
-        `before_commit(conn, results)` runs last inside the transaction and returns what to run
-        once it has committed or rolled back, before the group's events are announced.
+        Each signal goes through `record_scan` in the group's unit of work, whose rows go to SQLite
+        as multi-row statements at the commit. `before_commit(uow, results)` runs last inside it.
+        The group's events (scans, requests raised) are announced only once it has committed.
 
         Raises:
             sqlalchemy.exc.SQLAlchemyError, sqlite3.Error: the group could not be committed;
                 nothing of it is stored, and the caller must not acknowledge any of its messages.
         """
+        terminal = self.terminal
         results: list[SignalResult] = []
-        self._bus.held.clear()
-        now_text = to_text(self.terminal.clock())
-        after: Callable[[bool], None] | None = None
-        try:
-            with self.terminal.db.writing(), self.terminal.db.write_engine.connect() as conn, conn.begin():
-                self._joined.conn = conn
-                fresh = _claim_keys(driver(conn), signals, now_text)
-                store = ScanStore(conn)
-                store.prefetch([card for s in signals if (card := self.card_of(s))])
-                outcomes: list[tuple[object, ...]] = []
-                for signal, first in zip(signals, fresh, strict=True):
-                    result = self._apply_one(store, signal) if first else SignalResult(signal, None)
-                    if result.outcome is not None:
-                        outcomes.append((signal.device, signal.boot, signal.seq, result.outcome.kind.value))
-                    results.append(result)
-                store.flush()
-                _record_outcomes(driver(conn), outcomes)
-                after = before_commit(conn, results) if before_commit else None
-        except BaseException:
-            if after is not None:
-                after(False)
-            raise
-        finally:
-            self._joined.conn = None
-        if after is not None:
-            try:
-                after(True)
-            except Exception:  # the group is stored: its messages must still be acknowledged
-                log.exception("after-commit step of a signal group failed")
-        # Committed: only now may screens and the relay hear about it.
-        for event in self._bus.held:
-            self.terminal.bus.publish(event)
-        self._bus.held.clear()
+        with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+            keys = [(s.device, s.boot, s.seq) for s in signals]
+            fresh = uow.inbound.claim(keys, terminal.clock())
+            uow.scans.prefetch([card for s in signals if (card := self.card_of(s))])
+            outcomes: list[tuple[str, str, int, str]] = []
+            for signal, first in zip(signals, fresh, strict=True):
+                result = self._apply_one(uow, signal) if first else SignalResult(signal, None)
+                if result.outcome is not None:
+                    outcomes.append((signal.device, signal.boot, signal.seq, result.outcome.kind.value))
+                results.append(result)
+            uow.inbound.record_outcomes(outcomes)
+            if before_commit is not None:
+                before_commit(uow, results)
         return results
 
-    def _apply_one(self, store: ScanStore, signal: BinSignal) -> SignalResult:
-        outcome: ScanOutcome = record_scan(
-            self._group_terminal,
+    def _apply_one(self, uow: UnitOfWork, signal: BinSignal) -> SignalResult:
+        # A storage error is raised out of record_scan (it is the group's unit of work): the whole
+        # group rolls back, so no dedupe key commits without its effect and no ack loses a signal.
+        outcome = record_scan(
+            self.terminal,
             self.card_of(signal) or "",
             source=f"mqtt:{signal.device}",
             at=signal.at,
@@ -335,54 +269,15 @@ class SignalApplier:
             # The early-delivery guard protects against a person scanning the wrong card; a sensor
             # on the bin itself has measured the refill, so its "full" needs no confirmation.
             confirmed=signal.kind == "full",
-            store=store,
+            uow=uow,
         )
-        if outcome.kind is OutcomeKind.FAILED:
-            # record_scan reports a storage error as a refusal; inside a group that must abort the
-            # group, or the dedupe key would commit without its effect and the ack lose the signal.
-            raise SignalNotStored(outcome.message)
         return SignalResult(signal, outcome)
-
-
-def _claim_keys(db: Any, signals: list[BinSignal], now_text: str) -> list[bool]:
-    """Insert the group's dedupe keys; True for each signal heard for the first time.
-
-    A key already stored (a QoS 1 redelivery, a device retry) or met earlier in the same group is
-    a duplicate. One multi-row INSERT a chunk: `RETURNING` names the keys it really inserted.
-    """
-    claimed: set[tuple[str, str, int]] = set()
-    for chunk in batches.chunks(signals):
-        marks, params = batches.values([(s.device, s.boot, s.seq, now_text, "") for s in chunk])
-        rows = db.execute(
-            f"INSERT OR IGNORE INTO inbound_signal (device, boot, seq, received_at, outcome) VALUES {marks} "
-            "RETURNING device, boot, seq",
-            params,
-        ).fetchall()
-        claimed.update((d, b, int(q)) for d, b, q in rows)
-    fresh = []
-    for signal in signals:
-        key = (signal.device, signal.boot, signal.seq)
-        fresh.append(key in claimed)
-        claimed.discard(key)  # a second copy in the same group is a duplicate
-    return fresh
-
-
-def _record_outcomes(db: Any, outcomes: list[tuple[object, ...]]) -> None:
-    """Store what each applied signal did beside its dedupe key (for maintenance)."""
-    for chunk in batches.chunks(outcomes):
-        marks, params = batches.values(chunk)
-        db.execute(
-            f"UPDATE inbound_signal SET outcome = v.column4 FROM (VALUES {marks}) AS v "
-            "WHERE device = v.column1 AND boot = v.column2 AND seq = v.column3",
-            params,
-        )
 
 
 def prune_signals(terminal: Terminal, keep: timedelta = timedelta(days=14)) -> int:
     """Forget dedupe keys older than `keep` (longer than any broker session or device buffer)."""
-    cutoff = to_text(terminal.clock() - keep)
-    with terminal.db.write_connection() as conn:
-        return conn.exec_driver_sql("DELETE FROM inbound_signal WHERE received_at < ?", (cutoff,)).rowcount
+    with terminal.db.unit_of_work() as uow:
+        return uow.inbound.prune(terminal.clock() - keep)
 
 
 def reject(bus: Bus, device: str, topic: str, reason: str) -> None:

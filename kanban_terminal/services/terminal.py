@@ -15,6 +15,7 @@ from pathlib import Path
 from kanban_terminal.config import Loop, TerminalConfig
 from kanban_terminal.domain.scans import ScanPolicy
 from kanban_terminal.services.bus import Bus
+from kanban_terminal.services.catalog import sync_catalog
 from kanban_terminal.services.instance_lock import InstanceLock, acquire_use
 from kanban_terminal.storage.db import Database
 
@@ -64,8 +65,6 @@ class Terminal:
         They also checkpoint the WAL in the background (storage/checkpointer.py), a thread the
         runtime starts (kanban_terminal/runtime/).
         """
-        from kanban_terminal.services.catalog import sync_catalog
-
         lock = acquire_use(data_dir, long_running=long_running)
         try:
             db = Database(data_dir / DB_FILENAME, background_checkpoints=long_running)
@@ -74,7 +73,7 @@ class Terminal:
             raise
         terminal = cls(config, db, clock=clock, new_id=new_id, instance_lock=lock)
         try:
-            sync_catalog(terminal)
+            sync_catalog(db, config, terminal.card_loops, clock())
         except BaseException:
             terminal.close()
             raise

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
 from kanban_terminal.domain.cards import CardEvent, CardState, Rejection, transition
 from kanban_terminal.domain.text import escape_external
@@ -24,8 +20,8 @@ from kanban_terminal.services.events import CardsChanged
 from kanban_terminal.services.signals import parse_json_object, parse_time
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
-from kanban_terminal.storage.scan_repo import driver
-from kanban_terminal.storage.types import to_text
+from kanban_terminal.storage.errors import STORAGE_ERRORS
+from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +93,7 @@ def parse_status(payload: bytes) -> UpstreamStatus | str:
 def apply_upstream_status(terminal: Terminal, status: UpstreamStatus) -> StatusApplied:
     """Apply one upstream status in one transaction and announce the card change after the commit.
 
-    Plain SQL on the driver connection, as the scan path (storage/scan_repo.py): through the ORM
+    Plain SQL in the unit of work (storage/outbox.py), as the scan path: through the ORM
     (two rows loaded, changed and flushed, a log row built) a status cost ~4 ms of CPU, and each
     request gets three of them (accepted, picked, shipped), 12 of the ~15 ms a request cost a
     terminal end to end (bench scale figure, per-thread CPU).
@@ -107,10 +103,10 @@ def apply_upstream_status(terminal: Terminal, status: UpstreamStatus) -> StatusA
             acknowledged.
     """
     now = terminal.clock()
-    with terminal.db.write_connection() as conn:
-        applied = _apply(conn, status, now)
-    if applied.moved:
-        terminal.bus.publish(CardsChanged((applied.card_id,)))
+    with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+        applied = _apply(uow, status, now)
+        if applied.moved:
+            uow.collect(CardsChanged((applied.card_id,)))
     return applied.result
 
 
@@ -124,38 +120,23 @@ class _Applied:
         return self.result.moved
 
 
-def _apply(conn: Connection, status: UpstreamStatus, now: datetime) -> _Applied:
-    db = driver(conn)
-
+def _apply(uow: UnitOfWork, status: UpstreamStatus, now: datetime) -> _Applied:
     def unmoved(note: str) -> _Applied:
         return _Applied(StatusApplied(status.request_id, status.status, False, note))
 
-    request = db.execute(
-        "SELECT card_id, upstream_status, closed_at, status FROM replenishment_request WHERE id = ?",
-        (status.request_id,),
-    ).fetchone()
+    request = uow.outbox.answered(status.request_id)
     if request is None:
         note = f"status {status.status} for unknown request {status.request_id}"
-        db.execute(
-            "INSERT INTO rejected_input (at, source, input, reason) VALUES (?, 'upstream', ?, ?)",
-            (to_text(now), status.request_id, note),
-        )
+        uow.rejected.add(at=now, source="upstream", shown=status.request_id, reason=note)
         log.warning("%s (from %s)", note, status.by or "upstream")
         return unmoved(note)
     card_id, upstream_status, closed_at, request_status = request
-    # Any answer means upstream holds the request: stop re-publishing it.
-    db.execute("UPDATE replenishment_request SET publish_state = 'done' WHERE id = ?", (status.request_id,))
     if _RANK[status.status] <= _RANK.get(upstream_status or "", 0):
         note = f"older or repeated status {status.status} ignored (have {upstream_status})"
         log.info("request %s: %s", status.request_id, note)
         return unmoved(note)
-    at_text = to_text(status.at)
-    db.execute(
-        "UPDATE replenishment_request SET upstream_status = ?, upstream_at = ?, eta = coalesce(?, eta) "
-        "WHERE id = ?",
-        (status.status, at_text, to_text(status.eta) if status.eta else None, status.request_id),
-    )
-    card = db.execute("SELECT loop_id, state, open_request_id FROM card WHERE id = ?", (card_id,)).fetchone()
+    uow.outbox.record_upstream(status.request_id, status.status, status.at, status.eta)
+    card = uow.outbox.card_of_answer(card_id)
     if closed_at is not None or card is None or card[2] != status.request_id:
         return unmoved(f"status {status.status} recorded; request already closed ({request_status})")
     loop_id, state, _ = card
@@ -169,8 +150,7 @@ def _apply(conn: Connection, status: UpstreamStatus, now: datetime) -> _Applied:
         detail += f" eta {status.eta.isoformat(timespec='seconds')}"
     if status.reason:
         detail += f" reason: {status.reason}"
-    chain = card_log.BufferedLog(driver(conn))
-    chain.append(
+    uow.log.append(
         card_log.LogEntry(
             occurred_at=status.at,
             recorded_at=now,
@@ -184,19 +164,15 @@ def _apply(conn: Connection, status: UpstreamStatus, now: datetime) -> _Applied:
             detail=detail.strip(),
         )
     )
-    chain.write()
     # A rejection closes the request: the bin is still empty, and the card waits for a new scan or
     # signal to ask again.
-    rejected = status.status == "rejected"
-    db.execute(
-        "UPDATE replenishment_request SET status = ?, closed_at = CASE WHEN ? THEN ? ELSE closed_at END "
-        "WHERE id = ?",
-        (status.status, rejected, at_text, status.request_id),
-    )
-    db.execute(
-        "UPDATE card SET state = ?, state_since = ?, "
-        "open_request_id = CASE WHEN ? THEN NULL ELSE open_request_id END WHERE id = ?",
-        (step.to_state.value, at_text, rejected, card_id),
+    uow.outbox.moved_by_upstream(
+        status.request_id,
+        card_id,
+        status=status.status,
+        state=step.to_state.value,
+        at=status.at,
+        closes=status.status == "rejected",
     )
     moved = StatusApplied(status.request_id, status.status, True, f"card {card_id} -> {status.status}")
     return _Applied(moved, card_id)
@@ -210,7 +186,7 @@ def try_apply_status(terminal: Terminal, payload: bytes, topic: str) -> bool:
         return True
     try:
         apply_upstream_status(terminal, parsed)
-    except (SQLAlchemyError, sqlite3.Error) as exc:
+    except STORAGE_ERRORS as exc:
         log.error("status for %s not stored: %s", parsed.request_id, exc)
         return False
     return True

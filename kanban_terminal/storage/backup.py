@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
+
 from kanban_terminal.storage.card_log import ChainReport, verify_chain
-from kanban_terminal.storage.db import BUSY_TIMEOUT_MS
+from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config
 from kanban_terminal.storage.tables import CardLogRow
 from kanban_terminal.storage.types import from_text
 
@@ -241,16 +243,27 @@ def schema_revision(path: Path) -> str | None:
         conn.close()
 
 
+def newest_log_time(path: Path) -> datetime | None:
+    """When the newest card-log row at `path` was recorded; None for a missing, empty or unreadable
+    file (never created, never migrated: `doctor` looks without touching)."""
+    if not path.exists():
+        return None
+    conn = _connect(path)
+    try:
+        row = conn.execute("SELECT max(recorded_at) FROM card_log").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return from_text(row[0]) if row and row[0] else None
+
+
 def is_known_revision(revision: str | None) -> bool:
     """True when `revision` is one of this version's migrations (False for a newer or foreign file)."""
     if revision is None:
         return False
-    from alembic.script import ScriptDirectory
-
-    from kanban_terminal.storage.db import _alembic_config
-
     try:
-        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is not None
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
     except Exception:  # alembic raises several kinds for an unknown id
         return False
 

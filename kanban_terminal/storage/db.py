@@ -13,22 +13,22 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
-from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlmodel import Session
 
+from kanban_terminal.storage.backup import pre_migration_backup
 from kanban_terminal.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
+from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config
+from kanban_terminal.storage.unit_of_work import UnitOfWork
 
-BUSY_TIMEOUT_MS = 10_000
-_MIGRATIONS = Path(__file__).parent / "migrations"
 BACKUPS_DIRNAME = "backups"
 """Automatic pre-migration backups go to this folder of the data dir."""
 
@@ -73,12 +73,6 @@ def _secure_create(path: Path) -> None:
     os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
 
 
-def _alembic_config() -> AlembicConfig:
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
-    return cfg
-
-
 def migrate(engine: Engine, *, backup_dir: Path | None = None) -> None:
     """Bring the schema to the newest revision; refuse a database written by a newer version.
 
@@ -87,7 +81,7 @@ def migrate(engine: Engine, *, backup_dir: Path | None = None) -> None:
         backup_dir: where to put an automatic backup (online backup API) before an existing database
             is migrated; None for no backup. A new, empty database is never backed up.
     """
-    cfg = _alembic_config()
+    cfg = alembic_config()
     script = ScriptDirectory.from_config(cfg)
     head = script.get_current_head()
     with engine.connect() as conn:
@@ -104,8 +98,6 @@ def migrate(engine: Engine, *, backup_dir: Path | None = None) -> None:
             ) from None
         if backup_dir is not None and engine.url.database:
             # Before anything changes: an upgrade that goes wrong can then be undone with `restore`.
-            from kanban_terminal.storage.backup import pre_migration_backup
-
             pre_migration_backup(Path(engine.url.database), backup_dir, current)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -155,38 +147,71 @@ class Database:
                 self.checkpointer.committed()
 
     @contextmanager
+    def unit_of_work(
+        self, *, fsync: bool = True, release: Callable[[object], None] | None = None
+    ) -> Iterator[UnitOfWork]:
+        """The one way to write: a unit of work that commits together or not at all.
+
+        Args:
+            fsync: False commits without waiting for the disk (synchronous=NORMAL for this
+                transaction only). Only for writes that may be lost on power loss and redone: in WAL
+                the next fsynced commit flushes them too, in order, so they can vanish only together
+                with everything after them.
+            release: where the unit's events go once it has committed (the terminal's bus).
+        """
+        uow: UnitOfWork | None = None
+        try:
+            with self.writing(), self.write_engine.connect() as conn:
+                raw = conn.connection.driver_connection
+                assert raw is not None, "a pooled connection always has its sqlite3 connection"
+                if not fsync:
+                    raw.execute("PRAGMA synchronous=NORMAL")  # refused inside a transaction: set before BEGIN
+                try:
+                    with conn.begin():
+                        uow = UnitOfWork(conn)
+                        try:
+                            yield uow
+                            uow.flush()
+                        finally:
+                            uow.close_session()
+                finally:
+                    if not fsync:
+                        try:
+                            raw.execute("PRAGMA synchronous=FULL")
+                        except BaseException:
+                            conn.invalidate()  # never back to the pool without fsync
+                            raise
+        except BaseException:
+            if uow is not None:
+                uow.rolled_back()  # after the write turn is given back, like the commit's hooks
+            raise
+        assert uow is not None
+        uow.committed(release)
+
+    @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: everything written inside commits together or not at all."""
-        with (
-            self.writing(),
-            Session(self.write_engine, expire_on_commit=False) as session,
-            session.begin(),
-        ):
-            yield session
+        """A unit of work through the ORM: for the use cases written on SQLModel."""
+        with self.unit_of_work() as uow:
+            yield uow.session
 
     @contextmanager
     def write_connection(self, *, fsync: bool = True) -> Iterator[Connection]:
-        """One unit of work on a Core connection, for the hot path that writes plain SQL.
+        """A unit of work on its Core connection (see `unit_of_work` for `fsync`)."""
+        with self.unit_of_work(fsync=fsync) as uow:
+            yield uow.conn
 
-        `fsync=False` commits without waiting for the disk (synchronous=NORMAL for this transaction
-        only). Only for writes that may be lost on power loss and redone: in WAL the next fsynced
-        commit flushes them too, in order, so they can vanish only together with everything after them.
-        """
-        with self.writing(), self.write_engine.connect() as conn:
+    @contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        """One read transaction on the read engine's sqlite3 connection: every query in it sees the
+        same snapshot (the relay's outbox reads, which skip the ORM for speed)."""
+        with self.read_engine.connect() as conn:
             raw = conn.connection.driver_connection
             assert raw is not None, "a pooled connection always has its sqlite3 connection"
-            if not fsync:
-                raw.execute("PRAGMA synchronous=NORMAL")  # refused inside a transaction: set before BEGIN
+            raw.execute("BEGIN")
             try:
-                with conn.begin():
-                    yield conn
+                yield raw
             finally:
-                if not fsync:
-                    try:
-                        raw.execute("PRAGMA synchronous=FULL")
-                    except BaseException:
-                        conn.invalidate()  # never back to the pool without fsync
-                        raise
+                raw.execute("COMMIT")
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -5,7 +5,8 @@ of work that cost ~1.4 ms of Python per scan against a ~0.2 ms fsync (bench/scan
 prepared driver statements it costs a small fraction of that, so "accepted" shows as soon as the disk
 has it. Everything else (catalog, queries, andon) stays on SQLModel where speed does not matter.
 
-A group of bin signals is many scans in one transaction (`services/signals.py`). Statement by
+A group of bin signals is many scans in one unit of work (`storage/unit_of_work.py`, which owns a
+store and flushes it before the commit; `services/signals.py`). Statement by
 statement, a 256-signal group cost 12 statements a signal: 225-280 us a signal in-process against
 117 us for the same statements in bare sqlite3, and 44 us for bare multi-row statements (2026-12-04,
 20,000-card line). In `serve` every statement also lets go of the GIL and must win it back from

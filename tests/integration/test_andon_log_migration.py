@@ -21,9 +21,9 @@ from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.log_integrity import verify_log
 from kanban_terminal.services.reports import build_report
 from kanban_terminal.services.terminal import DB_FILENAME, Terminal
-from kanban_terminal.storage import db as storage_db
 from kanban_terminal.storage.backup import chain_report
 from kanban_terminal.storage.db import Database
+from kanban_terminal.storage.sqlite_file import alembic_config
 from tests.support.andon import PIN, TEAM_LEAD, FakeClock
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -149,7 +149,7 @@ def test_0006_downgrades_to_the_0005_schema(migrated: tuple[Path, FakeClock]) ->
     Terminal.open(load_config(CONFIG), data_dir, clock=clock).close()
     db = Database(data_dir / DB_FILENAME)
     try:
-        cfg = storage_db._alembic_config()
+        cfg = alembic_config()
         with db.write_engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0005")

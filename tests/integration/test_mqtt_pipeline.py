@@ -19,7 +19,7 @@ from kanban_terminal.adapters.upstream import UpstreamPeer
 from kanban_terminal.config import UpstreamSettings
 from kanban_terminal.domain.scans import Intent
 from kanban_terminal.runtime import TerminalServices
-from kanban_terminal.services.relay import request_payload
+from kanban_terminal.services.outbox import request_payload
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.tables import RequestRow

@@ -12,9 +12,10 @@ from sqlmodel import select
 
 from kanban_terminal.config import load_config
 from kanban_terminal.services.terminal import DB_FILENAME, Terminal
-from kanban_terminal.storage import db as storage_db
+from kanban_terminal.storage import sqlite_file
 from kanban_terminal.storage.card_log import verify_chain
 from kanban_terminal.storage.db import Database, DatabaseError
+from kanban_terminal.storage.sqlite_file import alembic_config
 from kanban_terminal.storage.tables import CardLogRow
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -36,7 +37,7 @@ def _rows(path: Path) -> dict[str, dict[object, dict[str, object]]]:
 def _head() -> str:
     from alembic.script import ScriptDirectory
 
-    return str(ScriptDirectory.from_config(storage_db._alembic_config()).get_current_head())
+    return str(ScriptDirectory.from_config(alembic_config()).get_current_head())
 
 
 def test_upgrade_from_schema_0001_keeps_every_row_and_the_chain(tmp_path: Path) -> None:
@@ -72,7 +73,7 @@ def test_upgrade_from_schema_0001_keeps_every_row_and_the_chain(tmp_path: Path) 
 def _with_extra_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A copy of the real migrations plus a harmless 0099 on top, to exercise a real upgrade."""
     scripts = tmp_path / "migrations"
-    shutil.copytree(Path(storage_db.__file__).parent / "migrations", scripts)
+    shutil.copytree(sqlite_file.MIGRATIONS, scripts)
     head = _head()
     (scripts / "versions" / "0099_test_extra.py").write_text(
         "from alembic import op\n"
@@ -83,7 +84,7 @@ def _with_extra_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         "def downgrade() -> None:\n"
         "    op.drop_table('test_extra')\n"
     )
-    monkeypatch.setattr(storage_db, "_MIGRATIONS", scripts)
+    monkeypatch.setattr(sqlite_file, "MIGRATIONS", scripts)
 
 
 def test_migration_is_preceded_by_a_private_backup_and_old_ones_are_pruned(

@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from kanban_terminal.services.log_integrity import verify_log
-from kanban_terminal.services.relay import MIN_BACKLOG_INFLIGHT, FreshRows, Relay, read_fresh
+from kanban_terminal.services.relay import Relay
+from kanban_terminal.services.relay_window import MIN_BACKLOG_INFLIGHT
+from kanban_terminal.services.signals import SignalResult
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.outbox import FreshRows
 from kanban_terminal.storage.scan_repo import driver
 from tests.support.mqtt_lines import make_config
 from tests.unit.test_relay import Broker, Clock, card_state, raise_requests, rows
@@ -45,8 +48,8 @@ def request_of(terminal: Terminal, card: str) -> tuple[str, str]:
 
 def fresh(terminal: Terminal, relay: Relay, cards: list[str]) -> FreshRows:
     """What the worker reads inside its group's transaction for the requests of `cards`."""
-    with terminal.db.write_connection() as conn:
-        return read_fresh(driver(conn), [request_of(terminal, c) for c in cards], relay.window)
+    with terminal.db.unit_of_work() as uow:
+        return uow.outbox.fresh([request_of(terminal, c) for c in cards], relay.window)
 
 
 def test_a_fresh_request_goes_out_from_the_committing_thread(terminal: Terminal) -> None:
@@ -106,8 +109,8 @@ def test_pubacks_marked_in_the_workers_transaction(terminal: Terminal) -> None:
     assert rows(terminal)["C00001"] == ("pending", 0)
     acked = relay.take_acked()
     assert len(acked) == 2
-    with terminal.db.write_connection() as conn:
-        moved = relay.mark_in(conn, acked)
+    with terminal.db.unit_of_work() as uow:
+        moved = relay.mark_in(uow, acked)
     relay.marked(acked, moved, committed=True)
     relay.hold_marks(False)
     relay.run_once()
@@ -216,7 +219,7 @@ def test_pubacks_taken_by_a_group_that_fails_before_its_commit_are_marked_later(
         services = TerminalServices(terminal, None)
         services.relay = relay  # the worker's hook, without a broker link
 
-        def failing_mark(conn: object, request_ids: list[str]) -> list[str]:
+        def failing_mark(uow: object, request_ids: list[str]) -> list[str]:
             raise SignalNotStored("disk I/O error")
 
         monkeypatch.setattr(relay, "mark_in", failing_mark)
@@ -227,5 +230,42 @@ def test_pubacks_taken_by_a_group_that_fails_before_its_commit_are_marked_later(
         relay.run_once()  # the relay still has the answer and marks it
         assert rows(terminal)["C00010"] == ("published", 1)
         assert len(broker.sent) == 1
+    finally:
+        terminal.close()
+
+
+def test_a_group_joined_by_the_relay_marks_its_pubacks_and_publishes_its_requests_after_commit(
+    tmp_path: Path, clock: Clock
+) -> None:
+    from kanban_terminal.runtime import TerminalServices
+    from kanban_terminal.services.signals import BinSignal
+    from kanban_terminal.storage.unit_of_work import UnitOfWork
+
+    config, _ = make_config(tmp_path, loops=2, cards=30, sensors=5)
+    terminal = Terminal.open(config, tmp_path / "data", clock=clock)
+    try:
+        raise_requests(terminal, ["C00010"])
+        broker = Broker()
+        relay = Relay(terminal, broker, window=20)
+        relay.run_once()
+        relay.on_published(broker.sent[0][0], True, "Success")
+        services = TerminalServices(terminal, None)
+        services.relay = relay
+        seen_inside: list[int] = []
+
+        def hook(uow: UnitOfWork, results: list[SignalResult]) -> None:
+            services.inbound._before_group_commit(uow, results)
+            seen_inside.append(len(broker.sent))  # nothing new goes out before the commit
+
+        signal = BinSignal("BS00001:b:1", "BS00001", "b", 1, "empty", clock.now)
+        results = services.applier.apply([signal], hook)
+        assert seen_inside == [1]
+        assert rows(terminal)["C00010"] == ("published", 1)  # marked in the group's transaction
+        assert card_state(terminal, "C00010") == "sent"
+        request_id = results[0].outcome.request_id if results[0].outcome else None
+        assert [m["id"] for _, m in broker.sent[1:]] == [request_id]  # published right after commit
+        relay.run_once()
+        assert len(broker.sent) == 2  # neither published twice
+        assert verify_log(terminal.db).ok
     finally:
         terminal.close()

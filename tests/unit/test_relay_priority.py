@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kanban_terminal.services.relay import MIN_BACKLOG_INFLIGHT, Relay
+from kanban_terminal.services.relay import Relay
+from kanban_terminal.services.relay_window import MIN_BACKLOG_INFLIGHT
 from kanban_terminal.services.terminal import Terminal
 from tests.support.mqtt_lines import make_config
 from tests.unit.test_relay import Broker, Clock, raise_requests

@@ -1,0 +1,111 @@
+"""The catalog's rows: parts, loops and cards as the configuration says they are, and replacements.
+
+services/catalog.py decides what the configuration means; this module writes it inside a unit of
+work. Parts and loops are few and go through the ORM; cards are many and go in plain SQL: a new
+data dir for a 20,000-card line built 20,000 card and 20,000 log ORM objects in one session, and
+`serve` peaked at 217-225 MB before its first signal (bench), and every later start loaded every
+card as an ORM object just to compare three columns. It must not commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import select
+
+from kanban_terminal.storage import card_log
+from kanban_terminal.storage.tables import CardReplacementRow, LoopRow, PartRow
+from kanban_terminal.storage.types import to_text
+from kanban_terminal.storage.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A lost card replaced by a new id (services/lost_cards.py `replace_card`)."""
+
+    old_id: str
+    new_id: str
+    loop_id: str
+    replaced_at: datetime
+
+
+def sync_parts(uow: UnitOfWork, parts: Mapping[str, tuple[str, str]]) -> int:
+    """Make the part table say `parts` (number -> (description, unit)); returns rows changed."""
+    session = uow.session
+    stored = {p.number: p for p in session.exec(select(PartRow))}
+    changed = 0
+    for number, (description, unit) in parts.items():
+        row = stored.get(number)
+        if row is None:
+            session.add(PartRow(number=number, description=description, unit=unit))
+            changed += 1
+        elif (row.description, row.unit) != (description, unit):
+            row.description, row.unit = description, unit
+            changed += 1
+    session.flush()
+    return changed
+
+
+def sync_loops(uow: UnitOfWork, loops: Mapping[str, Mapping[str, Any]]) -> int:
+    """Make the loop table say `loops` (id -> column values); returns rows changed. A loop's
+    `next_seq` is never touched: requests keep counting across a config change."""
+    session = uow.session
+    stored = {lp.id: lp for lp in session.exec(select(LoopRow))}
+    changed = 0
+    for loop_id, values in loops.items():
+        row = stored.get(loop_id)
+        if row is None:
+            session.add(LoopRow(id=loop_id, **values))
+            changed += 1
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            for key, value in values.items():
+                setattr(row, key, value)
+            changed += 1
+    session.flush()
+    return changed
+
+
+def replacements(uow: UnitOfWork) -> list[Replacement]:
+    """Every card replacement, oldest first (a replacement may itself have been replaced)."""
+    rows = uow.session.exec(select(CardReplacementRow)).all()
+    found = [Replacement(r.old_id, r.new_id, r.loop_id, r.replaced_at) for r in rows]
+    return sorted(found, key=lambda r: r.replaced_at)
+
+
+def sync_cards(uow: UnitOfWork, card_loops: Mapping[str, str], initial_state: str, now: datetime) -> int:
+    """Register new cards (in `initial_state`, with a chained "registered" log row), re-activate or
+    move configured ones, retire dropped ones; `card_loops` is card id -> loop id. Returns rows changed."""
+    uow.flush()  # the ORM's part and loop rows first: cards refer to loops
+    db = uow.sql
+    now_text = to_text(now)
+    stored = {card_id: (loop_id, bool(retired)) for card_id, loop_id, retired in db.execute(
+        "SELECT id, loop_id, retired FROM card"
+    )}  # fmt: skip
+    new_cards: list[tuple[str, str, str, str]] = []
+    log_rows: list[tuple[object, ...]] = []
+    moved: list[tuple[str, str]] = []
+    tail = db.execute("SELECT hash FROM card_log ORDER BY id DESC LIMIT 1").fetchone()
+    prev: str = tail[0] if tail else card_log.GENESIS
+    for card_id, loop_id in card_loops.items():
+        known = stored.get(card_id)
+        if known is None:
+            new_cards.append((card_id, loop_id, initial_state, now_text))
+            values = (  # card_log.FIELDS, in order
+                "registered", card_id, loop_id, None, initial_state, None, None, "config",
+                f"card registered in loop {loop_id}", None,
+            )  # fmt: skip
+            prev = card_log.chain_hash(prev, now_text, now_text, values)
+            log_rows.append((now_text, now_text, *values, prev))
+        elif known[1] or known[0] != loop_id:
+            moved.append((loop_id, card_id))
+    retired = [(card_id,) for card_id, (_, gone) in stored.items() if card_id not in card_loops and not gone]
+    db.executemany(
+        "INSERT INTO card (id, loop_id, state, state_since, retired) VALUES (?, ?, ?, ?, 0)", new_cards
+    )
+    card_log.insert_many(db, log_rows)
+    db.executemany("UPDATE card SET retired = 0, loop_id = ? WHERE id = ?", moved)
+    db.executemany("UPDATE card SET retired = 1 WHERE id = ?", retired)
+    return len(new_cards) + len(moved) + len(retired)

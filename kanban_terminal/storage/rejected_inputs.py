@@ -1,0 +1,34 @@
+"""Refused input kept for maintenance (`kanban-terminal rejected`), escaped by the caller.
+
+Buffered like the scan's rows (scan_repo.py): a group of bin signals refuses many at once, and they
+go to SQLite as one multi-row INSERT when the unit of work flushes. It must not escape or judge the
+input: the use case has already done both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kanban_terminal.storage import batches
+from kanban_terminal.storage.types import to_text
+
+
+class RejectedInputs:
+    """`rejected_input` rows inside a unit of work (`UnitOfWork.rejected`)."""
+
+    def __init__(self, sql: Any):
+        self._sql = sql
+        self._rows: list[tuple[object, ...]] = []
+
+    def add(self, *, at: datetime, source: str, shown: str, reason: str) -> None:
+        """Keep one refused input; `source` and `shown` already escaped."""
+        self._rows.append((to_text(at), source, shown, reason))
+
+    def flush(self) -> None:
+        rows, self._rows = self._rows, []
+        for chunk in batches.chunks(rows):
+            marks, params = batches.values(chunk)
+            self._sql.execute(
+                f"INSERT INTO rejected_input (at, source, input, reason) VALUES {marks}", params
+            )

@@ -1,0 +1,161 @@
+"""The unit of work on a real SQLite file: commit or nothing, events and hooks only after the outcome.
+
+A group of bin signals is one unit of work with many `record_scan` calls in it: nothing of it is
+visible, announced or acknowledged before its commit, and a rollback leaves no trace.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from kanban_terminal.domain.scans import Intent, OutcomeKind
+from kanban_terminal.services.events import RequestRaised, ScanRecorded
+from kanban_terminal.services.scanning import record_scan
+from kanban_terminal.services.signals import BinSignal, SignalApplier, SignalResult
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.card_log import LogEntry
+from kanban_terminal.storage.rejected_inputs import RejectedInputs
+from kanban_terminal.storage.tables import RejectedInputRow
+from kanban_terminal.storage.unit_of_work import UnitOfWork
+from tests.support.mqtt_lines import make_config
+from tests.support.terminals import Clock, open_terminal
+
+CARD = "B1001Z"
+
+
+class Boom(Exception):
+    pass
+
+
+def count(path: Path, table: str) -> int:
+    con = sqlite3.connect(path)
+    try:
+        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    finally:
+        con.close()
+
+
+def test_events_wait_for_the_commit_and_hooks_run_after_it(tmp_path: Path) -> None:
+    terminal = open_terminal(tmp_path, Clock())
+    seen: list[str] = []
+    released: list[object] = []
+    with terminal.db.unit_of_work(release=released.append) as uow:
+        outcome = record_scan(terminal, CARD, source="keyboard", uow=uow)
+        uow.after_commit(lambda: seen.append(f"committed, {len(released)} released"))
+        uow.after_rollback(lambda: seen.append("rolled back"))
+        assert released == [] and seen == []
+        assert count(terminal.db.path, "replenishment_request") == 0  # not even flushed yet
+    assert outcome.kind is OutcomeKind.REQUEST_RAISED
+    assert seen == ["committed, 0 released"]  # hooks first, then the events
+    assert [type(e) for e in released][0] is ScanRecorded
+    assert any(isinstance(e, RequestRaised) for e in released)
+    assert count(terminal.db.path, "replenishment_request") == 1
+    terminal.close()
+
+
+def test_a_rollback_drops_rows_events_and_runs_the_rollback_hooks(tmp_path: Path) -> None:
+    terminal = open_terminal(tmp_path, Clock())
+    log_rows = count(terminal.db.path, "card_log")
+    seen: list[str] = []
+    released: list[object] = []
+    with pytest.raises(Boom), terminal.db.unit_of_work(release=released.append) as uow:
+        record_scan(terminal, CARD, source="keyboard", uow=uow)
+        record_scan(terminal, "NOSUCH1", source="keyboard", uow=uow)  # a refused input, kept in uow
+        uow.after_commit(lambda: seen.append("committed"))
+        uow.after_rollback(lambda: seen.append("rolled back"))
+        uow.flush()  # written, but not committed
+        raise Boom
+    assert seen == ["rolled back"] and released == []
+    assert count(terminal.db.path, "replenishment_request") == 0
+    assert count(terminal.db.path, "rejected_input") == 0
+    assert count(terminal.db.path, "card_log") == log_rows
+    terminal.close()
+
+
+def test_the_orm_session_sees_the_rows_still_waiting_in_memory(tmp_path: Path) -> None:
+    terminal = open_terminal(tmp_path, Clock())
+    with terminal.db.unit_of_work() as uow:
+        record_scan(terminal, "NOSUCH1", source="keyboard", uow=uow)
+        kept = uow.session.exec(select(RejectedInputRow)).all()
+        assert [r.source for r in kept] == ["keyboard"]
+    terminal.close()
+
+
+def test_the_log_chain_holds_across_scans_and_relay_marks_in_one_unit(tmp_path: Path) -> None:
+    from kanban_terminal.services.log_integrity import verify_log
+
+    clock = Clock()
+    terminal = open_terminal(tmp_path, clock)
+    with terminal.db.unit_of_work() as uow:
+        record_scan(terminal, CARD, source="keyboard", uow=uow)
+        uow.flush()
+        uow.log.append(LogEntry(clock(), clock(), "note", "test", card_id=CARD, detail="after a flush"))
+        record_scan(terminal, "B1002X", source="keyboard", uow=uow)
+    assert verify_log(terminal.db).ok
+    terminal.close()
+
+
+def test_a_write_without_fsync_is_set_back_to_full_for_the_next_unit(tmp_path: Path) -> None:
+    terminal = open_terminal(tmp_path, Clock())
+    with terminal.db.unit_of_work(fsync=False) as uow:
+        assert uow.sql.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    with terminal.db.unit_of_work() as uow:
+        assert uow.sql.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    terminal.close()
+
+
+def test_a_signal_group_is_one_unit_of_work_whose_events_follow_its_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    config, _ = make_config(tmp_path, loops=1, cards=5, sensors=3)
+    terminal = Terminal.open(config, tmp_path / "data", clock=clock)
+    released: list[object] = []
+    terminal.bus.subscribe(released.append)
+    opened: list[dict[str, object]] = []
+    real = terminal.db.unit_of_work
+
+    def counting(**kwargs: Any) -> Any:
+        opened.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(terminal.db, "unit_of_work", counting)
+    signals = [BinSignal(f"s{i}", f"BS0000{i}", "b1", 0, "empty", clock()) for i in (1, 2, 3)]
+
+    def before_commit(uow: UnitOfWork, results: list[SignalResult]) -> None:
+        assert released == []  # nothing announced from inside the group
+        assert count(terminal.db.path, "replenishment_request") == 0
+
+    results = SignalApplier(terminal).apply(signals, before_commit)
+    assert len(opened) == 1
+    assert [r.outcome.kind for r in results if r.outcome] == [OutcomeKind.REQUEST_RAISED] * 3
+    assert sum(isinstance(e, RequestRaised) for e in released) == 3
+    terminal.close()
+
+
+def test_a_scan_alone_still_reports_a_refusal_when_keeping_it_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = open_terminal(tmp_path, Clock())
+    released: list[object] = []
+    terminal.bus.subscribe(released.append)
+
+    def full(self: RejectedInputs) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(RejectedInputs, "flush", full)
+    outcome = record_scan(terminal, "NOSUCH1", source="keyboard", intent=Intent.AUTO)
+    assert outcome.kind in (OutcomeKind.UNKNOWN_CARD, OutcomeKind.MISREAD)
+    assert [type(e) for e in released] == [ScanRecorded]
+    # A scan that changes a card is another matter: nothing is saved, and it says so.
+    monkeypatch.undo()
+    monkeypatch.setattr(RejectedInputs, "flush", full)
+    failed = record_scan(terminal, CARD, source="keyboard")
+    assert failed.kind is OutcomeKind.FAILED and "disk full" in failed.message
+    assert count(terminal.db.path, "replenishment_request") == 0
+    terminal.close()
