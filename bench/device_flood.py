@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402
 
 from firmware_bridge.simulator import DeviceSimulator  # noqa: E402
-from kanban_terminal.adapters.topics import LineTopics  # noqa: E402
+from kanban_terminal.topics import LineTopics  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 
 TOPICS = LineTopics("plant1", "L1")

@@ -37,12 +37,12 @@ import paho.mqtt.client as mqtt  # noqa: E402
 
 from bench import pipeline_proc  # noqa: E402
 from bench.fleet import Sink  # noqa: E402
-from kanban_terminal.adapters.topics import LineTopics  # noqa: E402
 from kanban_terminal.adapters.upstream import UpstreamPeer  # noqa: E402
 from kanban_terminal.config import UpstreamSettings, parse_config  # noqa: E402
 from kanban_terminal.runtime import TerminalServices, freeze_start_up_objects  # noqa: E402
 from kanban_terminal.services.signals import BinSignal, SignalApplier  # noqa: E402
 from kanban_terminal.services.terminal import Terminal  # noqa: E402
+from kanban_terminal.topics import LineTopics  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 from tests.support.mqtt_lines import line_config, settings_for  # noqa: E402
 

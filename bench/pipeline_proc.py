@@ -29,7 +29,7 @@ import paho.mqtt.client as mqtt
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kanban_terminal.adapters.topics import LineTopics  # noqa: E402
+from kanban_terminal.topics import LineTopics  # noqa: E402
 from tests.support.mqtt_lines import line_config, wait_for  # noqa: E402
 
 

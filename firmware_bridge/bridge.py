@@ -39,8 +39,8 @@ from firmware_bridge.messages import (
 from firmware_bridge.outbox import Outbox
 from firmware_bridge.serial_link import SerialLink
 from kanban_terminal.adapters.mqtt_client import MqttLink
-from kanban_terminal.adapters.topics import LineTopics, bridge_availability
 from kanban_terminal.domain.text import escape_bytes, escape_external
+from kanban_terminal.topics import LineTopics, bridge_availability
 
 log = logging.getLogger(__name__)
 

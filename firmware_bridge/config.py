@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from kanban_terminal.adapters.topics import check_level
 from kanban_terminal.mqtt_settings import (
     TERMINAL_ONLY,
     TLS_FILES,
@@ -28,6 +27,7 @@ from kanban_terminal.mqtt_settings import (
     read_password,
     with_url,
 )
+from kanban_terminal.topics import check_level
 
 PASSWORD_ENV = "KANBAN_MQTT_PASSWORD"
 SESSION_EXPIRY_S = 3600

@@ -24,10 +24,10 @@ from pathlib import Path
 from kanban_terminal.adapters.demo_hardware import DEVICE, SimulatedStation
 from kanban_terminal.adapters.embedded_broker import EmbeddedBroker, embedded_broker
 from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.adapters.upstream import UpstreamPeer
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.services.signals import parse_json_object, parse_time
+from kanban_terminal.topics import LineTopics
 
 log = logging.getLogger(__name__)
 

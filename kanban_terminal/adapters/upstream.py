@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
-from kanban_terminal.adapters.topics import site_requests_filter, status_topic_for
 from kanban_terminal.config import MqttSettings, UpstreamSettings
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services.signals import parse_json_object
+from kanban_terminal.topics import site_requests_filter, status_topic_for
 
 log = logging.getLogger(__name__)
 

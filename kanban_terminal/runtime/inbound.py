@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.andon_signals import handle_andon_signal
 from kanban_terminal.services.relay import Relay
@@ -39,6 +38,7 @@ from kanban_terminal.services.signals import (
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.services.upstream_status import try_apply_status
 from kanban_terminal.storage.unit_of_work import UnitOfWork
+from kanban_terminal.topics import LineTopics
 
 if TYPE_CHECKING:
     from kanban_terminal.adapters.mqtt_client import MqttLink

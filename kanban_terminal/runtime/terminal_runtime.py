@@ -23,11 +23,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kanban_terminal.adapters.topics import LineTopics
+from kanban_terminal.adapters.andon_link import LinkAndonPublisher
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
 from kanban_terminal.runtime.jobs import Periodic, SerialScanners
-from kanban_terminal.services.andon_link import LinkAndonPublisher
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
 from kanban_terminal.services.escalation import EscalationRunner
 from kanban_terminal.services.events import ScanOutcome
@@ -37,6 +36,7 @@ from kanban_terminal.services.relay import Relay, outbox_state
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.signals import SignalApplier
 from kanban_terminal.services.terminal import Terminal, utc_now
+from kanban_terminal.topics import LineTopics
 
 if TYPE_CHECKING:
     from kanban_terminal.adapters.mqtt_client import MqttLink

@@ -2,7 +2,7 @@
 
 `AndonPublisher` is all the andon feature needs from a transport: the retained line state, andon
 events (never retained: a restart must not replay them), and stack-light commands. The terminal's
-one MQTT link implements it (services/andon_link.py, `LinkAndonPublisher`); tests record it in memory.
+one MQTT link implements it (adapters/andon_link.py, `LinkAndonPublisher`); tests record it in memory.
 Payloads are built here, so every transport sends the same bytes.
 
 Subscribers run on the publishing thread right after a commit; `publish_*` must only queue.

@@ -1,6 +1,6 @@
 """The retained health message each terminal publishes, so a line or plant view needs only a subscriber.
 
-Topic (adapters/topics.py `Topics.terminal_health`), retained, QoS 1, JSON:
+Topic (kanban_terminal/topics.py `Topics.terminal_health`), retained, QoS 1, JSON:
 
     kanban/v1/{site}/{line}/terminal/{terminal}/health
 

@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.services.events import CardsChanged, RequestRaised
 from kanban_terminal.services.outbox import OutboxState, mark_acknowledged, request_payload
 from kanban_terminal.services.outbox import Publisher as Publisher  # re-exported: andon link, health
@@ -45,6 +44,7 @@ from kanban_terminal.storage import outbox as outbox_sql
 from kanban_terminal.storage.errors import STORAGE_ERRORS
 from kanban_terminal.storage.outbox import FreshRows, OutboxRow, Row
 from kanban_terminal.storage.unit_of_work import UnitOfWork
+from kanban_terminal.topics import LineTopics
 
 log = logging.getLogger(__name__)
 

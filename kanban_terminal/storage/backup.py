@@ -9,7 +9,7 @@ backup restarts every time another connection writes, and under a steady stream 
 never finish.
 
 This module knows files and SQLite only; who may back up or restore when is decided by the callers
-(cli.py, services/instance_lock.py).
+(cli/__init__.py, services/instance_lock.py).
 """
 
 from __future__ import annotations

@@ -27,11 +27,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.domain.scans import Intent
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.topics import LineTopics
 from tests.faults import support
 from tests.faults.test_broker_outage import run_outage
 from tests.faults.test_crash import reconcile, run_crash_burst

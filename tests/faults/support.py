@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kanban_terminal.adapters.topics import LineTopics
+from kanban_terminal.topics import LineTopics
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPICS = LineTopics("S1", "L1")

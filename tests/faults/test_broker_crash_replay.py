@@ -23,12 +23,12 @@ import pytest
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.config import BridgeConfig, DeviceConfig, LimitsConfig
 from firmware_bridge.simulator import DeviceSimulator
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.config import BinSensor, MqttSettings
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.andon import raise_andon
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.topics import LineTopics
 from tests.faults.support import query
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import Recorder, wait_for

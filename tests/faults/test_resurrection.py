@@ -22,11 +22,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.domain.scans import Intent
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.topics import LineTopics
 from tests.faults.support import query
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import make_config, publish_raw, settings_for, wait_for

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from kanban_terminal.adapters.topics import LineTopics
+from kanban_terminal.topics import LineTopics
 from tests.faults import support
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import make_config, publish_raw, wait_for

@@ -31,12 +31,12 @@ from firmware_bridge.bridge import Bridge
 from firmware_bridge.config import load_config as load_bridge_config
 from firmware_bridge.simulator import DeviceSimulator
 from kanban_terminal.adapters.broker_probe import probe_broker
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.domain.scans import Intent
 from kanban_terminal.mqtt_settings import MqttConfigError, read_password
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.topics import LineTopics
 from tests.faults import support
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import make_config, settings_for, wait_for

@@ -29,8 +29,8 @@ from firmware_bridge.bridge import Bridge
 from firmware_bridge.config import BridgeConfig, DeviceConfig, LimitsConfig
 from firmware_bridge.framing import Frame, FrameDecoder
 from firmware_bridge.simulator import DeviceSimulator
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.mqtt_settings import MqttSettings
+from kanban_terminal.topics import LineTopics
 from tests.support.mosquitto import running_mosquitto
 from tests.support.mqtt_lines import wait_for
 

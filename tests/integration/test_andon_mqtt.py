@@ -14,13 +14,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.andon_signals import handle_andon_signal
 from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.topics import LineTopics
 from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import settings_for, wait_for

@@ -28,8 +28,8 @@ from firmware_bridge.config import BridgeConfig, DeviceConfig, LimitsConfig
 from firmware_bridge.framing import FrameType
 from firmware_bridge.outbox import Outbox
 from firmware_bridge.simulator import DeviceSimulator
-from kanban_terminal.adapters.topics import LineTopics, bridge_availability
 from kanban_terminal.mqtt_settings import MqttSettings
+from kanban_terminal.topics import LineTopics, bridge_availability
 from tests.support.mosquitto import Mosquitto, running_mosquitto
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]

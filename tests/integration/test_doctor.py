@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from kanban_terminal import cli
+from kanban_terminal.cli.doctor import DoctorOptions, Level, run_checks
 from kanban_terminal.config import demo_config_path
-from kanban_terminal.services.doctor import DoctorOptions, Level, run_checks
 from tests.support.mosquitto import Mosquitto, free_port, running_mosquitto
 
 

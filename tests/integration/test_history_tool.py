@@ -28,7 +28,7 @@ def test_the_tool_fills_a_new_data_dir_and_refuses_a_used_one(tmp_path: Path) ->
 
 
 def test_the_product_has_no_history_verb_and_runs_as_a_module(tmp_path: Path) -> None:
-    from kanban_terminal.cli_log import COMMANDS
+    from kanban_terminal.cli.log import COMMANDS
 
     assert "generate-history" not in COMMANDS
     root = Path(__file__).resolve().parents[2]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.adapters.upstream import UpstreamPeer
 from kanban_terminal.config import UpstreamSettings
 from kanban_terminal.domain.scans import Intent
@@ -23,6 +22,7 @@ from kanban_terminal.services.outbox import request_payload
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.tables import RequestRow
+from kanban_terminal.topics import LineTopics
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import Recorder, make_config, publish_raw, settings_for, wait_for
 

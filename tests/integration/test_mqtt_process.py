@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.domain.scans import Intent
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.topics import LineTopics
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import Recorder, make_config, wait_for
 

@@ -1,7 +1,7 @@
 """`serve` and the screen start the same jobs from one place, and the screen starts none of its own.
 
 Both roots are run for real on one configuration (a broker, a serial scanner on a pty): `run_serve`
-in a thread, and the screen's root (`cli_screen.run_screen`, what `run` and `demo` call) with the
+in a thread, and the screen's root (`cli.screen.run_screen`, what `run` and `demo` call) with the
 App run headless by Textual's autopilot. What each runtime started, and which threads were alive,
 is recorded at the moment both are up.
 """
@@ -19,7 +19,7 @@ import pytest
 from textual.app import App
 from textual.pilot import Pilot
 
-from kanban_terminal import cli_screen
+from kanban_terminal.cli import screen as cli_screen
 from kanban_terminal.config import SerialScannerSettings, demo_config_path, load_config
 from kanban_terminal.runtime import Runtime, resolve_mqtt, run_serve
 from kanban_terminal.tui.app import KanbanApp

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from kanban_terminal.adapters.topics import LineTopics
-from kanban_terminal.services.andon_link import LinkAndonPublisher
+from kanban_terminal.adapters.andon_link import LinkAndonPublisher
+from kanban_terminal.topics import LineTopics
 
 TOPICS = LineTopics("S1", "L1")
 

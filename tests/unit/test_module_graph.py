@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "kanban_terminal"
 SQL_DRIVERS = ("sqlite3", "sqlalchemy", "sqlmodel")
 NO_SQL_SERVICES = (
     "catalog", "log_query", "lost_cards", "maintenance", "outbox", "queries", "relay", "relay_window",
-    "scanning", "terminal", "auth", "log_integrity", "doctor", "health", "upstream_status",
+    "scanning", "terminal", "auth", "log_integrity", "health", "upstream_status",
 )  # fmt: skip
 
 

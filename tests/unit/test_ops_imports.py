@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 MODULES = [
-    "kanban_terminal.services.doctor",
+    "kanban_terminal.cli.doctor",
     "kanban_terminal.services.health",
     "kanban_terminal.services.maintenance",
     "kanban_terminal.services.instance_lock",

@@ -1,8 +1,8 @@
 """The long-running verbs of `kanban-terminal`: `run` and `demo` (the screen), `serve` and `upstream`.
 
-Kept out of cli.py so the verbs that start the terminal's runtime live together; cli.py only
+Kept out of cli/__init__.py so the verbs that start the terminal's runtime live together; cli/__init__.py only
 registers them. The screen and `serve` both start the runtime through `open_runtime`, so the screen
-runs exactly the jobs `serve` runs and starts none of its own. Exit codes as in cli.py.
+runs exactly the jobs `serve` runs and starts none of its own. Exit codes as in cli/__init__.py.
 """
 
 from __future__ import annotations

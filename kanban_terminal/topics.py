@@ -1,5 +1,8 @@
 """The MQTT topic tree, in one place so the terminal, the upstream peer and the firmware bridge agree.
 
+Pure naming with no I/O, so it sits beside config.py where every layer may use it: the relay (a
+service) names its requests topic from here without importing an adapter.
+
     kanban/v1/{site}/{line}/terminal/{terminal}/availability   retained state  (last will: offline)
     kanban/v1/{site}/{line}/terminal/{terminal}/health         retained state
     kanban/v1/{site}/{line}/requests                           event, QoS 1    terminal -> upstream

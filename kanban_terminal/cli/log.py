@@ -1,7 +1,7 @@
 """The card-log, metrics and sizing verbs of `kanban-terminal` (issue 6), all headless.
 
-Kept out of cli.py so the verbs of each feature live together; cli.py only registers them.
-Exit codes as in cli.py; `verify-log` exits 1 when the chain is broken, `lost-cards` and `audit`
+Kept out of cli/__init__.py so the verbs of each feature live together; cli/__init__.py only registers them.
+Exit codes as in cli/__init__.py; `verify-log` exits 1 when the chain is broken, `lost-cards` and `audit`
 exit 3 when cards are missing, so a cron job or a shift-start script can act on it.
 """
 
@@ -312,7 +312,7 @@ Command = Callable[[argparse.Namespace, Load, DataDir], int]
 
 
 def bind(fn: Command, load: Load, data_dir: DataDir) -> Callable[[argparse.Namespace], int]:
-    """A verb as cli.py calls it: with cli.py's own config loader and data-dir rule."""
+    """A verb as cli/__init__.py calls it: with cli/__init__.py's own config loader and data-dir rule."""
     return lambda args: fn(args, load, data_dir)
 
 

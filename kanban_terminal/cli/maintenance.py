@@ -1,7 +1,7 @@
 """The maintenance verbs of `kanban-terminal`: `backup`, `restore` and `doctor`, all headless.
 
-Kept out of cli.py so the verbs that check or copy the data dir live together; cli.py only
-registers them. Exit codes as in cli.py: 4 when a backup or restore could not be done, or
+Kept out of cli/__init__.py so the verbs that check or copy the data dir live together; cli/__init__.py only
+registers them. Exit codes as in cli/__init__.py: 4 when a backup or restore could not be done, or
 `doctor` found a FAIL.
 """
 
@@ -82,7 +82,7 @@ def cmd_restore(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
-    from kanban_terminal.services.doctor import DoctorOptions, Level, run_checks
+    from kanban_terminal.cli.doctor import DoctorOptions, Level, run_checks
 
     checks = run_checks(
         DoctorOptions(

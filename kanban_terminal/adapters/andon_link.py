@@ -22,9 +22,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from kanban_terminal.adapters.topics import LineTopics
 from kanban_terminal.services.andon_publishing import Payload
 from kanban_terminal.services.relay import Publisher
+from kanban_terminal.topics import LineTopics
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kanban_terminal import __version__, cli_log, cli_maintenance, cli_screen, cli_team_lead
+from kanban_terminal import __version__
+from kanban_terminal.cli import log as cli_log
+from kanban_terminal.cli import maintenance as cli_maintenance
+from kanban_terminal.cli import screen as cli_screen
+from kanban_terminal.cli import team_lead as cli_team_lead
 from kanban_terminal.config import (
     ConfigError,
     MqttConfigError,
@@ -300,13 +304,13 @@ COMMANDS = {
     "check-config": cmd_check_config,
     "scan": cmd_scan,
     "status": cmd_status,
-    # The screen, serve and upstream (they start the runtime): cli_screen.py.
+    # The screen, serve and upstream (they start the runtime): cli/screen.py.
     **{verb: cli_log.bind(fn, _load, _data_dir) for verb, fn in cli_screen.COMMANDS.items()},
-    # Backup, restore, doctor: cli_maintenance.py.
+    # Backup, restore, doctor: cli/maintenance.py.
     **{verb: cli_log.bind(fn, _load, _data_dir) for verb, fn in cli_maintenance.COMMANDS.items()},
-    # Card log, metrics, lost cards, printing and sizing (issue 6): verbs live in cli_log.py.
+    # Card log, metrics, lost cards, printing and sizing (issue 6): verbs live in cli/log.py.
     **{verb: cli_log.bind(fn, _load, _data_dir) for verb, fn in cli_log.COMMANDS.items()},
-    # Team-lead actions (issue 4): cli_team_lead.py.
+    # Team-lead actions (issue 4): cli/team_lead.py.
     **{verb: cli_log.bind(fn, _load, _data_dir) for verb, fn in cli_team_lead.COMMANDS.items()},
     "enroll": cmd_enroll,
 }
