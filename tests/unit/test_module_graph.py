@@ -17,6 +17,7 @@ SQL_DRIVERS = ("sqlite3", "sqlalchemy", "sqlmodel")
 NO_SQL_SERVICES = (
     "catalog", "log_query", "lost_cards", "maintenance", "outbox", "queries", "relay", "relay_window",
     "scanning", "terminal", "auth", "log_integrity", "doctor", "health", "upstream_status",
+    "andon", "andon_log", "andon_views", "escalation", "reports",
 )  # fmt: skip
 
 
