@@ -17,7 +17,6 @@ from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import Andon, LineCondition
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import andon_reads
-from kanban_terminal.storage.andon_rows import NEEDS_ATTENTION as NEEDS_ATTENTION
 from kanban_terminal.storage.andon_rows import AndonScope, andons_in
 from kanban_terminal.storage.andon_rows import to_domain as to_domain
 
