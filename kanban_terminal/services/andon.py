@@ -1,17 +1,17 @@
 """Andon use cases: raise, acknowledge, resolve, cancel, shelve; the events they publish.
 
-Each use case is one function and one transaction: the andon row, its card-log row (with the actor
+Each use case is one function and one unit of work: the andon row, its card-log row (with the actor
 and the andon's facts, `andon_log.py`) and, for a refusal, the logged refusal commit together;
-events reach the bus only after the commit. Authority comes in as an `AuthSession` (badge + PIN, idle
-timeout); operators raise a CALL without one. What screens show is built in `andon_views.py`.
+events are collected by the unit of work and reach the bus only after the commit. The rows are
+written through `uow.andons` (storage/andon_rows.py): no SQL here. Authority comes in as an
+`AuthSession` (badge + PIN, idle timeout); operators raise a CALL without one. What screens show
+is built in `andon_views.py`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from sqlmodel import Session
 
 from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import Andon, AndonKind
@@ -22,17 +22,16 @@ from kanban_terminal.services.andon_log import log_andon, log_refusal
 from kanban_terminal.services.andon_views import (
     AndonView,
     LineStateView,
-    attention_rows,
     fired_tiers,
     line_state,
     reason_rule,
-    to_domain,
     view_of,
 )
 from kanban_terminal.services.auth import AuthSession, person
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import card_log
-from kanban_terminal.storage.tables import AndonRow, AndonShelveRow, CardLogRow
+from kanban_terminal.storage.andon_rows import AndonScope, andons_in
+from kanban_terminal.storage.tables import CardLogRow
+from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -74,31 +73,6 @@ class AndonRefused:
     source: str
 
 
-def _store(row: AndonRow, andon: Andon) -> None:
-    for name in (
-        "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "note", "cancelled_at",
-        "cancelled_by",
-    ):  # fmt: skip
-        setattr(row, name, getattr(andon, name))
-    row.state = andon.state.value
-
-
-def _new_row(andon: Andon) -> AndonRow:
-    row = AndonRow(
-        id=andon.id,
-        kind=andon.kind.value,
-        station=andon.station,
-        reason=andon.reason,
-        source=andon.source,
-        raised_at=andon.raised_at,
-        raised_by=andon.raised_by,
-        card_id=andon.card_id,
-        request_id=andon.request_id,
-        state=andon.state.value,
-    )
-    return row
-
-
 def authority(terminal: Terminal, auth: AuthSession | None, source: str) -> tuple[str | None, bool]:
     """(badge, authorised) of the logged-in team lead; an idle session ends here, logged."""
     if auth is None:
@@ -116,10 +90,11 @@ def refused_outcome(terminal: Terminal, action: str, rejection: Rejection, sourc
 
 
 def _done(
-    terminal: Terminal, action: str, view: AndonView, line: LineStateView, actor: str | None, at: datetime
+    uow: UnitOfWork, action: str, view: AndonView, line: LineStateView, actor: str | None, at: datetime
 ) -> AndonOutcome:
-    terminal.bus.publish(AndonChanged(action, view, actor, at))
-    terminal.bus.publish(LineStateChanged(line))
+    """Announce a change once `uow` commits; the words for the person who asked."""
+    uow.collect(AndonChanged(action, view, actor, at))
+    uow.collect(LineStateChanged(line))
     return AndonOutcome(
         True,
         _MESSAGES[action].format(label=view.reason_label, a=view.andon, kind=view.andon.kind.value.upper()),
@@ -140,7 +115,7 @@ _MESSAGES = {
 
 def raise_in(
     terminal: Terminal,
-    session: Session,
+    scope: AndonScope,
     *,
     kind: AndonKind,
     station: str,
@@ -153,8 +128,13 @@ def raise_in(
     card_id: str | None = None,
     request_id: str | None = None,
 ) -> Andon | Rejection:
-    """Raise inside the caller's transaction (the MQTT signal and the material andon share it)."""
-    active = [to_domain(r) for r in attention_rows(session)]
+    """Raise inside the caller's unit of work (the MQTT signal and the material andon share it).
+
+    Raises:
+        DuplicateAndon: `request_id` already has an andon (storage/andon_rows.py).
+    """
+    rows = andons_in(scope)
+    active = rows.attention()
     decided = rules.decide_raise(
         andon_id=terminal.new_id(),
         kind=kind,
@@ -171,13 +151,12 @@ def raise_in(
         request_id=request_id,
     )
     if isinstance(decided, Rejection):
-        log_refusal(session, f"raise {kind.value}", decided, actor=actor, source=source, now=now)
+        log_refusal(scope, f"raise {kind.value}", decided, actor=actor, source=source, now=now)
         return decided
-    session.add(_new_row(decided))
-    session.flush()
+    rows.add(decided)
     detail = f"{kind.value.upper()} {station} {reason}" + (f" card {card_id}" if card_id else "")
     log_andon(
-        session, decided, "andon_raised", actor=actor, source=source, now=now, at=at, from_state=None,
+        scope, decided, "andon_raised", actor=actor, source=source, now=now, at=at, from_state=None,
         detail=detail,
     )  # fmt: skip
     return decided
@@ -198,20 +177,17 @@ def raise_andon(
     now = terminal.clock()
     badge, authorised = authority(terminal, auth, source)
     actor = badge or actor
-    with terminal.db.transaction() as session:
+    with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
         result = raise_in(
-            terminal, session, kind=kind, station=station, reason=reason, source=source, actor=actor,
+            terminal, uow, kind=kind, station=station, reason=reason, source=source, actor=actor,
             authorised=authorised, now=now, at=at or now,
         )  # fmt: skip
-        if isinstance(result, Rejection):
-            refused = result
-        else:
-            refused = None
-            line = line_state(terminal, session, now)
-    if refused is not None:
-        return refused_outcome(terminal, f"raise {kind.value}", refused, source)
-    assert not isinstance(result, Rejection)  # refused is None only when the raise went through
-    return _done(terminal, "raised", view_of(terminal, result), line, actor, result.raised_at)
+        if not isinstance(result, Rejection):
+            line = line_state(terminal, uow, now)
+            done = _done(uow, "raised", view_of(terminal, result), line, actor, result.raised_at)
+    if isinstance(result, Rejection):
+        return refused_outcome(terminal, f"raise {kind.value}", result, source)
+    return done
 
 
 def _act(
@@ -226,19 +202,19 @@ def _act(
 ) -> AndonOutcome:
     """Load one event, let `decide(andon)` rule, store + log the result, all in one transaction."""
     refused: Rejection | None = None
-    with terminal.db.transaction() as session:
-        row = session.get(AndonRow, andon_id)
-        if row is None:
+    with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+        rows = uow.andons
+        before = rows.get(andon_id)
+        if before is None:
             refused = Rejection("unknown_andon", "That andon event no longer exists; refresh the list.")
-            log_refusal(session, action, refused, actor=actor, source=source, now=now, andon_id=andon_id)
+            log_refusal(uow, action, refused, actor=actor, source=source, now=now, andon_id=andon_id)
         else:
-            before = to_domain(row)
             result = decide(before)  # type: ignore[operator]
             if isinstance(result, Rejection):
                 refused = result
-                log_refusal(session, action, result, actor=actor, source=source, now=now, andon_id=andon_id)
+                log_refusal(uow, action, result, actor=actor, source=source, now=now, andon_id=andon_id)
             else:
-                _store(row, result)
+                rows.store(result)
                 detail = f"note: {result.note}" if action == "resolved" else ""
                 if action == "resolved" and (down := result.downtime(now)) is not None:
                     detail += f"; downtime {down.total_seconds():.0f} s"  # words; the column is the fact
@@ -247,14 +223,15 @@ def _act(
                 )
                 assert at is not None
                 log_andon(
-                    session, result, f"andon_{action}", actor=actor, source=source, now=now, at=at,
+                    uow, result, f"andon_{action}", actor=actor, source=source, now=now, at=at,
                     from_state=before.state.value, detail=detail,
                 )  # fmt: skip
-                line = line_state(terminal, session, now)
-                fired = fired_tiers(session, [andon_id]).get(andon_id, ())
+                line = line_state(terminal, uow, now)
+                fired = fired_tiers(uow, [andon_id]).get(andon_id, ())
+                done = _done(uow, action, view_of(terminal, result, fired), line, actor, at)
     if refused is not None:
         return refused_outcome(terminal, action, refused, source)
-    return _done(terminal, action, view_of(terminal, result, fired), line, actor, at)
+    return done
 
 
 def acknowledge_andon(
@@ -265,10 +242,8 @@ def acknowledge_andon(
     responder = responder.strip().upper()
     if person(terminal, responder) is None:
         rejection = Rejection("unknown_badge", f"Badge {responder!r} is unknown here. Scan your own badge.")
-        with terminal.db.transaction() as session:
-            log_refusal(
-                session, "acknowledged", rejection, actor=None, source=source, now=now, andon_id=andon_id
-            )
+        with terminal.db.unit_of_work() as uow:
+            log_refusal(uow, "acknowledged", rejection, actor=None, source=source, now=now, andon_id=andon_id)
         return refused_outcome(terminal, "acknowledged", rejection, source)
     return _act(
         terminal, andon_id, "acknowledged", lambda a: rules.acknowledge(a, responder, at or now),
@@ -332,16 +307,13 @@ def shelve_source(
     decided = rules.decide_shelve(
         source_id, timedelta(minutes=minutes), max_duration, now, authorised=authorised
     )
-    with terminal.db.transaction() as session:
+    with terminal.db.unit_of_work() as uow:
         if isinstance(decided, Rejection):
-            log_refusal(session, "shelve", decided, actor=badge, source=source, now=now)
+            log_refusal(uow, "shelve", decided, actor=badge, source=source, now=now)
         else:
             assert badge is not None
-            session.add(
-                AndonShelveRow(source=source_id, shelved_by=badge, shelved_at=now, until=decided.until)
-            )
-            card_log.append(
-                session,
+            uow.andons.shelve(source_id, badge, now, decided.until)
+            uow.andons.log(
                 CardLogRow(
                     occurred_at=now, recorded_at=now, event="andon_shelved", actor=badge,
                     source=escape_external(source, 80),

@@ -2,24 +2,23 @@
 
 Each row carries the andon's kind, reason and station (and a STOP's downtime on its resolve row) in
 their own columns, so metrics and the log's station filter read fields, never text; `detail` stays
-words for people. Appends inside the caller's transaction; never commits, never reads the log back.
+words for people. Appends inside the caller's unit of work (through `AndonRows.log`, storage/); never
+commits, never reads the log back.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session
-
 from kanban_terminal.domain.andon import Andon
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.text import escape_external
-from kanban_terminal.storage import card_log
-from kanban_terminal.storage.tables import CardLogRow, CardRow
+from kanban_terminal.storage.andon_rows import AndonScope, andons_in
+from kanban_terminal.storage.tables import CardLogRow
 
 
 def log_andon(
-    session: Session,
+    scope: AndonScope,
     andon: Andon,
     event: str,
     *,
@@ -34,7 +33,7 @@ def log_andon(
     the resolve row of a STOP, its downtime (raise to resolution, `Andon.downtime`).
 
     Args:
-        session: the caller's write transaction.
+        scope: the caller's unit of work.
         andon: the andon after the action.
         event: andon_raised, andon_acknowledged, andon_resolved, andon_cancelled or andon_escalated.
         actor: who did it (a badge), None for the system or an anonymous operator.
@@ -45,15 +44,14 @@ def log_andon(
         detail: words for people; nothing reads facts back out of it.
     """
     down = andon.downtime(at) if event == "andon_resolved" and andon.resolved_at is not None else None
-    card = session.get(CardRow, andon.card_id) if andon.card_id else None
-    card_log.append(
-        session,
+    rows = andons_in(scope)
+    rows.log(
         CardLogRow(
             occurred_at=at,
             recorded_at=now,
             event=event,
             card_id=andon.card_id,
-            loop_id=card.loop_id if card else None,
+            loop_id=rows.card_loop(andon.card_id) if andon.card_id else None,
             from_state=from_state,
             to_state=andon.state.value,
             request_id=andon.request_id,
@@ -70,7 +68,7 @@ def log_andon(
 
 
 def log_refusal(
-    session: Session,
+    scope: AndonScope,
     action: str,
     rejection: Rejection,
     *,
@@ -80,8 +78,7 @@ def log_refusal(
     andon_id: str | None = None,
     card_id: str | None = None,
 ) -> None:
-    card_log.append(
-        session,
+    andons_in(scope).log(
         CardLogRow(
             occurred_at=now,
             recorded_at=now,

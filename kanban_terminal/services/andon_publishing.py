@@ -139,6 +139,6 @@ def publish_current(terminal: Terminal) -> None:
 
     Read under the write lock so no andon change can commit between this read and its `seq`.
     """
-    with terminal.db.transaction() as session:
-        view = line_state(terminal, session, terminal.clock())
+    with terminal.db.unit_of_work() as uow:
+        view = line_state(terminal, uow, terminal.clock())
     terminal.bus.publish(LineStateChanged(view))

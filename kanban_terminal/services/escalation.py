@@ -1,7 +1,8 @@
 """The escalation runner: a tick, driven by a timer, that fires due tiers and raises material andons.
 
 Exactly once per (event, tier): a tier is written to `andon_escalation` (primary key andon_id + tier)
-with its card-log row in one transaction, and published only after that commit. A restart re-derives
+with its card-log row in one unit of work, and published only after that commit. Rows are read and
+written through storage/andon_rows.py and andon_reads.py: no SQL here. A restart re-derives
 what is due from the stored raise time and the stored tiers, so it escalates on time and never twice.
 
 Elapsed time is measured on the monotonic clock from the moment this process first saw an event,
@@ -24,17 +25,15 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
-
 from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import AndonKind, tier_role, tiers_due
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise_in
 from kanban_terminal.services.andon_log import log_andon
-from kanban_terminal.services.andon_views import line_state, reason_rule, to_domain, view_of
+from kanban_terminal.services.andon_views import line_state, reason_rule, view_of
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage.tables import AndonEscalationRow, AndonRow, RequestRow
+from kanban_terminal.storage import andon_reads
+from kanban_terminal.storage.andon_rows import DuplicateAndon
 
 log = logging.getLogger(__name__)
 
@@ -69,59 +68,39 @@ class EscalationRunner:
     def _escalate(self) -> list[AndonChanged]:
         terminal = self.terminal
         now = terminal.clock()
-        with terminal.db.reading() as session:
-            rows = session.exec(
-                select(AndonRow).where(
-                    col(AndonRow.acknowledged_at).is_(None), col(AndonRow.cancelled_at).is_(None)
-                )
-            ).all()
-            fired_rows = session.exec(
-                select(AndonEscalationRow).where(col(AndonEscalationRow.andon_id).in_([r.id for r in rows]))
-            ).all()
-        live = {r.id for r in rows}
+        andons, fired = andon_reads.escalation_candidates(terminal.db)
+        live = {a.id for a in andons}
         for gone in set(self._anchors) - live:
             del self._anchors[gone]
-        fired: dict[str, set[int]] = {}
-        for f in fired_rows:
-            fired.setdefault(f.andon_id, set()).add(f.tier)
         changes: list[AndonChanged] = []
-        for row in rows:
-            rule = reason_rule(terminal, row.reason)
+        for andon in andons:
+            rule = reason_rule(terminal, andon.reason)
             if rule is None:
                 continue
-            elapsed = self.elapsed(row.id, row.raised_at, now)
-            for tier in tiers_due(elapsed, False, rule.tiers, fired.get(row.id, ())):
-                change = self._fire(row.id, tier, now)
+            elapsed = self.elapsed(andon.id, andon.raised_at, now)
+            for tier in tiers_due(elapsed, False, rule.tiers, fired.get(andon.id, ())):
+                change = self._fire(andon.id, tier, now)
                 if change is not None:
                     changes.append(change)
-        for change in changes:
-            terminal.bus.publish(change)
         return changes
 
     def _fire(self, andon_id: str, tier: int, now: datetime) -> AndonChanged | None:
         terminal = self.terminal
         role = tier_role(tier)
-        with terminal.db.transaction() as session:
-            row = session.get(AndonRow, andon_id)
-            # Re-checked under the write lock: acknowledged meanwhile, or fired by another process.
-            if row is None or row.acknowledged_at is not None or row.cancelled_at is not None:
+        with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+            andon = uow.andons.fire_tier(andon_id, tier, role, now)
+            if andon is None:
                 return None
-            if session.get(AndonEscalationRow, (andon_id, tier)) is not None:
-                return None
-            session.add(AndonEscalationRow(andon_id=andon_id, tier=tier, role=role, fired_at=now))
-            andon = to_domain(row)
             log_andon(
-                session, andon, "andon_escalated", actor=None, source="system", now=now, at=now,
+                uow, andon, "andon_escalated", actor=None, source="system", now=now, at=now,
                 from_state=andon.state.value, detail=f"tier {tier}: {role} called",
             )  # fmt: skip
-            session.flush()
-            fired = tuple(
-                r.tier
-                for r in session.exec(
-                    select(AndonEscalationRow).where(AndonEscalationRow.andon_id == andon_id)
-                )
+            fired = uow.andons.fired_tiers([andon_id]).get(andon_id, ())
+            change = AndonChanged(
+                "escalated", view_of(terminal, andon, fired), None, now, tier=tier, role=role
             )
-        return AndonChanged("escalated", view_of(terminal, andon, fired), None, now, tier=tier, role=role)
+            uow.collect(change)
+        return change
 
     def raise_material_andons(self) -> list[str]:
         """Raise a MAT call for each overdue, undelivered request not yet called; returns andon ids."""
@@ -130,76 +109,58 @@ class EscalationRunner:
         if rule is None or AndonKind.CALL.value not in rule.kinds:
             return []  # not configured as a call: refusing it every tick would only flood the log
         now = terminal.clock()
-        with terminal.db.reading() as session:
-            called = select(AndonRow.request_id).where(col(AndonRow.request_id).is_not(None))
-            overdue = session.exec(
-                select(RequestRow).where(
-                    col(RequestRow.closed_at).is_(None),
-                    col(RequestRow.due_at) <= now,
-                    col(RequestRow.id).not_in(called),
-                )
-            ).all()
+        overdue = andon_reads.overdue_uncalled_requests(terminal.db, now)
         raised: list[str] = []
         for request in overdue:
             loop = next((lp for lp in terminal.config.loops if lp.id == request.loop_id), None)
             if loop is None or not loop.material_andon:
                 continue
             try:
-                with terminal.db.transaction() as session:
-                    current = session.get(RequestRow, request.id)
+                with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+                    current = uow.andons.request(request.id)
                     if current is None or current.closed_at is not None:
                         continue
                     result = raise_in(
-                        terminal, session, kind=AndonKind.CALL, station=request.station,
+                        terminal, uow, kind=AndonKind.CALL, station=request.station,
                         reason=MATERIAL_REASON, source="system", actor=None, authorised=False,
                         now=now, at=now, card_id=request.card_id, request_id=request.id,
                     )  # fmt: skip
                     if isinstance(result, Rejection):
                         # e.g. a MAT call already active at that station: logged as refused.
                         continue
-                    line = line_state(terminal, session, now)
-            except IntegrityError:
+                    uow.collect(AndonChanged("raised", view_of(terminal, result), None, now))
+                    uow.collect(LineStateChanged(line_state(terminal, uow, now)))
+            except DuplicateAndon:
                 continue  # another process raised it first: the unique index kept it to one
             raised.append(result.id)
-            terminal.bus.publish(AndonChanged("raised", view_of(terminal, result), None, now))
-            terminal.bus.publish(LineStateChanged(line))
         return raised
 
     def resolve_supplied_material_andons(self) -> list[str]:
         """Resolve active material calls whose request has closed; returns andon ids."""
         terminal = self.terminal
         now = terminal.clock()
-        with terminal.db.reading() as session:
-            candidates = session.exec(
-                select(AndonRow.id)
-                .join(RequestRow, col(RequestRow.id) == col(AndonRow.request_id))
-                .where(
-                    col(AndonRow.resolved_at).is_(None),
-                    col(AndonRow.cancelled_at).is_(None),
-                    col(RequestRow.closed_at).is_not(None),
-                )
-            ).all()
+        candidates = andon_reads.supplied_material_andons(terminal.db)
         resolved: list[str] = []
         for andon_id in candidates:
-            with terminal.db.transaction() as session:
-                row = session.get(AndonRow, andon_id)
-                request = session.get(RequestRow, row.request_id) if row and row.request_id else None
-                if row is None or request is None or request.closed_at is None or row.resolved_at is not None:
+            with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+                before = uow.andons.get(andon_id)
+                request = uow.andons.request(before.request_id) if before and before.request_id else None
+                if before is None or before.resolved_at is not None:
                     continue
-                before = to_domain(row)
+                if request is None or request.closed_at is None:
+                    continue
                 note = f"request {request.status} at {request.closed_at:%H:%M} UTC"
                 result = rules.resolve(before, None, note, request.closed_at, authorised=True)
                 if isinstance(result, Rejection):
                     continue
-                row.resolved_at, row.note, row.state = result.resolved_at, result.note, result.state.value
+                uow.andons.store(result)
                 log_andon(
-                    session, result, "andon_resolved", actor=None, source="system", now=now,
+                    uow, result, "andon_resolved", actor=None, source="system", now=now,
                     at=result.resolved_at or now, from_state=before.state.value, detail=f"note: {note}",
                 )  # fmt: skip
-                line = line_state(terminal, session, now)
+                uow.collect(AndonChanged("resolved", view_of(terminal, result), None, now))
+                uow.collect(LineStateChanged(line_state(terminal, uow, now)))
             resolved.append(andon_id)
-            terminal.bus.publish(AndonChanged("resolved", view_of(terminal, result), None, now))
-            terminal.bus.publish(LineStateChanged(line))
         return resolved
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:

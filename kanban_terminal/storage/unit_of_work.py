@@ -15,6 +15,8 @@ not 12 a signal. The repositories reachable from it:
 * `outbox`: requests on their way to the broker (storage/outbox.py: PUBACK marks, fresh rows);
 * `inbound`: dedupe keys of bin signals (storage/inbound.py);
 * `rejected`: refused input kept for maintenance (storage/rejected_inputs.py, buffered);
+* `andons`: andons, their escalation tiers, shelves and card-log rows (storage/andon_rows.py, on
+  `session`);
 * `session`: an ORM session on the same connection, for the use cases still written on SQLModel
   (andons, auth, catalog). Taking it flushes everything buffered first.
 
@@ -35,6 +37,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlmodel import Session
 
+from kanban_terminal.storage.andon_rows import AndonRows
 from kanban_terminal.storage.card_log import BufferedLog
 from kanban_terminal.storage.inbound import InboundKeys
 from kanban_terminal.storage.outbox import OutboxWrites
@@ -75,6 +78,11 @@ class UnitOfWork:
             self.flush()  # the ORM must see the rows still waiting in memory
             self._session = Session(bind=self.conn, expire_on_commit=False, autoflush=True)
         return self._session
+
+    @property
+    def andons(self) -> AndonRows:
+        """The andon repository, on this unit's ORM session."""
+        return AndonRows(self.session)
 
     def collect(self, event: object) -> None:
         """Announce `event` once this unit has committed; dropped if it rolls back."""
