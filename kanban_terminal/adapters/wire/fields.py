@@ -1,0 +1,98 @@
+"""The field types every wire message is made of: strict, printable, bounded.
+
+One definition per kind of field, so the same rule holds in every message and in its published JSON
+Schema: an id is 1-64 of `A-Z a-z 0-9 _ . -` (a topic level), free text is printable and short, a
+timestamp is ISO 8601 UTC, a count is an integer and never a boolean. Models are strict (no
+coercion: `"7"` is not 7, `true` is not 1) and refuse unknown fields.
+
+It must not import storage or services: it describes bytes, it does not act on them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from kanban_terminal.domain.text import is_unsafe_char
+
+ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+MAX_SEQ = 2**53
+"""Sequence numbers stay below 2^53, where JSON numbers stop being exact in other languages."""
+
+
+class Message(BaseModel):
+    """Base of every wire message: strict types, unknown fields refused, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+def _printable(value: str) -> str:
+    if any(is_unsafe_char(ch) for ch in value):
+        raise PydanticCustomError("unprintable", "control, format or escape characters are not allowed")
+    return value
+
+
+def _utc(value: Any) -> datetime:
+    """An ISO 8601 UTC timestamp (`...Z` or `+00:00`) as an aware datetime."""
+    if not isinstance(value, str) or not 20 <= len(value) <= 40:
+        raise PydanticCustomError("timestamp", "must be an ISO 8601 UTC timestamp (a string)")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise PydanticCustomError("timestamp", "must be an ISO 8601 UTC timestamp") from None
+    if parsed.tzinfo is None or parsed.utcoffset() != timedelta(0):
+        raise PydanticCustomError("timestamp", "must be in UTC (Z or +00:00)")
+    return parsed
+
+
+Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+"""A topic-level id: device, boot, bin, station, reason, terminal, line, loop."""
+Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
+Seq = Annotated[int, Field(ge=0, lt=MAX_SEQ)]
+Count = Annotated[int, Field(ge=0, lt=MAX_SEQ)]
+Version = Literal[1]
+
+
+Text40 = Annotated[str, StringConstraints(max_length=40), AfterValidator(_printable)]
+"""Printable free text (no control, bidi or escape characters), at most 40 characters."""
+Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_printable)]
+Text200 = Annotated[str, StringConstraints(max_length=200), AfterValidator(_printable)]
+Text1000 = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_printable)]
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_utc),
+    WithJsonSchema({"type": "string", "format": "date-time", "minLength": 20, "maxLength": 40}),
+]
+"""ISO 8601 UTC with `Z` or `+00:00`, e.g. `2026-11-23T10:00:00.000Z`."""
+
+
+def utc_text(at: datetime) -> str:
+    """How every timestamp is written: UTC, milliseconds, `Z`."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _utc_text(value: str) -> str:
+    _utc(value)
+    return value
+
+
+TimestampText = Annotated[
+    str,
+    AfterValidator(_utc_text),
+    WithJsonSchema({"type": "string", "format": "date-time", "minLength": 20, "maxLength": 40}),
+]
+"""A timestamp an outbound message carries as the text its builder wrote (checked, kept as is)."""
