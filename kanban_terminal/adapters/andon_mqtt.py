@@ -22,13 +22,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from kanban_terminal.adapters.topics import LineTopics
+from kanban_terminal.adapters.wire import InboundDecoder
+from kanban_terminal.domain.inbound import AndonSignal, Refusal
+from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services.andon_publishing import Payload, connect_publisher, publish_current
 from kanban_terminal.services.andon_signals import handle_andon_signal
+from kanban_terminal.services.refusals import keep_refusals
 from kanban_terminal.services.terminal import Terminal
 
 log = logging.getLogger(__name__)
 QOS = 1
-_MAX_PAYLOAD = 4096
 
 
 class AndonMqtt:
@@ -45,6 +48,7 @@ class AndonMqtt:
     ) -> None:
         self.terminal = terminal
         self.topics = LineTopics(terminal.config.site.id, terminal.config.line.id)
+        self._wire = InboundDecoder(terminal.config, self.topics)
         self.host, self.port = host, port
         self.subscribe_buttons = subscribe_buttons
         self.connected = threading.Event()
@@ -120,20 +124,17 @@ class AndonMqtt:
     # -- andon buttons ---------------------------------------------------------------------------
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        parts = msg.topic.split("/")
-        device = parts[-2] if len(parts) >= 2 else ""
-        if len(msg.payload) > _MAX_PAYLOAD:
-            log.warning("andon: oversized signal from %s ignored", device)
-            return
-        try:
-            payload = json.loads(msg.payload)
-        except (ValueError, UnicodeDecodeError):
+        if b'"andon_' not in msg.payload:
             return  # not ours to judge: the bin-signal handler owns non-andon payloads
-        if not isinstance(payload, dict) or not str(payload.get("type", "")).startswith("andon_"):
-            return
+        message = self._wire.decode(msg.topic, bytes(msg.payload), self.terminal.clock())
         try:
-            outcome = handle_andon_signal(self.terminal, payload, topic_device=device)
+            if isinstance(message, Refusal):
+                keep_refusals(self.terminal, [message])
+                return
+            if not isinstance(message, AndonSignal):
+                return
+            outcome = handle_andon_signal(self.terminal, message)
         except Exception:
-            log.exception("andon signal from %s not handled", device)
+            log.exception("andon signal on %s not handled", escape_external(msg.topic, 120))
             return
-        log.info("andon signal %s from %s: %s", payload.get("id"), device, outcome.status)
+        log.info("andon signal %s: %s", message.id, outcome.status)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import re
 import sqlite3
 import threading
 import time
@@ -30,15 +29,12 @@ from pathlib import Path
 
 from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
 from kanban_terminal.adapters.topics import site_requests_filter, status_topic_for
+from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestMessage, validate
 from kanban_terminal.config import MqttSettings, UpstreamSettings
 from kanban_terminal.domain.text import escape_external
-from kanban_terminal.services.signals import parse_json_object
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BYTES = 4096
-_UUID = re.compile(r"^[0-9a-fA-F-]{36}$")
-_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _STAGES = ("accepted", "picked", "shipped")
 
 _SCHEMA = """
@@ -68,21 +64,11 @@ class Request:
 
 
 def parse_request(payload: bytes) -> Request | str:
-    """Validate the parts of a request the peer relies on; return it or the reason. Never raises."""
-    data = parse_json_object(payload, MAX_REQUEST_BYTES)
-    if isinstance(data, str):
-        return data
-    if data.get("v") != 1 or isinstance(data.get("v"), bool):
-        return "unsupported schema version (expected 1)"
-    rid, seq = data.get("id"), data.get("loop_seq")
-    if not isinstance(rid, str) or not _UUID.match(rid):
-        return "id must be a UUID"
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        return "loop_seq must be a non-negative integer"
-    for key in ("line", "loop", "card"):
-        if not isinstance(data.get(key), str) or not _ID.match(data[key]):
-            return f"{key} must be 1-64 letters, digits, _ . -"
-    return Request(rid, data["line"], data["loop"], seq, data["card"])
+    """Validate a request against the wire schema; return it or the reason. Never raises."""
+    message = validate(RequestMessage, payload, MAX_REQUEST_BYTES)
+    if isinstance(message, str):
+        return message
+    return Request(message.id, message.line, message.loop, message.loop_seq, message.card)
 
 
 class UpstreamPeer:

@@ -73,17 +73,6 @@ class UpstreamStatus:
 
 
 @dataclass(frozen=True)
-class ReplenishmentRequest:
-    """What the upstream peer needs of a request message to pick it and answer it."""
-
-    id: str
-    line: str
-    loop: str
-    loop_seq: int
-    card: str
-
-
-@dataclass(frozen=True)
 class Refusal:
     """An inbound message the terminal will not act on, with the words to keep it by.
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,26 +32,19 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from kanban_terminal.adapters.topics import LineTopics
+from kanban_terminal.adapters.wire import InboundDecoder
 from kanban_terminal.config import MqttSettings, TerminalConfig, load_config
+from kanban_terminal.domain.inbound import BinSignal, Refusal, UpstreamStatus
 from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.andon_link import LinkAndonPublisher
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
 from kanban_terminal.services.andon_signals import handle_andon_signal
 from kanban_terminal.services.health_publisher import HealthPublisher
+from kanban_terminal.services.refusals import keep_refusals
 from kanban_terminal.services.relay import Relay, outbox_state, read_fresh
-from kanban_terminal.services.signals import (
-    MAX_SIGNAL_BYTES,
-    BinSignal,
-    SignalApplier,
-    SignalResult,
-    is_andon,
-    parse_json_object,
-    prune_signals,
-    reject,
-    signal_from_object,
-)
+from kanban_terminal.services.signals import SignalApplier, SignalResult, prune_signals
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.services.upstream_status import try_apply_status
+from kanban_terminal.services.upstream_status import apply_upstream_status
 from kanban_terminal.storage.scan_repo import driver
 
 if TYPE_CHECKING:
@@ -121,6 +115,7 @@ class TerminalServices:
         cfg = terminal.config
         self.topics = LineTopics(cfg.site.id, cfg.line.id)
         self.applier = SignalApplier(terminal)
+        self.wire = InboundDecoder(cfg, self.topics)
         self.link: MqttLink | None = None
         self.relay: Relay | None = None
         self.health: HealthPublisher | None = None
@@ -298,48 +293,36 @@ class TerminalServices:
 
     def _handle(self, items: list[_Inbound]) -> None:
         group: list[tuple[_Inbound, BinSignal]] = []
+        refused: list[tuple[_Inbound, Refusal]] = []
         now = self.terminal.clock()
         for item in items:
-            if item.topic == self.topics.status:
-                self._flush(group)
-                group = []
-                if self._retrying(
-                    lambda item=item: try_apply_status(self.terminal, item.payload, item.topic)
-                ):
-                    self._ack(item)
+            # The wire schema's single entry: a domain value, or a refusal with its door and reason.
+            message = self.wire.decode(item.topic, item.payload, now)
+            if isinstance(message, BinSignal):
+                group.append((item, message))
                 continue
-            device = _device_of(item.topic)
-            if device is None:
-                reject(self.terminal.bus, "?", item.topic, "not a signal topic")
-                self._ack(item)
+            if isinstance(message, Refusal):
+                refused.append((item, message))
                 continue
-            # Parsed once, then routed: an andon button or a bin signal (the andon check used to
-            # decode every payload a second time before `parse_signal` decoded it again).
-            data = parse_json_object(item.payload, MAX_SIGNAL_BYTES)
-            if isinstance(data, dict) and is_andon(data):
-                andon = data
-                # Andon buttons share the device topic; the andon use case validates and dedupes.
-                self._flush(group)
-                group = []
-                if self._retrying(
-                    lambda andon=andon, device=device: handle_andon_signal(
-                        self.terminal, andon, topic_device=device
-                    )
-                ):
-                    self._ack(item)
-                continue
-            parsed = data if isinstance(data, str) else signal_from_object(data, device, now)
-            if isinstance(parsed, str):
-                self.signals_refused += 1
-                reject(self.terminal.bus, device, item.topic, parsed)
-                self._ack(item)
-            elif not self.applier.known(device) or self.applier.card_of(parsed) is None:
-                self.signals_refused += 1
-                reject(self.terminal.bus, device, item.topic, "unknown device: add it under [[bins]]")
-                self._ack(item)
+            # A status or an andon button: its own transaction, after the signals before it.
+            self._flush(group)
+            group = []
+            step: Callable[[], object]
+            if isinstance(message, UpstreamStatus):
+                step = partial(apply_upstream_status, self.terminal, message)
             else:
-                group.append((item, parsed))
+                step = partial(handle_andon_signal, self.terminal, message)
+            if self._retrying(lambda step=step: step() or True):
+                self._ack(item)
         self._flush(group)
+        if refused and self._retrying(partial(self._keep_refused, [r for _, r in refused])):
+            self.signals_refused += len(refused)
+            for item, _ in refused:
+                self._ack(item)
+
+    def _keep_refused(self, refusals: list[Refusal]) -> bool:
+        keep_refusals(self.terminal, refusals)
+        return True
 
     def _flush(self, group: list[tuple[_Inbound, BinSignal]]) -> None:
         if not group:
@@ -414,13 +397,6 @@ class TerminalServices:
 
 
 KILL_AFTER_COMMITS_ENV = "KANBAN_FAULT_KILL_AFTER_COMMITS"
-
-
-def _device_of(topic: str) -> str | None:
-    parts = topic.split("/")
-    if len(parts) >= 3 and parts[-1] == "signal" and parts[-3] == "device":
-        return parts[-2]
-    return None
 
 
 def resolve_mqtt(config: TerminalConfig, mqtt_url: str | None) -> MqttSettings | None:

@@ -23,12 +23,11 @@ from kanban_terminal.adapters.wire.fields import Message
 from kanban_terminal.adapters.wire.inbound import (
     AndonSignalMessage,
     BinSignalMessage,
-    RequestMessage,
     UpstreamStatusMessage,
     WireContext,
 )
 from kanban_terminal.config import TerminalConfig
-from kanban_terminal.domain.inbound import AndonSignal, BinSignal, Refusal, ReplenishmentRequest, UpstreamStatus
+from kanban_terminal.domain.inbound import AndonSignal, BinSignal, Refusal, UpstreamStatus
 from kanban_terminal.domain.text import escape_bytes, escape_external
 
 MAX_SIGNAL_BYTES = 1024
@@ -120,10 +119,6 @@ def andon_signal(m: AndonSignalMessage) -> AndonSignal:
 
 def upstream_status(m: UpstreamStatusMessage) -> UpstreamStatus:
     return UpstreamStatus(m.id, m.request_id, m.status, m.at, m.eta, m.reason or "", m.by or "")
-
-
-def request(m: RequestMessage) -> ReplenishmentRequest:
-    return ReplenishmentRequest(m.id, m.line, m.loop, m.loop_seq, m.card)
 
 
 def device_of(topic: str) -> str | None:

@@ -46,8 +46,10 @@ def _printable(value: str) -> str:
 
 def _utc(value: Any) -> datetime:
     """An ISO 8601 UTC timestamp (`...Z` or `+00:00`) as an aware datetime."""
-    if not isinstance(value, str) or not 20 <= len(value) <= 40:
-        raise PydanticCustomError("timestamp", "must be an ISO 8601 UTC timestamp (a string)")
+    if not isinstance(value, str):
+        raise PydanticCustomError("timestamp", "must be an ISO 8601 UTC timestamp string")
+    if not 20 <= len(value) <= 40:
+        raise PydanticCustomError("timestamp", "must be an ISO 8601 UTC timestamp")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -62,7 +64,15 @@ Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
 Seq = Annotated[int, Field(ge=0, lt=MAX_SEQ)]
 Count = Annotated[int, Field(ge=0, lt=MAX_SEQ)]
-Version = Literal[1]
+def _not_bool(value: Any) -> Any:
+    # Literal[1] alone takes `true` (True == 1 and they hash alike): refuse it before the literal check.
+    if isinstance(value, bool):
+        raise PydanticCustomError("bool_not_int", "must be the number 1, not a boolean")
+    return value
+
+
+Version = Annotated[Literal[1], BeforeValidator(_not_bool)]
+"""The schema version: 1. A receiver refuses versions it does not know."""
 
 
 Text40 = Annotated[str, StringConstraints(max_length=40), AfterValidator(_printable)]

@@ -15,7 +15,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, ValidationInfo, WithJsonSchema, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from kanban_terminal.adapters.wire.fields import (
@@ -24,13 +31,13 @@ from kanban_terminal.adapters.wire.fields import (
     Ident,
     Message,
     Seq,
+    Text40,
+    Text64,
+    Text200,
     Timestamp,
     TimestampText,
     Uuid,
     Version,
-    Text40,
-    Text64,
-    Text200,
 )
 from kanban_terminal.config import TerminalConfig
 

@@ -128,7 +128,7 @@ class HealthMessage(Message):
     Judge it by `at`: a retained message outlives its terminal.
     """
 
-    schema_: Literal[1] = Field(alias="schema")
+    schema_: Version = Field(alias="schema")
     """Bumped only when a field changes meaning; new fields may be added."""
     terminal: Ident
     version: Text40
