@@ -15,9 +15,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from kanban_terminal.adapters.andon_mqtt import AndonMqtt
 from kanban_terminal.adapters.topics import LineTopics
-from kanban_terminal.services import andon as svc
 from kanban_terminal.adapters.wire import InboundDecoder
 from kanban_terminal.domain.inbound import AndonSignal, Refusal
+from kanban_terminal.services import andon as svc
 from kanban_terminal.services.andon_signals import SignalOutcome
 from kanban_terminal.services.andon_signals import handle_andon_signal as apply_andon
 from kanban_terminal.services.auth import AuthSession, login
@@ -42,7 +42,9 @@ def handle_andon_signal(
     topics = LineTopics(terminal.config.site.id, terminal.config.line.id)
     device = topic_device or str(payload.get("device"))
     topic = f"{topics.device_signal('DEVICE').removesuffix('DEVICE/signal')}{device}/signal"
-    decoded = InboundDecoder(terminal.config, topics).decode(topic, json.dumps(payload).encode(), terminal.clock())
+    decoded = InboundDecoder(terminal.config, topics).decode(
+        topic, json.dumps(payload).encode(), terminal.clock()
+    )
     if isinstance(decoded, Refusal):
         return SignalOutcome("invalid", decoded.reason)
     assert isinstance(decoded, AndonSignal)
