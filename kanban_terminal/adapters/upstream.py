@@ -31,7 +31,7 @@ from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
 from kanban_terminal.adapters.topics import site_requests_filter, status_topic_for
 from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestMessage, validate
 from kanban_terminal.config import MqttSettings, UpstreamSettings
-from kanban_terminal.domain.text import escape_external
+from kanban_terminal.domain.text import escape_bytes, escape_external
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,12 @@ CREATE INDEX IF NOT EXISTS ix_answer_due ON answer (sent, due);
 CREATE TABLE IF NOT EXISTS loop_seq (
     line TEXT NOT NULL, loop TEXT NOT NULL, last_seq INTEGER NOT NULL, PRIMARY KEY (line, loop)
 );
+CREATE TABLE IF NOT EXISTS rejected_input (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, source TEXT NOT NULL, input TEXT NOT NULL, reason TEXT NOT NULL
+);
 """
+REJECTED_KEEP = 2000
+"""Refused requests the peer keeps (newest first), like a terminal's MQTT doors."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,7 @@ class UpstreamPeer:
         if isinstance(parsed, str):
             self.refused += 1
             log.warning("request refused on %s: %s", escape_external(topic, 120), parsed)
+            self._keep_refused(topic, payload, parsed)
             self.link.ack(mid, qos, generation)
             return
         now = time.time()
@@ -182,6 +188,30 @@ class UpstreamPeer:
         self.received += new
         self.duplicates += not new
         self.link.ack(mid, qos, generation)
+
+    def _keep_refused(self, topic: str, payload: bytes, reason: str) -> None:
+        """Keep a refused request, escaped, in the peer's own `rejected_input` (capped, newest kept).
+
+        Without waiting for the disk: a refusal is a diagnostic, and a flood of bad requests must not
+        cost an fsync each (the next fsynced commit writes it too, in order).
+        """
+        self.db.execute("PRAGMA synchronous=NORMAL")  # refused inside a transaction: set before BEGIN
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(
+                "INSERT INTO rejected_input (at, source, input, reason) VALUES (?, ?, ?, ?)",
+                (time.time(), f"mqtt:{escape_external(topic, 120)}", escape_bytes(payload, 300), reason),
+            )
+            self.db.execute(
+                "DELETE FROM rejected_input WHERE id <= (SELECT max(id) FROM rejected_input) - ?",
+                (REJECTED_KEEP,),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        finally:
+            self.db.execute("PRAGMA synchronous=FULL")
 
     def _check_seq(self, cur: sqlite3.Cursor, request: Request) -> None:
         row = cur.execute(

@@ -10,6 +10,7 @@ It must not import storage or services: it describes bytes, it does not act on t
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -28,6 +29,8 @@ from kanban_terminal.domain.text import is_unsafe_char
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN.removeprefix("^").removesuffix("$"))
 MAX_SEQ = 2**53
 """Sequence numbers stay below 2^53, where JSON numbers stop being exact in other languages."""
 
@@ -48,7 +51,8 @@ def _utc(value: Any) -> datetime:
     """An ISO 8601 UTC timestamp (`...Z` or `+00:00`) as an aware datetime."""
     if not isinstance(value, str):
         raise PydanticCustomError("timestamp", "must be an ISO 8601 UTC timestamp string")
-    if not 20 <= len(value) <= 40:
+    # The shape first: `datetime.fromisoformat` ignores a trailing NUL (found by the fuzz).
+    if not 20 <= len(value) <= 40 or not _TIMESTAMP.fullmatch(value):
         raise PydanticCustomError("timestamp", "must be an ISO 8601 UTC timestamp")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -64,28 +68,37 @@ Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
 Seq = Annotated[int, Field(ge=0, lt=MAX_SEQ)]
 Count = Annotated[int, Field(ge=0, lt=MAX_SEQ)]
-def _not_bool(value: Any) -> Any:
-    # Literal[1] alone takes `true` (True == 1 and they hash alike): refuse it before the literal check.
-    if isinstance(value, bool):
-        raise PydanticCustomError("bool_not_int", "must be the number 1, not a boolean")
+def _an_int(value: Any) -> Any:
+    # Literal[1] alone takes `true` and `1.0` (equal to 1, same hash): refuse them before the literal check.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError("int_type", "must be the integer 1 (not a boolean, float or string)")
     return value
 
 
-Version = Annotated[Literal[1], BeforeValidator(_not_bool)]
+Version = Annotated[Literal[1], BeforeValidator(_an_int)]
 """The schema version: 1. A receiver refuses versions it does not know."""
 
 
 Text40 = Annotated[str, StringConstraints(max_length=40), AfterValidator(_printable)]
 """Printable free text (no control, bidi or escape characters), at most 40 characters."""
-Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_printable)]
+Text64 = Annotated[str, StringConstraints(max_length=64), AfterValidator(_printable)]
+Id64 = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_printable)]
+"""A free-form id: 1-64 printable characters."""
 Text200 = Annotated[str, StringConstraints(max_length=200), AfterValidator(_printable)]
 Text1000 = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_printable)]
 
 
+_TIMESTAMP_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": TIMESTAMP_PATTERN,
+    "minLength": 20,
+    "maxLength": 40,
+}
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_utc),
-    WithJsonSchema({"type": "string", "format": "date-time", "minLength": 20, "maxLength": 40}),
+    WithJsonSchema(_TIMESTAMP_SCHEMA),
 ]
 """ISO 8601 UTC with `Z` or `+00:00`, e.g. `2026-11-23T10:00:00.000Z`."""
 
@@ -103,6 +116,6 @@ def _utc_text(value: str) -> str:
 TimestampText = Annotated[
     str,
     AfterValidator(_utc_text),
-    WithJsonSchema({"type": "string", "format": "date-time", "minLength": 20, "maxLength": 40}),
+    WithJsonSchema(_TIMESTAMP_SCHEMA),
 ]
 """A timestamp an outbound message carries as the text its builder wrote (checked, kept as is)."""

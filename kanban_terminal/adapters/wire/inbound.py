@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 from kanban_terminal.adapters.wire.fields import (
     ID_PATTERN,
     Count,
+    Id64,
     Ident,
     Message,
     Seq,
@@ -184,7 +185,7 @@ class UpstreamStatusMessage(Message):
     """
 
     v: Version
-    id: Text64
+    id: Id64
     """Unique event id, 1-64 printable characters."""
     request_id: Uuid
     status: Literal["accepted", "picked", "shipped", "rejected"]

@@ -16,10 +16,10 @@ from pydantic import Field
 
 from kanban_terminal.adapters.wire.fields import (
     Count,
+    Id64,
     Ident,
     Message,
     Text40,
-    Text64,
     Text200,
     Text1000,
     TimestampText,
@@ -34,7 +34,7 @@ LineCondition = Literal["running", "call", "stopped"]
 class ActiveAndon(Message):
     """One andon event as the line state lists it (the event message's fields without the step)."""
 
-    id: Text64
+    id: Id64
     kind: Literal["call", "stop"]
     station: Ident
     reason: Ident
@@ -75,7 +75,7 @@ class AndonEventMessage(Message):
     action: Literal["raised", "acknowledged", "resolved", "cancelled", "escalated"]
     at: TimestampText
     actor: Text200 | None
-    id: Text64
+    id: Id64
     kind: Literal["call", "stop"]
     station: Ident
     reason: Ident
@@ -154,7 +154,7 @@ class AvailabilityMessage(Message):
     v: Version
     state: Literal["online", "offline"]
     terminal: Ident
-    session: Text64
+    session: Id64
     """New at every start of the terminal."""
     at: TimestampText
     heartbeat_s: Annotated[float, Field(gt=0)]
