@@ -19,7 +19,6 @@ hands paho at most a small window of it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -41,6 +40,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
+from kanban_terminal.adapters.wire import AvailabilityMessage
 from kanban_terminal.config import PLAIN_MQTT_RULE, MqttConfigError, MqttSettings, is_loopback_host
 from kanban_terminal.domain.text import escape_external
 
@@ -393,7 +393,7 @@ class MqttLink:
                     log.info("MQTT link %s: %s", state, escape_external(detail, 120))
 
     def _availability(self, state: str) -> bytes:
-        return json.dumps(
+        return AvailabilityMessage.model_validate(
             {
                 "v": 1,
                 "state": state,
@@ -402,7 +402,7 @@ class MqttLink:
                 "at": utc_text(self.clock()),
                 "heartbeat_s": self.settings.heartbeat_s,
             }
-        ).encode()
+        ).model_dump_json().encode()
 
     def _watch(self) -> None:
         """Every second: is paho's thread alive, is the link silent, is a heartbeat due?"""

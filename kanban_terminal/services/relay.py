@@ -28,7 +28,6 @@ It must not import paho: it talks to a `Publisher` (the MQTT link, or a test dou
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sqlite3
@@ -46,6 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, func, select
 
 from kanban_terminal.adapters.topics import LineTopics
+from kanban_terminal.adapters.wire import RequestMessage
 from kanban_terminal.domain.cards import CardEvent, CardState, Transition, transition
 from kanban_terminal.services.events import CardsChanged, RequestRaised
 from kanban_terminal.services.terminal import Terminal
@@ -122,29 +122,28 @@ class OutboxRow:
 
 
 def request_payload(terminal: Terminal, row: RequestRow | OutboxRow) -> bytes:
-    """The documented request message (docs/PROTOCOL.md); `id` is the idempotency key."""
+    """The request message (docs/schema/request.json), written through its wire model; `id` is the
+    idempotency key."""
     cfg = terminal.config
-    return json.dumps(
-        {
-            "v": 1,
-            "id": row.id,
-            "site": cfg.site.id,
-            "line": cfg.line.id,
-            "terminal": cfg.terminal.id,
-            "loop": row.loop_id,
-            "loop_seq": row.loop_seq,
-            "card": row.card_id,
-            "part": row.part_number,
-            "quantity": row.quantity,
-            "station": row.station,
-            "point_of_use": row.point_of_use,
-            "source": row.source,
-            "raised_at": utc_text(row.raised_at),
-            "due_at": utc_text(row.due_at),
-            "attempt": row.publish_count + 1,
-        },
-        separators=(",", ":"),
-    ).encode()
+    message = RequestMessage(
+        v=1,
+        id=row.id,
+        site=cfg.site.id,
+        line=cfg.line.id,
+        terminal=cfg.terminal.id,
+        loop=row.loop_id,
+        loop_seq=row.loop_seq,
+        card=row.card_id,
+        part=row.part_number,
+        quantity=row.quantity,
+        station=row.station,
+        point_of_use=row.point_of_use,
+        source=row.source,
+        raised_at=utc_text(row.raised_at),
+        due_at=utc_text(row.due_at),
+        attempt=row.publish_count + 1,
+    )
+    return message.model_dump_json().encode()
 
 
 def _pending_of_loop(db: sqlite3.Connection, loop: str, limit: int) -> list[tuple[Any, ...]]:

@@ -316,7 +316,7 @@ class TerminalServices:
                 self._ack(item)
         self._flush(group)
         if refused and self._retrying(partial(self._keep_refused, [r for _, r in refused])):
-            self.signals_refused += len(refused)
+            self.signals_refused += sum(r.door.startswith("mqtt:device/") for _, r in refused)
             for item, _ in refused:
                 self._ack(item)
 

@@ -128,7 +128,8 @@ class Line:
         assert not slipped, ("mutated but accepted", [cases[n][0] for n, _ in slipped], slipped)
         refused, newest = self.services.signals_refused, newest_rejected(db)
         self.services._handle(items)
-        assert self.services.signals_refused - refused == len(items), "every mutated message refused"
+        if door != "status":  # the counter counts device signals; statuses show in rejected_input below
+            assert self.services.signals_refused - refused == len(items), "every mutated message refused"
         assert newest_rejected(db) - newest == len(items), "and each kept in rejected_input"
         assert digest(db) == self.before, "a refused message changed state"
 
