@@ -70,6 +70,8 @@ Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
 Seq = Annotated[int, Field(ge=0, lt=MAX_SEQ)]
 Count = Annotated[int, Field(ge=0, lt=MAX_SEQ)]
+
+
 def _an_int(value: Any) -> Any:
     # Literal[1] alone takes `true` and `1.0` (equal to 1, same hash): refuse them before the literal check.
     if isinstance(value, bool) or not isinstance(value, int):
@@ -90,7 +92,7 @@ Text200 = Annotated[str, StringConstraints(max_length=200), AfterValidator(_prin
 Text1000 = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_printable)]
 
 
-_TIMESTAMP_SCHEMA = {
+TIMESTAMP_SCHEMA: dict[str, Any] = {
     "type": "string",
     "format": "date-time",
     "pattern": TIMESTAMP_PATTERN,
@@ -100,7 +102,7 @@ _TIMESTAMP_SCHEMA = {
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_utc),
-    WithJsonSchema(_TIMESTAMP_SCHEMA),
+    WithJsonSchema(TIMESTAMP_SCHEMA),
 ]
 """ISO 8601 UTC with `Z` or `+00:00`, e.g. `2026-11-23T10:00:00.000Z`."""
 
@@ -118,6 +120,11 @@ def _utc_text(value: str) -> str:
 TimestampText = Annotated[
     str,
     AfterValidator(_utc_text),
-    WithJsonSchema(_TIMESTAMP_SCHEMA),
+    WithJsonSchema(TIMESTAMP_SCHEMA),
 ]
 """A timestamp an outbound message carries as the text its builder wrote (checked, kept as is)."""
+
+
+def leave_out(schema: dict[str, Any]) -> None:
+    """`json_schema_extra` of a field that may be left out but is never null: no `"default": null`."""
+    schema.pop("default", None)

@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from kanban_terminal.adapters.wire.fields import (
     ID_PATTERN,
+    TIMESTAMP_SCHEMA,
     Count,
     Id64,
     Ident,
@@ -39,6 +40,7 @@ from kanban_terminal.adapters.wire.fields import (
     TimestampText,
     Uuid,
     Version,
+    leave_out,
 )
 from kanban_terminal.config import TerminalConfig
 
@@ -132,7 +134,7 @@ class BinSignalMessage(_DeviceSignal):
     type: Literal["bin_empty", "bin_full"]
     at: Timestamp
     """When the device saw it: at most 5 minutes ahead of, 7 days behind the terminal's clock."""
-    bin: OptionalIdent = None
+    bin: OptionalIdent = Field(None, json_schema_extra=leave_out)
     """Which bin, for a device that watches several; left out for a one-bin device."""
 
     @model_validator(mode="after")
@@ -157,9 +159,11 @@ class AndonSignalMessage(_DeviceSignal):
 
     type: Literal["andon_call", "andon_stop", "andon_cancel"]
     station: Ident
-    reason: OptionalIdent = None
+    reason: OptionalIdent = Field(None, json_schema_extra=leave_out)
     """A configured reason code; required except for `andon_cancel`."""
-    at: Annotated[Timestamp | None, BeforeValidator(_present)] = None
+    at: Annotated[Timestamp | None, BeforeValidator(_present), WithJsonSchema(TIMESTAMP_SCHEMA)] = Field(
+        None, json_schema_extra=leave_out
+    )
     """When the device saw the press (optional)."""
 
     @model_validator(mode="after")
