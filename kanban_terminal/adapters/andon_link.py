@@ -14,7 +14,6 @@ Listeners drop the repeats by (`id`, `action`, `tier`) (docs/PROTOCOL.md).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -22,6 +21,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from kanban_terminal.adapters.wire import (
+    AndonEventMessage,
+    BuzzerCommand,
+    LightCommand,
+    LineStateMessage,
+    encode,
+)
+from kanban_terminal.adapters.wire.fields import Message
 from kanban_terminal.services.andon_publishing import Payload
 from kanban_terminal.services.relay import Publisher
 from kanban_terminal.topics import LineTopics
@@ -57,16 +64,16 @@ class LinkAndonPublisher:
         """(when published, payload) of the andon events of the last `replay_s`."""
         self._lock = threading.Lock()
 
-    def _send(self, topic: str, payload: Payload, *, retain: bool) -> bytes:
-        data = json.dumps(payload, separators=(",", ":")).encode()
+    def _send(self, topic: str, model: type[Message], payload: Payload, *, retain: bool) -> bytes:
+        data = encode(model, payload)  # written through the wire model: what docs/schema promises
         self.link.publish(topic, data, qos=1, retain=retain)
         return data
 
     def publish_line_state(self, payload: Payload) -> None:
-        self._send(self.topics.line_state, payload, retain=True)
+        self._send(self.topics.line_state, LineStateMessage, payload, retain=True)
 
     def publish_andon_event(self, payload: Payload) -> None:
-        data = self._send(self.topics.andon, payload, retain=False)
+        data = self._send(self.topics.andon, AndonEventMessage, payload, retain=False)
         if self.replay_s > 0:
             now = self._timer()
             # Counted from the broker's last answer, not from now: during an outage that answer
@@ -78,7 +85,8 @@ class LinkAndonPublisher:
                     self._recent.popleft()
 
     def publish_stack_light(self, device: str, payload: Payload) -> None:
-        self._send(self.topics.device_command(device), payload, retain=False)
+        model = LightCommand if payload.get("type") == "light" else BuzzerCommand
+        self._send(self.topics.device_command(device), model, payload, retain=False)
 
     def replay_after_reconnect(self) -> int:
         """Publish again the events sent in the `replay_s` before the broker's last answer before the

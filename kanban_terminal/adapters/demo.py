@@ -25,8 +25,8 @@ from kanban_terminal.adapters.demo_hardware import DEVICE, SimulatedStation
 from kanban_terminal.adapters.embedded_broker import EmbeddedBroker, embedded_broker
 from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
 from kanban_terminal.adapters.upstream import UpstreamPeer
+from kanban_terminal.adapters.wire import MAX_STATUS_BYTES, UpstreamStatusMessage, validate
 from kanban_terminal.config import MqttSettings, TerminalConfig
-from kanban_terminal.services.signals import parse_json_object, parse_time
 from kanban_terminal.topics import LineTopics
 
 log = logging.getLogger(__name__)
@@ -86,12 +86,12 @@ class SimulatedBins:
     def _on_status(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
         # Only "shipped" matters: the full bin arrives at its ETA.
         self.link.ack(mid, qos, generation)
-        data = parse_json_object(payload, 4096)
-        if isinstance(data, str) or data.get("status") != "shipped" or data.get("card") not in self.devices:
+        status = validate(UpstreamStatusMessage, payload, MAX_STATUS_BYTES)
+        if isinstance(status, str) or status.status != "shipped" or status.card not in self.devices:
             return
-        eta = parse_time(data.get("eta"))
+        eta = status.eta
         delay = max(0.5, (eta - datetime.now(UTC)).total_seconds()) if eta else 5.0
-        self._schedule(time.monotonic() + delay, data["card"], "full")
+        self._schedule(time.monotonic() + delay, status.card, "full")
 
     def _run(self) -> None:
         while not self._stop.wait(0.2):

@@ -20,7 +20,6 @@ terminal's outbox, the bridge's outbox); their owners hand paho at most a small 
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
@@ -41,6 +40,7 @@ from kanban_terminal.adapters.mqtt_session import (
     set_nodelay,
     set_will,
 )
+from kanban_terminal.adapters.wire import AvailabilityMessage
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.mqtt_settings import MqttSettings
 from kanban_terminal.mqtt_settings import parse_mqtt_url as parse_mqtt_url  # for `--mqtt` callers
@@ -351,7 +351,7 @@ class MqttLink:
                     log.info("MQTT link %s: %s", state, escape_external(detail, 120))
 
     def _terminal_availability(self, state: str) -> bytes:
-        return json.dumps(
+        return AvailabilityMessage.model_validate(
             {
                 "v": 1,
                 "state": state,
@@ -360,7 +360,7 @@ class MqttLink:
                 "at": utc_text(self.clock()),
                 "heartbeat_s": self.settings.heartbeat_s,
             }
-        ).encode()
+        ).model_dump_json().encode()
 
     def _watch(self) -> None:
         """Every second: is paho's thread alive, is the link silent, is a heartbeat due?"""

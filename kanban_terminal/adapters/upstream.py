@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import re
 import sqlite3
 import threading
 import time
@@ -29,16 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
+from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestMessage, validate
 from kanban_terminal.config import MqttSettings, UpstreamSettings
-from kanban_terminal.domain.text import escape_external
-from kanban_terminal.services.signals import parse_json_object
+from kanban_terminal.domain.text import escape_bytes, escape_external
 from kanban_terminal.topics import site_requests_filter, status_topic_for
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BYTES = 4096
-_UUID = re.compile(r"^[0-9a-fA-F-]{36}$")
-_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _STAGES = ("accepted", "picked", "shipped")
 
 _SCHEMA = """
@@ -55,7 +51,12 @@ CREATE INDEX IF NOT EXISTS ix_answer_due ON answer (sent, due);
 CREATE TABLE IF NOT EXISTS loop_seq (
     line TEXT NOT NULL, loop TEXT NOT NULL, last_seq INTEGER NOT NULL, PRIMARY KEY (line, loop)
 );
+CREATE TABLE IF NOT EXISTS rejected_input (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, source TEXT NOT NULL, input TEXT NOT NULL, reason TEXT NOT NULL
+);
 """
+REJECTED_KEEP = 2000
+"""Refused requests the peer keeps (newest first), like a terminal's MQTT doors."""
 
 
 @dataclass(frozen=True)
@@ -68,21 +69,11 @@ class Request:
 
 
 def parse_request(payload: bytes) -> Request | str:
-    """Validate the parts of a request the peer relies on; return it or the reason. Never raises."""
-    data = parse_json_object(payload, MAX_REQUEST_BYTES)
-    if isinstance(data, str):
-        return data
-    if data.get("v") != 1 or isinstance(data.get("v"), bool):
-        return "unsupported schema version (expected 1)"
-    rid, seq = data.get("id"), data.get("loop_seq")
-    if not isinstance(rid, str) or not _UUID.match(rid):
-        return "id must be a UUID"
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        return "loop_seq must be a non-negative integer"
-    for key in ("line", "loop", "card"):
-        if not isinstance(data.get(key), str) or not _ID.match(data[key]):
-            return f"{key} must be 1-64 letters, digits, _ . -"
-    return Request(rid, data["line"], data["loop"], seq, data["card"])
+    """Validate a request against the wire schema; return it or the reason. Never raises."""
+    message = validate(RequestMessage, payload, MAX_REQUEST_BYTES)
+    if isinstance(message, str):
+        return message
+    return Request(message.id, message.line, message.loop, message.loop_seq, message.card)
 
 
 class UpstreamPeer:
@@ -157,6 +148,7 @@ class UpstreamPeer:
         if isinstance(parsed, str):
             self.refused += 1
             log.warning("request refused on %s: %s", escape_external(topic, 120), parsed)
+            self._keep_refused(topic, payload, parsed)
             self.link.ack(mid, qos, generation)
             return
         now = time.time()
@@ -196,6 +188,30 @@ class UpstreamPeer:
         self.received += new
         self.duplicates += not new
         self.link.ack(mid, qos, generation)
+
+    def _keep_refused(self, topic: str, payload: bytes, reason: str) -> None:
+        """Keep a refused request, escaped, in the peer's own `rejected_input` (capped, newest kept).
+
+        Without waiting for the disk: a refusal is a diagnostic, and a flood of bad requests must not
+        cost an fsync each (the next fsynced commit writes it too, in order).
+        """
+        self.db.execute("PRAGMA synchronous=NORMAL")  # refused inside a transaction: set before BEGIN
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(
+                "INSERT INTO rejected_input (at, source, input, reason) VALUES (?, ?, ?, ?)",
+                (time.time(), f"mqtt:{escape_external(topic, 120)}", escape_bytes(payload, 300), reason),
+            )
+            self.db.execute(
+                "DELETE FROM rejected_input WHERE id <= (SELECT max(id) FROM rejected_input) - ?",
+                (REJECTED_KEEP,),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        finally:
+            self.db.execute("PRAGMA synchronous=FULL")
 
     def _check_seq(self, cur: sqlite3.Cursor, request: Request) -> None:
         row = cur.execute(

@@ -295,7 +295,9 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     if not rows:
         print("No rejected input.")
     for row in rows:
-        print(f"{row.at.astimezone():%Y-%m-%d %H:%M:%S}  {row.source:<14} {row.input:<24} {row.reason}")
+        # A refused MQTT payload is kept up to 300 characters: show its start, the reason matters more.
+        shown = row.input if len(row.input) <= 60 else row.input[:60] + "..."
+        print(f"{row.at.astimezone():%Y-%m-%d %H:%M:%S}  {row.source:<14} {shown:<24} {row.reason}")
     return EXIT_OK
 
 

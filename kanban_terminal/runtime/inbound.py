@@ -4,39 +4,35 @@ Bin signals are applied in groups of up to `group_max` per transaction; upstream
 buttons one at a time, in arrival order. Each message is acknowledged to the broker only after its
 commit, so a crash between the two makes the broker deliver it again (and the dedupe keys drop it).
 
-It must not start anything but its own thread (the runtime starts and wires it), parse nothing
-itself beyond routing (the use cases validate), and never acknowledge before a commit.
+Every payload goes through the wire schema's one entry (`adapters/wire`, `InboundDecoder.decode`):
+a domain value (bin signal, andon button, upstream status) or a refusal with its door and reason,
+which is kept in `rejected_input` (services/refusals.py) before its message is acknowledged.
+
+It must not start anything but its own thread (the runtime starts and wires it), validate nothing
+itself (the schema does), and never acknowledge before a commit.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from kanban_terminal.adapters.wire import InboundDecoder
+from kanban_terminal.domain.inbound import BinSignal, Refusal, UpstreamStatus
 from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.andon_signals import handle_andon_signal
+from kanban_terminal.services.refusals import keep_refusals
 from kanban_terminal.services.relay import Relay
-from kanban_terminal.services.signals import (
-    MAX_SIGNAL_BYTES,
-    BinSignal,
-    SignalApplier,
-    SignalResult,
-    is_andon,
-    parse_json_object,
-    prune_signals,
-    reject,
-    signal_from_object,
-)
+from kanban_terminal.services.signals import SignalApplier, SignalResult, prune_signals
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.services.upstream_status import try_apply_status
+from kanban_terminal.services.upstream_status import apply_upstream_status
+from kanban_terminal.storage.errors import STORAGE_ERRORS
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 from kanban_terminal.topics import LineTopics
 
@@ -84,6 +80,7 @@ class InboundWorker:
         self.group_max = group_max
         self.after_group_commit = after_group_commit
         self.applier = SignalApplier(terminal)
+        self.wire = InboundDecoder(terminal.config, topics)
         self.link: MqttLink | None = None
         self.relay: Relay | None = None
         self._inbox: queue.SimpleQueue[_Inbound | None] = queue.SimpleQueue()
@@ -130,7 +127,7 @@ class InboundWorker:
                 next_prune = time.monotonic() + PRUNE_EVERY_S
                 try:
                     prune_signals(self.terminal)
-                except (SQLAlchemyError, sqlite3.Error) as exc:
+                except STORAGE_ERRORS as exc:
                     log.error("could not prune old signal keys: %s", exc)
             if first is None:
                 continue
@@ -153,52 +150,40 @@ class InboundWorker:
                 if self.relay is not None:
                     self.relay.hold_marks(self._inbox.qsize() > 0)  # more to come: keep them
 
-    # -- routing: one function, moved as it was from services/runtime.py ---------------------------
+    # -- routing ---------------------------------------------------------------------------------
 
     def _handle(self, items: list[_Inbound]) -> None:
         group: list[tuple[_Inbound, BinSignal]] = []
+        refused: list[tuple[_Inbound, Refusal]] = []
         now = self.terminal.clock()
         for item in items:
-            if item.topic == self.topics.status:
-                self._flush(group)
-                group = []
-                if self._retrying(
-                    lambda item=item: try_apply_status(self.terminal, item.payload, item.topic)
-                ):
-                    self._ack(item)
+            # The wire schema's single entry: a domain value, or a refusal with its door and reason.
+            message = self.wire.decode(item.topic, item.payload, now)
+            if isinstance(message, BinSignal):
+                group.append((item, message))
                 continue
-            device = _device_of(item.topic)
-            if device is None:
-                reject(self.terminal.bus, "?", item.topic, "not a signal topic")
-                self._ack(item)
+            if isinstance(message, Refusal):
+                refused.append((item, message))
                 continue
-            # Parsed once, then routed: an andon button or a bin signal (the andon check used to
-            # decode every payload a second time before `parse_signal` decoded it again).
-            data = parse_json_object(item.payload, MAX_SIGNAL_BYTES)
-            if isinstance(data, dict) and is_andon(data):
-                andon = data
-                # Andon buttons share the device topic; the andon use case validates and dedupes.
-                self._flush(group)
-                group = []
-                if self._retrying(
-                    lambda andon=andon, device=device: handle_andon_signal(
-                        self.terminal, andon, topic_device=device
-                    )
-                ):
-                    self._ack(item)
-                continue
-            parsed = data if isinstance(data, str) else signal_from_object(data, device, now)
-            if isinstance(parsed, str):
-                self.signals_refused += 1
-                reject(self.terminal.bus, device, item.topic, parsed)
-                self._ack(item)
-            elif not self.applier.known(device) or self.applier.card_of(parsed) is None:
-                self.signals_refused += 1
-                reject(self.terminal.bus, device, item.topic, "unknown device: add it under [[bins]]")
-                self._ack(item)
+            # A status or an andon button: its own transaction, after the signals before it.
+            self._flush(group)
+            group = []
+            step: Callable[[], object]
+            if isinstance(message, UpstreamStatus):
+                step = partial(apply_upstream_status, self.terminal, message)
             else:
-                group.append((item, parsed))
+                step = partial(handle_andon_signal, self.terminal, message)
+            if self._retrying(lambda step=step: step() or True):
+                self._ack(item)
         self._flush(group)
+        if refused and self._retrying(partial(self._keep_refused, [r for _, r in refused])):
+            self.signals_refused += sum(r.door.startswith("mqtt:device/") for _, r in refused)
+            for item, _ in refused:
+                self._ack(item)
+
+    def _keep_refused(self, refusals: list[Refusal]) -> bool:
+        keep_refusals(self.terminal, refusals)
+        return True
 
     # -- end of routing ------------------------------------------------------------------------------
 
@@ -246,7 +231,7 @@ class InboundWorker:
         while True:
             try:
                 return bool(step())  # type: ignore[operator]
-            except (SQLAlchemyError, sqlite3.Error) as exc:
+            except STORAGE_ERRORS as exc:
                 # Raw driver errors too: the signal path writes through the sqlite3 connection
                 # (savepoints, dedupe keys), and a "database is locked" that escaped this retry left
                 # its group unacknowledged until the next reconnect, stalling every later signal.
@@ -255,9 +240,3 @@ class InboundWorker:
                 return False
             delay = min(delay * 2, 5.0)
 
-
-def _device_of(topic: str) -> str | None:
-    parts = topic.split("/")
-    if len(parts) >= 3 and parts[-1] == "signal" and parts[-3] == "device":
-        return parts[-2]
-    return None

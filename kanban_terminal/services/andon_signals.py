@@ -1,9 +1,7 @@
-"""Andon button signals from devices (the firmware bridge over MQTT): validate, dedupe, raise.
+"""Andon button signals from devices (the firmware bridge over MQTT): dedupe, then raise or cancel.
 
-Payload (docs/PROTOCOL.md, "## Andon"):
-
-    {"v": 1, "id": "<device>:<boot>:<seq>", "device": .., "boot": .., "seq": .., "type":
-     "andon_call" | "andon_stop" | "andon_cancel", "station": .., "reason": ..}
+The payload (docs/schema/andon_signal.json) is validated by the wire schema (adapters/wire), which
+refuses and keeps bad ones; this module gets an `AndonSignal` with a configured station and reason.
 
 QoS 1 delivers at least once, so the same signal may arrive twice (a redelivery after a reconnect,
 the bridge's own retry). The device's id is stored in `andon_signal` in the same transaction as the
@@ -15,8 +13,6 @@ in `andon.stop_devices` (key switches team leads hold); any other is refused and
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,86 +21,36 @@ from sqlmodel import Session, col, select
 from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import Andon, AndonKind, AndonState
 from kanban_terminal.domain.cards import Rejection
-from kanban_terminal.domain.text import escape_external
+from kanban_terminal.domain.inbound import AndonSignal
 from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise_in
 from kanban_terminal.services.andon_log import log_andon, log_refusal
 from kanban_terminal.services.andon_views import line_state, shelved_until, to_domain, view_of
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
-from kanban_terminal.storage.tables import AndonRow, AndonSignalRow, CardLogRow, RejectedInputRow
+from kanban_terminal.storage.tables import AndonRow, AndonSignalRow, CardLogRow
 
 log = logging.getLogger(__name__)
 
 DEVICE_SOURCE = "mqtt:"
 """An andon a device raised has the source "mqtt:<device>" (what a team lead may shelve)."""
 
-_LEVEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_TYPES = {"andon_call": AndonKind.CALL, "andon_stop": AndonKind.STOP, "andon_cancel": None}
-
 
 @dataclass(frozen=True)
 class SignalOutcome:
     status: str
-    """raised, cancelled, duplicate, shelved, refused or invalid."""
+    """raised, cancelled, duplicate, shelved or refused (invalid signals never get here)."""
     message: str
     andon_id: str | None = None
 
 
-def validate_signal(payload: Mapping[str, object], topic_device: str | None = None) -> str | None:
-    """Return why `payload` is not a valid andon signal, or None if it is."""
-    if payload.get("v") != 1:
-        return "unsupported payload version (expected v=1)"
-    device, boot, seq = payload.get("device"), payload.get("boot"), payload.get("seq")
-    if not isinstance(device, str) or not _LEVEL.match(device):
-        return "device must be 1-64 letters, digits, _ . -"
-    if topic_device is not None and device != topic_device:
-        return f"device {device!r} does not match the topic's device {topic_device!r}"
-    # The same identity as bin signals: boot is the device's per-boot id (text), seq counts within it.
-    if not isinstance(boot, str) or not _LEVEL.match(boot):
-        return "boot must be 1-64 letters, digits, _ . -"
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        return "seq must be a non-negative integer"
-    if payload.get("id") != f"{device}:{boot}:{seq}":
-        return "id must be '<device>:<boot>:<seq>'"
-    kind = payload.get("type")
-    if kind not in _TYPES:
-        return "type must be andon_call, andon_stop or andon_cancel"
-    station = payload.get("station")
-    if not isinstance(station, str) or not _LEVEL.match(station):
-        return "station must be a station id"
-    reason = payload.get("reason")
-    if kind != "andon_cancel" and (not isinstance(reason, str) or not _LEVEL.match(reason)):
-        return "reason must be a reason code"
-    return None
-
-
 def handle_andon_signal(
-    terminal: Terminal,
-    payload: Mapping[str, object],
-    *,
-    topic_device: str | None = None,
-    received_at: datetime | None = None,
+    terminal: Terminal, signal: AndonSignal, *, received_at: datetime | None = None
 ) -> SignalOutcome:
-    """Validate, dedupe by the device's id, and raise or cancel; one transaction, then the bus."""
+    """Dedupe by the device's id, and raise or cancel; one transaction, then the bus."""
     now = terminal.clock()
     at = received_at or now
-    problem = validate_signal(payload, topic_device)
-    if problem is not None:
-        shown = escape_external(repr(dict(payload)), 300)
-        log.warning("invalid andon signal %s: %s", shown, problem)
-        with terminal.db.transaction() as session:
-            session.add(
-                RejectedInputRow(
-                    at=now,
-                    source=f"{DEVICE_SOURCE}{escape_external(str(topic_device), 64)}",
-                    input=shown,
-                    reason=problem,
-                )
-            )
-        return SignalOutcome("invalid", problem)
-    signal_id, device = str(payload["id"]), str(payload["device"])
-    kind = _TYPES[str(payload["type"])]
-    station, reason = str(payload["station"]), str(payload.get("reason") or "")
+    signal_id, device, kind = signal.id, signal.device, signal.kind
+    station, reason = signal.station, signal.reason
     source = f"mqtt:{device}"
     changed: Andon | None = None
     with terminal.db.transaction() as session:
@@ -117,7 +63,7 @@ def handle_andon_signal(
                 session,
                 CardLogRow(
                     occurred_at=at, recorded_at=now, event="andon_signal_shelved", source=source,
-                    detail=f"{payload['type']} {station} {reason} ignored: shelved until {until:%H:%M} UTC",
+                    detail=f"{signal.type} {station} {reason} ignored: shelved until {until:%H:%M} UTC",
                 ),
             )  # fmt: skip
         elif kind is None:
@@ -135,7 +81,7 @@ def handle_andon_signal(
                 outcome = SignalOutcome("raised", f"{kind.value} raised by {device}", result.id)
         session.add(
             AndonSignalRow(
-                id=signal_id, device=device, type=str(payload["type"]), received_at=now,
+                id=signal_id, device=device, type=signal.type, received_at=now,
                 outcome=outcome.status, andon_id=outcome.andon_id,
             )
         )  # fmt: skip

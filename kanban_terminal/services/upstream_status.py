@@ -4,20 +4,19 @@ Any answer for a request id means upstream has the request, so the outbox row is
 stops re-publishing it. The card moves only forward: the domain's `PROGRESS` ranks refuse an older
 status that arrives late (a redelivery, or a duplicate answer to a re-published request), and that
 refusal is logged, not shown as an error. Unknown request ids are logged and kept in
-`rejected_input`; they change nothing.
+`rejected_input`; they change nothing. The message itself was validated by the wire schema
+(adapters/wire) before it became the `UpstreamStatus` applied here.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from kanban_terminal.domain.cards import CardEvent, CardState, Rejection, transition
-from kanban_terminal.domain.text import escape_external
+from kanban_terminal.domain.inbound import UpstreamStatus
 from kanban_terminal.services.events import CardsChanged
-from kanban_terminal.services.signals import parse_json_object, parse_time
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
 from kanban_terminal.storage.errors import STORAGE_ERRORS
@@ -25,28 +24,17 @@ from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-MAX_STATUS_BYTES = 2048
+__all__ = ["StatusApplied", "UpstreamStatus", "apply_upstream_status"]
+
 _STATUS_EVENTS = {
     "accepted": CardEvent.ACCEPTED,
     "picked": CardEvent.PICKED,
     "shipped": CardEvent.SHIPPED,
     "rejected": CardEvent.REJECTED_UPSTREAM,
 }
+STATUS_DOOR = "mqtt:status"
+"""Where statuses come in: the door of a refused or unknown-request status in `rejected_input`."""
 _RANK = {"accepted": 2, "picked": 3, "shipped": 4, "rejected": 5}
-_UUID = re.compile(r"^[0-9a-fA-F-]{36}$")
-
-
-@dataclass(frozen=True)
-class UpstreamStatus:
-    """A validated status message from upstream."""
-
-    id: str
-    request_id: str
-    status: str
-    at: datetime
-    eta: datetime | None = None
-    reason: str = ""
-    by: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,37 +45,6 @@ class StatusApplied:
     status: str
     moved: bool
     note: str
-
-
-def parse_status(payload: bytes) -> UpstreamStatus | str:
-    """Validate a status payload; return it or the reason it is refused. Never raises."""
-    data = parse_json_object(payload, MAX_STATUS_BYTES)
-    if isinstance(data, str):
-        return data
-    if data.get("v") != 1 or isinstance(data.get("v"), bool):
-        return "unsupported schema version (expected 1)"
-    status = data.get("status")
-    if not isinstance(status, str) or status not in _STATUS_EVENTS:  # [] or {} is unhashable
-        return "status must be accepted, rejected, picked or shipped"
-    request_id, event_id = data.get("request_id"), data.get("id")
-    if not isinstance(request_id, str) or not _UUID.match(request_id):
-        return "request_id must be a UUID"
-    if not isinstance(event_id, str) or not 1 <= len(event_id) <= 64:
-        return "id must be a string of 1-64 characters"
-    at = parse_time(data.get("at"))
-    if at is None:
-        return "at must be an ISO 8601 UTC timestamp"
-    eta = None
-    if data.get("eta") is not None:
-        eta = parse_time(data["eta"])
-        if eta is None:
-            return "eta must be an ISO 8601 UTC timestamp or null"
-    reason, by = data.get("reason") or "", data.get("by") or ""
-    if not isinstance(reason, str) or not isinstance(by, str):
-        return "reason and by must be strings"
-    return UpstreamStatus(
-        event_id, request_id, status, at, eta, escape_external(reason, 120), escape_external(by, 64)
-    )
 
 
 def apply_upstream_status(terminal: Terminal, status: UpstreamStatus) -> StatusApplied:
@@ -127,7 +84,8 @@ def _apply(uow: UnitOfWork, status: UpstreamStatus, now: datetime) -> _Applied:
     request = uow.outbox.answered(status.request_id)
     if request is None:
         note = f"status {status.status} for unknown request {status.request_id}"
-        uow.rejected.add(at=now, source="upstream", shown=status.request_id, reason=note)
+        uow.rejected.add(at=now, source=STATUS_DOOR, shown=status.request_id, reason=note)
+        uow.rejected.trim([STATUS_DOOR])  # a flood of made-up request ids must not grow the table
         log.warning("%s (from %s)", note, status.by or "upstream")
         return unmoved(note)
     card_id, upstream_status, closed_at, request_status = request
@@ -176,17 +134,3 @@ def _apply(uow: UnitOfWork, status: UpstreamStatus, now: datetime) -> _Applied:
     )
     moved = StatusApplied(status.request_id, status.status, True, f"card {card_id} -> {status.status}")
     return _Applied(moved, card_id)
-
-
-def try_apply_status(terminal: Terminal, payload: bytes, topic: str) -> bool:
-    """Parse and apply one status message. Returns False only when it could not be stored (no ack)."""
-    parsed = parse_status(payload)
-    if isinstance(parsed, str):
-        log.warning("status refused on %s: %s", escape_external(topic, 120), parsed)
-        return True
-    try:
-        apply_upstream_status(terminal, parsed)
-    except STORAGE_ERRORS as exc:
-        log.error("status for %s not stored: %s", parsed.request_id, exc)
-        return False
-    return True

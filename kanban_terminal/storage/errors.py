@@ -15,6 +15,10 @@ STORAGE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
 """Disk full, I/O error, lock timeout, a damaged file: nothing of the unit of work was committed."""
 
 
+class SignalNotStored(SQLAlchemyError):
+    """A signal of a group hit a storage error: the whole group is rolled back, none acknowledged."""
+
+
 def storage_reason(exc: BaseException) -> str:
     """A few words for the floor on why a write failed (disk full, database busy...)."""
     text = str(getattr(exc, "orig", exc)).lower()

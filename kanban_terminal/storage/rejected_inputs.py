@@ -7,11 +7,19 @@ input: the use case has already done both.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from kanban_terminal.storage import batches
 from kanban_terminal.storage.types import to_text
+
+
+PER_DOOR = 200
+"""Newest refusals kept per MQTT door: enough to see what a device keeps sending wrong."""
+MQTT_TOTAL = 2000
+"""Newest refusals kept over every MQTT door together."""
+MQTT_DOORS = "mqtt:%"
 
 
 class RejectedInputs:
@@ -32,3 +40,22 @@ class RejectedInputs:
             self._sql.execute(
                 f"INSERT INTO rejected_input (at, source, input, reason) VALUES {marks}", params
             )
+
+    def trim(self, doors: Iterable[str]) -> None:
+        """Keep each of `doors` to its newest `PER_DOOR` rows and the MQTT doors to `MQTT_TOTAL`.
+
+        Writes out what is buffered first. Two indexed-by-rowid deletes; the subqueries scan
+        `rejected_input`, which these caps keep small.
+        """
+        self.flush()
+        for door in doors:
+            self._sql.execute(
+                "DELETE FROM rejected_input WHERE source = ?1 AND id < (SELECT id FROM rejected_input "
+                "WHERE source = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                (door, PER_DOOR - 1),
+            )
+        self._sql.execute(
+            "DELETE FROM rejected_input WHERE source LIKE ?1 AND id < (SELECT id FROM rejected_input "
+            "WHERE source LIKE ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+            (MQTT_DOORS, MQTT_TOTAL - 1),
+        )

@@ -16,6 +16,7 @@ import random
 import re
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from firmware_bridge.framing import Frame, FrameDecoder, FrameType, encode
 from kanban_terminal import cli
 from kanban_terminal.domain.scans import Intent, Verdict
 from kanban_terminal.runtime import TerminalServices
+from kanban_terminal.services.refusals import PER_DOOR
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from tests.faults import support
@@ -157,13 +159,17 @@ def test_hostile_mqtt_payloads_change_nothing_and_the_loop_lives(
             sent = 0
             caplog.set_level(logging.WARNING)
             caplog.clear()
+            doors: Counter[str] = Counter()
             for name, make in _payload_classes(rng).items():
                 batch = []
                 for i in range(PER_CLASS):
-                    topic = TOPICS.device_signal(rng.choice(["BS00001", "BS00002", "NOPE"]))
+                    device = rng.choice(["BS00001", "BS00002", "NOPE"])
+                    topic = TOPICS.device_signal(device)
+                    door = f"mqtt:device/{device}"
                     if i % 5 == 0:
-                        topic = TOPICS.status
+                        topic, door = TOPICS.status, "mqtt:status"
                     batch.append((topic, make()))
+                    doors[door] += 1
                 publish_raw(mosquitto.port, batch, client_id=f"fuzz-{name}")
                 sent += len(batch)
                 # The probe again: a duplicate, so it changes nothing, but it is handled only after
@@ -179,6 +185,10 @@ def test_hostile_mqtt_payloads_change_nothing_and_the_loop_lives(
             assert len(refusals) == sent, "one log line per refused message"
             assert not [r.getMessage() for r in refusals if UNSAFE.search(r.getMessage())]
             assert not [r for r in caplog.records if r.exc_info], "a traceback in the log"
+            # Each refusal kept, escaped, with its door; each door holds its newest PER_DOOR.
+            kept = Counter(source for source, _, _ in _rejected_rows(db))
+            assert kept == Counter({door: min(n, PER_DOOR) for door, n in doors.items()})
+            assert not [r for r in _rejected_rows(db) if UNSAFE.search("".join(r))]
     finally:
         terminal.close()
 

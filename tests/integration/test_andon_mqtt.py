@@ -14,9 +14,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from kanban_terminal.adapters.wire import InboundDecoder
+from kanban_terminal.domain.inbound import AndonSignal, Refusal
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services import andon as svc
-from kanban_terminal.services.andon_signals import handle_andon_signal
+from kanban_terminal.services.andon_signals import SignalOutcome
+from kanban_terminal.services.andon_signals import handle_andon_signal as apply_andon
 from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.terminal import Terminal
@@ -33,6 +36,22 @@ def signal(seq: int, type_: str = "andon_call", device: str = "ANDON-ST10", **kw
     }  # fmt: skip
     payload.update(kw)
     return payload
+
+
+def handle_andon_signal(
+    terminal: Terminal, payload: dict[str, Any], topic_device: str | None = None
+) -> SignalOutcome:
+    """The inbound worker's road: the wire schema decodes, then the andon use case applies."""
+    topics = LineTopics(terminal.config.site.id, terminal.config.line.id)
+    device = topic_device or str(payload.get("device"))
+    topic = f"{topics.device_signal('DEVICE').removesuffix('DEVICE/signal')}{device}/signal"
+    decoded = InboundDecoder(terminal.config, topics).decode(
+        topic, json.dumps(payload).encode(), terminal.clock()
+    )
+    if isinstance(decoded, Refusal):
+        return SignalOutcome("invalid", decoded.reason)
+    assert isinstance(decoded, AndonSignal)
+    return apply_andon(terminal, decoded)
 
 
 @pytest.fixture

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
+from kanban_terminal.adapters.wire import MAX_STATUS_BYTES, UpstreamStatusMessage, validate
+from kanban_terminal.adapters.wire.decode import upstream_status
 from kanban_terminal.domain.scans import Intent
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.services.upstream_status import apply_upstream_status, parse_status
+from kanban_terminal.services.upstream_status import UpstreamStatus, apply_upstream_status
 from kanban_terminal.storage.card_log import verify_chain
 from kanban_terminal.storage.tables import CardLogRow
 from tests.support.mqtt_lines import make_config
@@ -35,6 +37,11 @@ def status(request_id: str, name: str, minutes: int, eta: str | None = None) -> 
     return json.dumps(
         {"v": 1, "id": str(uuid.uuid4()), "request_id": request_id, "status": name, "at": at, "eta": eta}
     ).encode()
+
+
+def parse_status(payload: bytes) -> UpstreamStatus | str:
+    message = validate(UpstreamStatusMessage, payload, MAX_STATUS_BYTES)
+    return message if isinstance(message, str) else upstream_status(message)
 
 
 def apply(terminal: Terminal, payload: bytes) -> bool:
@@ -106,7 +113,7 @@ def test_a_status_for_a_delivered_request_is_recorded_but_moves_nothing(terminal
 
 def test_unknown_request_ids_are_logged_and_change_no_card(terminal: Terminal) -> None:
     assert not apply(terminal, status(str(uuid.uuid4()), "accepted", 1))
-    assert query(terminal, "SELECT count(*) FROM rejected_input WHERE source='upstream'") == [(1,)]
+    assert query(terminal, "SELECT count(*) FROM rejected_input WHERE source='mqtt:status'") == [(1,)]
     assert query(terminal, "SELECT count(*) FROM card WHERE state != 'in_use'") == [(0,)]
 
 

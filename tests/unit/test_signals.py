@@ -1,4 +1,6 @@
-"""Bin-signal validation, dedupe and group commit, against a real SQLite file."""
+"""Bin-signal dedupe, group commit and inbound routing, against a real SQLite file.
+
+Validation itself is the wire schema's: tests/unit/test_wire.py."""
 
 from __future__ import annotations
 
@@ -16,13 +18,7 @@ from hypothesis import strategies as st
 from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.runtime.inbound import _Inbound
-from kanban_terminal.services.signals import (
-    BinSignal,
-    SignalApplier,
-    SignalRejected,
-    parse_json_object,
-    parse_signal,
-)
+from kanban_terminal.services.signals import BinSignal, SignalApplier, SignalRejected
 from kanban_terminal.services.terminal import Terminal
 from tests.support.mqtt_lines import make_config
 
@@ -52,9 +48,11 @@ def terminal(tmp_path: Path) -> Terminal:
 
 
 def db_hash(terminal: Terminal) -> str:
+    """Every table but `rejected_input`, which is where refused input goes."""
     con = sqlite3.connect(terminal.db.path)
     digest = hashlib.sha256()
-    for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
+    tables = "SELECT name FROM sqlite_master WHERE type='table' AND name != 'rejected_input' ORDER BY name"
+    for (table,) in con.execute(tables):
         for row in con.execute(f'SELECT * FROM "{table}" ORDER BY 1'):
             digest.update(repr(row).encode())
     con.close()
@@ -67,77 +65,6 @@ def count(terminal: Terminal, sql: str) -> int:
         return int(con.execute(sql).fetchone()[0])
     finally:
         con.close()
-
-
-def test_a_valid_signal_parses() -> None:
-    parsed = parse_signal(raw(signal()), "BS00001", NOW)
-    assert isinstance(parsed, BinSignal)
-    assert (parsed.device, parsed.boot, parsed.seq, parsed.kind) == ("BS00001", "b1", 1, "empty")
-    assert parsed.at == datetime(2026, 11, 23, 9, 59, 59, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("payload", "reason"),
-    [
-        (b"[" * 100_000, "exceeds"),
-        (b"[" * 1000, "nested too deeply"),
-        (b'{"v": 1, "seq": ' + b"9" * 5000 + b"}", "exceeds"),
-        (b"\xff\xfe{}", "UTF-8"),
-        (b'{"v": 1, "v": 1}', "duplicate key"),
-        (b'{"v": NaN}', "NaN is not allowed"),
-        (b"[1, 2]", "not a JSON object"),
-        (b"", "not valid JSON"),
-        (raw(signal(v=2)), "schema version"),
-        (raw(signal(v=True)), "schema version"),
-        (raw({k: v for k, v in signal().items() if k != "seq"}), "missing field"),
-        (raw(signal(extra=1)), "unknown field"),
-        (raw(signal(seq="1")), "seq must be"),
-        (raw(signal(seq=True)), "seq must be"),
-        (raw(signal(seq=-1)), "seq must be"),
-        (raw(signal(seq=1.5)), "seq must be"),
-        (raw(signal(kind="half")), "type must be"),
-        (raw(signal(device="BS00002")), "does not match the topic"),
-        (raw(signal(boot="a/b")), "boot must be"),
-        (raw(signal(boot="\x1b[2J")), "boot must be"),
-        (raw(signal(at="yesterday")), "ISO 8601"),
-        (raw(signal(at="2026-11-23T09:59:59")), "ISO 8601"),
-        (raw(signal(at="2026-11-23T12:59:59.000+02:00")), "ISO 8601"),
-        (raw(signal(at="2026-11-23T11:00:00.000Z")), "future"),
-        (raw(signal(at="2026-01-01T00:00:00.000Z")), "older than 7 days"),
-    ],
-)
-def test_malformed_signals_are_refused_with_a_reason(payload: bytes, reason: str) -> None:
-    result = parse_signal(payload, "BS00001", NOW)
-    assert isinstance(result, str)
-    assert reason in result
-
-
-def test_parser_failures_that_are_not_json_errors_become_reasons() -> None:
-    # RecursionError and the int-digits ValueError are what kill a paho thread (reliability.md 7.2).
-    assert "nested too deeply" in str(parse_json_object(b"[" * 100_000, 1_000_000))
-    assert "not valid JSON" in str(parse_json_object(b"9" * 5000, 1_000_000))
-    assert "lone" not in str(parse_json_object(b'{"a": "\\ud800"}', 100))
-
-
-@given(st.binary(max_size=2000))
-@settings(max_examples=300)
-def test_parse_signal_never_raises_on_bytes(payload: bytes) -> None:
-    assert isinstance(parse_signal(payload, "BS00001", NOW), BinSignal | str)
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-
-
-@given(st.dictionaries(st.sampled_from(sorted(signal()) + ["x"]), json_values, max_size=9))
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-def test_parse_signal_never_raises_on_json_objects(data: dict) -> None:
-    assert isinstance(parse_signal(json.dumps(data).encode(), "BS00001", NOW), BinSignal | str)
 
 
 def test_duplicates_in_one_group_and_across_groups_raise_one_request(terminal: Terminal) -> None:
@@ -176,6 +103,13 @@ def test_events_are_announced_only_after_the_group_commits(terminal: Terminal) -
 
 
 signal_topic = "kanban/v1/S1/L1/device/BS00001/signal"
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 @given(
@@ -193,12 +127,15 @@ def test_malformed_payloads_change_nothing(terminal: Terminal, payloads: list[by
         lambda e: rejected.append(e) if isinstance(e, SignalRejected) else None
     )
     before = db_hash(terminal)
+    newest = "SELECT coalesce(max(id), 0) FROM rejected_input"  # rows ids; the caps trim the oldest
+    kept = count(terminal, newest)
     items = [_Inbound(signal_topic, p, i, 1, 0) for i, p in enumerate(payloads)]
     items.append(_Inbound("kanban/v1/S1/L1/device/NOPE/signal", raw(signal(device="NOPE")), 99, 1, 0))
     services.inbound._handle(items)
     unsubscribe()
     assert db_hash(terminal) == before
     assert len(rejected) == len(items)
+    assert count(terminal, newest) == kept + len(items), "each refusal kept in rejected_input"
 
 
 def test_a_signal_group_waits_for_the_process_write_turn(terminal: Terminal) -> None:
@@ -233,7 +170,7 @@ def test_an_andon_payload_on_the_device_topic_is_routed_to_andon_not_to_the_grou
         lambda e: rejected.append(e) if isinstance(e, SignalRejected) else None
     )
     andon = {"v": 1, "id": "BS00002:b1:1", "device": "BS00002", "boot": "b1", "seq": 1}
-    andon |= {"type": "andon_call", "station": "ST1", "reason": "material"}
+    andon |= {"type": "andon_cancel", "station": "ST1"}  # this line has no andon reasons configured
     services.inbound._handle(
         [
             _Inbound(signal_topic, raw(signal()), 1, 1, 0),

@@ -8,13 +8,13 @@ next tick; it never touches the scan path.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
 
 from kanban_terminal import __version__
+from kanban_terminal.adapters.wire import HealthMessage, encode
 from kanban_terminal.services.health import build_health, read_health_facts
 from kanban_terminal.services.relay import Publisher
 from kanban_terminal.services.terminal import Terminal
@@ -76,7 +76,7 @@ class HealthPublisher:
             last_scan_at=facts.last_scan_at,
             last_error=error or None,
         )
-        return json.dumps(health, separators=(",", ":")).encode()
+        return encode(HealthMessage, health)  # through the wire model (docs/schema/health.json)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -1,0 +1,170 @@
+"""The messages the terminal publishes: line state, andon events, stack-light commands, health, availability.
+
+The same strict models as the inbound side, so what the terminal sends is what its schema promises
+(docs/schema/) and what a listener may validate against. Builders hand in the payload they made;
+`encode` validates it and writes compact JSON. Optional fields a message may leave out are left out
+(`exclude_unset`), not sent as null.
+
+It must not decide anything: the services say what to send, this says how it is written.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from kanban_terminal.adapters.wire.fields import (
+    Count,
+    Id64,
+    Ident,
+    Message,
+    Text40,
+    Text200,
+    Text1000,
+    TimestampText,
+    Version,
+)
+
+AndonStateName = Literal["raised", "acknowledged", "resolved_unacknowledged", "closed", "cancelled"]
+Lamp = Literal["on", "off", "blink"]
+LineCondition = Literal["running", "call", "stopped"]
+
+
+class ActiveAndon(Message):
+    """One andon event as the line state lists it (the event message's fields without the step)."""
+
+    id: Id64
+    kind: Literal["call", "stop"]
+    station: Ident
+    reason: Ident
+    reason_label: Text200
+    colour: Text40
+    state: AndonStateName
+    raised_at: TimestampText
+    acknowledged_by: Text200 | None
+    card: Ident | None
+    """The kanban card of a material andon (reason MAT) whose request is overdue."""
+    tiers_fired: list[Annotated[int, Field(ge=0, le=100)]]
+
+
+class LineStateMessage(Message):
+    """The line's current condition, retained on `kanban/v1/{site}/{line}/line_state`.
+
+    `state` is `stopped` while any STOP is active, `call` while any CALL is, else `running`.
+    """
+
+    v: Version
+    line: Ident
+    terminal: Ident
+    state: LineCondition
+    at: TimestampText
+    active: list[ActiveAndon]
+    """The events needing attention, resolved-but-unacknowledged ones included."""
+
+
+class AndonEventMessage(Message):
+    """One lifecycle step of one andon event on `kanban/v1/{site}/{line}/andon` (never retained).
+
+    Listeners drop repeats by (`id`, `action`, `tier`).
+    """
+
+    v: Version
+    line: Ident
+    terminal: Ident
+    action: Literal["raised", "acknowledged", "resolved", "cancelled", "escalated"]
+    at: TimestampText
+    actor: Text200 | None
+    id: Id64
+    kind: Literal["call", "stop"]
+    station: Ident
+    reason: Ident
+    reason_label: Text200
+    colour: Text40
+    state: AndonStateName
+    raised_at: TimestampText
+    acknowledged_by: Text200 | None
+    card: Ident | None
+    tiers_fired: list[Annotated[int, Field(ge=0, le=100)]]
+    tier: Annotated[int, Field(ge=0, le=100)] | None = None
+    """escalated only: the tier that fired (0-based)."""
+    role: Text40 | None = None
+    """escalated only: who is called now (team_lead, supervisor, manager)."""
+    resolved_at: TimestampText | None = None
+    note: Text1000 | None = None
+    downtime_s: Count | None = None
+    """A resolved STOP: whole seconds from raise to resolve."""
+
+
+class LightCommand(Message):
+    """Stack-light lamps for one device, on `kanban/v1/{site}/{line}/device/{device}/command`."""
+
+    v: Version
+    type: Literal["light"]
+    state: LineCondition
+    red: Lamp
+    amber: Lamp
+    green: Lamp
+
+
+class BuzzerCommand(Message):
+    """The stack light's buzzer, sent with every light command."""
+
+    v: Version
+    type: Literal["buzzer"]
+    state: LineCondition
+    on: bool
+
+
+class HealthQueue(Message):
+    requests: Count
+    oldest_raised_at: TimestampText | None
+    oldest_age_s: Count | None
+
+
+class HealthMessage(Message):
+    """How a terminal is, retained on `kanban/v1/{site}/{line}/terminal/{terminal}/health`.
+
+    Judge it by `at`: a retained message outlives its terminal.
+    """
+
+    schema_: Version = Field(alias="schema")
+    """Bumped only when a field changes meaning; new fields may be added."""
+    terminal: Ident
+    version: Text40
+    at: TimestampText
+    started_at: TimestampText
+    uptime_s: Count
+    state: Literal["ok", "degraded"]
+    problems: list[Text200]
+    link: Text40
+    queue: HealthQueue
+    disk_free_bytes: Count
+    last_scan_at: TimestampText | None
+    last_error: Text1000 | None
+    last_error_at: TimestampText | None
+
+
+class AvailabilityMessage(Message):
+    """Whether a terminal is there, retained on `.../terminal/{terminal}/availability` (also the last will).
+
+    Judge it by age: offline when `at` is older than 3 x `heartbeat_s`.
+    """
+
+    v: Version
+    state: Literal["online", "offline"]
+    terminal: Ident
+    session: Id64
+    """New at every start of the terminal."""
+    at: TimestampText
+    heartbeat_s: Annotated[float, Field(gt=0)]
+
+
+def encode(model: type[Message], payload: dict[str, Any]) -> bytes:
+    """Validate `payload` as a `model` message and write it as compact UTF-8 JSON.
+
+    Raises:
+        pydantic.ValidationError: the payload breaks the schema (a bug in its builder, never input).
+    """
+    message = model.model_validate(payload)
+    return message.model_dump_json(by_alias=True, exclude_unset=True).encode()
