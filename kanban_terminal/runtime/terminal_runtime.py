@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kanban_terminal.adapters.andon_link import LinkAndonPublisher
+from kanban_terminal.adapters.health_publisher import HealthPublisher
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
 from kanban_terminal.runtime.jobs import Periodic, SerialScanners
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
 from kanban_terminal.services.escalation import EscalationRunner
 from kanban_terminal.services.events import ScanOutcome
-from kanban_terminal.adapters.health_publisher import HealthPublisher
 from kanban_terminal.services.lost_cards import find_silent, flag_lost
 from kanban_terminal.services.relay import Relay, outbox_state
 from kanban_terminal.services.scanning import record_scan

@@ -16,18 +16,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, select
-
 from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import Andon, AndonKind, AndonState
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.inbound import AndonSignal
 from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise_in
 from kanban_terminal.services.andon_log import log_andon, log_refusal
-from kanban_terminal.services.andon_views import line_state, shelved_until, to_domain, view_of
+from kanban_terminal.services.andon_views import line_state, shelved_until, view_of
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import card_log
-from kanban_terminal.storage.tables import AndonRow, AndonSignalRow, CardLogRow
+from kanban_terminal.storage.tables import CardLogRow
+from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -46,31 +44,31 @@ class SignalOutcome:
 def handle_andon_signal(
     terminal: Terminal, signal: AndonSignal, *, received_at: datetime | None = None
 ) -> SignalOutcome:
-    """Dedupe by the device's id, and raise or cancel; one transaction, then the bus."""
+    """Dedupe by the device's id, and raise or cancel; one unit of work, then the bus."""
     now = terminal.clock()
     at = received_at or now
     signal_id, device, kind = signal.id, signal.device, signal.kind
     station, reason = signal.station, signal.reason
     source = f"mqtt:{device}"
-    changed: Andon | None = None
-    with terminal.db.transaction() as session:
-        if session.get(AndonSignalRow, signal_id) is not None:
+    with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+        andons = uow.andons
+        if andons.signal_seen(signal_id):
             return SignalOutcome("duplicate", f"signal {signal_id} already handled")
-        until = shelved_until(session, device, now)
+        changed: Andon | None = None
+        until = shelved_until(uow, device, now)
         if until is not None:
             outcome = SignalOutcome("shelved", f"{device} is shelved until {until:%H:%M} UTC; signal logged")
-            card_log.append(
-                session,
+            andons.log(
                 CardLogRow(
                     occurred_at=at, recorded_at=now, event="andon_signal_shelved", source=source,
                     detail=f"{signal.type} {station} {reason} ignored: shelved until {until:%H:%M} UTC",
-                ),
+                )
             )  # fmt: skip
         elif kind is None:
-            changed, outcome = _cancel(terminal, session, device, station, source, now, at)
+            changed, outcome = _cancel(uow, device, station, source, now, at)
         else:
             result = raise_in(
-                terminal, session, kind=kind, station=station, reason=reason, source=source, actor=None,
+                terminal, uow, kind=kind, station=station, reason=reason, source=source, actor=None,
                 authorised=kind is AndonKind.CALL or device in terminal.config.andon.stop_devices,
                 now=now, at=at,
             )  # fmt: skip
@@ -79,48 +77,38 @@ def handle_andon_signal(
             else:
                 changed = result
                 outcome = SignalOutcome("raised", f"{kind.value} raised by {device}", result.id)
-        session.add(
-            AndonSignalRow(
-                id=signal_id, device=device, type=signal.type, received_at=now,
-                outcome=outcome.status, andon_id=outcome.andon_id,
-            )
-        )  # fmt: skip
-        line = line_state(terminal, session, now)
-    if changed is not None:
-        action = "cancelled" if changed.state is AndonState.CANCELLED else "raised"
-        terminal.bus.publish(AndonChanged(action, view_of(terminal, changed), None, at))
-        terminal.bus.publish(LineStateChanged(line))
+        andons.record_signal(
+            signal_id,
+            device=device,
+            type_=signal.type,
+            at=now,
+            outcome=outcome.status,
+            andon_id=outcome.andon_id,
+        )
+        if changed is not None:
+            # Released by the unit of work only once it has committed.
+            action = "cancelled" if changed.state is AndonState.CANCELLED else "raised"
+            uow.collect(AndonChanged(action, view_of(terminal, changed), None, at))
+            uow.collect(LineStateChanged(line_state(terminal, uow, now)))
     return outcome
 
 
 def _cancel(
-    terminal: Terminal, session: Session, device: str, station: str, source: str, now: datetime, at: datetime
+    uow: UnitOfWork, device: str, station: str, source: str, now: datetime, at: datetime
 ) -> tuple[Andon | None, SignalOutcome]:
     """Cancel the newest unacknowledged CALL this device raised at `station`."""
-    row = session.exec(
-        select(AndonRow)
-        .where(
-            AndonRow.source == source,
-            AndonRow.station == station,
-            AndonRow.kind == AndonKind.CALL.value,
-            AndonRow.state == AndonState.RAISED.value,
-        )
-        .order_by(col(AndonRow.raised_at).desc())
-    ).first()
-    if row is None:
+    before = uow.andons.newest_open_call(source, station)
+    if before is None:
         rejection = Rejection("nothing_to_cancel", f"{device} has no unacknowledged call at {station}")
-        log_refusal(session, "cancelled", rejection, actor=None, source=source, now=now)
+        log_refusal(uow, "cancelled", rejection, actor=None, source=source, now=now)
         return None, SignalOutcome("refused", rejection.message)
-    before = to_domain(row)
     result = rules.cancel(before, None, source, at, authorised=False)
     if isinstance(result, Rejection):
-        log_refusal(session, "cancelled", result, actor=None, source=source, now=now, andon_id=row.id)
-        return None, SignalOutcome("refused", result.message, row.id)
-    for name in ("cancelled_at", "cancelled_by"):
-        setattr(row, name, getattr(result, name))
-    row.state = result.state.value
+        log_refusal(uow, "cancelled", result, actor=None, source=source, now=now, andon_id=before.id)
+        return None, SignalOutcome("refused", result.message, before.id)
+    uow.andons.store(result)
     log_andon(
-        session, result, "andon_cancelled", actor=None, source=source, now=now, at=at,
+        uow, result, "andon_cancelled", actor=None, source=source, now=now, at=at,
         from_state=before.state.value,
     )  # fmt: skip
-    return result, SignalOutcome("cancelled", f"call cancelled by {device}", row.id)
+    return result, SignalOutcome("cancelled", f"call cancelled by {device}", before.id)

@@ -19,7 +19,6 @@ from kanban_terminal.domain.inbound import UpstreamStatus
 from kanban_terminal.services.events import CardsChanged
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
-from kanban_terminal.storage.errors import STORAGE_ERRORS
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from kanban_terminal.storage.tables import (
     AndonEscalationRow,
     AndonRow,
     AndonShelveRow,
+    AndonSignalRow,
     CardLogRow,
     CardRow,
     RequestRow,
@@ -122,6 +123,24 @@ class AndonRows:
         ends = [r.until for r in self.session.exec(stmt) if r.shelved_at <= now < r.until]
         return max(ends, default=None)
 
+    def signal_seen(self, signal_id: str) -> bool:
+        """Whether a device's andon signal with this id was handled already (QoS 1 redelivery)."""
+        return self.session.get(AndonSignalRow, signal_id) is not None
+
+    def newest_open_call(self, source: str, station: str) -> Andon | None:
+        """The newest unacknowledged CALL `source` raised at `station` (what its cancel withdraws)."""
+        row = self.session.exec(
+            select(AndonRow)
+            .where(
+                AndonRow.source == source,
+                AndonRow.station == station,
+                AndonRow.kind == AndonKind.CALL.value,
+                AndonRow.state == AndonState.RAISED.value,
+            )
+            .order_by(col(AndonRow.raised_at).desc())
+        ).first()
+        return to_domain(row) if row is not None else None
+
     def request(self, request_id: str) -> RequestRow | None:
         """The replenishment request a material andon is linked to."""
         return self.session.get(RequestRow, request_id)
@@ -165,6 +184,16 @@ class AndonRows:
         self.session.add(AndonEscalationRow(andon_id=andon_id, tier=tier, role=role, fired_at=at))
         self.session.flush()
         return to_domain(row)
+
+    def record_signal(
+        self, signal_id: str, *, device: str, type_: str, at: datetime, outcome: str, andon_id: str | None
+    ) -> None:
+        """Keep what a device's andon signal did, under its id: the dedupe key of its redeliveries."""
+        self.session.add(
+            AndonSignalRow(
+                id=signal_id, device=device, type=type_, received_at=at, outcome=outcome, andon_id=andon_id
+            )
+        )
 
     def shelve(self, source_id: str, by: str, at: datetime, until: datetime) -> None:
         self.session.add(AndonShelveRow(source=source_id, shelved_by=by, shelved_at=at, until=until))

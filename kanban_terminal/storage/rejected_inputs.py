@@ -14,7 +14,6 @@ from typing import Any
 from kanban_terminal.storage import batches
 from kanban_terminal.storage.types import to_text
 
-
 PER_DOOR = 200
 """Newest refusals kept per MQTT door: enough to see what a device keeps sending wrong."""
 MQTT_TOTAL = 2000

@@ -24,12 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kanban_terminal.topics import LineTopics
 from kanban_terminal.adapters.upstream import UpstreamPeer, parse_request
 from kanban_terminal.config import MqttSettings, UpstreamSettings
 from kanban_terminal.domain.inbound import Refusal
 from kanban_terminal.runtime import TerminalServices, _Inbound
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.topics import LineTopics
 from tests.faults.wire_cases import DOORS, andon_signals, bin_signals, mutated, requests, statuses
 from tests.support.terminals import Clock, demo_config
 

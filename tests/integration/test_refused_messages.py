@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from kanban_terminal import cli
-from kanban_terminal.topics import LineTopics
 from kanban_terminal.config import demo_config_path
-from kanban_terminal.services.refusals import PER_DOOR
 from kanban_terminal.runtime import TerminalServices, _Inbound
+from kanban_terminal.services.refusals import PER_DOOR
+from kanban_terminal.topics import LineTopics
 from tests.support.terminals import Clock, demo_config, open_terminal
 
 BIN_DEVICE = "BS-ST10-HEAD-1"  # a one-bin device of the demo line

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from firmware_bridge.bridge import signal_payload
 from firmware_bridge.framing import Frame, FrameType
-from kanban_terminal.topics import LineTopics
 from kanban_terminal.adapters.upstream import parse_request
 from kanban_terminal.adapters.wire import (
     AvailabilityMessage,
@@ -25,6 +24,7 @@ from kanban_terminal.adapters.wire import (
 from kanban_terminal.adapters.wire.schema import drift, rendered
 from kanban_terminal.config import BinSensor, TerminalConfig, demo_config_path, load_config, parse_config
 from kanban_terminal.domain.inbound import AndonSignal, BinSignal, Refusal, UpstreamStatus
+from kanban_terminal.topics import LineTopics
 from tests.support.mqtt_lines import line_config
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from kanban_terminal.topics import LineTopics
 from kanban_terminal.adapters.wire.fields import Message
 from kanban_terminal.adapters.wire.inbound import (
     AndonSignalMessage,
@@ -29,6 +28,7 @@ from kanban_terminal.adapters.wire.inbound import (
 from kanban_terminal.config import TerminalConfig
 from kanban_terminal.domain.inbound import AndonSignal, BinSignal, Refusal, UpstreamStatus
 from kanban_terminal.domain.text import escape_bytes, escape_external
+from kanban_terminal.topics import LineTopics
 
 MAX_SIGNAL_BYTES = 1024
 """A real signal is ~200 bytes; anything far bigger is refused before it is parsed."""
