@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from kanban_terminal.adapters.upstream import UpstreamPeer, parse_request
 from kanban_terminal.config import MqttSettings, UpstreamSettings
 from kanban_terminal.domain.inbound import Refusal
-from kanban_terminal.runtime import TerminalServices, _Inbound
+from kanban_terminal.runtime import TerminalServices
+from kanban_terminal.runtime.inbound import _Inbound
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.topics import LineTopics
 from tests.faults.wire_cases import DOORS, andon_signals, bin_signals, mutated, requests, statuses
@@ -111,7 +112,7 @@ class Line:
         items = []
         for n, (_, base, payload) in enumerate(cases):
             topic = self.topic_for(door, base, payload)
-            valid = self.services.wire.decode(
+            valid = self.services.inbound.wire.decode(
                 topic if door == "status" else self.topics.device_signal(base["device"]),
                 json.dumps(base).encode(),
                 NOW,
@@ -121,11 +122,11 @@ class Line:
         slipped = [
             (n, i.payload)
             for n, i in enumerate(items)
-            if not isinstance(self.services.wire.decode(i.topic, i.payload, NOW), Refusal)
+            if not isinstance(self.services.inbound.wire.decode(i.topic, i.payload, NOW), Refusal)
         ]
         assert not slipped, ("mutated but accepted", [cases[n][0] for n, _ in slipped], slipped)
         refused, newest = self.services.signals_refused, newest_rejected(db)
-        self.services._handle(items)
+        self.services.inbound._handle(items)
         if door != "status":  # the counter counts device signals; statuses show in rejected_input below
             assert self.services.signals_refused - refused == len(items), "every mutated message refused"
         assert newest_rejected(db) - newest == len(items), "and each kept in rejected_input"

@@ -12,7 +12,8 @@ import pytest
 
 from kanban_terminal import cli
 from kanban_terminal.config import demo_config_path
-from kanban_terminal.runtime import TerminalServices, _Inbound
+from kanban_terminal.runtime import TerminalServices
+from kanban_terminal.runtime.inbound import _Inbound
 from kanban_terminal.services.refusals import PER_DOOR
 from kanban_terminal.topics import LineTopics
 from tests.support.terminals import Clock, demo_config, open_terminal
@@ -65,7 +66,7 @@ def test_each_measured_bad_payload_is_refused_kept_and_listed(
     try:
         services = TerminalServices(terminal, None)
         # A real request, so the escape-sequence status names a request that exists.
-        services._handle([_Inbound(topics.device_signal(BIN_DEVICE), bin_signal(), 1, 1, 0)])
+        services.inbound._handle([_Inbound(topics.device_signal(BIN_DEVICE), bin_signal(), 1, 1, 0)])
         request_id = sqlite3.connect(db).execute("SELECT id FROM replenishment_request").fetchone()[0]
         before = counts(db)
         bad = [
@@ -75,7 +76,8 @@ def test_each_measured_bad_payload_is_refused_kept_and_listed(
             (topics.device_signal("ANDON-ST10"), andon_signal(foo=1)),
             (topics.device_signal(BIN_DEVICE), bin_signal(seq=True)),
         ]
-        services._handle([_Inbound(topic, payload, i, 1, 0) for i, (topic, payload) in enumerate(bad)])
+        inbound = [_Inbound(topic, payload, i, 1, 0) for i, (topic, payload) in enumerate(bad)]
+        services.inbound._handle(inbound)
         assert counts(db) == before, "a refused message changed state"
         assert services.signals_refused == len(bad) - 1, "the device signals among them"
         rows = rejected(db)
@@ -109,9 +111,9 @@ def test_a_flooding_device_keeps_at_most_its_cap(tmp_path: Path) -> None:
             _Inbound(topics.device_signal(BIN_DEVICE), b"junk %d" % i, i, 1, 0) for i in range(3 * PER_DOOR)
         ]
         other = _Inbound(topics.status, b"{}", 0, 1, 0)
-        services._handle([other])
+        services.inbound._handle([other])
         for start in range(0, len(flood), 256):
-            services._handle(flood[start : start + 256])
+            services.inbound._handle(flood[start : start + 256])
         rows = rejected(terminal.db.path)
         assert services.signals_refused == len(flood)
         assert len(rows) == PER_DOOR + 1, "the flooding door is held at its cap"

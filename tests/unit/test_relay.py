@@ -32,12 +32,14 @@ class Broker:
     def __init__(self) -> None:
         self.connected = True
         self.sent: list[tuple[int, dict]] = []
+        self.raw: dict[int, bytes] = {}
         self._mid = 0
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
         assert qos == 1 and not retain and topic == "kanban/v1/S1/L1/requests"
         self._mid += 1
         self.sent.append((self._mid, json.loads(payload)))
+        self.raw[self._mid] = payload
         return self._mid
 
 
@@ -150,6 +152,20 @@ def test_request_payload_is_the_documented_one(terminal: Terminal) -> None:
     }  # fmt: skip
     assert message["v"] == 1 and message["loop"] == "LP1" and message["card"] == "C00031"
     assert message["raised_at"] == "2026-11-23T10:00:00.000Z"
+
+
+def test_the_relays_request_is_valid_under_the_wire_schema_the_peer_reads(terminal: Terminal) -> None:
+    """The relay (a service) writes the request without importing an adapter; the wire schema
+    (adapters/wire, docs/schema/request.json) is what every consumer validates it with, strictly."""
+    from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestMessage, validate
+
+    raise_requests(terminal, ["C00031"])
+    broker = Broker()
+    Relay(terminal, broker).run_once()
+    mid, _ = broker.sent[0]
+    parsed = validate(RequestMessage, broker.raw[mid], MAX_REQUEST_BYTES)
+    assert isinstance(parsed, RequestMessage), parsed
+    assert parsed.card == "C00031" and parsed.attempt == 1
 
 
 def test_a_puback_batch_logs_one_chained_row_per_card(terminal: Terminal) -> None:
