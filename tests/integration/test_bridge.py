@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import random
@@ -206,9 +207,12 @@ def test_unplug_then_replug_reports_offline_then_online(
         sim.reopen()
         observer.wait(topic, lambda p: p["state"] == "online", after=mark)
         assert bridge.alive, f"a bridge thread died in round {round_}"
+        gc.collect()  # sockets of earlier tests' objects close when collected, not when this runs
         fds.append(len(os.listdir("/proc/self/fd")))
     assert bridge.links["D1"].losses == 4
-    assert fds[1:] == fds[:-1], f"file descriptors leak across replugs: {fds}"  # R13: fd count flat
+    # R13: no growth across replugs. Compared from the second round on: in the whole suite the
+    # first count once held 12 descriptors of earlier tests that closed later ([39, 27, 27, 27]).
+    assert max(fds[1:]) <= fds[1], f"file descriptors leak across replugs: {fds}"
     # The link carries events again after the replug, and the sequence continued (same boot).
     sim.press("call", "S1")
     assert observer.wait(TOPICS.device_signal("D1"))["type"] == "andon_call"

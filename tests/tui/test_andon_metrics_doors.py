@@ -18,13 +18,16 @@ from typing import Any
 
 import pytest
 
+from kanban_terminal.adapters.wire import InboundDecoder
 from kanban_terminal.cli import main
 from kanban_terminal.config import demo_config_path
+from kanban_terminal.domain.inbound import AndonSignal
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.andon_signals import handle_andon_signal
 from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.topics import LineTopics
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.andon_dialogs import ResolveScreen
@@ -88,7 +91,13 @@ async def by_device(terminal: Terminal, clock: FakeClock, **_: Any) -> None:
         "v": 1, "id": "ANDON-ST20-KEY:3:1", "device": "ANDON-ST20-KEY", "boot": "3", "seq": 1,
         "type": "andon_stop", "station": STATION, "reason": REASON,
     }  # fmt: skip
-    outcome = handle_andon_signal(terminal, button, topic_device="ANDON-ST20-KEY")
+    # The inbound worker's road: the wire schema decodes the payload, the andon use case applies it.
+    topics = LineTopics(terminal.config.site.id, terminal.config.line.id)
+    decoded = InboundDecoder(terminal.config, topics).decode(
+        topics.device_signal("ANDON-ST20-KEY"), json.dumps(button).encode(), terminal.clock()
+    )
+    assert isinstance(decoded, AndonSignal), decoded
+    outcome = handle_andon_signal(terminal, decoded)
     assert outcome.status == "raised" and outcome.andon_id is not None, outcome.message
     clock.advance(seconds=DOWN_S)
     # A button raises; people resolve (the key switch has no resolve): the team lead, as on screen.
