@@ -63,8 +63,9 @@ class LineStateMessage(Message):
     """The events needing attention, resolved-but-unacknowledged ones included."""
 
 
-class AndonEventMessage(Message):
-    """One lifecycle step of one andon event on `kanban/v1/{site}/{line}/andon` (never retained).
+class AndonEventMessage(ActiveAndon):
+    """One lifecycle step of one andon event on `kanban/v1/{site}/{line}/andon` (never retained):
+    the event as the line state lists it (`ActiveAndon`), and the step.
 
     Listeners drop repeats by (`id`, `action`, `tier`).
     """
@@ -75,17 +76,6 @@ class AndonEventMessage(Message):
     action: Literal["raised", "acknowledged", "resolved", "cancelled", "escalated"]
     at: TimestampText
     actor: Text200 | None
-    id: Id64
-    kind: Literal["call", "stop"]
-    station: Ident
-    reason: Ident
-    reason_label: Text200
-    colour: Text40
-    state: AndonStateName
-    raised_at: TimestampText
-    acknowledged_by: Text200 | None
-    card: Ident | None
-    tiers_fired: list[Annotated[int, Field(ge=0, le=100)]]
     tier: Annotated[int, Field(ge=0, le=100)] | None = None
     """escalated only: the tier that fired (0-based)."""
     role: Text40 | None = None
