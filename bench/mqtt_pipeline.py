@@ -71,7 +71,7 @@ def signal_payload(device: str, seq: int) -> bytes:
     at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     d = {
         "v": 1,
-        "id": f"{device}-{seq}",
+        "id": f"{device}:b1:{seq}",  # the documented <device>:<boot>:<seq> (docs/schema)
         "device": device,
         "boot": "b1",
         "seq": seq,
