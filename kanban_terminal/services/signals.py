@@ -70,10 +70,6 @@ class SignalApplier:
     def __init__(self, terminal: Terminal):
         self.terminal = terminal
         self.cards = {(b.device, b.bin): b.card.upper() for b in terminal.config.bins}
-        self.devices = {b.device for b in terminal.config.bins}
-
-    def known(self, device: str) -> bool:
-        return device in self.devices
 
     def card_of(self, signal: BinSignal) -> str | None:
         """The card a signal is about: the device's named bin, else the device's only bin."""
@@ -130,4 +126,3 @@ def prune_signals(terminal: Terminal, keep: timedelta = timedelta(days=14)) -> i
     """Forget dedupe keys older than `keep` (longer than any broker session or device buffer)."""
     with terminal.db.unit_of_work() as uow:
         return uow.inbound.prune(terminal.clock() - keep)
-
