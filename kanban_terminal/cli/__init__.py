@@ -342,9 +342,27 @@ def _broker_url_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+READ_ONLY_VERBS = frozenset({"status", "rejected", "export", "verify-log", "metrics", "sizing"})
+"""Verbs that only read a terminal's database. Pointed at a data dir without one (a mistyped path,
+the default dir on a PC where the terminal runs as another user) they used to create an empty
+database and report on it: `verify-log` said "hash chain intact" over no rows, exit 0."""
+
+
+def _missing_database(args: argparse.Namespace) -> str | None:
+    if args.verb not in READ_ONLY_VERBS:
+        return None
+    from kanban_terminal.services.terminal import DB_FILENAME
+
+    path = Path(args.data_dir) if args.data_dir else default_data_dir()
+    if _data_dir_problem(path) is not None or (path / DB_FILENAME).is_file():
+        return None  # a data dir that cannot be one is reported by `_data_dir`, more precisely
+    return f"no terminal database in {path}: give the data dir of a terminal that has run (--data-dir)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if (problem := _broker_url_problem(args)) is not None:
+    problem = _broker_url_problem(args) or _missing_database(args)
+    if problem is not None:
         print(f"kanban-terminal {args.verb}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:

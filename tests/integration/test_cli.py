@@ -198,3 +198,18 @@ def test_a_backup_name_that_fits_is_not_refused_for_its_temporary_name(tmp_path:
     out = cli("backup", str(dest), data=tmp_path / "data")
     assert out.returncode == 0, out.stderr
     assert dest.is_file()
+
+
+@pytest.mark.parametrize("verb", ["verify-log", "status", "rejected", "export", "metrics", "sizing"])
+def test_a_read_only_verb_refuses_a_data_dir_without_a_database(tmp_path: Path, verb: str) -> None:
+    """Before: `verify-log --config ...` with no --data-dir made an empty database in the default dir
+    and said "hash chain intact", exit 0. A read-only verb must report on a terminal, not make one."""
+    empty = tmp_path / "no-terminal-here"
+    empty.mkdir()
+    argv = [verb, "--config", DEMO, "--data-dir", str(empty)]
+    if verb == "export":
+        argv += ["--out", str(tmp_path / "log.csv")]
+    out = cli(*argv, data=empty)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "no terminal database in" in _one_clear_line(out, verb)
+    assert list(empty.iterdir()) == [], "nothing was created in the data dir"
