@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -137,7 +138,13 @@ def cmd_export(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
         if str(args.out) == "-":
             n = write_csv(terminal.db, _filter(args), sys.stdout)
         else:
-            with args.out.open("w", encoding="utf-8", newline="") as out, cli_progress("export") as bar:
+            # 0600 whatever the umask (a kiosk session may run with umask 000): the export names
+            # every actor's badge, as the database does, and the database is created 0600 too.
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with (
+                os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
+                cli_progress("export") as bar,
+            ):
                 n = write_csv(terminal.db, _filter(args), out, progress=bar)
     finally:
         terminal.close()

@@ -71,6 +71,15 @@ def integrity_problems(path: Path) -> list[str]:
     return [] if rows == ["ok"] else rows
 
 
+def _make_private_dirs(folder: Path) -> None:
+    """Create `folder` and its missing parents 0700 (`mkdir(parents=True)` makes the parents with
+    the umask's default: 0777 under umask 000). A backup holds the whole card log and PIN hashes."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+        path.chmod(0o700)  # mkdir's mode is masked by the umask; this is not
+
+
 def _os_reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
@@ -141,7 +150,7 @@ def copy_database(source: Path, dest: Path, *, progress: Progress | None = None)
     stem = os.fsdecode(os.fsencode(dest.name)[:100])
     tmp = dest.with_name(f".{stem}.partial-{os.getpid()}")
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        _make_private_dirs(dest.parent)
         for leftover in (tmp, Path(f"{tmp}-journal")):
             leftover.unlink(missing_ok=True)
         os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))

@@ -213,3 +213,31 @@ def test_a_read_only_verb_refuses_a_data_dir_without_a_database(tmp_path: Path, 
     assert out.returncode == 2, out.stdout + out.stderr
     assert "no terminal database in" in _one_clear_line(out, verb)
     assert list(empty.iterdir()) == [], "nothing was created in the data dir"
+
+
+def _under_umask_000(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
+    """The CLI as a kiosk session with umask 000 runs it."""
+    env = {k: v for k, v in os.environ.items() if k != "KANBAN_CONFIG"} | {"KANBAN_DATA_DIR": str(data)}
+    launcher = (
+        "import os, sys, runpy; os.umask(0); sys.argv = ['kanban-terminal', *sys.argv[1:]];"
+        " runpy.run_module('kanban_terminal', run_name='__main__')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", launcher, *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def test_export_and_backup_keep_their_files_private_under_umask_000(tmp_path: Path) -> None:
+    """Before: `export --out` wrote 0666 and `backup` made its missing folders 0777 under umask 000;
+    both hold every actor's badge (a backup the PIN hashes too)."""
+    data = tmp_path / "data"
+    assert cli("scan", "--config", DEMO, "B1001Z", data=data).returncode == 0
+    out = _under_umask_000("export", "--config", DEMO, "--out", str(tmp_path / "log.csv"), data=data)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "log.csv").stat().st_mode & 0o777 == 0o600
+    dest = tmp_path / "usb" / "backups" / "terminal.db"
+    out = _under_umask_000("backup", "--config", DEMO, str(dest), data=data)
+    assert out.returncode == 0, out.stderr
+    for folder in (tmp_path / "usb", tmp_path / "usb" / "backups"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    assert dest.stat().st_mode & 0o777 == 0o600
