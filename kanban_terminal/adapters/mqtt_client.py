@@ -41,6 +41,7 @@ from kanban_terminal.adapters.mqtt_session import (
     set_will,
 )
 from kanban_terminal.adapters.wire import AvailabilityMessage
+from kanban_terminal.adapters.wire import utc_text as utc_text  # the wire's; demo and peer import it here
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.mqtt_settings import MqttSettings
 from kanban_terminal.mqtt_settings import parse_mqtt_url as parse_mqtt_url  # for `--mqtt` callers
@@ -55,10 +56,6 @@ PublishedHandler = Callable[[int, bool, str], None]
 """handler(mid, ok, reason): a QoS 1 publish was answered by the broker."""
 ConnectedHandler = Callable[[bool], None]
 """handler(session_present): the broker accepted a connection; subscriptions are on their way."""
-
-
-def utc_text(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,8 @@ from sqlalchemy import text
 from kanban_terminal.domain.andon_metrics import AndonLogEvent
 from kanban_terminal.domain.metrics import Cycle
 from kanban_terminal.storage.db import Database
+from kanban_terminal.storage.log_reads import parse_stored as parse_stored  # one fast reader of stored times
 from kanban_terminal.storage.types import to_text
-
-# Stored timestamps are fixed-format ISO text with a Z (storage/types.py); fromisoformat reads them
-# 30x faster than the strptime in types.from_text (0.9 vs 30 us), which counts over a year of rows.
-parse_stored = datetime.fromisoformat
 
 
 def cycles(db: Database, since: datetime) -> list[Cycle]:
