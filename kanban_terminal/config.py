@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
+from kanban_terminal.config_keyboard import KeySettings, WedgeSettings
 from kanban_terminal.config_problems import ConfigError as ConfigError
 from kanban_terminal.config_problems import Problem as Problem
 from kanban_terminal.config_problems import key_lines, line_of, path_text
@@ -246,6 +247,10 @@ class TerminalConfig(_Model):
     """Settings of the upstream peer when this file configures one."""
 
     andon: AndonSettings = Field(default_factory=AndonSettings)
+    keys: KeySettings = Field(default_factory=KeySettings)
+    """The keymap and kiosk mode (config_keyboard.py)."""
+    wedge: WedgeSettings = Field(default_factory=WedgeSettings)
+    """How a keyboard-wedge scanner's reads are told from typing (config_keyboard.py)."""
 
     def part(self, number: str) -> Part:
         return next(p for p in self.parts if p.number == number)

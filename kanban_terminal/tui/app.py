@@ -18,6 +18,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
+from kanban_terminal.domain.codes import normalise_code
 from kanban_terminal.domain.scans import OutcomeKind, Verdict
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.runtime import LinkStatus, Runtime
@@ -33,6 +34,7 @@ from kanban_terminal.services.signals import SignalRejected
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.andon_app import AndonAppMixin
 from kanban_terminal.tui.messages import BusEvent
+from kanban_terminal.tui.scanner_wins import ScannerWinsMixin
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.screens.board import BoardScreen
@@ -67,7 +69,7 @@ _LOG_WORDS = {
 _OPERATOR_SOURCES = ("keyboard", "serial")
 
 
-class KanbanApp(AndonAppMixin, App[None]):
+class KanbanApp(ScannerWinsMixin, AndonAppMixin, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "kanban-terminal"
     # The modes' screens are added in __init__ (`_add_modes`): each is built with what it shows.
@@ -127,6 +129,7 @@ class KanbanApp(AndonAppMixin, App[None]):
             self.idle_text += f"\n{demo_hint}"
         self.sub_title = f"{terminal.config.line.name} - terminal {terminal.config.terminal.id}"
         self.andon_init()
+        self.scanner_wins_init(terminal.config.wedge, self._is_card)
         self._add_modes()
 
     def _add_modes(self) -> None:
@@ -165,6 +168,10 @@ class KanbanApp(AndonAppMixin, App[None]):
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+
+    def _is_card(self, code: str) -> bool:
+        """One of this terminal's cards (a scanner read in a badge field goes to the scan path)."""
+        return normalise_code(code, self.terminal.config.terminal.max_code_length) in self.terminal.card_loops
 
     def _runtime_link(self, _status: Status | None) -> LinkView:
         return link_view_from(self.runtime.link_state())
@@ -227,6 +234,9 @@ class KanbanApp(AndonAppMixin, App[None]):
         if outcome.verdict is Verdict.REJECTED:
             self.bell()
         self.refresh_screen()
+        if not isinstance(self.screen, TerminalScreen):  # a dialog covers the banner: say it on top
+            ok = outcome.verdict is Verdict.ACCEPTED
+            self.notify(outcome.message, title=f"Scan: {what}", severity="information" if ok else "warning")
         if outcome.kind is OutcomeKind.NEEDS_CONFIRMATION and outcome.card_id:
             card_id = outcome.card_id
 

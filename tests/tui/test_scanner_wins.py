@@ -1,0 +1,233 @@
+"""A scanner read wins on every screen and in every dialog (issue 15, finding 1), through Pilot.
+
+Pilot's `press` waits for the app to go idle after every key (tens of ms a key): that is typing
+speed. A scanner's read is fed here the way the terminal's input thread delivers one: a batch of
+key events posted at once, each stamped with the time it was read, a few ms apart. Typing at a
+person's speed is fed the same way with 150 ms between keys, to show the dialogs still work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+from textual import events
+from textual._time import get_time
+from textual.keys import _character_to_key
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList
+
+from kanban_terminal.services.andon_views import read_board
+from kanban_terminal.services.auth import login
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.tables import AndonRow, CardLogRow
+from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.screens.andon_dialogs import (
+    BadgeScreen,
+    CardActionScreen,
+    RaiseAndonScreen,
+    ResolveScreen,
+    ShelveScreen,
+)
+from kanban_terminal.tui.screens.base import TerminalScreen
+from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen
+from kanban_terminal.tui.screens.log import LogScreen
+from kanban_terminal.tui.widgets.banner import Banner
+from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
+
+CARD = "B1001Z"
+SCANNER_GAP = 0.004  # a wedge scanner: a few ms a key
+TYPING_GAP = 0.150  # a person
+
+
+@pytest.fixture
+def terminal(tmp_path: Path):  # type: ignore[no-untyped-def]
+    t = enrolled(open_terminal(tmp_path, FakeClock()))
+    yield t
+    t.close()
+
+
+def keys(app: KanbanApp, text: str, *, gap: float, end: str = "enter") -> None:
+    """Post `text` then `end` as the input thread would, stamped `gap` seconds apart."""
+    at = get_time()
+    for ch in text:
+        event = events.Key(ch if ch.isalnum() else _character_to_key(ch), ch)
+        event.time = at
+        app.post_message(event)
+        at += gap
+    event = events.Key(end, "\r" if end == "enter" else "\t" if end == "tab" else None)
+    event.time = at
+    app.post_message(event)
+
+
+async def settle(app: KanbanApp, pilot: Pilot[None]) -> None:
+    for _ in range(4):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def log_events(terminal: Terminal, card: str) -> list[str]:
+    with terminal.db.reading() as session:
+        rows = session.exec(select(CardLogRow).where(CardLogRow.card_id == card).order_by(col(CardLogRow.id)))
+        return [r.event for r in rows]
+
+
+def andon_count(terminal: Terminal) -> int:
+    with terminal.db.reading() as session:
+        return len(session.exec(select(AndonRow)).all())
+
+
+async def open_call_picker(app: KanbanApp, pilot: Pilot[None]) -> None:
+    await pilot.press("f4")
+    await settle(app, pilot)
+    assert isinstance(app.screen, RaiseAndonScreen)
+
+
+async def open_stop_picker_logged_in(app: KanbanApp, pilot: Pilot[None]) -> None:
+    state = login(app.terminal, TEAM_LEAD, PIN, source="keyboard")
+    assert not isinstance(state, Exception) and hasattr(state, "badge")
+    app.auth.start(state)  # type: ignore[arg-type]
+    await pilot.press("f6")
+    await settle(app, pilot)
+    assert isinstance(app.screen, RaiseAndonScreen)
+
+
+async def open_badge(app: KanbanApp, pilot: Pilot[None]) -> None:
+    await pilot.press("f6")  # nobody logged in: badge and PIN first
+    await settle(app, pilot)
+    assert isinstance(app.screen, BadgeScreen) and app.focused is not None
+    assert app.focused.id == "badge-field"
+
+
+async def open_pin(app: KanbanApp, pilot: Pilot[None]) -> None:
+    await open_badge(app, pilot)
+    keys(app, TEAM_LEAD, gap=SCANNER_GAP)  # the badge is scanned: it stays in the badge dialog
+    await settle(app, pilot)
+    assert app.focused is not None and app.focused.id == "pin-field"
+
+
+async def open_resolve(app: KanbanApp, pilot: Pilot[None]) -> None:
+    await open_call_picker(app, pilot)
+    await pilot.press("enter")  # a person picks the first reason: a CALL is raised
+    await settle(app, pilot)
+    await app.switch_mode("andon")
+    await settle(app, pilot)
+    await pilot.press("f8")
+    await settle(app, pilot)
+    assert isinstance(app.screen, ResolveScreen)
+
+
+async def open_log_filter(app: KanbanApp, pilot: Pilot[None]) -> None:
+    await app.switch_mode("log")
+    await settle(app, pilot)
+    assert isinstance(app.screen, LogScreen)
+    await pilot.press("ctrl+f")
+    await settle(app, pilot)
+    assert app.focused is not None and app.focused.id == "log-filter"
+
+
+async def open_card_note(app: KanbanApp, pilot: Pilot[None]) -> None:
+    app.push_screen(CardActionScreen("Team lead Kim Osei"))
+    await settle(app, pilot)
+    app.screen.query_one("#card-note", Input).focus()
+    await settle(app, pilot)
+
+
+async def open_shelve(app: KanbanApp, pilot: Pilot[None]) -> None:
+    app.push_screen(ShelveScreen("BTN1", "Team lead Kim Osei", 60))
+    await settle(app, pilot)
+    assert app.focused is not None and app.focused.id == "shelve-minutes"
+
+
+OPENERS: dict[str, Callable[[KanbanApp, Pilot[None]], Awaitable[None]]] = {
+    "F4 call picker": open_call_picker,
+    "F6 stop picker, team lead logged in": open_stop_picker_logged_in,
+    "badge field": open_badge,
+    "PIN field": open_pin,
+    "resolve note": open_resolve,
+    "log filter": open_log_filter,
+    "card-action note": open_card_note,
+    "shelve minutes": open_shelve,
+}
+
+
+@pytest.mark.parametrize("where", list(OPENERS))
+async def test_a_scanner_read_goes_to_the_scan_path_whatever_has_the_focus(
+    terminal: Terminal, where: str
+) -> None:
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await OPENERS[where](app, pilot)
+        screen, focused = app.screen, app.focused
+        andons = andon_count(terminal)
+        highlighted = focused.highlighted if isinstance(focused, OptionList) else None
+        if isinstance(focused, Input):
+            keys(app, "12", gap=TYPING_GAP, end="right")  # a person had started typing here
+            await settle(app, pilot)
+            before = focused.value
+        keys(app, CARD, gap=SCANNER_GAP)
+        await settle(app, pilot)
+
+        assert log_events(terminal, CARD)[-2:] == ["bin_empty", "request_raised"]  # recorded
+        assert andon_count(terminal) == andons  # nothing raised, resolved or cancelled
+        assert app.screen is screen and app.focused is focused  # nothing selected, submitted, closed
+        if isinstance(focused, OptionList):
+            assert focused.highlighted == highlighted
+        if isinstance(focused, Input):
+            assert focused.value == before  # the person's text is back, without the read
+        if isinstance(screen, TerminalScreen):  # the banner says what the scan did
+            assert "REFILL REQUESTED" in str(screen.query_one(Banner).render())
+        else:  # a dialog covers the banner: a note on top says it
+            assert any("Refill" in n.title for n in app._notifications)
+
+
+async def test_in_the_picker_typing_still_picks(terminal: Terminal) -> None:
+    """At a person's speed, Enter in the picker raises the call as before."""
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await open_call_picker(app, pilot)
+        keys(app, "abcd", gap=TYPING_GAP)
+        await settle(app, pilot)
+        assert len(read_board(terminal).line.active) == 1
+        assert log_events(terminal, CARD)[-1:] == ["registered"]
+
+
+async def test_a_badge_scanned_into_the_badge_field_stays_a_badge(terminal: Terminal) -> None:
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await open_pin(app, pilot)  # asserts the badge moved the focus to the PIN field
+        keys(app, PIN, gap=TYPING_GAP)
+        await settle(app, pilot)
+        assert app.auth.state is not None and app.auth.state.badge == TEAM_LEAD
+        assert isinstance(app.screen, RaiseAndonScreen)
+
+
+async def test_a_read_into_half_typed_scan_field_text_is_scanned_alone(terminal: Terminal) -> None:
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        keys(app, "B1", gap=TYPING_GAP, end="right")
+        await settle(app, pilot)
+        keys(app, CARD, gap=SCANNER_GAP)
+        await settle(app, pilot)
+        assert log_events(terminal, CARD)[-1] == "request_raised"
+        assert app.focused is not None and app.focused.id == "scan-field"
+        assert isinstance(app.focused, Input) and app.focused.value == "B1"
+
+
+async def test_the_confirmation_dialog_takes_its_own_scan(terminal: Terminal) -> None:
+    """A card scan into the delivery confirmation is what that dialog is for: it answers it."""
+    app = KanbanApp(terminal)
+    answers: list[object] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.push_screen(ConfirmDeliveryScreen(CARD, "Delivered after 5 s?"), answers.append)
+        await settle(app, pilot)
+        keys(app, CARD, gap=SCANNER_GAP)
+        await settle(app, pilot)
+        assert [getattr(a, "confirmed", None) for a in answers] == [True]
