@@ -138,6 +138,12 @@ def clashes(keys: KeySettings) -> list[str]:
     return problems
 
 
+def key_label(keys: str) -> str:
+    """How a person reads the first of `keys`: "ctrl+y" -> "Ctrl+Y", "f5" -> "F5"."""
+    parts = keys.split(",")[0].split("+")
+    return "+".join(part.capitalize() if len(part) > 1 else part.upper() for part in parts)
+
+
 class WedgeSettings(_Model):
     """`[wedge]`: how a keyboard-wedge scanner's read is told from a person typing, so that a read
     goes to the scan path whatever field or list has the focus (tui/scanner_input.py)."""

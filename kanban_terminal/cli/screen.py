@@ -34,6 +34,11 @@ def add_screen_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentParser
         help="also run a simulated microcontroller station (andon button, bin sensor, stack light) on a "
         "pseudo-terminal, served by the firmware bridge; its stack light shows on the status bar",
     )
+    demo.add_argument(
+        "--kiosk",
+        action="store_true",
+        help="as `run` does by default: no command palette; quitting or cancelling a call needs a team lead",
+    )
     run = verbs.add_parser("run", help="run the terminal screen for a configured line")
     common(run)
 
@@ -68,8 +73,11 @@ def run_screen(
     demo: bool,
     device_view: Callable[[], tuple[tuple[str, str, str], ...]] | None = None,
     demo_hint: str = "",
+    kiosk: bool = False,
 ) -> int:
-    """The screen over the terminal's runtime: the same `open_runtime` as `serve`."""
+    """The screen over the terminal's runtime: the same `open_runtime` as `serve`. Kiosk mode:
+    `[keys] kiosk` when the config says, else `run` on and `demo` off (a demo is for trying things
+    out at a desk: it quits with Ctrl+Q; `demo --kiosk` shows the floor's behaviour)."""
     from kanban_terminal.runtime import freeze_start_up_objects, open_runtime
     from kanban_terminal.tui.app import KanbanApp
 
@@ -77,7 +85,12 @@ def run_screen(
         if demo:
             _enrol_demo_team_leads(runtime.terminal)
         app = KanbanApp(
-            runtime.terminal, runtime=runtime, demo=demo, device_view=device_view, demo_hint=demo_hint
+            runtime.terminal,
+            runtime=runtime,
+            demo=demo,
+            device_view=device_view,
+            demo_hint=demo_hint,
+            kiosk=kiosk or (cfg.keys.kiosk if cfg.keys.kiosk is not None else not demo),
         )
         freeze_start_up_objects()
         app.run()
@@ -124,7 +137,10 @@ def cmd_demo(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
             setup_logging(data, stderr=False)
             with start_demo_environment(cfg, data, hardware=hardware) as env:
                 view = env.station.status_items if env.station else None
-                return run_screen(cfg, data, env.mqtt, demo=True, device_view=view, demo_hint=hint)
+                kiosk = bool(getattr(args, "kiosk", False))
+                return run_screen(
+                    cfg, data, env.mqtt, demo=True, device_view=view, demo_hint=hint, kiosk=kiosk
+                )
     except HardwareUnavailable as exc:
         print(f"kanban-terminal demo: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -56,7 +56,8 @@ def check_attempt(state: CredentialState, now: datetime) -> Rejection | None:
         wait = int((state.locked_until - now).total_seconds()) + 1
         return Rejection(
             "locked_out",
-            f"Too many wrong PINs for badge {state.badge}: try again in {wait} s, or ask another team lead.",
+            # One line of the badge dialog at 80 columns (68 characters): the old wording wrapped.
+            f"Too many wrong PINs for {state.badge}: wait {wait} s or ask another team lead.",
         )
     return None
 

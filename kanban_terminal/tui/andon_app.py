@@ -62,7 +62,9 @@ SOURCE = "keyboard"
 class AndonAppMixin(_Base):
     terminal: Terminal
 
-    def andon_init(self) -> None:
+    def andon_init(self, *, kiosk: bool = False) -> None:
+        self.kiosk = kiosk
+        """Kiosk mode: no command palette; quitting and cancelling a call need a team lead."""
         self.auth = AuthSession()
         self.andon_board: AndonBoard | None = None
         stations = self.terminal.config.stations
@@ -148,6 +150,25 @@ class AndonAppMixin(_Base):
         state = self.auth.state
         return f"Team lead: {state.name}" if state else "No team lead logged in"
 
+    # -- kiosk -----------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """F10 used to quit at once: on the floor, in kiosk mode, only a team lead quits."""
+        if not self.kiosk or self.auth.state is not None:
+            self.exit()
+            return
+        self.login_then(
+            self.exit,
+            "QUIT THE TERMINAL: team lead badge and PIN",
+            refused="Not quit: in kiosk mode only a team lead may quit the terminal.",
+        )
+
+    def action_command_palette(self) -> None:
+        if self.kiosk:
+            self.notify("No command palette in kiosk mode.", title="Not done", severity="warning")
+        else:
+            super().action_command_palette()
+
     # -- actions ---------------------------------------------------------------------------------
 
     def action_raise_andon(self, kind: str) -> None:
@@ -173,19 +194,23 @@ class AndonAppMixin(_Base):
 
         self.push_screen(RaiseAndonScreen(kind, cfg.stations, cfg.andon_reasons, self.andon_station), chosen)
 
-    def login_then(self, then: Callable[[], None], title: str, error: str = "") -> None:
+    def login_then(self, then: Callable[[], None], title: str, error: str = "", refused: str = "") -> None:
+        """Ask for a team lead's badge and PIN, then do `then`; on Esc, say `refused` (if any)."""
+
         def answered(entry: BadgeEntry | None) -> None:
             if entry is not None and entry.pin is not None:
-                self._login(entry.badge, entry.pin, then, title)
+                self._login(entry.badge, entry.pin, then, title, refused)
+            elif refused:
+                self.notify(refused, title="Not done", severity="warning")
 
         self.push_screen(BadgeScreen(title, need_pin=True, error=error), answered)
 
     @work(thread=True, group="login", exclusive=True, description="check badge and PIN")
-    def _login(self, badge: str, pin: str, then: Callable[[], None], title: str) -> None:
+    def _login(self, badge: str, pin: str, then: Callable[[], None], title: str, refused: str = "") -> None:
         result = login(self.terminal, badge, pin, source=SOURCE)
         if isinstance(result, Rejection):
             self.call_from_thread(self.bell)
-            self.call_from_thread(self.login_then, then, title, result.message)
+            self.call_from_thread(self.login_then, then, title, result.message, refused)
             return
         self.auth.start(result)
         self.call_from_thread(then)
@@ -230,6 +255,13 @@ class AndonAppMixin(_Base):
             resolver = self.auth.state.badge if self.auth.state else None
             self.push_screen(ResolveScreen(label, resolver), resolved)
         elif what == "cancel":
+            if self.kiosk and self.auth.state is None:
+                self.login_then(
+                    lambda: self.andon_action(what, view),
+                    f"CANCEL {label}: team lead badge and PIN",
+                    refused="Call not cancelled: in kiosk mode only a team lead may cancel a call.",
+                )
+                return
             self.run_andon(lambda: cancel_andon(self.terminal, andon.id, source=SOURCE, auth=self.auth))
         elif what == "shelve":
             self._shelve_source_of(view)

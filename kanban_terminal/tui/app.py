@@ -17,6 +17,7 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 
+from kanban_terminal.config_keyboard import key_label
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
 from kanban_terminal.domain.codes import normalise_code
 from kanban_terminal.domain.scans import OutcomeKind, Verdict
@@ -69,22 +70,26 @@ _LOG_WORDS = {
 _OPERATOR_SOURCES = ("keyboard", "serial")
 
 
-class KanbanApp(ScannerWinsMixin, AndonAppMixin, App[None]):
+class KanbanApp(ScannerWinsMixin, AndonAppMixin, App[None], inherit_bindings=False):
     CSS_PATH = "app.tcss"
     TITLE = "kanban-terminal"
     # The modes' screens are added in __init__ (`_add_modes`): each is built with what it shows.
     DEFAULT_MODE = "scan"
+    # Default keys; `[keys]` in the config remaps them by id (config_keyboard.py says why these).
+    # Textual's own App bindings are not inherited: its Ctrl+Q would quit past the kiosk check.
     BINDINGS = [
-        Binding("f1", "switch_mode('scan')", "Scan", id="mode.scan"),
+        Binding("f12", "switch_mode('scan')", "Scan", id="mode.scan"),
         Binding("f2", "switch_mode('board')", "Board", id="mode.board"),
         Binding("f3", "switch_mode('andon')", "Andon", id="mode.andon"),
         Binding("f4", "raise_andon('call')", "Call help", id="andon.raise_call"),
         Binding("f5", "switch_mode('log')", "Log", id="mode.log"),
         Binding("f6", "raise_andon('stop')", "Stop line", id="andon.raise_stop"),
-        # F7-F9 act on the andon screen (acknowledge, resolve, cancel): metrics sits clear of them.
-        Binding("f11", "switch_mode('metrics')", "Metrics", id="mode.metrics"),
-        Binding("f10", "quit", "Quit", id="app.quit"),
+        # F7-F9 act on the screen shown (andon: acknowledge, resolve, cancel; board: card action).
+        Binding("ctrl+r", "switch_mode('metrics')", "Metrics", id="mode.metrics"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("ctrl+p", "command_palette", "Palette", show=False, id="app.palette", priority=True),
     ]
+    ENABLE_COMMAND_PALETTE = False  # its Ctrl+P binding is ours (above): kiosk mode refuses it
 
     def __init__(
         self,
@@ -95,6 +100,7 @@ class KanbanApp(ScannerWinsMixin, AndonAppMixin, App[None]):
         link_view: Callable[[Status | None], LinkView] | None = None,
         device_view: Callable[[], tuple[tuple[str, str, str], ...]] | None = None,
         demo_hint: str = "",
+        kiosk: bool = False,
     ) -> None:
         """Args:
         terminal: the terminal shown.
@@ -103,8 +109,11 @@ class KanbanApp(ScannerWinsMixin, AndonAppMixin, App[None]):
         link_view: how the status bar's link line is made (default: from `runtime`).
         device_view: status items of simulated devices (the demo's station).
         demo_hint: an extra line for the idle banner of the demo.
+        kiosk: no command palette; quitting and cancelling a call need a team lead (andon_app.py).
         """
         super().__init__()
+        self.use_command_palette = not kiosk
+        self.set_keymap(terminal.config.keys.binding_keymap())
         self.terminal = terminal
         self.runtime = runtime if runtime is not None else Runtime(terminal, None)
         self.demo = demo
@@ -128,7 +137,7 @@ class KanbanApp(ScannerWinsMixin, AndonAppMixin, App[None]):
         if demo and demo_hint:
             self.idle_text += f"\n{demo_hint}"
         self.sub_title = f"{terminal.config.line.name} - terminal {terminal.config.terminal.id}"
-        self.andon_init()
+        self.andon_init(kiosk=kiosk)
         self.scanner_wins_init(terminal.config.wedge, self._is_card)
         self._add_modes()
 
@@ -248,7 +257,8 @@ class KanbanApp(ScannerWinsMixin, AndonAppMixin, App[None]):
                 elif result.other_code:
                     self.submit_scan(result.other_code)
 
-            self.push_screen(ConfirmDeliveryScreen(card_id, outcome.message), answered)
+            yes = key_label(self.terminal.config.keys.confirm_delivery)
+            self.push_screen(ConfirmDeliveryScreen(card_id, outcome.message, yes), answered)
 
     def recent_rows(self) -> list[RecentRow]:
         return list(self._recent)

@@ -120,7 +120,7 @@ async def f11_lines(terminal: Terminal) -> list[str]:
     app = KanbanApp(terminal)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        await pilot.press("f11")
+        await pilot.press("ctrl+r")  # metrics (F11 is the terminal's full screen)
         await settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, MetricsScreen) and screen.lines

@@ -86,7 +86,7 @@ async def test_log_screen_filters_pages_and_keeps_scanning(tmp_path: Path) -> No
             await pilot.pause()
             assert app.last_outcome is not None and app.last_outcome.card_id == plate
 
-            await pilot.press("f11")
+            await pilot.press("ctrl+r")  # metrics (F11 is the terminal's full screen)
             await app.workers.wait_for_complete()
             await pilot.pause()
             metrics = app.screen

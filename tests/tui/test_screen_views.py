@@ -102,7 +102,7 @@ async def test_andon_keys_post_commands_the_app_carries_out(tmp_path: Path) -> N
             state = login(terminal, TEAM_LEAD, PIN, source="keyboard")
             assert not isinstance(state, Rejection)
             app.auth.start(state)
-            await pilot.press("f12")
+            await pilot.press("ctrl+o")  # log out
             for _ in range(3):
                 await app.workers.wait_for_complete()
                 await pilot.pause()
@@ -142,7 +142,7 @@ async def test_a_screen_hidden_during_a_scan_shows_it_when_it_comes_back(tmp_pat
             await pilot.press("enter")
             await app.workers.wait_for_complete()
             await pilot.pause()
-            await pilot.press("f1")
+            await pilot.press("f12")  # the scan screen
             await pilot.pause()
             screen = app.screen
             assert isinstance(screen, ScanScreen)

@@ -2,8 +2,8 @@
 
 The scan field keeps the focus (a card scan still works here), so the list is driven by keys the
 field does not use: Up/Down move the selection, F7 acknowledges, F8 resolves, F9 cancels a call,
-Ctrl+S shelves the chattering device that raised it (team lead), F12 ends the team-lead session (it
-also ends by itself after the configured idle time).
+Ctrl+S shelves the chattering device that raised it (team lead), Ctrl+O ends the team-lead session
+(it also ends by itself after the configured idle time). `[keys]` in the config may remap them.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class AndonScreen(TerminalScreen):
         Binding("f8", "act('resolve')", "Resolve", id="andon.resolve"),
         Binding("f9", "act('cancel')", "Cancel call", id="andon.cancel"),
         Binding("ctrl+s", "act('shelve')", "Shelve device", id="andon.shelve"),
-        Binding("f12", "end_session", "Log out", id="andon.logout"),
+        Binding("ctrl+o", "end_session", "Log out", id="andon.logout"),
     ]
 
     @dataclass
@@ -64,7 +64,7 @@ class AndonScreen(TerminalScreen):
 
     @dataclass
     class EndSession(Message):
-        """F12: log the team lead out at this terminal."""
+        """Ctrl+O: log the team lead out at this terminal."""
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="andon"):

@@ -165,6 +165,7 @@ class ResolveScreen(AndonDialog[ResolveEntry]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="andon-box"):
             yield Static(f"RESOLVE: {self.what}", classes="andon-title")
+            yield Static("", classes="andon-error", id="resolve-error")
             yield Input(
                 placeholder="What was done? (required) Enter to resolve", id="note-field", max_length=200
             )
@@ -183,8 +184,10 @@ class ResolveScreen(AndonDialog[ResolveEntry]):
     @on(Input.Submitted, "#note-field")
     def _note(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.value.strip():
-            self.dismiss(ResolveEntry(self.badge, event.value.strip()))
+        if not event.value.strip():
+            self.query_one("#resolve-error", Static).update("Not resolved: write what was done, then Enter.")
+            return
+        self.dismiss(ResolveEntry(self.badge, event.value.strip()))
 
 
 class CardActionScreen(AndonDialog[CardActionEntry]):

@@ -1,8 +1,9 @@
 """Asking the operator to confirm a delivery that came implausibly soon after its request.
 
 Enter is NOT the confirm key: a scanner ends every read with Enter, so the next card scanned would
-confirm this one. Scanning the same card again, or F5, confirms; any other card cancels and is
-handled as a scan of its own.
+confirm this one. Scanning the same card again, or Ctrl+Y (`[keys] confirm_delivery`; no longer F5,
+which means "Log" everywhere else), confirms; any other card cancels and is handled as a scan of its
+own.
 """
 
 from __future__ import annotations
@@ -31,21 +32,22 @@ class ConfirmResult:
 class ConfirmDeliveryScreen(ModalScreen[ConfirmResult]):
     AUTO_FOCUS = "#confirm-scan"
     BINDINGS = [
-        Binding("f5", "confirm", "Yes, delivered", id="confirm.yes"),
+        Binding("ctrl+y", "confirm", "Yes, delivered", id="confirm.yes"),
         Binding("escape", "cancel", "No", id="confirm.no"),
     ]
 
-    def __init__(self, card_id: str, message: str) -> None:
+    def __init__(self, card_id: str, message: str, yes_key: str = "Ctrl+Y") -> None:
         super().__init__()
         self.card_id = card_id
         self.message = message
+        self.yes_key = yes_key
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
             yield Static(Text("CONFIRM DELIVERY", style="bold"), id="confirm-title")
             yield Static(self.message, id="confirm-message")
             yield Static(
-                f"Scan card {self.card_id} again or press F5 if the full bin is here. Esc: no.",
+                f"Scan card {self.card_id} again or press {self.yes_key} if the full bin is here. Esc: no.",
                 id="confirm-help",
             )
             yield ScanField(placeholder=f"Scan {self.card_id} again to confirm", id="confirm-scan")
