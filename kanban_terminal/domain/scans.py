@@ -8,6 +8,7 @@ measured. Guard rails catch what goes wrong on a floor: a scanner re-reading the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -106,8 +107,14 @@ class ScanDecision:
         return bool(self.transitions)
 
 
+def whole_seconds(delta: timedelta) -> int:
+    """A duration in whole seconds, rounded half up: the one rounding the banner and the card log
+    share (the banner truncated 24.6 s to "24 s" while the log rounded it to "25 s")."""
+    return math.floor(delta.total_seconds() + 0.5)
+
+
 def _ago(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
+    seconds = max(0, whole_seconds(delta))
     if seconds < 90:
         return f"{seconds} s"
     if seconds < 90 * 60:

@@ -23,6 +23,7 @@ from kanban_terminal.domain.scans import (
     ScanDecision,
     Verdict,
     decide_scan,
+    whole_seconds,
 )
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services.events import CardsChanged, RequestRaised, ScanOutcome, ScanRecorded
@@ -95,6 +96,9 @@ def record_scan(
     return outcome
 
 
+_NOT_REFUSED = (OutcomeKind.DEBOUNCED, OutcomeKind.NEEDS_CONFIRMATION)
+
+
 def _record(
     terminal: Terminal,
     uow: UnitOfWork,
@@ -140,7 +144,9 @@ def _record(
         point_of_use=loop.point_of_use,
         request_id=request_id,
     )
-    if decision.rejection is not None and decision.kind is not OutcomeKind.DEBOUNCED:
+    # A repeat read and a question (confirm this delivery?) are not refused input: `rejected` lists
+    # what was refused, and a confirmation prompt there read as an error to maintenance.
+    if decision.rejection is not None and decision.kind not in _NOT_REFUSED:
         _keep_rejected(uow, code, decision.message, source, at)
     uow.collect(ScanRecorded(outcome))
     if decision.changes_state:
@@ -208,7 +214,7 @@ def _log_row(
 ) -> card_log.LogEntry:
     detail = ""
     if step.event.value == "delivered" and decision.lead_time is not None:
-        detail = f"lead time {decision.lead_time.total_seconds():.0f} s"
+        detail = f"lead time {whole_seconds(decision.lead_time)} s"
     return card_log.LogEntry(
         occurred_at=step.at,
         recorded_at=now,
