@@ -283,6 +283,10 @@ class KanbanApp(ScannerWinsMixin, AndonAppMixin, App[None], inherit_bindings=Fal
     def refresh_screen(self) -> None:
         """Give the screens of the current mode (a dialog's too) a new view; hidden modes get
         theirs when they come back (`TerminalScreen.Shown`)."""
+        if not self.is_running:
+            # Shutting down: Textual takes the screens apart before it stops the App's timers, and a
+            # clock tick in between failed with NoMatches (StatusBar) now and then in tests/tui.
+            return
         view = self.terminal_view()
         for screen in self.screen_stack:
             if isinstance(screen, TerminalScreen):
@@ -304,7 +308,8 @@ class KanbanApp(ScannerWinsMixin, AndonAppMixin, App[None], inherit_bindings=Fal
 
     @on(TerminalScreen.Shown)
     def _on_screen_shown(self, message: TerminalScreen.Shown) -> None:
-        message.screen.show(self.terminal_view())
+        if self.is_running:
+            message.screen.show(self.terminal_view())
 
 
 _HEADLINE_WORDS = {
