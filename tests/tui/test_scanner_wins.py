@@ -231,3 +231,18 @@ async def test_the_confirmation_dialog_takes_its_own_scan(terminal: Terminal) ->
         keys(app, CARD, gap=SCANNER_GAP)
         await settle(app, pilot)
         assert [getattr(a, "confirmed", None) for a in answers] == [True]
+
+
+async def test_the_card_of_suspend_or_resume_takes_its_own_scan(terminal: Terminal) -> None:
+    """The team lead's "suspend or resume a card" dialog asks for a card: a read there answers it
+    (the focus moves on to the note) and is not recorded as a bin-empty scan."""
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.push_screen(CardActionScreen("Team lead Kim Osei"))
+        await settle(app, pilot)
+        assert app.focused is not None and app.focused.id == "card-field"
+        keys(app, CARD, gap=SCANNER_GAP)
+        await settle(app, pilot)
+        assert app.focused is not None and app.focused.id == "card-note"
+        assert log_events(terminal, CARD) == ["registered"]
