@@ -173,3 +173,17 @@ async def test_an_empty_resolve_note_is_refused_with_a_word(terminal: Terminal) 
         assert isinstance(app.screen, ResolveScreen)  # not resolved
         assert "write what was done" in str(app.screen.query_one("#resolve-error", Static).render())
         assert len(read_board(terminal).line.active) == 1
+
+
+async def test_a_pin_before_the_badge_is_refused_with_a_word(terminal: Terminal) -> None:
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f6")
+        await settle(app, pilot)
+        dialog = app.screen
+        assert isinstance(dialog, BadgeScreen)
+        dialog.query_one("#pin-field", Input).focus()
+        await pilot.press("1", "2", "enter")
+        await settle(app, pilot)
+        assert app.screen is dialog and app.focused is dialog.query_one("#badge-field")
+        assert any("Scan your badge first" in m for m in notes(app))

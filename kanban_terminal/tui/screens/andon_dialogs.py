@@ -147,6 +147,7 @@ class BadgeScreen(AndonDialog[BadgeEntry]):
         pin = event.value
         event.input.value = ""
         if not self._badge:
+            self.notify("Scan your badge first, then type the PIN.", title="Not done", severity="warning")
             self.query_one("#badge-field", ScanField).focus()
             return
         self.dismiss(BadgeEntry(self._badge, pin))
@@ -219,6 +220,7 @@ class CardActionScreen(AndonDialog[CardActionEntry]):
     def _note(self, event: Input.Submitted) -> None:
         event.stop()
         if not self._card:
+            self.notify("Scan the card first, then say why.", title="Not done", severity="warning")
             self.query_one("#card-field", ScanField).focus()
             return
         self.dismiss(CardActionEntry(self._card, event.value.strip()))
