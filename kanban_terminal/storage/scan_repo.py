@@ -85,6 +85,7 @@ class ScanStore:
         self._seqs_taken: set[str] = set()
         self._requests: dict[str, list[object]] = {}
         self._closes: list[tuple[object, ...]] = []
+        self._routes: dict[str, str | None] = {}
         self.log = BufferedLog(self.db)
 
     def prefetch(self, card_ids: list[str]) -> None:
@@ -113,6 +114,14 @@ class ScanStore:
         self._seqs[loop_id] = seq + 1
         self._seqs_taken.add(loop_id)
         return seq
+
+    def source_of(self, loop_id: str, configured: str) -> str:
+        """The loop's source now: where a team lead re-routed it (`loop_route`), else `configured`.
+        One primary-key read per loop and transaction."""
+        if loop_id not in self._routes:
+            row = self.db.execute("SELECT source FROM loop_route WHERE loop_id = ?", (loop_id,)).fetchone()
+            self._routes[loop_id] = str(row[0]) if row else None
+        return self._routes[loop_id] or configured
 
     def insert_request(
         self,
@@ -203,3 +212,4 @@ class ScanStore:
         self._seqs_taken.clear()
         self._requests.clear()
         self._closes.clear()
+        self._routes.clear()
