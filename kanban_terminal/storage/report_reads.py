@@ -29,7 +29,8 @@ def cycles(db: Database, since: datetime) -> list[Cycle]:
             session.connection()
             .execute(
                 text(
-                    "SELECT loop_id, card_id, source, raised_at, due_at, closed_at, status "
+                    "SELECT loop_id, card_id, source, raised_at, due_at, closed_at, status, "
+                    "coalesce(short_qty, 0), coalesce(damaged_qty, 0), trouble_at, safe_at "
                     "FROM replenishment_request WHERE raised_at >= :since OR closed_at IS NULL"
                 ),
                 {"since": to_text(since)},
@@ -45,6 +46,10 @@ def cycles(db: Database, since: datetime) -> list[Cycle]:
             parse_stored(r[4]),
             parse_stored(r[5]) if r[5] else None,
             r[6],
+            r[7],
+            r[8],
+            parse_stored(r[9]) if r[9] else None,
+            parse_stored(r[10]) if r[10] else None,
         )
         for r in rows
     ]
