@@ -6,7 +6,8 @@ source with the same card: the old request closes as `rerouted` and leaves a can
 `cancelled`); the new one is a fresh request (new id, next `loop_seq`, due a planned lead time from
 now) that the relay sends like any other. The loop's route (`loop_route`) says where its next requests
 go; re-routing again brings it back to its configured source. Each card gets a `re_routed` log row
-naming both requests, and a refusal (no team lead, no second source) is logged too.
+naming both requests, and a refusal (no team lead, no second source) is logged too
+(`reroute_refused`).
 
 It must not publish: the relay and the cancel outbox do, after the commit.
 """
@@ -20,7 +21,6 @@ from kanban_terminal.domain.cards import CardEvent, CardState, Rejection, transi
 from kanban_terminal.domain.supply import reroute_target
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services.andon import authority
-from kanban_terminal.services.andon_log import log_refusal
 from kanban_terminal.services.auth import AuthSession
 from kanban_terminal.services.events import CardsChanged, RequestRaised
 from kanban_terminal.services.terminal import Terminal
@@ -78,7 +78,13 @@ def reroute_loop(
             refused = target if isinstance(target, Rejection) else None
         if refused is not None or loop is None or isinstance(target, Rejection):
             assert refused is not None
-            log_refusal(uow, "re-route", refused, actor=badge, source=source, now=now)
+            uow.log.append(
+                card_log.LogEntry(
+                    occurred_at=now, recorded_at=now, event="reroute_refused",
+                    loop_id=loop.id if loop is not None else None, actor=badge, source=door,
+                    detail=f"{refused.reason}: {refused.message}",
+                )
+            )  # fmt: skip
             return Rerouted(False, refused.message, loop_id)
         uow.supply.set_route(loop.id, None if target == loop.source else target, at=now, actor=badge)
         why = escape_external(note, 200)
