@@ -65,7 +65,8 @@ class UpstreamStatus:
     id: str
     request_id: str
     status: str
-    """accepted, picked, shipped or rejected."""
+    """accepted, picked, shipped or rejected; delayed or at_risk (a warning, issue 18); cancelled
+    (upstream confirms a request cancel)."""
     at: datetime
     eta: datetime | None = None
     reason: str = ""

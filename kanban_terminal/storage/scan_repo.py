@@ -117,7 +117,8 @@ class ScanStore:
 
     def source_of(self, loop_id: str, configured: str) -> str:
         """The loop's source now: where a team lead re-routed it (`loop_route`), else `configured`.
-        One primary-key read per loop and transaction."""
+        One primary-key read per loop and transaction: 0.45 us per raise in a 256-signal group of
+        ~100 us CPU a raise (bench/route_lookup.py, median of 12 rounds on a shared box)."""
         if loop_id not in self._routes:
             row = self.db.execute("SELECT source FROM loop_route WHERE loop_id = ?", (loop_id,)).fetchone()
             self._routes[loop_id] = str(row[0]) if row else None

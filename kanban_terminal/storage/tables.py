@@ -116,7 +116,8 @@ class RequestRow(SQLModel, table=True):
     raised_at: datetime = Field(sa_column=_utc())
     due_at: datetime = Field(sa_column=_utc())
     status: str
-    """Card-side progress: queued, sent, accepted, picked, shipped, delivered, rejected, cancelled."""
+    """Card-side progress: queued, sent, accepted, picked, shipped, delivered, rejected, cancelled,
+    rerouted (cancelled at its source by a re-route and raised again at the other, issue 18)."""
     publish_state: str = "pending"
     """Outbox state: pending (to publish), published (broker PUBACKed), done (upstream answered)."""
     publish_count: int = 0

@@ -231,3 +231,21 @@ def test_short_and_damaged_at_the_delivery_scan(terminal: Terminal, clock: Clock
     scorecard = next(s for source, _, s in report.sources if source == "SM1")
     assert scorecard.otif_rate == pytest.approx(1 / 3)  # the two deliveries on time but not in full miss
     assert verify_log(terminal.db).ok
+
+
+def test_a_reserve_drawn_stops_the_disruption_clock_before_the_delivery(
+    terminal: Terminal, clock: Clock
+) -> None:
+    """`UnitOfWork.supply.mark_safe` is what a reserve draw calls (the runway's red cards)."""
+    rid = raise_request(terminal, "C00001")
+    warned_at = clock.advance(minutes=5)
+    assert apply_upstream_status(terminal, status(rid, "at_risk", warned_at, reason="strike")).moved
+    clock.advance(minutes=20)
+    with terminal.db.unit_of_work() as uow:
+        assert uow.supply.mark_safe("LP0", clock.now) == 1
+        assert uow.supply.mark_safe("LP0", clock.now) == 0  # the first draw counts, not a later one
+    (sm1,) = [x for x in build_report(terminal).resilience if x.source == "SM1"]
+    assert (sm1.disruptions, sm1.open_disruptions, sm1.response_p50_s) == (1, 0, 20 * 60.0)
+    deliver(terminal, clock, "C00001", minutes=60)  # the delivery later does not move it
+    (sm1,) = [x for x in build_report(terminal).resilience if x.source == "SM1"]
+    assert sm1.response_p50_s == 20 * 60.0
