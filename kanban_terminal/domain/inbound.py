@@ -29,6 +29,8 @@ class BinSignal:
     at: datetime
     bin: str | None = None
     """Which bin, for a device that watches several (the bridge's multi-sensor boards)."""
+    short: int = 0
+    """A full bin's missing parts, from a sensor that weighs or counts (0: in full or unknown)."""
 
     @property
     def intent(self) -> Intent:

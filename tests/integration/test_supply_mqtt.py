@@ -7,6 +7,7 @@ request and answers `cancelled`, which ends the re-sending.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ from kanban_terminal.services.supplier_trouble import promised_arrivals
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.topics import LineTopics
 from tests.support.mosquitto import Mosquitto
-from tests.support.mqtt_lines import Recorder, settings_for, wait_for
+from tests.support.mqtt_lines import Recorder, publish_raw, settings_for, wait_for
 from tests.support.supply_lines import supply_config, team_lead
 
 pytestmark = pytest.mark.broker
@@ -119,4 +120,36 @@ def test_a_reroute_cancels_upstream_and_raises_at_the_second_source_through_the_
         wait_for(lambda: q(terminal.db.path, "SELECT state FROM card WHERE id = 'C00001'") == [("accepted",)],
                  what="the second source accepted the new request")  # fmt: skip
         assert q(terminal.db.path, "SELECT open_request_id FROM card WHERE id = 'C00001'") == [(new,)]
+    requests.close()
+
+
+def test_a_weighing_bin_sensor_reports_a_short_delivery_and_the_shortfall_goes_upstream(
+    mosquitto: Mosquitto, terminal: Terminal
+) -> None:
+    requests = Recorder(mosquitto.port, TOPICS.requests)
+
+    def signal(seq: int, kind: str, **extra: object) -> tuple[str, bytes]:
+        at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        payload = {"v": 1, "id": f"BS00001:b1:{seq}", "device": "BS00001", "boot": "b1", "seq": seq,
+                   "type": f"bin_{kind}", "at": at, **extra}  # fmt: skip
+        return TOPICS.device_signal("BS00001"), json.dumps(payload).encode()
+
+    with TerminalServices(terminal, settings_for(mosquitto.port)) as services:
+        wait_for(lambda: services.subscribed(), what="link up")
+        # One at a time: in one signal group the request would be raised and delivered in the same
+        # transaction, and never published (the relay sends only open requests).
+        publish_raw(mosquitto.port, [signal(1, "empty")])
+        wait_for(lambda: len(requests.messages) == 1, what="the request published")
+        publish_raw(mosquitto.port, [signal(2, "full", short=4), signal(3, "empty", short=1)])
+        wait_for(lambda: len(requests.messages) == 2, what="the shortfall published")
+        first, shortfall = (m for _, m, _ in requests.messages)
+        assert (first["card"], first["quantity"], shortfall["card"], shortfall["quantity"]) == (
+            "C00001", 10, "C00001", 4)  # fmt: skip
+        rows = q(
+            terminal.db.path, "SELECT short_qty, shortfall_of FROM replenishment_request ORDER BY loop_seq"
+        )
+        assert rows == [(4, None), (None, first["id"])]
+        # `short` on an empty signal is refused by the schema and kept for maintenance.
+        refused = "SELECT count(*) FROM rejected_input WHERE reason LIKE '%short%'"
+        wait_for(lambda: q(terminal.db.path, refused) == [(1,)], what="the refusal kept")
     requests.close()

@@ -136,12 +136,19 @@ class BinSignalMessage(_DeviceSignal):
     """When the device saw it: at most 5 minutes ahead of, 7 days behind the terminal's clock."""
     bin: OptionalIdent = Field(None, json_schema_extra=leave_out)
     """Which bin, for a device that watches several; left out for a one-bin device."""
+    short: Annotated[
+        Count | None, BeforeValidator(_present), WithJsonSchema({"type": "integer", "minimum": 1})
+    ] = Field(None, json_schema_extra=leave_out)
+    """`bin_full` only: parts missing from the delivered bin, from a sensor that weighs or counts
+    (delivery in full, issue 17); the terminal requests the shortfall. Left out when in full."""
 
     @model_validator(mode="after")
     def _meaning(self, info: ValidationInfo) -> BinSignalMessage:
         ctx = _context(info)
         self._check_identity(ctx)
         self._check_time(self.at, ctx)
+        if self.short is not None and (self.type != "bin_full" or self.short < 1):
+            raise _refuse("short", "short is a count of at least 1, and only on bin_full")
         if ctx is not None:
             if self.device not in ctx.devices:
                 raise _refuse("unknown_device", "unknown device: add it under [[bins]]")
