@@ -101,7 +101,9 @@ def reroute_loop(
                 station=loop.station, point_of_use=loop.point_of_use, source=target, raised_at=now,
                 due_at=now + loop.terms.planned_lead_time, status=CardState.QUEUED.value,
             )  # fmt: skip
-            uow.scans.update_card(old.card_id, state=step.to_state.value, at=now, open_request_id=new_id)
+            uow.scans.update_card(
+                old.card_id, state=step.to_state.value, at=now, open_request_id=new_id, scanned=False
+            )
             detail = f"from {old.source} to {target}: request {old.request_id} cancelled, {new_id} raised"
             uow.log.append(
                 card_log.LogEntry(

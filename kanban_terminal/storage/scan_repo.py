@@ -155,10 +155,16 @@ class ScanStore:
             return
         self._closes.append((status, to_text(at), lead_time_s, request_id))
 
-    def update_card(self, card_id: str, *, state: str, at: datetime, open_request_id: str | None) -> None:
+    def update_card(
+        self, card_id: str, *, state: str, at: datetime, open_request_id: str | None, scanned: bool = True
+    ) -> None:
+        """Write the card's new state. `scanned` False (a re-route): the card was not scanned, so its
+        last scan time, which the debounce reads, stays what it was."""
         stamp = to_text(at)
-        self._card_writes[card_id] = (card_id, state, stamp, stamp, stamp, open_request_id)
         before = self.read_card(card_id)
+        last_scan = at if scanned or before is None else before.last_scan_at
+        scan_stamp = to_text(last_scan) if last_scan is not None else None
+        self._card_writes[card_id] = (card_id, state, stamp, scan_stamp, stamp, open_request_id)
         raised_at: datetime | None = None
         if open_request_id in self._requests:
             raised_at = from_text(str(self._requests[open_request_id][_REQUEST_RAISED_AT]))
@@ -172,7 +178,7 @@ class ScanStore:
             self._cards[card_id] = replace(
                 before,
                 state=state,
-                last_scan_at=at,
+                last_scan_at=last_scan,
                 open_request_id=open_request_id,
                 request_raised_at=raised_at,
             )

@@ -14,6 +14,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList
 
 from kanban_terminal.domain.inbound import UpstreamStatus
+from kanban_terminal.domain.scans import OutcomeKind
+from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.services.upstream_status import apply_upstream_status
 from kanban_terminal.tui.app import KanbanApp
@@ -102,6 +104,7 @@ async def test_the_board_shows_the_warning_and_f9_reroutes_with_the_team_leads_p
         assert isinstance(state, Text) and state.plain.startswith("Delayed, ETA") and "fog" in state.plain
         assert state.style == "bold yellow"
 
+        clock.advance(seconds=10)  # past the first scan's debounce window
         await pilot.press("f9")
         await settle(app, pilot)
         assert isinstance(app.screen, BadgeScreen)
@@ -125,3 +128,5 @@ async def test_the_board_shows_the_warning_and_f9_reroutes_with_the_team_leads_p
     ]
     assert q(terminal, "SELECT source FROM replenishment_request WHERE closed_at IS NULL") == [("WH",)]
     assert q(terminal, "SELECT actor FROM card_log WHERE event = 're_routed'") == [(TEAM_LEAD,)]
+    # A re-route is no scan: the card's next scan, right after it, is not taken for a repeat read.
+    assert record_scan(terminal, CARD, source="test").kind is OutcomeKind.NEEDS_CONFIRMATION
