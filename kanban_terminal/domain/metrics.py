@@ -43,6 +43,8 @@ class Cycle:
     """First warning from upstream (delayed / at risk) about this request."""
     safe_at: datetime | None = None
     """When a reserve was drawn for it (the line safe before the delivery); None otherwise."""
+    shortfall: bool = False
+    """It asks for the missing part of a short delivery: the bin is at the line, partly full."""
 
     @property
     def in_full(self) -> bool:
@@ -95,6 +97,8 @@ def stockouts(cycles: Iterable[Cycle], cards: int, now: datetime) -> list[Span]:
         return []
     changes: list[tuple[datetime, int]] = []
     for c in cycles:
+        if c.shortfall:  # its bin came back partly full: the point of use has parts
+            continue
         changes.append((c.raised_at, +1))
         changes.append((c.closed_at or now, -1))
     # At equal times close before open: a bin delivered in the same second a card empties is no stockout.

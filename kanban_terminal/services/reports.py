@@ -99,6 +99,7 @@ def loop_histories(terminal: Terminal, days: int = 365) -> list[LoopHistory]:
         got = per_loop[loop.id]
         empties = [at for at, _, _ in got.requests]
         leads = [(at, lead) for at, status, lead in got.requests if status == "delivered" and lead]
+        leads = sorted([*leads, *got.extra_leads])
         out.append(
             LoopHistory(
                 loop_id=loop.id,

@@ -101,6 +101,8 @@ def reroute_loop(
                 station=loop.station, point_of_use=loop.point_of_use, source=target, raised_at=now,
                 due_at=now + loop.terms.planned_lead_time, status=CardState.QUEUED.value,
             )  # fmt: skip
+            if old.shortfall_of:  # still a shortfall: no bin-empty, and its bin is at the line
+                uow.supply.mark_shortfall(new_id, old.shortfall_of)
             uow.scans.update_card(
                 old.card_id, state=step.to_state.value, at=now, open_request_id=new_id, scanned=False
             )

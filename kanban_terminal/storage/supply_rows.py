@@ -75,6 +75,8 @@ class OpenOfLoop:
     quantity: int
     raised_at: datetime
     trouble_at: datetime | None
+    shortfall_of: str | None = None
+    """The short delivery it makes up for, if it is a shortfall request (its replacement is one too)."""
 
 
 @dataclass(frozen=True)
@@ -151,12 +153,13 @@ class SupplyRows:
         """The loop's open requests, oldest first, with their cards' states."""
         self._flush()
         rows = self._sql.execute(
-            "SELECT r.id, r.card_id, c.state, r.source, r.quantity, r.raised_at, r.trouble_at "
-            "FROM replenishment_request r JOIN card c ON c.id = r.card_id AND c.open_request_id = r.id "
+            "SELECT r.id, r.card_id, c.state, r.source, r.quantity, r.raised_at, r.trouble_at, "
+            "r.shortfall_of FROM replenishment_request r "
+            "JOIN card c ON c.id = r.card_id AND c.open_request_id = r.id "
             "WHERE r.loop_id = ? AND r.closed_at IS NULL ORDER BY r.loop_seq",
             (loop_id,),
         ).fetchall()
-        return [OpenOfLoop(r[0], r[1], r[2], r[3], r[4], from_text(r[5]), _at(r[6])) for r in rows]
+        return [OpenOfLoop(r[0], r[1], r[2], r[3], r[4], from_text(r[5]), _at(r[6]), r[7]) for r in rows]
 
     def add_cancel(
         self,

@@ -17,7 +17,7 @@ import pytest
 from kanban_terminal.domain.inbound import UpstreamStatus
 from kanban_terminal.services.delivery_issue import record_delivery_issue
 from kanban_terminal.services.log_integrity import verify_log
-from kanban_terminal.services.reports import build_report
+from kanban_terminal.services.reports import build_report, loop_histories
 from kanban_terminal.services.reroute import reroute_loop
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.supplier_trouble import SupplierWarned, promised_arrivals
@@ -249,3 +249,23 @@ def test_a_reserve_drawn_stops_the_disruption_clock_before_the_delivery(
     deliver(terminal, clock, "C00001", minutes=60)  # the delivery later does not move it
     (sm1,) = [x for x in build_report(terminal).resilience if x.source == "SM1"]
     assert sm1.response_p50_s == 20 * 60.0
+
+
+def test_shortfalls_and_reroute_replacements_are_no_demand_and_a_shortfall_is_no_stockout(
+    terminal: Terminal, clock: Clock
+) -> None:
+    """Sizing reads demand from requests (one per bin-empty): the requests issues 17/18 add are not
+    bin-empties, and a card waiting for its shortfall has its bin at the line."""
+    raise_request(terminal, "C00001")
+    deliver(terminal, clock, "C00001")
+    assert record_delivery_issue(terminal, "C00001", short=2, source="test").ok
+    raise_request(terminal, "C00002")
+    assert reroute_loop(terminal, "LP0", source="test", auth=team_lead(terminal)).ok
+    raise_request(terminal, "C00003")  # every card of LP0 has an open request now
+    clock.advance(hours=2)
+    (lp0,) = [h for h in loop_histories(terminal) if h.loop_id == "LP0"]
+    assert (
+        len(lp0.empties) == 3
+    )  # C00001, C00002 (re-routed) and C00003; not the shortfall or the replacement
+    (metrics,) = [m for m in build_report(terminal).loops if m.loop_id == "LP0"]
+    assert metrics.stockouts == 0  # C00001's bin is at the line, short by 2
