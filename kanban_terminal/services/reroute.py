@@ -14,6 +14,7 @@ It must not publish: the relay and the cancel outbox do, after the commit.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from kanban_terminal.config_sourcing import second_source_of
@@ -25,6 +26,9 @@ from kanban_terminal.services.auth import AuthSession
 from kanban_terminal.services.events import CardsChanged, RequestRaised
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
+from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,23 @@ def reroute_loop(
         source: the door the action came through (keyboard, cli).
         auth: the logged-in team lead.
         note: why (kept in the card log).
+
+    Returns:
+        What it did; `ok` False with the reason when nothing changed (refused, or not saved: disk
+        full, I/O error; the transaction rolled back whole, no request was moved).
     """
+    try:
+        return _reroute(terminal, loop_id, source=source, auth=auth, note=note)
+    except STORAGE_ERRORS as exc:
+        log.error("re-route of %s not saved: %s", loop_id, exc)
+        return Rerouted(
+            False, f"NOT re-routed: the terminal could not save ({storage_reason(exc)}).", loop_id
+        )
+
+
+def _reroute(
+    terminal: Terminal, loop_id: str, *, source: str, auth: AuthSession | None, note: str
+) -> Rerouted:
     now = terminal.clock()
     badge, authorised = authority(terminal, auth, source)
     door = escape_external(source, 80)

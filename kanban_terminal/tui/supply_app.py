@@ -19,6 +19,7 @@ from kanban_terminal.services.events import ScanOutcome
 from kanban_terminal.services.queries import Status
 from kanban_terminal.services.reroute import reroute_loop
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
 from kanban_terminal.tui.screens.board import BoardScreen
 from kanban_terminal.tui.screens.scan import ScanScreen
 from kanban_terminal.tui.screens.supply_dialogs import (
@@ -64,9 +65,14 @@ class SupplyAppMixin(_Base):
     @work(thread=True, group="supply", description="record a short or damaged delivery")
     def _record_issue(self, card_id: str, entry: DeliveryIssueEntry) -> None:
         actor = self.auth.state.badge if self.auth.state else None
-        done = record_delivery_issue(
-            self.terminal, card_id, short=entry.short, damaged=entry.damaged, source=SOURCE, actor=actor
-        )
+        try:
+            done = record_delivery_issue(
+                self.terminal, card_id, short=entry.short, damaged=entry.damaged, source=SOURCE, actor=actor
+            )
+        except STORAGE_ERRORS as exc:  # nothing was saved: say so in red, never "recorded"
+            message = f"NOT recorded: the terminal could not save ({storage_reason(exc)}). Try F8 again."
+            self.call_from_thread(self.notify, message, title="Delivery", severity="error")
+            return
         severity = "information" if done.ok else "error"
         self.call_from_thread(self.notify, done.message, title="Delivery", severity=severity)
 

@@ -269,3 +269,32 @@ def test_shortfalls_and_reroute_replacements_are_no_demand_and_a_shortfall_is_no
     )  # C00001, C00002 (re-routed) and C00003; not the shortfall or the replacement
     (metrics,) = [m for m in build_report(terminal).loops if m.loop_id == "LP0"]
     assert metrics.stockouts == 0  # C00001's bin is at the line, short by 2
+
+
+def test_a_reroute_that_cannot_be_saved_moves_nothing(terminal: Terminal, clock: Clock) -> None:
+    """One transaction: the database refuses the second cancel (a real SQLite abort, as a full disk
+    would), and not one request, route, cancel or log row of the re-route remains."""
+    old = [raise_request(terminal, c) for c in ("C00001", "C00002")]
+    auth = team_lead(terminal)
+    rows_before = one(terminal, "SELECT count(*) FROM card_log")
+    con = sqlite3.connect(terminal.db.path)
+    con.execute(
+        "CREATE TRIGGER second_cancel_fails BEFORE INSERT ON request_cancel "
+        "WHEN (SELECT count(*) FROM request_cancel) >= 1 BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+    )
+    con.commit()
+    con.close()
+    done = reroute_loop(terminal, "LP0", source="test", auth=auth)
+    assert not done.ok and done.message.startswith("NOT re-routed")
+    assert q(terminal, "SELECT id, source, closed_at FROM replenishment_request ORDER BY loop_seq") == [
+        (old[0], "SM1", None),
+        (old[1], "SM1", None),
+    ]
+    assert q(terminal, "SELECT * FROM request_cancel") == [] and q(terminal, "SELECT * FROM loop_route") == []
+    assert one(terminal, "SELECT count(*) FROM card_log") == rows_before
+    assert q(
+        terminal, "SELECT state, open_request_id FROM card WHERE id IN ('C00001', 'C00002') ORDER BY id"
+    ) == [
+        ("queued", old[0]),
+        ("queued", old[1]),
+    ]
