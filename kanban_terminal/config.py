@@ -31,6 +31,7 @@ from kanban_terminal.config_keyboard import KeySettings, WedgeSettings
 from kanban_terminal.config_problems import ConfigError as ConfigError
 from kanban_terminal.config_problems import Problem as Problem
 from kanban_terminal.config_problems import key_lines, line_of, path_text
+from kanban_terminal.config_sourcing import DeliverySettings, SecondSource, check_sourcing
 from kanban_terminal.domain.card_ids import generated_card_id, has_valid_check, is_safe_payload
 from kanban_terminal.domain.scans import LoopTerms
 from kanban_terminal.mqtt_settings import PLAIN_MQTT_RULE as PLAIN_MQTT_RULE
@@ -207,6 +208,11 @@ class UpstreamSettings(_Model):
     """Seconds from request to `shipped`."""
     transit_s: float = Field(20.0, ge=0)
     """Seconds from shipped to arrival at the line: the ETA sent with `shipped`."""
+    delay_every: int = Field(0, ge=0)
+    """Demo and tests: every Nth request is `delayed` by `delay_s` (a new ETA after `accepted`); 0: none."""
+    delay_s: float = Field(60.0, ge=0)
+    at_risk_every: int = Field(0, ge=0)
+    """Demo and tests: every Nth request is reported `at_risk` (with a reason) after `accepted`; 0: none."""
 
 
 class AndonSettings(_Model):
@@ -251,6 +257,10 @@ class TerminalConfig(_Model):
     """The keymap and kiosk mode (config_keyboard.py)."""
     wedge: WedgeSettings = Field(default_factory=WedgeSettings)
     """How a keyboard-wedge scanner's reads are told from typing (config_keyboard.py)."""
+    second_sources: tuple[SecondSource, ...] = ()
+    """Alternate sources a team lead may re-route a loop to (config_sourcing.py)."""
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    """What a short or damaged delivery raises (config_sourcing.py)."""
 
     def part(self, number: str) -> Part:
         return next(p for p in self.parts if p.number == number)
@@ -323,6 +333,10 @@ def _cross_check(cfg: TerminalConfig) -> list[tuple[tuple[str | int, ...], str]]
                     )
                 )
     problems += _check_bins(cfg, owner)
+    problems += check_sourcing(
+        cfg.second_sources, cfg.delivery, loop_sources={lp.id: lp.source for lp in cfg.loops},
+        sources=sources, reason_kinds={r.code: r.kinds for r in cfg.andon_reasons},
+    )  # fmt: skip
     return problems
 
 

@@ -69,6 +69,10 @@ class KeySettings(_Model):
     """Andon screen: log the team lead out."""
     card_action: KeyList = "f7"
     """Board screen: suspend or resume a card (team lead)."""
+    reroute: KeyList = "f9"
+    """Board screen: re-route a loop to its second source (team lead)."""
+    delivery_issue: KeyList = "f8"
+    """Scan screen: record a short or damaged delivery after a delivery scan."""
     confirm_delivery: KeyList = "ctrl+y"
     """Delivery confirmation dialog: yes, the full bin is here."""
     kiosk: bool | None = None
@@ -90,7 +94,8 @@ class KeySettings(_Model):
 GLOBAL = ("scan", "board", "andon", "call_help", "log", "stop_line", "metrics", "quit")
 SCREEN_KEYS = {
     "andon screen": ("acknowledge", "resolve", "cancel_call", "shelve", "logout"),
-    "board screen": ("card_action",),
+    "board screen": ("card_action", "reroute"),
+    "scan screen": ("delivery_issue",),
 }
 # Dialogs block the global keys (Textual's modal screens), but a person learned them: the
 # confirmation key must still not be one of them.
@@ -111,6 +116,8 @@ BINDING_IDS = {
     "shelve": "andon.shelve",
     "logout": "andon.logout",
     "card_action": "board.card_action",
+    "reroute": "board.reroute",
+    "delivery_issue": "scan.delivery_issue",
     "confirm_delivery": "confirm.yes",
 }
 

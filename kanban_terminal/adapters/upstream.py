@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
-from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestMessage, validate
+from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestCancelMessage, RequestMessage, validate
+from kanban_terminal.adapters.wire.decode import parse_json_object, validate_object
 from kanban_terminal.config import MqttSettings, UpstreamSettings
 from kanban_terminal.domain.text import escape_bytes, escape_external
 from kanban_terminal.topics import site_requests_filter, status_topic_for
@@ -76,6 +77,18 @@ def parse_request(payload: bytes) -> Request | str:
     return Request(message.id, message.line, message.loop, message.loop_seq, message.card)
 
 
+def parse_cancel(payload: bytes) -> Request | str | None:
+    """A request cancel (a re-route, `type` = cancel) as the request it cancels, the reason it is
+    refused, or None when the payload is not a cancel. Never raises."""
+    data = parse_json_object(payload, MAX_REQUEST_BYTES)
+    if isinstance(data, str) or data.get("type") != "cancel":
+        return None
+    message = validate_object(RequestCancelMessage, data)
+    if isinstance(message, str):
+        return message
+    return Request(message.id, message.line, message.loop, 0, message.card)
+
+
 class UpstreamPeer:
     """One instance of the supermarket peer; use as a context manager."""
 
@@ -112,6 +125,7 @@ class UpstreamPeer:
         self.duplicates = 0
         self.gaps = 0
         self.refused = 0
+        self.cancelled = 0
 
     def __enter__(self) -> UpstreamPeer:
         self._thread.start()
@@ -144,7 +158,12 @@ class UpstreamPeer:
                 self._stop.wait(0.5)
 
     def _handle(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
-        parsed = parse_request(payload)
+        cancel = parse_cancel(payload)
+        if isinstance(cancel, Request):
+            self._cancel(topic, cancel)
+            self.link.ack(mid, qos, generation)
+            return
+        parsed = cancel if isinstance(cancel, str) else parse_request(payload)
         if isinstance(parsed, str):
             self.refused += 1
             log.warning("request refused on %s: %s", escape_external(topic, 120), parsed)
@@ -172,6 +191,7 @@ class UpstreamPeer:
                         "INSERT INTO answer (request_id, stage, due, eta) VALUES (?, ?, ?, ?)",
                         (parsed.id, stage, now + due, ship + s.transit_s if stage == "shipped" else None),
                     )
+                self._warn(cur, parsed.id, now)
             else:
                 # A duplicate (re-publish, redelivery): no new pick; answer again with where it is,
                 # so the terminal can stop re-publishing.
@@ -188,6 +208,49 @@ class UpstreamPeer:
         self.received += new
         self.duplicates += not new
         self.link.ack(mid, qos, generation)
+
+    def _warn(self, cur: sqlite3.Cursor, request_id: str, now: float) -> None:
+        """Demo and tests (`delay_every`, `at_risk_every`): warn early about some requests. A delayed
+        one really ships `delay_s` later, and its new ETA says so."""
+        s, n = self.settings, self.received + 1
+        if s.delay_every and n % s.delay_every == 0:
+            cur.execute(
+                "UPDATE answer SET due = due + ?, eta = eta + ? WHERE request_id = ? AND stage = 'shipped'",
+                (s.delay_s, s.delay_s, request_id),
+            )
+            eta = now + s.ship_after_s + s.delay_s + s.transit_s
+            cur.execute(
+                "INSERT INTO answer (request_id, stage, due, eta) VALUES (?, 'delayed', ?, ?)",
+                (request_id, now + s.accept_after_s, eta),
+            )
+        if s.at_risk_every and n % s.at_risk_every == 0:
+            cur.execute(
+                "INSERT INTO answer (request_id, stage, due) VALUES (?, 'at_risk', ?)",
+                (request_id, now + s.accept_after_s),
+            )
+
+    def _cancel(self, topic: str, cancel: Request) -> None:
+        """Stop serving a cancelled request (a re-route) and answer `cancelled`; a cancel of a
+        request not seen yet is kept, so that request is ignored when it comes."""
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.execute(
+                "INSERT OR IGNORE INTO request (id, topic, line, loop, loop_seq, card, received_at) "
+                "VALUES (?, ?, ?, ?, 0, ?, ?)",
+                (cancel.id, topic, cancel.line, cancel.loop, cancel.card, time.time()),
+            )
+            cur.execute("UPDATE request SET last_status = 'cancelled' WHERE id = ?", (cancel.id,))
+            cur.execute("DELETE FROM answer WHERE request_id = ? AND sent = 0", (cancel.id,))
+            cur.execute(
+                "INSERT OR REPLACE INTO answer (request_id, stage, due, sent) VALUES (?, 'cancelled', ?, 0)",
+                (cancel.id, time.time()),
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        self.cancelled += 1
 
     def _keep_refused(self, topic: str, payload: bytes, reason: str) -> None:
         """Keep a refused request, escaped, in the peer's own `rejected_input` (capped, newest kept).
@@ -253,6 +316,8 @@ class UpstreamPeer:
                 "loop": loop,
                 "by": self.link.client_id,
             }
+            if stage == "at_risk":
+                payload["reason"] = "carrier capacity short (simulated)"
             self.link.publish(status_topic_for(topic), json.dumps(payload).encode(), 1)
         # Marked sent once handed over: if one is lost, the terminal re-publishes its request and the
         # duplicate is answered with the current status.
@@ -262,9 +327,9 @@ class UpstreamPeer:
                 "UPDATE answer SET sent = 1 WHERE request_id = ? AND stage = ?", (request_id, stage)
             )
             self.db.execute(
-                "UPDATE request SET last_status = ? WHERE id = ? AND "
-                "(last_status IS NULL OR ? > last_status)",  # accepted < picked < shipped, as text too
-                (stage, request_id, stage),
+                "UPDATE request SET last_status = ? WHERE id = ? AND ? IN ('accepted', 'picked', 'shipped') "
+                "AND (last_status IS NULL OR (last_status != 'cancelled' AND ? > last_status))",
+                (stage, request_id, stage, stage),  # accepted < picked < shipped, as text too
             )
         self.db.execute("COMMIT")
 

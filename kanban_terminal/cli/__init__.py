@@ -8,7 +8,6 @@ or `doctor` found a FAIL.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -16,9 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kanban_terminal import __version__
+from kanban_terminal.cli import delivery as cli_delivery
 from kanban_terminal.cli import log as cli_log
 from kanban_terminal.cli import maintenance as cli_maintenance
 from kanban_terminal.cli import screen as cli_screen
+from kanban_terminal.cli import status as cli_status
 from kanban_terminal.cli import team_lead as cli_team_lead
 from kanban_terminal.config import (
     ConfigError,
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("code", help="the scanned code")
     scan.add_argument("--confirm", action="store_true", help="confirm an implausibly early delivery")
     scan.add_argument("--actor", help="badge id of the person scanning")
+    cli_delivery.add_options(scan)
 
     status = verbs.add_parser("status", help="cards by loop and state, open requests with age and due time")
     _common(status)
@@ -173,6 +175,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     terminal = Terminal.open(_load(args), _data_dir(args))
     try:
+        if args.short or args.damaged:  # a delivery scan with what was short or damaged (issue 17)
+            return cli_delivery.scan_with_issue(terminal, args)
         outcome = record_scan(terminal, args.code, source="cli", confirmed=args.confirm, actor=args.actor)
     finally:
         terminal.close()
@@ -185,74 +189,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
             print("Run again with --confirm if the full bin really arrived.")
         return EXIT_NEEDS_ATTENTION
     return EXIT_REJECTED
-
-
-def _age(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
-    from kanban_terminal.services.queries import read_status
-    from kanban_terminal.services.terminal import Terminal
-
-    cfg = _load(args)
-    terminal = Terminal.open(cfg, _data_dir(args))
-    try:
-        status = read_status(terminal)
-        now = terminal.clock()
-    finally:
-        terminal.close()
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "terminal": cfg.terminal.id,
-                    "line": cfg.line.id,
-                    "at": now.isoformat(),
-                    "loops": [
-                        {
-                            "loop": s.loop_id,
-                            "part": s.part_number,
-                            "cards": s.cards,
-                            "by_state": s.by_state,
-                            "urgency": round(s.urgency, 3),
-                        }
-                        for s in status.loops
-                    ],
-                    "open_requests": [
-                        {
-                            "request_id": r.request_id,
-                            "card": r.card_id,
-                            "loop": r.loop_id,
-                            "status": r.status,
-                            "raised_at": r.raised_at.isoformat(),
-                            "due_at": r.due_at.isoformat(),
-                            "age_s": round(r.age(now).total_seconds()),
-                            "overdue": r.overdue(now),
-                        }
-                        for r in status.open_requests
-                    ],
-                    "queued": status.queued,
-                },
-                indent=2,
-            )
-        )
-        return EXIT_OK
-    print(f"Terminal {cfg.terminal.id} - line {cfg.line.id} {cfg.line.name}")
-    print(f"{'loop':<14}{'part':<10}{'cards':>6}  states")
-    for s in status.loops:
-        states = ", ".join(f"{FLOOR_WORDS[CardState(k)].lower()} {v}" for k, v in sorted(s.by_state.items()))
-        print(f"{s.loop_id:<14}{s.part_number:<10}{s.cards:>6}  {states}")
-    print(f"\nOpen requests: {len(status.open_requests)} ({status.queued} not yet sent upstream)")
-    for r in status.open_requests:
-        overdue = "  OVERDUE" if r.overdue(now) else ""
-        print(
-            f"  {r.card_id:<10}{r.loop_id:<14}{FLOOR_WORDS[CardState(r.status)]:<18}"
-            f"age {_age(r.age(now).total_seconds()):<12}due {r.due_at.astimezone():%H:%M}{overdue}"
-        )
-    return EXIT_OK
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
@@ -305,7 +241,7 @@ COMMANDS = {
     "rejected": cmd_rejected,
     "check-config": cmd_check_config,
     "scan": cmd_scan,
-    "status": cmd_status,
+    "status": cli_log.bind(cli_status.cmd_status, _load, _data_dir),
     # The screen, serve and upstream (they start the runtime): cli/screen.py.
     **{verb: cli_log.bind(fn, _load, _data_dir) for verb, fn in cli_screen.COMMANDS.items()},
     # Backup, restore, doctor: cli/maintenance.py.

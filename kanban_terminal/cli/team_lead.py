@@ -1,5 +1,5 @@
 """Team-lead actions from the command line: suspend or resume a card, raise or resolve an andon, shelve
-a chattering andon source.
+a chattering andon source, re-route a loop to its second source.
 
 Each verb logs in with badge + PIN exactly as the screen's dialog does (same lockout, same log rows)
 and then runs the same use case the screen would. The PIN is read with getpass, or from stdin for
@@ -52,6 +52,12 @@ def add_parsers(verbs: Any, common: Callable[[argparse.ArgumentParser], None]) -
     shelve.add_argument(
         "--minutes", type=float, required=True, help="how long (at most [andon] shelve_max_minutes)"
     )
+    reroute = verbs.add_parser(
+        "reroute", help="send a loop and its open requests to its second source, or back (team lead)"
+    )
+    with_login(reroute)
+    reroute.add_argument("loop", help="the loop id; it must name a second source ([[second_sources]])")
+    reroute.add_argument("--note", default="", help="why (kept in the card log and sent upstream)")
 
 
 def _run(args: argparse.Namespace, load: Load, data_dir: DataDir, action: Callable[..., Any]) -> int:
@@ -123,10 +129,23 @@ def cmd_shelve(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     )
 
 
+def cmd_reroute(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
+    from kanban_terminal.services.reroute import reroute_loop
+
+    def act(terminal: Any, auth: Any) -> Any:
+        done = reroute_loop(terminal, args.loop.strip(), source="cli", auth=auth, note=args.note)
+        for card, old, new in done.moved:
+            print(f"card {card}: request {old} cancelled, {new} raised")
+        return done
+
+    return _run(args, load, data_dir, act)
+
+
 COMMANDS = {
     "suspend-card": cmd_suspend,
     "resume-card": cmd_resume,
     "raise-andon": cmd_raise_andon,
     "resolve-andon": cmd_resolve_andon,
     "shelve": cmd_shelve,
+    "reroute": cmd_reroute,
 }

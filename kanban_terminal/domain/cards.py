@@ -6,6 +6,10 @@
       +------------------------ delivered ---------- accepted / picked / shipped
     any circulating state --suspended--> suspended --resumed--> in use
     any circulating state --flagged lost--> lost --found--> in use
+    open state --delayed / at risk--> the same state (upstream's warning: an annotation, never a move)
+    open state --re-routed--> queued (cancelled at its source, raised again at the second source)
+    in use --short delivered--> queued (the shortfall is requested on the same card)
+    in use --delivered damaged--> in use (recorded on the delivery; a quality call is raised)
 
 A card has an open replenishment request exactly while it is in one of `OPEN_REQUEST_STATES`; that is
 how the core guarantees a card never has two open requests.
@@ -47,6 +51,15 @@ class CardEvent(StrEnum):
     RESUMED = "resumed"
     FLAGGED_LOST = "flagged_lost"
     FOUND = "found"
+    DELAYED = "delayed"
+    AT_RISK = "at_risk"
+    RE_ROUTED = "re_routed"
+    SHORT_DELIVERED = "short_delivered"
+    DELIVERED_DAMAGED = "delivered_damaged"
+
+
+ANNOTATIONS = frozenset({CardEvent.DELAYED, CardEvent.AT_RISK})
+"""Upstream's warnings about an open request: logged on the card, which stays where it is."""
 
 
 OPEN_REQUEST_STATES = frozenset(
@@ -136,6 +149,14 @@ def _next_state(state: CardState, event: CardEvent) -> CardState | None:
         return CardState.LOST if state in CIRCULATING_STATES else None
     if event is CardEvent.FOUND:
         return CardState.IN_USE if state is CardState.LOST else None
+    if event in ANNOTATIONS:
+        return state if state in OPEN_REQUEST_STATES else None
+    if event is CardEvent.RE_ROUTED:
+        return CardState.QUEUED if state in OPEN_REQUEST_STATES else None
+    if event is CardEvent.SHORT_DELIVERED:
+        return CardState.QUEUED if state is CardState.IN_USE else None
+    if event is CardEvent.DELIVERED_DAMAGED:
+        return CardState.IN_USE if state is CardState.IN_USE else None
     return None
 
 

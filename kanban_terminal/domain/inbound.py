@@ -29,6 +29,8 @@ class BinSignal:
     at: datetime
     bin: str | None = None
     """Which bin, for a device that watches several (the bridge's multi-sensor boards)."""
+    short: int = 0
+    """A full bin's missing parts, from a sensor that weighs or counts (0: in full or unknown)."""
 
     @property
     def intent(self) -> Intent:
@@ -65,7 +67,8 @@ class UpstreamStatus:
     id: str
     request_id: str
     status: str
-    """accepted, picked, shipped or rejected."""
+    """accepted, picked, shipped or rejected; delayed or at_risk (a warning, issue 18); cancelled
+    (upstream confirms a request cancel)."""
     at: datetime
     eta: datetime | None = None
     reason: str = ""

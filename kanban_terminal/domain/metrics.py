@@ -7,8 +7,9 @@ actual cycle, no interpolation) so a person can check a figure against the log b
 
 Definitions:
 - on time: delivered at or before the request's due time (raise + planned lead time);
-- in full: delivered, not refused upstream (the terminal records no short deliveries: a bin that comes
-  back counts as full), so on-time-in-full = delivered on time / requests closed;
+- in full: delivered with nothing recorded short or damaged at the delivery scan (issue 17; a
+  delivery nobody marked counts as full), so on-time-in-full = delivered on time and in full /
+  requests closed (a refused, cancelled or re-routed request is closed and not OTIF);
 - stockout: a span during which every card of the loop was waiting for replenishment, so the
   point of use had no full bin.
 """
@@ -34,7 +35,20 @@ class Cycle:
     due_at: datetime
     closed_at: datetime | None
     status: str
-    """delivered, rejected, cancelled, or an open state (queued, sent, ...)."""
+    """delivered, rejected, cancelled, rerouted, or an open state (queued, sent, ...)."""
+    short_qty: int = 0
+    """Parts recorded missing at the delivery scan (0 when none were)."""
+    damaged_qty: int = 0
+    trouble_at: datetime | None = None
+    """First warning from upstream (delayed / at risk) about this request."""
+    safe_at: datetime | None = None
+    """When a reserve was drawn for it (the line safe before the delivery); None otherwise."""
+    shortfall: bool = False
+    """It asks for the missing part of a short delivery: the bin is at the line, partly full."""
+
+    @property
+    def in_full(self) -> bool:
+        return self.short_qty == 0 and self.damaged_qty == 0
 
     @property
     def delivered(self) -> bool:
@@ -83,6 +97,8 @@ def stockouts(cycles: Iterable[Cycle], cards: int, now: datetime) -> list[Span]:
         return []
     changes: list[tuple[datetime, int]] = []
     for c in cycles:
+        if c.shortfall:  # its bin came back partly full: the point of use has parts
+            continue
         changes.append((c.raised_at, +1))
         changes.append((c.closed_at or now, -1))
     # At equal times close before open: a bin delivered in the same second a card empties is no stockout.
@@ -191,7 +207,7 @@ def source_metrics(source: str, cycles: Sequence[Cycle], worst: int = 5) -> Sour
     closed = [c for c in cycles if c.closed_at is not None]
     done = [c for c in closed if c.delivered]
     leads = [c.lead_time_s for c in done if c.lead_time_s is not None]
-    otif = sum(1 for c in done if c.closed_at is not None and c.closed_at <= c.due_at)
+    otif = sum(1 for c in done if c.closed_at is not None and c.closed_at <= c.due_at and c.in_full)
     late = sorted(
         (
             Delay(c.loop_id, c.card_id, c.raised_at, c.lateness_s)

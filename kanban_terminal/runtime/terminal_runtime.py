@@ -29,6 +29,7 @@ from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
 from kanban_terminal.runtime.jobs import Periodic, SerialScanners
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
+from kanban_terminal.services.cancel_outbox import CancelOutbox
 from kanban_terminal.services.escalation import EscalationRunner
 from kanban_terminal.services.events import ScanOutcome
 from kanban_terminal.services.lost_cards import find_silent, flag_lost
@@ -106,6 +107,7 @@ class Runtime:
         self.health: HealthPublisher | None = None
         self._andon_link: LinkAndonPublisher | None = None
         self._andon_unsubscribe: Callable[[], None] | None = None
+        self._cancels: Periodic | None = None
         self._scan_lock = threading.Lock()
         """One scan (or lost-card flagging) at a time, in the order read: keyboard, serial, timer."""
         self.escalation = EscalationRunner(terminal, monotonic=self.options.monotonic)
@@ -250,12 +252,14 @@ class Runtime:
         self._andon_link = LinkAndonPublisher(link, self.topics, replay_s=settings.replay_after_reconnect_s)
         self._andon_unsubscribe = connect_publisher(self.terminal, self._andon_link)
         link.set_handlers(on_published=relay.on_published, on_connected=self._on_connected)
+        self._cancels = _cancel_job(self.terminal, link, settings)
         self.inbound.start()
         relay.start()
+        self._cancels.start()
         health.start()
         self.health = health  # only once started: `stop` joins its thread
         link.start()
-        self._jobs += ["mqtt-link", "mqtt-inbound", "relay", "health", "andon-link"]
+        self._jobs += ["mqtt-link", "mqtt-inbound", "relay", "cancels", "health", "andon-link"]
 
     def _on_connected(self, session_present: bool) -> None:
         assert self.relay is not None and self.health is not None
@@ -286,6 +290,8 @@ class Runtime:
             self.link.stop()
         if self.relay:
             self.relay.stop()
+        if self._cancels:
+            self._cancels.stop()
         if self.health:
             self.health.stop()
         self.inbound.join()
@@ -296,6 +302,20 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _cancel_job(terminal: Terminal, link: MqttLink, settings: MqttSettings) -> Periodic:
+    """The cancel outbox (services/cancel_outbox.py) on a 1 s timer: a re-route's cancels reach the
+    broker within a second, and are sent again every `republish_after_s` until upstream answers."""
+    from kanban_terminal.adapters.wire import RequestCancelMessage, encode
+
+    cancels = CancelOutbox(
+        terminal,
+        link,
+        lambda payload: encode(RequestCancelMessage, payload),
+        republish_after=timedelta(seconds=settings.republish_after_s),
+    )
+    return Periodic("cancels", 1.0, cancels.step)
 
 
 TerminalServices = Runtime

@@ -6,7 +6,7 @@ maintenance engineer reads at the terminal and in a cron mail is the same figure
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC
 from typing import Any
 
@@ -63,7 +63,31 @@ def report_lines(r: Report) -> list[str]:
             f"{source:<10}{kind:<12}{s.requests:>7} {_pct(s.otif_rate):>6} "
             f"{fmt_short(s.lead_time_mean_s):>7} {fmt_short(s.lead_time_stdev_s):>7}  {worst}"
         )
+    out += resilience_lines(r)
     out += andon_lines(r)
+    return out
+
+
+def resilience_lines(r: Report) -> list[str]:
+    """The scorecard's resilience table (domain/scorecard.py): variance, in full, re-routes, disruptions."""
+    out = [
+        "",
+        "Sources, resilience: lead time p50 / p90, spread (p90-p50) and CV; in full (short / damaged",
+        "parts); re-routed share; disruptions (open) and response, first warning -> line safe: p50 / worst",
+    ]
+    out.append(
+        f"{'source':<10}{'p50':>6} {'p90':>6} {'spread':>6} {'CV':>5} {'infull':>6} {'short':>5} {'dmg':>4} "
+        f"{'rerout':>6} {'disr':>5} {'resp p50':>8} {'worst':>6}"
+    )
+    for x in r.resilience:
+        cv = f"{x.cv:.2f}" if x.cv is not None else "-"
+        disr = f"{x.disruptions}" + (f"({x.open_disruptions})" if x.open_disruptions else "")
+        out.append(
+            f"{x.source:<10}{fmt_short(x.lead_time_p50_s):>6} {fmt_short(x.lead_time_p90_s):>6} "
+            f"{fmt_short(x.spread_s):>6} {cv:>5} {_pct(x.in_full_rate):>6} {x.short_parts:>5} "
+            f"{x.damaged_parts:>4} {_pct(x.rerouted_share):>6} {disr:>5} {fmt_short(x.response_p50_s):>8} "
+            f"{fmt_short(x.response_max_s):>6}"
+        )
     return out
 
 
@@ -139,6 +163,7 @@ def report_json(r: Report) -> dict[str, Any]:
             }
             for source, kind, s in r.sources
         ],
+        "resilience": [asdict(x) for x in r.resilience],
         "andons": {
             by: [
                 {"key": p.key, "count": p.count, "downtime_s": p.downtime_s, "share": p.share}

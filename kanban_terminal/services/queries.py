@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from kanban_terminal.domain.cards import OPEN_REQUEST_STATES, CardState
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import card_reads
+from kanban_terminal.storage import card_reads, supply_rows
 from kanban_terminal.storage.tables import RejectedInputRow
 
 
@@ -25,6 +25,8 @@ class LoopStatus:
     source: str
     cards: int
     by_state: dict[str, int]
+    rerouted: bool = False
+    """A team lead re-routed the loop: `source` is its second source."""
 
     @property
     def waiting(self) -> int:
@@ -49,6 +51,12 @@ class OpenRequestView:
     raised_at: datetime
     due_at: datetime
     publish_state: str
+    source: str = ""
+    eta: datetime | None = None
+    """Upstream's expected arrival (shipped, or the new ETA of a delay)."""
+    trouble: str | None = None
+    """`delayed` or `at_risk` when upstream warned about this request."""
+    trouble_reason: str | None = None
 
     def age(self, now: datetime) -> timedelta:
         return now - self.raised_at
@@ -69,6 +77,8 @@ class Status:
 def read_status(terminal: Terminal) -> Status:
     cfg = terminal.config
     per_loop, requests = card_reads.board(terminal.db)
+    with terminal.db.snapshot() as sql:
+        routes = supply_rows.routes(sql)
     loops = tuple(
         LoopStatus(
             loop_id=loop.id,
@@ -76,9 +86,10 @@ def read_status(terminal: Terminal) -> Status:
             description=cfg.part(loop.part).description,
             station=loop.station,
             point_of_use=loop.point_of_use,
-            source=loop.source,
+            source=routes.get(loop.id, loop.source),
             cards=sum(per_loop.get(loop.id, Counter()).values()),
             by_state=dict(per_loop.get(loop.id, Counter())),
+            rerouted=loop.id in routes,
         )
         for loop in cfg.loops
     )
@@ -94,6 +105,10 @@ def read_status(terminal: Terminal) -> Status:
             r.raised_at,
             r.due_at,
             r.publish_state,
+            r.source,
+            r.eta,
+            r.trouble,
+            r.trouble_reason,
         )
         for r in requests
     )

@@ -23,6 +23,7 @@ from kanban_terminal.domain.metrics import (
     loop_metrics,
     source_metrics,
 )
+from kanban_terminal.domain.scorecard import SourceResilience, source_resilience
 from kanban_terminal.domain.sizing import LoopHistory
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import report_reads
@@ -52,6 +53,8 @@ class Report:
     sources: tuple[tuple[str, str, SourceMetrics], ...]
     """(source id, kind, metrics)."""
     andons: tuple[AndonRecord, ...]
+    resilience: tuple[SourceResilience, ...] = ()
+    """Per source: lead-time variance, in full, re-routed share, disruption response (issue 18)."""
 
 
 def build_report(terminal: Terminal, days: int = 28) -> Report:
@@ -82,7 +85,8 @@ def build_report(terminal: Terminal, days: int = 28) -> Report:
     sources = tuple(
         (s.id, s.kind, source_metrics(s.id, per_source.get(s.id, []))) for s in terminal.config.sources
     )
-    return Report(since, now, tuple(loops), sources, tuple(andons))
+    resilience = tuple(source_resilience(s.id, per_source.get(s.id, [])) for s in terminal.config.sources)
+    return Report(since, now, tuple(loops), sources, tuple(andons), resilience)
 
 
 def loop_histories(terminal: Terminal, days: int = 365) -> list[LoopHistory]:
@@ -95,6 +99,7 @@ def loop_histories(terminal: Terminal, days: int = 365) -> list[LoopHistory]:
         got = per_loop[loop.id]
         empties = [at for at, _, _ in got.requests]
         leads = [(at, lead) for at, status, lead in got.requests if status == "delivered" and lead]
+        leads = sorted([*leads, *got.extra_leads])
         out.append(
             LoopHistory(
                 loop_id=loop.id,

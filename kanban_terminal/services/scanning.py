@@ -182,7 +182,7 @@ def _apply(
             quantity=loop.container_quantity,
             station=loop.station,
             point_of_use=loop.point_of_use,
-            source=loop.source,
+            source=writes.source_of(loop.id, loop.source),
             raised_at=at,
             due_at=at + loop.terms.planned_lead_time,
             status=CardState.QUEUED.value,

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from kanban_terminal.domain.inbound import BinSignal
+from kanban_terminal.domain.scans import OutcomeKind
+from kanban_terminal.services.delivery_issue import record_delivery_issue
 from kanban_terminal.services.events import ScanOutcome
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
@@ -119,6 +121,13 @@ class SignalApplier:
             confirmed=signal.kind == "full",
             uow=uow,
         )
+        if signal.short and outcome.kind is OutcomeKind.DELIVERED and outcome.card_id:
+            # A weighing sensor's short count: the shortfall is requested in the same transaction.
+            issue = record_delivery_issue(
+                self.terminal, outcome.card_id, short=signal.short, source=outcome.source, uow=uow
+            )
+            if not issue.ok:
+                log.warning("short count of %s not recorded: %s", signal.device, issue.message)
         return SignalResult(signal, outcome)
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from kanban_terminal.domain.cards import CardEvent, CardState, Rejection, transition
 from kanban_terminal.domain.inbound import UpstreamStatus
 from kanban_terminal.services.events import CardsChanged
+from kanban_terminal.services.supplier_trouble import WARNINGS, apply_cancelled, apply_warning
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
 from kanban_terminal.storage.unit_of_work import UnitOfWork
@@ -61,7 +62,7 @@ def apply_upstream_status(terminal: Terminal, status: UpstreamStatus) -> StatusA
     now = terminal.clock()
     with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
         applied = _apply(uow, status, now)
-        if applied.moved:
+        if applied.moved and applied.result.status not in WARNINGS:  # a warning collected its own
             uow.collect(CardsChanged((applied.card_id,)))
     return applied.result
 
@@ -88,6 +89,12 @@ def _apply(uow: UnitOfWork, status: UpstreamStatus, now: datetime) -> _Applied:
         log.warning("%s (from %s)", note, status.by or "upstream")
         return unmoved(note)
     card_id, upstream_status, closed_at, request_status = request
+    if status.status in WARNINGS:  # an annotation of the open request, never a move (issue 18)
+        warned = apply_warning(uow, status, card_id, closed_at is not None, now)
+        result = StatusApplied(status.request_id, status.status, bool(warned.card_id), warned.note)
+        return _Applied(result, warned.card_id)
+    if status.status == "cancelled":
+        return unmoved(apply_cancelled(uow, status))
     if _RANK[status.status] <= _RANK.get(upstream_status or "", 0):
         note = f"older or repeated status {status.status} ignored (have {upstream_status})"
         log.info("request %s: %s", status.request_id, note)

@@ -29,7 +29,9 @@ def cycles(db: Database, since: datetime) -> list[Cycle]:
             session.connection()
             .execute(
                 text(
-                    "SELECT loop_id, card_id, source, raised_at, due_at, closed_at, status "
+                    "SELECT loop_id, card_id, source, raised_at, due_at, closed_at, status, "
+                    "coalesce(short_qty, 0), coalesce(damaged_qty, 0), trouble_at, safe_at, "
+                    "shortfall_of IS NOT NULL "
                     "FROM replenishment_request WHERE raised_at >= :since OR closed_at IS NULL"
                 ),
                 {"since": to_text(since)},
@@ -45,6 +47,11 @@ def cycles(db: Database, since: datetime) -> list[Cycle]:
             parse_stored(r[4]),
             parse_stored(r[5]) if r[5] else None,
             r[6],
+            r[7],
+            r[8],
+            parse_stored(r[9]) if r[9] else None,
+            parse_stored(r[10]) if r[10] else None,
+            bool(r[11]),
         )
         for r in rows
     ]
@@ -85,6 +92,9 @@ class LoopRequests:
 
     requests: list[tuple[datetime, str, float | None]]
     cards: int
+    extra_leads: tuple[tuple[datetime, float], ...] = ()
+    """Delivered lead times of requests that were no bin-empty (a re-route's replacement, a
+    shortfall): real lead times, but not demand (issues 17, 18)."""
 
 
 def loop_requests(db: Database, loop_ids: Sequence[str], since: datetime) -> dict[str, LoopRequests]:
@@ -96,15 +106,24 @@ def loop_requests(db: Database, loop_ids: Sequence[str], since: datetime) -> dic
             # Every bin-empty raises exactly one request at the same moment (scanning.py), so the
             # requests give both the empties and the lead times through one index range
             # (ix_request_loop_raised) instead of a scan of the log's bin_empty rows.
+            # Since issues 17/18 a request may also be a re-route's replacement or a shortfall:
+            # those are read apart, as lead times only.
             rows = conn.execute(
                 text(
-                    "SELECT raised_at, status, lead_time_s FROM replenishment_request "
-                    "WHERE loop_id = :loop AND raised_at >= :since ORDER BY raised_at"
+                    "SELECT raised_at, status, lead_time_s, shortfall_of IS NOT NULL OR id IN "
+                    "(SELECT replaced_by FROM request_cancel WHERE loop_id = :loop) "
+                    "FROM replenishment_request WHERE loop_id = :loop AND raised_at >= :since "
+                    "ORDER BY raised_at"
                 ),
                 {"loop": loop_id, "since": to_text(since)},
             ).all()
             cards = conn.execute(
                 text("SELECT count(*) FROM card WHERE loop_id = :loop AND retired = 0"), {"loop": loop_id}
             ).scalar_one()
-            out[loop_id] = LoopRequests([(parse_stored(r[0]), r[1], r[2]) for r in rows], cards)
+            extra = tuple(
+                (parse_stored(r[0]), float(r[2])) for r in rows if r[3] and r[1] == "delivered" and r[2]
+            )
+            out[loop_id] = LoopRequests(
+                [(parse_stored(r[0]), r[1], r[2]) for r in rows if not r[3]], cards, extra
+            )
     return out

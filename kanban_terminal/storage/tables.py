@@ -116,7 +116,8 @@ class RequestRow(SQLModel, table=True):
     raised_at: datetime = Field(sa_column=_utc())
     due_at: datetime = Field(sa_column=_utc())
     status: str
-    """Card-side progress: queued, sent, accepted, picked, shipped, delivered, rejected, cancelled."""
+    """Card-side progress: queued, sent, accepted, picked, shipped, delivered, rejected, cancelled,
+    rerouted (cancelled at its source by a re-route and raised again at the other, issue 18)."""
     publish_state: str = "pending"
     """Outbox state: pending (to publish), published (broker PUBACKed), done (upstream answered)."""
     publish_count: int = 0
@@ -126,6 +127,19 @@ class RequestRow(SQLModel, table=True):
     eta: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     lead_time_s: float | None = None
+    trouble: str | None = None
+    """Upstream's warning about this open request: `delayed` or `at_risk` (migration 0010)."""
+    trouble_reason: str | None = None
+    trouble_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    """The first sign of trouble: starts the disruption-response clock; later warnings keep it."""
+    safe_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    """When the line was safe again after trouble: delivered, re-routed or reserve drawn."""
+    short_qty: int | None = None
+    """Recorded at the delivery scan: this many parts were missing (delivery in full, issue 17)."""
+    damaged_qty: int | None = None
+    """Recorded at the delivery scan: this many parts arrived damaged."""
+    shortfall_of: str | None = None
+    """The request whose short delivery this request makes up for."""
 
 
 class RejectedInputRow(SQLModel, table=True):
@@ -256,3 +270,38 @@ class CredentialRow(SQLModel, table=True):
     failures: int = 0
     locked_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     blocked: bool = False
+
+
+class RequestCancelRow(SQLModel, table=True):
+    """A request cancelled at its source by a re-route: the outbox of cancels (migration 0010).
+
+    Re-sent until upstream answers `cancelled` for the request id (`answered_at`), as requests are.
+    """
+
+    __tablename__ = "request_cancel"
+
+    request_id: str = Field(primary_key=True)
+    loop_id: str
+    card_id: str
+    source: str
+    """The source the request is cancelled at."""
+    reason: str
+    replaced_by: str | None = None
+    """The request raised at the second source in the same transaction."""
+    actor: str | None = None
+    cancelled_at: datetime = Field(sa_column=_utc())
+    publish_count: int = 0
+    last_published_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    answered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    """When upstream answered `cancelled` (index ix_request_cancel_answered, migration 0010)."""
+
+
+class LoopRouteRow(SQLModel, table=True):
+    """The source a team lead re-routed a loop to; no row: the loop's configured source."""
+
+    __tablename__ = "loop_route"
+
+    loop_id: str = Field(primary_key=True)
+    source: str
+    routed_at: datetime = Field(sa_column=_utc())
+    routed_by: str | None = None

@@ -15,6 +15,8 @@ not 12 a signal. The repositories reachable from it:
 * `outbox`: requests on their way to the broker (storage/outbox.py: PUBACK marks, fresh rows);
 * `inbound`: dedupe keys of bin signals (storage/inbound.py);
 * `rejected`: refused input kept for maintenance (storage/rejected_inputs.py, buffered);
+* `supply`: supplier warnings, re-routes and their cancels, delivery-in-full records
+  (storage/supply_rows.py);
 * `andons`: andons, their escalation tiers, shelves and card-log rows (storage/andon_rows.py, on
   `session`);
 * `session`: an ORM session on the same connection, for the use cases still written on SQLModel
@@ -43,6 +45,7 @@ from kanban_terminal.storage.inbound import InboundKeys
 from kanban_terminal.storage.outbox import OutboxWrites
 from kanban_terminal.storage.rejected_inputs import RejectedInputs
 from kanban_terminal.storage.scan_repo import ScanStore, driver
+from kanban_terminal.storage.supply_rows import SupplyRows
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ class UnitOfWork:
         self.outbox = OutboxWrites(self.sql, self.flush)
         self.inbound = InboundKeys(self.sql, self.flush)
         self.rejected = RejectedInputs(self.sql)
+        self.supply = SupplyRows(self.sql, self.flush)
         self.events: list[object] = []
         self._session: Session | None = None
         self._after_commit: list[Hook] = []

@@ -43,6 +43,7 @@ from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen, ConfirmRe
 from kanban_terminal.tui.screens.log import CardLogReader, LogScreen
 from kanban_terminal.tui.screens.metrics import MetricsReader, MetricsScreen
 from kanban_terminal.tui.screens.scan import ScanScreen
+from kanban_terminal.tui.supply_app import SupplyAppMixin
 from kanban_terminal.tui.views import RecentRow, ScreenChrome, TerminalView
 from kanban_terminal.tui.widgets.scan_field import ScanField
 from kanban_terminal.tui.widgets.status_bar import LinkView
@@ -64,13 +65,18 @@ _LOG_WORDS = {
     "flagged_lost": "Flagged missing",
     "found": "Found",
     "retired": "Card retired",
+    "delayed": "Delayed upstream",
+    "at_risk": "At risk upstream",
+    "re_routed": "Re-routed",
+    "short_delivered": "Short: shortfall requested",
+    "delivered_damaged": "Delivered damaged",
 }
 
 # Sources whose outcome belongs to the person at this screen (banner, bell, confirmation).
 _OPERATOR_SOURCES = ("keyboard", "serial")
 
 
-class KanbanApp(ScannerWinsMixin, AndonAppMixin, App[None], inherit_bindings=False):
+class KanbanApp(ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, App[None], inherit_bindings=False):
     CSS_PATH = "app.tcss"
     TITLE = "kanban-terminal"
     # The modes' screens are added in __init__ (`_add_modes`): each is built with what it shows.

@@ -22,6 +22,7 @@ from kanban_terminal.adapters.wire.fields import utc_text
 from kanban_terminal.adapters.wire.inbound import (
     AndonSignalMessage,
     BinSignalMessage,
+    RequestCancelMessage,
     RequestMessage,
     UpstreamStatusMessage,
     WireContext,
@@ -49,6 +50,7 @@ __all__ = [
     "InboundDecoder",
     "LightCommand",
     "LineStateMessage",
+    "RequestCancelMessage",
     "RequestMessage",
     "UpstreamStatusMessage",
     "WireContext",

@@ -110,7 +110,7 @@ def validate_object(model: type[M], data: dict[str, Any], context: WireContext |
 
 
 def bin_signal(m: BinSignalMessage) -> BinSignal:
-    return BinSignal(m.id, m.device, m.boot, m.seq, m.type.removeprefix("bin_"), m.at, m.bin)
+    return BinSignal(m.id, m.device, m.boot, m.seq, m.type.removeprefix("bin_"), m.at, m.bin, m.short or 0)
 
 
 def andon_signal(m: AndonSignalMessage) -> AndonSignal:

@@ -136,12 +136,19 @@ class BinSignalMessage(_DeviceSignal):
     """When the device saw it: at most 5 minutes ahead of, 7 days behind the terminal's clock."""
     bin: OptionalIdent = Field(None, json_schema_extra=leave_out)
     """Which bin, for a device that watches several; left out for a one-bin device."""
+    short: Annotated[
+        Count | None, BeforeValidator(_present), WithJsonSchema({"type": "integer", "minimum": 1})
+    ] = Field(None, json_schema_extra=leave_out)
+    """`bin_full` only: parts missing from the delivered bin, from a sensor that weighs or counts
+    (delivery in full, issue 17); the terminal requests the shortfall. Left out when in full."""
 
     @model_validator(mode="after")
     def _meaning(self, info: ValidationInfo) -> BinSignalMessage:
         ctx = _context(info)
         self._check_identity(ctx)
         self._check_time(self.at, ctx)
+        if self.short is not None and (self.type != "bin_full" or self.short < 1):
+            raise _refuse("short", "short is a count of at least 1, and only on bin_full")
         if ctx is not None:
             if self.device not in ctx.devices:
                 raise _refuse("unknown_device", "unknown device: add it under [[bins]]")
@@ -183,7 +190,9 @@ class AndonSignalMessage(_DeviceSignal):
 
 
 class UpstreamStatusMessage(Message):
-    """Upstream's answer to a request: it has it, picked it, shipped it, or will not serve it.
+    """Upstream's answer to a request: it has it, picked it, shipped it, or will not serve it; or a
+    warning about it (`delayed` with the new `eta`, `at_risk` with a `reason`), which the card shows
+    without moving; or `cancelled`, its answer to a request cancel (a re-route).
 
     Topic `kanban/v1/{site}/{line}/status`.
     """
@@ -192,16 +201,22 @@ class UpstreamStatusMessage(Message):
     id: Id64
     """Unique event id, 1-64 printable characters."""
     request_id: Uuid
-    status: Literal["accepted", "picked", "shipped", "rejected"]
+    status: Literal["accepted", "picked", "shipped", "rejected", "delayed", "at_risk", "cancelled"]
     at: Timestamp
     eta: Timestamp | None = None
-    """Expected arrival at the line (shipped), or null."""
+    """Expected arrival at the line (shipped; required with delayed: the new ETA), or null."""
     card: Ident | None = None
     loop: Ident | None = None
     by: Text64 | None = None
     """Who answered (information only)."""
     reason: Text200 | None = None
-    """Why upstream rejected the request (information only)."""
+    """Why upstream rejected the request, or why it is at risk or delayed (shown on the card)."""
+
+    @model_validator(mode="after")
+    def _eta_of_delay(self) -> UpstreamStatusMessage:
+        if self.status == "delayed" and self.eta is None:
+            raise _refuse("eta", "a delayed status must give the new eta")
+        return self
 
 
 class RequestMessage(Message):
@@ -228,3 +243,29 @@ class RequestMessage(Message):
     due_at: TimestampText
     attempt: Annotated[Count, Field(ge=1)]
     """1 for the first publish, then 2, 3... (information only; never dedupe by it)."""
+
+
+class RequestCancelMessage(Message):
+    """A request cancelled at its source: a team lead re-routed its loop to the second source.
+
+    Topic `kanban/v1/{site}/{line}/requests` (beside the requests; `type` tells them apart). Re-sent
+    until upstream answers a status `cancelled` for `id`; upstream must stop serving the request and
+    answer a cancel of a request it never saw the same way (and ignore that request if it comes later).
+    """
+
+    v: Version
+    type: Literal["cancel"]
+    id: Uuid
+    """The request being cancelled (its idempotency key)."""
+    site: Ident
+    line: Ident
+    terminal: Ident
+    loop: Ident
+    card: Ident
+    source: Ident
+    """The source the request is cancelled at."""
+    reason: Text200
+    replaced_by: Uuid | None = Field(None, json_schema_extra=leave_out)
+    """The request raised at the second source in the same transaction."""
+    cancelled_at: TimestampText
+    attempt: Annotated[Count, Field(ge=1)]

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from kanban_terminal.adapters.wire.inbound import (
     AndonSignalMessage,
     BinSignalMessage,
+    RequestCancelMessage,
     RequestMessage,
     UpstreamStatusMessage,
 )
@@ -35,6 +36,7 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "bin_signal": BinSignalMessage,
     "andon_signal": AndonSignalMessage,
     "request": RequestMessage,
+    "request_cancel": RequestCancelMessage,
     "upstream_status": UpstreamStatusMessage,
     "line_state": LineStateMessage,
     "andon_event": AndonEventMessage,

@@ -13,7 +13,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Label
 
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
-from kanban_terminal.services.queries import Status
+from kanban_terminal.domain.supply import trouble_text
+from kanban_terminal.services.queries import OpenRequestView, Status
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.views import TerminalView
 
@@ -29,6 +30,12 @@ def _bar(fraction: float, width: int = 8) -> Text:
     return Text("#" * filled + "." * (width - filled), style=style)
 
 
+def _state(r: OpenRequestView) -> Text | str:
+    """The request's state, or upstream's warning about it (delayed with its ETA, at risk) in colour."""
+    warning = trouble_text(r.trouble, r.eta.astimezone() if r.eta else None, r.trouble_reason)
+    return Text(warning, style="bold yellow") if warning else FLOOR_WORDS[CardState(r.status)]
+
+
 def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[Text | str]:
     """A read-only table with its columns from the start: the board may refresh before it mounts."""
     table: DataTable[Text | str] = DataTable(id=table_id, cursor_type="none", zebra_stripes=True)
@@ -38,12 +45,22 @@ def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[Text | str]:
 
 
 class BoardScreen(TerminalScreen):
-    BINDINGS = [Binding("f7", "card_action", "Suspend / resume card", id="board.card_action")]
+    BINDINGS = [
+        Binding("f7", "card_action", "Suspend / resume card", id="board.card_action"),
+        Binding("f9", "reroute", "Re-route loop", id="board.reroute"),
+    ]
 
     @dataclass
     class SuspendOrResumeCard(Message):
         """F7: a team lead wants to take a card out of circulation or put it back (the App asks
         for the badge and the card)."""
+
+    @dataclass
+    class RerouteLoop(Message):
+        """F9: a team lead wants to send a loop to its second source, or back (the App asks)."""
+
+    def action_reroute(self) -> None:
+        self.post_message(self.RerouteLoop())
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="board"):
@@ -66,7 +83,8 @@ class BoardScreen(TerminalScreen):
         loops.clear()
         for s in sorted(status.loops, key=lambda s: (-s.urgency, s.loop_id)):
             loops.add_row(
-                s.loop_id,
+                # Re-routed is abnormal: the only loop cell in colour (ISA-101).
+                Text(f"{s.loop_id} via {s.source}", style="bold yellow") if s.rerouted else s.loop_id,
                 f"{s.waiting}/{s.cards}",
                 _bar(s.urgency),
                 s.part_number,
@@ -85,7 +103,7 @@ class BoardScreen(TerminalScreen):
                 Text(r.card_id, style=style),
                 r.part_number,
                 r.point_of_use,
-                FLOOR_WORDS[CardState(r.status)],
+                _state(r),
                 Text(_age(r.age(now).total_seconds()), style=style),
                 Text(due, style=style),
             )
