@@ -46,7 +46,9 @@ class SupplyAppMixin(_Base):
     status: Status | None
     if TYPE_CHECKING:  # AndonAppMixin's, later in the App's bases: a stub here would shadow it
 
-        def login_then(self, then: Callable[[], None], title: str, error: str = "") -> None: ...
+        def login_then(
+            self, then: Callable[[], None], title: str, error: str = "", refused: str = ""
+        ) -> None: ...
 
     def on_scan_screen_delivery_issue(self, message: ScanScreen.DeliveryIssue) -> None:
         outcome = self.last_outcome
