@@ -17,6 +17,7 @@ from kanban_terminal.domain.scans import ScanPolicy
 from kanban_terminal.services.bus import Bus
 from kanban_terminal.services.catalog import sync_catalog
 from kanban_terminal.services.instance_lock import InstanceLock, acquire_use
+from kanban_terminal.storage import log_key
 from kanban_terminal.storage.db import Database
 
 DB_FILENAME = "terminal.db"
@@ -69,6 +70,14 @@ class Terminal:
         try:
             db = Database(data_dir / DB_FILENAME, background_checkpoints=long_running)
         except BaseException:
+            lock.release()
+            raise
+        try:
+            # After the migration and before the catalog sync: the sync's "registered" rows are keyed.
+            path = log_key.key_path(data_dir, config.terminal.log_key_file)
+            db.log_key = log_key.load_or_create(path, db.last_log_id)
+        except BaseException:
+            db.close()
             lock.release()
             raise
         terminal = cls(config, db, clock=clock, new_id=new_id, instance_lock=lock)

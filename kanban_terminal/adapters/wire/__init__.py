@@ -33,6 +33,7 @@ from kanban_terminal.adapters.wire.outbound import (
     HealthMessage,
     LightCommand,
     LineStateMessage,
+    LogAnchorMessage,
     encode,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "InboundDecoder",
     "LightCommand",
     "LineStateMessage",
+    "LogAnchorMessage",
     "RequestMessage",
     "UpstreamStatusMessage",
     "WireContext",
