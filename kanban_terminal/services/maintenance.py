@@ -14,6 +14,7 @@ from pathlib import Path
 from kanban_terminal.progress import ProgressCallback
 from kanban_terminal.services.instance_lock import acquire_exclusive
 from kanban_terminal.storage import backup as files
+from kanban_terminal.storage import log_key
 from kanban_terminal.storage.card_log import ChainReport
 from kanban_terminal.storage.db import BACKUPS_DIRNAME
 from kanban_terminal.storage.errors import STORAGE_ERRORS
@@ -51,7 +52,7 @@ def restore_terminal(
     key: LogKey | None = None,
 ) -> RestoreResult:
     """Replace the terminal database of `data_dir` with the backup at `source`; its keyed rows are
-    checked with `key` (the terminal's card-log key).
+    checked with `key` (the terminal's card-log key; default: the key file in `data_dir`).
 
     Raises:
         DataDirBusy: a terminal (or a short command) has the data dir open.
@@ -60,6 +61,7 @@ def restore_terminal(
     """
     if not source.is_file():
         raise files.BackupError(f"{source}: no such backup file")
+    key = key or log_key.load(log_key.key_path(data_dir, None))
     lock = acquire_exclusive(data_dir)
     try:
         return _restore_locked(data_dir, source, progress, now, key)
