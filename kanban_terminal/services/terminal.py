@@ -75,6 +75,12 @@ class Terminal:
         try:
             # After the migration and before the catalog sync: the sync's "registered" rows are keyed.
             path = log_key.key_path(data_dir, config.terminal.log_key_file)
+            if not path.exists() and db.log_was_keyed():
+                # A new key would make every keyed row unverifiable: the old key must come back.
+                raise log_key.LogKeyError(
+                    f"refusing to start: the card log is keyed but its key file {path} is missing; put "
+                    "back the key backup (docs/OPERATIONS.md), or point [terminal] log_key_file at it"
+                )
             db.log_key = log_key.load_or_create(path, db.last_log_id)
         except BaseException:
             db.close()

@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from kanban_terminal.storage.backup import pre_migration_backup
 from kanban_terminal.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
-from kanban_terminal.storage.log_key import LogKey
+from kanban_terminal.storage.log_key import KEYED_PREFIX, LogKey
 from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
@@ -142,6 +142,13 @@ class Database:
         """The highest card-log id (0 for an empty log): where a new log key starts keying."""
         with self.reading() as session:
             return int(session.connection().exec_driver_sql("SELECT max(id) FROM card_log").scalar() or 0)
+
+    def log_was_keyed(self) -> bool:
+        """Whether the newest card-log row is keyed (HMAC): its key must exist somewhere."""
+        with self.reading() as session:
+            tail = session.connection().exec_driver_sql("SELECT hash FROM card_log ORDER BY id DESC LIMIT 1")
+            found = tail.scalar()
+        return bool(found) and str(found).startswith(KEYED_PREFIX)
 
     @contextmanager
     def writing(self) -> Iterator[None]:
