@@ -26,8 +26,8 @@ import secrets
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 KEY_FILENAME = "log-key.json"
