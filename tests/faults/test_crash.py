@@ -214,7 +214,7 @@ def reconcile(result: dict[str, object]) -> dict[str, int]:
     sent_rows = Counter(r for (r,) in query(db, sent_sql))
     state = dict(query(db, "SELECT id, publish_state FROM replenishment_request"))
     unsent = sorted(r for r in delivered - set(sent_rows) if state.get(r) != "pending")
-    assert not unsent, f"{len(unsent)} of {len(delivered)} acknowledged requests lack a sent row: {unsent[:3]}"
+    assert not unsent, f"{len(unsent)} of {len(delivered)} acknowledged, no sent row: {unsent[:3]}"
     assert max(sent_rows.values(), default=1) == 1, "a request with two sent rows"
     return {
         "signals": len(stored),
