@@ -65,6 +65,8 @@ def print_verdict(report: IntegrityReport, key: LogKey | None, sources: list[str
     chain = report.chain
     if not report.ok:
         print(f"card log BROKEN at row id {report.first_broken_id}: {report.reason}")
+        if report.chain.first_broken_id is not None and report.anchor_broken_id is not None:
+            print(f"  anchors: {report.anchor_reason}")
         for line in sources:
             print(line)
         return EXIT_BROKEN

@@ -38,14 +38,15 @@ class IntegrityReport:
 
     @property
     def first_broken_id(self) -> int | None:
-        found = [i for i in (self.chain.first_broken_id, self.anchor_broken_id) if i is not None]
-        return min(found) if found else None
+        """The chain's row when the chain broke (exact: every row before it verified), else the
+        anchors' (exact for a cut; for a rewrite, the first row no anchor still vouches for)."""
+        if self.chain.first_broken_id is not None:
+            return self.chain.first_broken_id
+        return self.anchor_broken_id
 
     @property
     def reason(self) -> str:
-        if self.chain.first_broken_id is not None and self.chain.first_broken_id == self.first_broken_id:
-            return self.chain.reason
-        return self.anchor_reason
+        return self.chain.reason if self.chain.first_broken_id is not None else self.anchor_reason
 
 
 def verify_log(db: Database) -> ChainReport:
@@ -75,9 +76,12 @@ def compare_anchors(db: Database, anchors: Sequence[Anchor]) -> tuple[int | None
             f"after row {proven}, the last anchor that still matches" if proven else "from the first row on"
         )
         if found is None and a.row > last:
+            newest = max(ordered, key=lambda x: x.row)
+            first = last + 1
+            span = f"row {first} was" if newest.row == first else f"rows {first} to {newest.row} were"
             why = (
-                f"the log ends at row {last}, but row {a.row} left the terminal as an anchor at {a.at}: "
-                f"rows {last + 1} to {a.row} (at least) were cut"
+                f"the log ends at row {last}, but row {newest.row} left the terminal as an anchor at "
+                f"{newest.at}: {span} cut (at least)"
             )
             return last + 1, why, proven, proven_at
         if found is None:
