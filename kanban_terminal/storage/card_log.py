@@ -11,6 +11,14 @@ facts. A row without facts hashes exactly as before 0006, so every writer that h
 relay, the catalog sync) and every old row stay valid. The facts migration 0006 derived for andon
 rows written before it are not covered (their hash predates them): those rows say `backfilled`, and
 a backfilled row is only believed where a backfill could have happened (an andon row).
+
+Keyed rows (issue 17): once the terminal has its log key (storage/log_key.py), each new row's hash
+is `k1:` + HMAC-SHA256 under the key over the same text, so nobody without the key can recompute
+the chain. No migration was needed, on purpose: the marker is the stored hash's own prefix, and the
+boundary (every row after `keyed_after_id` must be keyed) lives in the key file, where someone with
+only the database cannot move it. An old database keeps every row as it was and is keyed from its
+tail on at the first start with this version; downgrading is safe too (older versions never read
+the prefix, they would only report keyed rows as broken). `ChainCheck` holds the rules.
 """
 
 from __future__ import annotations
