@@ -17,8 +17,9 @@ is `k1:` + HMAC-SHA256 under the key over the same text, so nobody without the k
 the chain. No migration was needed, on purpose: the marker is the stored hash's own prefix, and the
 boundary (every row after `keyed_after_id` must be keyed) lives in the key file, where someone with
 only the database cannot move it. An old database keeps every row as it was and is keyed from its
-tail on at the first start with this version; downgrading is safe too (older versions never read
-the prefix, they would only report keyed rows as broken). `ChainCheck` holds the rules.
+tail on at the first start with this version. A downgrade still runs, but its `verify-log` calls the
+first keyed row broken, and the plain rows it appends read as rewritten here later: do not
+downgrade a keyed terminal. `ChainCheck` holds the rules.
 """
 
 from __future__ import annotations
