@@ -77,6 +77,12 @@ class TerminalSettings(_Model):
     lost_after_lead_times: float = Field(3.0, gt=0, le=1000)
     """A circulating card not seen for this many times its loop's planned lead time is flagged
     lost (issue 6)."""
+    log_key_file: Path | None = None
+    """The card-log key (0600 JSON, made on first start); default `log-key.json` in the data dir.
+    Keep a copy off the machine: without it the keyed rows cannot be verified (docs/OPERATIONS.md)."""
+    anchor_every_minutes: float = Field(15.0, gt=0, le=24 * 60)
+    """The log's head (row id + hash) is published to the broker at least this often, and after
+    every batch of requests the broker acknowledged (docs/RELIABILITY.md, anchors)."""
 
 
 class Station(_Model):

@@ -5,6 +5,7 @@ service) names its requests topic from here without importing an adapter.
 
     kanban/v1/{site}/{line}/terminal/{terminal}/availability   retained state  (last will: offline)
     kanban/v1/{site}/{line}/terminal/{terminal}/health         retained state
+    kanban/v1/{site}/{line}/terminal/{terminal}/log_anchor     retained state  (card-log head)
     kanban/v1/{site}/{line}/requests                           event, QoS 1    terminal -> upstream
     kanban/v1/{site}/{line}/status                             event, QoS 1    upstream -> terminal
     kanban/v1/{site}/{line}/line_state                         retained state  (andon)
@@ -55,6 +56,9 @@ class LineTopics:
     def terminal_health(self, terminal: str) -> str:
         return f"{self.base}/terminal/{check_level(terminal)}/health"
 
+    def terminal_log_anchor(self, terminal: str) -> str:
+        return f"{self.base}/terminal/{check_level(terminal)}/log_anchor"
+
     @property
     def requests(self) -> str:
         return f"{self.base}/requests"
@@ -88,6 +92,11 @@ class LineTopics:
 def site_requests_filter(site: str) -> str:
     """Subscription filter for every line's requests of a site (an upstream peer serves many lines)."""
     return f"{ROOT}/{check_level(site)}/+/requests"
+
+
+def site_log_anchors_filter(site: str) -> str:
+    """Subscription filter for the card-log anchors of every terminal of a site (the upstream peer)."""
+    return f"{ROOT}/{check_level(site)}/+/terminal/+/log_anchor"
 
 
 def status_topic_for(requests_topic: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench.history.simulation import SimEvent, SimRequest, operator_at, simulate
 from kanban_terminal.config import TerminalConfig
+from kanban_terminal.storage import log_key
 from kanban_terminal.storage.card_log import GENESIS, chain_hash
 from kanban_terminal.storage.types import to_text
 
@@ -98,7 +99,10 @@ def generate(
     progress: Callable[[int, int], None] | None = None,
 ) -> GenerateResult:
     """Append `days` days of simulated history ending at `end` (default now) to the database at
-    `db_path`, which must exist with the schema and catalog (open it with `Terminal.open` first)."""
+    `db_path`, which must exist with the schema and catalog (open it with `Terminal.open` first).
+    The rows are keyed with the data dir's card-log key (`log-key.json` beside the file), as the
+    terminal's own rows are, so `verify-log` checks them like any others."""
+    key = log_key.load(db_path.parent / log_key.KEY_FILENAME)
     end = end or datetime.now(UTC)
     start = end - timedelta(days=days)
     rng = random.Random(seed + 1)
@@ -162,7 +166,7 @@ def generate(
                 e.andon_id,
                 *e.facts,
             )
-            prev = chain_hash(prev, at, at, values)  # values are card_log.FIELDS, in order
+            prev = chain_hash(prev, at, at, values, key=key)  # values are card_log.FIELDS, in order
             batch.append((at, at, *values, prev))
             if len(batch) >= 50_000:
                 conn.executemany(sql, batch)

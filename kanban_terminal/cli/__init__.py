@@ -319,11 +319,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kanban_terminal.services.instance_lock import DataDirBusy
         from kanban_terminal.storage.backup import BackupError
         from kanban_terminal.storage.db import DatabaseError
+        from kanban_terminal.storage.log_key import LogKeyError
 
         if isinstance(exc, DataDirBusy | BackupError):
             print(f"kanban-terminal {args.verb}: {exc}", file=sys.stderr)
             return EXIT_FAILED
-        if isinstance(exc, DatabaseError):
+        if isinstance(exc, DatabaseError | LogKeyError):
             print(f"kanban-terminal: {exc}", file=sys.stderr)
             return EXIT_USAGE
         stamp = datetime.now(UTC).isoformat(timespec="seconds")

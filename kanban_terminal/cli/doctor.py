@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kanban_terminal.config import ConfigError, load_config
 from kanban_terminal.storage import backup as files
+from kanban_terminal.storage import log_key
 from kanban_terminal.storage.errors import STORAGE_ERRORS
 
 DB_FILENAME = "terminal.db"
@@ -86,6 +87,13 @@ def check_data_dir(opts: DoctorOptions) -> Check:
     return Check("data-dir", Level.OK, f"{d} (mode {mode:o})")
 
 
+def _configured_key_file(opts: DoctorOptions) -> Path | None:
+    try:
+        return load_config(opts.config).terminal.log_key_file if opts.config else None
+    except ConfigError:
+        return None  # check_config reports it
+
+
 def check_database(opts: DoctorOptions) -> Check:
     path = opts.data_dir / DB_FILENAME
     if not path.exists():
@@ -106,15 +114,19 @@ def check_database(opts: DoctorOptions) -> Check:
             f"{path} has schema {revision}, written by a newer kanban-terminal: install that version again",
         )
     try:
-        chain = files.chain_report(path)
+        key = log_key.load(log_key.key_path(opts.data_dir, _configured_key_file(opts)))
+    except log_key.LogKeyError as exc:
+        return Check("database", Level.FAIL, str(exc))
+    try:
+        chain = files.chain_report(path, key)
     except STORAGE_ERRORS as exc:
         return Check("database", Level.FAIL, f"{path}: cannot read the card log ({exc})")
     if not chain.ok:
         return Check(
             "database",
             Level.FAIL,
-            f"card log row {chain.first_broken_id} does not match its hash: the file was edited outside "
-            "the terminal; keep it for investigation and restore the last good backup",
+            f"card log row {chain.first_broken_id} does not verify ({chain.reason}): the file was edited "
+            "outside the terminal; keep it for investigation and restore the last good backup",
         )
     return Check(
         "database", Level.OK, f"integrity ok, schema {revision}, card log verified ({chain.rows} rows)"

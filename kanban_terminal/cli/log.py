@@ -60,8 +60,18 @@ def add_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentParser], comm
     add_filter_args(p)
     p.add_argument("--out", type=Path, required=True, help="CSV file to write ('-' for stdout)")
 
-    p = verbs.add_parser("verify-log", help="check the card log's hash chain; exit 1 when broken")
+    p = verbs.add_parser(
+        "verify-log", help="check the card log's hash chain (and its anchors); exit 1 when broken"
+    )
     common(p)
+    p.add_argument(
+        "--anchors",
+        action="append",
+        default=[],
+        metavar="FILE|URL",
+        help="also prove no row was cut or rewritten up to the last anchor: an upstream peer's database, "
+        "a backup's .anchor.json, a JSON-lines file, or mqtt[s]://host (the retained anchor); repeatable",
+    )
 
     p = verbs.add_parser("metrics", help="loop, source (supplier scorecard) and andon metrics")
     common(p)
@@ -153,21 +163,20 @@ def cmd_export(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
 
 
 def cmd_verify_log(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
-    from kanban_terminal.services.log_integrity import verify_log
+    from kanban_terminal.cli.anchors import print_verdict, verify_log_with_sources
+    from kanban_terminal.services.log_integrity import verify_with_anchors
 
+    gathered = verify_log_with_sources(args.anchors, load(args))
+    if isinstance(gathered, int):
+        return gathered
+    anchors, sources = gathered
     terminal = _open(args, load, data_dir)
     try:
-        report = verify_log(terminal.db)
+        report = verify_with_anchors(terminal.db, anchors)
+        key = terminal.db.log_key
     finally:
         terminal.close()
-    if report.ok:
-        print(f"card log OK: {report.rows} rows, hash chain intact")
-        return EXIT_OK
-    print(
-        f"card log BROKEN at row id {report.first_broken_id} (row {report.rows} in order): its hash does not "
-        "follow from the rows before it; that row or an earlier one was changed, or rows were removed",
-    )
-    return EXIT_BROKEN
+    return print_verdict(report, key, sources, asked=bool(args.anchors))
 
 
 def cmd_metrics(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kanban_terminal.config import TerminalConfig
+from kanban_terminal.storage.log_key import LogKey
 
 EXIT_OK, EXIT_FAILED = 0, 4
 
@@ -42,6 +43,24 @@ def add_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentParser], comm
     doctor.add_argument("--broker-timeout", type=float, default=5.0, help="seconds to wait for the broker")
 
 
+def _config_or_none(args: argparse.Namespace, load: Load) -> TerminalConfig | None:
+    """The config when one is given (backup and restore work without one)."""
+    return load(args) if getattr(args, "config", None) else None
+
+
+def _terminal_id(args: argparse.Namespace, load: Load) -> str:
+    config = _config_or_none(args, load)
+    return config.terminal.id if config is not None else ""
+
+
+def _log_key(args: argparse.Namespace, load: Load, data: Path) -> LogKey | None:
+    """The terminal's card-log key, to check keyed rows (never created here)."""
+    from kanban_terminal.storage import log_key
+
+    config = _config_or_none(args, load)
+    return log_key.load(log_key.key_path(data, config.terminal.log_key_file if config else None))
+
+
 def cmd_backup(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     from kanban_terminal.progress import cli_progress
     from kanban_terminal.services.maintenance import backup_terminal
@@ -49,7 +68,7 @@ def cmd_backup(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     data = data_dir(args)
     try:
         with cli_progress("backup") as progress:
-            pages = backup_terminal(data, args.path, progress=progress)
+            pages = backup_terminal(data, args.path, progress=progress, terminal=_terminal_id(args, load))
     except OSError as exc:  # anything the checks in storage/backup.py did not foresee: still one line
         print(f"kanban-terminal backup: {exc.filename or args.path}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -71,7 +90,7 @@ def cmd_restore(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
         return EXIT_FAILED
     try:
         with cli_progress("restore") as progress:
-            result = restore_terminal(data, args.path, progress=progress)
+            result = restore_terminal(data, args.path, progress=progress, key=_log_key(args, load, data))
     except OSError as exc:
         print(f"kanban-terminal restore: {exc.filename or args.path}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED

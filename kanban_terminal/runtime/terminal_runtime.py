@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kanban_terminal.adapters.anchor_publisher import AnchorPublisher
 from kanban_terminal.adapters.andon_link import LinkAndonPublisher
 from kanban_terminal.adapters.health_publisher import HealthPublisher
 from kanban_terminal.config import MqttSettings, TerminalConfig
@@ -105,6 +106,8 @@ class Runtime:
         )
         self.link: MqttLink | None = None
         self.health: HealthPublisher | None = None
+        self.anchors: AnchorPublisher | None = None
+        """Publishes the card log's head retained (adapters/anchor_publisher.py); with a broker only."""
         self._andon_link: LinkAndonPublisher | None = None
         self._andon_unsubscribe: Callable[[], None] | None = None
         self._cancels: Periodic | None = None
@@ -258,13 +261,17 @@ class Runtime:
         self._cancels.start()
         health.start()
         self.health = health  # only once started: `stop` joins its thread
+        self.anchors = AnchorPublisher(self.terminal, link, self.topics.terminal_log_anchor(cfg.terminal.id))
+        self.anchors.start()
         link.start()
-        self._jobs += ["mqtt-link", "mqtt-inbound", "relay", "cancels", "health", "andon-link"]
+        self._jobs += ["mqtt-link", "mqtt-inbound", "relay", "cancels", "health", "andon-link", "log-anchor"]
 
     def _on_connected(self, session_present: bool) -> None:
         assert self.relay is not None and self.health is not None
         self.relay.on_connected(session_present)
         self.health.poke()  # a retained health message from before the outage may be stale
+        if self.anchors is not None:
+            self.anchors.poke(again=True)  # the broker may have lost the retained anchor with its store
         # The retained line state must be current after an outage; read it off paho's thread.
         threading.Thread(target=self._publish_line_state, name="line-state", daemon=True).start()
 
@@ -286,6 +293,8 @@ class Runtime:
         for timer in self._timers:
             timer.stop()
         self.scanners.stop()
+        if self.anchors:
+            self.anchors.stop()  # before the link: the last head leaves with the goodbye
         if self.link:
             self.link.stop()
         if self.relay:

@@ -82,8 +82,15 @@ def outbox_state(terminal: Terminal, last_error: str = "") -> OutboxState:
 
 def mark_acknowledged(uow: UnitOfWork, request_ids: list[str], now: datetime) -> list[str]:
     """The broker acknowledged these requests: rows published, their queued cards sent (through the
-    domain's transition and the chained log), in `uow`. Returns the cards moved to sent."""
+    domain's transition and the chained log), in `uow`. Returns the cards moved to sent.
+
+    A request acknowledged for the first time gets its "request sent" row even when its card has
+    moved on meanwhile (its full bin was signalled, or upstream answered, before this batch was
+    marked): the crash soak found such requests at upstream with no sent row in the log (issue 17).
+    """
+    first = uow.outbox.first_acknowledged(request_ids)
     moved: list[str] = []
+    done: set[str] = set()
     for card_id, loop_id, state, request_id in uow.outbox.mark_published(request_ids, now):
         step = transition(card_id, CardState(state), CardEvent.REQUEST_SENT, now)
         if not isinstance(step, Transition):
@@ -103,5 +110,28 @@ def mark_acknowledged(uow: UnitOfWork, request_ids: list[str], now: datetime) ->
             )
         )
         moved.append(card_id)
+        done.add(request_id)
     uow.outbox.cards_sent(moved, now)
+    for request_id, card_id, loop_id, status in first:
+        if request_id not in done:
+            detail = f"broker acknowledged; request already {status}"
+            log_sent_only(uow, request_id, card_id, loop_id, now, detail)
     return moved
+
+
+def log_sent_only(
+    uow: UnitOfWork, request_id: str, card_id: str, loop_id: str | None, at: datetime, detail: str
+) -> None:
+    """A "request sent" row that moves no card: the request left, but its card is past `sent`."""
+    uow.log.append(
+        card_log.LogEntry(
+            occurred_at=at,
+            recorded_at=at,
+            event=CardEvent.REQUEST_SENT.value,
+            card_id=card_id,
+            loop_id=loop_id,
+            request_id=request_id,
+            source="relay",
+            detail=detail,
+        )
+    )

@@ -17,6 +17,7 @@ from kanban_terminal.domain.scans import ScanPolicy
 from kanban_terminal.services.bus import Bus
 from kanban_terminal.services.catalog import sync_catalog
 from kanban_terminal.services.instance_lock import InstanceLock, acquire_use
+from kanban_terminal.storage import log_key
 from kanban_terminal.storage.db import Database
 
 DB_FILENAME = "terminal.db"
@@ -69,6 +70,20 @@ class Terminal:
         try:
             db = Database(data_dir / DB_FILENAME, background_checkpoints=long_running)
         except BaseException:
+            lock.release()
+            raise
+        try:
+            # After the migration and before the catalog sync: the sync's "registered" rows are keyed.
+            path = log_key.key_path(data_dir, config.terminal.log_key_file)
+            if not path.exists() and db.log_was_keyed():
+                # A new key would make every keyed row unverifiable: the old key must come back.
+                raise log_key.LogKeyError(
+                    f"refusing to start: the card log is keyed but its key file {path} is missing; put "
+                    "back the key backup (docs/OPERATIONS.md), or point [terminal] log_key_file at it"
+                )
+            db.log_key = log_key.load_or_create(path, db.last_log_id)
+        except BaseException:
+            db.close()
             lock.release()
             raise
         terminal = cls(config, db, clock=clock, new_id=new_id, instance_lock=lock)

@@ -17,6 +17,7 @@ from datetime import datetime
 from kanban_terminal.domain.cards import CardEvent, CardState, Rejection, transition
 from kanban_terminal.domain.inbound import UpstreamStatus
 from kanban_terminal.services.events import CardsChanged
+from kanban_terminal.services.outbox import log_sent_only
 from kanban_terminal.services.supplier_trouble import WARNINGS, apply_cancelled, apply_warning
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
@@ -88,7 +89,9 @@ def _apply(uow: UnitOfWork, status: UpstreamStatus, now: datetime) -> _Applied:
         uow.rejected.trim([STATUS_DOOR])  # a flood of made-up request ids must not grow the table
         log.warning("%s (from %s)", note, status.by or "upstream")
         return unmoved(note)
-    card_id, upstream_status, closed_at, request_status = request
+    card_id, upstream_status, closed_at, request_status, publish_state = request
+    if publish_state == "pending":
+        _sent_before_acknowledged(uow, status.request_id, card_id, now)
     if status.status in WARNINGS:  # an annotation of the open request, never a move (issue 18)
         warned = apply_warning(uow, status, card_id, closed_at is not None, now)
         result = StatusApplied(status.request_id, status.status, bool(warned.card_id), warned.note)
@@ -140,3 +143,24 @@ def _apply(uow: UnitOfWork, status: UpstreamStatus, now: datetime) -> _Applied:
     )
     moved = StatusApplied(status.request_id, status.status, True, f"card {card_id} -> {status.status}")
     return _Applied(moved, card_id)
+
+
+def _sent_before_acknowledged(uow: UnitOfWork, request_id: str, card_id: str, now: datetime) -> None:
+    """Upstream answered a request whose broker acknowledgement was never recorded (the process
+    died between the publish and the mark, issue 17): it did leave, so the log says so first, and a
+    card still queued on it moves to sent as an acknowledgement would have moved it."""
+    card = uow.outbox.card_of_answer(card_id)
+    detail = "upstream answered before the broker's acknowledgement was recorded"
+    if card is not None and card[2] == request_id:
+        step = transition(card_id, CardState(card[1]), CardEvent.REQUEST_SENT, now)
+        if not isinstance(step, Rejection):
+            uow.log.append(
+                card_log.LogEntry(
+                    occurred_at=now, recorded_at=now, event=step.event.value, card_id=card_id,
+                    loop_id=card[0], from_state=step.from_state.value, to_state=step.to_state.value,
+                    request_id=request_id, source="relay", detail=detail,
+                )
+            )  # fmt: skip
+            uow.outbox.cards_sent([card_id], now)
+            return
+    log_sent_only(uow, request_id, card_id, card[0] if card is not None else None, now, detail)

@@ -24,7 +24,9 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
+from kanban_terminal.storage import anchors
 from kanban_terminal.storage.card_log import ChainReport, verify_chain
+from kanban_terminal.storage.log_key import LogKey
 from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config
 from kanban_terminal.storage.tables import CardLogRow
 from kanban_terminal.storage.types import from_text
@@ -118,11 +120,13 @@ def backup_dest_problem(dest: Path) -> str | None:
     return None
 
 
-def copy_database(source: Path, dest: Path, *, progress: Progress | None = None) -> int:
+def copy_database(source: Path, dest: Path, *, progress: Progress | None = None, terminal: str = "") -> int:
     """Copy the database at `source` to `dest` (0600) through the online backup API.
 
     The copy is written to a temporary file beside `dest`, switched to a rollback journal (so it is one
     self-contained file) and checked with `integrity_check`; only then is it renamed over `dest`.
+    Its card log's head goes beside it as `<dest>.anchor.json` (storage/anchors.py, for `terminal`):
+    a later `verify-log --anchors` against it proves the live log still holds every row the backup had.
 
     Args:
         source: a live database, possibly being written by other processes.
@@ -157,6 +161,7 @@ def copy_database(source: Path, dest: Path, *, progress: Progress | None = None)
     except OSError as exc:  # a read-only or missing mount, no space, no permission
         raise BackupError(f"cannot write the backup {dest}: {_os_reason(exc)}") from exc
     pages = 0
+    tail: tuple[int, str] | None = None
 
     def _step(_status: int, remaining: int, total: int) -> None:
         nonlocal pages
@@ -176,6 +181,8 @@ def copy_database(source: Path, dest: Path, *, progress: Progress | None = None)
             # The source is in WAL mode and the copy inherits it; a backup file should stand alone.
             dst.execute("PRAGMA journal_mode=DELETE")
             problems = [r[0] for r in dst.execute("PRAGMA integrity_check").fetchall()]
+            with contextlib.suppress(sqlite3.OperationalError):  # a file with no card log yet
+                tail = anchors.head(dst)
         finally:
             dst.close()
     except sqlite3.Error as exc:
@@ -189,6 +196,9 @@ def copy_database(source: Path, dest: Path, *, progress: Progress | None = None)
     try:
         os.chmod(tmp, 0o600)
         os.replace(tmp, dest)  # ENAMETOOLONG for a name that does not fit, EISDIR in a race
+        if tail is not None:
+            at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            anchors.write_sidecar(dest, anchors.Anchor(terminal, tail[0], tail[1], at))
         _fsync_dir(dest.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -315,8 +325,9 @@ def prune_auto_backups(backups_dir: Path, keep: int) -> list[Path]:
     return doomed
 
 
-def chain_report(path: Path) -> ChainReport:
-    """`verify_chain` over the card log of the file at `path`, without opening it as a terminal.
+def chain_report(path: Path, key: LogKey | None = None) -> ChainReport:
+    """`verify_chain` over the card log of the file at `path`, without opening it as a terminal;
+    keyed rows are checked with `key` (the data dir's card-log key).
 
     Reads with plain sqlite3 and only the columns the hash covers, so it works on a backup made by an
     older schema and never migrates or otherwise writes the file.
@@ -333,6 +344,6 @@ def chain_report(path: Path) -> ChainReport:
                 values["recorded_at"] = from_text(values["recorded_at"])
                 yield CardLogRow(**values)
 
-        return verify_chain(rows())
+        return verify_chain(rows(), key)
     finally:
         conn.close()

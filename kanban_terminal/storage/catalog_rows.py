@@ -97,7 +97,7 @@ def sync_cards(uow: UnitOfWork, card_loops: Mapping[str, str], initial_state: st
                 "registered", card_id, loop_id, None, initial_state, None, None, "config",
                 f"card registered in loop {loop_id}", None,
             )  # fmt: skip
-            prev = card_log.chain_hash(prev, now_text, now_text, values)
+            prev = card_log.chain_hash(prev, now_text, now_text, values, key=uow.log_key)
             log_rows.append((now_text, now_text, *values, prev))
         elif known[1] or known[0] != loop_id:
             moved.append((loop_id, card_id))

@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from kanban_terminal.storage.backup import pre_migration_backup
 from kanban_terminal.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
+from kanban_terminal.storage.log_key import KEYED_PREFIX, LogKey
 from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
@@ -107,14 +108,18 @@ def migrate(engine: Engine, *, backup_dir: Path | None = None) -> None:
 class Database:
     """The terminal's database file: one engine for writes, one for reads."""
 
-    def __init__(self, path: Path, *, background_checkpoints: bool = False):
+    def __init__(self, path: Path, *, background_checkpoints: bool = False, log_key: LogKey | None = None):
         """Args:
         path: the database file (created 0600 if missing, then migrated).
+        log_key: the terminal's card-log key (storage/log_key.py): rows appended through this
+            database are keyed with it and `verify-log` checks them with it. None writes plain
+            SHA-256 rows (tools and tests that open a bare file); `use_log_key` sets it later.
         background_checkpoints: copy the WAL back from a thread of its own (`Checkpointer`)
             instead of inside every ~40th commit; for the long-running `run` and `serve`. The
             runtime starts that thread (kanban_terminal/runtime/); `close` stops it.
         """
         self.path = path
+        self.log_key = log_key
         self.write_lock = threading.RLock()
         """Held around every write transaction of this process (`writing()`). SQLite's busy
         handler makes a second writer sleep 1, 2, 5, 10, 15... ms before it retries, however soon
@@ -132,6 +137,18 @@ class Database:
         except BaseException:
             self.close()  # a refused (newer) database must not be left with open connections
             raise
+
+    def last_log_id(self) -> int:
+        """The highest card-log id (0 for an empty log): where a new log key starts keying."""
+        with self.reading() as session:
+            return int(session.connection().exec_driver_sql("SELECT max(id) FROM card_log").scalar() or 0)
+
+    def log_was_keyed(self) -> bool:
+        """Whether the newest card-log row is keyed (HMAC): its key must exist somewhere."""
+        with self.reading() as session:
+            tail = session.connection().exec_driver_sql("SELECT hash FROM card_log ORDER BY id DESC LIMIT 1")
+            found = tail.scalar()
+        return bool(found) and str(found).startswith(KEYED_PREFIX)
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -168,7 +185,7 @@ class Database:
                     raw.execute("PRAGMA synchronous=NORMAL")  # refused inside a transaction: set before BEGIN
                 try:
                     with conn.begin():
-                        uow = UnitOfWork(conn)
+                        uow = UnitOfWork(conn, self.log_key)
                         try:
                             yield uow
                             uow.flush()

@@ -19,13 +19,7 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, text
 
-from kanban_terminal.storage.card_log import (
-    GENESIS,
-    HASHED_FIELDS,
-    ChainReport,
-    backfill_believable,
-    chain_hash,
-)
+from kanban_terminal.storage.card_log import HASHED_FIELDS, ChainCheck, ChainReport
 from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.types import to_text
 
@@ -263,10 +257,10 @@ def card_cycles(db: Database, card_id: str, limit: int = 200) -> list[CardCycle]
 def verify_chain_of(db: Database) -> ChainReport:
     """Recompute the log's hash chain in id order, streaming the stored text straight into
     `card_log.chain_hash` (no ORM rows: a year is a million rows); `first_broken_id` names the first
-    row that does not follow from the rows before it."""
+    row that does not follow from the rows before it. Keyed rows are checked with `db.log_key`."""
     cols = ", ".join(("id", "occurred_at", "recorded_at", *HASHED_FIELDS, "backfilled", "hash"))
     andon_id = 3 + HASHED_FIELDS.index("andon_id")
-    prev, count = GENESIS, 0
+    check = ChainCheck(db.log_key)
     with db.reading() as session:
         result = (
             session.connection()
@@ -274,11 +268,7 @@ def verify_chain_of(db: Database) -> ChainReport:
             .execute(text(f"SELECT {cols} FROM card_log ORDER BY id"))
         )
         for row in result:
-            count += 1
-            backfilled = bool(row[-2])
-            if row[-1] != chain_hash(prev, row[1], row[2], row[3:-2], backfilled=backfilled) or (
-                backfilled and not backfill_believable(row[andon_id])
-            ):
-                return ChainReport(count, row[0])
-            prev = row[-1]
-    return ChainReport(count, None)
+            if not check.feed(row[0], row[-1], row[1], row[2], row[3:-2], backfilled=bool(row[-2]),
+                              andon_id=row[andon_id]):  # fmt: skip
+                break
+    return check.report()

@@ -176,6 +176,18 @@ class OutboxWrites:
         by_loop = [pending_of_loop(self._sql, loop, limit) for loop in loops]
         return FreshRows(frozenset(request_id for request_id, _ in raised), by_loop)
 
+    def first_acknowledged(self, request_ids: list[str]) -> list[tuple[str, str, str, str]]:
+        """Of these PUBACKed requests, those acknowledged for the first time (still `pending`), as
+        (request id, card id, loop id, request status): each gets its "request sent" log row once."""
+        self._flush()
+        marks = ",".join("?" * len(request_ids))
+        found: list[tuple[str, str, str, str]] = self._sql.execute(
+            "SELECT id, card_id, loop_id, status FROM replenishment_request "
+            f"WHERE id IN ({marks}) AND publish_state = 'pending'",
+            tuple(request_ids),
+        ).fetchall()
+        return found
+
     def mark_published(self, request_ids: list[str], at: datetime) -> list[tuple[str, str, str, str]]:
         """Mark PUBACKed rows published (queued ones sent); return their cards still queued on them
         as (card id, loop id, state, request id), for the caller to move to sent (`cards_sent`)."""
@@ -209,13 +221,14 @@ class OutboxWrites:
                 (to_text(at), *card_ids),
             )
 
-    def answered(self, request_id: str) -> tuple[str, str | None, str | None, str] | None:
+    def answered(self, request_id: str) -> tuple[str, str | None, str | None, str, str] | None:
         """Upstream answered `request_id`: it holds the request, so the relay stops re-publishing it
-        (`done`). Returns the row's card id, last upstream status, closed_at and status as they were,
-        or None for a request this terminal never raised (nothing is written then)."""
+        (`done`). Returns the row's card id, last upstream status, closed_at, status and publish state
+        as they were, or None for a request this terminal never raised (nothing is written then)."""
         self._flush()
-        row: tuple[str, str | None, str | None, str] | None = self._sql.execute(
-            "SELECT card_id, upstream_status, closed_at, status FROM replenishment_request WHERE id = ?",
+        row: tuple[str, str | None, str | None, str, str] | None = self._sql.execute(
+            "SELECT card_id, upstream_status, closed_at, status, publish_state FROM replenishment_request "
+            "WHERE id = ?",
             (request_id,),
         ).fetchone()
         if row is not None:

@@ -26,6 +26,7 @@ from sqlalchemy import Connection
 
 from kanban_terminal.storage import batches
 from kanban_terminal.storage.card_log import BufferedLog, LogEntry
+from kanban_terminal.storage.log_key import LogKey
 from kanban_terminal.storage.types import from_text, to_text
 
 
@@ -76,7 +77,7 @@ class ScanStore:
     requests, loops, the card log); afterwards the store starts from the database again.
     """
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, log_key: LogKey | None = None):
         self.db = driver(conn)
         self._cards: dict[str, StoredCard | None] = {}
         self._card_writes: dict[str, tuple[object, ...]] = {}
@@ -86,7 +87,7 @@ class ScanStore:
         self._requests: dict[str, list[object]] = {}
         self._closes: list[tuple[object, ...]] = []
         self._routes: dict[str, str | None] = {}
-        self.log = BufferedLog(self.db)
+        self.log = BufferedLog(self.db, log_key)
 
     def prefetch(self, card_ids: list[str]) -> None:
         """Read these cards in one query (a group reads every card it will touch up front)."""

@@ -40,8 +40,9 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from kanban_terminal.storage.andon_rows import AndonRows
-from kanban_terminal.storage.card_log import BufferedLog
+from kanban_terminal.storage.card_log import SESSION_KEY, BufferedLog
 from kanban_terminal.storage.inbound import InboundKeys
+from kanban_terminal.storage.log_key import LogKey
 from kanban_terminal.storage.outbox import OutboxWrites
 from kanban_terminal.storage.rejected_inputs import RejectedInputs
 from kanban_terminal.storage.scan_repo import ScanStore, driver
@@ -59,12 +60,14 @@ class UnitOfWork:
     and releases the events. Repositories never commit; only the unit of work does.
     """
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, log_key: LogKey | None = None):
         self.conn = conn
+        self.log_key = log_key
+        """The terminal's card-log key: every log row written in this unit is keyed with it."""
         """The SQLAlchemy Core connection, inside its transaction."""
         self.sql: Any = driver(conn)
         """Its sqlite3 connection: the repositories' plain SQL goes here (see scan_repo.py)."""
-        self.scans = ScanStore(conn)
+        self.scans = ScanStore(conn, log_key)
         self.log: BufferedLog = self.scans.log
         self.outbox = OutboxWrites(self.sql, self.flush)
         self.inbound = InboundKeys(self.sql, self.flush)
@@ -81,6 +84,7 @@ class UnitOfWork:
         if self._session is None:
             self.flush()  # the ORM must see the rows still waiting in memory
             self._session = Session(bind=self.conn, expire_on_commit=False, autoflush=True)
+            self._session.info[SESSION_KEY] = self.log_key
         return self._session
 
     @property

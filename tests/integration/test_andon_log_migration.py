@@ -21,6 +21,7 @@ from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.log_integrity import verify_log
 from kanban_terminal.services.reports import build_report
 from kanban_terminal.services.terminal import DB_FILENAME, Terminal
+from kanban_terminal.storage import log_key
 from kanban_terminal.storage.backup import chain_report
 from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.sqlite_file import alembic_config
@@ -133,14 +134,16 @@ def test_from_0006_the_chain_covers_the_facts(migrated: tuple[Path, FakeClock], 
         copy.parent.mkdir()
         shutil.copyfile(data_dir / DB_FILENAME, copy)
         tamper(copy, sql)
-        db = Database(copy)
+        db = Database(copy, log_key=log_key.load(data_dir / log_key.KEY_FILENAME))
         try:
             broken = verify_log(db).first_broken_id
         finally:
             db.close()
         expected = scan_row["id"] if "scan row" in name else resolved["id"]
         assert broken == expected, name
-        assert chain_report(copy).first_broken_id == expected, name
+        assert (
+            chain_report(copy, log_key.load(data_dir / log_key.KEY_FILENAME)).first_broken_id == expected
+        ), name
 
 
 def test_0006_downgrades_to_the_0005_schema(migrated: tuple[Path, FakeClock]) -> None:

@@ -75,7 +75,9 @@ def test_operator_call_lifecycle_is_logged_with_actors(terminal: Terminal, clock
     states = [e.view.condition for e in seen if isinstance(e, LineStateChanged)]
     assert states == [LineCondition.CALL, LineCondition.CALL, LineCondition.RUNNING]
     with terminal.db.reading() as s:
-        assert verify_chain(iter(s.exec(select(CardLogRow).order_by(col(CardLogRow.id))).all())).ok
+        assert verify_chain(
+            iter(s.exec(select(CardLogRow).order_by(col(CardLogRow.id))).all()), terminal.db.log_key
+        ).ok
 
 
 def test_resolved_unacknowledged_stays_on_the_board(terminal: Terminal) -> None:

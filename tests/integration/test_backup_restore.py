@@ -18,6 +18,7 @@ from kanban_terminal.services.instance_lock import DataDirBusy
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import DB_FILENAME, Terminal
 from kanban_terminal.storage import backup as files
+from kanban_terminal.storage import log_key
 
 CARDS = ("B1001Z", "B1101T", "B2001L", "B2101D", "B3201Q", "B4001Q", "B4101I", "B1002X")
 
@@ -61,6 +62,11 @@ class ScanStream:
         with self.changed:
             assert self.changed.wait_for(lambda: self.committed >= count or self.error, timeout=30)
         assert self.error is None, self.error
+
+
+def _key(data_dir: Path) -> log_key.LogKey | None:
+    """The terminal's card-log key: its rows after the key was made are keyed (HMAC) with it."""
+    return log_key.load(data_dir / log_key.KEY_FILENAME)
 
 
 @pytest.fixture
@@ -110,7 +116,7 @@ def test_backup_while_scans_stream_is_sound_and_holds_every_row_committed_before
     assert pages > 1 and len(steps) == pages and steps[-1] == (pages, pages)
     assert files.integrity_problems(dest) == []
     assert committed_before <= _log_ids(dest)
-    assert files.chain_report(dest).ok
+    assert files.chain_report(dest, _key(data_dir)).ok
     assert dest.stat().st_mode & 0o777 == 0o600
     assert not list(dest.parent.glob(".*partial*"))
 
@@ -184,13 +190,13 @@ def test_restore_after_stop_brings_back_the_backup_and_the_log_verifies(
     out = capsys.readouterr().out
     assert "card log verified" in out and "replaced-by-restore-" in out
     assert _log_ids(data_dir / DB_FILENAME) == in_backup
-    assert files.chain_report(data_dir / DB_FILENAME).ok
+    assert files.chain_report(data_dir / DB_FILENAME, _key(data_dir)).ok
     saved = next((data_dir / "backups").glob("replaced-by-restore-*.db"))
     assert _log_ids(saved) > in_backup
     assert (data_dir / DB_FILENAME).stat().st_mode & 0o777 == 0o600
     # The terminal opens the restored file and carries on.
     assert cli.main(["scan", "B2001L", *_args(data_dir)]) == cli.EXIT_OK
-    assert files.chain_report(data_dir / DB_FILENAME).ok
+    assert files.chain_report(data_dir / DB_FILENAME, _key(data_dir)).ok
 
 
 @pytest.mark.parametrize("damage", ["garbage", "newer_schema", "broken_chain"])
@@ -217,7 +223,7 @@ def test_restore_refuses_a_bad_backup_and_changes_nothing(
     assert cli.main(["restore", str(backup), "--data-dir", str(data_dir)]) == cli.EXIT_FAILED
 
     assert _log_ids(data_dir / DB_FILENAME) == before
-    assert files.chain_report(data_dir / DB_FILENAME).ok
+    assert files.chain_report(data_dir / DB_FILENAME, _key(data_dir)).ok
 
 
 def test_backup_onto_the_live_database_is_refused(data_dir: Path) -> None:

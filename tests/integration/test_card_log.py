@@ -26,6 +26,7 @@ from kanban_terminal.services.log_query import (
 )
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage import log_key
 from kanban_terminal.storage.db import Database
 from tests.integration.conftest import T0, Clock
 
@@ -143,7 +144,8 @@ def test_chain_names_the_edited_row(
         # What someone with the file would do: drop the append-only guard and "fix" a lead time.
         conn.execute("DROP TRIGGER card_log_no_update")
         conn.execute("UPDATE card_log SET detail = 'lead time 60 s' WHERE id = ?", (victim,))
-    db = Database(copy / "terminal.db")
+    # The copy carries the terminal's key file: its rows are keyed (HMAC) and checked with it.
+    db = Database(copy / "terminal.db", log_key=log_key.load(copy / log_key.KEY_FILENAME))
     try:
         report = verify_log(db)
     finally:

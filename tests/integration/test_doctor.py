@@ -212,4 +212,4 @@ def test_edited_log_fails_the_database_check(capsys: pytest.CaptureFixture[str],
     conn.close()
     rc, result = _doctor(capsys, data_dir)
     assert rc == cli.EXIT_FAILED and result["FAIL"] == ["database"]
-    assert "does not match its hash" in _line(result, "database")
+    assert "does not follow from the rows before it" in _line(result, "database")

@@ -202,7 +202,7 @@ def test_any_scan_sequence_keeps_one_open_request_per_card_and_one_log_row_per_t
         rows = s.exec(select(CardLogRow).order_by(col(CardLogRow.id))).all()
     assert all(n == 1 for _, n in per_card)
     assert len(rows) - registered == expected_rows
-    assert verify_chain(rows).ok
+    assert verify_chain(rows, terminal.db.log_key).ok
     terminal.close()
 
 
@@ -228,7 +228,9 @@ def test_config_changes_register_retire_and_move_cards_with_an_intact_log(tmp_pa
         terminal = open_terminal(tmp_path, Clock(), parse_config(line_config(loops=loops, cards=cards)))
         with terminal.db.reading() as s:
             rows = s.exec(text("SELECT id, loop_id, retired FROM card")).all()
-            assert verify_chain(s.exec(select(CardLogRow).order_by(col(CardLogRow.id))).all()).ok
+            assert verify_chain(
+                s.exec(select(CardLogRow).order_by(col(CardLogRow.id))).all(), terminal.db.log_key
+            ).ok
             registered = s.exec(text("SELECT count(*) FROM card_log WHERE event = 'registered'")).scalar()
         terminal.close()
         assert registered == 6, "each card is registered once, however often the config changes"

@@ -10,6 +10,7 @@ index holds.
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -34,8 +35,15 @@ TABLES = {
 }
 
 
+# One card-log key for both terminals: their logs must come out byte for byte the same, hashes too.
+_KEY = '{"v": 1, "key": "' + "ab" * 32 + '", "keyed_after_id": 0, "created_at": "2026-01-01T00:00:00+00:00"}'
+
+
 def _open(home: Path) -> Terminal:
     config, _ = make_config(home, loops=2, cards=3, sensors=6)
+    (home / "data").mkdir(mode=0o700, exist_ok=True)
+    os.close(os.open(home / "data" / "log-key.json", os.O_WRONLY | os.O_CREAT, 0o600))
+    (home / "data" / "log-key.json").write_text(_KEY)
     ids = (f"00000000-0000-4000-8000-{n:012d}" for n in itertools.count(1))
     return Terminal.open(config, home / "data", clock=lambda: NOW, new_id=lambda: next(ids))
 

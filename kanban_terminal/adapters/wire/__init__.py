@@ -34,6 +34,7 @@ from kanban_terminal.adapters.wire.outbound import (
     HealthMessage,
     LightCommand,
     LineStateMessage,
+    LogAnchorMessage,
     encode,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "InboundDecoder",
     "LightCommand",
     "LineStateMessage",
+    "LogAnchorMessage",
     "RequestCancelMessage",
     "RequestMessage",
     "UpstreamStatusMessage",

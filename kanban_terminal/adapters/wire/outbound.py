@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from kanban_terminal.adapters.wire.fields import (
     Count,
@@ -148,6 +148,29 @@ class AvailabilityMessage(Message):
     """New at every start of the terminal."""
     at: TimestampText
     heartbeat_s: Annotated[float, Field(gt=0)]
+
+
+class LogAnchorMessage(Message):
+    """The head of a terminal's card log, retained on `.../terminal/{terminal}/log_anchor`.
+
+    Published after upstream syncs and at least every `[terminal] anchor_every_minutes`; upstream
+    peers keep every one they see (their anchor store). `kanban-terminal verify-log --anchors`
+    then proves that the terminal's log still holds row `row` with exactly this `hash`, so nothing
+    up to it was cut or rewritten (docs/RELIABILITY.md). Anchors of one terminal only grow: a
+    smaller `row` than one already kept is itself a sign that the log was cut.
+    """
+
+    v: Version
+    site: Ident
+    line: Ident
+    terminal: Ident
+    row: Count
+    """The id of the newest card-log row (0 for an empty log)."""
+    hash: Annotated[str, StringConstraints(pattern=r"^(k1:)?[0-9a-f]{64}$")]
+    """That row's stored hash: bare hex SHA-256, or `k1:` + HMAC-SHA256 for a keyed row."""
+    key: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")] | None
+    """Fingerprint of the terminal's log key (never the key); null before the key existed."""
+    at: TimestampText
 
 
 def encode(model: type[Message], payload: dict[str, Any]) -> bytes:

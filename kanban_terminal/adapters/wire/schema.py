@@ -30,6 +30,7 @@ from kanban_terminal.adapters.wire.outbound import (
     HealthMessage,
     LightCommand,
     LineStateMessage,
+    LogAnchorMessage,
 )
 
 MESSAGES: dict[str, type[BaseModel]] = {
@@ -44,6 +45,7 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "stack_light_buzzer": BuzzerCommand,
     "health": HealthMessage,
     "availability": AvailabilityMessage,
+    "log_anchor": LogAnchorMessage,
 }
 """File stem -> model. A new message gets a line here and a section in docs/PROTOCOL.md."""
 
