@@ -33,6 +33,7 @@ from kanban_terminal.services.signals import SignalRejected
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.andon_app import AndonAppMixin
 from kanban_terminal.tui.messages import BusEvent
+from kanban_terminal.tui.palette import FLOOR_THEME
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.screens.board import BoardScreen
@@ -41,6 +42,7 @@ from kanban_terminal.tui.screens.log import CardLogReader, LogScreen
 from kanban_terminal.tui.screens.metrics import MetricsReader, MetricsScreen
 from kanban_terminal.tui.screens.scan import ScanScreen
 from kanban_terminal.tui.views import RecentRow, ScreenChrome, TerminalView
+from kanban_terminal.tui.widgets.banner import outcome_expired
 from kanban_terminal.tui.widgets.scan_field import ScanField
 from kanban_terminal.tui.widgets.status_bar import LinkView
 
@@ -103,7 +105,10 @@ class KanbanApp(AndonAppMixin, App[None]):
         demo_hint: an extra line for the idle banner of the demo.
         """
         super().__init__()
+        self.register_theme(FLOOR_THEME)  # grey chrome: colour only for the abnormal (palette.py)
+        self.theme = FLOOR_THEME.name
         self.terminal = terminal
+        self.events_seen = 0
         self.runtime = runtime if runtime is not None else Runtime(terminal, None)
         self.demo = demo
         if link_view is None and runtime is not None:
@@ -133,7 +138,9 @@ class KanbanApp(AndonAppMixin, App[None]):
         """Each mode's screen gets what it needs at construction (never the App): the chrome, and
         for the log and metrics screens a read-only way to the terminal."""
         cfg = self.terminal.config
-        chrome = ScreenChrome(cfg.terminal.id, cfg.line.name or cfg.line.id, self.idle_text)
+        chrome = ScreenChrome(
+            cfg.terminal.id, cfg.line.name or cfg.line.id, self.idle_text, cfg.display.live_refresh_seconds
+        )
         log = CardLogReader(self.terminal.db, self.terminal.clock)
         metrics = MetricsReader(self.terminal)
         self.add_mode("scan", lambda: ScanScreen(chrome))
@@ -194,6 +201,7 @@ class KanbanApp(AndonAppMixin, App[None]):
 
     def on_bus_event(self, message: BusEvent) -> None:
         event = message.event
+        self.events_seen += 1  # the log and metrics screens follow it (tui/live.py)
         if isinstance(event, ScanRecorded):
             self.show_outcome(event.outcome)
         if isinstance(event, CardsChanged | RequestRaised):
@@ -258,6 +266,9 @@ class KanbanApp(AndonAppMixin, App[None]):
     def _tick(self) -> None:
         self.link_view = self._link_view_of(self.status)
         self.devices = self._device_view()
+        shown_for = self.terminal.config.display.misread_banner_seconds
+        if outcome_expired(self.last_outcome, self.terminal.clock(), shown_for):
+            self.last_outcome = None  # an old misread no longer hides the state of the line
         self.refresh_screen()  # the clock moves: ages, durations and the stop banner's downtime
 
     def refresh_screen(self) -> None:
@@ -280,6 +291,7 @@ class KanbanApp(AndonAppMixin, App[None]):
             status=self.status,
             andon_board=self.andon_board,
             auth_text=self.auth_text(),
+            events_seen=self.events_seen,
         )
 
     @on(TerminalScreen.Shown)

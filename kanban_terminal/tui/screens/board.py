@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Label
 
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
 from kanban_terminal.services.queries import Status
+from kanban_terminal.tui.palette import ATTENTION
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.views import TerminalView
 
@@ -24,9 +25,11 @@ def _age(seconds: float) -> str:
 
 
 def _bar(fraction: float, width: int = 8) -> Text:
+    """How many of the loop's cards wait, as a grey bar: waiting cards are the normal working of a
+    kanban loop, not an alarm (ISA-101; issue 15 found orange bars on ordinary waiting cards). What
+    is abnormal, an overdue request, is amber in the requests table."""
     filled = round(fraction * width)
-    style = "red" if fraction >= 0.67 else "yellow" if fraction >= 0.34 else "green"
-    return Text("#" * filled + "." * (width - filled), style=style)
+    return Text("#" * filled + "." * (width - filled))
 
 
 def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[Text | str]:
@@ -79,7 +82,7 @@ class BoardScreen(TerminalScreen):
         for r in status.open_requests:
             late = r.overdue(now)
             overdue += late
-            style = "bold red" if late else ""
+            style = ATTENTION if late else ""
             due = f"{r.due_at.astimezone():%H:%M}" + (" OVERDUE" if late else "")
             requests.add_row(
                 Text(r.card_id, style=style),
