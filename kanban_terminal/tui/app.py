@@ -38,8 +38,6 @@ from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.screens.board import BoardScreen
 from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen, ConfirmResult
-from kanban_terminal.tui.screens.log import CardLogReader, LogScreen
-from kanban_terminal.tui.screens.metrics import MetricsReader, MetricsScreen
 from kanban_terminal.tui.screens.scan import ScanScreen
 from kanban_terminal.tui.views import RecentRow, ScreenChrome, TerminalView
 from kanban_terminal.tui.widgets.banner import outcome_expired
@@ -141,13 +139,11 @@ class KanbanApp(AndonAppMixin, App[None]):
         chrome = ScreenChrome(
             cfg.terminal.id, cfg.line.name or cfg.line.id, self.idle_text, cfg.display.live_refresh_seconds
         )
-        log = CardLogReader(self.terminal.db, self.terminal.clock)
-        metrics = MetricsReader(self.terminal)
         self.add_mode("scan", lambda: ScanScreen(chrome))
         self.add_mode("board", lambda: BoardScreen(chrome))
         self.add_mode("andon", lambda: AndonScreen(chrome))
-        self.add_mode("log", lambda: LogScreen(chrome, log))
-        self.add_mode("metrics", lambda: MetricsScreen(chrome, metrics.lines))
+        self.add_mode("log", lambda: _log_screen(chrome, self.terminal))
+        self.add_mode("metrics", lambda: _metrics_screen(chrome, self.terminal))
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -165,9 +161,9 @@ class KanbanApp(AndonAppMixin, App[None]):
         self.andon_mount()
         # Everything built at start-up lives as long as the app: move it out of the collector's way.
         # Full collections over Textual's widget objects stalled Enter -> banner by ~120 ms every
-        # second or so; frozen, p99 went from 117 ms to ~50 ms (bench/scan_latency.py).
-        gc.collect()
-        gc.freeze()
+        # second or so; frozen, p99 went from 117 ms to ~50 ms (bench/scan_latency.py). After the
+        # first paint, not before it: the scan field shows first (issue 15, launch to first screen).
+        self.call_after_refresh(_freeze_start_up)
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -205,7 +201,8 @@ class KanbanApp(AndonAppMixin, App[None]):
         if isinstance(event, ScanRecorded):
             self.show_outcome(event.outcome)
         if isinstance(event, CardsChanged | RequestRaised):
-            self.refresh_status()
+            # After the banner is painted: the board read's thread would compete with that paint.
+            self.call_after_refresh(self.refresh_status)
         if isinstance(event, SignalRejected):
             self._warn_signal(event)
         if isinstance(event, ScannerStateChanged):
@@ -311,6 +308,24 @@ _HEADLINE_WORDS = {
     OutcomeKind.MISREAD: "Not read",
     OutcomeKind.FAILED: "NOT SAVED",
 }
+
+
+def _freeze_start_up() -> None:
+    gc.collect()
+    gc.freeze()
+
+
+def _log_screen(chrome: ScreenChrome, terminal: Terminal) -> TerminalScreen:
+    # Imported when first shown, not at start: the first screen is the scan screen (issue 15).
+    from kanban_terminal.tui.screens.log import CardLogReader, LogScreen
+
+    return LogScreen(chrome, CardLogReader(terminal.db, terminal.clock))
+
+
+def _metrics_screen(chrome: ScreenChrome, terminal: Terminal) -> TerminalScreen:
+    from kanban_terminal.tui.screens.metrics import MetricsReader, MetricsScreen
+
+    return MetricsScreen(chrome, MetricsReader(terminal).lines)
 
 
 def _offline_link(status: Status | None) -> LinkView:

@@ -77,8 +77,11 @@ class TerminalScreen(Screen[None]):
             self._draw(view)
 
     def _draw(self, view: TerminalView) -> None:
+        bars = self.query(StatusBar)
+        if not bars:
+            return  # being torn down (the App exits): a late view has nothing left to draw on
         old, self._drawn = self._drawn, view
-        bar = self.query_one(StatusBar)
+        bar = bars.first()
         bar.link, bar.now, bar.scanners, bar.devices = view.link, view.now, view.scanners, view.devices
         bar.line_condition = view.line.condition.value if view.line else ""
         if old is None or view.andon_board is not old.andon_board or view.now != old.now:
