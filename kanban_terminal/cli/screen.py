@@ -70,7 +70,7 @@ def run_screen(
     demo_hint: str = "",
 ) -> int:
     """The screen over the terminal's runtime: the same `open_runtime` as `serve`."""
-    from kanban_terminal.runtime import freeze_start_up_objects, open_runtime
+    from kanban_terminal.runtime import open_runtime
     from kanban_terminal.tui.app import KanbanApp
 
     with open_runtime(cfg, data_dir, mqtt) as runtime:
@@ -79,7 +79,8 @@ def run_screen(
         app = KanbanApp(
             runtime.terminal, runtime=runtime, demo=demo, device_view=device_view, demo_hint=demo_hint
         )
-        freeze_start_up_objects()
+        # No gc.collect + freeze here: 0.18 s before the first paint on the shared box; the App does
+        # it right after its first paint (app.py `_freeze_start_up`), the runtime's objects included.
         app.run()
     return EXIT_OK
 

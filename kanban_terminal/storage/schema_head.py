@@ -26,9 +26,9 @@ def script_head(versions: Path = VERSIONS) -> str | None:
     for path in versions.glob("*.py"):
         found = dict((m.group(1), m.group(2)) for m in _ASSIGN.finditer(path.read_text(encoding="utf-8")))
         if found.get("revision"):
-            revisions.add(found["revision"])  # type: ignore[arg-type]
+            revisions.add(found["revision"])
         if found.get("down_revision"):
-            downs.add(found["down_revision"])  # type: ignore[arg-type]
+            downs.add(found["down_revision"])
     heads = revisions - downs
     return next(iter(heads)) if len(heads) == 1 else None
 

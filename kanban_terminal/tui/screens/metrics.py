@@ -65,7 +65,7 @@ class MetricsScreen(TerminalScreen):
         self._read_lines = read_lines
         self.lines: list[str] = []
         # Metrics fold weeks of history: they follow the bus at a fifth of the log's pace.
-        self._live = Throttle(self, 5 * chrome.live_refresh_seconds, self.load)
+        self._live = Throttle(self, 5 * chrome.live_refresh_seconds, self.action_reload)
 
     def compose_body(self) -> ComposeResult:
         with ScrollableContainer(id="metrics"):
