@@ -104,7 +104,10 @@ class KanbanApp(AndonAppMixin, App[None]):
         """
         super().__init__()
         self.register_theme(FLOOR_THEME)  # grey chrome: colour only for the abnormal (palette.py)
-        self.theme = FLOOR_THEME.name
+        # set_reactive, not `self.theme =`: the watcher queues a second parse of every stylesheet,
+        # 0.3-0.4 s of the start on the shared box (cProfile); the theme is dark like the default, so
+        # the dark-mode classes the watcher would set are already right.
+        self.set_reactive(App.theme, FLOOR_THEME.name)
         self.terminal = terminal
         self.events_seen = 0
         self.runtime = runtime if runtime is not None else Runtime(terminal, None)
@@ -161,9 +164,11 @@ class KanbanApp(AndonAppMixin, App[None]):
         self.andon_mount()
         # Everything built at start-up lives as long as the app: move it out of the collector's way.
         # Full collections over Textual's widget objects stalled Enter -> banner by ~120 ms every
-        # second or so; frozen, p99 went from 117 ms to ~50 ms (bench/scan_latency.py). After the
-        # first paint, not before it: the scan field shows first (issue 15, launch to first screen).
-        self.call_after_refresh(_freeze_start_up)
+        # second or so; frozen, p99 went from 117 ms to ~50 ms (bench/scan_latency.py). Done in
+        # on_ready, after the first frame: the scan field shows first (issue 15, launch time).
+
+    def on_ready(self) -> None:
+        _freeze_start_up()
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:

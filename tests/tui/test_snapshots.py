@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.screens.andon_dialogs import ResolveScreen
 from kanban_terminal.tui.widgets.scan_field import ScanField
 from tests.support.floor import SCREENS, STATES, enter_state, floor_terminal, settle
 
@@ -68,8 +70,17 @@ async def _confirm_delivery(pilot: Pilot[None]) -> None:
 
 async def _resolve(pilot: Pilot[None]) -> None:
     await pilot.press("f3")
-    await settle(pilot.app, pilot)  # type: ignore[arg-type]
+    # On a busy box the andon list may fill a moment after the switch: F8 before it would only say
+    # "No andon selected" (a toast in the picture). Bounded poll, then F8, then wait for the dialog.
+    for _ in range(50):
+        await settle(pilot.app, pilot)  # type: ignore[arg-type]
+        if pilot.app.screen.query_one("#andon-active", DataTable).row_count:
+            break
     await pilot.press("f8")
+    for _ in range(50):
+        if isinstance(pilot.app.screen, ResolveScreen):
+            break
+        await pilot.pause(0.05)
 
 
 DIALOGS = {
