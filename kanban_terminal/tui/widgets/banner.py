@@ -32,6 +32,7 @@ _HEADLINES = {
 
 # A garbage read can be hundreds of characters: the banner keeps its size (issue 15).
 _MESSAGE_CHARS = 160
+_READ_CHARS = 60
 
 
 def outcome_expired(outcome: ScanOutcome | None, now: datetime, seconds: float) -> bool:
@@ -67,4 +68,8 @@ class Banner(Static):
                 f"{outcome.point_of_use}\n"
             )
         text.append(clip(outcome.message, _MESSAGE_CHARS))
+        if outcome.verdict is Verdict.REJECTED and not outcome.card_id:
+            # What was read, escaped and cut to one line at 80 columns: the operator sees which label
+            # (or which garbage) it was; the recent-scans column is too narrow for that at 80x24.
+            text.append(f"\nRead: {clip(outcome.code, _READ_CHARS)}")
         self.update(text)
