@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.services import andon as svc
@@ -62,6 +63,6 @@ async def enter_state(app: KanbanApp, pilot: Pilot[None], state: str, mode: str)
     if mode != "scan":
         await app.switch_mode(mode)
     await settle(app, pilot)
-    for field in app.screen.query(ScanField):
+    for field in app.screen.query(Input):
         field.cursor_blink = False  # a snapshot must not catch the cursor half-way
     await pilot.pause()

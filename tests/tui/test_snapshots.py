@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.screens.andon_dialogs import ResolveScreen
@@ -104,7 +104,7 @@ def test_dialog(snap_compare: SnapCompare, tmp_path: Path, dialog: str, size: st
             await settle(app, pilot)
             await open_it(pilot)
             await settle(app, pilot)
-            for field in app.screen.query(ScanField):
+            for field in app.screen.query(Input):  # the scan field and the dialogs' own fields
                 field.cursor_blink = False
             await pilot.pause()
 
