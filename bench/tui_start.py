@@ -1,48 +1,218 @@
-"""One timed TUI start for bench/log_bench.py: a fresh process, so imports and the catalog sync count.
+"""TUI start-up and scan-to-banner, two ways.
 
-Prints a dict of wall-clock marks (time.time()): first screen painted (Textual's Ready), the log
-screen's first page shown, the metrics screen filled; and the process's peak RSS.
+1. `python bench/tui_start.py CONFIG DATA_DIR`: one timed start in a fresh process, headless, for
+   bench/log_bench.py. Prints a dict of wall-clock marks (time.time()): first screen painted
+   (Textual's Ready), the log screen's first page shown, the metrics screen filled; and peak RSS.
+
+2. `python bench/tui_start.py tmux [--runs 5] [--scans 39] [--echoes 60]`: in a real terminal
+   (tmux 3.3, TERM=xterm-256color, 80x24), from outside, the way a person sees it (issue 15):
+     launch     `kanban-terminal run` (demo config, offline, an existing database copied fresh per run)
+                until the scan field shows on the screen, against the same run's bare-Textual launch
+                (an App with one Input and a Footer) measured the same way;
+     scan       `send-keys CARD Enter` (a wedge scanner's whole read at once) until the banner names
+                the card, against the same run's key-echo floor: one typed character in the bare
+                Textual app until it shows.
+   Every figure is read by polling `tmux capture-pane`, so the polling cost (a tmux client per poll)
+   is in the floors exactly as in the figures; compare with the floors, not with zero. Prints
+   p50 / p95 / p99 and max. Runs the apps under their own tmux server (-L), killed at the end.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import resource
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kanban_terminal.config import load_config  # noqa: E402
-from kanban_terminal.services.terminal import Terminal  # noqa: E402
-from kanban_terminal.tui.app import KanbanApp  # noqa: E402
-from kanban_terminal.tui.screens.log import LogScreen  # noqa: E402
-from kanban_terminal.tui.screens.metrics import MetricsScreen  # noqa: E402
-
-marks: dict[str, float] = {}
-
-
-class Timed(KanbanApp):
-    CSS_PATH = str(ROOT / "kanban_terminal" / "tui" / "app.tcss")
-
-    def on_ready(self) -> None:
-        marks["first_screen"] = time.time()
-        self.switch_mode("log")
-        self.set_interval(0.005, self._watch)
-
-    def _watch(self) -> None:
-        screen = self.screen
-        if isinstance(screen, LogScreen) and screen.page is not None and "log_page" not in marks:
-            marks["log_page"] = time.time()
-            self.switch_mode("metrics")
-        elif isinstance(screen, MetricsScreen) and screen.lines and "metrics" not in marks:
-            marks["metrics"] = time.time()
-            self.exit()
+SOCKET = "kt-bench"
+SIZE = ("80", "24")
+BARE_APP = """
+from textual.app import App
+from textual.widgets import Footer, Input
+class Bare(App[None]):
+    BINDINGS = [("f10", "quit", "Quit")]
+    def compose(self):
+        yield Input(placeholder="bare ready", id="field")
+        yield Footer()
+    def on_input_submitted(self, event):
+        event.input.value = ""
+Bare().run()
+"""
 
 
-if __name__ == "__main__":
+def _headless_child() -> None:
+    from kanban_terminal.config import load_config
+    from kanban_terminal.services.terminal import Terminal
+    from kanban_terminal.tui.app import KanbanApp
+    from kanban_terminal.tui.screens.log import LogScreen
+    from kanban_terminal.tui.screens.metrics import MetricsScreen
+
+    marks: dict[str, float] = {}
+
+    class Timed(KanbanApp):
+        CSS_PATH = str(ROOT / "kanban_terminal" / "tui" / "app.tcss")
+
+        def on_ready(self) -> None:
+            marks["first_screen"] = time.time()
+            self.switch_mode("log")
+            self.set_interval(0.005, self._watch)
+
+        def _watch(self) -> None:
+            screen = self.screen
+            if isinstance(screen, LogScreen) and screen.page is not None and "log_page" not in marks:
+                marks["log_page"] = time.time()
+                self.switch_mode("metrics")
+            elif isinstance(screen, MetricsScreen) and screen.lines and "metrics" not in marks:
+                marks["metrics"] = time.time()
+                self.exit()
+
     terminal = Terminal.open(load_config(Path(sys.argv[1])), Path(sys.argv[2]))
     Timed(terminal).run(headless=True, size=(120, 40))
     terminal.close()
     print(repr({**marks, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+
+
+# -- tmux ------------------------------------------------------------------------------------------
+
+
+def tmux(*args: str) -> str:
+    out = subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True, check=False)
+    return out.stdout
+
+
+def screen_text() -> str:
+    return tmux("capture-pane", "-p", "-t", "b")
+
+
+def wait_for(text: str, limit_s: float = 60.0) -> float:
+    """Poll the pane until `text` shows; returns the perf_counter time it was first seen."""
+    end = time.perf_counter() + limit_s
+    while time.perf_counter() < end:
+        if text in screen_text():
+            return time.perf_counter()
+    raise TimeoutError(f"{text!r} never showed; the screen was:\n{screen_text()}")
+
+
+def launch(command: str, ready_text: str) -> float:
+    """Start `command` in a fresh 80x24 pane; seconds until `ready_text` shows."""
+    tmux("kill-session", "-t", "b")
+    env = f"cd {ROOT} && TERM=xterm-256color exec {command}"
+    for _attempt in range(3):
+        t0 = time.perf_counter()
+        started = subprocess.run(
+            ["tmux", "-L", SOCKET, "new-session", "-d", "-s", "b", "-x", SIZE[0], "-y", SIZE[1], env],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if started.returncode == 0:
+            return wait_for(ready_text) - t0
+        time.sleep(0.5)  # the previous server was still going away ("server exited unexpectedly")
+    raise RuntimeError(f"tmux would not start a session: {started.stderr.strip()}")
+
+
+def key_echo(n: int) -> list[float]:
+    """One character typed into the bare app's Input until it shows; Enter clears every 40."""
+    out: list[float] = []
+    typed = ""
+    for i in range(n):
+        ch = "abcdefghij"[i % 10]
+        t0 = time.perf_counter()
+        tmux("send-keys", "-t", "b", "-l", ch)
+        typed += ch
+        out.append(wait_for(typed) - t0)
+        if len(typed) >= 40:
+            tmux("send-keys", "-t", "b", "Enter")
+            wait_for("bare ready")
+            typed = ""
+    return out
+
+
+def scans(cards: list[str]) -> list[float]:
+    out: list[float] = []
+    for card in cards:
+        t0 = time.perf_counter()
+        tmux("send-keys", "-t", "b", card, "Enter")
+        out.append(wait_for(f"Card {card} -") - t0)
+    return out
+
+
+def warm_data_dir(config: Path, folder: Path) -> tuple[Path, list[str]]:
+    """A database made once (catalog synced, migrated), copied for each run so each starts fresh."""
+    from kanban_terminal.config import load_config
+    from kanban_terminal.services.terminal import Terminal
+
+    terminal = Terminal.open(load_config(config), folder)
+    cards = list(terminal.card_loops)
+    terminal.close()
+    return folder, cards
+
+
+def pcts(values: list[float]) -> str:
+    ordered = sorted(values)
+
+    def at(p: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, round(p * len(ordered)) - 1))] * 1000
+
+    return f"p50 {at(0.50):7.1f}  p95 {at(0.95):7.1f}  p99 {at(0.99):7.1f}  max {ordered[-1] * 1000:7.1f} ms"
+
+
+def bench_tmux(runs: int, n_scans: int, echoes: int) -> None:
+    if shutil.which("tmux") is None:
+        raise SystemExit("tmux is needed: apt-get install -y tmux")
+    config = ROOT / "config" / "demo.toml"
+    python = sys.executable
+    load = os.getloadavg()
+    bare_launch, our_launch, echo, scan = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="kt-tui-bench-") as tmp:
+        warm, cards = warm_data_dir(config, Path(tmp) / "warm")
+        cards = cards[:n_scans]
+        bare = Path(tmp) / "bare.py"
+        bare.write_text(BARE_APP)
+        try:
+            for i in range(runs):
+                # Interleaved: each run measures the floor and the product in the same minutes.
+                bare_launch.append(launch(f"{python} {bare}", "bare ready"))
+                echo += key_echo(echoes)
+                data = Path(tmp) / f"run{i}"
+                shutil.copytree(warm, data)
+                cmd = f"{python} -m kanban_terminal run --config {config} --data-dir {data}"
+                our_launch.append(launch(cmd, "Scan a kanban card"))
+                time.sleep(1.0)  # let the first status read and andon read settle, as a person would
+                scan.extend(scans(cards))
+        finally:
+            tmux("kill-server")
+    print(f"tmux {SIZE[0]}x{SIZE[1]}, {runs} runs, load average at start {load[0]:.2f} {load[1]:.2f}")
+    print(f"launch, bare Textual      ({len(bare_launch):4d}): {pcts(bare_launch)}")
+    print(f"launch, kanban run        ({len(our_launch):4d}): {pcts(our_launch)}")
+    ratio = statistics.median(our_launch) / statistics.median(bare_launch)
+    print(f"  median launch ratio run / bare: {ratio:.2f}x (target <= 3x, and <= 1.0 s on a quiet box)")
+    print(f"key echo, bare Textual    ({len(echo):4d}): {pcts(echo)}")
+    print(f"scan -> banner, kanban    ({len(scan):4d}): {pcts(scan)}")
+    p99 = sorted(scan)[min(len(scan) - 1, round(0.99 * len(scan)) - 1)]
+    floor = sorted(echo)[min(len(echo) - 1, round(0.99 * len(echo)) - 1)]
+    print(f"  p99 scan - p99 echo: {(p99 - floor) * 1000:.1f} ms (target <= 30 ms)")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "tmux":
+        parser = argparse.ArgumentParser(description="TUI launch and scan-to-banner in tmux")
+        parser.add_argument("mode")
+        parser.add_argument("--runs", type=int, default=5)
+        parser.add_argument("--scans", type=int, default=39)
+        parser.add_argument("--echoes", type=int, default=60)
+        args = parser.parse_args()
+        bench_tmux(args.runs, args.scans, args.echoes)
+    else:
+        _headless_child()
+
+
+if __name__ == "__main__":
+    main()

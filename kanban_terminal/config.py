@@ -32,6 +32,7 @@ from kanban_terminal.config_problems import ConfigError as ConfigError
 from kanban_terminal.config_problems import Problem as Problem
 from kanban_terminal.config_problems import key_lines, line_of, path_text
 from kanban_terminal.config_sourcing import DeliverySettings, SecondSource, check_sourcing
+from kanban_terminal.display_settings import DisplaySettings
 from kanban_terminal.domain.card_ids import generated_card_id, has_valid_check, is_safe_payload
 from kanban_terminal.domain.scans import LoopTerms
 from kanban_terminal.mqtt_settings import PLAIN_MQTT_RULE as PLAIN_MQTT_RULE
@@ -267,6 +268,8 @@ class TerminalConfig(_Model):
     """Alternate sources a team lead may re-route a loop to (config_sourcing.py)."""
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     """What a short or damaged delivery raises (config_sourcing.py)."""
+    display: DisplaySettings = Field(default_factory=DisplaySettings)
+    """How long the screen shows a misread, how often live screens re-read (display_settings.py)."""
 
     def part(self, number: str) -> Part:
         return next(p for p in self.parts if p.number == number)

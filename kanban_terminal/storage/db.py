@@ -18,15 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlmodel import Session
 
 from kanban_terminal.storage.backup import pre_migration_backup
 from kanban_terminal.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
 from kanban_terminal.storage.log_key import KEYED_PREFIX, LogKey
+from kanban_terminal.storage.schema_head import script_head, stored_revision
 from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
@@ -82,6 +80,14 @@ def migrate(engine: Engine, *, backup_dir: Path | None = None) -> None:
         backup_dir: where to put an automatic backup (online backup API) before an existing database
             is migrated; None for no backup. A new, empty database is never backed up.
     """
+    with engine.connect() as conn:
+        at = stored_revision(conn.connection.driver_connection)
+    if at is not None and at == script_head():
+        return  # the usual start: nothing to migrate, and no alembic import (schema_head.py)
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     cfg = alembic_config()
     script = ScriptDirectory.from_config(cfg)
     head = script.get_current_head()

@@ -9,8 +9,10 @@ It must not open anything.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.config import Config as AlembicConfig
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a writer waits for another process's write lock before SQLite says "database is locked"."""
@@ -19,7 +21,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def alembic_config() -> AlembicConfig:
-    """Alembic's configuration for this version's migration scripts."""
+    """Alembic's configuration for this version's migration scripts (alembic imported only here:
+    a start that has nothing to migrate does without it, storage/schema_head.py)."""
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg

@@ -35,16 +35,16 @@ from kanban_terminal.services.signals import SignalRejected
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.andon_app import AndonAppMixin
 from kanban_terminal.tui.messages import BusEvent
+from kanban_terminal.tui.palette import FLOOR_THEME
 from kanban_terminal.tui.scanner_wins import ScannerWinsMixin
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.screens.board import BoardScreen
 from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen, ConfirmResult
-from kanban_terminal.tui.screens.log import CardLogReader, LogScreen
-from kanban_terminal.tui.screens.metrics import MetricsReader, MetricsScreen
 from kanban_terminal.tui.screens.scan import ScanScreen
 from kanban_terminal.tui.supply_app import SupplyAppMixin
 from kanban_terminal.tui.views import RecentRow, ScreenChrome, TerminalView
+from kanban_terminal.tui.widgets.banner import outcome_expired
 from kanban_terminal.tui.widgets.scan_field import ScanField
 from kanban_terminal.tui.widgets.status_bar import LinkView
 
@@ -120,7 +120,13 @@ class KanbanApp(ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, App[None], inhe
         super().__init__()
         self.use_command_palette = not kiosk
         self.set_keymap(terminal.config.keys.binding_keymap())
+        self.register_theme(FLOOR_THEME)  # grey chrome: colour only for the abnormal (palette.py)
+        # set_reactive, not `self.theme =`: the watcher queues a second parse of every stylesheet,
+        # 0.3-0.4 s of the start on the shared box (cProfile); the theme is dark like the default, so
+        # the dark-mode classes the watcher would set are already right.
+        self.set_reactive(App.theme, FLOOR_THEME.name)
         self.terminal = terminal
+        self.events_seen = 0
         self.runtime = runtime if runtime is not None else Runtime(terminal, None)
         self.demo = demo
         if link_view is None and runtime is not None:
@@ -151,14 +157,14 @@ class KanbanApp(ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, App[None], inhe
         """Each mode's screen gets what it needs at construction (never the App): the chrome, and
         for the log and metrics screens a read-only way to the terminal."""
         cfg = self.terminal.config
-        chrome = ScreenChrome(cfg.terminal.id, cfg.line.name or cfg.line.id, self.idle_text)
-        log = CardLogReader(self.terminal.db, self.terminal.clock)
-        metrics = MetricsReader(self.terminal)
+        chrome = ScreenChrome(
+            cfg.terminal.id, cfg.line.name or cfg.line.id, self.idle_text, cfg.display.live_refresh_seconds
+        )
         self.add_mode("scan", lambda: ScanScreen(chrome))
         self.add_mode("board", lambda: BoardScreen(chrome))
         self.add_mode("andon", lambda: AndonScreen(chrome))
-        self.add_mode("log", lambda: LogScreen(chrome, log))
-        self.add_mode("metrics", lambda: MetricsScreen(chrome, metrics.lines))
+        self.add_mode("log", lambda: _log_screen(chrome, self.terminal))
+        self.add_mode("metrics", lambda: _metrics_screen(chrome, self.terminal))
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -176,9 +182,11 @@ class KanbanApp(ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, App[None], inhe
         self.andon_mount()
         # Everything built at start-up lives as long as the app: move it out of the collector's way.
         # Full collections over Textual's widget objects stalled Enter -> banner by ~120 ms every
-        # second or so; frozen, p99 went from 117 ms to ~50 ms (bench/scan_latency.py).
-        gc.collect()
-        gc.freeze()
+        # second or so; frozen, p99 went from 117 ms to ~50 ms (bench/scan_latency.py). Done in
+        # on_ready, after the first frame: the scan field shows first (issue 15, launch time).
+
+    def on_ready(self) -> None:
+        _freeze_start_up()
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -216,10 +224,12 @@ class KanbanApp(ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, App[None], inhe
 
     def on_bus_event(self, message: BusEvent) -> None:
         event = message.event
+        self.events_seen += 1  # the log and metrics screens follow it (tui/live.py)
         if isinstance(event, ScanRecorded):
             self.show_outcome(event.outcome)
         if isinstance(event, CardsChanged | RequestRaised):
-            self.refresh_status()
+            # After the banner is painted: the board read's thread would compete with that paint.
+            self.call_after_refresh(self.refresh_status)
         if isinstance(event, SignalRejected):
             self._warn_signal(event)
         if isinstance(event, ScannerStateChanged):
@@ -284,6 +294,9 @@ class KanbanApp(ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, App[None], inhe
     def _tick(self) -> None:
         self.link_view = self._link_view_of(self.status)
         self.devices = self._device_view()
+        shown_for = self.terminal.config.display.misread_banner_seconds
+        if outcome_expired(self.last_outcome, self.terminal.clock(), shown_for):
+            self.last_outcome = None  # an old misread no longer hides the state of the line
         self.refresh_screen()  # the clock moves: ages, durations and the stop banner's downtime
 
     def refresh_screen(self) -> None:
@@ -310,6 +323,7 @@ class KanbanApp(ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, App[None], inhe
             status=self.status,
             andon_board=self.andon_board,
             auth_text=self.auth_text(),
+            events_seen=self.events_seen,
         )
 
     @on(TerminalScreen.Shown)
@@ -330,6 +344,24 @@ _HEADLINE_WORDS = {
     OutcomeKind.MISREAD: "Not read",
     OutcomeKind.FAILED: "NOT SAVED",
 }
+
+
+def _freeze_start_up() -> None:
+    gc.collect()
+    gc.freeze()
+
+
+def _log_screen(chrome: ScreenChrome, terminal: Terminal) -> TerminalScreen:
+    # Imported when first shown, not at start: the first screen is the scan screen (issue 15).
+    from kanban_terminal.tui.screens.log import CardLogReader, LogScreen
+
+    return LogScreen(chrome, CardLogReader(terminal.db, terminal.clock))
+
+
+def _metrics_screen(chrome: ScreenChrome, terminal: Terminal) -> TerminalScreen:
+    from kanban_terminal.tui.screens.metrics import MetricsReader, MetricsScreen
+
+    return MetricsScreen(chrome, MetricsReader(terminal).lines)
 
 
 def _offline_link(status: Status | None) -> LinkView:

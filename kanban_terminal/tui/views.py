@@ -29,6 +29,8 @@ class ScreenChrome:
     line_name: str
     idle_text: str
     """The banner's text before the first scan (the demo adds its hints here)."""
+    live_refresh_seconds: float = 1.0
+    """Screens that read history (log, metrics) read again at most this often (tui/live.py)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class TerminalView:
     """Active andons and recent history (None until the first read)."""
     auth_text: str = ""
     """Who holds the team-lead session here, in words."""
+    events_seen: int = 0
+    """How many bus events the App has seen: when it moves, what is stored may have changed, and
+    screens that show history read again (tui/live.py)."""
 
     @property
     def line(self) -> LineStateView | None:

@@ -113,7 +113,9 @@ async def test_team_lead_stops_the_line_banner_everywhere_then_resolves(terminal
             await settle(app, pilot)
             banner = app.screen.query_one(StopBanner)
             assert banner.display and "LINE STOPPED" in str(banner.render())
-            assert banner.region.height >= 3  # visible, not collapsed off-screen
+            # Visible, not collapsed off-screen: one red line per stop, no frame (issue 15: at
+            # 80x24 the framed banner left the board and log 1-4 rows).
+            assert banner.region.height >= 1
 
         assert isinstance(app.screen, AndonScreen)
         await pilot.press("f8")

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Label
 
 from kanban_terminal.domain.andon import AndonKind, AndonState, tier_role
 from kanban_terminal.services.andon_views import AndonBoard, AndonView
+from kanban_terminal.tui.palette import ATTENTION, STOPPED
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.views import TerminalView
 from kanban_terminal.tui.widgets.stop_banner import duration
@@ -116,12 +117,14 @@ class AndonScreen(TerminalScreen):
         for v in line.active:
             a = v.andon
             waiting = a.state is AndonState.RAISED
-            style = "bold white on red" if a.kind is AndonKind.STOP else ("bold" if waiting else "")
+            # Red for a stop only; a call waiting for someone is amber; the reason is plain text
+            # (one colour per reason made a rainbow in which the stop no longer stood out).
+            style = STOPPED if a.kind is AndonKind.STOP else (ATTENTION if waiting else "")
             called = ", ".join(tier_role(t).replace("_", " ") for t in v.tiers_fired)
             table.add_row(
                 Text(a.kind.value.upper(), style=style),
                 a.station,
-                Text(v.reason_label, style=v.colour),
+                Text(v.reason_label),
                 Text(STATE_WORDS[a.state], style="bold" if waiting else ""),
                 duration(((a.resolved_at or now) - a.raised_at).total_seconds()),
                 a.acknowledged_by or "",

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from kanban_terminal.tui.views import ScreenChrome, TerminalView
 from kanban_terminal.tui.widgets.banner import Banner
+from kanban_terminal.tui.widgets.call_banner import CallBanner
+from kanban_terminal.tui.widgets.key_bar import KeyBar
 from kanban_terminal.tui.widgets.scan_field import ScanField
 from kanban_terminal.tui.widgets.status_bar import StatusBar
 from kanban_terminal.tui.widgets.stop_banner import StopBanner
@@ -27,6 +28,8 @@ class TerminalScreen(Screen[None]):
     their part of the view in `show_body`."""
 
     AUTO_FOCUS = "#scan-field"
+    # "-short" below 32 rows (80x24): app.tcss trims the chrome there so the body keeps its rows.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     @dataclass
     class Shown(Message):
@@ -46,10 +49,12 @@ class TerminalScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(self.chrome.terminal_id, self.chrome.line_name)
         yield StopBanner()
+        yield CallBanner()
         yield ScanField()
         yield Banner(self.chrome.idle_text)
         yield from self.compose_body()
-        yield Footer()
+        # Two rows, the App's keys in their own (issue 15: F10 Quit and F11 never showed at 80x24).
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -72,11 +77,16 @@ class TerminalScreen(Screen[None]):
             self._draw(view)
 
     def _draw(self, view: TerminalView) -> None:
+        bars = self.query(StatusBar)
+        if not bars:
+            return  # being torn down (the App exits): a late view has nothing left to draw on
         old, self._drawn = self._drawn, view
-        bar = self.query_one(StatusBar)
+        bar = bars.first()
         bar.link, bar.now, bar.scanners, bar.devices = view.link, view.now, view.scanners, view.devices
+        bar.line_condition = view.line.condition.value if view.line else ""
         if old is None or view.andon_board is not old.andon_board or view.now != old.now:
             self.query_one(StopBanner).show(view.line, view.now)
+            self.query_one(CallBanner).show(view.line, view.now)
         if old is None or view.last_outcome is not old.last_outcome:
             self.query_one(Banner).show(view.last_outcome)
         self.show_body(old, view)

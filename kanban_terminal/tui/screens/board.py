@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Label
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
 from kanban_terminal.domain.supply import trouble_text
 from kanban_terminal.services.queries import OpenRequestView, Status
+from kanban_terminal.tui.palette import ATTENTION
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.views import TerminalView
 
@@ -25,15 +26,17 @@ def _age(seconds: float) -> str:
 
 
 def _bar(fraction: float, width: int = 8) -> Text:
+    """How many of the loop's cards wait, as a grey bar: waiting cards are the normal working of a
+    kanban loop, not an alarm (ISA-101; issue 15 found orange bars on ordinary waiting cards). What
+    is abnormal, an overdue request, is amber in the requests table."""
     filled = round(fraction * width)
-    style = "red" if fraction >= 0.67 else "yellow" if fraction >= 0.34 else "green"
-    return Text("#" * filled + "." * (width - filled), style=style)
+    return Text("#" * filled + "." * (width - filled))
 
 
 def _state(r: OpenRequestView) -> Text | str:
     """The request's state, or upstream's warning about it (delayed with its ETA, at risk) in colour."""
     warning = trouble_text(r.trouble, r.eta.astimezone() if r.eta else None, r.trouble_reason)
-    return Text(warning, style="bold yellow") if warning else FLOOR_WORDS[CardState(r.status)]
+    return Text(warning, style=ATTENTION) if warning else FLOOR_WORDS[CardState(r.status)]
 
 
 def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[Text | str]:
@@ -84,7 +87,7 @@ class BoardScreen(TerminalScreen):
         for s in sorted(status.loops, key=lambda s: (-s.urgency, s.loop_id)):
             loops.add_row(
                 # Re-routed is abnormal: the only loop cell in colour (ISA-101).
-                Text(f"{s.loop_id} via {s.source}", style="bold yellow") if s.rerouted else s.loop_id,
+                Text(f"{s.loop_id} via {s.source}", style="bold") if s.rerouted else s.loop_id,
                 f"{s.waiting}/{s.cards}",
                 _bar(s.urgency),
                 s.part_number,
@@ -97,7 +100,7 @@ class BoardScreen(TerminalScreen):
         for r in status.open_requests:
             late = r.overdue(now)
             overdue += late
-            style = "bold red" if late else ""
+            style = ATTENTION if late else ""
             due = f"{r.due_at.astimezone():%H:%M}" + (" OVERDUE" if late else "")
             requests.add_row(
                 Text(r.card_id, style=style),

@@ -35,10 +35,29 @@ from kanban_terminal.services.log_query import (
     write_csv,
 )
 from kanban_terminal.storage.db import Database
+from kanban_terminal.tui.live import Throttle
+from kanban_terminal.tui.palette import ATTENTION, clip
 from kanban_terminal.tui.screens.base import TerminalScreen
-from kanban_terminal.tui.views import ScreenChrome
+from kanban_terminal.tui.views import ScreenChrome, TerminalView
 
 PAGE = 100
+# Column sets by screen width, with fixed widths: a cell is cut with an ellipsis (the full text is in
+# the CSV export), never widened by its input. Below 120 columns the time loses its date (the info
+# line above the table gives the span) and Loop and From -> to give way, so Source, Actor and Detail
+# stay on an 80-column screen (issue 15: they were cut).
+_WIDE = (
+    ("Id", 6),
+    ("When (UTC)", 19),
+    ("Event", 16),
+    ("Card", 8),
+    ("Loop", 12),
+    ("From -> to", 22),
+    ("Source", 14),
+    ("Actor", 8),
+    ("Detail", 40),
+)
+_NARROW = (("Id", 5), ("UTC", 8), ("Event", 14), ("Card", 7), ("Source", 10), ("Actor", 6), ("Detail", 14))
+_WIDE_FROM = 120
 _ABNORMAL = ("rejected_upstream", "flagged_lost", "retired", "andon_raised", "andon_escalated")
 
 
@@ -89,6 +108,7 @@ class LogScreen(TerminalScreen):
         self.page: LogPage | None = None
         self.timeline_card: str | None = None
         self.last_export: tuple[Path, int] | None = None
+        self._live = Throttle(self, chrome.live_refresh_seconds, self._read_newest)
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="log"):
@@ -109,15 +129,26 @@ class LogScreen(TerminalScreen):
             yield cycles
 
     def on_mount(self) -> None:
-        self.query_one("#log-table", DataTable).add_columns(
-            "Id", "When (UTC)", "Event", "Card", "Loop", "From -> to", "Source", "Actor", "Detail"
-        )
         self.query_one("#timeline", DataTable).add_columns(
             "Raised (UTC)", "Back (UTC)", "Lead time", "Due", "On time", "Status"
         )
         self.query_one("#timeline").display = False
         self.query_one("#timeline-title").display = False
         self.load(_Request(self.filter))
+
+    # -- following the bus (issue 15: the log was a snapshot) --------------------------------------
+
+    def show_body(self, old: TerminalView | None, view: TerminalView) -> None:
+        if old is not None and view.events_seen != old.events_seen:
+            self._live.poke()
+
+    def _read_newest(self) -> None:
+        """New events: read the newest page again, unless the person has paged back into history
+        (then the "PgUp newer" hint says there is more)."""
+        if self.page is None or not self.page.has_newer:
+            self.load(_Request(self.filter))
+        if self.timeline_card is not None:
+            self.load_cycles(self.timeline_card)
 
     # -- loading -----------------------------------------------------------------------------------
 
@@ -131,23 +162,38 @@ class LogScreen(TerminalScreen):
             return  # an answer to a filter the person has already replaced
         self.page = page
         table = self.query_one("#log-table", DataTable)
+        keep = self.page_row_key(table)
+        columns = _WIDE if self.app.size.width >= _WIDE_FROM else _NARROW
+        if len(table.columns) != len(columns):
+            table.clear(columns=True)
+            for label, width in columns:
+                table.add_column(label, width=width)
         table.clear()
         for e in page.entries:
-            style = "bold red" if e.event in _ABNORMAL else ""
+            style = ATTENTION if e.event in _ABNORMAL else ""
             moves = f"{e.from_state or ''} -> {e.to_state}" if e.to_state else ""
+            cells = {
+                "Id": str(e.id),
+                "When (UTC)": f"{e.occurred_at:%Y-%m-%d %H:%M:%S}",
+                "UTC": f"{e.occurred_at:%H:%M:%S}",
+                "Event": e.event,
+                "Card": e.card_id or "",
+                "Loop": e.loop_id or "",
+                "From -> to": moves,
+                "Source": e.source,
+                "Actor": e.actor or "",
+                "Detail": e.detail,
+            }
             # Text, not str: DataTable reads a str as markup, and source / detail carry outside text.
             table.add_row(
-                str(e.id),
-                f"{e.occurred_at:%Y-%m-%d %H:%M:%S}",
-                Text(e.event, style=style),
-                Text(e.card_id or ""),
-                Text(e.loop_id or ""),
-                Text(moves),
-                Text(e.source),
-                Text(e.actor or ""),
-                Text(e.detail),
+                *(
+                    Text(clip(cells[label], width), style=style if label == "Event" else "")
+                    for label, width in columns
+                ),
                 key=str(e.id),
             )
+        if keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep), scroll=False)  # a live re-read keeps the row
         more = []
         if page.has_newer:
             more.append("PgUp newer")
@@ -159,6 +205,12 @@ class LogScreen(TerminalScreen):
             old, new = page.entries[-1].occurred_at, page.entries[0].occurred_at
             span = f" from {old:%Y-%m-%d %H:%M} to {new:%Y-%m-%d %H:%M}"
         self.query_one("#log-info", Label).update(Text(f"{shown}{span}   {'  '.join(more)}"))
+
+    @staticmethod
+    def page_row_key(table: DataTable[Text | str]) -> str | None:
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
     # -- filter ------------------------------------------------------------------------------------
 
@@ -239,7 +291,7 @@ class LogScreen(TerminalScreen):
             table.add_row(
                 f"{c.raised_at:%Y-%m-%d %H:%M}",
                 f"{c.closed_at:%Y-%m-%d %H:%M}" if c.closed_at else "open",
-                Text(fmt_duration(c.lead_time_s), style="bold red" if late else ""),
+                Text(fmt_duration(c.lead_time_s), style=ATTENTION if late else ""),
                 f"{c.due_at:%H:%M}",
                 {True: "yes", False: "LATE", None: "-"}[c.on_time],
                 c.status,

@@ -2,7 +2,8 @@
 
 It shows the same lines as `kanban-terminal metrics`, `sizing` and `lost-cards` (one rendering in
 services/metrics_text.py), read in a worker thread: a year of history takes a moment to fold, and
-the scan field must stay live meanwhile. Ctrl+R reads everything again.
+the scan field must stay live meanwhile. It reads again when new events arrive (tui/live.py);
+Ctrl+R reads everything again at once.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from kanban_terminal.services.lost_cards import find_silent
 from kanban_terminal.services.metrics_text import report_lines, sizing_lines, sizing_rows
 from kanban_terminal.services.reports import build_report, loop_histories
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.tui.live import Throttle
 from kanban_terminal.tui.screens.base import TerminalScreen
-from kanban_terminal.tui.views import ScreenChrome
+from kanban_terminal.tui.views import ScreenChrome, TerminalView
 
 METRICS_DAYS, SIZING_DAYS = 28, 90
 
@@ -62,6 +64,8 @@ class MetricsScreen(TerminalScreen):
         super().__init__(chrome)
         self._read_lines = read_lines
         self.lines: list[str] = []
+        # Metrics fold weeks of history: they follow the bus at a fifth of the log's pace.
+        self._live = Throttle(self, 5 * chrome.live_refresh_seconds, self.action_reload)
 
     def compose_body(self) -> ComposeResult:
         with ScrollableContainer(id="metrics"):
@@ -72,6 +76,11 @@ class MetricsScreen(TerminalScreen):
 
     def action_reload(self) -> None:
         self.load()
+
+    def show_body(self, old: TerminalView | None, view: TerminalView) -> None:
+        # Issue 15: F11 was a snapshot (2 andons and 10 cycles while the CLI showed 3 and 13).
+        if old is not None and view.events_seen != old.events_seen:
+            self._live.poke()
 
     def action_scroll(self, direction: int) -> None:
         box = self.query_one("#metrics", ScrollableContainer)

@@ -1,4 +1,12 @@
-"""The status bar: which terminal this is, whether upstream hears it, and what is still queued."""
+"""The status bar: which terminal this is, the clock, the line's state, whether upstream hears it,
+and what is still queued.
+
+What matters most comes first, because at 80 columns the end of the line is cut (issue 15: the clock
+and the stack-light state fell off): terminal, clock, line state (what the stack light shows), the
+devices' lamps, then the link, queue and scanners, and the line's name last. Grey unless abnormal
+(tui/palette.py): "connected" and "ok" are plain text; amber for a link down, a queue waiting or a
+scanner unplugged; red only for a stopped line.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,8 @@ from datetime import datetime
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
+
+from kanban_terminal.tui.palette import ATTENTION, QUIET, STOPPED
 
 
 @dataclass(frozen=True)
@@ -26,7 +36,12 @@ class LinkView:
     """The last refusal by the broker, shown until a publish succeeds."""
 
 
-_SEVERITY_STYLE = {"ok": "green", "warn": "bold yellow", "alarm": "bold red", "off": "dim"}
+_SEVERITY_STYLE = {"ok": "", "warn": ATTENTION, "alarm": STOPPED, "off": QUIET}
+_LINE_WORDS = {
+    "running": ("Line running", ""),
+    "call": ("HELP CALLED", ATTENTION),
+    "stopped": ("LINE STOPPED", STOPPED),
+}
 
 
 def _age(now: datetime, then: datetime | None) -> str:
@@ -51,6 +66,8 @@ class StatusBar(Static):
     """Serial scanners by name, and whether each is connected."""
     devices: reactive[tuple[tuple[str, str, str], ...]] = reactive(())
     """Line devices the terminal can see: (name, what it shows, severity ok|warn|alarm|off)."""
+    line_condition: reactive[str] = reactive("")
+    """running, call or stopped (what the stack light shows); empty until the andon board is read."""
 
     def __init__(self, terminal_id: str, line_name: str, *, id: str = "status-bar") -> None:
         super().__init__(id=id)
@@ -60,27 +77,37 @@ class StatusBar(Static):
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f" {self.terminal_id} ", style="bold reverse")
-        text.append(f" {self.line_name}  ")
         link, now = self.link, self.now
         if link is None or now is None:
+            text.append(f"  {self.line_name}")
             return text
-        style = {"connected": "green", "reconnecting": "yellow"}.get(link.state, "red")
+        text.append(f" {now.astimezone():%H:%M:%S} ", style="bold")
+        if self.line_condition:
+            words, style = _LINE_WORDS.get(self.line_condition, (self.line_condition, ATTENTION))
+            text.append(" ")
+            text.append(words, style=style)
+        for name, words, severity in self.devices:
+            text.append(f"  {name}: {words}", style=_SEVERITY_STYLE.get(severity, QUIET))
+        style = {"connected": "", "reconnecting": ATTENTION}.get(link.state, ATTENTION)
         since = f" {_age(now, link.since)}" if link.since and link.state != "not configured" else ""
-        text.append(f"Upstream: {link.state}{since}", style=f"bold {style}")
+        text.append(f"  Upstream: {link.state}{since}", style=style)
         if link.queued:
-            text.append(f"  Queued {link.queued} (oldest {_age(now, link.oldest_queued_at)})", style="yellow")
+            oldest = _age(now, link.oldest_queued_at)
+            # A request in flight for a second is normal; one waiting a minute is worth a look.
+            waiting = (
+                link.oldest_queued_at is not None and (now - link.oldest_queued_at).total_seconds() >= 60
+            )
+            text.append(f"  Queued {link.queued} (oldest {oldest})", style=ATTENTION if waiting else "")
         else:
-            text.append("  Queue empty", style="dim")
+            text.append("  Queue empty", style=QUIET)
         if link.unsent:
-            text.append(f"  Unsent {link.unsent}", style="bold yellow")
+            text.append(f"  Unsent {link.unsent}", style=ATTENTION)
         if link.last_error:
-            text.append(f"  {link.last_error}", style="bold red")
+            text.append(f"  {link.last_error}", style=ATTENTION)
         for name, connected in self.scanners:
             if connected:
-                text.append(f"  {name} ok", style="green")
+                text.append(f"  {name} ok")
             else:
-                text.append(f"  {name} UNPLUGGED", style="bold red")
-        for name, words, severity in self.devices:
-            text.append(f"  {name}: {words}", style=_SEVERITY_STYLE.get(severity, "dim"))
-        text.append(f"  {now.astimezone():%H:%M:%S}")
+                text.append(f"  {name} UNPLUGGED", style=ATTENTION)
+        text.append(f"  {self.line_name}", style=QUIET)
         return text

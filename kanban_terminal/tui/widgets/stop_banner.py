@@ -36,12 +36,13 @@ class StopBanner(Static):
         self.display = bool(stops)
         if not stops:
             return
-        text = Text(justify="center")
-        text.append("LINE STOPPED", style="bold blink")
-        for v in stops:
+        text = Text(justify="center", no_wrap=True, overflow="ellipsis")
+        # One line per stop, no frame: at 80x24 a framed banner left the board 1-4 rows (issue 15).
+        for i, v in enumerate(stops):
             a = v.andon
             who = f" - {a.acknowledged_by} responding" if a.acknowledged_by else " - NOT ACKNOWLEDGED"
-            text.append(
-                f"\n{a.station}  {v.reason_label}  {duration((now - a.raised_at).total_seconds())}{who}"
-            )
+            text.append("\n" if i else "")
+            text.append("LINE STOPPED  ", style="bold")
+            down = duration((now - a.raised_at).total_seconds())
+            text.append(f"{a.station}  {v.reason_label}  {down}{who}")
         self.update(text)
