@@ -60,7 +60,7 @@ async def test_the_open_metrics_screen_counts_a_new_andon(tmp_path: Path) -> Non
     app = KanbanApp(terminal)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        await pilot.press("f11")
+        await pilot.press("ctrl+r")
         await settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, MetricsScreen) and screen.lines

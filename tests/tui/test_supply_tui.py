@@ -19,6 +19,7 @@ from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.services.upstream_status import apply_upstream_status
 from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.palette import ATTENTION
 from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen
 from kanban_terminal.tui.screens.supply_dialogs import DeliveryIssueScreen, RerouteScreen
 from kanban_terminal.tui.widgets.scan_field import ScanField
@@ -102,7 +103,7 @@ async def test_the_board_shows_the_warning_and_f9_reroutes_with_the_team_leads_p
         requests = app.screen.query_one("#requests", DataTable)
         state = requests.get_row_at(0)[3]
         assert isinstance(state, Text) and state.plain.startswith("Delayed, ETA") and "fog" in state.plain
-        assert state.style == "bold yellow"
+        assert state.style == ATTENTION  # amber: attention (ISA-101)
 
         clock.advance(seconds=10)  # past the first scan's debounce window
         await pilot.press("f9")
