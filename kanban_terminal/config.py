@@ -37,6 +37,7 @@ from kanban_terminal.mqtt_settings import MqttConfigError as MqttConfigError
 from kanban_terminal.mqtt_settings import MqttSettings as MqttSettings
 from kanban_terminal.mqtt_settings import check_tls_for_host as check_tls_for_host
 from kanban_terminal.mqtt_settings import is_loopback_host as is_loopback_host
+from kanban_terminal.peer_settings import PeerOwnership
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
@@ -206,6 +207,8 @@ class UpstreamSettings(_Model):
     """Seconds from request to `shipped`."""
     transit_s: float = Field(20.0, ge=0)
     """Seconds from shipped to arrival at the line: the ETA sent with `shipped`."""
+    ownership: PeerOwnership = PeerOwnership()
+    """`[upstream.ownership]`: how several peers pick each request once (peer_settings.py)."""
 
 
 class AndonSettings(_Model):

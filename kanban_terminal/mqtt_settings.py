@@ -75,7 +75,7 @@ class MqttConfigError(ValueError):
 
 
 TLS_FILES = ("ca_file", "cert_file", "key_file")
-TERMINAL_ONLY = ("inflight", "republish_after_s", "replay_after_reconnect_s")
+TERMINAL_ONLY = ("inflight", "republish_after_s", "replay_after_reconnect_s", "reconcile_after_s")
 """Settings of the terminal's relay and andon notices, not of the link: the bridge has its own."""
 
 
@@ -123,6 +123,9 @@ class MqttSettings(BaseModel):
     republish_after_s: float = Field(60.0, gt=0)
     """Terminal only. Publish a request again (same id) when upstream has not answered after this
     many seconds."""
+    reconcile_after_s: float = Field(120.0, gt=0)
+    """Terminal only. An open request whose last upstream status is older than this is asked about
+    (an idempotent status query; services/reconcile.py): a status lost on the way back is sent again."""
     heartbeat_s: float = Field(10.0, gt=0)
     """Interval of the retained availability heartbeat (the bridge takes `limits.bridge_heartbeat_s`)."""
     replay_after_reconnect_s: float = Field(10.0, ge=0)

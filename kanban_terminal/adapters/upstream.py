@@ -8,7 +8,11 @@ site can run it for real (`kanban-terminal upstream`). It shows what every consu
 * commit, then acknowledge (manual ack), in its own SQLite file, so a crash loses no request;
 * watch each loop's `loop_seq` and log gaps (reliability goal R11);
 * serve every line of a site through one subscription, and share the load with other instances via
-  an MQTT 5 shared subscription (`$share/<group>/...`): a plant scales by its broker.
+  an MQTT 5 shared subscription (`$share/<group>/...`): a plant scales by its broker;
+* pick each request once across all instances: claims or a partition by config (peer_claims.py,
+  peer_settings.py);
+* send every answer store-and-forward (peer_outbox.py) and answer a terminal's status query with the
+  current stage.
 
 Answers (accepted, picked, shipped with ETA) are scheduled in the database, so a restart of the
 peer neither forgets nor repeats them.
@@ -22,16 +26,30 @@ import queue
 import sqlite3
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
-from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestMessage, validate
+from kanban_terminal.adapters.mqtt_client import MqttLink
+from kanban_terminal.adapters.peer_claims import ClaimBook
+from kanban_terminal.adapters.peer_outbox import StatusOutbox
+from kanban_terminal.adapters.takeover import this_instance
+from kanban_terminal.adapters.wire import (
+    MAX_QUERY_BYTES,
+    MAX_REQUEST_BYTES,
+    RequestMessage,
+    StatusQueryMessage,
+    utc_text,
+    validate,
+)
 from kanban_terminal.config import MqttSettings, UpstreamSettings
 from kanban_terminal.domain.text import escape_bytes, escape_external
-from kanban_terminal.topics import site_requests_filter, status_topic_for
+from kanban_terminal.topics import (
+    claims_filter,
+    peer_availability,
+    site_requests_filter,
+    site_status_query_filter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +73,8 @@ CREATE TABLE IF NOT EXISTS rejected_input (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, source TEXT NOT NULL, input TEXT NOT NULL, reason TEXT NOT NULL
 );
 """
+CLEAR_CLAIMS_EVERY_S = 60.0
+"""How often the owner looks for shipped requests whose retained claims may go."""
 REJECTED_KEEP = 2000
 """Refused requests the peer keeps (newest first), like a terminal's MQTT doors."""
 
@@ -87,8 +107,15 @@ class UpstreamPeer:
         db_path: Path,
         *,
         client_id: str | None = None,
+        instance: str | None = None,
     ):
+        """Args:
+        client_id: the MQTT client id; default the config's `upstream.id`, plus `-<instance>`.
+        instance: tells instances run from one config apart (`--instance`, KANBAN_INSTANCE): two
+            peers with one client id knock each other off the broker.
+        """
         self.settings = settings
+        self.ownership = settings.ownership
         self.site = site
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
@@ -96,15 +123,29 @@ class UpstreamPeer:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
         flt = site_requests_filter(site)
-        # Shared subscriptions are MQTT 5; over 3.1.1 (amqtt) one instance takes everything.
-        subscription = f"$share/{settings.group}/{flt}" if mqtt.protocol == "5" else flt
+        own = self.ownership
+        # Shared subscriptions are MQTT 5 only, and useless when the loops are partitioned: there
+        # every instance hears every request and keeps its own share (peer_settings.py).
+        shared = mqtt.protocol == "5" and own.mode == "claim" and own.shared_subscription
+        subscription = f"$share/{settings.group}/{flt}" if shared else flt
+        # Claims first: the broker answers SUBSCRIBEs in order, so the retained claims are in before
+        # the first request of this connection.
+        subscriptions = [(claims_filter(site), 1)] if own.mode == "claim" else []
+        subscriptions += [(subscription, 1), (site_status_query_filter(site), 1)]
+        self._client_id = client_id = client_id or (f"{settings.id}-{instance}" if instance else settings.id)
         self.link = MqttLink(
             mqtt,
-            client_id or settings.id,
-            subscriptions=[(subscription, 1)],
+            client_id,
+            subscriptions=subscriptions,
             on_message=self._on_message,
+            availability_topic=peer_availability(site, client_id),
+            availability_message=self._availability,
             max_inflight=100,
         )
+        self.claims = ClaimBook(self.db, self.link, site) if own.mode == "claim" else None
+        self.outbox = StatusOutbox(self.db, self.link)
+        self.link.set_handlers(on_published=self.outbox.on_published, on_connected=self.outbox.on_connected)
+        self._next_claim_chores = 0.0
         self._inbox: queue.SimpleQueue[tuple[str, bytes, int, int, int] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="upstream-peer", daemon=True)
@@ -112,6 +153,11 @@ class UpstreamPeer:
         self.duplicates = 0
         self.gaps = 0
         self.refused = 0
+        self.not_mine = 0
+        """Requests of another partition (partition mode) or claimed by another peer (claim mode)."""
+        self.queries = 0
+        self.answered_again = 0
+        """Answers sent again because of a duplicate request or a status query."""
 
     def __enter__(self) -> UpstreamPeer:
         self._thread.start()
@@ -125,6 +171,13 @@ class UpstreamPeer:
         self._thread.join(timeout=10)
         self.db.close()
 
+    def _availability(self, state: str) -> bytes:
+        """Retained on the peer's availability topic: which process runs this client id."""
+        link = getattr(self, "link", None)  # None while the link builds its last will
+        body = {"v": 1, "state": state, "peer": self._client_id, "session": link and link.session_id}
+        body |= this_instance() | {"at": utc_text(datetime.now(UTC))}
+        return json.dumps(body).encode()
+
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
         self._inbox.put((topic, payload, mid, qos, generation))
 
@@ -137,57 +190,130 @@ class UpstreamPeer:
             try:
                 if item is not None:
                     self._handle(*item)
-                if self.link.connected:
-                    self._send_due()
+                self._chores()
             except Exception:
                 log.exception("upstream peer step failed")
                 self._stop.wait(0.5)
 
+    def _chores(self) -> None:
+        self.outbox.step()
+        now = time.time()
+        if self.claims is None or not self.link.connected or now < self._next_claim_chores:
+            return
+        self._next_claim_chores = now + min(CLEAR_CLAIMS_EVERY_S, 5.0)
+        self.claims.claim_again(now)
+        self.claims.clear_old(now, self.ownership.claim_keep_s)
+
     def _handle(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
+        if topic.endswith("/status_query"):
+            self._handle_query(topic, payload)
+        elif "/upstream/claim/" in topic:
+            self._handle_claim(topic, payload)
+        else:
+            self._handle_request(topic, payload)
+        self.link.ack(mid, qos, generation)
+
+    def _handle_request(self, topic: str, payload: bytes) -> None:
         parsed = parse_request(payload)
         if isinstance(parsed, str):
             self.refused += 1
             log.warning("request refused on %s: %s", escape_external(topic, 120), parsed)
             self._keep_refused(topic, payload, parsed)
-            self.link.ack(mid, qos, generation)
+            return
+        if not self.ownership.owns_loop(parsed.line, parsed.loop):
+            self.not_mine += 1  # another partition's: that peer hears it too
             return
         now = time.time()
+        claim = False
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
+            owner = self.claims.owner(cur, parsed.id) if self.claims else None
+            if owner is not None and owner != self.link.client_id:
+                # Claimed by another peer (a re-send a shared subscription handed here): not ours.
+                cur.execute("COMMIT")
+                self.not_mine += 1
+                log.info("request %s is %s's: not picked here", parsed.id, escape_external(owner, 64))
+                return
             cur.execute(
                 "INSERT OR IGNORE INTO request (id, topic, line, loop, loop_seq, card, received_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (parsed.id, topic, parsed.line, parsed.loop, parsed.loop_seq, parsed.card, now),
             )
             new = cur.rowcount == 1
+            if new and self.claims is not None and owner is None:
+                self.claims.claim(cur, parsed.id, now)  # picked once our claim comes back first
+                claim = True
+            elif new:
+                self._schedule(cur, parsed.id, now)
             if new:
                 self._check_seq(cur, parsed)
-                s = self.settings
-                ship = now + s.ship_after_s
-                for stage, due in zip(
-                    _STAGES, (s.accept_after_s, s.pick_after_s, s.ship_after_s), strict=True
-                ):
-                    cur.execute(
-                        "INSERT INTO answer (request_id, stage, due, eta) VALUES (?, ?, ?, ?)",
-                        (parsed.id, stage, now + due, ship + s.transit_s if stage == "shipped" else None),
-                    )
             else:
                 # A duplicate (re-publish, redelivery): no new pick; answer again with where it is,
                 # so the terminal can stop re-publishing.
                 cur.execute("UPDATE request SET duplicates = duplicates + 1 WHERE id = ?", (parsed.id,))
-                cur.execute(
-                    "UPDATE answer SET sent = 0 WHERE request_id = ? AND stage = "
-                    "(SELECT last_status FROM request WHERE id = ?)",
-                    (parsed.id, parsed.id),
-                )
+                self.answered_again += self.outbox.resend_current(cur, parsed.id)
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+        if claim:
+            assert self.claims is not None
+            self.claims.publish(parsed.id)
         self.received += new
         self.duplicates += not new
-        self.link.ack(mid, qos, generation)
+
+    def _schedule(self, cur: sqlite3.Cursor, request_id: str, received_at: float) -> None:
+        """Plan this peer's answers to a request it owns, timed from when it came in."""
+        s = self.settings
+        ship = received_at + s.ship_after_s
+        for stage, due in zip(_STAGES, (s.accept_after_s, s.pick_after_s, s.ship_after_s), strict=True):
+            cur.execute(
+                "INSERT OR IGNORE INTO answer (request_id, stage, due, eta) VALUES (?, ?, ?, ?)",
+                (request_id, stage, received_at + due, ship + s.transit_s if stage == "shipped" else None),
+            )
+
+    def _handle_claim(self, topic: str, payload: bytes) -> None:
+        assert self.claims is not None
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            settled = self.claims.seen(cur, topic, payload, time.time())
+            if settled is not None:
+                request_id, owner = settled
+                if owner == self.link.client_id:
+                    sql = "SELECT received_at FROM request WHERE id = ?"
+                    row = cur.execute(sql, (request_id,)).fetchone()
+                    if row is not None:
+                        self._schedule(cur, request_id, float(row[0]))
+                else:
+                    cur.execute("DELETE FROM request WHERE id = ?", (request_id,))
+                    self.received -= 1
+                    self.not_mine += 1
+                    log.info("request %s claimed first by %s: not picked here", request_id, owner)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    def _handle_query(self, topic: str, payload: bytes) -> None:
+        """A terminal asks where its requests are: answer those this peer owns with the current stage."""
+        query = validate(StatusQueryMessage, payload, MAX_QUERY_BYTES)
+        if isinstance(query, str):
+            self.refused += 1
+            log.warning("status query refused on %s: %s", escape_external(topic, 120), query)
+            self._keep_refused(topic, payload, query)
+            return
+        self.queries += 1
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for request_id in query.request_ids:
+                self.answered_again += self.outbox.resend_current(cur, request_id)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
 
     def _keep_refused(self, topic: str, payload: bytes, reason: str) -> None:
         """Keep a refused request, escaped, in the peer's own `rejected_input` (capped, newest kept).
@@ -232,41 +358,9 @@ class UpstreamPeer:
                 (request.line, request.loop, request.loop_seq),
             )
 
-    def _send_due(self) -> None:
-        now = time.time()
-        rows = self.db.execute(
-            "SELECT a.request_id, a.stage, a.eta, r.topic, r.card, r.loop FROM answer a "
-            "JOIN request r ON r.id = a.request_id WHERE a.sent = 0 AND a.due <= ? ORDER BY a.due LIMIT 200",
-            (now,),
-        ).fetchall()
-        if not rows:
-            return
-        for request_id, stage, eta, topic, card, loop in rows:
-            payload = {
-                "v": 1,
-                "id": str(uuid.uuid4()),
-                "request_id": request_id,
-                "status": stage,
-                "at": utc_text(datetime.now(UTC)),
-                "eta": utc_text(datetime.fromtimestamp(eta, UTC)) if eta else None,
-                "card": card,
-                "loop": loop,
-                "by": self.link.client_id,
-            }
-            self.link.publish(status_topic_for(topic), json.dumps(payload).encode(), 1)
-        # Marked sent once handed over: if one is lost, the terminal re-publishes its request and the
-        # duplicate is answered with the current status.
-        self.db.execute("BEGIN IMMEDIATE")
-        for request_id, stage, *_ in rows:
-            self.db.execute(
-                "UPDATE answer SET sent = 1 WHERE request_id = ? AND stage = ?", (request_id, stage)
-            )
-            self.db.execute(
-                "UPDATE request SET last_status = ? WHERE id = ? AND "
-                "(last_status IS NULL OR ? > last_status)",  # accepted < picked < shipped, as text too
-                (stage, request_id, stage),
-            )
-        self.db.execute("COMMIT")
-
     def count_requests(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM request").fetchone()[0])
+
+    def count_picked(self) -> int:
+        """Requests this peer owns and picks (scheduled answers), as opposed to merely received."""
+        return int(self.db.execute("SELECT count(DISTINCT request_id) FROM answer").fetchone()[0])

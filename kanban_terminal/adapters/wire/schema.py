@@ -30,6 +30,7 @@ from kanban_terminal.adapters.wire.outbound import (
     LightCommand,
     LineStateMessage,
 )
+from kanban_terminal.adapters.wire.peers import ClaimMessage, StatusQueryMessage
 
 MESSAGES: dict[str, type[BaseModel]] = {
     "bin_signal": BinSignalMessage,
@@ -42,6 +43,8 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "stack_light_buzzer": BuzzerCommand,
     "health": HealthMessage,
     "availability": AvailabilityMessage,
+    "claim": ClaimMessage,
+    "status_query": StatusQueryMessage,
 }
 """File stem -> model. A new message gets a line here and a section in docs/PROTOCOL.md."""
 
