@@ -282,9 +282,9 @@ class MqttLink:
             _rc, mid = client.subscribe(topic, qos)
             if mid is not None:
                 self._pending_subscriptions[mid] = topic
-        if self.availability_topic:
+        if self.availability_topic:  # subscribed first: the retained one is then another instance's
+            client.subscribe(self.availability_topic, 0)
             client.publish(self.availability_topic, self._availability_message("online"), qos=1, retain=True)
-            client.subscribe(self.availability_topic, 0)  # the witness: another instance's retained one
         if self._on_connected:
             self._on_connected(session_present)
 
@@ -320,7 +320,7 @@ class MqttLink:
         self._set_state("reconnecting", f"link lost: {reason}")
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic == self.availability_topic and self.witness.seen(bytes(msg.payload)):
+        if msg.topic == self.availability_topic and self.witness.seen(bytes(msg.payload), msg.retain):
             return  # QoS 0: nothing to acknowledge
         if self._on_message is None:
             self.ack(msg.mid, msg.qos)

@@ -18,6 +18,8 @@ import json
 import logging
 import os
 import socket
+import time
+from collections.abc import Callable
 from typing import Any
 
 from kanban_terminal.domain.text import escape_external
@@ -25,6 +27,8 @@ from kanban_terminal.domain.text import escape_external
 log = logging.getLogger(__name__)
 
 SESSION_TAKEN_OVER = 0x8E
+RECENT_S = 30.0
+"""A link lost this soon after another session said "online" on our topic is taken as a takeover."""
 
 
 def is_takeover(reason: Any) -> bool:
@@ -40,15 +44,24 @@ def this_instance() -> dict[str, object]:
 class SessionWitness:
     """Remembers the newest availability of the same client id written by another session."""
 
-    def __init__(self, client_id: str, session_id: str):
+    def __init__(self, client_id: str, session_id: str, monotonic: Callable[[], float] = time.monotonic):
         self.client_id = client_id
         self.session_id = session_id
+        self.monotonic = monotonic
         self.other: str = ""
         """How the other instance described itself, "" when none was seen."""
+        self.other_online_at: float | None = None
+        """Monotonic time another session last said it was online."""
         self.takeovers = 0
 
-    def seen(self, payload: bytes) -> bool:
-        """An availability on our own topic (ours or another's). Always True: the link consumes it."""
+    def seen(self, payload: bytes, retained: bool = False) -> bool:
+        """An availability on our own topic (ours or another's). Always True: the link consumes it.
+
+        A live "online" of another session while we are connected can only be a second process
+        with our client id: warned at once. A retained one may be a crashed earlier run of this
+        very instance (its last will comes only after 1.5 x keepalive), so it is only remembered,
+        and named if our link drops soon after.
+        """
         try:
             data = json.loads(payload)
         except ValueError:
@@ -57,27 +70,37 @@ class SessionWitness:
             return True
         parts = [f"session {data.get('session')}"]
         parts += [f"{k} {data[k]}" for k in ("host", "pid") if k in data]
-        other = escape_external(", ".join(str(p) for p in parts), 200)
-        if data.get("state") == "online" and other != self.other:
+        self.other = escape_external(", ".join(str(p) for p in parts), 200)
+        if data.get("state") != "online":
+            return True
+        self.other_online_at = self.monotonic()
+        if not retained:
             log.warning(
                 "another instance uses MQTT client id %s (%s): give each its own --instance "
-                "(or KANBAN_INSTANCE), or they take each other's session over",
+                "(or KANBAN_INSTANCE), or they take each other's broker session over",
                 self.client_id,
-                other,
+                self.other,
             )
-        self.other = other
         return True
 
     def after_disconnect(self, reason: Any, host: str, port: int) -> None:
-        """A lost link: warn loudly if the broker said another connection took our session."""
-        if not is_takeover(reason):
+        """A lost link: warn loudly if another connection took our session.
+
+        MQTT 5 brokers say so with reason 0x8E; mosquitto 2.0.11 just closes the socket (seen here),
+        so a link lost within `RECENT_S` of another session's "online" counts as a takeover too.
+        """
+        recent = self.other_online_at is not None and self.monotonic() - self.other_online_at < RECENT_S
+        if not is_takeover(reason) and not recent:
             return
         self.takeovers += 1
         log.warning(
-            "MQTT link %s to %s:%s: SESSION TAKEN OVER (MQTT 5 reason 0x8E): another process connected "
-            "with the same client id%s. Give each instance its own --instance (or KANBAN_INSTANCE).",
+            "MQTT link %s to %s:%s: SESSION TAKEN OVER (%s): another process connected with the same "
+            "client id%s. Give each instance its own --instance (or KANBAN_INSTANCE).",
             self.client_id,
             host,
             port,
-            f" (the other: {self.other})" if self.other else " (not seen yet on the availability topic)",
+            "MQTT 5 reason 0x8E"
+            if is_takeover(reason)
+            else "the link dropped as another instance came online",
+            f" (the other: {self.other})" if self.other else "",
         )
