@@ -119,8 +119,9 @@ def test_claims_pick_once_without_shared_subscriptions(mosquitto: Mosquitto, tmp
         wait_for(lambda: a.link.subscribed and b.link.subscribed, what="peers subscribed")
         publish_raw(mosquitto.port, [request_message(rid, n) for n, rid in enumerate(ids)])
         wait_for(lambda: a.count_picked() + b.count_picked() == N, what="every request picked")
-        assert a.claims and b.claims
-        wait_for(lambda: a.claims.lost + b.claims.lost == N, what="every loser gave its copy up")
+        claims_a, claims_b = a.claims, b.claims
+        assert claims_a is not None and claims_b is not None
+        wait_for(lambda: claims_a.lost + claims_b.lost == N, what="every loser gave its copy up")
     picked_a, picked_b = picked_by(tmp_path / "a.db"), picked_by(tmp_path / "b.db")
     assert picked_a & picked_b == set() and picked_a | picked_b == set(ids)
 
