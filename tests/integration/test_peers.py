@@ -57,7 +57,7 @@ def test_two_peers_on_a_shared_subscription_pick_every_request_once_even_when_it
     assert picked_a | picked_b == set(ids)
     assert picked_a and picked_b, "the shared subscription spread the load"
     assert resent_to_other > 0, "no re-send reached the other peer: the test did not test claims"
-    answered_by = {}
+    answered_by: dict[str, set[str]] = {}
     for _, d, _ in status.messages:
         answered_by.setdefault(d["request_id"], set()).add(d["by"])
     assert all(len(by) == 1 for by in answered_by.values()), "a request answered by two peers"
