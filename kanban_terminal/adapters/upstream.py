@@ -127,6 +127,9 @@ class UpstreamPeer:
         # Shared subscriptions are MQTT 5 only, and useless when the loops are partitioned: there
         # every instance hears every request and keeps its own share (peer_settings.py).
         shared = mqtt.protocol == "5" and own.mode == "claim" and own.shared_subscription
+        # A shared subscription hands each instance only some of a loop's requests: a "gap" there is
+        # another instance's request, not a lost one (only the instance set as a whole sees them all).
+        self._gap_level = logging.INFO if shared else logging.WARNING
         subscription = f"$share/{settings.group}/{flt}" if shared else flt
         # Claims first: the broker answers SUBSCRIBEs in order, so the retained claims are in before
         # the first request of this connection.
@@ -345,7 +348,8 @@ class UpstreamPeer:
         ).fetchone()
         if row is not None and request.loop_seq != row[0] + 1:
             self.gaps += 1
-            log.warning(
+            log.log(
+                self._gap_level,
                 "loop %s/%s: seq %d after %d (gap or reorder)",
                 request.line,
                 request.loop,
