@@ -112,3 +112,29 @@ def test_a_failover_url_that_cannot_be_used_is_refused_with_the_reason(
 ) -> None:
     with pytest.raises((MqttConfigError, ValueError), match=re.escape(message)):
         MqttSettings.model_validate(values)
+
+
+@pytest.mark.pty
+def test_the_firmware_bridge_over_mqtt_3_1_1(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    from firmware_bridge.bridge import Bridge
+    from firmware_bridge.simulator import DeviceSimulator
+    from tests.integration.test_bridge import TOPICS, make_config, observing
+
+    sim = DeviceSimulator("D1", link=tmp_path / "ttyD1")
+    sim.open()
+    sim.hello()
+    sim.start_heartbeat(0.1)
+    assert sim.link is not None
+    config = make_config(mosquitto.port, {"D1": sim.link})
+    config = config.model_copy(update={"broker": config.broker.model_copy(update={"protocol": "3.1.1"})})
+    bridge = Bridge(config, instance="a")
+    try:
+        with observing(mosquitto.port) as observer:
+            bridge.start()
+            observer.wait(TOPICS.device_availability("D1"), lambda p: p["state"] == "online")
+            sim.bin("B-07", "empty")
+            assert observer.wait(TOPICS.device_signal("D1"))["type"] == "bin_empty"
+    finally:
+        bridge.stop()
+        sim.stop()
+    assert _protocols(mosquitto)["bridge-plant1-br1-a"] == "p2"
