@@ -42,8 +42,9 @@ TEST_BRIDGE_OVERRIDES = {
 10 s shipped), 2 s back-off cap (30 s shipped)."""
 
 
-def bridge_lines(protocol: str, plant_port: int) -> str:
-    """The shipped bridge file for `protocol`, pointed at a loopback plant broker."""
+def bridge_lines(protocol: str, plant_port: int, topic: str | None = None) -> str:
+    """The shipped bridge file for `protocol`, pointed at a loopback plant broker; `topic` replaces
+    its `topic` line (the bench bridges a whole site of simulated lines)."""
     out = []
     for raw in SHIPPED_BRIDGES[protocol].read_text().splitlines():
         line = raw.strip()  # mosquitto comments are whole lines: `#` in a topic is a wildcard
@@ -54,6 +55,8 @@ def bridge_lines(protocol: str, plant_port: int) -> str:
             if key == "address":
                 out.append(f"address 127.0.0.1:{plant_port}")
             continue
+        if key == "topic" and topic is not None:
+            line = f"topic {topic}"
         out.append(TEST_BRIDGE_OVERRIDES.get(key, line))
     return "\n".join(out)
 
@@ -104,10 +107,11 @@ class LinkProxy:
 class BridgedPair:
     """A plant broker and a line broker whose shipped bridge reaches it through a `LinkProxy`."""
 
-    def __init__(self, workdir: Path, protocol: str):
+    def __init__(self, workdir: Path, protocol: str, *, topic: str | None = None, proxy: bool = True):
         self.plant = Mosquitto(workdir / "plant").start()
         self.link = LinkProxy(self.plant.port, workdir / "link.log").start()
-        self.line = Mosquitto(workdir / "line", extra=bridge_lines(protocol, self.link.port)).start()
+        target = self.link.port if proxy else self.plant.port
+        self.line = Mosquitto(workdir / "line", extra=bridge_lines(protocol, target, topic)).start()
 
     def bridge_up(self) -> bool:
         """The line broker's bridge is connected (the plant broker logged its client id last)."""
