@@ -36,6 +36,13 @@ class PeerOwnership(BaseModel):
     """Claim mode over MQTT 5: share the requests with `$share/<group>/...` (load is split). False
     for brokers without shared subscriptions (ejabberd): every peer gets every request, claims pick
     one. Always off in partition mode and over MQTT 3.1.1."""
+    shared_session_expiry_s: int = Field(120, ge=0)
+    """Session expiry of a peer on a shared subscription (instead of `mqtt.session_expiry_s`). A
+    stopped instance stays in the share group while its session lives, and the broker keeps handing
+    it its share of the requests (and of their re-sends): seen here, a retired instance's session
+    swallowed a third of the requests and their re-sends for as long as it lived (7 days by default).
+    Short, the group forgets it soon; what was queued for it comes back through the terminal's
+    re-publish, and the claims keep that from being picked twice."""
     partitions: int = Field(1, ge=1, le=256)
     """Partition mode: how many peers split the loops."""
     partition: int = Field(0, ge=0)

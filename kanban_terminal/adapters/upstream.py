@@ -130,6 +130,8 @@ class UpstreamPeer:
         # A shared subscription hands each instance only some of a loop's requests: a "gap" there is
         # another instance's request, not a lost one (only the instance set as a whole sees them all).
         self._gap_level = logging.INFO if shared else logging.WARNING
+        if shared:
+            mqtt = mqtt.model_copy(update={"session_expiry_s": own.shared_session_expiry_s})
         subscription = f"$share/{settings.group}/{flt}" if shared else flt
         # Claims first: the broker answers SUBSCRIBEs in order, so the retained claims are in before
         # the first request of this connection.

@@ -158,3 +158,33 @@ def test_peers_with_their_own_instance_never_take_each_other_over(
         assert (a.link.client_id, b.link.client_id) == ("SM1-peer-a", "SM1-peer-b")
         assert a.link.witness.takeovers == b.link.witness.takeovers == 0
     assert not [r for r in caplog.records if "TAKEN OVER" in r.getMessage()]
+
+
+def test_a_stopped_peer_leaves_the_share_group_soon_and_takes_no_requests_with_it(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """mosquitto hands a shared subscription's messages round robin to every member whose session
+    lives, stopped or not (seen here: a retired instance took a third of the requests and of their
+    re-sends). With the shared session expiry short, the live peer soon gets every request."""
+    settings = settings_for(mosquitto.port)
+    brief = fast_peer(PeerOwnership(shared_session_expiry_s=1))
+    with UpstreamPeer(settings, "S1", brief, tmp_path / "a.db", instance="a") as a:
+        with UpstreamPeer(settings, "S1", brief, tmp_path / "b.db", instance="b") as b:
+            wait_for(lambda: a.link.subscribed and b.link.subscribed, what="peers subscribed")
+        # Probes until three in a row reach `a`: round robin gives every other one to b while its
+        # session lives, so three in a row means the broker has dropped b from the group.
+        in_a_row, probes = 0, 0
+        while in_a_row < 3:
+            probes += 1
+            assert probes < 60, "b's session never left the share group"
+            before = a.received
+            publish_raw(mosquitto.port, [request_message(new_ids(1)[0], probes)])
+            try:
+                wait_for(lambda: a.received > before, timeout=1, what="probe at a")  # noqa: B023
+                in_a_row += 1
+            except AssertionError:
+                in_a_row = 0
+        ids = new_ids(10)
+        publish_raw(mosquitto.port, [request_message(rid, n) for n, rid in enumerate(ids)])
+        wait_for(lambda: set(ids) <= picked_by(tmp_path / "a.db"), what="every request with the live peer")
+    assert picked_by(tmp_path / "b.db").isdisjoint(ids)
