@@ -103,7 +103,8 @@ class MqttLink:
         """
         self.settings = settings
         self.client_id = client_id
-        self.subscriptions = list(subscriptions)
+        # Our own availability too (QoS 0, before "online" goes out): another instance's shows there.
+        self.subscriptions = list(subscriptions) + ([(availability_topic, 0)] if availability_topic else [])
         self._on_message = on_message
         self._on_published = on_published
         self._on_connected = on_connected
@@ -282,8 +283,7 @@ class MqttLink:
             _rc, mid = client.subscribe(topic, qos)
             if mid is not None:
                 self._pending_subscriptions[mid] = topic
-        if self.availability_topic:  # subscribed first: the retained one is then another instance's
-            client.subscribe(self.availability_topic, 0)
+        if self.availability_topic:
             client.publish(self.availability_topic, self._availability_message("online"), qos=1, retain=True)
         if self._on_connected:
             self._on_connected(session_present)
