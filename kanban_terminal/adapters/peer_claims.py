@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kanban_terminal.adapters.mqtt_client import MqttLink
@@ -41,6 +43,8 @@ CREATE TABLE IF NOT EXISTS pending_claim (
 """
 RECLAIM_AFTER_S = 10.0
 """A claim of ours that has not come back after this long is published again (lost with a link)."""
+CHORES_EVERY_S = 5.0
+"""How often lost claims are looked for and old ones cleared (two indexed reads)."""
 
 
 class ClaimBook:
@@ -54,6 +58,7 @@ class ClaimBook:
         db.executescript(SCHEMA)
         self.lost = 0
         """Requests this peer received but another peer claimed first."""
+        self._next_chores = 0.0
 
     def owner(self, cur: sqlite3.Cursor, request_id: str) -> str | None:
         row = cur.execute("SELECT owner FROM claim WHERE request_id = ?", (request_id,)).fetchone()
@@ -98,6 +103,39 @@ class ClaimBook:
         if owner != self.me:
             self.lost += 1
         return request_id, owner
+
+    def settle(
+        self, topic: str, payload: bytes, schedule: Callable[[sqlite3.Cursor, str, float], None]
+    ) -> int:
+        """A claim came in, in one transaction: if it settles one of our pending claims, `schedule`
+        (cursor, request id, received at) our answers when we won, or drop our copy when we lost.
+        Returns 1 for a copy dropped, else 0."""
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            lost = 0
+            settled = self.seen(cur, topic, payload, time.time())
+            if settled is not None and settled[1] == self.me:
+                row = cur.execute("SELECT received_at FROM request WHERE id = ?", (settled[0],)).fetchone()
+                if row is not None:
+                    schedule(cur, settled[0], float(row[0]))
+            elif settled is not None:
+                cur.execute("DELETE FROM request WHERE id = ?", (settled[0],))
+                lost = 1
+                log.info("request %s claimed first by %s: not picked here", *settled)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return lost
+
+    def chores(self, now: float, keep_s: float) -> None:
+        """Every `CHORES_EVERY_S` while connected: claim again what did not come back, clear old claims."""
+        if now < self._next_chores:
+            return
+        self._next_chores = now + CHORES_EVERY_S
+        self.claim_again(now)
+        self.clear_old(now, keep_s)
 
     def claim_again(self, now: float) -> int:
         """Publish again our claims that have not come back (lost with a link, or before a crash)."""

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
+from kanban_terminal.adapters.wire import MAX_QUERY_BYTES, StatusQueryMessage, validate
 from kanban_terminal.topics import status_topic_for
 
 log = logging.getLogger(__name__)
@@ -159,3 +160,19 @@ class StatusOutbox:
             (request_id, request_id),
         )
         return cur.rowcount > 0
+
+    def answer_query(self, payload: bytes) -> int | str:
+        """A terminal's status query: answer again, in one transaction, every request of it this peer
+        holds a stage of. Returns how many were answered, or why the query is refused."""
+        query = validate(StatusQueryMessage, payload, MAX_QUERY_BYTES)
+        if isinstance(query, str):
+            return query
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            answered = sum(self.resend_current(cur, request_id) for request_id in query.request_ids)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return answered

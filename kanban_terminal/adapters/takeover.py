@@ -20,6 +20,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from kanban_terminal.domain.text import escape_external
@@ -39,6 +40,13 @@ def is_takeover(reason: Any) -> bool:
 def this_instance() -> dict[str, object]:
     """Host and pid, for availability messages that must name the process behind a client id."""
     return {"host": socket.gethostname()[:64], "pid": os.getpid()}
+
+
+def instance_availability(state: str, peer: str, session: str | None) -> bytes:
+    """The supermarket peer's retained availability: which process runs this client id."""
+    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    body = {"v": 1, "state": state, "peer": peer, "session": session} | this_instance() | {"at": at}
+    return json.dumps(body).encode()
 
 
 class SessionWitness:

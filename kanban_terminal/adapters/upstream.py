@@ -20,28 +20,19 @@ peer neither forgets nor repeats them.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from kanban_terminal.adapters.mqtt_client import MqttLink
 from kanban_terminal.adapters.peer_claims import ClaimBook
 from kanban_terminal.adapters.peer_outbox import StatusOutbox
-from kanban_terminal.adapters.takeover import this_instance
-from kanban_terminal.adapters.wire import (
-    MAX_QUERY_BYTES,
-    MAX_REQUEST_BYTES,
-    RequestMessage,
-    StatusQueryMessage,
-    utc_text,
-    validate,
-)
+from kanban_terminal.adapters.takeover import instance_availability
+from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestMessage, validate
 from kanban_terminal.config import MqttSettings, UpstreamSettings
 from kanban_terminal.domain.text import escape_bytes, escape_external
 from kanban_terminal.topics import (
@@ -73,8 +64,6 @@ CREATE TABLE IF NOT EXISTS rejected_input (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, source TEXT NOT NULL, input TEXT NOT NULL, reason TEXT NOT NULL
 );
 """
-CLEAR_CLAIMS_EVERY_S = 60.0
-"""How often the owner looks for shipped requests whose retained claims may go."""
 REJECTED_KEEP = 2000
 """Refused requests the peer keeps (newest first), like a terminal's MQTT doors."""
 
@@ -150,7 +139,6 @@ class UpstreamPeer:
         self.claims = ClaimBook(self.db, self.link, site) if own.mode == "claim" else None
         self.outbox = StatusOutbox(self.db, self.link)
         self.link.set_handlers(on_published=self.outbox.on_published, on_connected=self.outbox.on_connected)
-        self._next_claim_chores = 0.0
         self._inbox: queue.SimpleQueue[tuple[str, bytes, int, int, int] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="upstream-peer", daemon=True)
@@ -177,11 +165,8 @@ class UpstreamPeer:
         self.db.close()
 
     def _availability(self, state: str) -> bytes:
-        """Retained on the peer's availability topic: which process runs this client id."""
         link = getattr(self, "link", None)  # None while the link builds its last will
-        body = {"v": 1, "state": state, "peer": self._client_id, "session": link and link.session_id}
-        body |= this_instance() | {"at": utc_text(datetime.now(UTC))}
-        return json.dumps(body).encode()
+        return instance_availability(state, self._client_id, link and link.session_id)
 
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
         self._inbox.put((topic, payload, mid, qos, generation))
@@ -202,12 +187,8 @@ class UpstreamPeer:
 
     def _chores(self) -> None:
         self.outbox.step()
-        now = time.time()
-        if self.claims is None or not self.link.connected or now < self._next_claim_chores:
-            return
-        self._next_claim_chores = now + min(CLEAR_CLAIMS_EVERY_S, 5.0)
-        self.claims.claim_again(now)
-        self.claims.clear_old(now, self.ownership.claim_keep_s)
+        if self.claims is not None and self.link.connected:
+            self.claims.chores(time.time(), self.ownership.claim_keep_s)
 
     def _handle(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
         if topic.endswith("/status_query"):
@@ -280,45 +261,20 @@ class UpstreamPeer:
 
     def _handle_claim(self, topic: str, payload: bytes) -> None:
         assert self.claims is not None
-        cur = self.db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            settled = self.claims.seen(cur, topic, payload, time.time())
-            if settled is not None:
-                request_id, owner = settled
-                if owner == self.link.client_id:
-                    sql = "SELECT received_at FROM request WHERE id = ?"
-                    row = cur.execute(sql, (request_id,)).fetchone()
-                    if row is not None:
-                        self._schedule(cur, request_id, float(row[0]))
-                else:
-                    cur.execute("DELETE FROM request WHERE id = ?", (request_id,))
-                    self.received -= 1
-                    self.not_mine += 1
-                    log.info("request %s claimed first by %s: not picked here", request_id, owner)
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+        lost = self.claims.settle(topic, payload, self._schedule)
+        self.received -= lost
+        self.not_mine += lost
 
     def _handle_query(self, topic: str, payload: bytes) -> None:
         """A terminal asks where its requests are: answer those this peer owns with the current stage."""
-        query = validate(StatusQueryMessage, payload, MAX_QUERY_BYTES)
-        if isinstance(query, str):
+        answered = self.outbox.answer_query(payload)
+        if isinstance(answered, str):
             self.refused += 1
-            log.warning("status query refused on %s: %s", escape_external(topic, 120), query)
-            self._keep_refused(topic, payload, query)
+            log.warning("status query refused on %s: %s", escape_external(topic, 120), answered)
+            self._keep_refused(topic, payload, answered)
             return
         self.queries += 1
-        cur = self.db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            for request_id in query.request_ids:
-                self.answered_again += self.outbox.resend_current(cur, request_id)
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+        self.answered_again += answered
 
     def _keep_refused(self, topic: str, payload: bytes, reason: str) -> None:
         """Keep a refused request, escaped, in the peer's own `rejected_input` (capped, newest kept).
