@@ -294,7 +294,12 @@ def terminal_rss(port: int, tmp: Path, n: int) -> tuple[float, float, float]:
 
 
 def scale(
-    port: int, tmp: Path, terminals: int, seconds: float, per_process: int = 10
+    port: int,
+    tmp: Path,
+    terminals: int,
+    seconds: float,
+    per_process: int = 10,
+    upstream_port: int | None = None,
 ) -> tuple[int, int, int, int, float, float, str]:
     """N terminals at one request per second each, through one mosquitto, to the supermarket peer.
 
@@ -303,6 +308,8 @@ def scale(
     never connected. The bench keeps the peer, an independent subscriber and the measurement.
     Latency: record_scan called (in a worker) -> request seen by the subscriber, on CLOCK_MONOTONIC.
     Returns raised, lost (the peer has fewer), duplicates, gaps, p50 and p99 ms, and a note.
+    `upstream_port`: the peer and the subscriber on another broker (the plant side of a bridge,
+    bench/topologies.py); the latency then includes the bridge.
     """
     import contextlib
     import os
@@ -310,8 +317,9 @@ def scale(
     from bench.fleet import cpu_s, fd_usage, machine_busy, start_fleet
 
     fast = UpstreamSettings(accept_after_s=0, pick_after_s=0, ship_after_s=0, transit_s=0)
-    peer = UpstreamPeer(settings_for(port), "S1", fast, tmp / "peer.db").__enter__()
-    sink = Sink(port, "kanban/v1/S1/+/requests", "scale-sink")
+    up = upstream_port or port
+    peer = UpstreamPeer(settings_for(up), "S1", fast, tmp / "peer.db").__enter__()
+    sink = Sink(up, "kanban/v1/S1/+/requests", "scale-sink")
     wait(lambda: peer.link.subscribed, 10, "peer subscribed")
     t_up = time.monotonic()
     workers = start_fleet(port, tmp / "fleet", terminals, -(-terminals // per_process), int(seconds) + 5)

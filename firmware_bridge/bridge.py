@@ -60,6 +60,7 @@ class Bridge:
         *,
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        instance: str | None = None,
     ) -> None:
         self.config = config
         self.topics = LineTopics(config.site, config.line)
@@ -87,7 +88,8 @@ class Bridge:
         self.mqtt = MqttLink(
             # The availability heartbeat keeps the bridge's own interval (it also paces the lamps).
             config.broker.model_copy(update={"heartbeat_s": limits.bridge_heartbeat_s}),
-            f"bridge-{config.site}-{config.bridge_id}",
+            # `--instance` (KANBAN_INSTANCE) keeps two bridges run from one config off each other's session.
+            f"bridge-{config.site}-{config.bridge_id}" + (f"-{instance}" if instance else ""),
             subscriptions=[(topic, 1) for topic in (self.topics.line_state, *self._commands)],
             on_message=self._on_mqtt,
             on_connected=self._on_mqtt_connected,
@@ -97,6 +99,7 @@ class Bridge:
             clock=clock,
             max_queued=_MAX_QUEUED,
         )
+        self.mqtt.witness.session_id = self.session  # the availability carries the bridge's session
         self.outbox = Outbox(Path(config.state_dir) / "outbox.db" if config.state_dir else None)
         if config.state_dir is None:
             log.warning("no state_dir configured: device events are kept in memory only")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import shlex
 import signal
 import sys
@@ -20,6 +22,8 @@ from firmware_bridge.config import ConfigError, load_config
 from firmware_bridge.simulator import DeviceSimulator  # pure Python + pty: cheap to import
 from kanban_terminal.domain.text import escape_external
 
+_INSTANCE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firmware-bridge", description=__doc__.splitlines()[0])
@@ -28,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="bridge the configured serial devices to MQTT")
     run.add_argument("--config", type=Path, required=True, help="bridge TOML file")
     run.add_argument("--mqtt", metavar="URL", help="mqtt://host:port, overrides the broker in the file")
+    run.add_argument(
+        "--instance",
+        default=os.environ.get("KANBAN_INSTANCE") or None,
+        help="instance name (env KANBAN_INSTANCE), appended to the MQTT client id: two bridges from "
+        "one config must not take each other's broker session over",
+    )
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("--config", type=Path, required=True)
     sim = sub.add_parser("simulate", help="a simulated device on a pseudo-terminal (commands on stdin)")
@@ -62,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from firmware_bridge.bridge import Bridge  # paho and pyserial only for the verb that needs them
 
-    bridge = Bridge(config)
+    if args.instance is not None and not _INSTANCE.match(args.instance):
+        print(f"firmware-bridge: --instance {args.instance!r}: letters, digits, _ . - only", file=sys.stderr)
+        return 2
+    bridge = Bridge(config, instance=args.instance)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: StackFrame | None) -> None:

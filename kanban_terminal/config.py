@@ -40,6 +40,7 @@ from kanban_terminal.mqtt_settings import MqttConfigError as MqttConfigError
 from kanban_terminal.mqtt_settings import MqttSettings as MqttSettings
 from kanban_terminal.mqtt_settings import check_tls_for_host as check_tls_for_host
 from kanban_terminal.mqtt_settings import is_loopback_host as is_loopback_host
+from kanban_terminal.peer_settings import PeerOwnership
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
@@ -220,6 +221,8 @@ class UpstreamSettings(_Model):
     delay_s: float = Field(60.0, ge=0)
     at_risk_every: int = Field(0, ge=0)
     """Demo and tests: every Nth request is reported `at_risk` (with a reason) after `accepted`; 0: none."""
+    ownership: PeerOwnership = PeerOwnership()
+    """`[upstream.ownership]`: how several peers pick each request once (peer_settings.py)."""
 
 
 class AndonSettings(_Model):

@@ -15,7 +15,7 @@ import ipaddress
 import os
 import ssl
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -75,7 +75,7 @@ class MqttConfigError(ValueError):
 
 
 TLS_FILES = ("ca_file", "cert_file", "key_file")
-TERMINAL_ONLY = ("inflight", "republish_after_s", "replay_after_reconnect_s")
+TERMINAL_ONLY = ("inflight", "republish_after_s", "replay_after_reconnect_s", "reconcile_after_s")
 """Settings of the terminal's relay and andon notices, not of the link: the bridge has its own."""
 
 
@@ -107,7 +107,12 @@ class MqttSettings(BaseModel):
     password_file: str | None = None
     """File holding the broker password (outside version control, mode 0600)."""
     protocol: Literal["5", "3.1.1"] = "5"
-    """MQTT version. 5 is needed to learn that a broker refused a publish; 3.1.1 only for amqtt."""
+    """MQTT version. 5 tells a refused publish (reason codes) and carries a session expiry; 3.1.1 for
+    brokers without MQTT 5 (RabbitMQ 3.10, amqtt): clean session false, no reason codes, and several
+    supermarket peers need `upstream.ownership` (docs/TOPOLOGIES.md)."""
+    failover_urls: tuple[str, ...] = ()
+    """Other nodes of a broker cluster (`mqtts://node2:8883`), tried in turn when a connection attempt
+    fails or the link drops (broker_urls.py); same TLS and user as the link."""
     keepalive_s: int = Field(10, ge=2, le=600)
     """Keepalive: a silent, half-open link is noticed within about 1.5 x this."""
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
@@ -123,6 +128,9 @@ class MqttSettings(BaseModel):
     republish_after_s: float = Field(60.0, gt=0)
     """Terminal only. Publish a request again (same id) when upstream has not answered after this
     many seconds."""
+    reconcile_after_s: float = Field(120.0, gt=0)
+    """Terminal only. An open request whose last upstream status is older than this is asked about
+    (an idempotent status query; services/reconcile.py): a status lost on the way back is sent again."""
     heartbeat_s: float = Field(10.0, gt=0)
     """Interval of the retained availability heartbeat (the bridge takes `limits.bridge_heartbeat_s`)."""
     replay_after_reconnect_s: float = Field(10.0, ge=0)
@@ -146,6 +154,7 @@ class MqttSettings(BaseModel):
             raise ValueError(f"{', '.join(files)} given but tls = false: set tls = true or remove them")
         if self.key_file is not None and self.cert_file is None:
             raise ValueError("key_file given without cert_file")
+        failover_nodes(self.failover_urls, tls=self.tls, username=self.username)  # raises with the why
         return self
 
     def tls_context(self) -> ssl.SSLContext | None:
@@ -232,6 +241,25 @@ def parse_mqtt_url(url: str, base: MqttSettings | None = None) -> MqttSettings:
     except ValidationError as exc:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise MqttConfigError(f"broker URL {url!r} cannot be used: {reasons}") from None
+
+
+def failover_nodes(urls: Iterable[str], *, tls: bool, username: str | None) -> tuple[tuple[str, int], ...]:
+    """(host, port) of each fail-over URL.
+
+    Raises:
+        MqttConfigError: a URL that cannot be used, plain MQTT off this machine, a TLS setting or a user
+            name that differs from the link's.
+    """
+    nodes = []
+    for url in urls:
+        fields = url_fields(url)
+        if fields["tls"] != tls:
+            want = "mqtts://" if tls else "mqtt://"
+            raise MqttConfigError(f"fail-over URL {url!r}: every node uses the link's TLS setting ({want})")
+        if fields.get("username", username) != username:
+            raise MqttConfigError(f"fail-over URL {url!r}: every node uses the link's user name")
+        nodes.append((str(fields["host"]), int(fields["port"])))
+    return tuple(nodes)
 
 
 def read_password(settings: MqttSettings, env: Mapping[str, str] | None = None) -> str | None:

@@ -8,6 +8,9 @@ service) names its requests topic from here without importing an adapter.
     kanban/v1/{site}/{line}/terminal/{terminal}/log_anchor     retained state  (card-log head)
     kanban/v1/{site}/{line}/requests                           event, QoS 1    terminal -> upstream
     kanban/v1/{site}/{line}/status                             event, QoS 1    upstream -> terminal
+    kanban/v1/{site}/{line}/status_query                       event, QoS 1    terminal -> upstream
+    kanban/v1/{site}/upstream/claim/{request_id}               retained state  peer -> peers
+    kanban/v1/{site}/upstream/peer/{peer}/availability         retained state  (last will: offline)
     kanban/v1/{site}/{line}/line_state                         retained state  (andon)
     kanban/v1/{site}/{line}/andon                              event, QoS 1    andon lifecycle events
     kanban/v1/{site}/{line}/device/{device}/signal             event, QoS 1    bin sensors, buttons
@@ -68,6 +71,10 @@ class LineTopics:
         return f"{self.base}/status"
 
     @property
+    def status_query(self) -> str:
+        return f"{self.base}/status_query"
+
+    @property
     def line_state(self) -> str:
         return f"{self.base}/line_state"
 
@@ -106,3 +113,22 @@ def status_topic_for(requests_topic: str) -> str:
 
 def bridge_availability(site: str, bridge: str) -> str:
     return f"{ROOT}/{check_level(site)}/bridge/{check_level(bridge)}/availability"
+
+
+def site_status_query_filter(site: str) -> str:
+    """Every line's status queries of a site: each peer hears all of them and answers its own."""
+    return f"{ROOT}/{check_level(site)}/+/status_query"
+
+
+def claims_filter(site: str) -> str:
+    """Every peer's claims of a site (retained; docs/PROTOCOL.md "Several peers")."""
+    return f"{ROOT}/{check_level(site)}/upstream/claim/+"
+
+
+def claim_topic(site: str, request_id: str) -> str:
+    return f"{ROOT}/{check_level(site)}/upstream/claim/{check_level(request_id)}"
+
+
+def peer_availability(site: str, peer: str) -> str:
+    """A supermarket peer instance's retained availability (names it in a takeover warning)."""
+    return f"{ROOT}/{check_level(site)}/upstream/peer/{check_level(peer)}/availability"

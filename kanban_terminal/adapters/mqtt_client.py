@@ -40,6 +40,7 @@ from kanban_terminal.adapters.mqtt_session import (
     set_nodelay,
     set_will,
 )
+from kanban_terminal.adapters.takeover import SessionWitness
 from kanban_terminal.adapters.wire import AvailabilityMessage
 from kanban_terminal.adapters.wire import utc_text as utc_text  # the wire's; demo and peer import it here
 from kanban_terminal.domain.text import escape_external
@@ -102,7 +103,8 @@ class MqttLink:
         """
         self.settings = settings
         self.client_id = client_id
-        self.subscriptions = list(subscriptions)
+        # Our own availability too (QoS 0, before "online" goes out): another instance's shows there.
+        self.subscriptions = list(subscriptions) + ([(availability_topic, 0)] if availability_topic else [])
         self._on_message = on_message
         self._on_published = on_published
         self._on_connected = on_connected
@@ -112,6 +114,7 @@ class MqttLink:
         self.clock = clock
         self.session_id = uuid.uuid4().hex[:12]
         """New for every process start: tells a consumer which availability belongs to which run."""
+        self.witness = SessionWitness(client_id, self.session_id)  # names a takeover's other instance
         self._state = LinkState("offline", clock(), "not started")
         self._state_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -313,9 +316,12 @@ class MqttLink:
             self._set_state("reconnecting", why)
             return
         self.answered_before_loss = self.last_answer_at
+        self.witness.after_disconnect(reason, self.settings.host, self.settings.port)
         self._set_state("reconnecting", f"link lost: {reason}")
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == self.availability_topic and self.witness.seen(bytes(msg.payload), msg.retain):
+            return  # QoS 0: nothing to acknowledge
         if self._on_message is None:
             self.ack(msg.mid, msg.qos)
             return

@@ -58,6 +58,8 @@ def new_client(settings: MqttSettings, client_id: str, *, max_inflight: int, max
     context = settings.tls_context()
     if context is not None:
         client.tls_set_context(context)
+    if settings.failover_urls:
+        install_failover(client, settings)
     return client
 
 
@@ -109,3 +111,26 @@ CLOSED_BEFORE_ACCEPT = (
 )
 """What a TLS listener does with plain MQTT and (TLS 1.3) a broker that rejects or misses our
 client certificate: the TCP and TLS handshakes succeed, then the socket closes before CONNACK."""
+
+
+def install_failover(client: mqtt.Client, settings: MqttSettings) -> None:
+    """Every reconnect after the first attempt goes to the next cluster node (broker_urls.py).
+
+    paho calls `reconnect()` for every attempt of its loop and reads the host there; the link's own
+    wrapper of `reconnect` (the TLS error text) wraps this one.
+    """
+    from kanban_terminal.broker_urls import NodeRotation, failover_nodes
+
+    others = failover_nodes(settings.failover_urls, tls=settings.tls, username=settings.username)
+    rotation = NodeRotation((settings.host, settings.port), others)
+    paho_reconnect = client.reconnect
+
+    def reconnect() -> Any:
+        node = rotation.next_node()
+        if node is not None:
+            # Not the `host`/`port` setters: they refuse in paho's "connection lost" state, the
+            # very state it reconnects from (paho 2.2); reconnect() reads these two right after.
+            client._host, client._port = node
+        return paho_reconnect()
+
+    client.reconnect = reconnect  # type: ignore[method-assign]

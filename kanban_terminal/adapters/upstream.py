@@ -8,7 +8,11 @@ site can run it for real (`kanban-terminal upstream`). It shows what every consu
 * commit, then acknowledge (manual ack), in its own SQLite file, so a crash loses no request;
 * watch each loop's `loop_seq` and log gaps (reliability goal R11);
 * serve every line of a site through one subscription, and share the load with other instances via
-  an MQTT 5 shared subscription (`$share/<group>/...`): a plant scales by its broker.
+  an MQTT 5 shared subscription (`$share/<group>/...`): a plant scales by its broker;
+* pick each request once across all instances: claims or a partition by config (peer_claims.py,
+  peer_settings.py);
+* send every answer store-and-forward (peer_outbox.py) and answer a terminal's status query with the
+  current stage.
 
 Answers (accepted, picked, shipped with ETA) are scheduled in the database, so a restart of the
 peer neither forgets nor repeats them.
@@ -16,25 +20,31 @@ peer neither forgets nor repeats them.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sqlite3
 import threading
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from kanban_terminal.adapters.anchor_intake import keep_anchor
-from kanban_terminal.adapters.mqtt_client import MqttLink, utc_text
+from kanban_terminal.adapters.mqtt_client import MqttLink
+from kanban_terminal.adapters.peer_claims import ClaimBook
+from kanban_terminal.adapters.peer_outbox import StatusOutbox, schedule_warnings
+from kanban_terminal.adapters.takeover import instance_availability
 from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestCancelMessage, RequestMessage, validate
 from kanban_terminal.adapters.wire.decode import parse_json_object, validate_object
 from kanban_terminal.config import MqttSettings, UpstreamSettings
 from kanban_terminal.domain.text import escape_bytes, escape_external
 from kanban_terminal.storage.anchors import AnchorStore
-from kanban_terminal.topics import site_log_anchors_filter, site_requests_filter, status_topic_for
+from kanban_terminal.topics import (
+    claims_filter,
+    peer_availability,
+    site_log_anchors_filter,
+    site_requests_filter,
+    site_status_query_filter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +112,15 @@ class UpstreamPeer:
         db_path: Path,
         *,
         client_id: str | None = None,
+        instance: str | None = None,
     ):
+        """Args:
+        client_id: the MQTT client id; default the config's `upstream.id`, plus `-<instance>`.
+        instance: tells instances run from one config apart (`--instance`, KANBAN_INSTANCE): two
+            peers with one client id knock each other off the broker.
+        """
         self.settings = settings
+        self.ownership = settings.ownership
         self.site = site
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
@@ -111,17 +128,37 @@ class UpstreamPeer:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
         flt = site_requests_filter(site)
-        # Shared subscriptions are MQTT 5; over 3.1.1 (amqtt) one instance takes everything.
-        subscription = f"$share/{settings.group}/{flt}" if mqtt.protocol == "5" else flt
+        own = self.ownership
+        # Shared subscriptions are MQTT 5 only, and useless when the loops are partitioned: there
+        # every instance hears every request and keeps its own share (peer_settings.py).
+        shared = mqtt.protocol == "5" and own.mode == "claim" and own.shared_subscription
+        # A shared subscription hands each instance only some of a loop's requests: a "gap" there is
+        # another instance's request, not a lost one (only the instance set as a whole sees them all).
+        self._gap_level = logging.INFO if shared else logging.WARNING
+        if shared:
+            mqtt = mqtt.model_copy(update={"session_expiry_s": own.shared_session_expiry_s})
+        subscription = f"$share/{settings.group}/{flt}" if shared else flt
+        # Claims first: the broker answers SUBSCRIBEs in order, so the retained claims are in before
+        # the first request of this connection.
+        subscriptions = [(claims_filter(site), 1)] if own.mode == "claim" else []
+        subscriptions += [(subscription, 1), (site_status_query_filter(site), 1)]
+        # Anchors are not shared: each instance keeps every terminal's card-log anchors.
+        subscriptions += [(site_log_anchors_filter(site), 1)]
         self.anchors = AnchorStore(self.db)
-        """Every card-log anchor the site's terminals publish (not shared: each instance keeps all)."""
+        """Every card-log anchor the site's terminals publish."""
+        self._client_id = client_id = client_id or (f"{settings.id}-{instance}" if instance else settings.id)
         self.link = MqttLink(
             mqtt,
-            client_id or settings.id,
-            subscriptions=[(subscription, 1), (site_log_anchors_filter(site), 1)],
+            client_id,
+            subscriptions=subscriptions,
             on_message=self._on_message,
+            availability_topic=peer_availability(site, client_id),
+            availability_message=self._availability,
             max_inflight=100,
         )
+        self.claims = ClaimBook(self.db, self.link, site) if own.mode == "claim" else None
+        self.outbox = StatusOutbox(self.db, self.link)
+        self.link.set_handlers(on_published=self.outbox.on_published, on_connected=self.outbox.on_connected)
         self._inbox: queue.SimpleQueue[tuple[str, bytes, int, int, int] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="upstream-peer", daemon=True)
@@ -130,6 +167,11 @@ class UpstreamPeer:
         self.gaps = 0
         self.refused = 0
         self.cancelled = 0
+        self.not_mine = 0
+        """Requests of another partition (partition mode) or claimed by another peer (claim mode)."""
+        self.queries = 0
+        self.answered_again = 0
+        """Answers sent again because of a duplicate request or a status query."""
 
     def __enter__(self) -> UpstreamPeer:
         self._thread.start()
@@ -143,6 +185,10 @@ class UpstreamPeer:
         self._thread.join(timeout=10)
         self.db.close()
 
+    def _availability(self, state: str) -> bytes:
+        link = getattr(self, "link", None)  # None while the link builds its last will
+        return instance_availability(state, self._client_id, link and link.session_id)
+
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
         self._inbox.put((topic, payload, mid, qos, generation))
 
@@ -155,87 +201,108 @@ class UpstreamPeer:
             try:
                 if item is not None:
                     self._handle(*item)
-                if self.link.connected:
-                    self._send_due()
+                self._chores()
             except Exception:
                 log.exception("upstream peer step failed")
                 self._stop.wait(0.5)
 
+    def _chores(self) -> None:
+        self.outbox.step()
+        if self.claims is not None and self.link.connected:
+            self.claims.chores(time.time(), self.ownership.claim_keep_s)
+
     def _handle(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
         if topic.endswith("/log_anchor"):
             keep_anchor(self.anchors, topic, payload)
-            self.link.ack(mid, qos, generation)
-            return
+        elif topic.endswith("/status_query"):
+            self._handle_query(topic, payload)
+        elif "/upstream/claim/" in topic:
+            self._handle_claim(topic, payload)
+        else:
+            self._handle_request(topic, payload)
+        self.link.ack(mid, qos, generation)
+
+    def _handle_request(self, topic: str, payload: bytes) -> None:
         cancel = parse_cancel(payload)
         if isinstance(cancel, Request):
             self._cancel(topic, cancel)
-            self.link.ack(mid, qos, generation)
             return
         parsed = cancel if isinstance(cancel, str) else parse_request(payload)
         if isinstance(parsed, str):
             self.refused += 1
             log.warning("request refused on %s: %s", escape_external(topic, 120), parsed)
             self._keep_refused(topic, payload, parsed)
-            self.link.ack(mid, qos, generation)
+            return
+        if not self.ownership.owns_loop(parsed.line, parsed.loop):
+            self.not_mine += 1  # another partition's: that peer hears it too
             return
         now = time.time()
+        claim = False
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
+            owner = self.claims.owner(cur, parsed.id) if self.claims else None
+            if owner is not None and owner != self.link.client_id:
+                # Claimed by another peer (a re-send a shared subscription handed here): not ours.
+                cur.execute("COMMIT")
+                self.not_mine += 1
+                log.info("request %s is %s's: not picked here", parsed.id, escape_external(owner, 64))
+                return
             cur.execute(
                 "INSERT OR IGNORE INTO request (id, topic, line, loop, loop_seq, card, received_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (parsed.id, topic, parsed.line, parsed.loop, parsed.loop_seq, parsed.card, now),
             )
             new = cur.rowcount == 1
+            if new and self.claims is not None and owner is None:
+                self.claims.claim(cur, parsed.id, now)  # picked once our claim comes back first
+                claim = True
+            elif new:
+                self._schedule(cur, parsed.id, now)
             if new:
                 self._check_seq(cur, parsed)
-                s = self.settings
-                ship = now + s.ship_after_s
-                for stage, due in zip(
-                    _STAGES, (s.accept_after_s, s.pick_after_s, s.ship_after_s), strict=True
-                ):
-                    cur.execute(
-                        "INSERT INTO answer (request_id, stage, due, eta) VALUES (?, ?, ?, ?)",
-                        (parsed.id, stage, now + due, ship + s.transit_s if stage == "shipped" else None),
-                    )
-                self._warn(cur, parsed.id, now)
             else:
                 # A duplicate (re-publish, redelivery): no new pick; answer again with where it is,
                 # so the terminal can stop re-publishing.
                 cur.execute("UPDATE request SET duplicates = duplicates + 1 WHERE id = ?", (parsed.id,))
-                cur.execute(
-                    "UPDATE answer SET sent = 0 WHERE request_id = ? AND stage = "
-                    "(SELECT last_status FROM request WHERE id = ?)",
-                    (parsed.id, parsed.id),
-                )
+                self.answered_again += self.outbox.resend_current(cur, parsed.id)
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+        if claim:
+            assert self.claims is not None
+            self.claims.publish(parsed.id)
         self.received += new
         self.duplicates += not new
-        self.link.ack(mid, qos, generation)
 
-    def _warn(self, cur: sqlite3.Cursor, request_id: str, now: float) -> None:
-        """Demo and tests (`delay_every`, `at_risk_every`): warn early about some requests. A delayed
-        one really ships `delay_s` later, and its new ETA says so."""
-        s, n = self.settings, self.received + 1
-        if s.delay_every and n % s.delay_every == 0:
+    def _schedule(self, cur: sqlite3.Cursor, request_id: str, received_at: float) -> None:
+        """Plan this peer's answers to a request it owns, timed from when it came in."""
+        s = self.settings
+        ship = received_at + s.ship_after_s
+        for stage, due in zip(_STAGES, (s.accept_after_s, s.pick_after_s, s.ship_after_s), strict=True):
             cur.execute(
-                "UPDATE answer SET due = due + ?, eta = eta + ? WHERE request_id = ? AND stage = 'shipped'",
-                (s.delay_s, s.delay_s, request_id),
+                "INSERT OR IGNORE INTO answer (request_id, stage, due, eta) VALUES (?, ?, ?, ?)",
+                (request_id, stage, received_at + due, ship + s.transit_s if stage == "shipped" else None),
             )
-            eta = now + s.ship_after_s + s.delay_s + s.transit_s
-            cur.execute(
-                "INSERT INTO answer (request_id, stage, due, eta) VALUES (?, 'delayed', ?, ?)",
-                (request_id, now + s.accept_after_s, eta),
-            )
-        if s.at_risk_every and n % s.at_risk_every == 0:
-            cur.execute(
-                "INSERT INTO answer (request_id, stage, due) VALUES (?, 'at_risk', ?)",
-                (request_id, now + s.accept_after_s),
-            )
+        schedule_warnings(cur, s, self.received + 1, request_id, received_at)
+
+    def _handle_claim(self, topic: str, payload: bytes) -> None:
+        assert self.claims is not None
+        lost = self.claims.settle(topic, payload, self._schedule)
+        self.received -= lost
+        self.not_mine += lost
+
+    def _handle_query(self, topic: str, payload: bytes) -> None:
+        """A terminal asks where its requests are: answer those this peer owns with the current stage."""
+        answered = self.outbox.answer_query(payload)
+        if isinstance(answered, str):
+            self.refused += 1
+            log.warning("status query refused on %s: %s", escape_external(topic, 120), answered)
+            self._keep_refused(topic, payload, answered)
+            return
+        self.queries += 1
+        self.answered_again += answered
 
     def _cancel(self, topic: str, cancel: Request) -> None:
         """Stop serving a cancelled request (a re-route) and answer `cancelled`; a cancel of a
@@ -290,7 +357,8 @@ class UpstreamPeer:
         ).fetchone()
         if row is not None and request.loop_seq != row[0] + 1:
             self.gaps += 1
-            log.warning(
+            log.log(
+                self._gap_level,
                 "loop %s/%s: seq %d after %d (gap or reorder)",
                 request.line,
                 request.loop,
@@ -303,43 +371,9 @@ class UpstreamPeer:
                 (request.line, request.loop, request.loop_seq),
             )
 
-    def _send_due(self) -> None:
-        now = time.time()
-        rows = self.db.execute(
-            "SELECT a.request_id, a.stage, a.eta, r.topic, r.card, r.loop FROM answer a "
-            "JOIN request r ON r.id = a.request_id WHERE a.sent = 0 AND a.due <= ? ORDER BY a.due LIMIT 200",
-            (now,),
-        ).fetchall()
-        if not rows:
-            return
-        for request_id, stage, eta, topic, card, loop in rows:
-            payload = {
-                "v": 1,
-                "id": str(uuid.uuid4()),
-                "request_id": request_id,
-                "status": stage,
-                "at": utc_text(datetime.now(UTC)),
-                "eta": utc_text(datetime.fromtimestamp(eta, UTC)) if eta else None,
-                "card": card,
-                "loop": loop,
-                "by": self.link.client_id,
-            }
-            if stage == "at_risk":
-                payload["reason"] = "carrier capacity short (simulated)"
-            self.link.publish(status_topic_for(topic), json.dumps(payload).encode(), 1)
-        # Marked sent once handed over: if one is lost, the terminal re-publishes its request and the
-        # duplicate is answered with the current status.
-        self.db.execute("BEGIN IMMEDIATE")
-        for request_id, stage, *_ in rows:
-            self.db.execute(
-                "UPDATE answer SET sent = 1 WHERE request_id = ? AND stage = ?", (request_id, stage)
-            )
-            self.db.execute(
-                "UPDATE request SET last_status = ? WHERE id = ? AND ? IN ('accepted', 'picked', 'shipped') "
-                "AND (last_status IS NULL OR (last_status != 'cancelled' AND ? > last_status))",
-                (stage, request_id, stage, stage),  # accepted < picked < shipped, as text too
-            )
-        self.db.execute("COMMIT")
-
     def count_requests(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM request").fetchone()[0])
+
+    def count_picked(self) -> int:
+        """Requests this peer owns and picks (scheduled answers), as opposed to merely received."""
+        return int(self.db.execute("SELECT count(DISTINCT request_id) FROM answer").fetchone()[0])

@@ -54,6 +54,9 @@ def add_headless_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentPars
         "upstream", help="run a supermarket / warehouse peer that answers requests over MQTT"
     )
     common(upstream)
+    from kanban_terminal.runtime.serve import add_instance_arguments
+
+    add_instance_arguments(upstream)
 
 
 def cmd_run(args: argparse.Namespace, load: Load, data_dir: DataDir, *, demo: bool = False) -> int:
@@ -162,7 +165,7 @@ def cmd_upstream(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int
 
     cfg = load(args)
     setup_logging(data_dir(args))
-    return run_upstream(cfg, data_dir(args), args.mqtt)
+    return run_upstream(cfg, data_dir(args), args.mqtt, instance=args.instance, partition=args.partition)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Load, DataDir], int]] = {

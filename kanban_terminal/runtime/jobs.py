@@ -18,8 +18,12 @@ from typing import TYPE_CHECKING
 from kanban_terminal.config import SerialScannerSettings
 from kanban_terminal.services.bus import Bus
 from kanban_terminal.services.events import ScannerStateChanged
+from kanban_terminal.services.reconcile import Reconciler
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.topics import LineTopics
 
 if TYPE_CHECKING:
+    from kanban_terminal.adapters.mqtt_client import MqttLink
     from kanban_terminal.adapters.scanner_serial import SerialScanner
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,19 @@ class Periodic:
                 self._step()
             except Exception:
                 log.exception("%s failed; trying again in %.0f s", self.name, self.every_s)
+
+
+def start_reconcile(terminal: Terminal, link: MqttLink, topics: LineTopics, after_s: float) -> Periodic:
+    """Start the status reconciliation job (services/reconcile.py) on `link`; returns it to stop."""
+    from datetime import timedelta
+
+    from kanban_terminal.adapters.status_query import StatusQuerySender
+
+    ask = StatusQuerySender(link, topics, terminal.config.terminal.id, terminal.clock)
+    reconciler = Reconciler(terminal, ask, after=timedelta(seconds=after_s), connected=lambda: link.connected)
+    job = Periodic("reconcile", reconciler.period_s, reconciler.step)
+    job.start()
+    return job
 
 
 class SerialScanners:

@@ -19,9 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kanban_terminal.config import MqttSettings, TerminalConfig, load_config
+from kanban_terminal.config import MqttSettings, TerminalConfig, UpstreamSettings, load_config
+from kanban_terminal.peer_settings import parse_partition
 from kanban_terminal.runtime.terminal_runtime import RuntimeOptions, open_runtime
 from kanban_terminal.services.terminal import utc_now
+from kanban_terminal.topics import check_level
 
 if TYPE_CHECKING:
     from kanban_terminal.adapters.demo import DemoEnvironment
@@ -100,15 +102,41 @@ def run_upstream(
     mqtt_url: str | None = None,
     *,
     stop: threading.Event | None = None,
+    instance: str | None = None,
+    partition: str | None = None,
 ) -> int:
-    """`kanban-terminal upstream`: the supermarket peer for every line of the config's site."""
+    """`kanban-terminal upstream`: the supermarket peer for every line of the config's site.
+
+    `instance` (else KANBAN_INSTANCE) makes the client id and the data file this instance's own;
+    `partition` ("I/N") serves only that share of the loops (docs/TOPOLOGIES.md).
+    """
     from kanban_terminal.adapters.upstream import UpstreamPeer
 
     stop = _stop_on_signals(stop)
     settings = resolve_mqtt(config, mqtt_url) or MqttSettings()
-    with UpstreamPeer(settings, config.site.id, config.upstream, data_dir / "upstream.db"):
+    instance = instance or os.environ.get("KANBAN_INSTANCE") or None
+    upstream = peer_settings(config, instance, partition)
+    db = data_dir / (f"upstream-{instance}.db" if instance else "upstream.db")
+    with UpstreamPeer(settings, config.site.id, upstream, db, instance=instance):
         _wait(stop)
     return 0
+
+
+def peer_settings(config: TerminalConfig, instance: str | None, partition: str | None) -> UpstreamSettings:
+    """The config's `[upstream]` with this instance's partition, if one was given.
+
+    Raises:
+        ValueError: the instance is not a valid id or the partition is not I/N (message for a person).
+    """
+    if instance is not None:
+        check_level(instance)
+    if partition is None:
+        return config.upstream
+    index, count = parse_partition(partition)
+    ownership = config.upstream.ownership.model_copy(
+        update={"mode": "partition", "partition": index, "partitions": count}
+    )
+    return config.upstream.model_copy(update={"ownership": ownership})
 
 
 @contextmanager
@@ -123,6 +151,37 @@ def start_demo_environment(
         yield env
 
 
+def _argument(check: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type: `check` raises ValueError with the message; argparse exits 2 with it."""
+
+    def typed(text: str) -> str:
+        try:
+            check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return typed
+
+
+def add_instance_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--instance` and `--partition` of the upstream peer (several peers from one config)."""
+    parser.add_argument(
+        "--instance",
+        default=None,
+        type=_argument(check_level),
+        help="instance name (env KANBAN_INSTANCE): appended to the client id and the data file, so "
+        "peers run from one config do not take each other's broker session over",
+    )
+    parser.add_argument(
+        "--partition",
+        default=None,
+        metavar="I/N",
+        type=_argument(parse_partition),
+        help="serve only share I of N of the loops (no claims)",
+    )
+
+
 def main(argv: list[str] | None = None, *, options: RuntimeOptions | None = None) -> int:
     """`python -m kanban_terminal.runtime serve|upstream`: the headless roots without the CLI."""
     parser = argparse.ArgumentParser(prog="python -m kanban_terminal.runtime")
@@ -130,9 +189,12 @@ def main(argv: list[str] | None = None, *, options: RuntimeOptions | None = None
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--mqtt", default=None)
+    add_instance_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(args.config)
     if args.verb == "upstream":
-        return run_upstream(config, args.data_dir, args.mqtt)
+        return run_upstream(
+            config, args.data_dir, args.mqtt, instance=args.instance, partition=args.partition
+        )
     return run_serve(config, args.data_dir, args.mqtt, options=options)

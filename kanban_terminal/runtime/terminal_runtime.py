@@ -28,7 +28,7 @@ from kanban_terminal.adapters.andon_link import LinkAndonPublisher
 from kanban_terminal.adapters.health_publisher import HealthPublisher
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
-from kanban_terminal.runtime.jobs import Periodic, SerialScanners
+from kanban_terminal.runtime.jobs import Periodic, SerialScanners, start_reconcile
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
 from kanban_terminal.services.cancel_outbox import CancelOutbox
 from kanban_terminal.services.escalation import EscalationRunner
@@ -111,6 +111,7 @@ class Runtime:
         self._andon_link: LinkAndonPublisher | None = None
         self._andon_unsubscribe: Callable[[], None] | None = None
         self._cancels: Periodic | None = None
+        self._reconcile: Periodic | None = None
         self._scan_lock = threading.Lock()
         """One scan (or lost-card flagging) at a time, in the order read: keyboard, serial, timer."""
         self.escalation = EscalationRunner(terminal, monotonic=self.options.monotonic)
@@ -252,6 +253,7 @@ class Runtime:
             link_state=lambda: link.state().state,
             last_error=lambda: relay.last_error,
         )
+        self._reconcile = start_reconcile(self.terminal, link, self.topics, settings.reconcile_after_s)
         self._andon_link = LinkAndonPublisher(link, self.topics, replay_s=settings.replay_after_reconnect_s)
         self._andon_unsubscribe = connect_publisher(self.terminal, self._andon_link)
         link.set_handlers(on_published=relay.on_published, on_connected=self._on_connected)
@@ -264,7 +266,10 @@ class Runtime:
         self.anchors = AnchorPublisher(self.terminal, link, self.topics.terminal_log_anchor(cfg.terminal.id))
         self.anchors.start()
         link.start()
-        self._jobs += ["mqtt-link", "mqtt-inbound", "relay", "cancels", "health", "andon-link", "log-anchor"]
+        self._jobs += [
+            "mqtt-link", "mqtt-inbound", "relay", "cancels", "health", "andon-link", "log-anchor",
+            "reconcile",
+        ]  # fmt: skip
 
     def _on_connected(self, session_present: bool) -> None:
         assert self.relay is not None and self.health is not None
@@ -295,6 +300,8 @@ class Runtime:
         self.scanners.stop()
         if self.anchors:
             self.anchors.stop()  # before the link: the last head leaves with the goodbye
+        if self._reconcile:
+            self._reconcile.stop()
         if self.link:
             self.link.stop()
         if self.relay:

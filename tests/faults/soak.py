@@ -263,13 +263,27 @@ def redelivery(tmp: Path, quick: bool) -> dict[str, object]:
     return figures | {"wall_s": round(time.monotonic() - start, 1)}
 
 
+def bridged(tmp: Path, quick: bool) -> dict[str, object]:
+    """Issue 16: a line broker bridged to a plant broker, two peers, the link killed and frozen, a
+    peer killed; both shipped bridge files, 60 (quick) / 900 requests each."""
+    from tests.integration.test_bridged_topologies import run_bridged_faults
+
+    loops, cards = (4, 15) if quick else (20, 45)
+    out: dict[str, object] = {}
+    for protocol in ("5", "3.1.1"):
+        start = time.monotonic()
+        figures = run_bridged_faults(tmp / protocol, protocol, loops=loops, cards=cards)
+        out[f"bridge {protocol}"] = dict(figures) | {"wall_s": round(time.monotonic() - start, 1)}
+    return out
+
+
 def serial(tmp: Path, quick: bool) -> dict[str, object]:
     return run_replugs(tmp, CI_REPLUGS if quick else SOAK_REPLUGS)
 
 
 EXPERIMENTS: dict[str, Callable[[Path, bool], dict[str, object]]] = {
     "crash": crash, "fiu": fiu, "outage": outage, "backlog": backlog, "frozen": frozen,
-    "bad_input": bad_input, "serial": serial, "redelivery": redelivery,
+    "bad_input": bad_input, "serial": serial, "redelivery": redelivery, "bridged": bridged,
 }  # fmt: skip
 
 

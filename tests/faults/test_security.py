@@ -83,16 +83,17 @@ def pki() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+SHIPPED_ACL = support.ROOT / "deploy" / "mosquitto" / "examples" / "kanban.acl"
+
+
 def _auth_files(folder: Path) -> str:
     passwd = folder / "passwd"
     passwd.touch()
     for user in ("term-l1", "term-l9", "intruder"):
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, PASSWORD], check=True, timeout=30)
     acl = folder / "acl"
-    acl.write_text(
-        "user term-l1\ntopic readwrite kanban/v1/S1/L1/#\n\nuser term-l9\ntopic readwrite kanban/v1/S1/L9/#\n"
-        "\nuser intruder\ntopic read kanban/v1/S1/L9/#\n"
-    )
+    # The shipped example ACL (deploy/mosquitto/examples/kanban.acl), plus a reader of line L9 only.
+    acl.write_text(SHIPPED_ACL.read_text() + "\nuser intruder\ntopic read kanban/v1/S1/L9/#\n")
     for f in (passwd, acl):
         os.chmod(f, 0o644)
     return f"password_file {passwd}\nacl_file {acl}\nuse_username_as_clientid true\n"

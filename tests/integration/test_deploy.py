@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,7 +47,7 @@ def test_unit_hardening_and_paths(unit: Path) -> None:
     state = s["StateDirectory"][0]
     assert s["ReadWritePaths"] == [f"/var/lib/{state}"]
     assert s["Environment"][1] == f"KANBAN_DATA_DIR=/var/lib/{state}"
-    assert s["Environment"][0] == "KANBAN_CONFIG=/etc/kanban-terminal/terminal.toml"
+    assert s["Environment"][0].startswith("KANBAN_CONFIG=/etc/kanban-terminal/")
     assert s["ExecStart"][0].startswith(INSTALLED_BIN)
 
 
@@ -71,6 +74,52 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
 
     assert done.returncode == 0 and done.stdout + done.stderr == "", done.stderr
     assert "Frobnicate" in control.stderr, "verify must be able to see a mistake, or this test proves nothing"
+
+
+EXAMPLE_CONFIGS = {
+    "/etc/kanban-terminal/terminal.toml": DEPLOY.parent / "config" / "plant.example.toml",
+    "/etc/kanban-terminal/bridge.toml": DEPLOY.parent / "config" / "bridge.example.toml",
+}
+VENV_BIN = Path(sys.executable).parent
+
+
+def _exec_start(unit: Path) -> list[str]:
+    """The unit's ExecStart as argv, with ${VAR} / $VAR from its Environment= lines (as systemd does)."""
+    s = _settings(unit)
+    env = dict(e.split("=", 1) for e in s.get("Environment", []))
+    argv = shlex.split(s["ExecStart"][0])
+    return [re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: env[m.group(1) or m.group(2)], a) for a in argv]
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
+def test_each_units_exec_start_runs_with_the_shipped_example_config(unit: Path, tmp_path: Path) -> None:
+    """The unit's own command line, pointed at the installed program's stand-in (this venv) and the
+    shipped example config, with its verb swapped for `check-config` and, separately, with `--help`:
+    a unit that starts a program with no verb or no config (it exited 2 on every start) fails here."""
+    argv = _exec_start(unit)
+    program = VENV_BIN / Path(argv[0]).name
+    assert argv[0].startswith(INSTALLED_BIN) and program.exists(), argv
+    verb, rest = argv[1], argv[2:]
+    assert verb in ("serve", "run"), f"{unit.name}: ExecStart names no verb: {argv}"
+    s = _settings(unit)
+    env = os.environ | dict(e.split("=", 1) for e in s.get("Environment", []))
+    config = EXAMPLE_CONFIGS[env["KANBAN_CONFIG"]]
+    env |= {"KANBAN_CONFIG": str(config), "KANBAN_DATA_DIR": str(tmp_path)}
+    rest = [str(EXAMPLE_CONFIGS.get(a, a)) for a in rest]
+    # Options that only `run`/`serve` take are dropped for check-config; the config stays.
+    if "--config" not in rest:
+        rest = ["--config", str(config), *rest]
+    checked = subprocess.run(
+        [str(program), "check-config", *rest], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert checked.returncode == 0, f"{unit.name}: {checked.stdout}{checked.stderr}"
+    helped = subprocess.run(
+        [str(program), verb, "--help"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert helped.returncode == 0 and "usage" in helped.stdout.lower(), helped.stderr
+    # The control: the command the bridge unit shipped before (no verb, no config) fails the same checks.
+    bare = subprocess.run([str(program)], capture_output=True, text=True, env=env, timeout=60)
+    assert bare.returncode != 0
 
 
 def test_kiosk_loop_restarts_the_screen_until_told_to_stop(tmp_path: Path) -> None:

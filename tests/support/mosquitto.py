@@ -45,7 +45,7 @@ PLANT_SETTINGS = (
     # per-change saving cost a write of every queued message per message (deploy/mosquitto/).
     "autosave_interval 1",
     "autosave_on_changes false",
-    "max_inflight_messages 0",
+    "max_inflight_messages 1000",
     "max_queued_messages 1000000",
     "set_tcp_nodelay true",
 )

@@ -37,8 +37,20 @@ from kanban_terminal.adapters.wire.outbound import (
     LogAnchorMessage,
     encode,
 )
+from kanban_terminal.adapters.wire.peers import (
+    MAX_CLAIM_BYTES,
+    MAX_QUERY_BYTES,
+    MAX_QUERY_IDS,
+    ClaimMessage,
+    StatusQueryMessage,
+)
 
 __all__ = [
+    "MAX_CLAIM_BYTES",
+    "MAX_QUERY_BYTES",
+    "MAX_QUERY_IDS",
+    "ClaimMessage",
+    "StatusQueryMessage",
     "MAX_REQUEST_BYTES",
     "MAX_SIGNAL_BYTES",
     "MAX_STATUS_BYTES",

@@ -32,6 +32,7 @@ from kanban_terminal.adapters.wire.outbound import (
     LineStateMessage,
     LogAnchorMessage,
 )
+from kanban_terminal.adapters.wire.peers import ClaimMessage, StatusQueryMessage
 
 MESSAGES: dict[str, type[BaseModel]] = {
     "bin_signal": BinSignalMessage,
@@ -46,6 +47,8 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "health": HealthMessage,
     "availability": AvailabilityMessage,
     "log_anchor": LogAnchorMessage,
+    "claim": ClaimMessage,
+    "status_query": StatusQueryMessage,
 }
 """File stem -> model. A new message gets a line here and a section in docs/PROTOCOL.md."""
 
