@@ -40,7 +40,7 @@ from kanban_terminal.mqtt_settings import MqttConfigError as MqttConfigError
 from kanban_terminal.mqtt_settings import MqttSettings as MqttSettings
 from kanban_terminal.mqtt_settings import check_tls_for_host as check_tls_for_host
 from kanban_terminal.mqtt_settings import is_loopback_host as is_loopback_host
-from kanban_terminal.peer_settings import PeerOwnership
+from kanban_terminal.peer_settings import UpstreamSettings as UpstreamSettings
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
@@ -199,30 +199,6 @@ class BinSensor(_Model):
     """The bin id a device watching several bins reports in `bin`; omit for a one-bin sensor."""
     card: CardId
     """The card of the bin it watches; an empty signal is handled like a scan of this card."""
-
-
-class UpstreamSettings(_Model):
-    """The supermarket / warehouse peer (`kanban-terminal upstream` and the demo)."""
-
-    group: Ident = "supermarket"
-    """Shared-subscription group: instances with the same group share the requests."""
-    id: Ident = "SM1-peer"
-    """Client id of the peer instance."""
-    accept_after_s: float = Field(1.0, ge=0)
-    """Seconds from request to `accepted`."""
-    pick_after_s: float = Field(10.0, ge=0)
-    """Seconds from request to `picked`."""
-    ship_after_s: float = Field(20.0, ge=0)
-    """Seconds from request to `shipped`."""
-    transit_s: float = Field(20.0, ge=0)
-    """Seconds from shipped to arrival at the line: the ETA sent with `shipped`."""
-    delay_every: int = Field(0, ge=0)
-    """Demo and tests: every Nth request is `delayed` by `delay_s` (a new ETA after `accepted`); 0: none."""
-    delay_s: float = Field(60.0, ge=0)
-    at_risk_every: int = Field(0, ge=0)
-    """Demo and tests: every Nth request is reported `at_risk` (with a reason) after `accepted`; 0: none."""
-    ownership: PeerOwnership = PeerOwnership()
-    """`[upstream.ownership]`: how several peers pick each request once (peer_settings.py)."""
 
 
 class AndonSettings(_Model):

@@ -1,6 +1,7 @@
 """How several supermarket peers share one site's requests so that each is picked exactly once.
 
-`[upstream.ownership]` of the config. Two mechanisms (docs/PROTOCOL.md, "Several peers"):
+`[upstream]` of the config and its `[upstream.ownership]`. Two mechanisms (docs/PROTOCOL.md,
+"Several peers"):
 
 * `claim` (default): before it picks, a peer publishes a retained claim for the request id and picks
   only if its own claim is the first one it sees on that topic. One broker hands every subscriber a
@@ -20,9 +21,11 @@ This module imports no layer; it only reads settings.
 from __future__ import annotations
 
 import zlib
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
 class PeerOwnership(BaseModel):
@@ -75,3 +78,29 @@ def parse_partition(text: str) -> tuple[int, int]:
     if not sep or not index.isdigit() or not count.isdigit() or int(count) < 1 or int(index) >= int(count):
         raise ValueError(f"--partition must be I/N with 0 <= I < N (e.g. 0/2), got {text!r}")
     return int(index), int(count)
+
+
+class UpstreamSettings(BaseModel):
+    """The supermarket / warehouse peer (`kanban-terminal upstream` and the demo): `[upstream]`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group: Ident = "supermarket"
+    """Shared-subscription group: instances with the same group share the requests."""
+    id: Ident = "SM1-peer"
+    """Client id of the peer instance."""
+    accept_after_s: float = Field(1.0, ge=0)
+    """Seconds from request to `accepted`."""
+    pick_after_s: float = Field(10.0, ge=0)
+    """Seconds from request to `picked`."""
+    ship_after_s: float = Field(20.0, ge=0)
+    """Seconds from request to `shipped`."""
+    transit_s: float = Field(20.0, ge=0)
+    """Seconds from shipped to arrival at the line: the ETA sent with `shipped`."""
+    delay_every: int = Field(0, ge=0)
+    """Demo and tests: every Nth request is `delayed` by `delay_s` (a new ETA after `accepted`); 0: none."""
+    delay_s: float = Field(60.0, ge=0)
+    at_risk_every: int = Field(0, ge=0)
+    """Demo and tests: every Nth request is reported `at_risk` (with a reason) after `accepted`; 0: none."""
+    ownership: PeerOwnership = PeerOwnership()
+    """`[upstream.ownership]`: how several peers pick each request once."""
