@@ -5,10 +5,13 @@ with its card-log row in one unit of work, and published only after that commit.
 written through storage/andon_rows.py and andon_reads.py: no SQL here. A restart re-derives
 what is due from the stored raise time and the stored tiers, so it escalates on time and never twice.
 
-Elapsed time is measured on the monotonic clock from the moment this process first saw an event,
-added to the wall-clock elapsed at that moment: a wall-clock step while running (NTP, a manual
-change, ±1 h) neither fires a tier early nor delays one. Only across a restart does the wall clock
-decide, because nothing else survives it (reliability.md R12).
+Elapsed time is measured on the monotonic clock from a stored anchor (services/clock_watch.py,
+table `elapsed_anchor`): the wall-clock elapsed when this terminal first saw the event, at a
+monotonic reading of this boot. A wall-clock step while running (NTP, a manual change, ±1 h, a DST
+mistake) neither fires a tier early nor delays one, and neither does a step while `serve` was down:
+the monotonic clock is one clock for every process of a boot. Only across a reboot does the wall
+clock count, from the elapsed time last stored (reliability.md R12). Each tick first checks the
+clocks against each other and logs a step (`clock_stepped`) before it fires anything.
 
 Material andon: a replenishment request past its due time with no delivery raises a CALL with
 reason MAT linked to the card, once per request (a unique index on andon.request_id), if the loop
@@ -23,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import AndonKind, tier_role, tiers_due
@@ -31,6 +34,7 @@ from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise_in
 from kanban_terminal.services.andon_log import log_andon
 from kanban_terminal.services.andon_views import line_state, reason_rule, view_of
+from kanban_terminal.services.clock_watch import ClockWatch, ElapsedTimers, read_boot_id
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import andon_reads
 from kanban_terminal.storage.andon_rows import DuplicateAndon
@@ -43,24 +47,23 @@ MATERIAL_REASON = "MAT"
 class EscalationRunner:
     """Call `tick()` about once a second (the TUI's timer, or `run` in a headless thread)."""
 
-    def __init__(self, terminal: Terminal, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        terminal: Terminal,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        boot_id: Callable[[], str] = read_boot_id,
+    ) -> None:
         self.terminal = terminal
         self._monotonic = monotonic
-        self._anchors: dict[str, tuple[float, timedelta]] = {}
+        self.timers = ElapsedTimers(terminal, "andon:", monotonic=monotonic, boot_id=boot_id)
+        self.clock_watch = ClockWatch(terminal, monotonic=monotonic)
         self._lock = threading.Lock()
-
-    def elapsed(self, andon_id: str, raised_at: datetime, now: datetime) -> timedelta:
-        """Time since the raise, immune to wall-clock steps while this process runs."""
-        mono = self._monotonic()
-        anchor = self._anchors.get(andon_id)
-        if anchor is None:
-            anchor = (mono, max(timedelta(0), now - raised_at))
-            self._anchors[andon_id] = anchor
-        return anchor[1] + timedelta(seconds=max(0.0, mono - anchor[0]))
 
     def tick(self) -> list[AndonChanged]:
         """Fire every due tier once and raise material andons; returns the escalations fired."""
         with self._lock:  # two timers must not race each other into the same tier
+            self.clock_watch.check()  # a step is in the log before anything fired on the new clock
             self.raise_material_andons()
             self.resolve_supplied_material_andons()
             return self._escalate()
@@ -69,15 +72,13 @@ class EscalationRunner:
         terminal = self.terminal
         now = terminal.clock()
         andons, fired = andon_reads.escalation_candidates(terminal.db)
-        live = {a.id for a in andons}
-        for gone in set(self._anchors) - live:
-            del self._anchors[gone]
+        elapsed_of = self.timers.elapsed(((a.id, a.raised_at) for a in andons), now)
         changes: list[AndonChanged] = []
         for andon in andons:
             rule = reason_rule(terminal, andon.reason)
             if rule is None:
                 continue
-            elapsed = self.elapsed(andon.id, andon.raised_at, now)
+            elapsed = elapsed_of[andon.id]
             for tier in tiers_due(elapsed, False, rule.tiers, fired.get(andon.id, ())):
                 change = self._fire(andon.id, tier, now)
                 if change is not None:

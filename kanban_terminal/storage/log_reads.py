@@ -282,3 +282,10 @@ def verify_chain_of(db: Database) -> ChainReport:
                 return ChainReport(count, row[0])
             prev = row[-1]
     return ChainReport(count, None)
+
+
+def last_recorded_at(db: Database) -> datetime | None:
+    """When the newest card-log row was written (by id: record order), None for an empty log."""
+    with db.snapshot() as raw:
+        row = raw.execute("SELECT recorded_at FROM card_log ORDER BY id DESC LIMIT 1").fetchone()
+    return parse_stored(row[0]) if row else None
