@@ -37,6 +37,7 @@ from kanban_terminal.mqtt_settings import MqttConfigError as MqttConfigError
 from kanban_terminal.mqtt_settings import MqttSettings as MqttSettings
 from kanban_terminal.mqtt_settings import check_tls_for_host as check_tls_for_host
 from kanban_terminal.mqtt_settings import is_loopback_host as is_loopback_host
+from kanban_terminal.site_settings import Site as Site
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
@@ -44,13 +45,6 @@ CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Site(_Model):
-    id: Ident
-    """Plant or site id, used in MQTT topics."""
-    name: str = ""
-    """Human name of the site."""
 
 
 class Line(_Model):

@@ -70,7 +70,9 @@ class ClockReading:
     mono_s: float
 
 
-def wall_step(before: ClockReading, after: ClockReading, threshold_s: float = STEP_THRESHOLD_S) -> float | None:
+def wall_step(
+    before: ClockReading, after: ClockReading, threshold_s: float = STEP_THRESHOLD_S
+) -> float | None:
     """Seconds the wall clock stepped between two readings (+ forward, - back), or None.
 
     Between two readings both clocks should advance alike; what the wall clock moved beyond the

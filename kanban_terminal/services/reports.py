@@ -23,6 +23,7 @@ from kanban_terminal.domain.metrics import (
     loop_metrics,
     source_metrics,
 )
+from kanban_terminal.domain.shifts import UTC_CALENDAR, ShiftCalendar
 from kanban_terminal.domain.sizing import LoopHistory
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import report_reads
@@ -52,6 +53,8 @@ class Report:
     sources: tuple[tuple[str, str, SourceMetrics], ...]
     """(source id, kind, metrics)."""
     andons: tuple[AndonRecord, ...]
+    calendar: ShiftCalendar = UTC_CALENDAR
+    """The plant's zone and shifts (`[site]`): days and shifts are counted in it."""
 
 
 def build_report(terminal: Terminal, days: int = 28) -> Report:
@@ -76,13 +79,14 @@ def build_report(terminal: Terminal, days: int = 28) -> Report:
                 cards_by_state=dict(by_state),
                 material_andons=material.get(loop.id, 0),
                 days=min(days, 14),  # the sparkline: two weeks fit beside the figures
+                calendar=terminal.config.site.calendar,
             )
         )
     per_source = cycles_by(cycles, "source")
     sources = tuple(
         (s.id, s.kind, source_metrics(s.id, per_source.get(s.id, []))) for s in terminal.config.sources
     )
-    return Report(since, now, tuple(loops), sources, tuple(andons))
+    return Report(since, now, tuple(loops), sources, tuple(andons), terminal.config.site.calendar)
 
 
 def loop_histories(terminal: Terminal, days: int = 365) -> list[LoopHistory]:

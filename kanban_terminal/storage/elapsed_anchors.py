@@ -38,4 +38,4 @@ def drop_except(session: Session, prefix: str, keep: Iterable[str]) -> None:
     stmt = delete(ElapsedAnchorRow).where(col(ElapsedAnchorRow.key).startswith(prefix))
     if kept:
         stmt = stmt.where(col(ElapsedAnchorRow.key).notin_(kept))
-    session.exec(stmt)  # type: ignore[call-overload]
+    session.exec(stmt)

@@ -134,7 +134,7 @@ class KanbanApp(AndonAppMixin, App[None]):
         for the log and metrics screens a read-only way to the terminal."""
         cfg = self.terminal.config
         chrome = ScreenChrome(cfg.terminal.id, cfg.line.name or cfg.line.id, self.idle_text)
-        log = CardLogReader(self.terminal.db, self.terminal.clock)
+        log = CardLogReader(self.terminal.db, self.terminal.clock, self.terminal.config.site.calendar)
         metrics = MetricsReader(self.terminal)
         self.add_mode("scan", lambda: ScanScreen(chrome))
         self.add_mode("board", lambda: BoardScreen(chrome))

@@ -86,7 +86,9 @@ class Line:
 
     def start(self) -> None:
         mark = len(self.log.read_bytes()) if self.log.exists() else 0
-        self.serve = support.serve(self.config_path, self.data, self.broker.port, self.log, self.wall.env(self.tz))
+        self.serve = support.serve(
+            self.config_path, self.data, self.broker.port, self.log, self.wall.env(self.tz)
+        )
         wait_for(lambda: b"MQTT link subscribed to" in self.log.read_bytes()[mark:], what="serve up")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -131,7 +133,9 @@ class Line:
 def assert_tiers_on_time(line: Line, seen: dict[int, float]) -> None:
     assert line.tiers() == ["tier 0: team_lead called", "tier 1: supervisor called", "tier 2: manager called"]
     for tier, delay in enumerate(TIERS_S):
-        assert seen[tier] >= delay - 0.05, f"tier {tier} fired {seen[tier]:.1f} s after the raise, due at {delay}"
+        assert seen[tier] >= delay - 0.05, (
+            f"tier {tier} fired {seen[tier]:.1f} s after the raise, due at {delay}"
+        )
 
 
 def assert_log_explains_itself(line: Line) -> list[str]:
@@ -198,4 +202,3 @@ def test_the_dst_change_of_the_plant_moves_no_tier(tmp_path: Path) -> None:
     assert assert_log_explains_itself(line) == []
     raised_at = next(at for _, event, at, _ in line.rows() if event == "andon_raised")
     assert raised_at < BERLIN_SPRING_FORWARD < line.rows()[-1][2]  # the change really was crossed
-
