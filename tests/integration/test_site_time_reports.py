@@ -80,7 +80,8 @@ def test_export_takes_the_screens_time_words_and_writes_local_shift_columns(tmp_
     for r in rows:  # the plant's local time, production day and shift beside the UTC time
         at = datetime.fromisoformat(r["occurred_at"])
         local = datetime.fromisoformat(r["local_time"])
-        assert local == at.replace(microsecond=0) and local.utcoffset() in (timedelta(hours=1), timedelta(hours=2))
+        assert local == at.replace(microsecond=0)
+        assert local.utcoffset() in (timedelta(hours=1), timedelta(hours=2))
         day, shift = cfg.site.calendar.shift_of(at)
         assert (r["production_day"], r["shift"]) == (day.isoformat(), str(shift))
     bad = cli("export", "--config", str(path), "--data-dir", str(data), "--since", "7x", "--out", "-")
