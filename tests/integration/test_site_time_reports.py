@@ -26,8 +26,10 @@ from tests.integration.conftest import Clock
 
 
 def berlin_config(tmp_path: Path) -> Path:
-    text = demo_config_path().read_text().replace(
-        "[site]\n", '[site]\ntimezone = "Europe/Berlin"\nshifts = ["06:00", "14:00", "22:00"]\n', 1
+    text = (
+        demo_config_path()
+        .read_text()
+        .replace("[site]\n", '[site]\ntimezone = "Europe/Berlin"\nshifts = ["06:00", "14:00", "22:00"]\n', 1)
     )
     path = tmp_path / "berlin.toml"
     path.write_text(text)

@@ -73,7 +73,7 @@ def test_andons_per_shift_on_the_fall_back_day() -> None:
 
 def _site(extra: str) -> str:
     text = demo_config_path().read_text()
-    return text.replace('[site]\n', f'[site]\n{extra}\n', 1)
+    return text.replace("[site]\n", f"[site]\n{extra}\n", 1)
 
 
 def test_site_zone_and_shifts_are_read_and_checked() -> None:
