@@ -318,20 +318,19 @@ COMMANDS = {
 }
 
 
-_BROKER_VERBS = frozenset({"run", "serve", "upstream"})
-"""Verbs that connect to the broker of --mqtt / KANBAN_MQTT_URL (doctor probes it and reports)."""
+_URL_REPORTED = frozenset({"doctor"})
+"""doctor reports a bad broker URL as a FAIL line among its checks; every other verb refuses it."""
 
 
 def _broker_url_problem(args: argparse.Namespace) -> str | None:
     """Why the broker URL given to a connecting verb cannot be used, or None.
 
-    Checked before the verb starts, so a typo or a plain mqtt:// to another machine is refused at
-    once, before a data dir is created or a screen is drawn.
+    Checked before any verb starts (`scan` and `status` too, which used to exit 0 with it), so a typo,
+    a password in the URL or plain mqtt:// to another machine is refused before anything is created.
     """
-    url, source = (
-        (args.mqtt, "--mqtt") if args.mqtt else (os.environ.get("KANBAN_MQTT_URL"), "KANBAN_MQTT_URL")
-    )
-    if args.verb not in _BROKER_VERBS or not url:
+    given = getattr(args, "mqtt", None)
+    url, source = (given, "--mqtt") if given else (os.environ.get("KANBAN_MQTT_URL"), "KANBAN_MQTT_URL")
+    if args.verb in _URL_REPORTED or not url:
         return None
     from kanban_terminal.adapters.mqtt_client import parse_mqtt_url
 

@@ -241,3 +241,24 @@ def test_export_and_backup_keep_their_files_private_under_umask_000(tmp_path: Pa
     for folder in (tmp_path / "usb", tmp_path / "usb" / "backups"):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
     assert dest.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("verb", [["scan", "B1001Z"], ["status"]])
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("mqtt://user:pw@10.1.2.3", "do not put the password in the URL"),
+        ("nonsense://10.1.2.3", "must start with mqtt:// or mqtts://"),
+        ("mqtt://10.1.2.3:1883", "plain"),
+    ],
+)
+def test_a_bad_broker_url_exits_2_before_anything_starts_on_every_verb(
+    tmp_path: Path, verb: list[str], url: str, words: str
+) -> None:
+    """Before (issue 17): `scan` and `status` took `--mqtt mqtt://user:pw@10.1.2.3` and exited 0."""
+    data = tmp_path / "data"
+    done = cli(*verb, "--config", DEMO, "--mqtt", url, data=data)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert words in done.stderr.lower() or words in done.stderr, done.stderr
+    assert "pw" not in done.stderr.replace("password", "")
+    assert not data.exists()  # refused before a data dir was made
