@@ -336,6 +336,10 @@ def parse_config(text: str, source: str = "<config>") -> TerminalConfig:
         raise ConfigError(
             source, [Problem("", f"not valid TOML: {exc}", int(match[1]) if match else None)]
         ) from None
+    except RecursionError:  # tomllib recurses per nesting level: 100,000 `[` ended in exit 70
+        raise ConfigError(
+            source, [Problem("", "not valid TOML: arrays or tables nested too deeply")]
+        ) from None
     lines = key_lines(text)
     try:
         cfg = TerminalConfig.model_validate(data)
