@@ -20,6 +20,7 @@ from kanban_terminal.cli import log as cli_log
 from kanban_terminal.cli import maintenance as cli_maintenance
 from kanban_terminal.cli import screen as cli_screen
 from kanban_terminal.cli import team_lead as cli_team_lead
+from kanban_terminal.cli.scan_args import scan_exit_code, take_dash_code
 from kanban_terminal.config import (
     ConfigError,
     MqttConfigError,
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = verbs.add_parser("scan", help="record one scan headless, exactly as the screen would")
     _common(scan)
-    scan.add_argument("code", help="the scanned code")
+    scan.add_argument("code", nargs="?", help="the scanned code (one starting with '-' is read as a code)")
     scan.add_argument("--confirm", action="store_true", help="confirm an implausibly early delivery")
     scan.add_argument("--actor", help="badge id of the person scanning")
 
@@ -178,13 +179,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         terminal.close()
     label = {Verdict.ACCEPTED: "ACCEPTED", Verdict.WARNING: "WARNING", Verdict.REJECTED: "REJECTED"}
     print(f"{label[outcome.verdict]}: {outcome.message}")
-    if outcome.accepted:
-        return EXIT_OK
-    if outcome.kind in (OutcomeKind.NEEDS_CONFIRMATION, OutcomeKind.DEBOUNCED):
-        if outcome.kind is OutcomeKind.NEEDS_CONFIRMATION:
-            print("Run again with --confirm if the full bin really arrived.")
-        return EXIT_NEEDS_ATTENTION
-    return EXIT_REJECTED
+    if outcome.kind is OutcomeKind.NEEDS_CONFIRMATION:
+        print("Run again with --confirm if the full bin really arrived.")
+    return scan_exit_code(outcome)
 
 
 def _age(seconds: float) -> str:
@@ -359,7 +356,9 @@ def _missing_database(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    take_dash_code(parser, args, extra)
     problem = _broker_url_problem(args) or _missing_database(args)
     if problem is not None:
         print(f"kanban-terminal {args.verb}: {problem}", file=sys.stderr)
