@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,7 +83,7 @@ class Line:
         self.wall, self.tz, self.log = wall, tz, tmp / "serve.log"
         Terminal.open(self.config, self.data, clock=wall).close()
         self.broker = Mosquitto(tmp / "broker").start()
-        self.serve: support.subprocess.Popen[bytes] | None = None
+        self.serve: subprocess.Popen[bytes] | None = None
         self.seen: dict[int, float] = {}
 
     def start(self) -> None:
@@ -129,7 +130,7 @@ class Line:
 
     def rows(self) -> list[tuple[int, str, datetime, str]]:
         rows = query(self.db, "SELECT id, event, occurred_at, detail FROM card_log ORDER BY id")
-        return [(int(i), str(e), datetime.fromisoformat(str(at)), str(d)) for i, e, at, d in rows]
+        return [(int(str(i)), str(e), datetime.fromisoformat(str(at)), str(d)) for i, e, at, d in rows]
 
 
 def assert_tiers_on_time(line: Line, seen: dict[int, float]) -> None:
