@@ -8,7 +8,8 @@ after the first row written on the stepped clock. At start it compares the wall 
 row of the log: a clock now behind it was set back while the terminal was down (a step forward while
 down cannot be told from downtime, and needs no mark: time still runs forward in the log).
 
-`ElapsedTimers` gives each running timer (an andon's escalation) its elapsed time from a stored
+`ElapsedTimers` gives each running timer (an andon's escalation, an open request's lead time for
+the material andon) its elapsed time from a stored
 anchor (domain/clocks.py, table `elapsed_anchor`), so neither a wall step nor a restart moves a tier.
 
 Nothing here decides what is due (domain/andon.py does) or knows a screen.
@@ -150,7 +151,11 @@ class ElapsedTimers:
         # The first call also deletes anchors of timers that ended while this process was down.
         tidy, self._tidied = bool(removed) or not self._tidied, True
         if changed or tidy:
-            with self.terminal.db.unit_of_work() as uow:
+            # Not fsynced: a new open request adds one anchor per scan, and an fsync each would double
+            # the scan's disk writes. An anchor lost to a power cut is made again from the wall clock
+            # at the next start (what every timer did before anchors); the next fsynced commit of the
+            # terminal flushes it in order (WAL), so only the last moments can be lost.
+            with self.terminal.db.unit_of_work(fsync=False) as uow:
                 elapsed_anchors.save(uow.session, changed)
                 if tidy:
                     elapsed_anchors.drop_except(uow.session, self.prefix, timers)

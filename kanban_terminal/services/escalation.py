@@ -13,7 +13,8 @@ the monotonic clock is one clock for every process of a boot. Only across a rebo
 clock count, from the elapsed time last stored (reliability.md R12). Each tick first checks the
 clocks against each other and logs a step (`clock_stepped`) before it fires anything.
 
-Material andon: a replenishment request past its due time with no delivery raises a CALL with
+Material andon: a replenishment request whose elapsed time (anchored like the tiers, key
+`request:<id>`) reached its planned lead time with no delivery raises a CALL with
 reason MAT linked to the card, once per request (a unique index on andon.request_id), if the loop
 has `material_andon` on and a MAT reason is configured. When that request closes (delivered, or
 cancelled with its suspended card) the call is resolved by the system with a note; if nobody had
@@ -57,6 +58,7 @@ class EscalationRunner:
         self.terminal = terminal
         self._monotonic = monotonic
         self.timers = ElapsedTimers(terminal, "andon:", monotonic=monotonic, boot_id=boot_id)
+        self.request_timers = ElapsedTimers(terminal, "request:", monotonic=monotonic, boot_id=boot_id)
         self.clock_watch = ClockWatch(terminal, monotonic=monotonic)
         self._lock = threading.Lock()
 
@@ -110,12 +112,14 @@ class EscalationRunner:
         if rule is None or AndonKind.CALL.value not in rule.kinds:
             return []  # not configured as a call: refusing it every tick would only flood the log
         now = terminal.clock()
-        overdue = andon_reads.overdue_uncalled_requests(terminal.db, now)
+        watched = {lp.id for lp in terminal.config.loops if lp.material_andon}
+        open_ = [r for r in andon_reads.uncalled_request_times(terminal.db) if r.loop_id in watched]
+        # Overdue on elapsed time, like the tiers: a wall-clock step must not make a request late.
+        elapsed = self.request_timers.elapsed(((r.id, r.raised_at) for r in open_), now)
+        late = [r.id for r in open_ if elapsed[r.id] >= r.due_at - r.raised_at]
+        overdue = andon_reads.requests(terminal.db, late)
         raised: list[str] = []
         for request in overdue:
-            loop = next((lp for lp in terminal.config.loops if lp.id == request.loop_id), None)
-            if loop is None or not loop.material_andon:
-                continue
             try:
                 with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
                     current = uow.andons.request(request.id)

@@ -245,6 +245,20 @@ def test_material_andon_from_an_overdue_request_once(terminal: Terminal, clock: 
     assert (mat.andon.station, mat.andon.kind) == ("ST20", AndonKind.CALL)
 
 
+def test_a_wall_clock_step_does_not_make_a_request_overdue(terminal: Terminal, clock: FakeClock) -> None:
+    """Before (issue 17): "overdue" was due_at <= wall clock, so +1 h raised a material andon at once."""
+    card = next(c for c, loop in terminal.card_loops.items() if loop.id == "ST20-PLATE")  # 30 min lead time
+    record_scan(terminal, card, source="keyboard", intent=Intent.EMPTY)
+    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    assert runner.raise_material_andons() == []
+    clock.step_wall(hours=1)  # NTP or a person sets the clock an hour ahead
+    assert runner.raise_material_andons() == []
+    clock.advance(minutes=29)
+    assert runner.raise_material_andons() == []
+    clock.advance(minutes=1)  # thirty real minutes after the request: now it is late
+    assert len(runner.raise_material_andons()) == 1
+
+
 def test_material_andon_is_resolved_by_the_delivery_and_still_needs_acknowledging(
     terminal: Terminal, clock: FakeClock
 ) -> None:
