@@ -32,6 +32,7 @@ from kanban_terminal.services.queries import Status, read_status, recent_log
 from kanban_terminal.services.signals import SignalRejected
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.andon_app import AndonAppMixin
+from kanban_terminal.tui.handover_app import HandoverAppMixin
 from kanban_terminal.tui.messages import BusEvent
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.base import TerminalScreen
@@ -67,7 +68,7 @@ _LOG_WORDS = {
 _OPERATOR_SOURCES = ("keyboard", "serial")
 
 
-class KanbanApp(AndonAppMixin, App[None]):
+class KanbanApp(AndonAppMixin, HandoverAppMixin, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "kanban-terminal"
     # The modes' screens are added in __init__ (`_add_modes`): each is built with what it shows.
@@ -82,6 +83,7 @@ class KanbanApp(AndonAppMixin, App[None]):
         # F7-F9 act on the andon screen (acknowledge, resolve, cancel): metrics sits clear of them.
         Binding("f11", "switch_mode('metrics')", "Metrics", id="mode.metrics"),
         Binding("f10", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+t", "handover", "Handover", id="app.handover"),
     ]
 
     def __init__(
@@ -259,6 +261,7 @@ class KanbanApp(AndonAppMixin, App[None]):
         self.link_view = self._link_view_of(self.status)
         self.devices = self._device_view()
         self.refresh_screen()  # the clock moves: ages, durations and the stop banner's downtime
+        self.handover_tick()
 
     def refresh_screen(self) -> None:
         """Give the screens of the current mode (a dialog's too) a new view; hidden modes get
