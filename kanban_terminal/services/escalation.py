@@ -72,8 +72,10 @@ class EscalationRunner:
 
     def _escalate(self) -> list[AndonChanged]:
         terminal = self.terminal
-        now = terminal.clock()
         andons, fired = andon_reads.escalation_candidates(terminal.db)
+        # The clock after the read: read before, an andon raised in between got a tier-0 row dated
+        # before its own raise row (seen in test_clock_steps on the busy box, no clock step involved).
+        now = terminal.clock()
         elapsed_of = self.timers.elapsed(((a.id, a.raised_at) for a in andons), now)
         changes: list[AndonChanged] = []
         for andon in andons:
