@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kanban_terminal.adapters.andon_link import LinkAndonPublisher
+from kanban_terminal.adapters.handover_link import connect_handover_publisher
 from kanban_terminal.adapters.health_publisher import HealthPublisher
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
@@ -106,6 +107,7 @@ class Runtime:
         self.health: HealthPublisher | None = None
         self._andon_link: LinkAndonPublisher | None = None
         self._andon_unsubscribe: Callable[[], None] | None = None
+        self._handover_unsubscribe: Callable[[], None] | None = None
         self._scan_lock = threading.Lock()
         """One scan (or lost-card flagging) at a time, in the order read: keyboard, serial, timer."""
         self.escalation = EscalationRunner(terminal, monotonic=self.options.monotonic)
@@ -249,13 +251,14 @@ class Runtime:
         )
         self._andon_link = LinkAndonPublisher(link, self.topics, replay_s=settings.replay_after_reconnect_s)
         self._andon_unsubscribe = connect_publisher(self.terminal, self._andon_link)
+        self._handover_unsubscribe = connect_handover_publisher(self.terminal.bus, link, self.topics)
         link.set_handlers(on_published=relay.on_published, on_connected=self._on_connected)
         self.inbound.start()
         relay.start()
         health.start()
         self.health = health  # only once started: `stop` joins its thread
         link.start()
-        self._jobs += ["mqtt-link", "mqtt-inbound", "relay", "health", "andon-link"]
+        self._jobs += ["mqtt-link", "mqtt-inbound", "relay", "health", "andon-link", "handover-link"]
 
     def _on_connected(self, session_present: bool) -> None:
         assert self.relay is not None and self.health is not None
@@ -279,6 +282,8 @@ class Runtime:
         self.inbound.stop()
         if self._andon_unsubscribe:
             self._andon_unsubscribe()
+        if self._handover_unsubscribe:
+            self._handover_unsubscribe()
         for timer in self._timers:
             timer.stop()
         self.scanners.stop()

@@ -3,7 +3,8 @@
 `read_sheet` gathers the facts (open andons, loops at risk, suspended and lost cards) for the shift
 running now in the plant's calendar (`[site]` zone and shifts); `acknowledge_handover` lets the
 incoming team lead (badge + PIN) take it over once per shift, as one `handover_acknowledged` card-log
-row whose detail is the sheet's summary. A handover is due from a shift's start until that row exists.
+row whose detail is the sheet's summary, and `HandoverTaken` on the bus for upstream (the link
+publishes it). A handover is due from a shift's start until that row exists.
 
 Reads through services and storage; decides through domain/handover.py; writes one unit of work.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from kanban_terminal.domain.handover import HandoverSheet, LoopRisk, at_risk, decide_acknowledge
 from kanban_terminal.services.andon import authority
@@ -21,8 +24,35 @@ from kanban_terminal.services.queries import read_status
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log, card_reads
 from kanban_terminal.storage.log_reads import LogFilter, read_page
+from kanban_terminal.storage.types import to_text
 
 EVENT = "handover_acknowledged"
+
+
+@dataclass(frozen=True)
+class HandoverTaken:
+    """Bus event after the commit: a shift was taken over; `payload` is the upstream message's body
+    (adapters/handover_link.py publishes it as `HandoverMessage`)."""
+
+    payload: dict[str, Any]
+
+
+def handover_payload(terminal: Terminal, sheet: HandoverSheet, badge: str, at: datetime) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "line": terminal.config.line.id,
+        "terminal": terminal.config.terminal.id,
+        "at": to_text(at),
+        "actor": badge,
+        "production_day": sheet.day.isoformat(),
+        "shift": sheet.shift,
+        "shift_start": to_text(sheet.shift_start),
+        "open_andons": list(sheet.open_andons),
+        "loops_at_risk": [r.line() for r in sheet.loops_at_risk],
+        "suspended_cards": list(sheet.suspended_cards),
+        "lost_cards": list(sheet.lost_cards),
+        "summary": sheet.summary(),
+    }
 
 
 @dataclass(frozen=True)
@@ -64,12 +94,13 @@ def acknowledge_handover(terminal: Terminal, *, auth: AuthSession | None, source
     sheet = read_sheet(terminal)
     badge, authorised = authority(terminal, auth, source)
     refusal = decide_acknowledge(sheet, acknowledged_by(terminal, sheet), badge, authorised=authorised)
-    if refusal is not None:
-        return HandoverOutcome(False, refusal.message, sheet)
+    if refusal is not None or badge is None:
+        return HandoverOutcome(False, refusal.message if refusal else "A team lead badge is needed.", sheet)
     now = terminal.clock()
     with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
         uow.log.append(
             card_log.LogEntry(occurred_at=now, recorded_at=now, event=EVENT, source=source, actor=badge,
                               detail=sheet.summary())
         )  # fmt: skip
+        uow.collect(HandoverTaken(handover_payload(terminal, sheet, badge, now)))
     return HandoverOutcome(True, f"{badge} took over {sheet.summary()}.", sheet)

@@ -7,9 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from kanban_terminal.adapters.wire.outbound import HandoverMessage
 from kanban_terminal.config import demo_config_path, parse_config
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.domain.cards import Rejection
+from kanban_terminal.runtime import Runtime
 from kanban_terminal.services.andon import raise_andon
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.handover import acknowledge_handover, acknowledged_by, read_sheet
@@ -18,7 +22,10 @@ from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.suspension import suspend_card
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.log_reads import LogFilter, read_page
+from kanban_terminal.topics import LineTopics
 from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled
+from tests.support.mosquitto import Mosquitto
+from tests.support.mqtt_lines import Recorder, settings_for, wait_for
 
 
 def berlin_terminal(tmp_path: Path, clock: FakeClock) -> Terminal:
@@ -71,3 +78,24 @@ def test_the_handover_sheet_is_due_each_shift_until_a_team_lead_takes_it_over(tm
         assert read_sheet(terminal).shift == 3 and acknowledged_by(terminal, read_sheet(terminal)) is None
     finally:
         terminal.close()
+
+
+@pytest.mark.broker
+def test_a_handover_taken_at_a_running_terminal_goes_upstream(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    clock = FakeClock(datetime(2026, 3, 2, 13, 15, tzinfo=UTC))  # 14:15 CET: the late shift
+    terminal = enrolled(berlin_terminal(tmp_path, clock))
+    topics = LineTopics(terminal.config.site.id, terminal.config.line.id)
+    recorder = Recorder(mosquitto.port, topics.handover)
+    try:
+        with Runtime(terminal, settings_for(mosquitto.port)) as runtime:
+            wait_for(runtime.subscribed, what="the terminal's link up")
+            assert acknowledge_handover(terminal, auth=lead(terminal), source="keyboard").ok
+            wait_for(lambda: recorder.messages, what="the handover upstream")
+        [(topic, body, retained)] = recorder.messages
+    finally:
+        recorder.close()
+        terminal.close()
+    assert topic == topics.handover and not retained
+    HandoverMessage.model_validate(body)  # what docs/schema/handover.json promises
+    assert (body["actor"], body["production_day"], body["shift"]) == (TEAM_LEAD, "2026-03-02", 2)
+    assert body["shift_start"] == "2026-03-02T13:00:00.000000Z" and body["summary"].startswith("shift 2 of")

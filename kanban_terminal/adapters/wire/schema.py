@@ -26,6 +26,7 @@ from kanban_terminal.adapters.wire.outbound import (
     AndonEventMessage,
     AvailabilityMessage,
     BuzzerCommand,
+    HandoverMessage,
     HealthMessage,
     LightCommand,
     LineStateMessage,
@@ -42,6 +43,7 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "stack_light_buzzer": BuzzerCommand,
     "health": HealthMessage,
     "availability": AvailabilityMessage,
+    "handover": HandoverMessage,
 }
 """File stem -> model. A new message gets a line here and a section in docs/PROTOCOL.md."""
 
