@@ -217,6 +217,26 @@ def test_wall_clock_steps_neither_refire_nor_fire_early(terminal: Terminal, cloc
     assert [e.tier for e in runner.tick()] == [2]
 
 
+def test_after_a_reboot_the_stored_elapsed_time_counts_on(tmp_path: Path, clock: FakeClock) -> None:
+    first = open_terminal(tmp_path, clock)
+    assert svc.raise_andon(first, AndonKind.CALL, "ST20", "QUAL", source="keyboard").ok  # 0, 5, 15 min
+    runner = EscalationRunner(first, monotonic=clock.monotonic, boot_id=lambda: "boot-1")
+    assert [e.tier for e in runner.tick()] == [0]
+    clock.advance(minutes=2)
+    assert runner.tick() == []  # and the anchor is saved: 2 min elapsed
+    first.close()
+    clock.mono = 3.0  # the PC rebooted: the monotonic clock starts again near zero
+    clock.step_wall(hours=-1)  # and came up with its clock an hour behind
+    second = open_terminal(tmp_path, clock)
+    rebooted = EscalationRunner(second, monotonic=clock.monotonic, boot_id=lambda: "boot-2")
+    assert rebooted.tick() == []  # 2 min stored, nothing more: the wall clock is behind the save
+    clock.advance(minutes=2, seconds=59)
+    assert rebooted.tick() == []
+    clock.advance(seconds=1)
+    assert [e.tier for e in rebooted.tick()] == [1]
+    second.close()
+
+
 def test_acknowledged_events_do_not_escalate(terminal: Terminal, clock: FakeClock) -> None:
     a = svc.raise_andon(terminal, AndonKind.CALL, "ST20", "QUAL", source="keyboard").andon
     assert a is not None
