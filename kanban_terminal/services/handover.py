@@ -22,11 +22,11 @@ from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import AuthSession
 from kanban_terminal.services.queries import read_status
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import card_log, card_reads
+from kanban_terminal.storage import card_log, card_reads, handover_rows
 from kanban_terminal.storage.log_reads import LogFilter, read_page
 from kanban_terminal.storage.types import to_text
 
-EVENT = "handover_acknowledged"
+EVENT = handover_rows.EVENT
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,14 @@ def acknowledge_handover(terminal: Terminal, *, auth: AuthSession | None, source
     """The incoming team lead takes the shift over: one log row with the sheet's summary."""
     sheet = read_sheet(terminal)
     badge, authorised = authority(terminal, auth, source)
-    refusal = decide_acknowledge(sheet, acknowledged_by(terminal, sheet), badge, authorised=authorised)
-    if refusal is not None or badge is None:
-        return HandoverOutcome(False, refusal.message if refusal else "A team lead badge is needed.", sheet)
     now = terminal.clock()
     with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+        # Checked in the write transaction: two take-overs at once cannot both find the shift open.
+        taken = handover_rows.taken_by(uow.session, sheet.shift_start)
+        refusal = decide_acknowledge(sheet, taken, badge, authorised=authorised)
+        if refusal is not None or badge is None:
+            message = refusal.message if refusal else "A team lead badge is needed."
+            return HandoverOutcome(False, message, sheet)
         uow.log.append(
             card_log.LogEntry(occurred_at=now, recorded_at=now, event=EVENT, source=source, actor=badge,
                               detail=sheet.summary())
