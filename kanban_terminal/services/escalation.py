@@ -39,6 +39,7 @@ from kanban_terminal.services.clock_watch import ClockWatch, ElapsedTimers, read
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import andon_reads
 from kanban_terminal.storage.andon_rows import DuplicateAndon
+from kanban_terminal.storage.tables import CardLogRow
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,9 @@ class EscalationRunner:
     def tick(self) -> list[AndonChanged]:
         """Fire every due tier once and raise material andons; returns the escalations fired."""
         with self._lock:  # two timers must not race each other into the same tier
-            self.clock_watch.check()  # a step is in the log before anything fired on the new clock
+            step = self.clock_watch.check()  # a step is in the log before anything fires on the new clock
+            if step is not None and step < 0:
+                self.lift_shelves(step)
             self.raise_material_andons()
             self.resolve_supplied_material_andons()
             return self._escalate()
@@ -169,6 +172,22 @@ class EscalationRunner:
                 uow.collect(LineStateChanged(line_state(terminal, uow, now)))
             resolved.append(andon_id)
         return resolved
+
+    def lift_shelves(self, step_s: float) -> list[str]:
+        """After the wall clock stepped back, lift every shelve in force: its `until` is a wall time
+        and would now silence the button for longer than was granted. Fails safe: the button works
+        again; a team lead may shelve it anew. Returns the sources lifted."""
+        now = self.terminal.clock()
+        with self.terminal.db.unit_of_work() as uow:
+            lifted = uow.andons.lift_shelves(now)
+            for source_id in lifted:
+                detail = (
+                    f"source {source_id}: shelve lifted, the wall clock stepped back {-step_s:.0f} s "
+                    "(a shelve must not outlast what was granted)"
+                )
+                uow.andons.log(CardLogRow(occurred_at=now, recorded_at=now, event="andon_shelve_lifted",
+                                          source="system", detail=detail))  # fmt: skip
+        return lifted
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Tick until `stop` is set (headless use); a failing tick is logged and retried next time."""

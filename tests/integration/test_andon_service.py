@@ -237,6 +237,28 @@ def test_after_a_reboot_the_stored_elapsed_time_counts_on(tmp_path: Path, clock:
     second.close()
 
 
+def test_a_wall_clock_step_back_lifts_shelves_instead_of_lengthening_them(
+    terminal: Terminal, clock: FakeClock
+) -> None:
+    """Before (issue 17): a shelve ends at a wall time, so a clock set back 20 min silenced the button
+    20 min longer than the team lead granted."""
+    from kanban_terminal.services.andon_views import shelved_until
+
+    assert svc.shelve_source(terminal, "ANDON-ST10", 30, source="keyboard", auth=team_lead(terminal)).ok
+    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    runner.tick()
+    clock.advance(minutes=25)  # 5 min of the shelve left
+    runner.tick()
+    with terminal.db.reading() as s:
+        assert shelved_until(s, "ANDON-ST10", clock()) is not None
+    clock.step_wall(minutes=-20)  # the wall now says 25 min are left
+    runner.tick()
+    with terminal.db.reading() as s:
+        assert shelved_until(s, "ANDON-ST10", clock()) is None
+    [row] = log_rows(terminal, "andon_shelve_lifted")
+    assert "ANDON-ST10" in row.detail and "stepped back 1200 s" in row.detail
+
+
 def test_acknowledged_events_do_not_escalate(terminal: Terminal, clock: FakeClock) -> None:
     a = svc.raise_andon(terminal, AndonKind.CALL, "ST20", "QUAL", source="keyboard").andon
     assert a is not None
