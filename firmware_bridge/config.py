@@ -160,6 +160,8 @@ def load_config(
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except RecursionError:  # tomllib recurses per nesting level
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     broker = data.setdefault("broker", {})
     if not isinstance(broker, dict):
         raise ConfigError(f"{path}: broker: must be a table")

@@ -41,6 +41,7 @@ from kanban_terminal.mqtt_settings import MqttSettings as MqttSettings
 from kanban_terminal.mqtt_settings import check_tls_for_host as check_tls_for_host
 from kanban_terminal.mqtt_settings import is_loopback_host as is_loopback_host
 from kanban_terminal.peer_settings import UpstreamSettings as UpstreamSettings
+from kanban_terminal.site_settings import Site as Site
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
@@ -48,13 +49,6 @@ CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Site(_Model):
-    id: Ident
-    """Plant or site id, used in MQTT topics."""
-    name: str = ""
-    """Human name of the site."""
 
 
 class Line(_Model):
@@ -348,6 +342,10 @@ def parse_config(text: str, source: str = "<config>") -> TerminalConfig:
         match = re.search(r"line (\d+)", str(exc))
         raise ConfigError(
             source, [Problem("", f"not valid TOML: {exc}", int(match[1]) if match else None)]
+        ) from None
+    except RecursionError:  # tomllib recurses per nesting level: 100,000 `[` ended in exit 70
+        raise ConfigError(
+            source, [Problem("", "not valid TOML: arrays or tables nested too deeply")]
         ) from None
     lines = key_lines(text)
     try:

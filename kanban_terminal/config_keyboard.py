@@ -57,6 +57,8 @@ class KeySettings(_Model):
     """Global: the metrics screen (maintenance; rarely used on the floor)."""
     quit: KeyList = "ctrl+q"
     """Global: quit the terminal (in kiosk mode only with a team lead's badge and PIN)."""
+    handover: KeyList = "ctrl+t"
+    """Global: the shift handover sheet (the incoming team lead takes it over with badge and PIN)."""
     acknowledge: KeyList = "f7"
     """Andon screen: acknowledge the selected call."""
     resolve: KeyList = "f8"
@@ -91,7 +93,7 @@ class KeySettings(_Model):
         return {binding_id: getattr(self, name) for name, binding_id in BINDING_IDS.items()}
 
 
-GLOBAL = ("scan", "board", "andon", "call_help", "log", "stop_line", "metrics", "quit")
+GLOBAL = ("scan", "board", "andon", "call_help", "log", "stop_line", "metrics", "quit", "handover")
 SCREEN_KEYS = {
     "andon screen": ("acknowledge", "resolve", "cancel_call", "shelve", "logout"),
     "board screen": ("card_action", "reroute"),
@@ -110,6 +112,7 @@ BINDING_IDS = {
     "stop_line": "andon.raise_stop",
     "metrics": "mode.metrics",
     "quit": "app.quit",
+    "handover": "app.handover",
     "acknowledge": "andon.acknowledge",
     "resolve": "andon.resolve",
     "cancel_call": "andon.cancel",

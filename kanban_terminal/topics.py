@@ -13,6 +13,7 @@ service) names its requests topic from here without importing an adapter.
     kanban/v1/{site}/upstream/peer/{peer}/availability         retained state  (last will: offline)
     kanban/v1/{site}/{line}/line_state                         retained state  (andon)
     kanban/v1/{site}/{line}/andon                              event, QoS 1    andon lifecycle events
+    kanban/v1/{site}/{line}/handover                           event, QoS 1    shift taken over
     kanban/v1/{site}/{line}/device/{device}/signal             event, QoS 1    bin sensors, buttons
     kanban/v1/{site}/{line}/device/{device}/availability       retained state
     kanban/v1/{site}/{line}/device/{device}/command            event, QoS 1    stack light, buzzer
@@ -81,6 +82,10 @@ class LineTopics:
     @property
     def andon(self) -> str:
         return f"{self.base}/andon"
+
+    @property
+    def handover(self) -> str:
+        return f"{self.base}/handover"
 
     def device_signal(self, device: str) -> str:
         return f"{self.base}/device/{check_level(device)}/signal"

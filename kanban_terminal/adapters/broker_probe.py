@@ -15,7 +15,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from kanban_terminal.mqtt_settings import MqttSettings
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _AUTH_CODES = {134, 135}  # MQTT 5: Bad user name or password, Not authorized
@@ -88,13 +92,28 @@ def probe_broker(
         timeout: seconds for the TCP connect, the TLS handshake and CONNACK each.
         ca_file: CA bundle for mqtts; default the system's trusted CAs.
     """
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-
     try:
         target = parse_broker_url(url)
     except ValueError as exc:
         return ProbeResult(ProbeFailure.BAD_URL, str(exc))
+    from kanban_terminal.mqtt_settings import MqttSettings
+
+    # Not validated: the probe reports what happens on the wire, even for a plain URL to another host.
+    settings = MqttSettings.model_construct(
+        host=target.host, port=target.port, tls=target.tls, ca_file=ca_file, username=target.username
+    )
+    return probe_settings(settings, password=password, timeout=timeout)
+
+
+def probe_settings(
+    settings: MqttSettings, *, password: str | None = None, timeout: float = 5.0
+) -> ProbeResult:
+    """`probe_broker` for settings as the terminal resolves them (`--mqtt` over the config's
+    `[mqtt]`): the same host, port, TLS context (CA file, client certificate) and user as `serve`."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    target = BrokerUrl(settings.tls, settings.host, settings.port, settings.username)
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=f"kanban-doctor-{uuid.uuid4().hex[:8]}",
@@ -104,14 +123,11 @@ def probe_broker(
     if target.username:
         client.username_pw_set(target.username, password)
     if target.tls:
-        from kanban_terminal.mqtt_settings import MqttSettings
-
         try:
-            context = MqttSettings(
-                host=target.host, port=target.port, tls=True, ca_file=ca_file
-            ).tls_context()
+            context = settings.tls_context()
         except OSError as exc:  # an unreadable CA file: a TLS problem the person can fix
-            return ProbeResult(ProbeFailure.TLS, f"cannot read the CA file {ca_file}: {exc.strerror or exc}")
+            where = exc.filename or settings.ca_file
+            return ProbeResult(ProbeFailure.TLS, f"cannot read the TLS file {where}: {exc.strerror or exc}")
         assert context is not None
         client.tls_set_context(context)
     answer: list[object] = []

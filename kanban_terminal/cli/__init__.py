@@ -21,6 +21,7 @@ from kanban_terminal.cli import maintenance as cli_maintenance
 from kanban_terminal.cli import screen as cli_screen
 from kanban_terminal.cli import status as cli_status
 from kanban_terminal.cli import team_lead as cli_team_lead
+from kanban_terminal.cli.scan_args import scan_exit_code, take_dash_code
 from kanban_terminal.config import (
     ConfigError,
     MqttConfigError,
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = verbs.add_parser("scan", help="record one scan headless, exactly as the screen would")
     _common(scan)
-    scan.add_argument("code", help="the scanned code")
+    scan.add_argument("code", nargs="?", help="the scanned code (one starting with '-' is read as a code)")
     scan.add_argument("--confirm", action="store_true", help="confirm an implausibly early delivery")
     scan.add_argument("--actor", help="badge id of the person scanning")
     cli_delivery.add_options(scan)
@@ -182,13 +183,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         terminal.close()
     label = {Verdict.ACCEPTED: "ACCEPTED", Verdict.WARNING: "WARNING", Verdict.REJECTED: "REJECTED"}
     print(f"{label[outcome.verdict]}: {outcome.message}")
-    if outcome.accepted:
-        return EXIT_OK
-    if outcome.kind in (OutcomeKind.NEEDS_CONFIRMATION, OutcomeKind.DEBOUNCED):
-        if outcome.kind is OutcomeKind.NEEDS_CONFIRMATION:
-            print("Run again with --confirm if the full bin really arrived.")
-        return EXIT_NEEDS_ATTENTION
-    return EXIT_REJECTED
+    if outcome.kind is OutcomeKind.NEEDS_CONFIRMATION:
+        print("Run again with --confirm if the full bin really arrived.")
+    return scan_exit_code(outcome)
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
@@ -254,20 +251,19 @@ COMMANDS = {
 }
 
 
-_BROKER_VERBS = frozenset({"run", "serve", "upstream"})
-"""Verbs that connect to the broker of --mqtt / KANBAN_MQTT_URL (doctor probes it and reports)."""
+_URL_REPORTED = frozenset({"doctor"})
+"""doctor reports a bad broker URL as a FAIL line among its checks; every other verb refuses it."""
 
 
 def _broker_url_problem(args: argparse.Namespace) -> str | None:
     """Why the broker URL given to a connecting verb cannot be used, or None.
 
-    Checked before the verb starts, so a typo or a plain mqtt:// to another machine is refused at
-    once, before a data dir is created or a screen is drawn.
+    Checked before any verb starts (`scan` and `status` too, which used to exit 0 with it), so a typo,
+    a password in the URL or plain mqtt:// to another machine is refused before anything is created.
     """
-    url, source = (
-        (args.mqtt, "--mqtt") if args.mqtt else (os.environ.get("KANBAN_MQTT_URL"), "KANBAN_MQTT_URL")
-    )
-    if args.verb not in _BROKER_VERBS or not url:
+    given = getattr(args, "mqtt", None)
+    url, source = (given, "--mqtt") if given else (os.environ.get("KANBAN_MQTT_URL"), "KANBAN_MQTT_URL")
+    if args.verb in _URL_REPORTED or not url:
         return None
     from kanban_terminal.adapters.mqtt_client import parse_mqtt_url
 
@@ -296,7 +292,9 @@ def _missing_database(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    take_dash_code(parser, args, extra)
     problem = _broker_url_problem(args) or _missing_database(args)
     if problem is not None:
         print(f"kanban-terminal {args.verb}: {problem}", file=sys.stderr)

@@ -8,6 +8,7 @@ closed, the broker gets one connect and a disconnect.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable
@@ -15,11 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kanban_terminal.config import ConfigError, load_config
 from kanban_terminal.storage import backup as files
 from kanban_terminal.storage import log_key
 from kanban_terminal.storage.errors import STORAGE_ERRORS
+
+if TYPE_CHECKING:
+    from kanban_terminal.mqtt_settings import MqttSettings
 
 DB_FILENAME = "terminal.db"
 DEFAULT_MIN_FREE_MB = 200
@@ -133,20 +138,40 @@ def check_database(opts: DoctorOptions) -> Check:
     )
 
 
+def _broker_settings(opts: DoctorOptions) -> tuple[MqttSettings | None, str]:
+    """The broker `serve` would use, resolved the same way (`--mqtt` / KANBAN_MQTT_URL over the
+    config's `[mqtt]`, whose CA file, client certificate and password source then apply), and where
+    it came from. Raises `MqttConfigError` for a URL or settings `serve` would refuse."""
+    from kanban_terminal.mqtt_settings import parse_mqtt_url
+
+    cfg = None
+    if opts.config is not None:
+        with contextlib.suppress(ConfigError, OSError):  # the config check reports it
+            cfg = load_config(opts.config)
+    base = cfg.mqtt if cfg is not None else None
+    if opts.mqtt_url:
+        return parse_mqtt_url(opts.mqtt_url, base), "--mqtt / KANBAN_MQTT_URL"
+    return base, f"[mqtt] of {opts.config}"
+
+
 def check_broker(opts: DoctorOptions) -> Check:
-    if not opts.mqtt_url:
-        return Check("broker", Level.WARN, "not checked: give --mqtt URL or set KANBAN_MQTT_URL")
-    from kanban_terminal.adapters.broker_probe import ProbeFailure, probe_broker
-    from kanban_terminal.adapters.mqtt_client import parse_mqtt_url
+    from kanban_terminal.adapters.broker_probe import ProbeFailure, probe_settings
     from kanban_terminal.config import MqttConfigError
+    from kanban_terminal.mqtt_settings import read_password
 
     try:  # the same rule and words as run/serve: a URL they refuse must not "pass" here
-        parse_mqtt_url(opts.mqtt_url)
+        settings, origin = _broker_settings(opts)
+        if settings is None:
+            nothing = "not checked: no [mqtt] in the config, no --mqtt URL, no KANBAN_MQTT_URL"
+            return Check("broker", Level.WARN, nothing)
+        password = opts.mqtt_password or read_password(settings)
     except MqttConfigError as exc:
         return Check("broker", Level.FAIL, str(exc))
-    result = probe_broker(opts.mqtt_url, password=opts.mqtt_password, timeout=opts.broker_timeout)
+    except OSError as exc:
+        return Check("broker", Level.FAIL, f"cannot read the broker password file: {exc.strerror or exc}")
+    result = probe_settings(settings, password=password, timeout=opts.broker_timeout)
     if result.ok:
-        return Check("broker", Level.OK, result.detail)
+        return Check("broker", Level.OK, f"{result.detail} (from {origin})")
     fixes = {
         ProbeFailure.BAD_URL: "use mqtt://host:1883 or mqtts://user@host:8883",
         ProbeFailure.REFUSED: "is the broker running, and is this the right port?",

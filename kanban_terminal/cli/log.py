@@ -29,10 +29,17 @@ Load = Callable[[argparse.Namespace], TerminalConfig]
 DataDir = Callable[[argparse.Namespace], Path]
 
 
-def _when(value: str) -> datetime:
-    """ISO date or date-time; naive values are read as UTC."""
-    at = datetime.fromisoformat(value)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+def _when(value: str) -> str:
+    """The screen's time words: an ISO date or date-time (in the site's time zone unless one is
+    given) or `7d` / `12h` / `30m` ago; checked here (a bad one exits 2 before anything opens),
+    resolved against the terminal's clock and zone in `_filter`."""
+    from kanban_terminal.services.log_query import QueryError, parse_time
+
+    try:
+        parse_time(value, datetime.now(UTC))
+    except QueryError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def add_filter_args(parser: argparse.ArgumentParser) -> None:
@@ -48,8 +55,10 @@ def add_filter_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--source", help="input door, e.g. keyboard or serial: (every serial port)")
     parser.add_argument("--actor", help="badge id")
-    parser.add_argument("--since", type=_when, help="from this time (ISO, UTC if no zone)")
-    parser.add_argument("--until", type=_when, help="before this time (ISO, UTC if no zone)")
+    parser.add_argument(
+        "--since", type=_when, help="from this time: ISO (site time zone if none given) or 7d / 12h / 30m ago"
+    )
+    parser.add_argument("--until", type=_when, help="before this time (same forms as --since)")
     parser.add_argument("--text", help="free text in card, loop, request, actor or detail")
 
 
@@ -122,9 +131,10 @@ def _open(args: argparse.Namespace, load: Load, data_dir: DataDir) -> Terminal:
     return Terminal.open(load(args), data_dir(args))
 
 
-def _filter(args: argparse.Namespace) -> LogFilter:
-    from kanban_terminal.services.log_query import LogFilter
+def _filter(args: argparse.Namespace, terminal: Terminal) -> LogFilter:
+    from kanban_terminal.services.log_query import LogFilter, parse_time
 
+    now, zone = terminal.clock(), terminal.config.site.calendar.zone
     return LogFilter(
         card=args.card,
         part=args.part,
@@ -133,8 +143,8 @@ def _filter(args: argparse.Namespace) -> LogFilter:
         events=tuple(args.event),
         source=args.source,
         actor=args.actor,
-        since=args.since,
-        until=args.until,
+        since=parse_time(args.since, now, zone) if args.since else None,
+        until=parse_time(args.until, now, zone) if args.until else None,
         text=args.text,
     )
 
@@ -144,9 +154,10 @@ def cmd_export(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     from kanban_terminal.services.log_query import write_csv
 
     terminal = _open(args, load, data_dir)
+    calendar = terminal.config.site.calendar
     try:
         if str(args.out) == "-":
-            n = write_csv(terminal.db, _filter(args), sys.stdout)
+            n = write_csv(terminal.db, _filter(args, terminal), sys.stdout, calendar=calendar)
         else:
             # 0600 whatever the umask (a kiosk session may run with umask 000): the export names
             # every actor's badge, as the database does, and the database is created 0600 too.
@@ -155,7 +166,7 @@ def cmd_export(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
                 os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
                 cli_progress("export") as bar,
             ):
-                n = write_csv(terminal.db, _filter(args), out, progress=bar)
+                n = write_csv(terminal.db, _filter(args, terminal), out, progress=bar, calendar=calendar)
     finally:
         terminal.close()
     print(f"{n} rows written to {args.out}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """Team-lead actions from the command line: suspend or resume a card, raise or resolve an andon, shelve
-a chattering andon source, re-route a loop to its second source.
+a chattering andon source, re-route a loop to its second source, show and take over the shift
+handover.
 
 Each verb logs in with badge + PIN exactly as the screen's dialog does (same lockout, same log rows)
 and then runs the same use case the screen would. The PIN is read with getpass, or from stdin for
@@ -19,7 +20,7 @@ from kanban_terminal.config import TerminalConfig
 
 Load = Callable[[argparse.Namespace], TerminalConfig]
 DataDir = Callable[[argparse.Namespace], Path]
-EXIT_OK, EXIT_REFUSED = 0, 1
+EXIT_OK, EXIT_REFUSED, EXIT_DUE = 0, 1, 3
 
 
 def add_parsers(verbs: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -58,6 +59,10 @@ def add_parsers(verbs: Any, common: Callable[[argparse.ArgumentParser], None]) -
     with_login(reroute)
     reroute.add_argument("loop", help="the loop id; it must name a second source ([[second_sources]])")
     reroute.add_argument("--note", default="", help="why (kept in the card log and sent upstream)")
+    show = verbs.add_parser("handover", help="the shift handover sheet; exit 3 while not taken over")
+    common(show)
+    take = verbs.add_parser("take-handover", help="the incoming team lead takes the shift over")
+    with_login(take)
 
 
 def _run(args: argparse.Namespace, load: Load, data_dir: DataDir, action: Callable[..., Any]) -> int:
@@ -141,7 +146,30 @@ def cmd_reroute(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     return _run(args, load, data_dir, act)
 
 
+def cmd_handover(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
+    from kanban_terminal.services.handover import acknowledged_by, read_sheet
+    from kanban_terminal.services.terminal import Terminal
+
+    terminal = Terminal.open(load(args), data_dir(args))
+    try:
+        sheet = read_sheet(terminal)
+        taken = acknowledged_by(terminal, sheet)
+    finally:
+        terminal.close()
+    print("\n".join(sheet.lines()))
+    print(f"Taken over by {taken}." if taken else "Not taken over yet: `take-handover --badge BADGE`.")
+    return EXIT_OK if taken else EXIT_DUE
+
+
+def cmd_take_handover(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
+    from kanban_terminal.services.handover import acknowledge_handover
+
+    return _run(args, load, data_dir, lambda t, a: acknowledge_handover(t, auth=a, source="cli"))
+
+
 COMMANDS = {
+    "handover": cmd_handover,
+    "take-handover": cmd_take_handover,
     "suspend-card": cmd_suspend,
     "resume-card": cmd_resume,
     "raise-andon": cmd_raise_andon,

@@ -13,11 +13,12 @@ late shift" is a local notion.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime
 
 from kanban_terminal.domain.metrics import percentile
+from kanban_terminal.domain.shifts import ShiftCalendar
 
 
 @dataclass(frozen=True)
@@ -84,18 +85,6 @@ def pareto(records: Iterable[AndonRecord], by: str, now: datetime) -> list[Paret
     return rows
 
 
-def shift_of(at: datetime, starts: Sequence[int], zone: tzinfo) -> tuple[date, int]:
-    """(production day, shift number 1..n) of `at`; a night shift past midnight belongs to the day
-    it started on."""
-    local = at.astimezone(zone)
-    hours = sorted(starts)
-    for i in range(len(hours) - 1, -1, -1):
-        if local.hour >= hours[i]:
-            return local.date(), i + 1
-    # Before the first start: the previous day's last shift.
-    return (local - timedelta(days=1)).date(), len(hours)
-
-
 @dataclass(frozen=True)
 class PeriodRow:
     day: date
@@ -106,21 +95,22 @@ class PeriodRow:
 
 
 def per_period(
-    records: Iterable[AndonRecord], now: datetime, zone: tzinfo, shift_starts: Sequence[int] | None = None
+    records: Iterable[AndonRecord], now: datetime, calendar: ShiftCalendar, *, by_shift: bool = False
 ) -> list[PeriodRow]:
-    """Andons and downtime per day (or per shift when `shift_starts` is given), oldest first.
+    """Andons and downtime per local day (or per shift with `by_shift`) of the plant, oldest first.
 
-    Each andon counts in the period it was raised in.
+    Each andon counts in the period it was raised in; days and shifts are the plant's
+    (`ShiftCalendar`: its zone, its shift starts, DST days included).
     """
     buckets: dict[tuple[date, int | None], list[float]] = {}
     for r in records:
         if r.cancelled:
             continue
-        if shift_starts:
-            day, shift = shift_of(r.raised_at, shift_starts, zone)
+        if by_shift:
+            day, shift = calendar.shift_of(r.raised_at)
             key: tuple[date, int | None] = (day, shift)
         else:
-            key = (r.raised_at.astimezone(zone).date(), None)
+            key = (calendar.day_of(r.raised_at), None)
         buckets.setdefault(key, []).append(r.downtime_s(now))
     return [
         PeriodRow(day, shift, len(v), sum(v))

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from kanban_terminal.domain.shifts import UTC_CALENDAR, ShiftCalendar, per_local_day
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ def loop_metrics(
     cards_by_state: dict[str, int] | None = None,
     material_andons: int = 0,
     days: int = 14,
+    calendar: ShiftCalendar = UTC_CALENDAR,
 ) -> LoopMetrics:
     """Metrics of one loop over `cycles` (all of that loop's requests in the window)."""
     done = [c for c in cycles if c.delivered]
@@ -165,19 +167,16 @@ def loop_metrics(
         stockout_s=sum(s.seconds(now) for s in outs),
         material_andons=material_andons,
         cards_by_state=dict(cards_by_state or {}),
-        daily_cycles=per_day([c.closed_at for c in done if c.closed_at], now, days),
+        daily_cycles=per_day([c.closed_at for c in done if c.closed_at], now, days, calendar),
     )
 
 
-def per_day(times: Iterable[datetime], now: datetime, days: int) -> tuple[int, ...]:
-    """Counts per UTC day for the `days` days ending with `now`'s day, oldest first."""
-    today = now.date()
-    counts: Counter[int] = Counter()
-    for t in times:
-        back = (today - t.date()).days
-        if 0 <= back < days:
-            counts[back] += 1
-    return tuple(counts[b] for b in range(days - 1, -1, -1))
+def per_day(
+    times: Iterable[datetime], now: datetime, days: int, calendar: ShiftCalendar = UTC_CALENDAR
+) -> tuple[int, ...]:
+    """Counts per day of the plant (`calendar`'s zone) for the `days` days ending with `now`'s day,
+    oldest first."""
+    return per_local_day(calendar, times, now, days)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from kanban_terminal.adapters.anchor_publisher import AnchorPublisher
 from kanban_terminal.adapters.andon_link import LinkAndonPublisher
+from kanban_terminal.adapters.handover_link import connect_handover_publisher
 from kanban_terminal.adapters.health_publisher import HealthPublisher
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
@@ -112,6 +113,7 @@ class Runtime:
         self._andon_unsubscribe: Callable[[], None] | None = None
         self._cancels: Periodic | None = None
         self._reconcile: Periodic | None = None
+        self._handover_unsubscribe: Callable[[], None] | None = None
         self._scan_lock = threading.Lock()
         """One scan (or lost-card flagging) at a time, in the order read: keyboard, serial, timer."""
         self.escalation = EscalationRunner(terminal, monotonic=self.options.monotonic)
@@ -256,6 +258,7 @@ class Runtime:
         self._reconcile = start_reconcile(self.terminal, link, self.topics, settings.reconcile_after_s)
         self._andon_link = LinkAndonPublisher(link, self.topics, replay_s=settings.replay_after_reconnect_s)
         self._andon_unsubscribe = connect_publisher(self.terminal, self._andon_link)
+        self._handover_unsubscribe = connect_handover_publisher(self.terminal.bus, link, self.topics)
         link.set_handlers(on_published=relay.on_published, on_connected=self._on_connected)
         self._cancels = _cancel_job(self.terminal, link, settings)
         self.inbound.start()
@@ -268,7 +271,7 @@ class Runtime:
         link.start()
         self._jobs += [
             "mqtt-link", "mqtt-inbound", "relay", "cancels", "health", "andon-link", "log-anchor",
-            "reconcile",
+            "reconcile", "handover-link",
         ]  # fmt: skip
 
     def _on_connected(self, session_present: bool) -> None:
@@ -295,6 +298,8 @@ class Runtime:
         self.inbound.stop()
         if self._andon_unsubscribe:
             self._andon_unsubscribe()
+        if self._handover_unsubscribe:
+            self._handover_unsubscribe()
         for timer in self._timers:
             timer.stop()
         self.scanners.stop()

@@ -5,12 +5,16 @@ with its card-log row in one unit of work, and published only after that commit.
 written through storage/andon_rows.py and andon_reads.py: no SQL here. A restart re-derives
 what is due from the stored raise time and the stored tiers, so it escalates on time and never twice.
 
-Elapsed time is measured on the monotonic clock from the moment this process first saw an event,
-added to the wall-clock elapsed at that moment: a wall-clock step while running (NTP, a manual
-change, ±1 h) neither fires a tier early nor delays one. Only across a restart does the wall clock
-decide, because nothing else survives it (reliability.md R12).
+Elapsed time is measured on the monotonic clock from a stored anchor (services/clock_watch.py,
+table `elapsed_anchor`): the wall-clock elapsed when this terminal first saw the event, at a
+monotonic reading of this boot. A wall-clock step while running (NTP, a manual change, ±1 h, a DST
+mistake) neither fires a tier early nor delays one, and neither does a step while `serve` was down:
+the monotonic clock is one clock for every process of a boot. Only across a reboot does the wall
+clock count, from the elapsed time last stored (reliability.md R12). Each tick first checks the
+clocks against each other and logs a step (`clock_stepped`) before it fires anything.
 
-Material andon: a replenishment request past its due time with no delivery raises a CALL with
+Material andon: a replenishment request whose elapsed time (anchored like the tiers, key
+`request:<id>`) reached its planned lead time with no delivery raises a CALL with
 reason MAT linked to the card, once per request (a unique index on andon.request_id), if the loop
 has `material_andon` on and a MAT reason is configured. When that request closes (delivered, or
 cancelled with its suspended card) the call is resolved by the system with a note; if nobody had
@@ -23,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import AndonKind, tier_role, tiers_due
@@ -31,9 +35,11 @@ from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise_in
 from kanban_terminal.services.andon_log import log_andon
 from kanban_terminal.services.andon_views import line_state, reason_rule, view_of
+from kanban_terminal.services.clock_watch import ClockWatch, ElapsedTimers, read_boot_id
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import andon_reads
 from kanban_terminal.storage.andon_rows import DuplicateAndon
+from kanban_terminal.storage.tables import CardLogRow
 
 log = logging.getLogger(__name__)
 
@@ -43,41 +49,43 @@ MATERIAL_REASON = "MAT"
 class EscalationRunner:
     """Call `tick()` about once a second (the TUI's timer, or `run` in a headless thread)."""
 
-    def __init__(self, terminal: Terminal, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        terminal: Terminal,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        boot_id: Callable[[], str] = read_boot_id,
+    ) -> None:
         self.terminal = terminal
         self._monotonic = monotonic
-        self._anchors: dict[str, tuple[float, timedelta]] = {}
+        self.timers = ElapsedTimers(terminal, "andon:", monotonic=monotonic, boot_id=boot_id)
+        self.request_timers = ElapsedTimers(terminal, "request:", monotonic=monotonic, boot_id=boot_id)
+        self.clock_watch = ClockWatch(terminal, monotonic=monotonic)
         self._lock = threading.Lock()
-
-    def elapsed(self, andon_id: str, raised_at: datetime, now: datetime) -> timedelta:
-        """Time since the raise, immune to wall-clock steps while this process runs."""
-        mono = self._monotonic()
-        anchor = self._anchors.get(andon_id)
-        if anchor is None:
-            anchor = (mono, max(timedelta(0), now - raised_at))
-            self._anchors[andon_id] = anchor
-        return anchor[1] + timedelta(seconds=max(0.0, mono - anchor[0]))
 
     def tick(self) -> list[AndonChanged]:
         """Fire every due tier once and raise material andons; returns the escalations fired."""
         with self._lock:  # two timers must not race each other into the same tier
+            step = self.clock_watch.check()  # a step is in the log before anything fires on the new clock
+            if step is not None and step < 0:
+                self.lift_shelves(step)
             self.raise_material_andons()
             self.resolve_supplied_material_andons()
             return self._escalate()
 
     def _escalate(self) -> list[AndonChanged]:
         terminal = self.terminal
-        now = terminal.clock()
         andons, fired = andon_reads.escalation_candidates(terminal.db)
-        live = {a.id for a in andons}
-        for gone in set(self._anchors) - live:
-            del self._anchors[gone]
+        # The clock after the read: read before, an andon raised in between got a tier-0 row dated
+        # before its own raise row (seen in test_clock_steps on the busy box, no clock step involved).
+        now = terminal.clock()
+        elapsed_of = self.timers.elapsed(((a.id, a.raised_at) for a in andons), now)
         changes: list[AndonChanged] = []
         for andon in andons:
             rule = reason_rule(terminal, andon.reason)
             if rule is None:
                 continue
-            elapsed = self.elapsed(andon.id, andon.raised_at, now)
+            elapsed = elapsed_of[andon.id]
             for tier in tiers_due(elapsed, False, rule.tiers, fired.get(andon.id, ())):
                 change = self._fire(andon.id, tier, now)
                 if change is not None:
@@ -109,12 +117,14 @@ class EscalationRunner:
         if rule is None or AndonKind.CALL.value not in rule.kinds:
             return []  # not configured as a call: refusing it every tick would only flood the log
         now = terminal.clock()
-        overdue = andon_reads.overdue_uncalled_requests(terminal.db, now)
+        watched = {lp.id for lp in terminal.config.loops if lp.material_andon}
+        open_ = [r for r in andon_reads.uncalled_request_times(terminal.db) if r.loop_id in watched]
+        # Overdue on elapsed time, like the tiers: a wall-clock step must not make a request late.
+        elapsed = self.request_timers.elapsed(((r.id, r.raised_at) for r in open_), now)
+        late = [r.id for r in open_ if elapsed[r.id] >= r.due_at - r.raised_at]
+        overdue = andon_reads.requests(terminal.db, late)
         raised: list[str] = []
         for request in overdue:
-            loop = next((lp for lp in terminal.config.loops if lp.id == request.loop_id), None)
-            if loop is None or not loop.material_andon:
-                continue
             try:
                 with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
                     current = uow.andons.request(request.id)
@@ -162,6 +172,22 @@ class EscalationRunner:
                 uow.collect(LineStateChanged(line_state(terminal, uow, now)))
             resolved.append(andon_id)
         return resolved
+
+    def lift_shelves(self, step_s: float) -> list[str]:
+        """After the wall clock stepped back, lift every shelve in force: its `until` is a wall time
+        and would now silence the button for longer than was granted. Fails safe: the button works
+        again; a team lead may shelve it anew. Returns the sources lifted."""
+        now = self.terminal.clock()
+        with self.terminal.db.unit_of_work() as uow:
+            lifted = uow.andons.lift_shelves(now)
+            for source_id in lifted:
+                detail = (
+                    f"source {source_id}: shelve lifted, the wall clock stepped back {-step_s:.0f} s "
+                    "(a shelve must not outlast what was granted)"
+                )
+                uow.andons.log(CardLogRow(occurred_at=now, recorded_at=now, event="andon_shelve_lifted",
+                                          source="system", detail=detail))  # fmt: skip
+        return lifted
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Tick until `stop` is set (headless use); a failing tick is logged and retried next time."""

@@ -7,7 +7,6 @@ maintenance engineer reads at the terminal and in a cron mail is the same figure
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC
 from typing import Any
 
 from kanban_terminal.config import TerminalConfig
@@ -23,8 +22,6 @@ from kanban_terminal.domain.sizing import (
     segment,
 )
 from kanban_terminal.services.reports import Report
-
-SHIFT_STARTS = (6, 14, 22)
 
 
 def _pct(value: float | None) -> str:
@@ -102,15 +99,12 @@ def andon_lines(r: Report) -> list[str]:
                 f"    {p.key:<8}{p.count:>5} andons  {fmt_duration(p.downtime_s):>11} down  "
                 f"{p.cumulative * 100:>4.0f} % cum  {bar(p.downtime_s, top, 24)}"
             )
-    days = per_period(r.andons, r.now, UTC)
-    out.append("  per day (downtime): " + sparkline([d.downtime_s for d in days[-28:]]))
-    shifts = per_period(r.andons, r.now, UTC, SHIFT_STARTS)
-    by_shift: dict[int, list[float]] = {}
-    for s in shifts:
-        by_shift.setdefault(s.shift or 0, []).append(s.downtime_s)
-    for shift, values in sorted(by_shift.items()):
+    cal = r.calendar
+    days = per_period(r.andons, r.now, cal)
+    out.append(f"  per day ({cal.zone_name}), downtime: " + sparkline([d.downtime_s for d in days[-28:]]))
+    for shift, values in shift_downtime(r).items():
         out.append(
-            f"  shift {shift} (from {SHIFT_STARTS[shift - 1]:02d}:00 UTC): "
+            f"  shift {shift} (from {cal.start_label(shift)} {cal.zone_name}): "
             f"{fmt_duration(sum(values))} down over {len(values)} shifts"
         )
     m = material_response(r.andons)
@@ -122,10 +116,21 @@ def andon_lines(r: Report) -> list[str]:
     return out
 
 
+def shift_downtime(r: Report) -> dict[int, list[float]]:
+    """Per shift number, the downtime of each of its shifts that had an andon (the plant's shifts)."""
+    by_shift: dict[int, list[float]] = {}
+    for s in per_period(r.andons, r.now, r.calendar, by_shift=True):
+        by_shift.setdefault(s.shift or 0, []).append(s.downtime_s)
+    return dict(sorted(by_shift.items()))
+
+
 def report_json(r: Report) -> dict[str, Any]:
+    cal = r.calendar
     return {
         "since": r.since.isoformat(),
         "now": r.now.isoformat(),
+        "timezone": cal.zone_name,
+        "shift_starts": [cal.start_label(n) for n in range(1, len(cal.starts) + 1)],
         "loops": [
             {
                 "loop": m.loop_id,
@@ -171,6 +176,10 @@ def report_json(r: Report) -> dict[str, Any]:
             ]
             for by in ("reason", "station")
         },
+        "andon_periods": [
+            {"day": p.day.isoformat(), "shift": p.shift, "andons": p.count, "downtime_s": p.downtime_s}
+            for p in per_period(r.andons, r.now, cal, by_shift=True)
+        ],
     }
 
 

@@ -24,6 +24,7 @@ from kanban_terminal.domain.metrics import (
     source_metrics,
 )
 from kanban_terminal.domain.scorecard import SourceResilience, source_resilience
+from kanban_terminal.domain.shifts import UTC_CALENDAR, ShiftCalendar
 from kanban_terminal.domain.sizing import LoopHistory
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import report_reads
@@ -55,6 +56,8 @@ class Report:
     andons: tuple[AndonRecord, ...]
     resilience: tuple[SourceResilience, ...] = ()
     """Per source: lead-time variance, in full, re-routed share, disruption response (issue 18)."""
+    calendar: ShiftCalendar = UTC_CALENDAR
+    """The plant's zone and shifts (`[site]`): days and shifts are counted in it."""
 
 
 def build_report(terminal: Terminal, days: int = 28) -> Report:
@@ -79,6 +82,7 @@ def build_report(terminal: Terminal, days: int = 28) -> Report:
                 cards_by_state=dict(by_state),
                 material_andons=material.get(loop.id, 0),
                 days=min(days, 14),  # the sparkline: two weeks fit beside the figures
+                calendar=terminal.config.site.calendar,
             )
         )
     per_source = cycles_by(cycles, "source")
@@ -86,7 +90,7 @@ def build_report(terminal: Terminal, days: int = 28) -> Report:
         (s.id, s.kind, source_metrics(s.id, per_source.get(s.id, []))) for s in terminal.config.sources
     )
     resilience = tuple(source_resilience(s.id, per_source.get(s.id, [])) for s in terminal.config.sources)
-    return Report(since, now, tuple(loops), sources, tuple(andons), resilience)
+    return Report(since, now, tuple(loops), sources, tuple(andons), resilience, terminal.config.site.calendar)
 
 
 def loop_histories(terminal: Terminal, days: int = 365) -> list[LoopHistory]:

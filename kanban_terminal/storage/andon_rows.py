@@ -198,6 +198,17 @@ class AndonRows:
     def shelve(self, source_id: str, by: str, at: datetime, until: datetime) -> None:
         self.session.add(AndonShelveRow(source=source_id, shelved_by=by, shelved_at=at, until=until))
 
+    def lift_shelves(self, at: datetime) -> list[str]:
+        """Lift every shelve still in force after `at` (lifted_at = at); returns their sources."""
+        stmt = select(AndonShelveRow).where(
+            col(AndonShelveRow.lifted_at).is_(None), col(AndonShelveRow.until) > at
+        )
+        rows = list(self.session.exec(stmt))
+        for row in rows:
+            row.lifted_at = at
+            self.session.add(row)
+        return sorted({r.source for r in rows})
+
     def card_loop(self, card_id: str) -> str | None:
         """The loop of the card an andon is linked to (None if the card is unknown)."""
         card = self.session.get(CardRow, card_id)

@@ -272,3 +272,10 @@ def verify_chain_of(db: Database) -> ChainReport:
                               andon_id=row[andon_id]):  # fmt: skip
                 break
     return check.report()
+
+
+def last_recorded_at(db: Database) -> datetime | None:
+    """When the newest card-log row was written (by id: record order), None for an empty log."""
+    with db.snapshot() as raw:
+        row = raw.execute("SELECT recorded_at FROM card_log ORDER BY id DESC LIMIT 1").fetchone()
+    return parse_stored(row[0]) if row else None

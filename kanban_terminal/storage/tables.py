@@ -305,3 +305,21 @@ class LoopRouteRow(SQLModel, table=True):
     source: str
     routed_at: datetime = Field(sa_column=_utc())
     routed_by: str | None = None
+
+
+class ElapsedAnchorRow(SQLModel, table=True):
+    """Elapsed time of a running timer (an andon's escalation), stored so a restart or a reboot goes
+    on counting from it instead of from the wall clock (domain/clocks.py; migration 0008)."""
+
+    __tablename__ = "elapsed_anchor"
+
+    key: str = Field(primary_key=True)
+    """What is timed: `andon:<id>`."""
+    boot_id: str
+    """The kernel's boot id when saved: the monotonic reading below only means something on it."""
+    mono_s: float
+    """CLOCK_MONOTONIC seconds when saved."""
+    elapsed_s: float
+    """Elapsed seconds of the timer when saved."""
+    saved_at: datetime = Field(sa_column=_utc())
+    """Wall clock when saved: across a reboot only this survives."""

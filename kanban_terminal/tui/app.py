@@ -34,6 +34,7 @@ from kanban_terminal.services.queries import Status, read_status, recent_log
 from kanban_terminal.services.signals import SignalRejected
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.andon_app import AndonAppMixin
+from kanban_terminal.tui.handover_app import HandoverAppMixin
 from kanban_terminal.tui.messages import BusEvent
 from kanban_terminal.tui.palette import FLOOR_THEME
 from kanban_terminal.tui.scanner_wins import ScannerWinsMixin
@@ -76,7 +77,9 @@ _LOG_WORDS = {
 _OPERATOR_SOURCES = ("keyboard", "serial")
 
 
-class KanbanApp(ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, App[None], inherit_bindings=False):
+class KanbanApp(
+    ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, HandoverAppMixin, App[None], inherit_bindings=False
+):
     CSS_PATH = "app.tcss"
     TITLE = "kanban-terminal"
     # The modes' screens are added in __init__ (`_add_modes`): each is built with what it shows.
@@ -94,6 +97,7 @@ class KanbanApp(ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, App[None], inhe
         Binding("ctrl+r", "switch_mode('metrics')", "Metrics", id="mode.metrics"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("ctrl+p", "command_palette", "Palette", show=False, id="app.palette", priority=True),
+        Binding("ctrl+t", "handover", "Handover", id="app.handover"),
     ]
     ENABLE_COMMAND_PALETTE = False  # its Ctrl+P binding is ours (above): kiosk mode refuses it
 
@@ -298,6 +302,7 @@ class KanbanApp(ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, App[None], inhe
         if outcome_expired(self.last_outcome, self.terminal.clock(), shown_for):
             self.last_outcome = None  # an old misread no longer hides the state of the line
         self.refresh_screen()  # the clock moves: ages, durations and the stop banner's downtime
+        self.handover_tick()
 
     def refresh_screen(self) -> None:
         """Give the screens of the current mode (a dialog's too) a new view; hidden modes get
@@ -355,7 +360,7 @@ def _log_screen(chrome: ScreenChrome, terminal: Terminal) -> TerminalScreen:
     # Imported when first shown, not at start: the first screen is the scan screen (issue 15).
     from kanban_terminal.tui.screens.log import CardLogReader, LogScreen
 
-    return LogScreen(chrome, CardLogReader(terminal.db, terminal.clock))
+    return LogScreen(chrome, CardLogReader(terminal.db, terminal.clock, terminal.config.site.calendar))
 
 
 def _metrics_screen(chrome: ScreenChrome, terminal: Terminal) -> TerminalScreen:

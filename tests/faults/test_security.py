@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import shutil
@@ -450,3 +451,33 @@ def test_the_bridge_presents_a_client_certificate_when_the_broker_requires_one(
             wait_for(lambda: bridge.mqtt.connected, timeout=15, what="bridge connected with its certificate")
         refused = _bridge_error(tmp_path / "no-cert", broker.port, ca)
     assert refused, "a broker requiring a certificate must refuse a bridge without one"
+
+
+def _doctor_broker_line(config: Path, data: Path, *extra: str) -> str:
+    from kanban_terminal import cli
+
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        cli.main(
+            ["doctor", "--config", str(config), "--data-dir", str(data), "--broker-timeout", "5", *extra]
+        )
+    return next(line for line in out.getvalue().splitlines() if line.split()[1] == "broker")
+
+
+def test_doctor_checks_the_broker_serve_would_use_with_the_configs_ca_file(tmp_path: Path, pki: Path) -> None:
+    """Before: doctor probed with the system's CAs only (a false "certificate not trusted" while
+    `serve` connected with the config's ca_file), and without --mqtt it did not probe at all."""
+    from kanban_terminal.config import demo_config_path
+
+    with tls_broker(tmp_path, pki, "good") as good:
+        config = tmp_path / "tls.toml"
+        mqtt = f'[mqtt]\nhost = "localhost"\nport = {good.port}\ntls = true\nca_file = "{pki / "ca.crt"}"\n'
+        config.write_text(demo_config_path().read_text() + "\n" + mqtt)
+        data = tmp_path / "data"
+        with_url = _doctor_broker_line(config, data, "--mqtt", f"mqtts://localhost:{good.port}")
+        from_config = _doctor_broker_line(config, data)
+        other_ca = tmp_path / "other.toml"
+        other_ca.write_text(config.read_text().replace(str(pki / "ca.crt"), str(pki / "other-ca.crt")))
+        untrusted = _doctor_broker_line(other_ca, data)
+    assert with_url.startswith("OK") and "connected to mqtts://localhost" in with_url, with_url
+    assert from_config.startswith("OK") and f"[mqtt] of {config}" in from_config, from_config
+    assert untrusted.startswith("FAIL") and "certificate not trusted" in untrusted, untrusted

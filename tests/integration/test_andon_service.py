@@ -219,6 +219,48 @@ def test_wall_clock_steps_neither_refire_nor_fire_early(terminal: Terminal, cloc
     assert [e.tier for e in runner.tick()] == [2]
 
 
+def test_after_a_reboot_the_stored_elapsed_time_counts_on(tmp_path: Path, clock: FakeClock) -> None:
+    first = open_terminal(tmp_path, clock)
+    assert svc.raise_andon(first, AndonKind.CALL, "ST20", "QUAL", source="keyboard").ok  # 0, 5, 15 min
+    runner = EscalationRunner(first, monotonic=clock.monotonic, boot_id=lambda: "boot-1")
+    assert [e.tier for e in runner.tick()] == [0]
+    clock.advance(minutes=2)
+    assert runner.tick() == []  # and the anchor is saved: 2 min elapsed
+    first.close()
+    clock.mono = 3.0  # the PC rebooted: the monotonic clock starts again near zero
+    clock.step_wall(hours=-1)  # and came up with its clock an hour behind
+    second = open_terminal(tmp_path, clock)
+    rebooted = EscalationRunner(second, monotonic=clock.monotonic, boot_id=lambda: "boot-2")
+    assert rebooted.tick() == []  # 2 min stored, nothing more: the wall clock is behind the save
+    clock.advance(minutes=2, seconds=59)
+    assert rebooted.tick() == []
+    clock.advance(seconds=1)
+    assert [e.tier for e in rebooted.tick()] == [1]
+    second.close()
+
+
+def test_a_wall_clock_step_back_lifts_shelves_instead_of_lengthening_them(
+    terminal: Terminal, clock: FakeClock
+) -> None:
+    """Before (issue 17): a shelve ends at a wall time, so a clock set back 20 min silenced the button
+    20 min longer than the team lead granted."""
+    from kanban_terminal.services.andon_views import shelved_until
+
+    assert svc.shelve_source(terminal, "ANDON-ST10", 30, source="keyboard", auth=team_lead(terminal)).ok
+    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    runner.tick()
+    clock.advance(minutes=25)  # 5 min of the shelve left
+    runner.tick()
+    with terminal.db.reading() as s:
+        assert shelved_until(s, "ANDON-ST10", clock()) is not None
+    clock.step_wall(minutes=-20)  # the wall now says 25 min are left
+    runner.tick()
+    with terminal.db.reading() as s:
+        assert shelved_until(s, "ANDON-ST10", clock()) is None
+    [row] = log_rows(terminal, "andon_shelve_lifted")
+    assert "ANDON-ST10" in row.detail and "stepped back 1200 s" in row.detail
+
+
 def test_acknowledged_events_do_not_escalate(terminal: Terminal, clock: FakeClock) -> None:
     a = svc.raise_andon(terminal, AndonKind.CALL, "ST20", "QUAL", source="keyboard").andon
     assert a is not None
@@ -245,6 +287,20 @@ def test_material_andon_from_an_overdue_request_once(terminal: Terminal, clock: 
     [mat] = board.line.active
     assert (mat.andon.reason, mat.andon.card_id, mat.andon.request_id) == ("MAT", card, request_id)
     assert (mat.andon.station, mat.andon.kind) == ("ST20", AndonKind.CALL)
+
+
+def test_a_wall_clock_step_does_not_make_a_request_overdue(terminal: Terminal, clock: FakeClock) -> None:
+    """Before (issue 17): "overdue" was due_at <= wall clock, so +1 h raised a material andon at once."""
+    card = next(c for c, loop in terminal.card_loops.items() if loop.id == "ST20-PLATE")  # 30 min lead time
+    record_scan(terminal, card, source="keyboard", intent=Intent.EMPTY)
+    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    assert runner.raise_material_andons() == []
+    clock.step_wall(hours=1)  # NTP or a person sets the clock an hour ahead
+    assert runner.raise_material_andons() == []
+    clock.advance(minutes=29)
+    assert runner.raise_material_andons() == []
+    clock.advance(minutes=1)  # thirty real minutes after the request: now it is late
+    assert len(runner.raise_material_andons()) == 1
 
 
 def test_material_andon_is_resolved_by_the_delivery_and_still_needs_acknowledging(

@@ -241,3 +241,48 @@ def test_export_and_backup_keep_their_files_private_under_umask_000(tmp_path: Pa
     for folder in (tmp_path / "usb", tmp_path / "usb" / "backups"):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
     assert dest.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("verb", [["scan", "B1001Z"], ["status"]])
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("mqtt://user:pw@10.1.2.3", "do not put the password in the URL"),
+        ("nonsense://10.1.2.3", "must start with mqtt:// or mqtts://"),
+        ("mqtt://10.1.2.3:1883", "plain"),
+    ],
+)
+def test_a_bad_broker_url_exits_2_before_anything_starts_on_every_verb(
+    tmp_path: Path, verb: list[str], url: str, words: str
+) -> None:
+    """Before (issue 17): `scan` and `status` took `--mqtt mqtt://user:pw@10.1.2.3` and exited 0."""
+    data = tmp_path / "data"
+    done = cli(*verb, "--config", DEMO, "--mqtt", url, data=data)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert words in done.stderr.lower() or words in done.stderr, done.stderr
+    assert "pw" not in done.stderr.replace("password", "")
+    assert not data.exists()  # refused before a data dir was made
+
+
+def test_a_code_starting_with_a_dash_reaches_the_scan_and_is_refused_as_a_misread(tmp_path: Path) -> None:
+    """Before (issue 17): argparse read `-B1101T` as an option and exited 2; it never reached the scan."""
+    for args in (["-B1101T"], ["--", "-B1101T"]):
+        done = cli("scan", "--config", DEMO, *args, data=tmp_path)
+        assert done.returncode == 1 and "REJECTED: Misread: -B1101T" in done.stdout, done.stdout + done.stderr
+    kept = cli("rejected", "--config", DEMO, data=tmp_path)
+    assert kept.stdout.count("Misread: -B1101T") == 2, kept.stdout
+    extra = cli("scan", "--config", DEMO, "B1001Z", "-X", data=tmp_path)
+    assert extra.returncode == 2 and "unrecognized arguments: -X" in extra.stderr
+
+
+def test_scanning_a_lost_card_exits_0_with_the_screens_warning(tmp_path: Path) -> None:
+    """Before (issue 17): the card was found and back in use, the screen showed amber, the CLI exited 1."""
+    from kanban_terminal.config import load_config
+    from kanban_terminal.services.lost_cards import flag_lost
+    from kanban_terminal.services.terminal import Terminal
+
+    terminal = Terminal.open(load_config(Path(DEMO)), tmp_path)
+    assert flag_lost(terminal, ["B1001Z"], source="cli") == ["B1001Z"]
+    terminal.close()
+    found = cli("scan", "--config", DEMO, "B1001Z", data=tmp_path)
+    assert found.returncode == 0 and found.stdout.startswith("WARNING: Card B1001Z was listed as missing")

@@ -55,7 +55,9 @@ def test_silent_cards_are_flagged_lost_and_replaced(
     new_id = replace_card(terminal, b, actor="E4001")
     assert new_id == generated_card_id("B12", 4)
     assert record_scan(terminal, new_id, source="keyboard").kind is OutcomeKind.REQUEST_RAISED
-    assert record_scan(terminal, b, source="keyboard").kind is OutcomeKind.UNKNOWN_CARD
+    old = record_scan(terminal, b, source="keyboard")  # before issue 17: "Unknown card ... another line?"
+    assert old.kind is OutcomeKind.NOT_ALLOWED and f"Card {b} is retired" in old.message
+    assert "another line" not in old.message
     assert verify_log(terminal.db).ok
     terminal.close()
 
@@ -63,6 +65,8 @@ def test_silent_cards_are_flagged_lost_and_replaced(
     assert b not in reopened.card_loops and new_id in reopened.card_loops
     with reopened.db.reading() as session:
         assert session.exec(select(CardRow.retired).where(CardRow.id == b)).one() is True
+    again = record_scan(reopened, b, source="keyboard")  # no loop lists it any more: still retired
+    assert again.kind is OutcomeKind.NOT_ALLOWED and "retired" in again.message
     result = audit(reopened, [a, new_id.lower(), "B99990", ""], loops=["ST10-HEAD"])
     assert result.found == tuple(sorted((a, new_id))) and result.missing == (c,)
     assert result.unknown == ("B99990",)

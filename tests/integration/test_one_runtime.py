@@ -99,6 +99,7 @@ def test_serve_and_the_screen_start_the_same_jobs_and_the_screen_none_of_its_own
     assert set(jobs["serve"]) == {
         "wal-checkpoint", "escalation", "lost-cards", "scanner:ST10",
         "mqtt-link", "mqtt-inbound", "relay", "cancels", "health", "andon-link", "log-anchor", "reconcile",
+        "handover-link",
     }  # fmt: skip
     assert threads["serve"] - threads["screen"] == Counter()
     # Every thread the screen had beyond serve's is Textual's own: its workers' executor threads

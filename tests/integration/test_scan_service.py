@@ -161,7 +161,8 @@ def test_a_removed_card_is_retired_not_deleted(tmp_path: Path) -> None:
     cfg = demo_config()
     smaller = cfg.model_copy(update={"loops": cfg.loops[1:]})
     terminal = open_terminal(tmp_path, Clock(), smaller)
-    assert record_scan(terminal, CARD, source="keyboard").kind is OutcomeKind.UNKNOWN_CARD
+    retired = record_scan(terminal, CARD, source="keyboard")  # said "Unknown card" before issue 17
+    assert retired.kind is OutcomeKind.NOT_ALLOWED and f"Card {CARD} is retired on line" in retired.message
     with terminal.db.reading() as s:
         assert s.exec(text("SELECT retired FROM card WHERE id = :c"), params={"c": CARD}).scalar() == 1
 

@@ -11,8 +11,8 @@ from kanban_terminal.domain.andon_metrics import (
     pareto,
     per_period,
     records_from_log,
-    shift_of,
 )
+from kanban_terminal.domain.shifts import UTC_CALENDAR
 
 
 def at(hh: int, mm: int = 0, day: int = 3) -> datetime:
@@ -50,15 +50,15 @@ def test_open_stop_counts_until_now() -> None:
 
 
 def test_per_shift_and_per_day() -> None:
-    shifts = per_period(RECORDS, NOW, UTC, (6, 14, 22))
+    shifts = per_period(RECORDS, NOW, UTC_CALENDAR, by_shift=True)
     assert [(p.day, p.shift, p.count, p.downtime_s) for p in shifts] == [
         (date(2026, 3, 3), 1, 3, 2400),
         (date(2026, 3, 3), 2, 1, 1200),
     ]
-    days = per_period(RECORDS, NOW, UTC)
+    days = per_period(RECORDS, NOW, UTC_CALENDAR)
     assert [(p.day, p.count, p.downtime_s) for p in days] == [(date(2026, 3, 3), 4, 3600)]
     # A night-shift andon after midnight belongs to the day its shift started.
-    assert shift_of(at(1, day=4), (6, 14, 22), UTC) == (date(2026, 3, 3), 3)
+    assert UTC_CALENDAR.shift_of(at(1, day=4)) == (date(2026, 3, 3), 3)
 
 
 def test_material_response_time() -> None:

@@ -68,3 +68,24 @@ def test_missing_file_is_a_clear_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.toml")
     assert "file not found" in str(info.value)
+
+
+def test_a_100000_deep_toml_array_is_a_config_problem_not_a_crash(tmp_path: Path) -> None:
+    """Before (issue 17): tomllib's RecursionError reached the CLI's last line of defence, exit 70."""
+    import subprocess
+    import sys
+
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(deep)
+    assert "nested too deeply" in str(err.value)
+    done = subprocess.run([sys.executable, "-m", "kanban_terminal", "check-config", str(deep)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2 and "nested too deeply" in done.stdout + done.stderr, done
+    assert "Traceback" not in done.stderr and "unexpected error" not in done.stderr
+    from firmware_bridge.config import ConfigError as BridgeConfigError
+    from firmware_bridge.config import load_config as load_bridge_config
+
+    with pytest.raises(BridgeConfigError, match="nested too deeply"):
+        load_bridge_config(deep)

@@ -86,6 +86,28 @@ class AndonEventMessage(ActiveAndon):
     """A resolved STOP: whole seconds from raise to resolve."""
 
 
+class HandoverMessage(Message):
+    """A shift taken over by its incoming team lead, on `kanban/v1/{site}/{line}/handover` (never
+    retained): the sheet as acknowledged. Listeners drop repeats by (`line`, `production_day`, `shift`).
+    """
+
+    v: Version
+    line: Ident
+    terminal: Ident
+    at: TimestampText
+    actor: Text200
+    """The badge of the team lead who took the shift over."""
+    production_day: Text40
+    """The plant's production day (`YYYY-MM-DD`, `[site] timezone`): a night shift's is the day it began."""
+    shift: Annotated[int, Field(ge=1, le=24)]
+    shift_start: TimestampText
+    open_andons: list[Text200]
+    loops_at_risk: list[Text200]
+    suspended_cards: list[Id64]
+    lost_cards: list[Id64]
+    summary: Text1000
+
+
 class LightCommand(Message):
     """Stack-light lamps for one device, on `kanban/v1/{site}/{line}/device/{device}/command`."""
 

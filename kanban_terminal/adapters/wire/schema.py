@@ -27,6 +27,7 @@ from kanban_terminal.adapters.wire.outbound import (
     AndonEventMessage,
     AvailabilityMessage,
     BuzzerCommand,
+    HandoverMessage,
     HealthMessage,
     LightCommand,
     LineStateMessage,
@@ -49,6 +50,7 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "log_anchor": LogAnchorMessage,
     "claim": ClaimMessage,
     "status_query": StatusQueryMessage,
+    "handover": HandoverMessage,
 }
 """File stem -> model. A new message gets a line here and a section in docs/PROTOCOL.md."""
 

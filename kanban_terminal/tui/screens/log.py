@@ -24,6 +24,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label
 
 from kanban_terminal.domain.metrics import fmt_duration
+from kanban_terminal.domain.shifts import UTC_CALENDAR, ShiftCalendar
 from kanban_terminal.services.log_query import (
     CardCycle,
     LogFilter,
@@ -65,9 +66,13 @@ class CardLogReader:
     """The log screen's only way to the terminal: reads the card log (pages, a card's cycles, a CSV
     export to a file) and the clock; it writes nothing to the database. Given by the App."""
 
-    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, db: Database, clock: Callable[[], datetime], calendar: ShiftCalendar = UTC_CALENDAR
+    ) -> None:
         self._db = db
         self.clock = clock
+        self.calendar = calendar
+        """The plant's zone and shifts: filter times without a zone and the export's local columns."""
         self.exports = db.path.parent / "exports"
         """Where exports go: beside the database, on the terminal's own disk."""
 
@@ -78,7 +83,7 @@ class CardLogReader:
         return card_cycles(self._db, card)
 
     def export(self, flt: LogFilter, out: IO[str], progress: Callable[[int, int], None]) -> int:
-        return write_csv(self._db, flt, out, progress=progress)
+        return write_csv(self._db, flt, out, progress=progress, calendar=self.calendar)
 
 
 @dataclass(frozen=True)
@@ -226,7 +231,7 @@ class LogScreen(TerminalScreen):
     def apply_filter(self, query: str) -> None:
         """Read the filter line and show the newest page that matches it."""
         try:
-            flt = parse_query(query, self.card_log.clock())
+            flt = parse_query(query, self.card_log.clock(), self.card_log.calendar.zone)
         except QueryError as exc:
             self.query_one("#log-info", Label).update(Text(str(exc), style="bold red"))
             return

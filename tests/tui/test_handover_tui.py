@@ -1,0 +1,44 @@
+"""Shift handover on the screen (issue 18, last point): the sheet is offered once the shift has
+changed, Ctrl+T shows it in the badge + PIN dialog, and the incoming team lead takes it over; the
+card log has one `handover_acknowledged` row with the sheet's summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import col, select
+from textual.widgets import Static
+
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.tables import CardLogRow
+from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen
+from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
+from tests.tui.test_andon_tui import badge_and_pin, settle
+
+
+async def test_the_incoming_team_lead_takes_the_shift_over_on_the_screen(tmp_path: Path) -> None:
+    terminal: Terminal = enrolled(open_terminal(tmp_path, FakeClock()))  # 06:00 UTC: shift 1 begins
+    try:
+        app = KanbanApp(terminal)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            app.handover_tick()  # what the App's one-second tick does (the first of each minute)
+            await settle(app, pilot)
+            offered = [str(n.message) for n in app._notifications]
+            assert any("Shift handover due: shift 1 of 2026-03-02" in m for m in offered), offered
+            await pilot.press("ctrl+t")
+            await settle(app, pilot)
+            dialog = app.screen
+            assert isinstance(dialog, BadgeScreen)
+            sheet = str(dialog.query(Static).first().render())
+            assert "Handover, shift 1 of 2026-03-02 (from 06:00 UTC)" in sheet and "Lost cards: none" in sheet
+            await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
+            assert not isinstance(app.screen, BadgeScreen)
+            assert any(f"{TEAM_LEAD} took over shift 1" in str(n.message) for n in app._notifications)
+        with terminal.db.reading() as s:
+            rows = s.exec(select(CardLogRow).where(col(CardLogRow.event) == "handover_acknowledged")).all()
+        assert [(r.actor, r.source) for r in rows] == [(TEAM_LEAD, "keyboard")]
+        assert rows[0].detail.startswith("shift 1 of 2026-03-02 (from 06:00 UTC): 0 open andons")
+    finally:
+        terminal.close()
