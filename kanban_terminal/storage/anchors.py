@@ -13,6 +13,7 @@ writes those files; comparing them with a log is services/log_integrity.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -77,9 +78,20 @@ def stored_hashes(sql: Any, rows: list[int]) -> tuple[dict[int, str], int]:
     return found, int(last or 0)
 
 
+def sidecar_path(backup: Path) -> Path:
+    """`<backup>.anchor.json`; for a backup name so long that the suffix would pass NAME_MAX (255
+    bytes on ext4: a 250-byte backup name is legal), the name's first 200 bytes plus 8 hex of its
+    SHA-256, so the sidecar can still be written beside it."""
+    name = backup.name + SIDECAR_SUFFIX
+    if len(name.encode()) > 255:
+        digest = hashlib.sha256(backup.name.encode()).hexdigest()[:8]
+        name = backup.name.encode()[:200].decode(errors="ignore") + f"-{digest}{SIDECAR_SUFFIX}"
+    return backup.with_name(name)
+
+
 def write_sidecar(backup: Path, anchor: Anchor) -> Path:
     """Write `anchor` beside the backup file (0600, fsynced); returns the sidecar's path."""
-    path = backup.with_name(backup.name + SIDECAR_SUFFIX)
+    path = sidecar_path(backup)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         os.fchmod(f.fileno(), 0o600)

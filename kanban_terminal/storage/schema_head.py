@@ -15,12 +15,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-VERSIONS = Path(__file__).parent / "migrations" / "versions"
+from kanban_terminal.storage import sqlite_file
+
 _ASSIGN = re.compile(r"""^(revision|down_revision)\s*(?::[^=]+)?=\s*(?:["']([^"']+)["']|None)""", re.M)
 
 
-def script_head(versions: Path = VERSIONS) -> str | None:
-    """The one revision no script names as its `down_revision`; None if that is not exactly one."""
+def script_head(versions: Path | None = None) -> str | None:
+    """The one revision no script names as its `down_revision`; None if that is not exactly one.
+
+    `versions` defaults to the scripts alembic itself reads (`sqlite_file.MIGRATIONS`, looked up at
+    call time), so this answer and alembic's can never be about two different sets of scripts."""
+    if versions is None:
+        versions = sqlite_file.MIGRATIONS / "versions"
     revisions: set[str] = set()
     downs: set[str] = set()
     for path in versions.glob("*.py"):
