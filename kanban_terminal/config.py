@@ -37,6 +37,7 @@ from kanban_terminal.mqtt_settings import MqttConfigError as MqttConfigError
 from kanban_terminal.mqtt_settings import MqttSettings as MqttSettings
 from kanban_terminal.mqtt_settings import check_tls_for_host as check_tls_for_host
 from kanban_terminal.mqtt_settings import is_loopback_host as is_loopback_host
+from kanban_terminal.resilience_config import QualityStopSettings, Reserve, RunwayConfig, check_resilience
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
@@ -246,6 +247,12 @@ class TerminalConfig(_Model):
     """Settings of the upstream peer when this file configures one."""
 
     andon: AndonSettings = Field(default_factory=AndonSettings)
+    runway: RunwayConfig = Field(default_factory=RunwayConfig)
+    """Runway warnings before run-out (resilience_config.py)."""
+    reserves: tuple[Reserve, ...] = ()
+    """Contingency reserves of critical loops, with their red cards (resilience_config.py)."""
+    quality_stop: QualityStopSettings = Field(default_factory=QualityStopSettings)
+    """Whether anyone may stop the line for quality (resilience_config.py)."""
 
     def part(self, number: str) -> Part:
         return next(p for p in self.parts if p.number == number)
@@ -318,6 +325,7 @@ def _cross_check(cfg: TerminalConfig) -> list[tuple[tuple[str | int, ...], str]]
                     )
                 )
     problems += _check_bins(cfg, owner)
+    problems += check_resilience(cfg, owner)
     return problems
 
 

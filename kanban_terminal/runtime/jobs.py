@@ -28,14 +28,20 @@ TERMINATORS = {"CR": b"\r", "LF": b"\n", "TAB": b"\t"}
 
 
 class Periodic:
-    """A daemon thread that calls `step` every `every_s` seconds (the first call after one period)."""
+    """A daemon thread that calls `step` every `every_s` seconds (the first call after one period),
+    and at once after `wake()` (the runway job recomputes when a card changes, issue 18)."""
 
     def __init__(self, name: str, every_s: float, step: Callable[[], object]):
         self.name = name
         self.every_s = every_s
         self._step = step
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        """Run the step now rather than at the end of the period (wakes coming together run it once)."""
+        self._wake.set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -43,6 +49,7 @@ class Periodic:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -51,7 +58,11 @@ class Periodic:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
+        while True:
+            self._wake.wait(self.every_s)
+            if self._stop.is_set():
+                return
+            self._wake.clear()
             try:
                 self._step()
             except Exception:

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Label
 
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
 from kanban_terminal.services.queries import Status
+from kanban_terminal.services.runway import LoopRunway
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.views import TerminalView
 
@@ -27,6 +28,22 @@ def _bar(fraction: float, width: int = 8) -> Text:
     filled = round(fraction * width)
     style = "red" if fraction >= 0.67 else "yellow" if fraction >= 0.34 else "green"
     return Text("#" * filled + "." * (width - filled), style=style)
+
+
+def _order(runway: LoopRunway | None, urgency: float, loop_id: str) -> tuple[object, ...]:
+    """Sorted by runway (at risk first, shortest first); by urgency before the first runway is read."""
+    return (*runway.sort_key, loop_id) if runway is not None else (1, float("inf"), -urgency, loop_id)
+
+
+def runway_text(runway: LoopRunway | None) -> str:
+    """`1.5 h`, `45 min`, `-` when no use is in sight; `RES 1/1` when the loop has a reserve."""
+    if runway is None:
+        return ""
+    hours = runway.runway.hours
+    text = "-" if hours is None else f"{hours * 60:.0f} min" if hours < 2 else f"{hours:.1f} h"
+    if runway.reserve_cards:
+        text += f" RES {runway.reserve_full}/{runway.reserve_cards}"
+    return text
 
 
 def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[Text | str]:
@@ -49,7 +66,7 @@ class BoardScreen(TerminalScreen):
         with Vertical(id="board"):
             yield Label("Loops", classes="section-title")
             # Urgency first: on an 80-column screen the description is what may scroll off, not the need.
-            yield _table("loops", ("Loop", "Waiting", "Urgency", "Part", "Where", "Description"))
+            yield _table("loops", ("Loop", "Runway", "Waiting", "Urgency", "Part", "Where", "Description"))
             yield Label("Open requests", classes="section-title", id="requests-title")
             yield _table("requests", ("Card", "Part", "Where", "State", "Age", "Due"))
 
@@ -64,9 +81,14 @@ class BoardScreen(TerminalScreen):
     def show_status(self, status: Status, now: datetime) -> None:
         loops = self.query_one("#loops", DataTable)
         loops.clear()
-        for s in sorted(status.loops, key=lambda s: (-s.urgency, s.loop_id)):
+        runways = {r.loop.id: r for r in status.runways}
+        for s in sorted(status.loops, key=lambda s: _order(runways.get(s.loop_id), s.urgency, s.loop_id)):
+            runway = runways.get(s.loop_id)
+            # ISA-101: only a loop at risk of running dry is in colour (amber); the rest stays plain.
+            risk = "bold #ffb000" if runway is not None and runway.runway.at_risk else ""
             loops.add_row(
-                s.loop_id,
+                Text(s.loop_id, style=risk),
+                Text(runway_text(runway), style=risk),
                 f"{s.waiting}/{s.cards}",
                 _bar(s.urgency),
                 s.part_number,
