@@ -71,7 +71,8 @@ class Status:
 
 def read_status(terminal: Terminal) -> Status:
     cfg = terminal.config
-    per_loop, requests = card_reads.board(terminal.db)
+    # Red cards are the loop's reserve, not its circulation: the runway column shows them (issue 18).
+    per_loop, requests = card_reads.board(terminal.db, exclude=list(terminal.reserve_cards))
     loops = tuple(
         LoopStatus(
             loop_id=loop.id,

@@ -48,8 +48,11 @@ class Terminal:
             card: loop for loop in self.config.loops for card in loop.card_id_list()
         }
         # Red cards (issue 18) are cards of their loop too: the same scan, request and log.
-        self.reserve_cards: dict[str, str] = reserve_cards(self.config)
-        self.card_loops.update((card, self.config.loop(loop)) for card, loop in self.reserve_cards.items())
+        loops = {lp.id: lp for lp in self.config.loops}
+        self.reserve_cards: dict[str, str] = {
+            card: loop for card, loop in reserve_cards(self.config).items() if loop in loops
+        }
+        self.card_loops.update((card, loops[loop]) for card, loop in self.reserve_cards.items())
         self.policy = ScanPolicy(debounce=timedelta(seconds=self.config.terminal.debounce_seconds))
 
     @classmethod
