@@ -39,14 +39,14 @@ class _Model(BaseModel):
 class RunwayConfig(_Model):
     window_hours: float = Field(8.0, gt=0, le=7 * 24)
     """Consumption is measured over this sliding window (one shift by default)."""
-    recent_bins: int = Field(4, ge=2, le=100)
+    recent_bins: int = Field(2, ge=2, le=100)
     """The pace over the last this many empties counts too, when faster: a demand spike shows at once."""
-    min_bins: int = Field(3, ge=2, le=100)
+    min_bins: int = Field(2, ge=2, le=100)
     """Fewer empties than this in the window: the loop's planned rate is used."""
     margin_lead_times: float = Field(1.0, gt=0, le=20)
     """A loop is at risk (amber on the board, a material warning) when its runway is below this many
     planned lead times: a bin signalled empty now would not be back in time."""
-    deadband: float = Field(0.25, ge=0, le=5)
+    deadband: float = Field(0.1, ge=0, le=5)
     """The warning clears only when the runway is back above margin x (1 + deadband): one
     disruption, one warning (ISA-18.2 deadband)."""
     check_seconds: float = Field(30.0, ge=1, le=3600)
