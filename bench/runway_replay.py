@@ -38,15 +38,24 @@ def main() -> int:
     plans, outcomes, bins = replay(cfg, start, end, seed=args.seed, reserve_all=args.reserve_all)
     wall = time.perf_counter() - t0
     injected = sum(len(p.disruptions) for p in plans)
-    print(f"{args.days} days, {len(plans)} loops, seed {args.seed}, {injected} injected disruptions "
-          f"(delays {sum(d.kind == 'delay' for p in plans for d in p.disruptions)}, "
-          f"spikes {sum(d.kind == 'spike' for p in plans for d in p.disruptions)}); "
-          f"reserve bins: {bins or 'none'}")
-    print(f"{'loop':<14}" + "".join(f"{name + ' min':>16}" for name in POLICIES) + f"{'warnings':>10}{'draws':>7}")
+    print(
+        f"{args.days} days, {len(plans)} loops, seed {args.seed}, {injected} injected disruptions "
+        f"(delays {sum(d.kind == 'delay' for p in plans for d in p.disruptions)}, "
+        f"spikes {sum(d.kind == 'spike' for p in plans for d in p.disruptions)}); "
+        f"reserve bins: {bins or 'none'}"
+    )
+    print(
+        f"{'loop':<14}"
+        + "".join(f"{name + ' min':>16}" for name in POLICIES)
+        + f"{'warnings':>10}{'draws':>7}"
+    )
     for i, p in enumerate(plans):
         row = [outcomes[name][i] for name in POLICIES]
-        print(f"{p.loop.id:<14}" + "".join(f"{o.stockout_min:>10.0f} ({o.stockouts:>3})" for o in row)
-              + f"{row[0].warnings:>10}{row[3].reserve_draws:>7}")
+        print(
+            f"{p.loop.id:<14}"
+            + "".join(f"{o.stockout_min:>10.0f} ({o.stockouts:>3})" for o in row)
+            + f"{row[0].warnings:>10}{row[3].reserve_draws:>7}"
+        )
     totals = {name: sum(o.stockout_min for o in outcomes[name]) for name in POLICIES}
     outs = {name: sum(o.stockouts for o in outcomes[name]) for name in POLICIES}
     print(f"{'total':<14}" + "".join(f"{totals[n]:>10.0f} ({outs[n]:>3})" for n in POLICIES))
@@ -58,9 +67,11 @@ def main() -> int:
         seen = [c for c in mine if c.visible]
         ahead = [c.minutes_ahead for c in mine if c.minutes_ahead is not None]
         med = f"median {statistics.median(ahead):.0f} min, least {min(ahead):.0f} min" if ahead else "-"
-        print(f"injected {kind}s that ran a loop out (plain): {len(mine)}; warned before the run-out: "
-              f"{len(ahead)} ({med} ahead); of those the line's data showed before the run-out: "
-              f"{len(seen)}, warned {sum(c.warned_at is not None for c in seen)}")
+        print(
+            f"injected {kind}s that ran a loop out (plain): {len(mine)}; warned before the run-out: "
+            f"{len(ahead)} ({med} ahead); of those the line's data showed before the run-out: "
+            f"{len(seen)}, warned {sum(c.warned_at is not None for c in seen)}"
+        )
     missed = [c for c in checks if c.visible and c.warned_at is None]
     print(f"(simulated; {wall:.1f} s wall on a shared, busy 2-core box)")
     return 1 if missed else 0

@@ -143,7 +143,17 @@ def plan(cfg: TerminalConfig, start: datetime, end: datetime, seed: int) -> list
             s = _next_working(start + timedelta(days=rng.uniform(0, days)))
             spikes.append(Disruption(loop.id, "spike", s, _consume(s, SPIKE_HOURS)))
         own = [Disruption(loop.id, d.kind, d.start, d.end) for d in delays.get(loop.source, [])]
-        plans.append(LoopPlan(loop, kind, bin_hours, leads, announce, delay_factor, sorted(own + spikes, key=lambda d: d.start)))
+        plans.append(
+            LoopPlan(
+                loop,
+                kind,
+                bin_hours,
+                leads,
+                announce,
+                delay_factor,
+                sorted(own + spikes, key=lambda d: d.start),
+            )
+        )
     return plans
 
 
@@ -184,7 +194,9 @@ def replay_loop(
 
     def next_empty(at: datetime) -> datetime:
         hours = p.bin_hours[bins_used % len(p.bin_hours)]
-        factor = SPIKE_FACTOR if any(d.kind == "spike" and d.start <= at < d.end for d in p.disruptions) else 1.0
+        factor = (
+            SPIKE_FACTOR if any(d.kind == "spike" and d.start <= at < d.end for d in p.disruptions) else 1.0
+        )
         return _consume(at, hours / factor)
 
     def raise_request(at: datetime, *, reserve_refill: bool = False) -> None:
@@ -214,7 +226,10 @@ def replay_loop(
         # deadband), or when a promise falls due unkept; check then, as the terminal's 30 s job would.
         later = [r.promised for r in open_reqs if r.promised > now and not r.reserve]
         if runway.run_out_at is not None:
-            later += [runway.run_out_at - runway.margin, runway.run_out_at - runway.margin * (1 + settings.deadband)]
+            later += [
+                runway.run_out_at - runway.margin,
+                runway.run_out_at - runway.margin * (1 + settings.deadband),
+            ]
         later = [t + timedelta(seconds=1) for t in later if t > now]
         if later and (next_check[0] <= now or min(later) < next_check[0]):
             next_check[0] = min(later)
@@ -367,7 +382,11 @@ class Check:
 
 
 def warned_before_run_out(
-    plans: Iterable[LoopPlan], plain: Iterable[Outcome], start: datetime, end: datetime, settings: RunwaySettings
+    plans: Iterable[LoopPlan],
+    plain: Iterable[Outcome],
+    start: datetime,
+    end: datetime,
+    settings: RunwaySettings,
 ) -> list[Check]:
     """Every injected disruption that ran a loop out in the plain year (nobody acting on warnings),
     with the runway warning that fired before its first run-out, if one did."""

@@ -11,6 +11,7 @@ import pytest
 
 from kanban_terminal.adapters.wire.inbound import RequestMessage
 from kanban_terminal.domain.andon import AndonKind
+from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.runtime import Runtime, RuntimeOptions
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.andon_views import read_board
@@ -163,7 +164,7 @@ def test_anyone_stops_the_line_for_quality_and_a_team_lead_confirms(
         terminal, andon_id, "bad lot quarantined", source="keyboard", actor=OPERATOR
     ).ok
     state = login(terminal, TEAM_LEAD, PIN, source="keyboard")
-    assert not isinstance(state, svc.Rejection)
+    assert not isinstance(state, Rejection)
     done = svc.resolve_andon(
         terminal, andon_id, "bad lot quarantined", source="keyboard", auth=AuthSession(state)
     )

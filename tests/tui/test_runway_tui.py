@@ -53,8 +53,8 @@ async def test_board_sorts_by_runway_and_only_the_loop_at_risk_is_amber(tmp_path
             table = screen.query_one("#loops", DataTable)
             first = table.get_row_at(0)
             assert str(first[0]) == BOLT and "RES 1/1" in str(first[1])
-            assert "ffb000" in str(first[0].style)  # type: ignore[union-attr]
-            styled = [table.get_row_at(i)[0].style for i in range(1, table.row_count)]  # type: ignore[union-attr]
+            assert "ffb000" in str(first[0].style)
+            styled = [table.get_row_at(i)[0].style for i in range(1, table.row_count)]
             assert all(not s for s in styled), "loops not at risk stay uncoloured (ISA-101)"
     finally:
         terminal.close()
