@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from kanban_terminal.adapters.wire.inbound import RequestMessage
+from kanban_terminal.config import TerminalConfig
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.runtime import Runtime, RuntimeOptions
@@ -38,9 +39,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def plant_config() -> TerminalConfig:
+    """The demo line with runway warnings on, as a plant runs it (the demo turns the calls off)."""
+    cfg = demo_config()
+    return cfg.model_copy(update={"runway": cfg.runway.model_copy(update={"warnings": True})})
+
+
 @pytest.fixture
 def terminal(tmp_path: Path, clock: FakeClock):  # type: ignore[no-untyped-def]
-    t = enrolled(open_terminal(tmp_path, clock))
+    t = enrolled(open_terminal(tmp_path, clock, plant_config()))
     yield t
     t.close()
 
@@ -177,6 +184,23 @@ def test_anyone_stops_the_line_for_quality_and_a_team_lead_confirms(
         ("andon_refused", OPERATOR), ("andon_resolved", TEAM_LEAD),
     ]  # fmt: skip
     assert "quality stop by anyone, no PIN" in who[0][2]
+
+
+def test_with_warnings_off_the_episode_is_kept_but_no_call_is_raised(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    terminal = open_terminal(tmp_path, clock)  # the demo config: `[runway] warnings = false`
+    try:
+        cards = terminal.config.loop(BOLT).card_id_list()
+        record_scan(terminal, cards[0], source="keyboard")
+        clock.advance(minutes=10)
+        record_scan(terminal, cards[1], source="keyboard")
+        assert RunwayMonitor(terminal).tick() == [f"warning {BOLT}"]
+        assert mat_calls(terminal) == []
+        [episode] = runway_rows.episodes(terminal.db)
+        assert episode.andon_id is None
+    finally:
+        terminal.close()
 
 
 def test_an_unconfirmed_quality_stop_escalates_at_the_confirm_deadline(
