@@ -28,7 +28,7 @@ from kanban_terminal.topics import LineTopics
 from tests.integration.test_andon_mqtt import Listener, handle_andon_signal, signal
 from tests.support.andon import OPERATOR, PIN, TEAM_LEAD, FakeClock, demo_config, enrolled, open_terminal
 from tests.support.mosquitto import Mosquitto
-from tests.support.mqtt_lines import Recorder, settings_for, wait_for
+from tests.support.mqtt_lines import Recorder, publish_raw, settings_for, wait_for
 
 BOLT = "ST10-BOLT"  # 3 cards of 500 from the bolt supplier, 4 h planned lead time; red card R10016
 RED = "R10016"
@@ -283,3 +283,26 @@ def test_red_card_and_runway_warning_over_mqtt(
 def _log(terminal: Terminal, sql: str) -> list[tuple[Any, ...]]:
     with terminal.db.snapshot() as raw:
         return list(raw.execute(sql).fetchall())
+
+
+@pytest.mark.broker
+def test_an_ordinary_andon_button_stops_for_quality_over_mqtt(
+    terminal: Terminal, mosquitto: Mosquitto
+) -> None:
+    topics = LineTopics(terminal.config.site.id, terminal.config.line.id)
+    listener = Listener(mosquitto, [topics.andon, topics.line_state])
+    runtime = Runtime(terminal, settings_for(mosquitto.port)).start()
+    try:
+        wait_for(runtime.subscribed, what="the terminal's link subscribed")
+        button = signal(5, "andon_stop", device="ANDON-ST10", reason="QUAL")  # no key switch
+        publish_raw(mosquitto.port, [(topics.device_signal("ANDON-ST10"), json.dumps(button).encode())])
+        event, _ = listener.next(topics.andon, lambda p: p["action"] == "raised")
+        assert (event["kind"], event["reason"], event["station"]) == ("stop", "QUAL", "ST10")
+        listener.next(topics.line_state, lambda p: p["state"] == "stopped")
+        # A team lead's badge confirms it: the event goes out as acknowledged.
+        assert svc.acknowledge_andon(terminal, event["id"], TEAM_LEAD, source="keyboard").ok
+        ack, _ = listener.next(topics.andon, lambda p: p["action"] == "acknowledged")
+        assert ack["acknowledged_by"] == TEAM_LEAD
+    finally:
+        runtime.stop()
+        listener.close()
