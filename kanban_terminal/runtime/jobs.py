@@ -31,9 +31,12 @@ class Periodic:
     """A daemon thread that calls `step` every `every_s` seconds (the first call after one period),
     and at once after `wake()` (the runway job recomputes when a card changes, issue 18)."""
 
-    def __init__(self, name: str, every_s: float, step: Callable[[], object]):
+    def __init__(self, name: str, every_s: float, step: Callable[[], object], *, min_gap_s: float = 0.0):
         self.name = name
         self.every_s = every_s
+        self.min_gap_s = min_gap_s
+        """Least pause after a step before a wake runs the next: a burst of wakes (a flood of bin
+        signals) then costs one step every `min_gap_s`, not one after another."""
         self._step = step
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -67,6 +70,8 @@ class Periodic:
                 self._step()
             except Exception:
                 log.exception("%s failed; trying again in %.0f s", self.name, self.every_s)
+            if self.min_gap_s and self._stop.wait(self.min_gap_s):
+                return
 
 
 class SerialScanners:

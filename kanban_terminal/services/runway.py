@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kanban_terminal.config import Loop
@@ -78,28 +79,47 @@ class LoopRunway:
         return (0 if self.runway.at_risk else 1, hours if hours is not None else float("inf"), self.loop.id)
 
 
-def supply_of(terminal: Terminal, loop: Loop, facts: RunwayFacts) -> LoopSupply:
-    """The runway's input for one loop, from the snapshot (red cards left out)."""
+@dataclass
+class _ByLoop:
+    """The snapshot grouped by loop once (red cards apart): grouping per loop inside the loop over
+    loops cost 5.3 s a read on a 20,000-card, 200-loop line with 20,000 empties in the window."""
+
+    in_use: dict[str, int] = field(default_factory=dict)
+    reserve_full: dict[str, int] = field(default_factory=dict)
+    empties: dict[str, list[datetime]] = field(default_factory=dict)
+    arrivals: dict[str, list[Arrival]] = field(default_factory=dict)
+
+
+def _group(terminal: Terminal, facts: RunwayFacts) -> _ByLoop:
     reserve = terminal.reserve_cards
-    on_hand = sum(
-        1 for card, lp, state in facts.cards
-        if lp == loop.id and state == CardState.IN_USE.value and card not in reserve
-    )  # fmt: skip
-    empties = tuple(at for lp, card, at in facts.empties if lp == loop.id and card not in reserve)
-    arrivals = tuple(
-        Arrival(p.eta or p.due_at, p.quantity)
-        for p in facts.promises
-        if p.loop_id == loop.id and p.card_id not in reserve
-    )
-    cards = len(loop.card_id_list())
+    by = _ByLoop()
+    in_use = CardState.IN_USE.value
+    for card, lp, state in facts.cards:
+        if state == in_use:
+            counts = by.reserve_full if card in reserve else by.in_use
+            counts[lp] = counts.get(lp, 0) + 1
+    for lp, red, at in facts.empties:
+        if red not in reserve:
+            by.empties.setdefault(lp, []).append(at)
+    for p in facts.promises:
+        if p.card_id not in reserve:
+            by.arrivals.setdefault(p.loop_id, []).append(Arrival(p.eta or p.due_at, p.quantity))
+    return by
+
+
+def supply_of(loop: Loop, by: _ByLoop) -> LoopSupply:
+    """The runway's input for one loop, from the grouped snapshot (red cards left out)."""
     return LoopSupply(
         loop_id=loop.id,
         container_quantity=loop.container_quantity,
-        bins_on_hand=on_hand,
-        empties=empties,
-        arrivals=arrivals,
+        bins_on_hand=by.in_use.get(loop.id, 0),
+        empties=tuple(by.empties.get(loop.id, ())),
+        arrivals=tuple(by.arrivals.get(loop.id, ())),
         planned_rate_per_h=planned_rate_per_h(
-            cards, loop.container_quantity, loop.terms.planned_lead_time, loop.safety_factor
+            len(loop.card_id_list()),
+            loop.container_quantity,
+            loop.terms.planned_lead_time,
+            loop.safety_factor,
         ),
         planned_lead_time=loop.terms.planned_lead_time,
     )
@@ -107,19 +127,18 @@ def supply_of(terminal: Terminal, loop: Loop, facts: RunwayFacts) -> LoopSupply:
 
 def runways_from(terminal: Terminal, facts: RunwayFacts, now: datetime) -> list[LoopRunway]:
     settings = terminal.config.runway.settings()
-    out = []
-    for loop in terminal.config.loops:
-        reds = [c for c, lp in terminal.reserve_cards.items() if lp == loop.id]
-        full = sum(1 for c, _, s in facts.cards if c in reds and s == CardState.IN_USE.value)
-        out.append(
-            LoopRunway(
-                loop,
-                assess(supply_of(terminal, loop, facts), now, settings),
-                loop.id in facts.open_warnings,
-                full,
-                len(reds),
-            )  # fmt: skip
-        )
+    by = _group(terminal, facts)
+    reds = Counter(terminal.reserve_cards.values())
+    out = [
+        LoopRunway(
+            loop,
+            assess(supply_of(loop, by), now, settings),
+            loop.id in facts.open_warnings,
+            by.reserve_full.get(loop.id, 0),
+            reds[loop.id],
+        )  # fmt: skip
+        for loop in terminal.config.loops
+    ]
     return sorted(out, key=lambda r: r.sort_key)
 
 
