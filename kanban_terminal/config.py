@@ -41,6 +41,7 @@ from kanban_terminal.mqtt_settings import MqttSettings as MqttSettings
 from kanban_terminal.mqtt_settings import check_tls_for_host as check_tls_for_host
 from kanban_terminal.mqtt_settings import is_loopback_host as is_loopback_host
 from kanban_terminal.peer_settings import UpstreamSettings as UpstreamSettings
+from kanban_terminal.resilience_config import QualityStopSettings, Reserve, RunwayConfig, check_resilience
 from kanban_terminal.site_settings import Site as Site
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -243,6 +244,12 @@ class TerminalConfig(_Model):
     """What a short or damaged delivery raises (config_sourcing.py)."""
     display: DisplaySettings = Field(default_factory=DisplaySettings)
     """How long the screen shows a misread, how often live screens re-read (display_settings.py)."""
+    runway: RunwayConfig = Field(default_factory=RunwayConfig)
+    """Runway warnings before run-out (resilience_config.py)."""
+    reserves: tuple[Reserve, ...] = ()
+    """Contingency reserves of critical loops, with their red cards (resilience_config.py)."""
+    quality_stop: QualityStopSettings = Field(default_factory=QualityStopSettings)
+    """Whether anyone may stop the line for quality (resilience_config.py)."""
 
     def part(self, number: str) -> Part:
         return next(p for p in self.parts if p.number == number)
@@ -319,6 +326,7 @@ def _cross_check(cfg: TerminalConfig) -> list[tuple[tuple[str | int, ...], str]]
         cfg.second_sources, cfg.delivery, loop_sources={lp.id: lp.source for lp in cfg.loops},
         sources=sources, reason_kinds={r.code: r.kinds for r in cfg.andon_reasons},
     )  # fmt: skip
+    problems += check_resilience(cfg, owner)
     return problems
 
 

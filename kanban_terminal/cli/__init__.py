@@ -274,7 +274,7 @@ def _broker_url_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-READ_ONLY_VERBS = frozenset({"status", "rejected", "export", "verify-log", "metrics", "sizing"})
+READ_ONLY_VERBS = frozenset({"status", "rejected", "export", "verify-log", "metrics", "sizing", "runway"})
 """Verbs that only read a terminal's database. Pointed at a data dir without one (a mistyped path,
 the default dir on a PC where the terminal runs as another user) they used to create an empty
 database and report on it: `verify-log` said "hash chain intact" over no rows, exit 0."""

@@ -209,6 +209,7 @@ def cmd_metrics(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
 def cmd_sizing(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     from kanban_terminal.services.metrics_text import sizing_json, sizing_lines, sizing_rows
     from kanban_terminal.services.reports import loop_histories
+    from kanban_terminal.services.reserve import reserve_advice, reserve_json, reserve_lines
 
     terminal = _open(args, load, data_dir)
     try:
@@ -218,10 +219,12 @@ def cmd_sizing(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     rows = sizing_rows(
         terminal.config, histories, scan_delay_s=args.scan_delay_min * 60, service=args.service
     )
+    reserves = reserve_advice(terminal.config, histories, scan_delay_s=args.scan_delay_min * 60)
     if args.json:
-        print(json.dumps(sizing_json(rows), indent=2))
+        extra = reserve_json(reserves)  # issue 18: reserve bins per loop, beside the card count
+        print(json.dumps([item | extra.get(item["loop"], {}) for item in sizing_json(rows)], indent=2))
     else:
-        print("\n".join(sizing_lines(rows)))
+        print("\n".join(sizing_lines(rows) + reserve_lines(reserves)))
     return EXIT_OK
 
 

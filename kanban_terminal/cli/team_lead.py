@@ -10,12 +10,12 @@ scripts; it is never an argument, so it never lands in a shell history or a proc
 from __future__ import annotations
 
 import argparse
-import getpass
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kanban_terminal.cli import resilience as cli_resilience
+from kanban_terminal.cli.login import run_logged_in
 from kanban_terminal.config import TerminalConfig
 
 Load = Callable[[argparse.Namespace], TerminalConfig]
@@ -63,37 +63,14 @@ def add_parsers(verbs: Any, common: Callable[[argparse.ArgumentParser], None]) -
     common(show)
     take = verbs.add_parser("take-handover", help="the incoming team lead takes the shift over")
     with_login(take)
-
-
-def _run(args: argparse.Namespace, load: Load, data_dir: DataDir, action: Callable[..., Any]) -> int:
-    from kanban_terminal.domain.cards import Rejection
-    from kanban_terminal.services.auth import AuthSession, login
-    from kanban_terminal.services.terminal import Terminal
-
-    cfg = load(args)
-    pin = sys.stdin.readline().strip() if args.pin_stdin else getpass.getpass(f"PIN for {args.badge}: ")
-    terminal = Terminal.open(cfg, data_dir(args))
-    try:
-        state = login(terminal, args.badge, pin, source="cli")
-        if isinstance(state, Rejection):
-            print(f"REFUSED: {state.message}", file=sys.stderr)
-            return EXIT_REFUSED
-        auth = AuthSession()
-        auth.start(state)
-        outcome = action(terminal, auth)
-    finally:
-        terminal.close()
-    print(("DONE: " if outcome.ok else "REFUSED: ") + outcome.message)
-    if outcome.ok and getattr(outcome, "andon", None) is not None:
-        print(f"andon {outcome.andon.id}")
-    return EXIT_OK if outcome.ok else EXIT_REFUSED
+    cli_resilience.add_parsers(verbs, common)  # runway, quality-stop, confirm-stop (issue 18)
 
 
 def cmd_suspend(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     from kanban_terminal.services.suspension import suspend_card
 
     card = args.card.strip().upper()
-    return _run(
+    return run_logged_in(
         args, load, data_dir, lambda t, a: suspend_card(t, card, source="cli", auth=a, note=args.note)
     )
 
@@ -102,7 +79,7 @@ def cmd_resume(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     from kanban_terminal.services.suspension import resume_card
 
     card = args.card.strip().upper()
-    return _run(args, load, data_dir, lambda t, a: resume_card(t, card, source="cli", auth=a))
+    return run_logged_in(args, load, data_dir, lambda t, a: resume_card(t, card, source="cli", auth=a))
 
 
 def cmd_raise_andon(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
@@ -110,7 +87,7 @@ def cmd_raise_andon(args: argparse.Namespace, load: Load, data_dir: DataDir) -> 
     from kanban_terminal.services.andon import raise_andon
 
     kind, station, reason = AndonKind(args.kind), args.station.strip(), args.reason.strip().upper()
-    return _run(
+    return run_logged_in(
         args, load, data_dir, lambda t, a: raise_andon(t, kind, station, reason, source="cli", auth=a)
     )
 
@@ -118,7 +95,7 @@ def cmd_raise_andon(args: argparse.Namespace, load: Load, data_dir: DataDir) -> 
 def cmd_resolve_andon(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     from kanban_terminal.services.andon import resolve_andon
 
-    return _run(
+    return run_logged_in(
         args,
         load,
         data_dir,
@@ -129,7 +106,7 @@ def cmd_resolve_andon(args: argparse.Namespace, load: Load, data_dir: DataDir) -
 def cmd_shelve(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     from kanban_terminal.services.andon import shelve_source
 
-    return _run(
+    return run_logged_in(
         args, load, data_dir, lambda t, a: shelve_source(t, args.device, args.minutes, source="cli", auth=a)
     )
 
@@ -143,7 +120,7 @@ def cmd_reroute(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
             print(f"card {card}: request {old} cancelled, {new} raised")
         return done
 
-    return _run(args, load, data_dir, act)
+    return run_logged_in(args, load, data_dir, act)
 
 
 def cmd_handover(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
@@ -164,7 +141,7 @@ def cmd_handover(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int
 def cmd_take_handover(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     from kanban_terminal.services.handover import acknowledge_handover
 
-    return _run(args, load, data_dir, lambda t, a: acknowledge_handover(t, auth=a, source="cli"))
+    return run_logged_in(args, load, data_dir, lambda t, a: acknowledge_handover(t, auth=a, source="cli"))
 
 
 COMMANDS = {
@@ -176,4 +153,5 @@ COMMANDS = {
     "resolve-andon": cmd_resolve_andon,
     "shelve": cmd_shelve,
     "reroute": cmd_reroute,
+    **cli_resilience.COMMANDS,
 }

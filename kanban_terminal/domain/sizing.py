@@ -236,3 +236,56 @@ def segment(rec: Recommendation, *, source_kind: str, planned_lead_time_s: float
     if steady:
         return Segment("tight pull", (f"steady: {why}",))
     return Segment("moderate", (f"neither steady nor volatile: {why}",))
+
+
+@dataclass(frozen=True)
+class ReserveAdvice:
+    """A contingency reserve ("red cards", issue 18) for one loop, and what it would have changed."""
+
+    loop_id: str
+    bins: int
+    """Recommended reserve bins: 0 when the cards already cover the measured exposure."""
+    exposure: float
+    """Parts the line would need beyond its cards in a bad cycle: spiking demand over a late refill."""
+    spike_rate_per_h: float
+    """p95 of the demand rate over single lead times (the demand spikes)."""
+    lead_time_p95_h: float
+    """p95 of the measured lead time (its variance)."""
+    without: ReplayResult
+    """The recorded history replayed with the configured cards."""
+    with_reserve: ReplayResult
+    """The same history with the reserve bins added."""
+
+
+def _p95(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def recommend_reserve(h: LoopHistory, *, scan_delay_s: float = 300.0) -> ReserveAdvice | None:
+    """Reserve bins for a critical loop: targeted safety stock sized to the exposure the log shows.
+
+    exposure = (p95 demand rate over one lead time) x (p95 lead time + allowance) - (N - 1) x C;
+    bins = ceil(exposure / C). The normal safety factor covers ordinary spread (z x sd); the reserve
+    covers the tail the card count does not, where both go wrong at once. The replay of the recorded
+    history with N and with N + bins shows the stoppages the reserve would have avoided. None without
+    2 deliveries and 2 empties.
+    """
+    if len(h.empties) < 2 or len(h.lead_times_s) < 2 or len(h.raised) != len(h.lead_times_s):
+        return None
+    c = h.container_quantity
+    ltd = lead_time_demand(h.empties, h.raised, h.lead_times_s, c, scan_delay_s)
+    rates = [d / ((lead + scan_delay_s) / 3600) for d, lead in zip(ltd, h.lead_times_s, strict=True)]
+    spike = _p95(rates)
+    lead_p95_h = (_p95(h.lead_times_s) + scan_delay_s) / 3600
+    exposure = max(0.0, spike * lead_p95_h - (h.configured_cards - 1) * c)
+    bins = math.ceil(round(exposure / c, 9))
+    return ReserveAdvice(
+        loop_id=h.loop_id,
+        bins=bins,
+        exposure=exposure,
+        spike_rate_per_h=spike,
+        lead_time_p95_h=lead_p95_h,
+        without=replay(h.empties, h.lead_times_s, h.configured_cards, scan_delay_s=scan_delay_s),
+        with_reserve=replay(h.empties, h.lead_times_s, h.configured_cards + bins, scan_delay_s=scan_delay_s),
+    )

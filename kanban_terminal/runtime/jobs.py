@@ -32,14 +32,23 @@ TERMINATORS = {"CR": b"\r", "LF": b"\n", "TAB": b"\t"}
 
 
 class Periodic:
-    """A daemon thread that calls `step` every `every_s` seconds (the first call after one period)."""
+    """A daemon thread that calls `step` every `every_s` seconds (the first call after one period),
+    and at once after `wake()` (the runway job recomputes when a card changes, issue 18)."""
 
-    def __init__(self, name: str, every_s: float, step: Callable[[], object]):
+    def __init__(self, name: str, every_s: float, step: Callable[[], object], *, min_gap_s: float = 0.0):
         self.name = name
         self.every_s = every_s
+        self.min_gap_s = min_gap_s
+        """Least pause after a step before a wake runs the next: a burst of wakes (a flood of bin
+        signals) then costs one step every `min_gap_s`, not one after another."""
         self._step = step
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        """Run the step now rather than at the end of the period (wakes coming together run it once)."""
+        self._wake.set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -47,6 +56,7 @@ class Periodic:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -55,11 +65,17 @@ class Periodic:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
+        while True:
+            self._wake.wait(self.every_s)
+            if self._stop.is_set():
+                return
+            self._wake.clear()
             try:
                 self._step()
             except Exception:
                 log.exception("%s failed; trying again in %.0f s", self.name, self.every_s)
+            if self.min_gap_s and self._stop.wait(self.min_gap_s):
+                return
 
 
 def start_reconcile(terminal: Terminal, link: MqttLink, topics: LineTopics, after_s: float) -> Periodic:

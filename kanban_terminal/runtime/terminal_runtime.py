@@ -33,9 +33,10 @@ from kanban_terminal.runtime.jobs import Periodic, SerialScanners, start_reconci
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
 from kanban_terminal.services.cancel_outbox import CancelOutbox
 from kanban_terminal.services.escalation import EscalationRunner
-from kanban_terminal.services.events import ScanOutcome
+from kanban_terminal.services.events import CardsChanged, ScanOutcome
 from kanban_terminal.services.lost_cards import find_silent, flag_lost
 from kanban_terminal.services.relay import Relay, outbox_state
+from kanban_terminal.services.runway import RunwayMonitor
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.signals import SignalApplier
 from kanban_terminal.services.terminal import Terminal, utc_now
@@ -117,9 +118,16 @@ class Runtime:
         self._scan_lock = threading.Lock()
         """One scan (or lost-card flagging) at a time, in the order read: keyboard, serial, timer."""
         self.escalation = EscalationRunner(terminal, monotonic=self.options.monotonic)
+        # Runway warnings before run-out (issue 18): on a timer, and at once when a card changes.
+        self.runway = RunwayMonitor(terminal)
+        # At most one recompute every 2 s however many cards change: 0.33 s a tick on a 20,000-card
+        # line with every request open (2026-12-05), and the screen polls every 2 s anyway.
+        self._runway_job = Periodic("runway", cfg.runway.check_seconds, self.runway.tick, min_gap_s=2.0)
+        self._runway_unsubscribe: Callable[[], None] | None = None
         self._timers = (
             Periodic("escalation", self.options.escalation_tick_s, self.escalation.tick),
             Periodic("lost-cards", self.options.lost_card_check_s, self.flag_silent_cards),
+            self._runway_job,
         )
         self.scanners = SerialScanners(cfg.scanners, terminal.bus, self._scan_from_reader)
         self._jobs: list[str] = []
@@ -221,6 +229,10 @@ class Runtime:
         for timer in self._timers:
             timer.start()
             self._jobs.append(timer.name)
+        self._runway_unsubscribe = self.terminal.bus.subscribe(
+            lambda e: self._runway_job.wake() if isinstance(e, CardsChanged) else None
+        )
+        self._runway_job.wake()  # the board and `serve` know every runway from the start
         self.scanners.start()
         self._jobs.extend(f"scanner:{name}" for name in self.scanners.names())
         if self.settings is not None:
@@ -300,6 +312,8 @@ class Runtime:
             self._andon_unsubscribe()
         if self._handover_unsubscribe:
             self._handover_unsubscribe()
+        if self._runway_unsubscribe:
+            self._runway_unsubscribe()
         for timer in self._timers:
             timer.stop()
         self.scanners.stop()

@@ -18,6 +18,7 @@ from kanban_terminal.domain.andon import Andon, AndonKind
 from kanban_terminal.domain.auth import has_authority
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.text import escape_external
+from kanban_terminal.services import quality_stop
 from kanban_terminal.services.andon_log import log_andon, log_refusal
 from kanban_terminal.services.andon_views import (
     AndonView,
@@ -135,6 +136,8 @@ def raise_in(
     """
     rows = andons_in(scope)
     active = rows.attention()
+    anyone = not authorised and quality_stop.by_anyone(terminal.config, kind, reason)
+    authorised = authorised or anyone
     decided = rules.decide_raise(
         andon_id=terminal.new_id(),
         kind=kind,
@@ -155,6 +158,7 @@ def raise_in(
         return decided
     rows.add(decided)
     detail = f"{kind.value.upper()} {station} {reason}" + (f" card {card_id}" if card_id else "")
+    detail += quality_stop.raise_note(terminal.config) if anyone else ""
     log_andon(
         scope, decided, "andon_raised", actor=actor, source=source, now=now, at=at, from_state=None,
         detail=detail,
@@ -245,10 +249,14 @@ def acknowledge_andon(
         with terminal.db.unit_of_work() as uow:
             log_refusal(uow, "acknowledged", rejection, actor=None, source=source, now=now, andon_id=andon_id)
         return refused_outcome(terminal, "acknowledged", rejection, source)
-    return _act(
-        terminal, andon_id, "acknowledged", lambda a: rules.acknowledge(a, responder, at or now),
-        actor=responder, source=source, now=now,
-    )  # fmt: skip
+    role = who.role if (who := person(terminal, responder)) else None
+
+    def decide(a: Andon) -> Andon | Rejection:
+        # A quality stop anyone raised is confirmed by a team lead only (services/quality_stop.py).
+        refused = quality_stop.confirm_refusal(terminal.config, a, role)
+        return refused or rules.acknowledge(a, responder, at or now)
+
+    return _act(terminal, andon_id, "acknowledged", decide, actor=responder, source=source, now=now)
 
 
 def resolve_andon(

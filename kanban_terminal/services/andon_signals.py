@@ -7,7 +7,8 @@ QoS 1 delivers at least once, so the same signal may arrive twice (a redelivery 
 the bridge's own retry). The device's id is stored in `andon_signal` in the same transaction as the
 andon it raised: a second copy finds it and changes nothing. A shelved device's signals are logged
 and raise nothing until the shelve ends. A STOP from a button is accepted only from devices listed
-in `andon.stop_devices` (key switches team leads hold); any other is refused and logged.
+in `andon.stop_devices` (key switches team leads hold), or for a quality reason from any button
+where `[quality_stop] anyone` allows it (services/quality_stop.py); any other is refused and logged.
 """
 
 from __future__ import annotations

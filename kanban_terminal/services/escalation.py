@@ -32,6 +32,7 @@ from datetime import datetime
 from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import AndonKind, tier_role, tiers_due
 from kanban_terminal.domain.cards import Rejection
+from kanban_terminal.services import quality_stop
 from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise_in
 from kanban_terminal.services.andon_log import log_andon
 from kanban_terminal.services.andon_views import line_state, reason_rule, view_of
@@ -86,7 +87,8 @@ class EscalationRunner:
             if rule is None:
                 continue
             elapsed = elapsed_of[andon.id]
-            for tier in tiers_due(elapsed, False, rule.tiers, fired.get(andon.id, ())):
+            tiers = quality_stop.escalation_tiers(terminal.config, andon, rule.tiers)
+            for tier in tiers_due(elapsed, False, tiers, fired.get(andon.id, ())):
                 change = self._fire(andon.id, tier, now)
                 if change is not None:
                     changes.append(change)

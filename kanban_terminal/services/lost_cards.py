@@ -43,12 +43,12 @@ def find_silent(terminal: Terminal, now: datetime | None = None) -> list[SilentC
     multiple = terminal.config.terminal.lost_after_lead_times
     circulating = [s.value for s in CIRCULATING_STATES]
     cards = card_reads.circulating_cards(terminal.db, circulating)
-    cards_in_loop = Counter(c.loop_id for c in cards)
+    cards_in_loop = Counter(c.loop_id for c in cards if c.id not in terminal.reserve_cards)
     out = []
     for card in cards:
         loop = terminal.card_loops.get(card.id)
-        if loop is None:
-            continue
+        if loop is None or card.id in terminal.reserve_cards:
+            continue  # a reserve bin waits untouched for weeks by design: silence is not loss
         limit = timedelta(minutes=loop.lead_time_minutes) * multiple
         seen = card.last_seen_at or card.state_since
         if now - seen > limit and _loop_moved(terminal, loop.id, seen, cards_in_loop[loop.id]):

@@ -36,6 +36,8 @@ def utc_text(at: datetime) -> str:
 def request_payload(terminal: Terminal, row: RequestRow | OutboxRow) -> bytes:
     """The documented request message (docs/PROTOCOL.md); `id` is the idempotency key."""
     cfg = terminal.config
+    # A red card's request (issue 18): the loop draws on its reserve, upstream serves it first.
+    expedite = {"expedite": True} if row.card_id in terminal.reserve_cards else {}
     return json.dumps(
         {
             "v": 1,
@@ -54,6 +56,7 @@ def request_payload(terminal: Terminal, row: RequestRow | OutboxRow) -> bytes:
             "raised_at": utc_text(row.raised_at),
             "due_at": utc_text(row.due_at),
             "attempt": row.publish_count + 1,
+            **expedite,
         },
         separators=(",", ":"),
     ).encode()

@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape, quoteattr
 import segno
 
 from kanban_terminal.config import TerminalConfig
+from kanban_terminal.resilience_config import reserve_cards
 
 PAGE_W, PAGE_H = 210.0, 297.0  # mm, A4 portrait
 COLS, ROWS = 2, 4
@@ -39,11 +40,16 @@ class CardFace:
     """E.g. `replaces B1023`."""
 
 
+RED_CARD_NOTE = "RED CARD - reserve bin: scan only when drawing on the reserve"
+"""Printed on a `[[reserves]]` card (issue 18), so nobody scans it as an ordinary empty bin."""
+
+
 def faces_for(
     cfg: TerminalConfig, cards: Sequence[tuple[str, str]], notes: dict[str, str] | None = None
 ) -> list[CardFace]:
     """Card faces for (card id, loop id) pairs."""
     out = []
+    red = reserve_cards(cfg)
     for card_id, loop_id in cards:
         loop = cfg.loop(loop_id)
         part = cfg.part(loop.part)
@@ -57,7 +63,7 @@ def faces_for(
                 quantity=f"{loop.container_quantity} {part.unit}",
                 point_of_use=loop.point_of_use,
                 source=f"{source.name or source.id} ({source.kind})",
-                note=(notes or {}).get(card_id, ""),
+                note=(notes or {}).get(card_id, "") or (RED_CARD_NOTE if card_id in red else ""),
             )
         )
     return out

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kanban_terminal.domain.cards import OPEN_REQUEST_STATES, CardState
+from kanban_terminal.services.runway import LoopRunway, read_runways
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_reads, supply_rows
 from kanban_terminal.storage.tables import RejectedInputRow
@@ -72,11 +73,14 @@ class Status:
     queued: int
     """Requests not yet accepted by the broker (still in the outbox)."""
     oldest_queued_at: datetime | None
+    runways: tuple[LoopRunway, ...] = ()
+    """Every loop's runway, at-risk loops first, then shortest first (issue 18)."""
 
 
 def read_status(terminal: Terminal) -> Status:
     cfg = terminal.config
-    per_loop, requests = card_reads.board(terminal.db)
+    # Red cards are the loop's reserve, not its circulation: the runway column shows them (issue 18).
+    per_loop, requests = card_reads.board(terminal.db, exclude=list(terminal.reserve_cards))
     with terminal.db.snapshot() as sql:
         routes = supply_rows.routes(sql)
     loops = tuple(
@@ -113,7 +117,8 @@ def read_status(terminal: Terminal) -> Status:
         for r in requests
     )
     pending = [v for v in views if v.publish_state == "pending"]
-    return Status(loops, views, len(pending), min((v.raised_at for v in pending), default=None))
+    oldest = min((v.raised_at for v in pending), default=None)
+    return Status(loops, views, len(pending), oldest, tuple(read_runways(terminal)))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from kanban_terminal.domain.scans import (
 )
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services.events import CardsChanged, RequestRaised, ScanOutcome, ScanRecorded
+from kanban_terminal.services.reserve import RESERVE_DRAWN, reserve_drawn_row
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
 from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
@@ -136,10 +137,13 @@ def _record(
     )
     request_id = _apply(terminal, uow.scans, snapshot, decision, source, actor, now, at)
     part = terminal.config.part(loop.part)
+    message = decision.message
+    if decision.raise_request and code in terminal.reserve_cards:
+        message = RESERVE_DRAWN.format(card=code, loop=loop.id)
     outcome = ScanOutcome(
         decision.verdict,
         decision.kind,
-        decision.message,
+        message,
         code,
         source,
         at,
@@ -200,6 +204,8 @@ def _apply(
         open_request_id = None
     for step in decision.transitions:
         writes.append_log(_log_row(step, loop.id, request_id, source, actor, now, decision))
+    if decision.raise_request and card.card_id in terminal.reserve_cards:
+        writes.append_log(reserve_drawn_row(card.card_id, loop.id, request_id, source, actor, now, at))
     writes.update_card(
         card.card_id,
         state=decision.transitions[-1].to_state.value,

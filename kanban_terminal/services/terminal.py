@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kanban_terminal.config import Loop, TerminalConfig
 from kanban_terminal.domain.scans import ScanPolicy
+from kanban_terminal.resilience_config import reserve_cards
 from kanban_terminal.services.bus import Bus
 from kanban_terminal.services.catalog import sync_catalog
 from kanban_terminal.services.instance_lock import InstanceLock, acquire_use
@@ -47,6 +48,12 @@ class Terminal:
         self.card_loops: dict[str, Loop] = {
             card: loop for loop in self.config.loops for card in loop.card_id_list()
         }
+        # Red cards (issue 18) are cards of their loop too: the same scan, request and log.
+        loops = {lp.id: lp for lp in self.config.loops}
+        self.reserve_cards: dict[str, str] = {
+            card: loop for card, loop in reserve_cards(self.config).items() if loop in loops
+        }
+        self.card_loops.update((card, loops[loop]) for card, loop in self.reserve_cards.items())
         self.policy = ScanPolicy(debounce=timedelta(seconds=self.config.terminal.debounce_seconds))
 
     @classmethod

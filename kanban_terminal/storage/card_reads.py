@@ -22,10 +22,17 @@ from kanban_terminal.storage.types import from_text, to_text
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 
-def board(db: Database) -> tuple[dict[str, Counter[str]], list[RequestRow]]:
-    """Active cards counted by loop and state, and the open requests oldest first (one snapshot)."""
+def board(
+    db: Database, exclude: Sequence[str] = ()
+) -> tuple[dict[str, Counter[str]], list[RequestRow]]:
+    """Active cards counted by loop and state (but the `exclude`d: red cards), and the open requests
+    oldest first (one snapshot)."""
     with db.reading() as session:
-        cards = session.exec(select(CardRow.loop_id, CardRow.state).where(col(CardRow.retired).is_(False)))
+        cards = session.exec(
+            select(CardRow.loop_id, CardRow.state).where(
+                col(CardRow.retired).is_(False), col(CardRow.id).not_in(exclude)
+            )
+        )
         per_loop: dict[str, Counter[str]] = {}
         for loop_id, state in cards:
             per_loop.setdefault(loop_id, Counter())[state] += 1

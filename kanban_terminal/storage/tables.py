@@ -323,3 +323,25 @@ class ElapsedAnchorRow(SQLModel, table=True):
     """Elapsed seconds of the timer when saved."""
     saved_at: datetime = Field(sa_column=_utc())
     """Wall clock when saved: across a reboot only this survives."""
+
+
+class RunwayWarningRow(SQLModel, table=True):
+    """One runway-warning episode of a loop (issue 18): opened when its runway dropped below the
+    margin, closed when it recovered. The partial unique index keeps it to one open episode a loop,
+    so a warning is raised exactly once per episode, whatever the timer and a restart do."""
+
+    __tablename__ = "runway_warning"
+    __table_args__ = (
+        Index("ux_runway_warning_open", "loop_id", unique=True, sqlite_where=text("cleared_at IS NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    loop_id: str = Field(index=True)
+    raised_at: datetime = Field(sa_column=_utc())
+    runway_s: float
+    """The runway when the warning was raised."""
+    margin_s: float
+    andon_id: str | None = None
+    """The material CALL raised for it; None when no MAT call reason is configured."""
+    cleared_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    cleared_runway_s: float | None = None

@@ -32,6 +32,7 @@ from kanban_terminal.services.andon import (
 from kanban_terminal.services.andon_signals import DEVICE_SOURCE
 from kanban_terminal.services.andon_views import AndonBoard, AndonView, LineStateView, read_board
 from kanban_terminal.services.auth import AuthSession, login
+from kanban_terminal.services.quality_stop import by_anyone
 from kanban_terminal.services.suspension import suspend_or_resume
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.screens.andon import AndonScreen
@@ -174,7 +175,8 @@ class AndonAppMixin(_Base):
     def action_raise_andon(self, kind: str) -> None:
         """F4 / F6 from any screen: pick station and reason; a STOP asks for a team lead first."""
         andon_kind = AndonKind(kind)
-        if andon_kind is AndonKind.STOP and self.auth.state is None:
+        anyone = self.terminal.config.quality_stop.anyone  # anyone may stop for quality (issue 18)
+        if andon_kind is AndonKind.STOP and self.auth.state is None and not anyone:
             self.login_then(lambda: self._pick_reason(andon_kind), "STOP THE LINE: team lead badge and PIN")
         else:
             self._pick_reason(andon_kind)
@@ -186,11 +188,18 @@ class AndonAppMixin(_Base):
             if choice is None:
                 return
             self.andon_station = choice.station
-            self.run_andon(
-                lambda: raise_andon(
-                    self.terminal, kind, choice.station, choice.reason, source=SOURCE, auth=self.auth
+
+            def raise_it() -> None:
+                self.run_andon(
+                    lambda: raise_andon(
+                        self.terminal, kind, choice.station, choice.reason, source=SOURCE, auth=self.auth
+                    )
                 )
-            )
+
+            if self.auth.state is None and kind is AndonKind.STOP and not by_anyone(cfg, kind, choice.reason):
+                self.login_then(raise_it, "STOP THE LINE: team lead badge and PIN")
+            else:
+                raise_it()
 
         self.push_screen(RaiseAndonScreen(kind, cfg.stations, cfg.andon_reasons, self.andon_station), chosen)
 

@@ -90,7 +90,9 @@ def test_print_cards_cli(tmp_path: Path) -> None:
     out = tmp_path / "cards.svg"
     args = ["--config", str(demo_config_path()), "--data-dir", str(tmp_path / "d")]
     assert main(["print-cards", *args, "--loop", "ST10-BOLT", "--out", str(out)]) == 0
-    assert out.read_text().count("<image") == 3
+    # The loop's 3 cards and its red card (issue 18: the demo's bolts keep one reserve bin), marked.
+    assert out.read_text().count("<image") == 4
+    assert out.read_text().count("RED CARD - reserve bin") == 1
     assert main(["print-cards", *args, "NOPE1", "--out", str(out)]) == 2
 
 

@@ -97,7 +97,7 @@ def test_serve_and_the_screen_start_the_same_jobs_and_the_screen_none_of_its_own
 
     assert jobs["serve"] == jobs["screen"]
     assert set(jobs["serve"]) == {
-        "wal-checkpoint", "escalation", "lost-cards", "scanner:ST10",
+        "wal-checkpoint", "escalation", "lost-cards", "runway", "scanner:ST10",
         "mqtt-link", "mqtt-inbound", "relay", "cancels", "health", "andon-link", "log-anchor", "reconcile",
         "handover-link",
     }  # fmt: skip

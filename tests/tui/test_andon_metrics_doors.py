@@ -69,7 +69,7 @@ async def by_screen(terminal: Terminal, clock: FakeClock, **_: Any) -> None:
         await settle(app, pilot)
         await pilot.press("f6")
         await pilot.pause()
-        await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
+        # The demo lets anyone stop for quality (issue 18): no PIN to stop, a team lead's to restart.
         await pick(app, pilot, STATION, REASON)
         assert read_board(terminal).line.stopped
         clock.advance(seconds=DOWN_S)
@@ -78,6 +78,7 @@ async def by_screen(terminal: Terminal, clock: FakeClock, **_: Any) -> None:
         assert isinstance(app.screen, AndonScreen)
         await pilot.press("f8")
         await pilot.pause()
+        await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
         dialog = app.screen
         assert isinstance(dialog, ResolveScreen)
         dialog.query_one("#note-field").value = "gauge reset"  # type: ignore[attr-defined]

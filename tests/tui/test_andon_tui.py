@@ -103,10 +103,12 @@ async def test_team_lead_stops_the_line_banner_everywhere_then_resolves(terminal
         await settle(app, pilot)
         await pilot.press("f6")
         await pilot.pause()
+        # Station and reason first (anyone may stop for quality, issue 18); SAFE asks for a team lead.
+        await pick(app, pilot, "ST30", "SAFE")
         await badge_and_pin(app, pilot, TEAM_LEAD, "0000")  # wrong PIN: asked again, with the reason
         assert isinstance(app.screen, BadgeScreen) and "Wrong PIN" in str(app.screen.error)
+        assert not read_board(terminal).line.stopped
         await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
-        await pick(app, pilot, "ST30", "SAFE")
         assert read_board(terminal).line.stopped
         for mode in ("scan", "board", "andon"):
             await app.switch_mode(mode)

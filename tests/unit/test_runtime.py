@@ -22,10 +22,10 @@ def test_an_offline_runtime_runs_escalation_and_the_lost_card_check_and_stops_th
         assert runtime.jobs() == () and not runtime.started
         with runtime:
             # A short-lived terminal (not long_running) has no WAL checkpointer to start.
-            assert runtime.jobs() == ("escalation", "lost-cards")
-            assert _alive("escalation", "lost-cards") == {"escalation", "lost-cards"}
+            assert runtime.jobs() == ("escalation", "lost-cards", "runway")
+            assert _alive("escalation", "lost-cards", "runway") == {"escalation", "lost-cards", "runway"}
             assert runtime.link_state().state == "disabled"
-        assert runtime.jobs() == () and _alive("escalation", "lost-cards") == set()
+        assert runtime.jobs() == () and _alive("escalation", "lost-cards", "runway") == set()
         with pytest.raises(RuntimeError, match="starts once"):
             runtime.start()
     finally:

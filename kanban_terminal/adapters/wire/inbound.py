@@ -243,6 +243,9 @@ class RequestMessage(Message):
     due_at: TimestampText
     attempt: Annotated[Count, Field(ge=1)]
     """1 for the first publish, then 2, 3... (information only; never dedupe by it)."""
+    expedite: bool = False
+    """True for a red card's request: the line is drawing on a critical loop's contingency reserve,
+    serve it before others. Left out otherwise."""
 
 
 class RequestCancelMessage(Message):

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Label
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
 from kanban_terminal.domain.supply import trouble_text
 from kanban_terminal.services.queries import OpenRequestView, Status
+from kanban_terminal.services.runway import LoopRunway
 from kanban_terminal.tui.palette import ATTENTION
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.views import TerminalView
@@ -37,6 +38,22 @@ def _state(r: OpenRequestView) -> Text | str:
     """The request's state, or upstream's warning about it (delayed with its ETA, at risk) in colour."""
     warning = trouble_text(r.trouble, r.eta.astimezone() if r.eta else None, r.trouble_reason)
     return Text(warning, style=ATTENTION) if warning else FLOOR_WORDS[CardState(r.status)]
+
+
+def _order(runway: LoopRunway | None, urgency: float, loop_id: str) -> tuple[object, ...]:
+    """Sorted by runway (at risk first, shortest first); by urgency before the first runway is read."""
+    return (*runway.sort_key, loop_id) if runway is not None else (1, float("inf"), -urgency, loop_id)
+
+
+def runway_text(runway: LoopRunway | None) -> str:
+    """`1.5 h`, `45 min`, `-` when no use is in sight; `RES 1/1` when the loop has a reserve."""
+    if runway is None:
+        return ""
+    hours = runway.runway.hours
+    text = "-" if hours is None else f"{hours * 60:.0f} min" if hours < 2 else f"{hours:.1f} h"
+    if runway.reserve_cards:
+        text += f" RES {runway.reserve_full}/{runway.reserve_cards}"
+    return text
 
 
 def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[Text | str]:
@@ -69,7 +86,7 @@ class BoardScreen(TerminalScreen):
         with Vertical(id="board"):
             yield Label("Loops", classes="section-title")
             # Urgency first: on an 80-column screen the description is what may scroll off, not the need.
-            yield _table("loops", ("Loop", "Waiting", "Urgency", "Part", "Where", "Description"))
+            yield _table("loops", ("Loop", "Runway", "Waiting", "Urgency", "Part", "Where", "Description"))
             yield Label("Open requests", classes="section-title", id="requests-title")
             yield _table("requests", ("Card", "Part", "Where", "State", "Age", "Due"))
 
@@ -84,10 +101,17 @@ class BoardScreen(TerminalScreen):
     def show_status(self, status: Status, now: datetime) -> None:
         loops = self.query_one("#loops", DataTable)
         loops.clear()
-        for s in sorted(status.loops, key=lambda s: (-s.urgency, s.loop_id)):
+        runways = {r.loop.id: r for r in status.runways}
+        for s in sorted(status.loops, key=lambda s: _order(runways.get(s.loop_id), s.urgency, s.loop_id)):
+            runway = runways.get(s.loop_id)
+            # ISA-101: only a loop at risk of running dry is in colour (amber); the rest stays plain.
+            risk = ATTENTION if runway is not None and runway.runway.at_risk else ""
             loops.add_row(
-                # Re-routed is abnormal: the only loop cell in colour (ISA-101).
-                Text(f"{s.loop_id} via {s.source}", style="bold") if s.rerouted else s.loop_id,
+                Text(
+                    f"{s.loop_id} via {s.source}" if s.rerouted else s.loop_id,
+                    style=risk or ("bold" if s.rerouted else ""),
+                ),
+                Text(runway_text(runway), style=risk),
                 f"{s.waiting}/{s.cards}",
                 _bar(s.urgency),
                 s.part_number,
