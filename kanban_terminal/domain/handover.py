@@ -3,7 +3,7 @@
 At each shift start of the plant (`[site] shifts`, in its zone) a handover is due until a team lead
 of the new shift acknowledges the sheet with badge + PIN. The sheet lists open andons, loops at risk
 (an overdue request, or at least half of the loop's cards waiting for a refill), suspended and lost
-cards. Reserve draws are issue 18's red cards, not built yet: the sheet says so rather than "none".
+cards, and the reserve draws (red cards scanned) of the last 24 hours.
 
 Pure: facts come in as arguments (the use case reads them), time as the shift's start.
 """
@@ -50,12 +50,15 @@ class HandoverSheet:
     loops_at_risk: tuple[LoopRisk, ...]
     suspended_cards: tuple[str, ...]
     lost_cards: tuple[str, ...]
+    reserve_draws: tuple[str, ...] = ()
+    """Red cards scanned in the 24 h before the shift started or since: `card (loop) at HH:MM`."""
 
     def summary(self) -> str:
         """One line for the card log and the acknowledgement."""
         return (
             f"{self.shift_label}: {len(self.open_andons)} open andons, {len(self.loops_at_risk)} loops "
-            f"at risk, {len(self.suspended_cards)} suspended and {len(self.lost_cards)} lost cards"
+            f"at risk, {len(self.suspended_cards)} suspended and {len(self.lost_cards)} lost cards, "
+            f"{len(self.reserve_draws)} reserve draws"
         )
 
     def lines(self) -> list[str]:
@@ -66,11 +69,11 @@ class HandoverSheet:
             ("Loops at risk", [r.line() for r in self.loops_at_risk]),
             ("Suspended cards", list(self.suspended_cards)),
             ("Lost cards", list(self.lost_cards)),
+            ("Reserve draws (24 h)", list(self.reserve_draws)),
         ]
         for title, items in sections:
             out.append(f"{title} ({len(items)}):" if items else f"{title}: none")
             out += [f"  {item}" for item in items]
-        out.append("Reserve draws: not recorded yet (reserve cards are not built)")
         return out
 
 

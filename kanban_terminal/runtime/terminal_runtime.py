@@ -39,6 +39,7 @@ from kanban_terminal.services.relay import Relay, outbox_state
 from kanban_terminal.services.runway import RunwayMonitor
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.signals import SignalApplier
+from kanban_terminal.services.supplier_trouble import SupplierWarned
 from kanban_terminal.services.terminal import Terminal, utc_now
 from kanban_terminal.topics import LineTopics
 
@@ -230,7 +231,7 @@ class Runtime:
             timer.start()
             self._jobs.append(timer.name)
         self._runway_unsubscribe = self.terminal.bus.subscribe(
-            lambda e: self._runway_job.wake() if isinstance(e, CardsChanged) else None
+            lambda e: self._runway_job.wake() if isinstance(e, CardsChanged | SupplierWarned) else None
         )
         self._runway_job.wake()  # the board and `serve` know every runway from the start
         self.scanners.start()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kanban_terminal.domain.handover import HandoverSheet, LoopRisk, at_risk, decide_acknowledge
@@ -80,7 +80,11 @@ def read_sheet(terminal: Terminal) -> HandoverSheet:
     cards = card_reads.circulating_cards(terminal.db, ("suspended", "lost"))
     suspended = tuple(sorted(c.id for c in cards if c.state == "suspended"))
     lost = tuple(sorted(c.id for c in cards if c.state == "lost"))
-    return HandoverSheet(day, shift, label, start, andons, risks, suspended, lost)
+    drawn = read_page(terminal.db, LogFilter(events=("reserve_drawn",), since=start - timedelta(hours=24)))
+    draws = tuple(
+        f"{e.card_id} ({e.loop_id}) at {cal.local(e.occurred_at):%Y-%m-%d %H:%M}" for e in drawn.entries
+    )
+    return HandoverSheet(day, shift, label, start, andons, risks, suspended, lost, draws)
 
 
 def acknowledged_by(terminal: Terminal, sheet: HandoverSheet) -> str | None:

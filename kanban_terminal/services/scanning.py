@@ -140,6 +140,9 @@ def _record(
     message = decision.message
     if decision.raise_request and code in terminal.reserve_cards:
         message = RESERVE_DRAWN.format(card=code, loop=loop.id)
+        # A reserve drawn makes the line safe: the disruption-response clock of the loop's troubled
+        # requests stops here, in the scan's own transaction (issue 18, scorecard).
+        uow.supply.mark_safe(loop.id, at)
     outcome = ScanOutcome(
         decision.verdict,
         decision.kind,

@@ -4,7 +4,7 @@ over with badge + PIN; one card-log row per shift. Shifts are the plant's (Europ
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -99,3 +99,36 @@ def test_a_handover_taken_at_a_running_terminal_goes_upstream(tmp_path: Path, mo
     HandoverMessage.model_validate(body)  # what docs/schema/handover.json promises
     assert (body["actor"], body["production_day"], body["shift"]) == (TEAM_LEAD, "2026-03-02", 2)
     assert body["shift_start"] == "2026-03-02T13:00:00.000000Z" and body["summary"].startswith("shift 2 of")
+
+
+def test_the_sheet_lists_the_reserve_drawn_and_the_draw_stops_a_disruption_clock(tmp_path: Path) -> None:
+    """A red card scanned late in the early shift is on the late shift's sheet (issue 18: reserve
+    draws), and drawing the reserve makes the loop's troubled requests safe (disruption response)."""
+    from kanban_terminal.domain.inbound import UpstreamStatus
+    from kanban_terminal.services.upstream_status import apply_upstream_status
+
+    clock = FakeClock(datetime(2026, 3, 2, 12, 30, tzinfo=UTC))  # 13:30 CET: the early shift (1)
+    terminal = enrolled(berlin_terminal(tmp_path, clock))
+    try:
+        bolt = terminal.config.loop("ST10-BOLT").card_id_list()[0]
+        assert record_scan(terminal, bolt, source="keyboard").accepted
+        request_id = read_page(terminal.db, LogFilter(card=bolt)).entries[0].request_id
+        assert request_id
+        eta = clock() + timedelta(hours=6)
+        delayed = UpstreamStatus(
+            "a7d31805-a7ad-4bb0-8583-97591b17a486", request_id, "delayed", clock(), eta=eta
+        )
+        warned = apply_upstream_status(terminal, delayed)
+        assert warned.moved, warned
+        red = next(iter(terminal.reserve_cards))
+        assert record_scan(terminal, red, source="keyboard").accepted
+
+        clock.advance(minutes=45)  # 14:16 CET: the late shift (2)
+        sheet = read_sheet(terminal)
+        assert len(sheet.reserve_draws) == 1 and sheet.reserve_draws[0].startswith(f"{red} (ST10-BOLT) at ")
+        assert "1 reserve draws" in sheet.summary()
+        with terminal.db.snapshot() as sql:
+            safe = sql.execute("SELECT safe_at FROM replenishment_request WHERE id = ?", (request_id,))
+            assert safe.fetchone()[0] is not None, "drawing the reserve stops the disruption clock"
+    finally:
+        terminal.close()
