@@ -22,6 +22,7 @@ from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen, ConfirmRe
 from kanban_terminal.tui.screens.metrics import MetricsScreen
 from kanban_terminal.tui.widgets.scan_field import ScanField
 from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
+from tests.tui.test_andon_tui import pick
 
 
 @pytest.fixture
@@ -151,6 +152,7 @@ async def test_the_pin_lockout_message_fits_one_line_at_80_columns(terminal: Ter
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f6")
         await settle(app, pilot)
+        await pick(app, pilot, "ST30", "SAFE")  # station and reason first; a SAFE stop needs a lead
         for _ in range(terminal.config.andon.pin_failures_before_lockout + 1):
             await badge_and_pin(app, pilot, pin="0000")
         error = app.screen.query_one("#badge-error", Static)
@@ -180,6 +182,7 @@ async def test_a_pin_before_the_badge_is_refused_with_a_word(terminal: Terminal)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f6")
         await settle(app, pilot)
+        await pick(app, pilot, "ST30", "SAFE")
         dialog = app.screen
         assert isinstance(dialog, BadgeScreen)
         dialog.query_one("#pin-field", Input).focus()
