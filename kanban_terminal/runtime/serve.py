@@ -8,7 +8,6 @@ CLI's argument handling (process tests and benchmarks use it). Nothing here star
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kanban_terminal.config import MqttSettings, TerminalConfig, load_config
+from kanban_terminal.runtime.start_up import freeze_start_up_objects
 from kanban_terminal.runtime.terminal_runtime import RuntimeOptions, open_runtime
 from kanban_terminal.services.terminal import utc_now
 
@@ -37,19 +37,6 @@ def resolve_mqtt(config: TerminalConfig, mqtt_url: str | None) -> MqttSettings |
 
         return parse_mqtt_url(url, config.mqtt)
     return config.mqtt
-
-
-def freeze_start_up_objects() -> None:
-    """Take what start-up built (config, ORM metadata, screens) out of the cyclic collector's walks.
-
-    Why: a full (generation 2) collection walks every live object with the GIL held. With a
-    2,000-card line it took 58-89 ms, twice in a 4 s burst of 500 signals/s, and stalled every
-    thread at once: ingest, relay and paho (traced; the run's slowest signals all waited on it).
-    Frozen objects are never collected, so this runs once, after start-up; what is made later
-    (per-signal garbage, screens opened later) is collected as before.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def _stop_on_signals(stop: threading.Event | None) -> threading.Event:
