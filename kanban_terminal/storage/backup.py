@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic.script import ScriptDirectory
-
 from kanban_terminal.storage.card_log import ChainReport, verify_chain
 from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config
 from kanban_terminal.storage.tables import CardLogRow
@@ -272,6 +270,8 @@ def is_known_revision(revision: str | None) -> bool:
     if revision is None:
         return False
     try:
+        from alembic.script import ScriptDirectory  # only `restore` asks: serve never imports alembic
+
         return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
     except Exception:  # alembic raises several kinds for an unknown id
         return False

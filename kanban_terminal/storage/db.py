@@ -11,6 +11,7 @@ take the write lock.
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -18,15 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlmodel import Session
 
 from kanban_terminal.storage.backup import pre_migration_backup
 from kanban_terminal.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
-from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config
+from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config, schema_heads
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 BACKUPS_DIRNAME = "backups"
@@ -73,6 +71,18 @@ def _secure_create(path: Path) -> None:
     os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
 
 
+def _stored_revision(engine: Engine) -> str | None:
+    """The revision alembic wrote into the file, or None (a new file, or one alembic never saw)."""
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        try:
+            rows = raw.execute("SELECT version_num FROM alembic_version").fetchall()
+        except sqlite3.OperationalError:  # no such table: a new database
+            return None
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
 def migrate(engine: Engine, *, backup_dir: Path | None = None) -> None:
     """Bring the schema to the newest revision; refuse a database written by a newer version.
 
@@ -81,6 +91,12 @@ def migrate(engine: Engine, *, backup_dir: Path | None = None) -> None:
         backup_dir: where to put an automatic backup (online backup API) before an existing database
             is migrated; None for no backup. A new, empty database is never backed up.
     """
+    if _stored_revision(engine) in schema_heads():
+        return  # at head: the usual start, and it needs no alembic (sqlite_file.schema_heads)
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     cfg = alembic_config()
     script = ScriptDirectory.from_config(cfg)
     head = script.get_current_head()
