@@ -108,6 +108,7 @@ def vm_mb(pid: int, field: str) -> float:
 
 class Bench:
     total_runs = 0
+
     def __init__(self, port: int, tmp: Path, pin: str, env: dict[str, str], trace: bool = False):
         self.trace = trace
         self.port = port
@@ -123,7 +124,9 @@ class Bench:
         return self.tmp / f"{self.runs:03d}-{what}"
 
     @contextmanager
-    def _pipeline(self, kind: str, n: int) -> Iterator[tuple[int, str, Callable[[int], tuple[str, str, int, str]]]]:
+    def _pipeline(
+        self, kind: str, n: int
+    ) -> Iterator[tuple[int, str, Callable[[int], tuple[str, str, int, str]]]]:
         """Start one pipeline; yields (pid, requests topic, signal i -> (topic, device, seq, key))."""
         home = self._home(kind)
         if kind == "minimal":
@@ -135,15 +138,25 @@ class Bench:
             return
         line = f"LP{self.runs}"
         topics = LineTopics("S1", line)
-        argv = (str(Path(__file__).with_name("stall_trace.py")),) if self.trace else ("-m", "kanban_terminal.runtime")
-        with pipeline_proc.serving(self.port, home, n, line, prefix=self.launcher, env=self.env, argv=argv) as proc:
+        argv = (
+            (str(Path(__file__).with_name("stall_trace.py")),)
+            if self.trace
+            else ("-m", "kanban_terminal.runtime")
+        )
+        with pipeline_proc.serving(
+            self.port, home, n, line, prefix=self.launcher, env=self.env, argv=argv, existing=True
+        ) as proc:
             yield (
                 proc.pid,
                 topics.requests,
                 lambda i: (topics.device_signal(f"BS{i:05d}"), f"BS{i:05d}", 1, f"{line}/C{i:05d}"),
             )
         if self.trace:
-            lines = [x for x in (home / "serve.log").read_text().splitlines() if x.startswith(("stall-trace", "    "))]
+            lines = [
+                x
+                for x in (home / "serve.log").read_text().splitlines()
+                if x.startswith(("stall-trace", "    "))
+            ]
             print(f"    stall trace of `serve` ({home / 'serve.log'}):")
             for x in lines[:40]:
                 print(f"      {x}")
@@ -185,24 +198,35 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "-"
 
 
-def report(disk: str, what: str, mini: Figures, serve: Figures, burst: bool) -> None:
-    print(
-        f"  {what:>9}  CPU/signal {serve.cpu_us:7.0f} us vs {mini.cpu_us:5.0f} ({ratio(serve.cpu_us, mini.cpu_us)})"
-        f"  wake-ups/signal {serve.wakeups:5.1f} vs {mini.wakeups:4.1f}",
-        end="",
+def report(what: str, mini: Figures, serve: Figures, burst: bool) -> None:
+    cpu = ratio(serve.cpu_us, mini.cpu_us)
+    line = (
+        f"  {what:>6}  CPU/signal {serve.cpu_us:6.0f} vs {mini.cpu_us:5.0f} us ({cpu})"
+        f"  wake-ups/signal {serve.wakeups:5.1f} vs {mini.wakeups:4.1f}"
     )
     if burst:
-        print(
-            f"  ingest {serve.rate:6.0f}/s vs {mini.rate:6.0f} ({ratio(serve.rate, mini.rate)})"
-            f"  RSS ready {serve.rss_ready_mb:.0f} MB, peak {serve.rss_peak_mb:.0f} MB (minimal {mini.rss_peak_mb:.0f})"
+        line += (
+            f"  ingest {serve.rate:6.0f} vs {mini.rate:6.0f}/s ({ratio(serve.rate, mini.rate)})"
+            f"  serve RSS ready {serve.rss_ready_mb:.0f} MB, peak {serve.rss_peak_mb:.0f} MB"
+            f" (minimal peak {mini.rss_peak_mb:.0f})"
         )
     else:
-        print(
-            f"  p50 {serve.p50:6.2f} vs {mini.p50:6.2f} ms  p99 {serve.pct(0.99):6.2f} vs {mini.pct(0.99):6.2f} ms "
-            f"({ratio(serve.pct(0.99), mini.pct(0.99))})  max {serve.pct(1.0):6.1f} vs {mini.pct(1.0):6.1f} ms"
+        p99 = ratio(serve.pct(0.99), mini.pct(0.99))
+        line += (
+            f"  p50 {serve.p50:5.2f} vs {mini.p50:5.2f} ms  p99 {serve.pct(0.99):6.2f} vs"
+            f" {mini.pct(0.99):6.2f} ms ({p99})  max {serve.pct(1.0):6.1f} vs {mini.pct(1.0):6.1f} ms"
             f"  [{len(serve.ms)} samples]"
         )
-    sys.stdout.flush()
+    print(line, flush=True)
+
+
+def report_one(what: str, kind: str, f: Figures) -> None:
+    print(
+        f"  {what:>6} {kind}: CPU/signal {f.cpu_us:.0f} us, wake-ups {f.wakeups:.1f},"
+        f" p99 {f.pct(0.99):.2f} ms, max {f.pct(1.0):.1f} ms, {f.rate:.0f}/s,"
+        f" RSS ready {f.rss_ready_mb:.0f} peak {f.rss_peak_mb:.0f} MB",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -235,6 +259,7 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="line-pc-")) if args.keep else Path(d)
         shim = build_shim(tmp)
         mosq = Mosquitto(tmp / "broker").start()
+        results: dict[tuple[float, str], dict[str, Figures]] = {}
         try:
             for i, disk in enumerate(float(x) for x in args.disks.split(",")):
                 label = "this VM's disk" if not disk else f"+{disk:g} ms per fsync"
@@ -244,16 +269,42 @@ def main() -> None:
                 workloads += [(f"{r:g}/s", n, r) for r, n in rates if i == 0 or r >= 500]
                 for what, n, rate in workloads:
                     figures = {k: bench.run(k, n, rate) for k in kinds}
+                    results[(disk, what)] = figures
                     if len(kinds) == 2:
-                        report(label, what, figures["minimal"], figures["serve"], rate is None)
+                        report(what, figures["minimal"], figures["serve"], rate is None)
                     else:
-                        f = figures[kinds[0]]
-                        print(f"  {what:>9} {kinds[0]}: CPU/signal {f.cpu_us:.0f} us, wake-ups {f.wakeups:.1f}, "
-                              f"p99 {f.pct(0.99):.2f} ms, max {f.pct(1.0):.1f} ms, {f.rate:.0f}/s, "
-                              f"RSS ready {f.rss_ready_mb:.0f} peak {f.rss_peak_mb:.0f} MB")
+                        report_one(what, kinds[0], figures[kinds[0]])
         finally:
             mosq.stop()
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    if kinds == ["minimal", "serve"]:
+        print_targets(results)
+
+
+def print_targets(results: dict[tuple[float, str], dict[str, Figures]]) -> None:
+    """Issue 19's targets, each against the same run's minimal pipeline."""
+    print("targets (issue 19), serve against the minimal pipeline of the same run:")
+
+    def check(name: str, value: float, limit: float, unit: str, at_most: bool = True) -> None:
+        ok = value <= limit if at_most else value >= limit
+        sign = "<=" if at_most else ">="
+        print(f"  {'MET ' if ok else 'MISS'} {name}: {value:.2f}{unit} (target {sign} {limit:g}{unit})")
+
+    for (disk, what), f in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        s, m = f["serve"], f["minimal"]
+        where = f"{what}, {'this disk' if not disk else f'+{disk:g} ms/fsync'}"
+        if what == "burst":
+            if not disk:
+                check(f"CPU/signal, {where}", s.cpu_us / m.cpu_us, 1.5, "x")
+                check("serve RSS when ready", s.rss_ready_mb, 64, " MB")
+                check(f"serve peak RSS, {where} of {s.signals}", s.rss_peak_mb, 100, " MB")
+            else:
+                check(f"ingest, {where}", s.rate / m.rate, 2, "x", at_most=False)
+            continue
+        if what in ("5/s", "500/s") and not disk:
+            check(f"CPU/signal, {where}", s.cpu_us / m.cpu_us, 2, "x")
+            check(f"p99, {where} ({len(s.ms)} samples)", s.pct(0.99) / m.pct(0.99), 2, "x")
+        check(f"longest wait (max latency), {where} (minimal {m.pct(1.0):.1f} ms)", s.pct(1.0), 20, " ms")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,12 @@ sys.path.insert(0, str(ROOT))
 from kanban_terminal.topics import LineTopics  # noqa: E402
 from tests.support.mqtt_lines import line_config, wait_for  # noqa: E402
 
+_CREATE = (
+    "import sys; from pathlib import Path; from kanban_terminal.config import load_config; "
+    "from kanban_terminal.services.terminal import Terminal; "
+    "Terminal.open(load_config(Path(sys.argv[1])), Path(sys.argv[2])).close()"
+)
+
 
 @contextmanager
 def serving(
@@ -43,11 +49,13 @@ def serving(
     prefix: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     argv: tuple[str, ...] = ("-m", "kanban_terminal.runtime"),
+    existing: bool = False,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`python -m kanban_terminal.runtime serve` for a line of `cards` bin sensors
     (BS00001 -> C00001 ...), yielded once it is online: its subscriptions go to the broker before
     its availability message on the same connection, so "online" means subscribed.
 
+    `existing` creates the data dir's database in a process of its own first (a restart).
     `prefix` goes before the interpreter (e.g. `taskset -c 0`), `env` replaces the environment
     (e.g. with `LD_PRELOAD` of bench/slow_fsync.c), `argv` replaces the module (a tracer wrapper)."""
     topics = LineTopics("S1", line)
@@ -65,6 +73,12 @@ def serving(
     watch.connect("127.0.0.1", port, 30)
     watch.subscribe(topics.terminal_availability(f"{line}-T1"), 1)
     watch.loop_start()
+    if existing:
+        # A terminal restarts on its own file far more often than it starts on a new one: create
+        # the file first (schema at head, cards registered), so "ready" is a restart's.
+        subprocess.run(
+            [sys.executable, "-c", _CREATE, str(cfg), str(home / "data")], cwd=ROOT, check=True, env=env
+        )
     log = open(home / "serve.log", "wb")  # noqa: SIM115 - closed below, after the process
     proc = subprocess.Popen(
         [*prefix, sys.executable, *argv, "serve", "--config", str(cfg),

@@ -51,7 +51,9 @@ def _stop_on_signals(stop: threading.Event | None) -> threading.Event:
 
 
 def _wait(stop: threading.Event) -> None:
-    while not stop.wait(0.5):
+    # SIGTERM's handler sets `stop`, which ends the wait at once: no need to wake twice a second
+    # to look (issue 19 counts every idle wake-up of `serve`; the timeout only bounds a lost wake).
+    while not stop.wait(60):
         pass
 
 
