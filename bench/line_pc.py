@@ -109,8 +109,17 @@ def vm_mb(pid: int, field: str) -> float:
 class Bench:
     total_runs = 0
 
-    def __init__(self, port: int, tmp: Path, pin: str, env: dict[str, str], trace: bool = False):
+    def __init__(
+        self,
+        port: int,
+        tmp: Path,
+        pin: str,
+        env: dict[str, str],
+        trace: bool = False,
+        before: Path | None = None,
+    ):
         self.trace = trace
+        self.before = before
         self.port = port
         self.tmp = tmp
         self.launcher: tuple[str, ...] = ("taskset", "-c", pin) if pin else ()
@@ -143,8 +152,9 @@ class Bench:
             if self.trace
             else ("-m", "kanban_terminal.runtime")
         )
+        root = self.before if kind == "before" and self.before else pipeline_proc.ROOT
         with pipeline_proc.serving(
-            self.port, home, n, line, prefix=self.launcher, env=self.env, argv=argv, existing=True
+            self.port, home, n, line, prefix=self.launcher, env=self.env, argv=argv, existing=True, root=root
         ) as proc:
             yield (
                 proc.pid,
@@ -243,11 +253,20 @@ def main() -> None:
     parser.add_argument("--kinds", default="minimal,serve")
     parser.add_argument("--trace", action="store_true", help="run `serve` under bench/stall_trace.py")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs (printed)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="a checkout of an older commit (`git archive COMMIT | tar -x -C DIR`): its `serve` runs too "
+        "(`python -m` puts the working directory first on sys.path)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.burst, args.rates = 5000, "500:3000,50:500,5:150"
     rates = [(float(r), int(n)) for r, n in (x.split(":") for x in args.rates.split(",") if x)]
     kinds = args.kinds.split(",")
+    if args.before:
+        kinds.append("before")
     if args.pin and not shutil.which("taskset"):
         raise SystemExit("taskset missing (util-linux)")
     load = os.getloadavg()
@@ -264,20 +283,25 @@ def main() -> None:
             for i, disk in enumerate(float(x) for x in args.disks.split(",")):
                 label = "this VM's disk" if not disk else f"+{disk:g} ms per fsync"
                 print(f"disk: {label}")
-                bench = Bench(mosq.port, tmp / f"disk{i}", args.pin, slow_disk_env(disk, shim), args.trace)
+                bench = Bench(
+                    mosq.port, tmp / f"disk{i}", args.pin, slow_disk_env(disk, shim), args.trace, args.before
+                )
                 workloads: list[tuple[str, int, float | None]] = [("burst", args.burst, None)]
                 workloads += [(f"{r:g}/s", n, r) for r, n in rates if i == 0 or r >= 500]
                 for what, n, rate in workloads:
                     figures = {k: bench.run(k, n, rate) for k in kinds}
                     results[(disk, what)] = figures
-                    if len(kinds) == 2:
+                    if "minimal" in kinds and "serve" in kinds:
                         report(what, figures["minimal"], figures["serve"], rate is None)
+                        if "before" in figures:
+                            report(f"{what} (before)", figures["minimal"], figures["before"], rate is None)
                     else:
-                        report_one(what, kinds[0], figures[kinds[0]])
+                        for k in kinds:
+                            report_one(what, k, figures[k])
         finally:
             mosq.stop()
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
-    if kinds == ["minimal", "serve"]:
+    if "minimal" in kinds and "serve" in kinds:
         print_targets(results)
 
 

@@ -50,11 +50,13 @@ def serving(
     env: dict[str, str] | None = None,
     argv: tuple[str, ...] = ("-m", "kanban_terminal.runtime"),
     existing: bool = False,
+    root: Path = ROOT,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`python -m kanban_terminal.runtime serve` for a line of `cards` bin sensors
     (BS00001 -> C00001 ...), yielded once it is online: its subscriptions go to the broker before
     its availability message on the same connection, so "online" means subscribed.
 
+    `root` is the source tree to run (another commit's checkout, for a before/after figure).
     `existing` creates the data dir's database in a process of its own first (a restart).
     `prefix` goes before the interpreter (e.g. `taskset -c 0`), `env` replaces the environment
     (e.g. with `LD_PRELOAD` of bench/slow_fsync.c), `argv` replaces the module (a tracer wrapper)."""
@@ -77,13 +79,13 @@ def serving(
         # A terminal restarts on its own file far more often than it starts on a new one: create
         # the file first (schema at head, cards registered), so "ready" is a restart's.
         subprocess.run(
-            [sys.executable, "-c", _CREATE, str(cfg), str(home / "data")], cwd=ROOT, check=True, env=env
+            [sys.executable, "-c", _CREATE, str(cfg), str(home / "data")], cwd=root, check=True, env=env
         )
     log = open(home / "serve.log", "wb")  # noqa: SIM115 - closed below, after the process
     proc = subprocess.Popen(
         [*prefix, sys.executable, *argv, "serve", "--config", str(cfg),
          "--data-dir", str(home / "data"), "--mqtt", f"mqtt://127.0.0.1:{port}"],
-        cwd=ROOT, stdout=log, stderr=log, env=env,
+        cwd=root, stdout=log, stderr=log, env=env,
     )  # fmt: skip
     try:
         wait_for(lambda: online.is_set() or proc.poll() is not None, 120, f"serve {line} online")
