@@ -32,12 +32,34 @@ sys.path.insert(0, str(ROOT))
 from kanban_terminal.topics import LineTopics  # noqa: E402
 from tests.support.mqtt_lines import line_config, wait_for  # noqa: E402
 
+_CREATE = (
+    "import sys; from pathlib import Path; from kanban_terminal.config import load_config; "
+    "from kanban_terminal.services.terminal import Terminal; "
+    "Terminal.open(load_config(Path(sys.argv[1])), Path(sys.argv[2])).close()"
+)
+
 
 @contextmanager
-def serving(port: int, home: Path, cards: int, line: str) -> Iterator[subprocess.Popen[bytes]]:
+def serving(
+    port: int,
+    home: Path,
+    cards: int,
+    line: str,
+    *,
+    prefix: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    argv: tuple[str, ...] = ("-m", "kanban_terminal.runtime"),
+    existing: bool = False,
+    root: Path = ROOT,
+) -> Iterator[subprocess.Popen[bytes]]:
     """`python -m kanban_terminal.runtime serve` for a line of `cards` bin sensors
     (BS00001 -> C00001 ...), yielded once it is online: its subscriptions go to the broker before
-    its availability message on the same connection, so "online" means subscribed."""
+    its availability message on the same connection, so "online" means subscribed.
+
+    `root` is the source tree to run (another commit's checkout, for a before/after figure).
+    `existing` creates the data dir's database in a process of its own first (a restart).
+    `prefix` goes before the interpreter (e.g. `taskset -c 0`), `env` replaces the environment
+    (e.g. with `LD_PRELOAD` of bench/slow_fsync.c), `argv` replaces the module (a tracer wrapper)."""
     topics = LineTopics("S1", line)
     home.mkdir(parents=True)
     cfg = home / "line.toml"
@@ -53,11 +75,17 @@ def serving(port: int, home: Path, cards: int, line: str) -> Iterator[subprocess
     watch.connect("127.0.0.1", port, 30)
     watch.subscribe(topics.terminal_availability(f"{line}-T1"), 1)
     watch.loop_start()
+    if existing:
+        # A terminal restarts on its own file far more often than it starts on a new one: create
+        # the file first (schema at head, cards registered), so "ready" is a restart's.
+        subprocess.run(
+            [sys.executable, "-c", _CREATE, str(cfg), str(home / "data")], cwd=root, check=True, env=env
+        )
     log = open(home / "serve.log", "wb")  # noqa: SIM115 - closed below, after the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kanban_terminal.runtime", "serve", "--config", str(cfg),
+        [*prefix, sys.executable, *argv, "serve", "--config", str(cfg),
          "--data-dir", str(home / "data"), "--mqtt", f"mqtt://127.0.0.1:{port}"],
-        cwd=ROOT, stdout=log, stderr=log,
+        cwd=root, stdout=log, stderr=log, env=env,
     )  # fmt: skip
     try:
         wait_for(lambda: online.is_set() or proc.poll() is not None, 120, f"serve {line} online")
@@ -87,11 +115,19 @@ def requests_stored(home: Path) -> int:
 
 
 @contextmanager
-def minimal(port: int, db: Path, prefix: str) -> Iterator[subprocess.Popen[bytes]]:
-    """The baseline in its own process, yielded once its subscription is granted."""
+def minimal(
+    port: int,
+    db: Path,
+    prefix: str,
+    *,
+    launcher: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The baseline in its own process, yielded once its subscription is granted (`launcher` and
+    `env` as `serving`'s `prefix` and `env`)."""
     proc = subprocess.Popen(
-        [sys.executable, __file__, "minimal", str(port), str(db), prefix],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        [*launcher, sys.executable, __file__, "minimal", str(port), str(db), prefix],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
     )  # fmt: skip
     try:
         assert proc.stdout is not None

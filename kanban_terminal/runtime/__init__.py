@@ -7,12 +7,12 @@ are the headless roots. Screens and CLI verbs import from here; services never d
 
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
 from kanban_terminal.runtime.serve import (
-    freeze_start_up_objects,
     resolve_mqtt,
     run_serve,
     run_upstream,
     start_demo_environment,
 )
+from kanban_terminal.runtime.start_up import freeze_start_up_objects
 from kanban_terminal.runtime.terminal_runtime import (
     LinkStatus,
     Runtime,

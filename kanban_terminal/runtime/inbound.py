@@ -119,16 +119,15 @@ class InboundWorker:
     def _work(self) -> None:
         next_prune = 0.0
         while not self._stop.is_set():
-            try:
-                first = self._inbox.get(timeout=1.0)
-            except queue.Empty:
-                first = None
-            if time.monotonic() >= next_prune:
+            if time.monotonic() >= next_prune:  # at start, then after a message once an hour
                 next_prune = time.monotonic() + PRUNE_EVERY_S
                 try:
                     prune_signals(self.terminal)
                 except STORAGE_ERRORS as exc:
                     log.error("could not prune old signal keys: %s", exc)
+            # Blocks until a message or `stop()`'s None: a timeout here only woke an idle thread
+            # every second (issue 19). With no message no key is added, so the prune can wait too.
+            first = self._inbox.get()
             if first is None:
                 continue
             items = [first]

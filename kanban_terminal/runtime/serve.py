@@ -8,7 +8,6 @@ CLI's argument handling (process tests and benchmarks use it). Nothing here star
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from kanban_terminal.config import MqttSettings, TerminalConfig, UpstreamSettings, load_config
 from kanban_terminal.peer_settings import parse_partition
+from kanban_terminal.runtime.start_up import freeze_start_up_objects
 from kanban_terminal.runtime.terminal_runtime import RuntimeOptions, open_runtime
 from kanban_terminal.services.terminal import utc_now
 from kanban_terminal.topics import check_level
@@ -41,19 +41,6 @@ def resolve_mqtt(config: TerminalConfig, mqtt_url: str | None) -> MqttSettings |
     return config.mqtt
 
 
-def freeze_start_up_objects() -> None:
-    """Take what start-up built (config, ORM metadata, screens) out of the cyclic collector's walks.
-
-    Why: a full (generation 2) collection walks every live object with the GIL held. With a
-    2,000-card line it took 58-89 ms, twice in a 4 s burst of 500 signals/s, and stalled every
-    thread at once: ingest, relay and paho (traced; the run's slowest signals all waited on it).
-    Frozen objects are never collected, so this runs once, after start-up; what is made later
-    (per-signal garbage, screens opened later) is collected as before.
-    """
-    gc.collect()
-    gc.freeze()
-
-
 def _stop_on_signals(stop: threading.Event | None) -> threading.Event:
     """The event SIGTERM/SIGINT set, installed BEFORE anything starts: a SIGTERM that came during
     start-up (systemd stopping a unit that is still starting, a test on a busy box) used to find
@@ -66,7 +53,9 @@ def _stop_on_signals(stop: threading.Event | None) -> threading.Event:
 
 
 def _wait(stop: threading.Event) -> None:
-    while not stop.wait(0.5):
+    # SIGTERM's handler sets `stop`, which ends the wait at once: no need to wake twice a second
+    # to look (issue 19 counts every idle wake-up of `serve`; the timeout only bounds a lost wake).
+    while not stop.wait(60):
         pass
 
 

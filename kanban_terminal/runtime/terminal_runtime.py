@@ -30,6 +30,7 @@ from kanban_terminal.adapters.health_publisher import HealthPublisher
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
 from kanban_terminal.runtime.jobs import Periodic, SerialScanners, start_reconcile
+from kanban_terminal.runtime.start_up import freeze_start_up_objects
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
 from kanban_terminal.services.cancel_outbox import CancelOutbox
 from kanban_terminal.services.escalation import EscalationRunner
@@ -371,6 +372,7 @@ def open_runtime(
     the one start-up path of `serve`, `run` and `demo`."""
     terminal = Terminal.open(config, data_dir, clock=clock, long_running=True)
     try:
+        freeze_start_up_objects()  # before the link is online: start_up.py says why
         with Runtime(terminal, mqtt, options) as runtime:
             yield runtime
     finally:

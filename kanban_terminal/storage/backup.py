@@ -280,7 +280,7 @@ def is_known_revision(revision: str | None) -> bool:
     if revision is None:
         return False
     try:
-        from alembic.script import ScriptDirectory  # only for a restore: not on every start
+        from alembic.script import ScriptDirectory  # only `restore` asks: serve never imports alembic
 
         return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
     except Exception:  # alembic raises several kinds for an unknown id
