@@ -139,7 +139,7 @@ async def test_normal_running_is_grey_an_accepted_scan_included(tmp_path: Path) 
         await app.switch_mode("board")
         await settle(app, pilot)
         loops = app.screen.query_one("#loops", DataTable)
-        urgency = [loops.get_row_at(i)[2] for i in range(loops.row_count)]
+        urgency = [loops.get_row_at(i)[3] for i in range(loops.row_count)]  # Loop, Runway, Waiting, Urgency
         assert urgency and all(isinstance(u, Text) and not u.style for u in urgency)  # waiting is normal
     terminal.close()
 
