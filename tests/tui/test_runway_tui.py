@@ -14,6 +14,7 @@ from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.queries import read_status
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.palette import ATTENTION
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen
 from kanban_terminal.tui.screens.board import BoardScreen
@@ -53,7 +54,7 @@ async def test_board_sorts_by_runway_and_only_the_loop_at_risk_is_amber(tmp_path
             table = screen.query_one("#loops", DataTable)
             first = table.get_row_at(0)
             assert str(first[0]) == BOLT and "RES 1/1" in str(first[1])
-            assert "ffb000" in str(first[0].style)
+            assert str(first[0].style) == ATTENTION  # amber: the floor palette's attention colour
             styled = [table.get_row_at(i)[0].style for i in range(1, table.row_count)]
             assert all(not s for s in styled), "loops not at risk stay uncoloured (ISA-101)"
     finally:

@@ -36,6 +36,7 @@ from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen
 from kanban_terminal.tui.screens.log import LogScreen
 from kanban_terminal.tui.widgets.banner import Banner
 from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
+from tests.tui.test_andon_tui import pick
 
 CARD = "B1001Z"
 SCANNER_GAP = 0.004  # a wedge scanner: a few ms a key
@@ -95,7 +96,9 @@ async def open_stop_picker_logged_in(app: KanbanApp, pilot: Pilot[None]) -> None
 
 
 async def open_badge(app: KanbanApp, pilot: Pilot[None]) -> None:
-    await pilot.press("f6")  # nobody logged in: badge and PIN first
+    await pilot.press("f6")  # station and reason first, then (nobody logged in) badge and PIN
+    await settle(app, pilot)
+    await pick(app, pilot, "ST30", "SAFE")  # a safety stop needs a team lead (issue 18)
     await settle(app, pilot)
     assert isinstance(app.screen, BadgeScreen) and app.focused is not None
     assert app.focused.id == "badge-field"
@@ -204,7 +207,8 @@ async def test_a_badge_scanned_into_the_badge_field_stays_a_badge(terminal: Term
         keys(app, PIN, gap=TYPING_GAP)
         await settle(app, pilot)
         assert app.auth.state is not None and app.auth.state.badge == TEAM_LEAD
-        assert isinstance(app.screen, RaiseAndonScreen)
+        # Station and reason were picked before the badge (issue 18): the login raises the stop.
+        assert read_board(terminal).line.stopped
 
 
 async def test_a_read_into_half_typed_scan_field_text_is_scanned_alone(terminal: Terminal) -> None:
