@@ -15,6 +15,7 @@ from textual.widgets import Input
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.auth import AuthSession, login
+from kanban_terminal.services.handover import acknowledge_handover
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.app import KanbanApp
@@ -31,6 +32,11 @@ def floor_terminal(data_dir: Path, state: str, clock: FakeClock | None = None) -
     """A terminal on a real SQLite file in `state` (see STATES)."""
     clock = clock or FakeClock()
     terminal = enrolled(open_terminal(data_dir, clock))
+    # The shift's handover taken first: a due handover is offered by a notice at the App's first
+    # clock tick, which a snapshot may or may not catch (one CI run did, 47 others did not).
+    lead = login(terminal, TEAM_LEAD, PIN, source="cli")
+    assert not isinstance(lead, svc.Rejection)
+    assert acknowledge_handover(terminal, auth=AuthSession(lead), source="cli").ok
     for card in ("B1001Z", "B1101T", "B1201L"):
         assert record_scan(terminal, card, source="keyboard").accepted
         clock.advance(seconds=40)

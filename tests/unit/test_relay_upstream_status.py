@@ -121,6 +121,8 @@ def test_unknown_request_ids_are_logged_and_change_no_card(terminal: Terminal) -
 @pytest.mark.parametrize(
     "payload",
     [b"[" * 100_000, b"{}", b'{"v": 1, "status": "lost"}', status("not-a-uuid", "accepted", 1)],
+    # Fixed ids: the status carries a fresh uuid4, and pytest-xdist needs the same ids in every worker.
+    ids=["deep-nesting", "empty-object", "unknown-status", "request-id-not-a-uuid"],
 )
 def test_malformed_statuses_are_refused(payload: bytes) -> None:
     assert isinstance(parse_status(payload), str)
