@@ -80,11 +80,7 @@ def apply_warning(
         first_at=note.first_at,
         eta=note.eta,
     )
-    detail = f"by {escape_external(status.by, 64)}" if status.by else ""
-    if note.eta is not None:
-        detail += f" eta {note.eta.isoformat(timespec='seconds')}"
-    if note.reason:
-        detail += f" reason: {note.reason}"
+    detail = status_detail(status.by, note.eta, note.reason)
     uow.log.append(
         card_log.LogEntry(
             occurred_at=status.at,
@@ -117,3 +113,14 @@ def promised_arrivals(terminal: Terminal, loop_id: str | None = None) -> list[Pr
     ETA (`Promise.expected_at` takes the ETA of a `delayed` over the due time) and any warning."""
     with terminal.db.snapshot() as sql:
         return supply_rows.promises(sql, loop_id)
+
+
+def status_detail(by: str, eta: datetime | None, reason: str) -> str:
+    """The card-log detail of an upstream status: who sent it, its ETA and reason (text for people;
+    the facts themselves are in the request's columns). `by` comes from outside: escaped."""
+    detail = f"by {escape_external(by, 64)}" if by else ""
+    if eta is not None:
+        detail += f" eta {eta.isoformat(timespec='seconds')}"
+    if reason:
+        detail += f" reason: {reason}"
+    return detail

@@ -18,7 +18,7 @@ from kanban_terminal.domain.cards import CardEvent, CardState, Rejection, transi
 from kanban_terminal.domain.inbound import UpstreamStatus
 from kanban_terminal.services.events import CardsChanged
 from kanban_terminal.services.outbox import log_sent_only
-from kanban_terminal.services.supplier_trouble import WARNINGS, apply_cancelled, apply_warning
+from kanban_terminal.services.supplier_trouble import WARNINGS, apply_cancelled, apply_warning, status_detail
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
 from kanban_terminal.storage.unit_of_work import UnitOfWork
@@ -112,11 +112,7 @@ def _apply(uow: UnitOfWork, status: UpstreamStatus, now: datetime) -> _Applied:
         note = f"status {status.status} does not move a card that is {state}"
         log.info("request %s: %s", status.request_id, note)
         return unmoved(note)
-    detail = f"by {status.by}" if status.by else ""
-    if status.eta is not None:
-        detail += f" eta {status.eta.isoformat(timespec='seconds')}"
-    if status.reason:
-        detail += f" reason: {status.reason}"
+    detail = status_detail(status.by, status.eta, status.reason)
     uow.log.append(
         card_log.LogEntry(
             occurred_at=status.at,
