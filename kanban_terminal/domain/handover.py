@@ -2,7 +2,8 @@
 
 At each shift start of the plant (`[site] shifts`, in its zone) a handover is due until a team lead
 of the new shift acknowledges the sheet with badge + PIN. The sheet lists open andons, loops at risk
-(an overdue request, or at least half of the loop's cards waiting for a refill), suspended and lost
+(an overdue request, a runway below its margin, or at least half of the loop's cards waiting for a
+refill), suspended and lost
 cards, and the reserve draws (red cards scanned) of the last 24 hours.
 
 Pure: facts come in as arguments (the use case reads them), time as the shift's start.
@@ -27,14 +28,22 @@ class LoopRisk:
     waiting: int
     cards: int
     overdue: int
+    runway_min: float | None = None
+    """The loop's runway in minutes when it is below its margin (domain/runway.py), else None: the
+    board and `runway` call such a loop AT RISK, so the sheet must too."""
 
     @property
     def at_risk(self) -> bool:
-        return self.overdue > 0 or (self.cards > 0 and self.waiting / self.cards >= AT_RISK_WAITING_SHARE)
+        return (
+            self.overdue > 0
+            or self.runway_min is not None
+            or (self.cards > 0 and self.waiting / self.cards >= AT_RISK_WAITING_SHARE)
+        )
 
     def line(self) -> str:
         late = f", {self.overdue} overdue" if self.overdue else ""
-        return f"{self.loop_id}: {self.waiting}/{self.cards} cards waiting for a refill{late}"
+        low = f", runway {self.runway_min:.0f} min" if self.runway_min is not None else ""
+        return f"{self.loop_id}: {self.waiting}/{self.cards} cards waiting for a refill{late}{low}"
 
 
 @dataclass(frozen=True)

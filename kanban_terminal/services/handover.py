@@ -76,7 +76,11 @@ def read_sheet(terminal: Terminal) -> HandoverSheet:
     )
     status = read_status(terminal)
     overdue = Counter(r.loop_id for r in status.open_requests if r.due_at < now)
-    risks = at_risk(LoopRisk(s.loop_id, s.waiting, s.cards, overdue[s.loop_id]) for s in status.loops)
+    low = {r.loop.id: r.runway.hours for r in status.runways if r.runway.at_risk}
+    risks = at_risk(
+        LoopRisk(s.loop_id, s.waiting, s.cards, overdue[s.loop_id], _minutes(low, s.loop_id))
+        for s in status.loops
+    )
     cards = card_reads.circulating_cards(terminal.db, ("suspended", "lost"))
     suspended = tuple(sorted(c.id for c in cards if c.state == "suspended"))
     lost = tuple(sorted(c.id for c in cards if c.state == "lost"))
@@ -111,3 +115,11 @@ def acknowledge_handover(terminal: Terminal, *, auth: AuthSession | None, source
         )  # fmt: skip
         uow.collect(HandoverTaken(handover_payload(terminal, sheet, badge, now)))
     return HandoverOutcome(True, f"{badge} took over {sheet.summary()}.", sheet)
+
+
+def _minutes(low: dict[str, float | None], loop_id: str) -> float | None:
+    """The runway in minutes of a loop at risk (0 when no use is in sight yet it is at risk)."""
+    if loop_id not in low:
+        return None
+    hours = low[loop_id]
+    return hours * 60 if hours is not None else 0.0

@@ -18,6 +18,7 @@ from kanban_terminal.services.andon import raise_andon
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.handover import acknowledge_handover, acknowledged_by, read_sheet
 from kanban_terminal.services.lost_cards import flag_lost
+from kanban_terminal.services.queries import read_status
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.suspension import suspend_card
 from kanban_terminal.services.terminal import Terminal
@@ -58,7 +59,11 @@ def test_the_handover_sheet_is_due_each_shift_until_a_team_lead_takes_it_over(tm
         assert sheet.shift_start == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
         assert "from 14:00 Europe/Berlin" in sheet.shift_label
         assert [a.split(" since")[0] for a in sheet.open_andons] == ["CALL ST20 Quality problem"]
-        assert [r.loop_id for r in sheet.loops_at_risk] == ["ST10-BOLT"]
+        # BOLT: 2 of 3 cards waiting. PLATE: one card suspended and one lost leave a single bin, so
+        # its runway is below the margin: the board and `runway` say AT RISK, and so does the sheet.
+        assert [r.loop_id for r in sheet.loops_at_risk] == ["ST10-BOLT", "ST20-PLATE"]
+        board_at_risk = {r.loop.id for r in read_status(terminal).runways if r.runway.at_risk}
+        assert "ST20-PLATE" in board_at_risk
         assert sheet.suspended_cards == (plate[0],) and sheet.lost_cards == (plate[1],)
         assert acknowledged_by(terminal, sheet) is None  # due
 
@@ -72,7 +77,7 @@ def test_the_handover_sheet_is_due_each_shift_until_a_team_lead_takes_it_over(tm
 
         [row] = read_page(terminal.db, LogFilter(events=("handover_acknowledged",))).entries
         assert row.actor == TEAM_LEAD and row.detail == sheet.summary()
-        assert "1 open andons, 1 loops at risk, 1 suspended and 1 lost cards" in row.detail
+        assert "1 open andons, 2 loops at risk, 1 suspended and 1 lost cards" in row.detail
 
         clock.advance(hours=8)  # 22:15 CET: the night shift needs its own handover
         assert read_sheet(terminal).shift == 3 and acknowledged_by(terminal, read_sheet(terminal)) is None
