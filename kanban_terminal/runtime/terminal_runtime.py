@@ -228,6 +228,10 @@ class Runtime:
             checkpointer.start()  # stopped by Database.close: it serves the file's last commits too
         if checkpointer is not None:
             self._jobs.append("wal-checkpoint")
+        # A clock set back while the terminal was down is marked in the log before any job can write
+        # a row on the new clock (the escalation tick would only see it on its first run, after the
+        # runway or lost-card jobs may have written: a row that runs backwards with no mark).
+        self.escalation.clock_watch.check()
         for timer in self._timers:
             timer.start()
             self._jobs.append(timer.name)
