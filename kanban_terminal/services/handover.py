@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from kanban_terminal.domain.handover import HandoverSheet, LoopRisk, at_risk, decide_acknowledge
@@ -62,13 +62,37 @@ class HandoverOutcome:
     sheet: HandoverSheet
 
 
+@dataclass(frozen=True)
+class ShiftNow:
+    """The plant's shift running now: found from the clock and `[site]` alone, no database read."""
+
+    day: date
+    shift: int
+    start: datetime
+    label: str
+    """`shift 2 of 2026-03-02 (from 14:00 Europe/Berlin)`."""
+
+
+def shift_now(terminal: Terminal) -> ShiftNow:
+    cal = terminal.config.site.calendar
+    day, shift = cal.shift_of(terminal.clock())
+    label = f"shift {shift} of {day.isoformat()} (from {cal.start_label(shift)} {cal.zone_name})"
+    return ShiftNow(day, shift, cal.shift_start(day, shift), label)
+
+
+def taken_by(terminal: Terminal, shift_start: datetime) -> str | None:
+    """Who took over the shift that started at `shift_start`, None while its handover is due (one
+    indexed log read: what the screen's once-a-minute check needs, without building the sheet)."""
+    page = read_page(terminal.db, LogFilter(events=(EVENT,), since=shift_start), limit=1)
+    return next((e.actor or "someone" for e in page.entries), None)
+
+
 def read_sheet(terminal: Terminal) -> HandoverSheet:
     """The handover sheet of the shift running now."""
     now = terminal.clock()
     cal = terminal.config.site.calendar
-    day, shift = cal.shift_of(now)
-    start = cal.shift_start(day, shift)
-    label = f"shift {shift} of {day.isoformat()} (from {cal.start_label(shift)} {cal.zone_name})"
+    current = shift_now(terminal)
+    day, shift, start, label = current.day, current.shift, current.start, current.label
     andons = tuple(
         f"{v.andon.kind.value.upper()} {v.andon.station} {v.reason_label} since "
         f"{cal.local(v.andon.raised_at):%Y-%m-%d %H:%M} ({v.andon.state.value.replace('_', ' ')})"
@@ -93,8 +117,7 @@ def read_sheet(terminal: Terminal) -> HandoverSheet:
 
 def acknowledged_by(terminal: Terminal, sheet: HandoverSheet) -> str | None:
     """Who took over `sheet`'s shift, None while the handover is still due."""
-    page = read_page(terminal.db, LogFilter(events=(EVENT,), since=sheet.shift_start), limit=1)
-    return next((e.actor or "someone" for e in page.entries), None)
+    return taken_by(terminal, sheet.shift_start)
 
 
 def acknowledge_handover(terminal: Terminal, *, auth: AuthSession | None, source: str) -> HandoverOutcome:

@@ -2,8 +2,9 @@
 
 Ctrl+T shows the handover sheet of the shift running now (services/handover.py) and lets the
 incoming team lead take it over with badge + PIN (the andon half's login). About once a minute the
-App checks whether the shift has changed and nobody took it over yet; then it offers the sheet once
-per shift, as a notice that stays 60 s. Reads and writes run in worker threads; nothing decides here.
+App checks whether the shift has changed (from the clock alone) and, once per new shift, whether
+anybody took it over (one log read); if not, it offers the sheet as a notice that stays 60 s.
+Reads and writes run in worker threads; nothing decides here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from textual import work
 
 from kanban_terminal.domain.handover import HandoverSheet
 from kanban_terminal.services.auth import AuthSession
-from kanban_terminal.services.handover import acknowledge_handover, acknowledged_by, read_sheet
+from kanban_terminal.services.handover import (
+    ShiftNow,
+    acknowledge_handover,
+    acknowledged_by,
+    read_sheet,
+    shift_now,
+    taken_by,
+)
 from kanban_terminal.services.terminal import Terminal
 
 if TYPE_CHECKING:
@@ -39,26 +47,35 @@ class HandoverAppMixin(_Base):
     _handover_offered: tuple[object, ...] | None = None
 
     def action_handover(self) -> None:
-        self._read_handover(offer_only=False)
+        self._read_handover()
 
     def handover_tick(self) -> None:
+        """Once a minute: a new shift not offered yet? Only then one log read (is it taken?); the
+        whole sheet (board, runways, card reads) is built when someone asks for it with Ctrl+T."""
         self._handover_ticks += 1
-        if self._handover_ticks % CHECK_EVERY_TICKS == 1:
-            self._read_handover(offer_only=True)
+        if self._handover_ticks % CHECK_EVERY_TICKS != 1:
+            return
+        now = shift_now(self.terminal)
+        if self._handover_offered != (now.day, now.shift):
+            self._offer_handover(now)
+
+    @work(thread=True, group="handover", exclusive=True, description="is the handover due")
+    def _offer_handover(self, now: ShiftNow) -> None:
+        taken = taken_by(self.terminal, now.start)
+        self.call_from_thread(self._offer, now, taken)
+
+    def _offer(self, now: ShiftNow, taken: str | None) -> None:
+        self._handover_offered = (now.day, now.shift)  # once a shift, taken or not
+        if taken is None:
+            self.notify(f"Shift handover due: {now.label}. Ctrl+T shows the sheet.", timeout=60)
 
     @work(thread=True, group="handover", exclusive=True, description="read the handover sheet")
-    def _read_handover(self, offer_only: bool) -> None:
+    def _read_handover(self) -> None:
         sheet = read_sheet(self.terminal)
         taken = acknowledged_by(self.terminal, sheet)
-        self.call_from_thread(self._show_handover, sheet, taken, offer_only)
+        self.call_from_thread(self._show_handover, sheet, taken)
 
-    def _show_handover(self, sheet: HandoverSheet, taken: str | None, offer_only: bool) -> None:
-        if offer_only:
-            key = (sheet.day, sheet.shift)
-            if taken is None and self._handover_offered != key:
-                self._handover_offered = key
-                self.notify(f"Shift handover due: {sheet.shift_label}. Ctrl+T shows the sheet.", timeout=60)
-            return
+    def _show_handover(self, sheet: HandoverSheet, taken: str | None) -> None:
         text = "\n".join(sheet.lines())
         if taken is not None:
             self.notify(f"{text}\nTaken over by {taken}.", timeout=20)
