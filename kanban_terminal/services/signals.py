@@ -92,7 +92,8 @@ class SignalApplier:
         """
         terminal = self.terminal
         results: list[SignalResult] = []
-        with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+        # `held`: the inbound worker's own write connection, no pool checkout a group (db.py).
+        with terminal.db.unit_of_work(release=terminal.bus.publish, held=True) as uow:
             received_at = terminal.clock()
             seen = uow.inbound.seen([(s.device, s.boot, s.seq) for s in signals])
             uow.scans.prefetch([card for s in signals if (card := self.card_of(s))])
