@@ -85,7 +85,7 @@ with tempfile.TemporaryDirectory() as d:
     prof = None
     if os.environ.get("GROUP_COST_PROFILE"):
         import cProfile
-        prof = cProfile.Profile()
+        prof = cProfile.Profile(time.process_time)
     for item in items[:n]:
         probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         c0 = time.process_time()
