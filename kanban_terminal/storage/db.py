@@ -278,10 +278,14 @@ class Database:
     def close(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.stop()
-        if self._held is not None:
-            with self.writing():  # not under a unit of work still running on it
+        # The held connection only in the write turn: never under a unit still running on it (a
+        # worker that did not stop in time keeps it, and the process's exit closes it).
+        if self._held is not None and self.write_lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            try:
                 held, self._held = self._held, None
                 if held is not None:
                     held.close()
+            finally:
+                self.write_lock.release()
         self.write_engine.dispose()
         self.read_engine.dispose()

@@ -51,7 +51,9 @@ _CARD_SQL = (
     "SELECT c.id, c.state, c.last_scan_at, c.open_request_id, r.raised_at, c.retired "
     "FROM card c LEFT JOIN replenishment_request r ON r.id = c.open_request_id WHERE c.id IN "
 )
-_LOOP_SQL = "SELECT l.next_seq, r.source FROM loop l LEFT JOIN loop_route r ON r.loop_id = l.id WHERE l.id = ?"
+_LOOP_SQL = (
+    "SELECT l.next_seq, r.source FROM loop l LEFT JOIN loop_route r ON r.loop_id = l.id WHERE l.id = ?"
+)
 _REQUEST_COLUMNS = (
     "id, card_id, loop_id, loop_seq, part_number, quantity, station, point_of_use, source, raised_at, "
     "due_at, status, closed_at, lead_time_s, publish_state, publish_count"
