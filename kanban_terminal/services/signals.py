@@ -92,17 +92,19 @@ class SignalApplier:
         """
         terminal = self.terminal
         results: list[SignalResult] = []
-        with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
-            keys = [(s.device, s.boot, s.seq) for s in signals]
-            fresh = uow.inbound.claim(keys, terminal.clock())
+        # `held`: the inbound worker's own write connection, no pool checkout a group (db.py).
+        with terminal.db.unit_of_work(release=terminal.bus.publish, held=True) as uow:
+            received_at = terminal.clock()
+            seen = uow.inbound.seen([(s.device, s.boot, s.seq) for s in signals])
             uow.scans.prefetch([card for s in signals if (card := self.card_of(s))])
             outcomes: list[tuple[str, str, int, str]] = []
-            for signal, first in zip(signals, fresh, strict=True):
-                result = self._apply_one(uow, signal) if first else SignalResult(signal, None)
+            for signal, again in zip(signals, seen, strict=True):
+                result = SignalResult(signal, None) if again else self._apply_one(uow, signal)
                 if result.outcome is not None:
                     outcomes.append((signal.device, signal.boot, signal.seq, result.outcome.kind.value))
                 results.append(result)
-            uow.inbound.record_outcomes(outcomes)
+            # Each fresh key with its outcome, in one write (storage/inbound.py).
+            uow.inbound.record(outcomes, received_at)
             if before_commit is not None:
                 before_commit(uow, results)
         return results

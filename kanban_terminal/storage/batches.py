@@ -20,9 +20,12 @@ Row = TypeVar("Row")
 
 def chunks(rows: Sequence[Row], largest: int = LARGEST) -> Iterator[Sequence[Row]]:
     """`rows` in order, cut into pieces of `largest` rows and then of falling powers of two."""
-    start, size = 0, largest
-    while start < len(rows):
-        while size > len(rows) - start:
+    # `len` once: a one-signal group calls this a dozen times for one row or none, and halving 128
+    # down to 1 with a `len` each time was 98,000 calls in 1,000 groups (cProfile).
+    start, total, size = 0, len(rows), largest
+    while start < total:
+        remaining = total - start
+        while size > remaining:
             size //= 2
         yield rows[start : start + size]
         start += size

@@ -8,7 +8,7 @@ the reasons in scan_repo.py. It must not decide what a signal does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,47 +20,52 @@ Key = tuple[str, str, int]
 
 
 class InboundKeys:
-    """The inbound signal keys inside a unit of work (`UnitOfWork.inbound`)."""
+    """The inbound signal keys inside a unit of work (`UnitOfWork.inbound`).
 
-    def __init__(self, sql: Any, flush: Callable[[], None]):
+    One write a key: `seen` reads which keys are stored, the caller applies the fresh signals, and
+    `record` inserts each fresh key with its outcome. Before, the key went in first with an empty
+    outcome and an UPDATE wrote the outcome after: two writes of the same rows and one statement
+    more a group (issue 19). Exactly-once is the same: the unit of work holds the write lock from
+    BEGIN IMMEDIATE, so no writer can store a key between the read and the insert, and the keys
+    commit with their effect or not at all.
+    """
+
+    def __init__(self, sql: Any):
         """Args:
         sql: the unit of work's driver connection.
-        flush: the unit's `flush`, run before the outcomes are written beside the keys.
         """
         self._sql = sql
-        self._flush = flush
 
-    def claim(self, keys: Sequence[Key], at: datetime) -> list[bool]:
-        """Insert the keys; True for each heard for the first time.
-
-        A key already stored (a QoS 1 redelivery, a device retry) or met earlier in `keys` is a
-        duplicate. One multi-row INSERT a chunk: `RETURNING` names the keys it really inserted.
-        """
-        at_text = to_text(at)
-        claimed: set[Key] = set()
-        for chunk in batches.chunks(keys):
-            marks, params = batches.values([(*key, at_text, "") for key in chunk])
+    def seen(self, keys: Sequence[Key]) -> list[bool]:
+        """False for each key heard for the first time; True for a key already stored (a QoS 1
+        redelivery, a device retry) or met earlier in `keys`. Reads only."""
+        stored: set[Key] = set()
+        unique = list(dict.fromkeys(keys))
+        for chunk in batches.chunks(unique):
+            marks, params = batches.values(chunk)
             rows = self._sql.execute(
-                "INSERT OR IGNORE INTO inbound_signal (device, boot, seq, received_at, outcome) "
-                f"VALUES {marks} RETURNING device, boot, seq",
+                f"SELECT device, boot, seq FROM inbound_signal WHERE (device, boot, seq) IN (VALUES {marks})",
                 params,
             ).fetchall()
-            claimed.update((d, b, int(q)) for d, b, q in rows)
-        fresh = []
+            stored.update((d, b, int(q)) for d, b, q in rows)
+        first: set[Key] = set()
+        out = []
         for key in keys:
-            fresh.append(key in claimed)
-            claimed.discard(key)  # a second copy in the same batch is a duplicate
-        return fresh
+            out.append(key in stored or key in first)
+            first.add(key)
+        return out
 
-    def record_outcomes(self, outcomes: Sequence[tuple[str, str, int, str]]) -> None:
-        """Store what each applied signal did beside its key (device, boot, seq, outcome)."""
-        self._flush()
-        for chunk in batches.chunks(outcomes):
+    def record(self, outcomes: Sequence[tuple[str, str, int, str]], at: datetime) -> None:
+        """Store each fresh key (device, boot, seq) with what its signal did, received at `at`.
+
+        A plain INSERT, not OR IGNORE: a key stored meanwhile would mean a second effect, and the
+        constraint error rolls the whole group back instead of hiding it."""
+        at_text = to_text(at)
+        rows = [(d, b, q, at_text, outcome) for d, b, q, outcome in outcomes]
+        for chunk in batches.chunks(rows):
             marks, params = batches.values(chunk)
             self._sql.execute(
-                f"UPDATE inbound_signal SET outcome = v.column4 FROM (VALUES {marks}) AS v "
-                "WHERE device = v.column1 AND boot = v.column2 AND seq = v.column3",
-                params,
+                f"INSERT INTO inbound_signal (device, boot, seq, received_at, outcome) VALUES {marks}", params
             )
 
     def prune(self, before: datetime) -> int:

@@ -60,7 +60,12 @@ class CardRow(SQLModel, table=True):
 
 class CardLogRow(SQLModel, table=True):
     __tablename__ = "card_log"
-    __table_args__ = (Index("ix_card_log_card_occurred", "card_id", "occurred_at"),)
+    __table_args__ = (
+        # Partial (migration 0011): every read compares these with a value, and a bin signal's rows,
+        # which have neither, then write no page of them.
+        Index("ix_card_log_actor_id", "actor", "id", sqlite_where=text("actor IS NOT NULL")),
+        Index("ix_card_log_andon_id", "andon_id", sqlite_where=text("andon_id IS NOT NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     occurred_at: datetime = Field(sa_column=_utc(index=True))
@@ -78,7 +83,7 @@ class CardLogRow(SQLModel, table=True):
     """Which door it came through: keyboard, serial:<port>, mqtt:<device>, cli, upstream, system."""
     detail: str = ""
     """Human-readable detail (lead time, reason, note); external text is escaped before it lands here."""
-    andon_id: str | None = Field(default=None, index=True)
+    andon_id: str | None = None
     """The andon event this row belongs to, for andon actions."""
     andon_kind: str | None = None
     """`stop` or `call`, on every row of an andon (migration 0006): metrics read it, never `detail`."""
@@ -158,6 +163,7 @@ class InboundSignalRow(SQLModel, table=True):
     are recognised here, in the same transaction that applied the signal (idempotent consumer)."""
 
     __tablename__ = "inbound_signal"
+    __table_args__ = {"sqlite_with_rowid": False}  # the key is the table: one b-tree (migration 0011)
 
     device: str = Field(primary_key=True)
     boot: str = Field(primary_key=True)
@@ -175,6 +181,7 @@ Index(
     "ix_request_publish_state_last",
     RequestRow.__table__.c.publish_state,  # type: ignore[attr-defined]
     RequestRow.__table__.c.last_published_at,  # type: ignore[attr-defined]
+    sqlite_where=text("publish_state = 'published'"),  # partial since 0011: a raise writes no page of it
 )
 
 

@@ -70,7 +70,7 @@ class UnitOfWork:
         self.scans = ScanStore(conn, log_key)
         self.log: BufferedLog = self.scans.log
         self.outbox = OutboxWrites(self.sql, self.flush)
-        self.inbound = InboundKeys(self.sql, self.flush)
+        self.inbound = InboundKeys(self.sql)
         self.rejected = RejectedInputs(self.sql)
         self.supply = SupplyRows(self.sql, self.flush)
         self.events: list[object] = []

@@ -1,0 +1,158 @@
+"""CPU and WAL frames of one-signal groups in the inbound worker, in-process (issue 19).
+
+A paced signal (5/s, 500/s on one core) is a group of one, so every paced workload pays the
+group's fixed cost per signal. This drives `InboundWorker._handle` directly, one thread, no broker
+(no thread hand-offs), over one-signal groups, and prints for each checkout given with `--root`:
+
+* CPU per group (`time.process_time` around `_handle` only), median and mean;
+* WAL frames per commit (the WAL is truncated before each group, outside the timing, and its size
+  read after), i.e. pages the commit wrote and fsynced;
+* statements per group (sqlite3 trace callback on a few extra groups, not timed).
+
+Checkouts are run in turn (`--rounds`), each in a fresh process and database, so a before/after
+pair shares the same minutes of a shared box. CPU moves with load; frames and statements do not.
+
+    python bench/group_cost.py --root /tmp/before --root . --signals 1000 --rounds 3
+    python bench/group_cost.py --history 200000   # a log that has run a while: deeper indexes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+_CHILD = r"""
+import json, os, sqlite3, statistics, sys, time, tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+root = Path(sys.argv[1]); n = int(sys.argv[2]); history = int(sys.argv[3])
+sys.path.insert(0, str(root))
+from tests.support.mqtt_lines import make_config
+from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.runtime.inbound import InboundWorker, _Inbound
+from kanban_terminal.topics import LineTopics
+with tempfile.TemporaryDirectory() as d:
+    tmp = Path(d)
+    extra = 20
+    config, _ = make_config(tmp, loops=(n + extra + 99) // 100, cards=100, sensors=n + extra)
+    t = Terminal.open(config, tmp / "data")
+    db_path = t.db.path
+    if history:
+        # Old requests (closed) and log rows spread over every card, as a line that has run a while.
+        c = sqlite3.connect(db_path)
+        cards = [r[0] for r in c.execute("SELECT id, loop_id FROM card")]
+        loops = dict(c.execute("SELECT id, loop_id FROM card").fetchall())
+        base = datetime(2026, 1, 1, tzinfo=UTC)
+        c.execute("BEGIN")
+        for i in range(history):
+            card = cards[i % len(cards)]
+            at = (base + timedelta(seconds=30 * i)).isoformat(timespec="microseconds").replace("+00:00", "Z")
+            c.execute(
+                "INSERT INTO card_log (occurred_at, recorded_at, event, card_id, loop_id, from_state, "
+                "to_state, request_id, actor, source, detail, hash) VALUES (?, ?, 'emptied', ?, ?, 'full', "
+                "'empty', ?, NULL, 'keyboard', '', 'x')",
+                (at, at, card, loops[card], f"old-{i}"),
+            )
+            if i % 3 == 0:
+                c.execute(
+                    "INSERT INTO replenishment_request (id, card_id, loop_id, loop_seq, part_number, "
+                    "quantity, station, point_of_use, source, raised_at, due_at, status, closed_at, "
+                    "publish_state, publish_count) VALUES (?, ?, ?, ?, 'P-1', 10, 'ST1', 'r', 'SM1', ?, ?, "
+                    "'delivered', ?, 'done', 1)",
+                    (f"old-{i}", card, loops[card], -i, at, at, at),
+                )
+        c.execute("COMMIT")
+        c.close()
+    topics = LineTopics(config.site.id, config.line.id)
+    worker = InboundWorker(t, topics)
+    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    items = []
+    for i in range(n + extra):
+        dev = f"BS{i + 1:05d}"
+        p = json.dumps({"v": 1, "id": f"{dev}:b1:1", "device": dev, "boot": "b1", "seq": 1,
+                        "type": "bin_empty", "at": at}).encode()
+        items.append(_Inbound(f"{topics.base}/device/{dev}/signal", p, i, 1, 0))
+    probe = sqlite3.connect(db_path, isolation_level=None)
+    wal = Path(str(db_path) + "-wal")
+    page = probe.execute("PRAGMA page_size").fetchone()[0]
+    cpu, frames = [], []
+    prof = None
+    if os.environ.get("GROUP_COST_PROFILE"):
+        import cProfile
+        prof = cProfile.Profile(time.process_time)
+    for item in items[:n]:
+        probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        c0 = time.process_time()
+        if prof: prof.enable()
+        worker._handle([item])
+        if prof: prof.disable()
+        cpu.append(time.process_time() - c0)
+        frames.append((wal.stat().st_size - 32) / (page + 24))
+    statements = []
+    def count(sql):
+        statements.append(sql)
+    held = []
+    for item in items[n:]:
+        with t.db.write_engine.connect() as conn:
+            conn.connection.driver_connection.set_trace_callback(count)
+        held_conn = getattr(t.db, "_held", None)  # the inbound worker's own connection, if any
+        if held_conn is not None:
+            held_conn.connection.driver_connection.set_trace_callback(count)
+        held.append(len(statements))
+        worker._handle([item])
+        held[-1] = len(statements) - held[-1]
+    if prof:
+        import pstats
+        pstats.Stats(prof, stream=sys.stderr).sort_stats(os.environ["GROUP_COST_PROFILE"]).print_stats(40)
+    applied, dup = worker.signals_applied, worker.signals_duplicate
+    t.close()
+    print(json.dumps({"cpu": cpu, "frames": frames, "statements": held, "applied": applied,
+                      "duplicate": dup, "sample": statements[:20]}))
+"""
+
+
+def run_one(root: Path, signals: int, history: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(root.resolve()), str(signals), str(history)],
+        check=True, capture_output=True, text=True, cwd=root,
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--root", action="append", type=Path, help="a checkout to measure (repeatable; default .)"
+    )
+    ap.add_argument("--signals", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--history", type=int, default=0, help="card-log rows written before the run")
+    ap.add_argument("--show-sql", action="store_true", help="print one group's statements")
+    args = ap.parse_args()
+    roots: list[Path] = args.root or [Path(".")]
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (a shared box moves CPU, not frames)")
+    for rnd in range(args.rounds):
+        for root in roots:
+            r = run_one(root, args.signals, args.history)
+            cpu = [1e6 * c for c in r["cpu"]]
+            frames, stmts = r["frames"], r["statements"]
+            print(
+                f"round {rnd + 1} {root}: {len(cpu)} one-signal groups, CPU/group median "
+                f"{statistics.median(cpu):,.0f} us mean {statistics.mean(cpu):,.0f} us; WAL frames/commit "
+                f"{statistics.mean(frames):.2f}; statements/group {statistics.median(stmts):.0f}; "
+                f"applied {r['applied']} dup {r['duplicate']}"
+            )
+            if args.show_sql and rnd == 0:
+                for sql in r["sample"]:
+                    print("   ", str(sql)[:150])
+
+
+if __name__ == "__main__":
+    main()
