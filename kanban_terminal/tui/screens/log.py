@@ -59,7 +59,14 @@ _WIDE = (
 )
 _NARROW = (("Id", 5), ("UTC", 8), ("Event", 14), ("Card", 7), ("Source", 10), ("Actor", 6), ("Detail", 14))
 _WIDE_FROM = 120
-_ABNORMAL = ("rejected_upstream", "flagged_lost", "retired", "andon_raised", "andon_escalated")
+_ABNORMAL = (
+    "rejected_upstream",
+    "flagged_lost",
+    "retired",
+    "andon_raised",
+    "andon_escalated",
+    "terminal_quit_refused",
+)
 
 
 class CardLogReader:
