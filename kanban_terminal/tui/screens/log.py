@@ -5,7 +5,8 @@ A year is about a million rows: the screen holds one page (100 rows) and asks `s
 for the next or previous page by keyset, in a worker thread, so paging costs the same on the first
 page and the ten-thousandth. The scan field keeps the focus as on every screen (a scan still works
 here); the filter line is an explicit field: Ctrl+F moves into it, Enter applies the filter and
-gives the focus back to the scan field, Escape leaves it without applying.
+gives the focus back to the scan field (a line that is no filter is explained in amber and keeps the
+focus, to be corrected), Escape leaves it without applying.
 """
 
 from __future__ import annotations
@@ -232,20 +233,24 @@ class LogScreen(TerminalScreen):
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.apply_filter(event.value)
-        self.query_one("#scan-field").focus()
+        if self.apply_filter(event.value):
+            self.query_one("#scan-field").focus()
+        # A refused filter keeps the focus in its field, to be corrected (a scanner read still
+        # goes to the scan path from there: scanner_wins.py).
 
-    def apply_filter(self, query: str) -> None:
-        """Read the filter line and show the newest page that matches it."""
+    def apply_filter(self, query: str) -> bool:
+        """Read the filter line and show the newest page that matches it; False (and why, in
+        amber: red is only for a line stop) when the line is not a filter."""
         try:
             flt = parse_query(query, self.card_log.clock(), self.card_log.calendar.zone)
         except QueryError as exc:
-            self.query_one("#log-info", Label).update(Text(str(exc), style="bold red"))
-            return
+            self.query_one("#log-info", Label).update(Text(str(exc), style=ATTENTION))
+            return False
         self.filter = flt
         self.timeline_card = None
         self._hide_timeline()
         self.load(_Request(flt))
+        return True
 
     def key_escape(self) -> None:
         if self.focused is not None and self.focused.id == "log-filter":
