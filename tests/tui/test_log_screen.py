@@ -118,6 +118,10 @@ async def test_bad_filter_is_explained_not_applied(tmp_path: Path) -> None:
             styles = {str(span.style) for span in getattr(info, "spans", ())}
             assert styles == {ATTENTION}  # amber: red is for a line stop only (ISA-101)
             assert app.focused is screen.query_one("#log-filter", Input)  # left there to correct
+            await pilot.press("escape")  # given up: the line shows the filter in force again
+            await pilot.pause()
+            assert screen.query_one("#log-filter", Input).value == ""
+            assert app.focused is not None and app.focused.id == "scan-field"
     finally:
         terminal.close()
 

@@ -118,6 +118,8 @@ class LogScreen(TerminalScreen):
         super().__init__(chrome)
         self.card_log = log
         self.filter = LogFilter()
+        self.filter_text = ""
+        """The filter line's text of the filter in force (`filter`)."""
         self.page: LogPage | None = None
         self.timeline_card: str | None = None
         self.last_export: tuple[Path, int] | None = None
@@ -247,6 +249,7 @@ class LogScreen(TerminalScreen):
             self.query_one("#log-info", Label).update(Text(str(exc), style=ATTENTION))
             return False
         self.filter = flt
+        self.filter_text = query
         self.timeline_card = None
         self._hide_timeline()
         self.load(_Request(flt))
@@ -254,6 +257,9 @@ class LogScreen(TerminalScreen):
 
     def key_escape(self) -> None:
         if self.focused is not None and self.focused.id == "log-filter":
+            # Back to the filter in force: the line showed an unapplied (or refused) text while the
+            # rows and Ctrl+S's export used the old filter (found in tmux).
+            self.query_one("#log-filter", Input).value = self.filter_text
             self.query_one("#scan-field").focus()
 
     # -- paging ------------------------------------------------------------------------------------
@@ -289,7 +295,8 @@ class LogScreen(TerminalScreen):
             return
         self.timeline_card = card
         self.filter = LogFilter(card=card)
-        self.query_one("#log-filter", Input).value = f"card:{card}"
+        self.filter_text = f"card:{card}"
+        self.query_one("#log-filter", Input).value = self.filter_text
         self.load(_Request(self.filter))
         self.load_cycles(card)
 
