@@ -61,6 +61,9 @@ _HOLD_POLL_S = 0.002
 class ScannerWinsMixin(_Base):
     """Mixed into the App before `App` (its `on_event` runs first)."""
 
+    hold_keys = True
+    """Hold keys while the focus may move (False only for bench/key_hold.py's baseline)."""
+
     def scanner_wins_init(self, settings: WedgeSettings, is_card: Callable[[str], bool]) -> None:
         timing = WedgeTiming(
             max_gap=settings.max_gap_ms / 1000,
@@ -97,7 +100,7 @@ class ScannerWinsMixin(_Base):
                 continue
             typing = key.is_printable and isinstance(self.focused, Input)
             await super().on_event(key)
-            if not typing:  # a binding, Enter, Tab, Esc...: the focus may be on its way elsewhere
+            if not typing and self.hold_keys:  # a binding, Enter, Esc...: the focus may be moving
                 self._hold_since = monotonic()
                 self.call_later(self._settle, False)
 

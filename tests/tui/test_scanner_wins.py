@@ -296,3 +296,18 @@ async def test_a_badge_read_in_the_badge_field_stays_a_badge(terminal: Terminal,
         await settle(app, pilot)
         assert app.last_outcome is None  # nothing went to the scan path
         assert app.focused is not None and app.focused.id == "pin-field"
+
+
+async def test_two_reads_queued_at_once_are_two_scans(terminal: Terminal) -> None:
+    """The App was busy while two cards were read (both reads in its queue at once): each is
+    recorded on its own. Without the hold the second read's characters reached the scan field before
+    it had taken the first (Textual's Submitted waits behind them): one misread "B1001ZB1101T"."""
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        keys(app, CARD, gap=SCANNER_GAP)
+        keys(app, "B1101T", gap=SCANNER_GAP)
+        await settle(app, pilot)
+        assert log_events(terminal, CARD)[-1] == "request_raised"
+        assert log_events(terminal, "B1101T")[-1] == "request_raised"
+        assert app.last_outcome is not None and app.last_outcome.code == "B1101T"
