@@ -36,6 +36,7 @@ from kanban_terminal.services.quality_stop import by_anyone
 from kanban_terminal.services.quit_audit import record_quit, record_quit_refused
 from kanban_terminal.services.suspension import suspend_or_resume
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.andon_dialogs import (
     BadgeEntry,
@@ -174,7 +175,14 @@ class AndonAppMixin(_Base):
     @work(thread=True, group="quit", exclusive=True, description="log the quit, then quit")
     def _quit_logged(self) -> None:
         state = self.auth.state
-        record_quit(self.terminal, state.badge if state else None, source=SOURCE, kiosk=self.kiosk)
+        try:
+            record_quit(self.terminal, state.badge if state else None, source=SOURCE, kiosk=self.kiosk)
+        except STORAGE_ERRORS as exc:
+            # A team lead must be able to close a terminal whose disk fails (to fix it): quit, and
+            # say on the way out that the row is missing.
+            message = f"Quit; the quit was NOT logged: the terminal could not save ({storage_reason(exc)})."
+            self.call_from_thread(self.exit, message=message)
+            return
         self.call_from_thread(self.exit)
 
     def action_command_palette(self) -> None:

@@ -3,6 +3,7 @@ who closed the terminal and when, through the card log like every other audited 
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from sqlmodel import col, select
 from kanban_terminal.services.log_query import parse_query, read_page
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.tables import CardLogRow
+from kanban_terminal.tui import andon_app
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen
 from tests.support.andon import T0, TEAM_LEAD, FakeClock, enrolled, open_terminal
@@ -73,3 +75,24 @@ async def test_a_quit_outside_kiosk_mode_leaves_a_row_too(terminal: Terminal) ->
         assert app._exit
     [row] = rows(terminal, "terminal_quit")
     assert row.actor is None and "not a kiosk" in row.detail
+
+
+async def test_a_quit_whose_row_cannot_be_saved_still_quits_and_says_so(
+    terminal: Terminal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fails must not lock a team lead into the terminal. (The failure is injected:
+    as root, the test cannot make the database file unwritable.)"""
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(andon_app, "record_quit", full)
+    app = KanbanApp(terminal, kiosk=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+q")
+        await settle(app, pilot)
+        assert app._exit
+        said = " ".join(str(r) for r in app._exit_renderables)  # printed once the screen is gone
+    assert "NOT logged" in said and "disk full" in said
+    assert rows(terminal, "terminal_quit") == []
