@@ -256,7 +256,14 @@ async def test_the_card_of_suspend_or_resume_takes_its_own_scan(terminal: Termin
 GARBLED = "B1001X"  # card B1001Z with the wrong check character: the scan path says "Misread"
 
 
-DIALOG_FIELDS = ["badge field", "PIN field", "resolve note", "log filter", "shelve minutes"]
+DIALOG_FIELDS = [
+    "badge field",
+    "PIN field",
+    "resolve note",
+    "log filter",
+    "card-action note",
+    "shelve minutes",
+]
 
 
 @pytest.mark.parametrize("where", DIALOG_FIELDS)
