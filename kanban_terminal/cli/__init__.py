@@ -21,6 +21,7 @@ from kanban_terminal.cli import maintenance as cli_maintenance
 from kanban_terminal.cli import screen as cli_screen
 from kanban_terminal.cli import status as cli_status
 from kanban_terminal.cli import team_lead as cli_team_lead
+from kanban_terminal.cli.closed_pipe import flushed, reader_went_away
 from kanban_terminal.cli.scan_args import scan_exit_code, take_dash_code
 from kanban_terminal.config import (
     ConfigError,
@@ -300,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kanban-terminal {args.verb}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return COMMANDS[args.verb](args)
+        return flushed(COMMANDS[args.verb](args))
     except ConfigError as exc:
         _print_config_error(exc)
         return EXIT_USAGE
@@ -309,10 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # `status | head`: the reader went away; say nothing more and exit quietly.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+    except BrokenPipeError:  # `status | head`: the reader went away (cli/closed_pipe.py)
+        return reader_went_away()
     except Exception as exc:  # the last line of defence: a clear message, never a traceback
         from kanban_terminal.services.instance_lock import DataDirBusy
         from kanban_terminal.storage.backup import BackupError

@@ -33,8 +33,10 @@ from kanban_terminal.services.andon_signals import DEVICE_SOURCE
 from kanban_terminal.services.andon_views import AndonBoard, AndonView, LineStateView, read_board
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.quality_stop import by_anyone
+from kanban_terminal.services.quit_audit import record_quit, record_quit_refused
 from kanban_terminal.services.suspension import suspend_or_resume
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.andon_dialogs import (
     BadgeEntry,
@@ -58,6 +60,7 @@ else:
     _Base = object
 
 SOURCE = "keyboard"
+_OnRefusal = Callable[[str, Rejection], None]
 
 
 class AndonAppMixin(_Base):
@@ -154,15 +157,33 @@ class AndonAppMixin(_Base):
     # -- kiosk -----------------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
-        """F10 used to quit at once: on the floor, in kiosk mode, only a team lead quits."""
+        """F10 used to quit at once: on the floor, in kiosk mode, only a team lead quits. Either
+        way the quit is a log row (services/quit_audit.py), written before the App exits."""
         if not self.kiosk or self.auth.state is not None:
-            self.exit()
+            self._quit()
             return
         self.login_then(
-            self.exit,
+            self._quit,
             "QUIT THE TERMINAL: team lead badge and PIN",
             refused="Not quit: in kiosk mode only a team lead may quit the terminal.",
+            on_refusal=lambda badge, why: record_quit_refused(self.terminal, badge, why, source=SOURCE),
         )
+
+    def _quit(self) -> None:
+        self._quit_logged()
+
+    @work(thread=True, group="quit", exclusive=True, description="log the quit, then quit")
+    def _quit_logged(self) -> None:
+        state = self.auth.state
+        try:
+            record_quit(self.terminal, state.badge if state else None, source=SOURCE, kiosk=self.kiosk)
+        except STORAGE_ERRORS as exc:
+            # A team lead must be able to close a terminal whose disk fails (to fix it): quit, and
+            # say on the way out that the row is missing.
+            message = f"Quit; the quit was NOT logged: the terminal could not save ({storage_reason(exc)})."
+            self.call_from_thread(self.exit, message=message)
+            return
+        self.call_from_thread(self.exit)
 
     def action_command_palette(self) -> None:
         if self.kiosk:
@@ -203,23 +224,41 @@ class AndonAppMixin(_Base):
 
         self.push_screen(RaiseAndonScreen(kind, cfg.stations, cfg.andon_reasons, self.andon_station), chosen)
 
-    def login_then(self, then: Callable[[], None], title: str, error: str = "", refused: str = "") -> None:
-        """Ask for a team lead's badge and PIN, then do `then`; on Esc, say `refused` (if any)."""
+    def login_then(
+        self,
+        then: Callable[[], None],
+        title: str,
+        error: str = "",
+        refused: str = "",
+        on_refusal: _OnRefusal | None = None,
+    ) -> None:
+        """Ask for a team lead's badge and PIN, then do `then`; on Esc, say `refused` (if any).
+        `on_refusal` (in a worker thread) logs what a refused login was for."""
 
         def answered(entry: BadgeEntry | None) -> None:
             if entry is not None and entry.pin is not None:
-                self._login(entry.badge, entry.pin, then, title, refused)
+                self._login(entry.badge, entry.pin, then, title, refused, on_refusal)
             elif refused:
                 self.notify(refused, title="Not done", severity="warning")
 
         self.push_screen(BadgeScreen(title, need_pin=True, error=error), answered)
 
     @work(thread=True, group="login", exclusive=True, description="check badge and PIN")
-    def _login(self, badge: str, pin: str, then: Callable[[], None], title: str, refused: str = "") -> None:
+    def _login(
+        self,
+        badge: str,
+        pin: str,
+        then: Callable[[], None],
+        title: str,
+        refused: str = "",
+        on_refusal: _OnRefusal | None = None,
+    ) -> None:
         result = login(self.terminal, badge, pin, source=SOURCE)
         if isinstance(result, Rejection):
+            if on_refusal is not None:
+                on_refusal(badge, result)
             self.call_from_thread(self.bell)
-            self.call_from_thread(self.login_then, then, title, result.message, refused)
+            self.call_from_thread(self.login_then, then, title, result.message, refused, on_refusal)
             return
         self.auth.start(result)
         self.call_from_thread(then)

@@ -19,7 +19,6 @@ from textual.binding import Binding
 
 from kanban_terminal.config_keyboard import key_label
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
-from kanban_terminal.domain.codes import normalise_code
 from kanban_terminal.domain.scans import OutcomeKind, Verdict
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.runtime import LinkStatus, Runtime
@@ -34,6 +33,7 @@ from kanban_terminal.services.queries import Status, read_status, recent_log
 from kanban_terminal.services.signals import SignalRejected
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.andon_app import AndonAppMixin
+from kanban_terminal.tui.badge_reads import read_is_for_scan_path
 from kanban_terminal.tui.handover_app import HandoverAppMixin
 from kanban_terminal.tui.messages import BusEvent
 from kanban_terminal.tui.palette import FLOOR_THEME
@@ -199,8 +199,11 @@ class KanbanApp(
             self._unsubscribe()
 
     def _is_card(self, code: str) -> bool:
-        """One of this terminal's cards (a scanner read in a badge field goes to the scan path)."""
-        return normalise_code(code, self.terminal.config.terminal.max_code_length) in self.terminal.card_loops
+        """One of this terminal's cards, or a garbled read of one: a scanner read in a badge field
+        goes to the scan path (badge_reads.py)."""
+        cfg = self.terminal.config
+        badges = (p.badge for p in cfg.people)
+        return read_is_for_scan_path(code, self.terminal.card_loops, badges, cfg.terminal.max_code_length)
 
     def _runtime_link(self, _status: Status | None) -> LinkView:
         return link_view_from(self.runtime.link_state())

@@ -9,12 +9,24 @@ the scan path (`submit_scan`: the runtime's scan use case, as from the scan fiel
 
 A read stays with the focused field only where that field is *for* it: an empty scan field that
 takes cards (the scan screen's own, the delivery confirmation, the card of "suspend or resume"), or
-a badge field given something that is not one of this terminal's cards.
+a badge field given something that is neither one of this terminal's cards nor a garbled read of
+one (tui/badge_reads.py: a garbled card read is refused on the scan path with the scan screen's
+words, not as an "unknown badge").
+
+A person's keys after a key that opens or moves to a field go to that field. Textual moves the focus
+later than the key that asked for it: `Widget.focus` queues a callback behind the keys already
+delivered, a pushed dialog focuses its field only when it resumes, and a badge's Enter reaches the
+dialog through three message queues before it moves to the PIN field. On a busy box the keys typed
+meanwhile were already queued and landed in the old field (or nowhere). So after any key that can
+move things (not a character typed into a field), later keys wait here until the screen's message
+queues are empty, and are then passed on in order, with the times they were read (the detector is
+not fooled by the wait). The wait is bounded (`_HOLD_MAX_S`): no key is ever dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import monotonic
 from typing import TYPE_CHECKING
 
 from textual import events
@@ -40,9 +52,17 @@ BADGE_FIELDS = frozenset({"badge-field", "resolver-field"})
 
 _Typed = dict[Input, tuple[str, int]]
 
+# Longest wait for the screen to settle before held keys go on anyway: far above the few ms a focus
+# move takes (one to four message-queue hops), so it only bounds a pathological case.
+_HOLD_MAX_S = 0.5
+_HOLD_POLL_S = 0.002
+
 
 class ScannerWinsMixin(_Base):
     """Mixed into the App before `App` (its `on_event` runs first)."""
+
+    hold_keys = True
+    """Hold keys while the focus may move (False only for bench/key_hold.py's baseline)."""
 
     def scanner_wins_init(self, settings: WedgeSettings, is_card: Callable[[str], bool]) -> None:
         timing = WedgeTiming(
@@ -55,6 +75,9 @@ class ScannerWinsMixin(_Base):
         self._is_card = is_card
         self._typed_into: _Typed = {}
         """Each field the current run typed into, with its text and cursor from before."""
+        self._held: list[events.Key] = []
+        """Keys that arrived while the focus may still be moving, oldest first."""
+        self._hold_since: float | None = None
 
     def submit_scan(self, code: str, confirmed: bool = False, source: str = "keyboard") -> object:
         """The scan path (the App's worker)."""
@@ -62,9 +85,40 @@ class ScannerWinsMixin(_Base):
 
     async def on_event(self, event: events.Event) -> None:
         # Only keys from the terminal (or Pilot): a key the App forwarded is on its way already.
-        if isinstance(event, events.Key) and not event.is_forwarded and self.scanner_read(event):
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self._held.append(event)
+            if self._hold_since is None:
+                await self._pass_keys()
             return
         await super().on_event(event)
+
+    async def _pass_keys(self) -> None:
+        """Pass the held keys on in order, until one of them may move the focus."""
+        while self._held and self._hold_since is None:
+            key = self._held.pop(0)
+            if self.scanner_read(key):
+                continue
+            typing = key.is_printable and isinstance(self.focused, Input)
+            await super().on_event(key)
+            if not typing and self.hold_keys:  # a binding, Enter, Esc...: the focus may be moving
+                self._hold_since = monotonic()
+                self.call_later(self._settle, False)
+
+    async def _settle(self, seen_quiet: bool) -> None:
+        """Release the held keys once the screen is quiet twice in a row, one App-queue round
+        apart: a handler that ran just before the first look may have queued a focus callback on
+        the App, which the second look comes after."""
+        if self._hold_since is None:
+            return
+        quiet = _quiet(self)
+        if not (quiet and seen_quiet) and monotonic() - self._hold_since < _HOLD_MAX_S:
+            if quiet:
+                self.call_later(self._settle, True)
+            else:
+                self.set_timer(_HOLD_POLL_S, lambda: self._settle(False))
+            return
+        self._hold_since = None
+        await self._pass_keys()
 
     def scanner_read(self, event: events.Key) -> bool:
         """Feed `event` to the detector; True when it ended a read that went to the scan path
@@ -95,6 +149,13 @@ class ScannerWinsMixin(_Base):
         if typed_into[focused][0]:  # typed into text a person had started: put that back
             return False
         return focused.id in CARD_FIELDS or (focused.id in BADGE_FIELDS and not self._is_card(code))
+
+
+def _quiet(app: App[None]) -> bool:
+    """No message waits in the shown screen or any of its widgets (a dialog being pushed has its
+    compose, mount and resume queued)."""
+    screen = app.screen
+    return all(pump._message_queue.empty() for pump in (screen, *screen.walk_children()))
 
 
 def _put_back(field: Input, value: str, cursor: int) -> None:

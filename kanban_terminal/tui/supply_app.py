@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
+from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.auth import AuthSession
 from kanban_terminal.services.delivery_issue import record_delivery_issue
@@ -47,7 +48,12 @@ class SupplyAppMixin(_Base):
     if TYPE_CHECKING:  # AndonAppMixin's, later in the App's bases: a stub here would shadow it
 
         def login_then(
-            self, then: Callable[[], None], title: str, error: str = "", refused: str = ""
+            self,
+            then: Callable[[], None],
+            title: str,
+            error: str = "",
+            refused: str = "",
+            on_refusal: Callable[[str, Rejection], None] | None = None,
         ) -> None: ...
 
     def on_scan_screen_delivery_issue(self, message: ScanScreen.DeliveryIssue) -> None:

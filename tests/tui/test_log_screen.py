@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Label
 
 from kanban_terminal.config import demo_config_path, load_config
 from kanban_terminal.runtime import Runtime, RuntimeOptions
@@ -13,6 +13,7 @@ from kanban_terminal.services.events import CardsChanged
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.palette import ATTENTION
 from kanban_terminal.tui.screens.log import PAGE, LogScreen
 from kanban_terminal.tui.screens.metrics import MetricsScreen
 
@@ -112,7 +113,15 @@ async def test_bad_filter_is_explained_not_applied(tmp_path: Path) -> None:
             await pilot.press("enter")
             await pilot.pause()
             assert screen.filter == before
-            assert "not a time" in str(screen.query_one("#log-info").render())
+            info = screen.query_one("#log-info", Label).render()
+            assert "not a time" in str(info)
+            styles = {str(span.style) for span in getattr(info, "spans", ())}
+            assert styles == {ATTENTION}  # amber: red is for a line stop only (ISA-101)
+            assert app.focused is screen.query_one("#log-filter", Input)  # left there to correct
+            await pilot.press("escape")  # given up: the line shows the filter in force again
+            await pilot.pause()
+            assert screen.query_one("#log-filter", Input).value == ""
+            assert app.focused is not None and app.focused.id == "scan-field"
     finally:
         terminal.close()
 

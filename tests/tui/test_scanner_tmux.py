@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +65,24 @@ def test_a_scan_while_the_call_picker_is_open_is_recorded_and_raises_nothing(
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
         assert db.execute("SELECT count(*) FROM andon").fetchone() == (0,)
     assert "CALL FOR HELP" in tmux("capture-pane", "-p", "-t", session)  # the picker is still open
+
+
+def test_text_typed_right_after_f5_and_ctrl_f_lands_in_the_filter(screen: tuple[str, Path]) -> None:
+    """A person who knows the keys: F5, Ctrl+F, then types at once (100 ms a key) without waiting
+    for the log screen to show. On main the text landed in the scan field (Textual moved the focus
+    behind the keys already queued)."""
+    session, _db = screen
+    tmux("send-keys", "-t", session, "F5")
+    tmux("send-keys", "-t", session, "C-f")
+    for ch in CARD:  # by hand: a card number to filter on
+        time.sleep(0.1)
+        tmux("send-keys", "-t", session, "-l", ch)
+
+    def filter_line() -> str:
+        lines = tmux("capture-pane", "-p", "-t", session).splitlines()
+        return next((line for line in lines if "Filter (Ctrl+F):" in line), "")
+
+    wait_for(lambda: CARD in tmux("capture-pane", "-p", "-t", session), what="the typed text shown")
+    assert filter_line().split("Filter (Ctrl+F):")[1].strip() == CARD
+    pane = tmux("capture-pane", "-p", "-t", session).splitlines()
+    assert CARD not in pane[2]  # the scan field's row: still empty

@@ -19,6 +19,7 @@ from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
+from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import login
 from kanban_terminal.services.terminal import Terminal
@@ -250,3 +251,70 @@ async def test_the_card_of_suspend_or_resume_takes_its_own_scan(terminal: Termin
         await settle(app, pilot)
         assert app.focused is not None and app.focused.id == "card-note"
         assert log_events(terminal, CARD) == ["registered"]
+
+
+GARBLED = "B1001X"  # card B1001Z with the wrong check character: the scan path says "Misread"
+
+
+DIALOG_FIELDS = [
+    "badge field",
+    "PIN field",
+    "resolve note",
+    "log filter",
+    "card-action note",
+    "shelve minutes",
+]
+
+
+@pytest.mark.parametrize("where", DIALOG_FIELDS)
+async def test_a_garbled_card_read_is_refused_on_the_scan_path_not_in_the_dialog(
+    terminal: Terminal, where: str
+) -> None:
+    """A garbled card read in a dialog field is a misread scan (the scan screen's words), never an
+    "unknown badge", and the dialog stays as it was (issue 15, known gap after stop 21)."""
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await OPENERS[where](app, pilot)
+        screen, focused = app.screen, app.focused
+        assert isinstance(focused, Input)
+        before = focused.value
+        andons = andon_count(terminal)
+        keys(app, GARBLED, gap=SCANNER_GAP)
+        await settle(app, pilot)
+
+        assert app.last_outcome is not None and app.last_outcome.kind is OutcomeKind.MISREAD
+        assert "not a valid card code" in app.last_outcome.message
+        assert app.screen is screen and app.focused is focused and focused.value == before
+        assert andon_count(terminal) == andons
+        if isinstance(screen, BadgeScreen):
+            assert not screen.query("#badge-error")  # no "unknown badge" put on the dialog
+            assert app.auth.state is None
+
+
+@pytest.mark.parametrize("code", ["E2001", "E9999"])
+async def test_a_badge_read_in_the_badge_field_stays_a_badge(terminal: Terminal, code: str) -> None:
+    """A listed badge, and an unknown code that looks like no card of this line, stay badges."""
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await open_badge(app, pilot)
+        keys(app, code, gap=SCANNER_GAP)
+        await settle(app, pilot)
+        assert app.last_outcome is None  # nothing went to the scan path
+        assert app.focused is not None and app.focused.id == "pin-field"
+
+
+async def test_two_reads_queued_at_once_are_two_scans(terminal: Terminal) -> None:
+    """The App was busy while two cards were read (both reads in its queue at once): each is
+    recorded on its own. Without the hold the second read's characters reached the scan field before
+    it had taken the first (Textual's Submitted waits behind them): one misread "B1001ZB1101T"."""
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        keys(app, CARD, gap=SCANNER_GAP)
+        keys(app, "B1101T", gap=SCANNER_GAP)
+        await settle(app, pilot)
+        assert log_events(terminal, CARD)[-1] == "request_raised"
+        assert log_events(terminal, "B1101T")[-1] == "request_raised"
+        assert app.last_outcome is not None and app.last_outcome.code == "B1101T"

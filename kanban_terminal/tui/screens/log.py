@@ -5,7 +5,8 @@ A year is about a million rows: the screen holds one page (100 rows) and asks `s
 for the next or previous page by keyset, in a worker thread, so paging costs the same on the first
 page and the ten-thousandth. The scan field keeps the focus as on every screen (a scan still works
 here); the filter line is an explicit field: Ctrl+F moves into it, Enter applies the filter and
-gives the focus back to the scan field, Escape leaves it without applying.
+gives the focus back to the scan field (a line that is no filter is explained in amber and keeps the
+focus, to be corrected), Escape leaves it without applying.
 """
 
 from __future__ import annotations
@@ -59,7 +60,14 @@ _WIDE = (
 )
 _NARROW = (("Id", 5), ("UTC", 8), ("Event", 14), ("Card", 7), ("Source", 10), ("Actor", 6), ("Detail", 14))
 _WIDE_FROM = 120
-_ABNORMAL = ("rejected_upstream", "flagged_lost", "retired", "andon_raised", "andon_escalated")
+_ABNORMAL = (
+    "rejected_upstream",
+    "flagged_lost",
+    "retired",
+    "andon_raised",
+    "andon_escalated",
+    "terminal_quit_refused",
+)
 
 
 class CardLogReader:
@@ -110,6 +118,8 @@ class LogScreen(TerminalScreen):
         super().__init__(chrome)
         self.card_log = log
         self.filter = LogFilter()
+        self.filter_text = ""
+        """The filter line's text of the filter in force (`filter`)."""
         self.page: LogPage | None = None
         self.timeline_card: str | None = None
         self.last_export: tuple[Path, int] | None = None
@@ -225,23 +235,31 @@ class LogScreen(TerminalScreen):
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.apply_filter(event.value)
-        self.query_one("#scan-field").focus()
+        if self.apply_filter(event.value):
+            self.query_one("#scan-field").focus()
+        # A refused filter keeps the focus in its field, to be corrected (a scanner read still
+        # goes to the scan path from there: scanner_wins.py).
 
-    def apply_filter(self, query: str) -> None:
-        """Read the filter line and show the newest page that matches it."""
+    def apply_filter(self, query: str) -> bool:
+        """Read the filter line and show the newest page that matches it; False (and why, in
+        amber: red is only for a line stop) when the line is not a filter."""
         try:
             flt = parse_query(query, self.card_log.clock(), self.card_log.calendar.zone)
         except QueryError as exc:
-            self.query_one("#log-info", Label).update(Text(str(exc), style="bold red"))
-            return
+            self.query_one("#log-info", Label).update(Text(str(exc), style=ATTENTION))
+            return False
         self.filter = flt
+        self.filter_text = query
         self.timeline_card = None
         self._hide_timeline()
         self.load(_Request(flt))
+        return True
 
     def key_escape(self) -> None:
         if self.focused is not None and self.focused.id == "log-filter":
+            # Back to the filter in force: the line showed an unapplied (or refused) text while the
+            # rows and Ctrl+S's export used the old filter (found in tmux).
+            self.query_one("#log-filter", Input).value = self.filter_text
             self.query_one("#scan-field").focus()
 
     # -- paging ------------------------------------------------------------------------------------
@@ -277,7 +295,8 @@ class LogScreen(TerminalScreen):
             return
         self.timeline_card = card
         self.filter = LogFilter(card=card)
-        self.query_one("#log-filter", Input).value = f"card:{card}"
+        self.filter_text = f"card:{card}"
+        self.query_one("#log-filter", Input).value = self.filter_text
         self.load(_Request(self.filter))
         self.load_cycles(card)
 
