@@ -69,7 +69,9 @@ def serving(port: int, home: Path, cfg: Path, root: Path, verb: tuple[str, ...])
     data = tomllib.loads(cfg.read_text())
     topics = LineTopics(data["site"]["id"], data["line"]["id"])
     online = threading.Event()
-    watch = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{home.name}", protocol=mqtt.MQTTv5)
+    watch = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{home.name}", protocol=mqtt.MQTTv5
+    )
 
     def on_availability(c: object, u: object, msg: mqtt.MQTTMessage) -> None:
         if not msg.retain and json.loads(msg.payload).get("state") == "online":
@@ -110,7 +112,9 @@ def main() -> None:
     parser.add_argument("--cards", default="demo,40,1000,5000,20000", help="'demo' or card counts")
     parser.add_argument("--runs", type=int, default=3, help="starts per case; the median is printed")
     parser.add_argument("--before", type=Path, default=None, help="an older checkout, run interleaved")
-    parser.add_argument("--cli", action="store_true", help="start `python -m kanban_terminal serve` (the CLI)")
+    parser.add_argument(
+        "--cli", action="store_true", help="start `python -m kanban_terminal serve` (the CLI)"
+    )
     args = parser.parse_args()
     verb = ("kanban_terminal", "serve") if args.cli else ("kanban_terminal.runtime", "serve")
     roots = {"now": ROOT} | ({"before": args.before.resolve()} if args.before else {})
@@ -118,10 +122,15 @@ def main() -> None:
         tmp = Path(d)
         mosq = Mosquitto(tmp / "broker").start()
         try:
-            print(f"`python -m {' '.join(verb)}`, median of {args.runs} starts, MB ({time.strftime('%H:%M UTC', time.gmtime())})")
+            print(
+                f"`python -m {' '.join(verb)}`, median of {args.runs} starts, MB"
+                f" ({time.strftime('%H:%M UTC', time.gmtime())})"
+            )
             for name, root in roots.items():
                 bare = statistics.median(import_mb(root) for _ in range(args.runs))
-                imports = statistics.median(import_mb(root, "kanban_terminal.runtime.serve") for _ in range(args.runs))
+                imports = statistics.median(
+                    import_mb(root, "kanban_terminal.runtime.serve") for _ in range(args.runs)
+                )
                 print(f"  {name:>6}: bare python {bare:.1f}, serve's imports {imports:.1f}")
             mini = statistics.median(minimal_mb(mosq.port, tmp, i) for i in range(args.runs))
             print(f"  minimal pipeline (paho + sqlite3) ready: {mini:.1f}")
