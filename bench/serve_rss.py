@@ -9,7 +9,7 @@ another process (a restart finds its file at the schema head with its cards regi
 to a real mosquitto on 127.0.0.1. Once it is online (its availability message: subscriptions are
 granted by then) the bench reads its VmRSS ("ready") and VmHWM (the start-up's peak) from
 /proc/PID/status. The floors are measured in the same run: a bare interpreter, the imports
-`serve` needs (`import kanban_terminal.runtime.serve`) and the minimal one-commit pipeline
+`serve` needs (`SERVE_MODULES`) and the minimal one-commit pipeline
 (bench/pipeline_proc.py: paho + sqlite3) once subscribed. `--before DIR` starts an older checkout's
 `serve` on the same configs, interleaved with this one's, so a change is read in the same minutes.
 
@@ -49,6 +49,11 @@ _RSS = (
     "import sys, importlib; [importlib.import_module(m) for m in sys.argv[1:]]; "
     "print(next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmRSS')))"
 )
+
+
+SERVE_MODULES = ("kanban_terminal.runtime.serve", "kanban_terminal.runtime.terminal_runtime")
+"""What a ready `serve` has imported (runtime.serve alone loads the runtime only once it has read its
+config, since issue 19's memory branch)."""
 
 
 def status_mb(pid: int, field: str) -> float:
@@ -128,9 +133,7 @@ def main() -> None:
             )
             for name, root in roots.items():
                 bare = statistics.median(import_mb(root) for _ in range(args.runs))
-                imports = statistics.median(
-                    import_mb(root, "kanban_terminal.runtime.serve") for _ in range(args.runs)
-                )
+                imports = statistics.median(import_mb(root, *SERVE_MODULES) for _ in range(args.runs))
                 print(f"  {name:>6}: bare python {bare:.1f}, serve's imports {imports:.1f}")
             mini = statistics.median(minimal_mb(mosq.port, tmp, i) for i in range(args.runs))
             print(f"  minimal pipeline (paho + sqlite3) ready: {mini:.1f}")
