@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,21 @@ def path_text(loc: tuple[str | int, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+_SAME_WORDS = {
+    # pydantic words these two differently for a dataclass (config_bins.BinSensor) than for a model.
+    "unexpected_keyword_argument": "Extra inputs are not permitted",
+    "dataclass_type": "Input should be a valid dictionary or instance of {class_name}",
+}
+
+
+def message_of(error: Mapping[str, Any]) -> str:
+    """The message of one pydantic error, worded the same for every section of the file."""
+    words = _SAME_WORDS.get(error["type"])
+    if words is None:
+        return str(error["msg"])
+    return words.format(class_name=(error.get("ctx") or {}).get("class_name", "it"))
 
 
 def key_lines(text: str) -> dict[tuple[str | int, ...], int]:

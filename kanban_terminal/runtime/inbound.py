@@ -24,6 +24,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kanban_terminal.adapters.wire import InboundDecoder
+from kanban_terminal.config_bins import BinIndex
 from kanban_terminal.domain.inbound import BinSignal, Refusal, UpstreamStatus
 from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.andon_signals import handle_andon_signal
@@ -79,8 +80,9 @@ class InboundWorker:
         self.topics = topics
         self.group_max = group_max
         self.after_group_commit = after_group_commit
-        self.applier = SignalApplier(terminal)
-        self.wire = InboundDecoder(terminal.config, topics)
+        bins = BinIndex(terminal.config.bins)  # one table for both (issue 19: 8 MB less for 20,000 bins)
+        self.applier = SignalApplier(terminal, bins)
+        self.wire = InboundDecoder(terminal.config, topics, bins)
         self.link: MqttLink | None = None
         self.relay: Relay | None = None
         self._inbox: queue.SimpleQueue[_Inbound | None] = queue.SimpleQueue()

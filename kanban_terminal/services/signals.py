@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from kanban_terminal.config_bins import BinIndex
 from kanban_terminal.domain.inbound import BinSignal
 from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.delivery_issue import record_delivery_issue
@@ -69,13 +70,14 @@ may write into the unit and register steps for after its commit or rollback (`Un
 class SignalApplier:
     """Applies validated bin signals to a terminal, many per unit of work."""
 
-    def __init__(self, terminal: Terminal):
+    def __init__(self, terminal: Terminal, bins: BinIndex | None = None):
+        """`bins`: the config's `BinIndex`, when the caller shares one with its wire check."""
         self.terminal = terminal
-        self.cards = {(b.device, b.bin): b.card.upper() for b in terminal.config.bins}
+        self.bins = BinIndex(terminal.config.bins) if bins is None else bins
 
     def card_of(self, signal: BinSignal) -> str | None:
         """The card a signal is about: the device's named bin, else the device's only bin."""
-        return self.cards.get((signal.device, signal.bin)) or self.cards.get((signal.device, None))
+        return self.bins.card_of(signal.device, signal.bin)
 
     def apply(
         self, signals: list[BinSignal], before_commit: BeforeCommit | None = None

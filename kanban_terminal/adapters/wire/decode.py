@@ -26,6 +26,7 @@ from kanban_terminal.adapters.wire.inbound import (
     WireContext,
 )
 from kanban_terminal.config import TerminalConfig
+from kanban_terminal.config_bins import BinIndex
 from kanban_terminal.domain.inbound import AndonSignal, BinSignal, Refusal, UpstreamStatus
 from kanban_terminal.domain.text import escape_bytes, escape_external
 from kanban_terminal.topics import LineTopics
@@ -132,8 +133,9 @@ def device_of(topic: str) -> str | None:
 class InboundDecoder:
     """Decodes everything the terminal subscribes to, judged against one terminal's configuration."""
 
-    def __init__(self, config: TerminalConfig, topics: LineTopics):
-        self.context = WireContext.of(config)
+    def __init__(self, config: TerminalConfig, topics: LineTopics, bins: BinIndex | None = None):
+        """`bins`: the config's `BinIndex`, when the caller shares one with its signal applier."""
+        self.context = WireContext.of(config, bins)
         self.status_topic = topics.status
 
     def decode(self, topic: str, payload: bytes, now: datetime) -> Inbound | Refusal:

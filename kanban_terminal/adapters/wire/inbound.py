@@ -43,6 +43,7 @@ from kanban_terminal.adapters.wire.fields import (
     leave_out,
 )
 from kanban_terminal.config import TerminalConfig
+from kanban_terminal.config_bins import BinIndex
 
 MAX_FUTURE = timedelta(minutes=5)
 """Device clocks drift; a timestamp further ahead than this is a broken clock, not a signal."""
@@ -69,19 +70,18 @@ OptionalIdent = Annotated[
 class WireContext:
     """What a message is judged against beyond its shape: the configuration, the clock, the topic."""
 
-    bins: frozenset[tuple[str, str | None]]
-    """(device, bin) pairs of `[[bins]]`; bin is None for a one-bin device."""
-    devices: frozenset[str]
+    bins: BinIndex
+    """The devices and bins of `[[bins]]` (shared with the signal applier: one table a line)."""
     stations: frozenset[str]
     reasons: frozenset[str]
     now: datetime | None = None
     topic_device: str | None = None
 
     @classmethod
-    def of(cls, config: TerminalConfig) -> WireContext:
+    def of(cls, config: TerminalConfig, bins: BinIndex | None = None) -> WireContext:
+        """The context of `config`; `bins` is its `BinIndex` when the caller has built one."""
         return cls(
-            bins=frozenset((b.device, b.bin) for b in config.bins),
-            devices=frozenset(b.device for b in config.bins),
+            bins=BinIndex(config.bins) if bins is None else bins,
             stations=frozenset(s.id for s in config.stations),
             reasons=frozenset(r.code for r in config.andon_reasons),
         )
@@ -150,9 +150,9 @@ class BinSignalMessage(_DeviceSignal):
         if self.short is not None and (self.type != "bin_full" or self.short < 1):
             raise _refuse("short", "short is a count of at least 1, and only on bin_full")
         if ctx is not None:
-            if self.device not in ctx.devices:
+            if not ctx.bins.knows_device(self.device):
                 raise _refuse("unknown_device", "unknown device: add it under [[bins]]")
-            if (self.device, self.bin) not in ctx.bins:
+            if not ctx.bins.knows(self.device, self.bin):
                 raise _refuse("unknown_bin", "unknown bin {bin} of device {device}: see [[bins]]",
                               bin=self.bin or "(none)", device=self.device)  # fmt: skip
         return self
