@@ -37,7 +37,8 @@ EVERY_COMMITS = 32
 SQLite's default threshold of 1,000, so each checkpoint stays as small as before)..."""
 
 IDLE_S = 1.0
-"""...or this long after the last checkpoint when anything was written at all: at a line's real
+"""...or this long after the first commit since the last checkpoint (and never when nothing was
+written: the thread sleeps until a commit wakes it): at a line's real
 rate (a few signals a second) the WAL is copied back in small steps. A burst's groups of 256
 signals write ~200 pages each, so there a checkpoint copies up to ~6,400 pages. Checkpointing every
 0.25 s instead made 500/s worse and the burst no better (two interleaved pairs: 500/s p99 14.4 /
@@ -114,8 +115,8 @@ class Checkpointer:
     def committed(self) -> None:
         """A write transaction of this process ended (called with the write turn released)."""
         self._commits += 1  # a lost increment under a race only delays a checkpoint by one commit
-        if self._commits >= self.every_commits:
-            self._wake.set()
+        if self._commits == 1 or self._commits >= self.every_commits:
+            self._wake.set()  # the first: the thread starts its `idle_s`; the last: at once
 
     def _run(self) -> None:
         try:
@@ -132,10 +133,17 @@ class Checkpointer:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA wal_autocheckpoint=0")  # this connection only ever checkpoints
             while not self._stop.is_set():
-                self._wake.wait(self.idle_s)
-                self._wake.clear()
                 if self._commits == 0:
+                    # Nothing written since the last checkpoint: sleep until the first commit says so
+                    # (`committed`). Waking every `idle_s` to find nothing was one of an idle
+                    # `serve`'s six wake-ups a second (bench/idle_wakeups.py, issue 19).
+                    self._wake.wait()
+                    self._wake.clear()
                     continue
+                self._wake.wait(self.idle_s)  # cut short after `every_commits`, or by `stop`
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
                 # Not `Database.writing()`: that counts as a commit and would wake this thread again.
                 # A writer holding the turn for long (a restore, a stuck disk): try again later.
                 if not self.write_turn.acquire(timeout=self.idle_s):
