@@ -95,7 +95,14 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--cards", type=int, default=200)
     parser.add_argument("--kinds", default="minimal,serve")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="a checkout of an older commit with this file copied in: its `serve` too",
+    )
     args = parser.parse_args()
+    kinds = args.kinds.split(",") + (["before"] if args.before else [])
     print(
         f"idle cost over {args.seconds:g} s after {args.settle:g} s, load average "
         f"{os.getloadavg()[0]:.1f} at {time.strftime('%H:%M UTC', time.gmtime())}"
@@ -104,14 +111,15 @@ def main() -> None:
         tmp = Path(d)
         mosq = Mosquitto(tmp / "broker").start()
         try:
-            for i, kind in enumerate(args.kinds.split(",")):
+            for i, kind in enumerate(kinds):
                 if kind == "minimal":
                     with pipeline_proc.minimal(mosq.port, tmp / "mini.db", "bench/idle") as proc:
                         wake, cpu_ms, threads = measure(proc.pid, args.settle, args.seconds)
                 else:
+                    root = args.before if kind == "before" else pipeline_proc.ROOT
                     with pipeline_proc.serving(
                         mosq.port, tmp / f"serve{i}", args.cards, f"IDLE{i}", existing=True,
-                        argv=(str(Path(__file__).resolve()), "--named"),
+                        argv=(str(root / "bench" / "idle_wakeups.py"), "--named"), root=root,
                     ) as proc:  # fmt: skip
                         wake, cpu_ms, threads = measure(proc.pid, args.settle, args.seconds)
                 print(f"  {kind}: {wake:.2f} wake-ups/s, {cpu_ms:.2f} ms CPU/s")
