@@ -11,6 +11,9 @@ Python thread its name at the OS level (prctl PR_SET_NAME; Python 3.11 does not)
 which job wakes. At 5 signals/s an idle wake-up a second costs 0.2 wake-ups a signal, and an idle
 millisecond of CPU a second 200 us a signal (issue 19).
 
+With `--rate R`, the window carries R bin signals a second (paced, as bench/line_pc.py sends them)
+and every figure is also given per signal: which thread wakes how often for one signal.
+
 A diagnostic for the bench only: the wrapper is not part of the product.
 """
 
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -70,11 +74,16 @@ def process_totals(pid: int) -> tuple[int, float]:
     return switches(pid), cpu_s(pid)
 
 
-def measure(pid: int, settle_s: float, seconds: float) -> tuple[float, float, dict[str, tuple[float, float]]]:
+def measure(
+    pid: int, settle_s: float, seconds: float, load: Callable[[], object] | None = None
+) -> tuple[float, float, dict[str, tuple[float, float]]]:
     time.sleep(settle_s)
     t0, sw0, cpu0 = time.monotonic(), *process_totals(pid)
     before = per_thread(pid)
-    time.sleep(seconds)
+    if load is not None:
+        load()
+    else:
+        time.sleep(seconds)
     after = per_thread(pid)
     t1, sw1, cpu1 = time.monotonic(), *process_totals(pid)
     span = t1 - t0
@@ -86,8 +95,44 @@ def measure(pid: int, settle_s: float, seconds: float) -> tuple[float, float, di
     return (sw1 - sw0) / span, (cpu1 - cpu0) / span * 1000, threads
 
 
-def main() -> None:
+def run_one(kind: str, i: int, args: argparse.Namespace, port: int, tmp: Path) -> None:
+    """One pipeline, measured over the window (with `args.rate` signals a second in it), printed."""
     from bench import pipeline_proc
+    from bench.mqtt_pipeline import client, publish_paced
+    from kanban_terminal.topics import LineTopics
+
+    n = int(args.rate * args.seconds)
+    line, prefix = f"IDLE{i}", f"bench/idle{i}"
+    topics = LineTopics("S1", line)
+
+    def what(k: int) -> tuple[str, str, int, str]:
+        if kind == "minimal":
+            return f"{prefix}/signals", f"D{k}", k, f"/D{k}"
+        return topics.device_signal(f"BS{k:05d}"), f"BS{k:05d}", 1, f"{line}/C{k:05d}"
+
+    pub = client(port, f"pub-{i}", inflight=1000)
+    load = (lambda: publish_paced(pub, n, args.rate, what)) if n else None
+    if kind == "minimal":
+        with pipeline_proc.minimal(port, tmp / f"mini{i}.db", prefix) as proc:
+            wake, cpu_ms, threads = measure(proc.pid, args.settle, args.seconds, load)
+    else:
+        root = args.before if kind == "before" else pipeline_proc.ROOT
+        with pipeline_proc.serving(
+            port, tmp / f"serve{i}", max(args.cards, n), line, existing=True,
+            argv=(str(root / "bench" / "idle_wakeups.py"), "--named"), root=root,
+        ) as proc:  # fmt: skip
+            wake, cpu_ms, threads = measure(proc.pid, args.settle, args.seconds, load)
+    pub.disconnect()
+    pub.loop_stop()
+    per = f"; per signal {wake / args.rate:.2f} wake-ups, {cpu_ms / args.rate * 1000:.0f} us" if n else ""
+    print(f"  {kind}: {wake:.2f} wake-ups/s, {cpu_ms:.2f} ms CPU/s{per}", flush=True)
+    for name, (w, c) in sorted(threads.items(), key=lambda kv: -kv[1][0]):
+        if w or c:
+            per = f"  {w / args.rate:5.2f} / signal" if n else ""
+            print(f"      {name:<24} {w:6.2f} wake-ups/s  {c * 1000:6.2f} ms CPU/s{per}")
+
+
+def main() -> None:
     from tests.support.mosquitto import Mosquitto
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -95,6 +140,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--cards", type=int, default=200)
     parser.add_argument("--kinds", default="minimal,serve")
+    parser.add_argument("--rate", type=float, default=0.0, help="bin signals a second in the window")
     parser.add_argument(
         "--before",
         type=Path,
@@ -112,20 +158,7 @@ def main() -> None:
         mosq = Mosquitto(tmp / "broker").start()
         try:
             for i, kind in enumerate(kinds):
-                if kind == "minimal":
-                    with pipeline_proc.minimal(mosq.port, tmp / "mini.db", "bench/idle") as proc:
-                        wake, cpu_ms, threads = measure(proc.pid, args.settle, args.seconds)
-                else:
-                    root = args.before if kind == "before" else pipeline_proc.ROOT
-                    with pipeline_proc.serving(
-                        mosq.port, tmp / f"serve{i}", args.cards, f"IDLE{i}", existing=True,
-                        argv=(str(root / "bench" / "idle_wakeups.py"), "--named"), root=root,
-                    ) as proc:  # fmt: skip
-                        wake, cpu_ms, threads = measure(proc.pid, args.settle, args.seconds)
-                print(f"  {kind}: {wake:.2f} wake-ups/s, {cpu_ms:.2f} ms CPU/s")
-                for name, (w, c) in sorted(threads.items(), key=lambda kv: -kv[1][0]):
-                    if w or c:
-                        print(f"      {name:<24} {w:6.2f} wake-ups/s  {c * 1000:6.2f} ms CPU/s")
+                run_one(kind, i, args, mosq.port, tmp)
         finally:
             mosq.stop()
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
