@@ -40,6 +40,7 @@ from kanban_terminal.adapters.mqtt_session import (
     set_nodelay,
     set_will,
 )
+from kanban_terminal.adapters.mqtt_wakeups import watch_wait
 from kanban_terminal.adapters.takeover import SessionWitness
 from kanban_terminal.adapters.wire import AvailabilityMessage
 from kanban_terminal.adapters.wire import utc_text as utc_text  # the wire's; demo and peer import it here
@@ -133,8 +134,8 @@ class MqttLink:
         """`last_answer_at` when the link was last lost: a broker that crashed lost at most what it
         acknowledged shortly before this (between its periodic saves), however long it stayed down."""
         self.generation = 0
-        """Counts connections: an inbound mid is only acknowledged on the connection it came in on,
-        because after a reconnect without a session the broker may reuse it for another message."""
+        """Counts connections: an inbound mid is acked only on its own connection (reused after a
+        reconnect without a session)."""
         client = new_client(settings, client_id, max_inflight=max_inflight, max_queued=max_queued)
         self.client = client
         client.on_connect = self._wrap(self._handle_connect)
@@ -366,14 +367,15 @@ class MqttLink:
         ).model_dump_json().encode()
 
     def _watch(self) -> None:
-        """Every second: is paho's thread alive, is the link silent, is a heartbeat due?"""
+        """Is paho's thread alive, is the link silent, is a heartbeat due? (woken when one may be)"""
         beat_s = self.settings.heartbeat_s
         next_beat = time.monotonic() + beat_s
         silent_limit = 2 * self.settings.keepalive_s + 1
-        while not self._stopping.wait(min(1.0, beat_s)):
+        while not watch_wait(self.client, self._stopping, next_beat, silent_limit, self.last_packet,
+                             connected=self.connected, most_s=beat_s):  # fmt: skip
             try:
                 thread = getattr(self.client, "_thread", None)
-                if thread is not None and not thread.is_alive() and not self._stopping.is_set():
+                if (thread is None or not thread.is_alive()) and not self._stopping.is_set():
                     self._set_state("offline", "network thread died; restarting it")
                     self.client._thread = None
                     self.client.loop_start()
@@ -381,9 +383,7 @@ class MqttLink:
                 if not self.connected:
                     continue
                 now = time.monotonic()
-                # paho stamps every byte it reads (PINGRESP included) with time.monotonic().
-                last_in = float(getattr(self.client, "_last_bytes_received", self.last_packet))
-                if now - last_in > silent_limit:
+                if now - float(getattr(self.client, "_last_bytes_received", self.last_packet)) > silent_limit:
                     # Half-open: nothing heard for 2 x keepalive. paho would notice at 1.5 x keepalive
                     # only if its thread is healthy; drop the socket so it reconnects either way.
                     self._set_state("offline", "link silent (half-open?)")

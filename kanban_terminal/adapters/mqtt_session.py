@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from kanban_terminal.adapters.mqtt_wakeups import network_thread_with_timeout
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.mqtt_settings import MqttSettings, read_password
 
@@ -53,6 +54,7 @@ def new_client(settings: MqttSettings, client_id: str, *, max_inflight: int, max
     # queue is not a queue there; the bridge caps it, its outbox on disk being the real queue.
     client.max_queued_messages_set(max_queued)
     client.reconnect_delay_set(1, settings.reconnect_max_s)
+    network_thread_with_timeout(client, settings.keepalive_s)  # mqtt_wakeups.py says why
     if settings.username:
         client.username_pw_set(settings.username, read_password(settings))
     context = settings.tls_context()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kanban_terminal.config import SerialScannerSettings
+from kanban_terminal.mqtt_settings import MqttSettings
 from kanban_terminal.services.bus import Bus
 from kanban_terminal.services.events import ScannerStateChanged
 from kanban_terminal.services.reconcile import Reconciler
@@ -89,6 +90,29 @@ def start_reconcile(terminal: Terminal, link: MqttLink, topics: LineTopics, afte
     job = Periodic("reconcile", reconciler.period_s, reconciler.step)
     job.start()
     return job
+
+
+CANCELS_S = 5.0
+"""The cancel outbox's timer. A re-route in this process and a reconnect wake it at once (the runtime
+listens), so the timer only finds a re-route made by another process (the CLI's `reroute`) and
+cancels due again: at 1 s it was one of an idle `serve`'s six wake-ups a second (issue 19)."""
+
+
+def cancel_job(terminal: Terminal, link: MqttLink, settings: MqttSettings) -> Periodic:
+    """The cancel outbox (services/cancel_outbox.py) on a timer: a re-route's cancels reach the
+    broker at once, and are sent again every `republish_after_s` until upstream answers."""
+    from datetime import timedelta
+
+    from kanban_terminal.adapters.wire import RequestCancelMessage, encode
+    from kanban_terminal.services.cancel_outbox import CancelOutbox
+
+    cancels = CancelOutbox(
+        terminal,
+        link,
+        lambda payload: encode(RequestCancelMessage, payload),
+        republish_after=timedelta(seconds=settings.republish_after_s),
+    )
+    return Periodic("cancels", CANCELS_S, cancels.step)
 
 
 class SerialScanners:

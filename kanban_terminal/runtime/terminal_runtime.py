@@ -29,14 +29,14 @@ from kanban_terminal.adapters.handover_link import connect_handover_publisher
 from kanban_terminal.adapters.health_publisher import HealthPublisher
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
-from kanban_terminal.runtime.jobs import Periodic, SerialScanners, start_reconcile
+from kanban_terminal.runtime.jobs import Periodic, SerialScanners, cancel_job, start_reconcile
 from kanban_terminal.runtime.start_up import freeze_start_up_objects
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
-from kanban_terminal.services.cancel_outbox import CancelOutbox
 from kanban_terminal.services.escalation import EscalationRunner
 from kanban_terminal.services.events import CardsChanged, ScanOutcome
 from kanban_terminal.services.lost_cards import find_silent, flag_lost
 from kanban_terminal.services.relay import Relay, outbox_state
+from kanban_terminal.services.reroute import LoopRerouted
 from kanban_terminal.services.runway import RunwayMonitor
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.signals import SignalApplier
@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 ESCALATION_TICK_S = 1.0
 """Andon escalation and material-andon check interval (what the screen ticked before it moved here;
-tiers are minutes apart, a tick is one indexed read)."""
+tiers are minutes apart). A tick compares the clocks and reads a table only when something can be
+due (services/escalation_due.py): an idle tick costs microseconds, not the 1.5 ms of three reads."""
 LOST_CARD_CHECK_S = 300.0
 """The lost-card check: minutes of delay do not matter, a silent card has been silent for hours."""
 
@@ -115,6 +116,7 @@ class Runtime:
         self._andon_link: LinkAndonPublisher | None = None
         self._andon_unsubscribe: Callable[[], None] | None = None
         self._cancels: Periodic | None = None
+        self._cancels_unsubscribe: Callable[[], None] | None = None
         self._reconcile: Periodic | None = None
         self._handover_unsubscribe: Callable[[], None] | None = None
         self._scan_lock = threading.Lock()
@@ -127,7 +129,7 @@ class Runtime:
         self._runway_job = Periodic("runway", cfg.runway.check_seconds, self.runway.tick, min_gap_s=2.0)
         self._runway_unsubscribe: Callable[[], None] | None = None
         self._timers = (
-            Periodic("escalation", self.options.escalation_tick_s, self.escalation.tick),
+            Periodic("escalation", self.options.escalation_tick_s, self.escalation.tick_when_due),
             Periodic("lost-cards", self.options.lost_card_check_s, self.flag_silent_cards),
             self._runway_job,
         )
@@ -278,7 +280,10 @@ class Runtime:
         self._andon_unsubscribe = connect_publisher(self.terminal, self._andon_link)
         self._handover_unsubscribe = connect_handover_publisher(self.terminal.bus, link, self.topics)
         link.set_handlers(on_published=relay.on_published, on_connected=self._on_connected)
-        self._cancels = _cancel_job(self.terminal, link, settings)
+        self._cancels = cancels = cancel_job(self.terminal, link, settings)
+        self._cancels_unsubscribe = self.terminal.bus.subscribe(
+            lambda e: cancels.wake() if isinstance(e, LoopRerouted) else None
+        )
         self.inbound.start()
         relay.start()
         self._cancels.start()
@@ -296,6 +301,8 @@ class Runtime:
         assert self.relay is not None and self.health is not None
         self.relay.on_connected(session_present)
         self.health.poke()  # a retained health message from before the outage may be stale
+        if self._cancels is not None:
+            self._cancels.wake()
         if self.anchors is not None:
             self.anchors.poke(again=True)  # the broker may have lost the retained anchor with its store
         # The retained line state must be current after an outage; read it off paho's thread.
@@ -318,10 +325,13 @@ class Runtime:
             self._andon_unsubscribe()
         if self._handover_unsubscribe:
             self._handover_unsubscribe()
+        if self._cancels_unsubscribe:
+            self._cancels_unsubscribe()
         if self._runway_unsubscribe:
             self._runway_unsubscribe()
         for timer in self._timers:
             timer.stop()
+        self.escalation.close()
         self.scanners.stop()
         if self.anchors:
             self.anchors.stop()  # before the link: the last head leaves with the goodbye
@@ -343,20 +353,6 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _cancel_job(terminal: Terminal, link: MqttLink, settings: MqttSettings) -> Periodic:
-    """The cancel outbox (services/cancel_outbox.py) on a 1 s timer: a re-route's cancels reach the
-    broker within a second, and are sent again every `republish_after_s` until upstream answers."""
-    from kanban_terminal.adapters.wire import RequestCancelMessage, encode
-
-    cancels = CancelOutbox(
-        terminal,
-        link,
-        lambda payload: encode(RequestCancelMessage, payload),
-        republish_after=timedelta(seconds=settings.republish_after_s),
-    )
-    return Periodic("cancels", 1.0, cancels.step)
 
 
 TerminalServices = Runtime

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import AndonKind, tier_role, tiers_due
@@ -37,6 +38,7 @@ from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise
 from kanban_terminal.services.andon_log import log_andon
 from kanban_terminal.services.andon_views import line_state, reason_rule, view_of
 from kanban_terminal.services.clock_watch import ClockWatch, ElapsedTimers, read_boot_id
+from kanban_terminal.services.escalation_due import EscalationDue
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import andon_reads
 from kanban_terminal.storage.andon_rows import DuplicateAndon
@@ -48,7 +50,7 @@ MATERIAL_REASON = "MAT"
 
 
 class EscalationRunner:
-    """Call `tick()` about once a second (the TUI's timer, or `run` in a headless thread)."""
+    """Call `tick_when_due()` about once a second (the runtime's timer); `tick()` always reads."""
 
     def __init__(
         self,
@@ -63,13 +65,37 @@ class EscalationRunner:
         self.request_timers = ElapsedTimers(terminal, "request:", monotonic=monotonic, boot_id=boot_id)
         self.clock_watch = ClockWatch(terminal, monotonic=monotonic)
         self._lock = threading.Lock()
+        self.due = EscalationDue(Path(f"{terminal.db.path}-wal"))
+        """When the next read is worth doing (services/escalation_due.py)."""
+        self.reads = 0
+        """Full reads done (tests, benchmarks)."""
+        self._unsubscribe = terminal.bus.subscribe(self.due.on_event)
+
+    def close(self) -> None:
+        """Stop listening to the bus (the runtime's stop)."""
+        self._unsubscribe()
 
     def tick(self) -> list[AndonChanged]:
         """Fire every due tier once and raise material andons; returns the escalations fired."""
+        return self._tick(always=True)
+
+    def tick_when_due(self) -> list[AndonChanged]:
+        """`tick`, but the tables are read only when something can be due (escalation_due.py says
+        what); the wall clock is checked against the monotonic one on every call all the same."""
+        return self._tick(always=False)
+
+    def _tick(self, *, always: bool) -> list[AndonChanged]:
         with self._lock:  # two timers must not race each other into the same tier
             step = self.clock_watch.check()  # a step is in the log before anything fires on the new clock
-            if step is not None and step < 0:
-                self.lift_shelves(step)
+            if step is not None:
+                self.due.wake()
+                if step < 0:
+                    self.lift_shelves(step)
+            mono = self._monotonic()
+            if not always and not self.due.should_read(mono):
+                return []
+            self.due.reading(mono)
+            self.reads += 1
             self.raise_material_andons()
             self.resolve_supplied_material_andons()
             return self._escalate()
@@ -88,7 +114,11 @@ class EscalationRunner:
                 continue
             elapsed = elapsed_of[andon.id]
             tiers = quality_stop.escalation_tiers(terminal.config, andon, rule.tiers)
-            for tier in tiers_due(elapsed, False, tiers, fired.get(andon.id, ())):
+            done = fired.get(andon.id, ())
+            for i, delay in enumerate(tiers):
+                if i not in done and delay > elapsed:
+                    self.due.due_in(self._monotonic(), (delay - elapsed).total_seconds())
+            for tier in tiers_due(elapsed, False, tiers, done):
                 change = self._fire(andon.id, tier, now)
                 if change is not None:
                     changes.append(change)
@@ -124,6 +154,10 @@ class EscalationRunner:
         # Overdue on elapsed time, like the tiers: a wall-clock step must not make a request late.
         elapsed = self.request_timers.elapsed(((r.id, r.raised_at) for r in open_), now)
         late = [r.id for r in open_ if elapsed[r.id] >= r.due_at - r.raised_at]
+        mono = self._monotonic()
+        for r in open_:
+            if r.id not in late:
+                self.due.due_in(mono, (r.due_at - r.raised_at - elapsed[r.id]).total_seconds())
         overdue = andon_reads.requests(terminal.db, late)
         raised: list[str] = []
         for request in overdue:

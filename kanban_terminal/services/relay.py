@@ -38,7 +38,7 @@ from kanban_terminal.services.events import CardsChanged, RequestRaised
 from kanban_terminal.services.outbox import OutboxState, mark_acknowledged, request_payload
 from kanban_terminal.services.outbox import Publisher as Publisher  # re-exported: andon link, health
 from kanban_terminal.services.outbox import outbox_state as outbox_state  # re-exported: the runtime
-from kanban_terminal.services.relay_window import InflightWindow
+from kanban_terminal.services.relay_window import IDLE_SWEEP_S, InflightWindow
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import outbox as outbox_sql
 from kanban_terminal.storage.errors import STORAGE_ERRORS
@@ -58,9 +58,8 @@ HOT_PROBE = 16
 """How many of the newest pending rows are looked at to find live loops (bounds the per-step cost)."""
 
 SWEEP_S = 1.0
-"""The outbox is read at least this often even when nothing says a row is due: rows going stale
-(`republish_after`), refused rows whose pause is over, and rows another process wrote (the `scan`
-CLI beside a running terminal) are found that way."""
+"""The outbox is read this often, even when nothing says a row is due, while anything is in memory
+(in flight, PUBACKed not marked, held); else every IDLE_SWEEP_S (relay_window.py says why)."""
 
 
 class Relay:
@@ -98,28 +97,24 @@ class Relay:
         self._timer = timer
         self._thread: threading.Thread | None = None
         self._due = True
-        """A row may be waiting to go out: set by a new request, a reconnect, or an answer freeing a
-        slot that a capped step wanted. Without it, only the sweep reads the outbox: reading it on
-        every PUBACK, when the inbound worker had already published the new rows (`publish_fresh`),
-        took the GIL from that worker about once per request."""
+        """A row may be waiting: a new request, a reconnect, an answer freeing a slot a capped step
+        wanted. Else only the sweep reads the outbox (reading it on every PUBACK took the GIL from
+        the worker, which had published the new rows itself, about once per request)."""
         self._capped = False
         """The last read of the outbox left due rows behind for want of window."""
         self._next_sweep = 0.0
         self._marks_held = False
         self._lock = threading.Lock()
-        """Guards the in-memory state above and the order of publishes: the relay thread and the
-        inbound worker (`publish_fresh`, `take_acked`, `marked`) both use it. Never held while
-        waiting for the write lock, and paho's callbacks never take it (they only queue), so it
-        cannot deadlock."""
+        """Guards the state above and the order of publishes (relay thread, inbound worker). Never
+        held while waiting for the write lock; paho's callbacks only queue: no deadlock."""
         self._unsubscribe = terminal.bus.subscribe(self._on_event)
 
     # -- called from other threads -----------------------------------------------------------------
 
     def on_published(self, mid: int, ok: bool, reason: str) -> None:
-        """The broker answered a publish (paho's thread): hand it over, never block. The relay
-        wakes only for a refusal, a slot a capped step wanted, or a window's worth to mark; else the
-        worker's next group (`join_group`) or the sweep marks it. Waking per PUBACK cost 2,366 relay
-        steps for 3,000 signals at 500/s on one core (issue 19); now 7."""
+        """The broker answered a publish (paho's thread): hand it over, never block. The relay wakes
+        only for a refusal, a slot a capped step wanted, or a window's worth to mark; else the
+        worker's next group or the sweep marks it (a wake per PUBACK: 2,366 steps for 3,000 signals)."""
         self._answers.put((mid, ok, reason))
         if self._capped or not ok or self._answers.qsize() >= self.window:
             self._wake.set()
@@ -165,10 +160,9 @@ class Relay:
             self._wake.set()  # PUBACKs recorded here wait (`on_published` says why)
 
     def hold_marks(self, held: bool) -> None:
-        """The inbound worker is busy with a group (True) or done (False). While it is busy, PUBACKs
-        wait and go into its next group's transaction (`take_acked`) instead of a write turn of
-        their own that the group would wait for (traced at 500 signals/s: ~1,200 mark transactions,
-        the worker waiting 0.8 ms p50 for each turn)."""
+        """The inbound worker is busy with a group (True) or done (False): PUBACKs meanwhile go into
+        its next group's transaction (`take_acked`), not a write turn of their own it would wait for
+        (500 signals/s: ~1,200 mark transactions, the worker waiting 0.8 ms p50 for each)."""
         self._marks_held = held
 
     def take_acked(self) -> list[str]:
@@ -252,8 +246,13 @@ class Relay:
             except Exception:
                 log.exception("outbox relay step failed; retrying")
                 self._stop.wait(1.0)
-            self._wake.wait(timeout=1.0)
+            self._wake.wait(timeout=self._sweep_wait())
             self._wake.clear()
+
+    def _sweep_wait(self) -> float:
+        if not self._window.idle or self._acked or self._answers.qsize():
+            return SWEEP_S  # read without the lock: a stale view costs one sweep's delay, never a row
+        return max(SWEEP_S, min(IDLE_SWEEP_S, self.republish_after.total_seconds() / 12))
 
     def run_once(self) -> None:
         """One relay step on the caller's thread (tests and benchmarks); always reads the outbox."""

@@ -22,6 +22,12 @@ MIN_BACKLOG_INFLIGHT = 20
 ACK_RATE_SPAN_S = 0.5
 """The broker's answer rate is counted over the last this many seconds."""
 
+IDLE_SWEEP_S = 5.0
+"""The relay reads the outbox this often (at most a twelfth of `republish_after`) when nothing is
+in memory: stale rows and rows another process wrote (the `scan` CLI) go out a few seconds later
+than with its 1 s sweep, which was one of an idle `serve`'s six wake-ups a second and 0.5 of its
+3 ms of CPU a second (bench/idle_wakeups.py, issue 19)."""
+
 
 class InflightWindow:
     """Which request each unanswered mid carries, since when, and which are live loops' rows."""
@@ -43,6 +49,11 @@ class InflightWindow:
 
     def __len__(self) -> int:
         return len(self.mids)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight, PUBACKed and not marked, or held after a refusal."""
+        return not (self.mids or self.ids or self.held)
 
     @property
     def free(self) -> int:

@@ -37,7 +37,8 @@ EVERY_COMMITS = 32
 SQLite's default threshold of 1,000, so each checkpoint stays as small as before)..."""
 
 IDLE_S = 1.0
-"""...or this long after the last checkpoint when anything was written at all: at a line's real
+"""...or this often while anything is written (and never when nothing was: the thread then sleeps
+until a commit wakes it, and checkpoints this long after that commit): at a line's real
 rate (a few signals a second) the WAL is copied back in small steps. A burst's groups of 256
 signals write ~200 pages each, so there a checkpoint copies up to ~6,400 pages. Checkpointing every
 0.25 s instead made 500/s worse and the burst no better (two interleaved pairs: 500/s p99 14.4 /
@@ -69,6 +70,7 @@ class Checkpointer:
         self.checkpoints = 0
         """Checkpoints run (tests, benchmarks)."""
         self._commits = 0
+        self._parked = False
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -108,14 +110,32 @@ class Checkpointer:
             self._thread.join(timeout=10)
 
     @property
+    def parked(self) -> bool:
+        """The thread sleeps with nothing to copy back, until a commit (tests)."""
+        return self._parked
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def committed(self) -> None:
         """A write transaction of this process ended (called with the write turn released)."""
         self._commits += 1  # a lost increment under a race only delays a checkpoint by one commit
-        if self._commits >= self.every_commits:
-            self._wake.set()
+        if self._parked or self._commits >= self.every_commits:
+            self._wake.set()  # parked: its `idle_s` starts now; the last: checkpoint at once
+
+    def _park(self) -> None:
+        """Nothing written since the last checkpoint: sleep until a commit says so (`committed`).
+
+        Waking every `idle_s` to find nothing was one of an idle `serve`'s wake-ups a second
+        (bench/idle_wakeups.py, issue 19). Only a parked thread is woken by a commit: waking it on
+        every first commit after a checkpoint cost a wake-up a second more at 5 signals/s (strace).
+        """
+        self._parked = True
+        if self._commits == 0:  # after raising the flag: a commit now either is seen here or wakes us
+            self._wake.wait()
+        self._parked = False
+        self._wake.clear()
 
     def _run(self) -> None:
         try:
@@ -132,8 +152,13 @@ class Checkpointer:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA wal_autocheckpoint=0")  # this connection only ever checkpoints
             while not self._stop.is_set():
-                self._wake.wait(self.idle_s)
+                if self._commits == 0:
+                    self._park()
+                    continue
+                self._wake.wait(self.idle_s)  # cut short after `every_commits`, or by `stop`
                 self._wake.clear()
+                if self._stop.is_set():
+                    break
                 if self._commits == 0:
                     continue
                 # Not `Database.writing()`: that counts as a commit and would wake this thread again.

@@ -87,3 +87,16 @@ def test_closing_stops_the_thread(tmp_path: Path) -> None:
     assert db.checkpointer.running
     db.close()
     assert not db.checkpointer.running
+
+
+def test_one_commit_after_a_quiet_spell_is_checkpointed(background: Database) -> None:
+    """The thread sleeps untimed while nothing is written (no wake-up a second, issue 19); a single
+    commit must still wake it, and its pages be copied back `IDLE_S` later, not at the 32nd commit."""
+    checkpointer = background.checkpointer
+    assert checkpointer is not None
+    _commit_pages(background)
+    wait_for(lambda: checkpointer.checkpoints >= 2, what="the first commit's checkpoint")  # start-up's + it
+    wait_for(lambda: checkpointer.parked, what="the thread parked")  # nothing more written
+    before = checkpointer.checkpoints
+    _commit_pages(background)
+    wait_for(lambda: checkpointer.checkpoints > before, what="the lone commit's checkpoint")

@@ -1,0 +1,71 @@
+"""How often the MQTT link's two threads wake when nothing happens: only when something can be due.
+
+An idle `serve` woke ~6 times a second (bench/idle_wakeups.py, issue 19); two of them were the link:
+
+* paho's network thread runs `loop_forever(timeout=1.0)`: its select() ends every second to look
+  at keepalive, though a publish from another thread, an inbound packet and `disconnect()` all wake
+  it at once anyway (paho's socket pair). The timeout only bounds how late a PINGREQ goes out, so
+  it is a quarter of the keepalive here (at most `MAX_SELECT_S`): a ping is at most that late, well
+  inside the broker's 1.5 x keepalive grace and the watchdog's 2 x keepalive + 1 s.
+* the watchdog (`MqttLink._watch`) checked every second for a dead network thread, a silent link
+  and a due heartbeat. It now sleeps until the heartbeat or the silence limit is due, joined on
+  paho's thread, so a thread that dies wakes it at once (no later than the 1 s tick did).
+
+Only `paho.mqtt.client.Client`'s private `_thread_main` and `_thread` are used (paho 2.x); paho has
+no setting for the loop's timeout under `loop_start`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+MAX_SELECT_S = 5.0
+"""paho's select() timeout is keepalive / 4, never more than this."""
+
+MIN_WATCH_S = 0.25
+"""The watchdog never sleeps less than this (a check that found the link silent waits for paho)."""
+
+
+def network_thread_with_timeout(client: mqtt.Client, keepalive_s: float) -> None:
+    """Make `client.loop_start()` run `loop_forever` with a select timeout of keepalive / 4."""
+    select_s = min(MAX_SELECT_S, keepalive_s / 4)
+
+    def thread_main() -> None:  # paho 2.x's `_thread_main`, with our timeout
+        try:
+            client.loop_forever(timeout=select_s, retry_first_connection=True)
+        finally:
+            client._thread = None
+
+    client._thread_main = thread_main  # type: ignore[method-assign]
+
+
+def watch_wait(
+    client: mqtt.Client,
+    stopping: threading.Event,
+    next_beat: float,
+    silent_limit_s: float,
+    last_packet: float,
+    *,
+    connected: bool,
+    most_s: float,
+) -> bool:
+    """Sleep until the watchdog has something to check: the heartbeat at `next_beat`, the link going
+    silent (nothing read for `silent_limit_s`, when connected), paho's thread ending, `stopping`, or
+    at most `most_s`. Returns whether `stopping` is set."""
+    now = time.monotonic()
+    until = now + most_s
+    if connected:
+        # paho stamps every byte it reads (PINGRESP included) with time.monotonic().
+        last_in = float(getattr(client, "_last_bytes_received", last_packet))
+        until = min(until, next_beat, last_in + silent_limit_s + 0.01)
+    timeout = max(MIN_WATCH_S, until - now)
+    thread = getattr(client, "_thread", None)
+    if not isinstance(thread, threading.Thread) or not thread.is_alive() or stopping.is_set():
+        stopping.wait(timeout)
+        return stopping.is_set()
+    thread.join(timeout)  # returns at once when paho's thread ends
+    # Ended: `stop()` did it (then `stopping` is set by now), or it died and the watchdog says so.
+    return stopping.wait(MIN_WATCH_S) if not thread.is_alive() else stopping.is_set()
