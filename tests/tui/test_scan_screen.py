@@ -192,3 +192,29 @@ async def test_refused_bin_signals_warn_without_flooding_the_screen(tmp_path: Pa
         terminal.bus.publish(SignalRejected("BS-9", "payload is not JSON"))
         await pilot.pause()
         assert shown[-1] == "Bin sensor BS-9: payload is not JSON" and len(shown) == 2
+
+
+async def test_recent_scans_draw_newest_first_and_follow_the_screen_width(tmp_path: Path) -> None:
+    """The table keeps each row's text once made (issue 15, scan-to-banner): a new scan must still
+    come out on top, the older ones move down with their words, and a wider screen redraws every
+    row at its wider columns."""
+    clock = Clock()
+    terminal = open_terminal(tmp_path, clock)
+    first, second = list(terminal.card_loops)[:2]
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await scan(app, pilot, first)
+        clock.advance(seconds=4)
+        await scan(app, pilot, second)
+        table = app.screen.query_one(RecentScans)
+        lines = [table.render_line(y).text for y in range(4)]
+        assert lines[0].split() == ["Time", "Card", "Part", "What", "happened"]
+        assert second in lines[1] and first not in lines[1]
+        assert [table.get_row_at(i)[1] for i in range(table.row_count)][-1] == first
+        narrow = lines[1].index(table.get_row_at(0)[2])  # where Part starts at 80 columns
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        wide = table.render_line(1).text
+        assert second in wide and wide.index(table.get_row_at(0)[2]) > narrow
+        assert len(wide) == table.size.width
+    terminal.close()
