@@ -218,3 +218,28 @@ async def test_recent_scans_draw_newest_first_and_follow_the_screen_width(tmp_pa
         assert second in wide and wide.index(table.get_row_at(0)[2]) > narrow
         assert len(wide) == table.size.width
     terminal.close()
+
+
+async def test_a_scan_reads_the_board_once_after_its_banner(tmp_path: Path) -> None:
+    """A scan that raises a request announces CardsChanged and RequestRaised: one board read after
+    the banner's paint, not one each (issue 15: the second read competed with the next scan)."""
+    terminal = open_terminal(tmp_path, Clock())
+    app = KanbanApp(terminal)
+    reads: list[int] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        real = app.refresh_status
+        app.refresh_status = lambda: (reads.append(1), real())[1]  # type: ignore[method-assign]
+        await scan(app, pilot, CARD)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(reads) == 1
+        banner = app.screen.query_one(Banner)
+        assert banner.has_class("-accepted")
+        await scan(app, pilot, "NOT-A-CARD")  # refused: the verdict's class replaces the other
+        assert banner.has_class("-rejected") and not banner.has_class("-accepted")
+        await scan(app, pilot, "B1101T")
+        assert banner.has_class("-accepted") and not banner.has_class("-rejected")
+        assert len(reads) == 2  # the refused read changed nothing on the board
+    terminal.close()

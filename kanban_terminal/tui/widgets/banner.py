@@ -44,6 +44,9 @@ def outcome_expired(outcome: ScanOutcome | None, now: datetime, seconds: float) 
     return (now - outcome.at).total_seconds() >= seconds
 
 
+_VERDICT_CLASSES = ("-accepted", "-warning", "-rejected")
+
+
 class Banner(Static):
     """Shows the outcome of the last scan: grey when accepted, amber when refused or doubtful."""
 
@@ -53,11 +56,14 @@ class Banner(Static):
         self.idle_text = idle_text
 
     def show(self, outcome: ScanOutcome | None) -> None:
-        self.remove_class("-accepted", "-warning", "-rejected")
+        # Only the class that changes: removing and adding back "-accepted" on every good scan
+        # restyled the banner each time (Textual re-applies the stylesheet to a node on any change).
+        wanted = "" if outcome is None else f"-{outcome.verdict.value}"
+        for name in _VERDICT_CLASSES:
+            self.set_class(name == wanted, name)
         if outcome is None:
             self.update(Text(self.idle_text, justify="center"))
             return
-        self.add_class(f"-{outcome.verdict.value}")
         text = Text(justify="center")
         mark = {Verdict.ACCEPTED: "OK", Verdict.WARNING: "!", Verdict.REJECTED: "X"}[outcome.verdict]
         text.append(f"{mark}  {_HEADLINES[outcome.kind]}", style="bold")
