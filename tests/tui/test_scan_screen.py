@@ -243,3 +243,30 @@ async def test_a_scan_reads_the_board_once_after_its_banner(tmp_path: Path) -> N
         assert banner.has_class("-accepted") and not banner.has_class("-rejected")
         assert len(reads) == 2  # the refused read changed nothing on the board
     terminal.close()
+
+
+async def test_the_banner_grows_for_a_longer_outcome_and_shrinks_back(tmp_path: Path) -> None:
+    """The banner skips the screen's layout while its height stays the same (issue 15, scan to
+    banner); a refusal whose message wraps must still grow it, and a good scan shrink it again."""
+    clock = Clock()
+    terminal = open_terminal(tmp_path, clock)
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        banner = app.screen.query_one(Banner)
+        await scan(app, pilot, CARD)
+        good = banner.size.height
+        clock.advance(seconds=4)
+        await scan(app, pilot, "X" * 300)  # "Too long to be a card (...)" wraps at 80 columns
+        assert "Read: XXX" in banner_text(app)
+        assert banner.size.height == good + 1
+        assert banner.content_size.height >= len(banner_text(app).splitlines())
+        clock.advance(seconds=4)
+        await scan(app, pilot, "NOT-A-CARD")  # refused too (same colour), on fewer lines
+        assert "Read: NOT-A-CARD" in banner_text(app) and banner.size.height == good
+        clock.advance(seconds=4)
+        await scan(app, pilot, "X" * 300)
+        assert banner.size.height == good + 1
+        clock.advance(seconds=4)
+        await scan(app, pilot, "B1101T")
+        assert "B1101T" in banner_text(app) and banner.size.height == good
+    terminal.close()
