@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sqlite3
 import statistics
 import sys
@@ -147,6 +148,7 @@ async def tui(n: int, folder: Path) -> list[float]:
 
 
 async def stages(n: int, folder: Path) -> None:
+    importlib.import_module("kanban_terminal.tui")  # first: it sets the frame cap Textual reads on import
     from textual import events
 
     from bench.scan_stages import Tracer, install, report

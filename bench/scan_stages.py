@@ -21,6 +21,7 @@ writes one JSON line per scan to $KT_SCAN_TRACE (bench/tui_start.py --trace read
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import sys
@@ -74,6 +75,7 @@ class Tracer:
 
 def install(tracer: Tracer, *, render_headless: bool = False) -> None:
     """Wrap the hops of a scan in KanbanApp, the runtime and the bus (class-wide)."""
+    importlib.import_module("kanban_terminal.tui")  # first: it sets the frame cap Textual reads on import
     from textual import events
     from textual._compositor import CompositorUpdate
     from textual.app import App
