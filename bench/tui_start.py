@@ -198,6 +198,9 @@ def bench_tmux(runs: int, n_scans: int, echoes: int, trace: bool = False) -> Non
                 scan.extend(scans(cards, sent))
         finally:
             tmux("kill-server")
+            # A socket of its own per run (SOCKET): do not leave one behind in tmux's folder each time.
+            folder = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+            (folder / SOCKET).unlink(missing_ok=True)
         traces = _traces(trace_file) if trace else []
     print(f"tmux {SIZE[0]}x{SIZE[1]}, {runs} runs, load average at start {load[0]:.2f} {load[1]:.2f}")
     print(f"launch, bare Textual      ({len(bare_launch):4d}): {pcts(bare_launch)}")
