@@ -1,25 +1,33 @@
 """Scan-to-durable latency through the service, next to raw sqlite3 baselines from the same run.
 
-    python bench/scan_latency.py [--scans 3000] [--tui-scans 200]
+    python bench/scan_latency.py [--scans 3000] [--tui-scans 200] [--stage-scans 200]
 
 Prints p50/p99 for:
   raw-1row   one INSERT + COMMIT, WAL + synchronous=FULL (the issue's baseline)
   raw-same   the same statements a scan writes (read card, 2 log rows, request, loop seq, card), raw sqlite3
   service    record_scan on a real file (what the CLI and the TUI call)
   tui        Enter in the running Textual app -> banner shows the outcome (Pilot, headless)
+  stages     a scanner's keys posted to the running app (headless, every frame rendered to the text
+             a terminal would get) -> the banner's frame, hop by hop (bench/scan_stages.py):
+             p50 / p90 / p99 / max of each hop, and the slowest scans
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.scan_stages` as a script
 
 
 def pct(values: list[float], p: float) -> float:
@@ -139,12 +147,54 @@ async def tui(n: int, folder: Path) -> list[float]:
     return out
 
 
+async def stages(n: int, folder: Path) -> None:
+    importlib.import_module("kanban_terminal.tui")  # first: it sets the frame cap Textual reads on import
+    from textual import events
+
+    from bench.scan_stages import Tracer, install, report
+    from kanban_terminal.tui.app import KanbanApp
+
+    tracer = Tracer()
+    install(tracer, render_headless=True)
+    terminal, cards, now = _line(folder / "stages")
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)):
+        app.on_ready()  # run_test gives no Ready: freeze what start-up built, as on a terminal
+        for i in range(n):
+            now[0] += timedelta(seconds=4)
+            card = cards[i % len(cards)]
+            done = len(tracer.done)
+            # A wedge scanner's read: its keys arrive together (a pty delivers them in one read).
+            for ch in card:
+                app.post_message(events.Key(ch, ch))  # stamped now, as the input thread would
+            app.post_message(events.Key("enter", "\r"))
+            while len(tracer.done) == done:  # noqa: ASYNC110 (an Event would add its own wake-up)
+                await asyncio.sleep(0)
+            # The next read comes after the screen has settled, as at a line's pace.
+            await asyncio.sleep(0.05)
+    terminal.close()
+    report(tracer.done, "stages, headless (frames rendered to text)", spans=True)
+
+
+def _line(folder: Path) -> tuple[Any, list[str], list[datetime]]:
+    from kanban_terminal.config import demo_config_path, load_config
+    from kanban_terminal.services.terminal import Terminal
+
+    cfg = load_config(demo_config_path())
+    loops = tuple(lp.model_copy(update={"min_plausible_lead_time_minutes": 0}) for lp in cfg.loops)
+    cfg = cfg.model_copy(update={"loops": loops})
+    now = [datetime.now(UTC)]
+    terminal = Terminal.open(cfg, folder, clock=lambda: now[0])
+    return terminal, list(terminal.card_loops), now
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--scans", type=int, default=3000)
     parser.add_argument("--tui-scans", type=int, default=200)
+    parser.add_argument("--stage-scans", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kanban-bench-", dir=Path.cwd()) as tmp:
         folder = Path(tmp)
@@ -154,6 +204,8 @@ def main() -> None:
             "service": service(args.scans, folder),
         }
         tui_lat = asyncio.run(tui(args.tui_scans, folder)) if args.tui_scans else []
+        if args.stage_scans:
+            asyncio.run(stages(args.stage_scans, folder))
     print(f"{'path':<10}{'n':>6}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}")
     for name, values in results.items():
         mean = statistics.mean(values) * 1000

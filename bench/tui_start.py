@@ -29,11 +29,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SOCKET = "kt-bench"
+# Its own tmux server per run: two benches on one box must not kill each other's panes.
+SOCKET = f"kt-bench-{os.getpid()}"
 SIZE = ("80", "24")
 BARE_APP = """
 from textual.app import App
@@ -135,12 +137,15 @@ def key_echo(n: int) -> list[float]:
     return out
 
 
-def scans(cards: list[str]) -> list[float]:
+def scans(cards: list[str], sent: list[tuple[float, float]] | None = None) -> list[float]:
     out: list[float] = []
     for card in cards:
         t0 = time.perf_counter()
+        m0 = time.monotonic()
         tmux("send-keys", "-t", "b", card, "Enter")
         out.append(wait_for(f"Card {card} -") - t0)
+        if sent is not None:  # monotonic, to line up with the app's own trace (bench/scan_stages.py)
+            sent.append((m0, m0 + out[-1]))
     return out
 
 
@@ -164,14 +169,18 @@ def pcts(values: list[float]) -> str:
     return f"p50 {at(0.50):7.1f}  p95 {at(0.95):7.1f}  p99 {at(0.99):7.1f}  max {ordered[-1] * 1000:7.1f} ms"
 
 
-def bench_tmux(runs: int, n_scans: int, echoes: int) -> None:
+def bench_tmux(runs: int, n_scans: int, echoes: int, trace: bool = False) -> None:
     if shutil.which("tmux") is None:
         raise SystemExit("tmux is needed: apt-get install -y tmux")
     config = ROOT / "config" / "demo.toml"
     python = sys.executable
     load = os.getloadavg()
     bare_launch, our_launch, echo, scan = [], [], [], []
+    sent: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory(prefix="kt-tui-bench-") as tmp:
+        trace_file = Path(tmp) / "trace.jsonl"
+        traced = f"env KT_SCAN_TRACE={trace_file} {python} {ROOT / 'bench' / 'scan_stages.py'} run"
+        runner = traced if trace else f"{python} -m kanban_terminal"
         warm, cards = warm_data_dir(config, Path(tmp) / "warm")
         cards = cards[:n_scans]
         bare = Path(tmp) / "bare.py"
@@ -183,12 +192,16 @@ def bench_tmux(runs: int, n_scans: int, echoes: int) -> None:
                 echo += key_echo(echoes)
                 data = Path(tmp) / f"run{i}"
                 shutil.copytree(warm, data)
-                cmd = f"{python} -m kanban_terminal run --config {config} --data-dir {data}"
+                cmd = f"{runner} run --config {config} --data-dir {data}"
                 our_launch.append(launch(cmd, "Scan a kanban card"))
                 time.sleep(1.0)  # let the first status read and andon read settle, as a person would
-                scan.extend(scans(cards))
+                scan.extend(scans(cards, sent))
         finally:
             tmux("kill-server")
+            # A socket of its own per run (SOCKET): do not leave one behind in tmux's folder each time.
+            folder = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+            (folder / SOCKET).unlink(missing_ok=True)
+        traces = _traces(trace_file) if trace else []
     print(f"tmux {SIZE[0]}x{SIZE[1]}, {runs} runs, load average at start {load[0]:.2f} {load[1]:.2f}")
     print(f"launch, bare Textual      ({len(bare_launch):4d}): {pcts(bare_launch)}")
     print(f"launch, kanban run        ({len(our_launch):4d}): {pcts(our_launch)}")
@@ -199,6 +212,29 @@ def bench_tmux(runs: int, n_scans: int, echoes: int) -> None:
     p99 = sorted(scan)[min(len(scan) - 1, round(0.99 * len(scan)) - 1)]
     floor = sorted(echo)[min(len(echo) - 1, round(0.99 * len(echo)) - 1)]
     print(f"  p99 scan - p99 echo: {(p99 - floor) * 1000:.1f} ms (target <= 30 ms)")
+    if trace:
+        _report_traces(traces, sent)
+
+
+def _traces(path: Path) -> list[Any]:
+    from bench.scan_stages import load
+
+    return load(str(path)) if path.exists() else []
+
+
+def _report_traces(traces: list[Any], sent: list[tuple[float, float]]) -> None:
+    """The app's own hops, plus the two it cannot see: send-keys until its input thread has the
+    Enter (tmux, the pty, Textual's parser) and its frame written until the poll sees it."""
+    from bench.scan_stages import report, row
+
+    report(traces, "in the app, in tmux (--trace)")
+    if len(traces) != len(sent):
+        print(f"  ({len(traces)} traces for {len(sent)} scans: outside hops not lined up)")
+        return
+    pairs = [(t.marks, s) for t, s in zip(traces, sent, strict=True) if {"read", "frame"} <= set(t.marks)]
+    if pairs:
+        print(row("send-keys -> read", [(m["read"] - s0) * 1000 for m, (s0, _) in pairs]))
+        print(row("frame -> seen", [(s1 - m["frame"]) * 1000 for m, (_, s1) in pairs]))
 
 
 def main() -> None:
@@ -208,8 +244,9 @@ def main() -> None:
         parser.add_argument("--runs", type=int, default=5)
         parser.add_argument("--scans", type=int, default=39)
         parser.add_argument("--echoes", type=int, default=60)
+        parser.add_argument("--trace", action="store_true", help="the app's own hops (bench/scan_stages.py)")
         args = parser.parse_args()
-        bench_tmux(args.runs, args.scans, args.echoes)
+        bench_tmux(args.runs, args.scans, args.echoes, args.trace)
     else:
         _headless_child()
 

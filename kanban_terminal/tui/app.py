@@ -102,6 +102,7 @@ class KanbanApp(
         Binding("ctrl+t", "handover", "Handover", id="app.handover", show=False),
     ]
     ENABLE_COMMAND_PALETTE = False  # its Ctrl+P binding is ours (above): kiosk mode refuses it
+    _status_after_paint = False  # a board read is queued for after the next paint (on_bus_event)
 
     def __init__(
         self,
@@ -236,15 +237,21 @@ class KanbanApp(
         self.events_seen += 1  # the log and metrics screens follow it (tui/live.py)
         if isinstance(event, ScanRecorded):
             self.show_outcome(event.outcome)
-        if isinstance(event, CardsChanged | RequestRaised):
-            # After the banner is painted: the board read's thread would compete with that paint.
-            self.call_after_refresh(self.refresh_status)
+        if isinstance(event, CardsChanged | RequestRaised) and not self._status_after_paint:
+            # After the banner is painted (the board read's thread would compete with that paint),
+            # once for a scan's two events: a thread worker cannot be cancelled (`exclusive`).
+            self._status_after_paint = True
+            self.call_after_refresh(self._read_status_after_paint)
         if isinstance(event, SignalRejected):
             self._warn_signal(event)
         if isinstance(event, ScannerStateChanged):
             self.scanner_states[event.name] = event.connected
             self.refresh_screen()
         self.andon_bus_event(event)
+
+    def _read_status_after_paint(self) -> None:
+        self._status_after_paint = False
+        self.refresh_status()
 
     def _warn_signal(self, event: SignalRejected) -> None:
         """A refused bin signal, shown as a warning at most every 30 s per device: a flooding or

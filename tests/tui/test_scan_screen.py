@@ -192,3 +192,81 @@ async def test_refused_bin_signals_warn_without_flooding_the_screen(tmp_path: Pa
         terminal.bus.publish(SignalRejected("BS-9", "payload is not JSON"))
         await pilot.pause()
         assert shown[-1] == "Bin sensor BS-9: payload is not JSON" and len(shown) == 2
+
+
+async def test_recent_scans_draw_newest_first_and_follow_the_screen_width(tmp_path: Path) -> None:
+    """The table keeps each row's text once made (issue 15, scan-to-banner): a new scan must still
+    come out on top, the older ones move down with their words, and a wider screen redraws every
+    row at its wider columns."""
+    clock = Clock()
+    terminal = open_terminal(tmp_path, clock)
+    first, second = list(terminal.card_loops)[:2]
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await scan(app, pilot, first)
+        clock.advance(seconds=4)
+        await scan(app, pilot, second)
+        table = app.screen.query_one(RecentScans)
+        lines = [table.render_line(y).text for y in range(4)]
+        assert lines[0].split() == ["Time", "Card", "Part", "What", "happened"]
+        assert second in lines[1] and first not in lines[1]
+        assert [table.get_row_at(i)[1] for i in range(table.row_count)][-1] == first
+        narrow = lines[1].index(table.get_row_at(0)[2])  # where Part starts at 80 columns
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        wide = table.render_line(1).text
+        assert second in wide and wide.index(table.get_row_at(0)[2]) > narrow
+        assert len(wide) == table.size.width
+    terminal.close()
+
+
+async def test_a_scan_reads_the_board_once_after_its_banner(tmp_path: Path) -> None:
+    """A scan that raises a request announces CardsChanged and RequestRaised: one board read after
+    the banner's paint, not one each (issue 15: the second read competed with the next scan)."""
+    terminal = open_terminal(tmp_path, Clock())
+    app = KanbanApp(terminal)
+    reads: list[int] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        real = app.refresh_status
+        app.refresh_status = lambda: (reads.append(1), real())[1]  # type: ignore[method-assign]
+        await scan(app, pilot, CARD)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(reads) == 1
+        banner = app.screen.query_one(Banner)
+        assert banner.has_class("-accepted")
+        await scan(app, pilot, "NOT-A-CARD")  # refused: the verdict's class replaces the other
+        assert banner.has_class("-rejected") and not banner.has_class("-accepted")
+        await scan(app, pilot, "B1101T")
+        assert banner.has_class("-accepted") and not banner.has_class("-rejected")
+        assert len(reads) == 2  # the refused read changed nothing on the board
+    terminal.close()
+
+
+async def test_the_banner_grows_for_a_longer_outcome_and_shrinks_back(tmp_path: Path) -> None:
+    """The banner skips the screen's layout while its height stays the same (issue 15, scan to
+    banner); a refusal whose message wraps must still grow it, and a good scan shrink it again."""
+    clock = Clock()
+    terminal = open_terminal(tmp_path, clock)
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        banner = app.screen.query_one(Banner)
+        await scan(app, pilot, CARD)
+        good = banner.size.height
+        clock.advance(seconds=4)
+        await scan(app, pilot, "X" * 300)  # "Too long to be a card (...)" wraps at 80 columns
+        assert "Read: XXX" in banner_text(app)
+        assert banner.size.height == good + 1
+        assert banner.content_size.height >= len(banner_text(app).splitlines())
+        clock.advance(seconds=4)
+        await scan(app, pilot, "NOT-A-CARD")  # refused too (same colour), on fewer lines
+        assert "Read: NOT-A-CARD" in banner_text(app) and banner.size.height == good
+        clock.advance(seconds=4)
+        await scan(app, pilot, "X" * 300)
+        assert banner.size.height == good + 1
+        clock.advance(seconds=4)
+        await scan(app, pilot, "B1101T")
+        assert "B1101T" in banner_text(app) and banner.size.height == good
+    terminal.close()

@@ -318,3 +318,27 @@ async def test_two_reads_queued_at_once_are_two_scans(terminal: Terminal) -> Non
         assert log_events(terminal, CARD)[-1] == "request_raised"
         assert log_events(terminal, "B1101T")[-1] == "request_raised"
         assert app.last_outcome is not None and app.last_outcome.code == "B1101T"
+
+
+async def test_a_read_into_the_screens_scan_field_goes_straight_to_the_scan_path(terminal: Terminal) -> None:
+    """The scan screen's own field: a scanner's read goes to the scan path when its Enter comes in,
+    not after the field has worked through the keys and posted Scanned (issue 15, scan to banner).
+    Typed at a person's pace the field still submits it itself; either way the field ends empty."""
+    from kanban_terminal.tui.widgets.scan_field import ScanField
+
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        field = app.screen.query_one(ScanField)
+        posted: list[object] = []
+        real_post = field.post_message
+        field.post_message = lambda m: (posted.append(m), real_post(m))[1]  # type: ignore[method-assign]
+        keys(app, CARD, gap=SCANNER_GAP)
+        await settle(app, pilot)
+        assert log_events(terminal, CARD)[-1] == "request_raised"
+        assert "B1001Z" in str(app.screen.query_one(Banner).render())
+        assert not [m for m in posted if isinstance(m, ScanField.Scanned)] and field.value == ""
+        keys(app, "B1101T", gap=TYPING_GAP)
+        await settle(app, pilot)
+        assert [m.code for m in posted if isinstance(m, ScanField.Scanned)] == ["B1101T"]
+        assert log_events(terminal, "B1101T")[-1] == "request_raised" and field.value == ""

@@ -44,6 +44,9 @@ def outcome_expired(outcome: ScanOutcome | None, now: datetime, seconds: float) 
     return (now - outcome.at).total_seconds() >= seconds
 
 
+_VERDICT_CLASSES = ("-accepted", "-warning", "-rejected")
+
+
 class Banner(Static):
     """Shows the outcome of the last scan: grey when accepted, amber when refused or doubtful."""
 
@@ -53,11 +56,14 @@ class Banner(Static):
         self.idle_text = idle_text
 
     def show(self, outcome: ScanOutcome | None) -> None:
-        self.remove_class("-accepted", "-warning", "-rejected")
+        # Only the class that changes: removing and adding back "-accepted" on every good scan
+        # restyled the banner each time (Textual re-applies the stylesheet to a node on any change).
+        wanted = "" if outcome is None else f"-{outcome.verdict.value}"
+        for name in _VERDICT_CLASSES:
+            self.set_class(name == wanted, name)
         if outcome is None:
-            self.update(Text(self.idle_text, justify="center"))
+            self._put(Text(self.idle_text, justify="center"))
             return
-        self.add_class(f"-{outcome.verdict.value}")
         text = Text(justify="center")
         mark = {Verdict.ACCEPTED: "OK", Verdict.WARNING: "!", Verdict.REJECTED: "X"}[outcome.verdict]
         text.append(f"{mark}  {_HEADLINES[outcome.kind]}", style="bold")
@@ -72,4 +78,15 @@ class Banner(Static):
             # What was read, escaped and cut to one line at 80 columns: the operator sees which label
             # (or which garbage) it was; the recent-scans column is too narrow for that at 80x24.
             text.append(f"\nRead: {clip(outcome.code, _READ_CHARS)}")
-        self.update(text)
+        self._put(text)
+
+    def _put(self, text: Text) -> None:
+        """Show `text`; lay the screen out again only if the banner's height changes. `update`
+        alone lays out the whole screen, and that reflow was in every scan's banner frame while
+        scan after scan keeps the same three lines (bench/scan_stages.py)."""
+        width = self.content_size.width
+        before = self.get_content_height(self.size, self.size, width)  # of the text shown now
+        self.update(text, layout=False)
+        self.clear_cached_dimensions()
+        if not width or self.get_content_height(self.size, self.size, width) != before:
+            self.refresh(layout=True)
