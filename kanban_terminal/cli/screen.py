@@ -3,6 +3,9 @@
 Kept out of cli/__init__.py so the verbs that start the terminal's runtime live together; cli/__init__.py only
 registers them. The screen and `serve` both start the runtime through `open_runtime`, so the screen
 runs exactly the jobs `serve` runs and starts none of its own. Exit codes as in cli/__init__.py.
+
+The screen opens the runtime after its first paint (tui/boot.py, issue 15): nothing on the way to
+the App may import the runtime or the storage stack (tests/tui/test_launch.py checks it).
 """
 
 from __future__ import annotations
@@ -11,9 +14,14 @@ import argparse
 import sys
 import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kanban_terminal.config import MqttSettings, TerminalConfig, demo_config_path
+
+if TYPE_CHECKING:
+    from kanban_terminal.runtime import Runtime
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -61,43 +69,59 @@ def add_headless_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentPars
 
 def cmd_run(args: argparse.Namespace, load: Load, data_dir: DataDir, *, demo: bool = False) -> int:
     from kanban_terminal.logging_setup import setup_logging
-    from kanban_terminal.runtime import resolve_mqtt
 
     cfg = load(args)
     setup_logging(data_dir(args), stderr=False)  # the screen owns the terminal: file only
-    return run_screen(cfg, data_dir(args), resolve_mqtt(cfg, args.mqtt), demo=demo)
+
+    def broker() -> MqttSettings | None:  # on the boot thread: the runtime package is imported there
+        from kanban_terminal.runtime import resolve_mqtt
+
+        return resolve_mqtt(cfg, args.mqtt)  # its URL was checked before any verb ran (cli main)
+
+    return run_screen(cfg, data_dir(args), broker, demo=demo)
 
 
 def run_screen(
     cfg: TerminalConfig,
     data_dir: Path,
-    mqtt: MqttSettings | None,
+    mqtt: MqttSettings | None | Callable[[], MqttSettings | None],
     *,
     demo: bool,
     device_view: Callable[[], tuple[tuple[str, str, str], ...]] | None = None,
     demo_hint: str = "",
     kiosk: bool = False,
 ) -> int:
-    """The screen over the terminal's runtime: the same `open_runtime` as `serve`. Kiosk mode:
-    `[keys] kiosk` when the config says, else `run` on and `demo` off (a demo is for trying things
-    out at a desk: it quits with Ctrl+Q; `demo --kiosk` shows the floor's behaviour)."""
-    from kanban_terminal.runtime import open_runtime
+    """The screen over the terminal's runtime: the same `open_runtime` as `serve`, opened on the
+    boot thread once the scan screen is painted (`mqtt` may be a callable resolved there). Kiosk
+    mode: `[keys] kiosk` when the config says, else `run` on and `demo` off (a demo is for trying
+    things out at a desk: it quits with Ctrl+Q; `demo --kiosk` shows the floor's behaviour). A
+    runtime that cannot be opened is shown on the screen, then raised here as before."""
     from kanban_terminal.tui.app import KanbanApp
+    from kanban_terminal.tui.boot import RuntimeBoot
 
-    with open_runtime(cfg, data_dir, mqtt) as runtime:
+    def opener(stack: ExitStack) -> Runtime:
+        from kanban_terminal.runtime import open_runtime
+
+        settings = mqtt() if callable(mqtt) else mqtt
+        runtime = stack.enter_context(open_runtime(cfg, data_dir, settings))
         if demo:
             _enrol_demo_team_leads(runtime.terminal)
-        app = KanbanApp(
-            runtime.terminal,
-            runtime=runtime,
-            demo=demo,
-            device_view=device_view,
-            demo_hint=demo_hint,
-            kiosk=kiosk or (cfg.keys.kiosk if cfg.keys.kiosk is not None else not demo),
-        )
+        return runtime
+
+    boot = RuntimeBoot(cfg, opener)
+    app = KanbanApp(
+        boot=boot,
+        demo=demo,
+        device_view=device_view,
+        demo_hint=demo_hint,
+        kiosk=kiosk or (cfg.keys.kiosk if cfg.keys.kiosk is not None else not demo),
+    )
+    try:
         # No gc.collect + freeze here: 0.18 s before the first paint on the shared box; the App does
-        # it right after its first paint (app.py `_freeze_start_up`), the runtime's objects included.
+        # it once the runtime is up (start_app.py `freeze_start_up`), the runtime's objects included.
         app.run()
+    finally:
+        boot.close()  # the runtime's jobs, then the database, as open_runtime's block did
     return EXIT_OK
 
 

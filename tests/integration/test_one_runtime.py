@@ -58,8 +58,9 @@ def test_serve_and_the_screen_start_the_same_jobs_and_the_screen_none_of_its_own
 
     def headless_run(self: KanbanApp) -> None:
         async def autopilot(pilot: Pilot[None]) -> None:
-            for _ in range(400):  # the link subscribed and the port open, as seen by the App
-                if self.runtime.subscribed() and self.scanner_states["ST10"]:
+            for _ in range(400):  # the runtime opened after the first paint (tui/boot.py), the link
+                # subscribed and the port open, as seen by the App
+                if self.runtime_ready and self.runtime.subscribed() and self.scanner_states["ST10"]:
                     break
                 await pilot.pause(0.05)
             # Exclusive workers (the status and andon reads) are cancelled when a newer one starts,
