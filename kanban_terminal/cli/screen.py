@@ -62,7 +62,7 @@ def add_headless_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentPars
         "upstream", help="run a supermarket / warehouse peer that answers requests over MQTT"
     )
     common(upstream)
-    from kanban_terminal.runtime.serve import add_instance_arguments
+    from kanban_terminal.peer_arguments import add_instance_arguments
 
     add_instance_arguments(upstream)
 

@@ -35,9 +35,8 @@ CARDS = ("B1001Z", "B1101T", "B1201L")  # three loops: each scan raises a reques
 
 WATCH = """
 import json, sys, threading
-from pathlib import Path
 
-FORBIDDEN = ("sqlalchemy", "sqlmodel", "alembic", "kanban_terminal.storage.tables")
+FORBIDDEN = ("sqlalchemy", "sqlmodel", "alembic", "kanban_terminal.storage.tables", "kanban_terminal.runtime")
 seen = {"ready": False, "early": [], "late": [], "opened": False}
 
 
@@ -65,8 +64,7 @@ async def ready(self):
 
 App._ready = ready
 
-from kanban_terminal.cli import screen
-from kanban_terminal.config import load_config
+from kanban_terminal.cli import main
 from kanban_terminal.tui.app import KanbanApp
 
 
@@ -83,15 +81,15 @@ def headless(self):
 
 
 KanbanApp.run = headless
-screen.run_screen(load_config(Path(sys.argv[1])), Path(sys.argv[2]), None, demo=False)
-print(json.dumps(seen))
+code = main(["run", "--config", sys.argv[1], "--data-dir", sys.argv[2]])  # as `kanban-terminal run`
+print(json.dumps({**seen, "code": code}))
 """
 
 
 def test_the_storage_stack_is_imported_after_the_first_screen_and_off_its_thread(tmp_path: Path) -> None:
-    """On main before this change, `run` imported sqlalchemy, sqlmodel and the tables on the main
-    thread before the App existed (`early`); now only the boot thread imports them, once the
-    scan screen is ready."""
+    """On main before this change, `run` imported sqlalchemy, sqlmodel, alembic, the tables and the
+    runtime on the main thread before the App existed (`early`: the CLI's parser alone imported the
+    runtime package); now only the boot thread imports them, once the scan screen is ready."""
     script = tmp_path / "watch.py"
     script.write_text(WATCH)
     done = subprocess.run(
@@ -102,7 +100,7 @@ def test_the_storage_stack_is_imported_after_the_first_screen_and_off_its_thread
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["early"] == []
     assert {"sqlalchemy", "sqlmodel", "kanban_terminal.storage.tables"} <= set(seen["late"])
-    assert seen["opened"] is True
+    assert seen["opened"] is True and seen["code"] == 0
 
 
 def _gated_boot(data_dir: Path, gate: threading.Event) -> RuntimeBoot:
