@@ -11,6 +11,7 @@ the App may import the runtime or the storage stack (tests/tui/test_launch.py ch
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -28,6 +29,10 @@ EXIT_OK, EXIT_USAGE = 0, 2
 Common = Callable[[argparse.ArgumentParser], None]
 Load = Callable[[argparse.Namespace], TerminalConfig]
 DataDir = Callable[[argparse.Namespace], Path]
+
+Broker = Callable[[ExitStack], MqttSettings | None]
+"""Where the runtime connects, found on the boot thread; what it starts (the demo's broker) is entered
+on the stack, closed after the runtime."""
 
 DEMO_PIN = "4711"
 
@@ -73,7 +78,7 @@ def cmd_run(args: argparse.Namespace, load: Load, data_dir: DataDir, *, demo: bo
     cfg = load(args)
     setup_logging(data_dir(args), stderr=False)  # the screen owns the terminal: file only
 
-    def broker() -> MqttSettings | None:  # on the boot thread: the runtime package is imported there
+    def broker(_stack: ExitStack) -> MqttSettings | None:  # on the boot thread, as the runtime's import
         from kanban_terminal.runtime import resolve_mqtt
 
         return resolve_mqtt(cfg, args.mqtt)  # its URL was checked before any verb ran (cli main)
@@ -84,7 +89,7 @@ def cmd_run(args: argparse.Namespace, load: Load, data_dir: DataDir, *, demo: bo
 def run_screen(
     cfg: TerminalConfig,
     data_dir: Path,
-    mqtt: MqttSettings | None | Callable[[], MqttSettings | None],
+    mqtt: MqttSettings | None | Broker,
     *,
     demo: bool,
     device_view: Callable[[], tuple[tuple[str, str, str], ...]] | None = None,
@@ -92,7 +97,7 @@ def run_screen(
     kiosk: bool = False,
 ) -> int:
     """The screen over the terminal's runtime: the same `open_runtime` as `serve`, opened on the
-    boot thread once the scan screen is painted (`mqtt` may be a callable resolved there). Kiosk
+    boot thread once the scan screen is painted (`mqtt` may be a `Broker` called there). Kiosk
     mode: `[keys] kiosk` when the config says, else `run` on and `demo` off (a demo is for trying
     things out at a desk: it quits with Ctrl+Q; `demo --kiosk` shows the floor's behaviour). A
     runtime that cannot be opened is shown on the screen, then raised here as before."""
@@ -102,7 +107,7 @@ def run_screen(
     def opener(stack: ExitStack) -> Runtime:
         from kanban_terminal.runtime import open_runtime
 
-        settings = mqtt() if callable(mqtt) else mqtt
+        settings = mqtt(stack) if callable(mqtt) else mqtt
         runtime = stack.enter_context(open_runtime(cfg, data_dir, settings))
         if demo:
             _enrol_demo_team_leads(runtime.terminal)
@@ -145,11 +150,12 @@ def cmd_demo(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     from kanban_terminal.adapters.demo_hardware import (
         BIN,
         DEVICE,
+        MOSQUITTO_NEEDED,
         HardwareUnavailable,
+        SimulatedStation,
         with_simulated_station,
     )
     from kanban_terminal.logging_setup import setup_logging
-    from kanban_terminal.runtime import start_demo_environment
 
     if args.config is None:
         args.config = demo_config_path()
@@ -158,17 +164,31 @@ def cmd_demo(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     hint = ""
     try:
         if hardware:
+            if shutil.which("mosquitto") is None:  # before the screen: the embedded broker would be
+                raise HardwareUnavailable(MOSQUITTO_NEEDED)  # amqtt, which the station refuses
             cfg, card = with_simulated_station(cfg)
             hint = f"Simulated station {DEVICE}: bin {BIN} holds card {card}; its lamp is on the status bar."
         with tempfile.TemporaryDirectory(prefix="kanban-demo-") as tmp:
             data = Path(args.data_dir) if args.data_dir else Path(tmp)
             setup_logging(data, stderr=False)
-            with start_demo_environment(cfg, data, hardware=hardware) as env:
-                view = env.station.status_items if env.station else None
-                kiosk = bool(getattr(args, "kiosk", False))
-                return run_screen(
-                    cfg, data, env.mqtt, demo=True, device_view=view, demo_hint=hint, kiosk=kiosk
-                )
+            stations: list[SimulatedStation] = []
+
+            def environment(stack: ExitStack) -> MqttSettings | None:
+                # On the boot thread, after the first paint (tui/boot.py): the broker, the peer and
+                # the simulators start there, and stop after the runtime, as when they wrapped it.
+                from kanban_terminal.runtime import start_demo_environment
+
+                env = stack.enter_context(start_demo_environment(cfg, data, hardware=hardware))
+                stations.extend([env.station] if env.station else [])
+                return env.mqtt
+
+            def view() -> tuple[tuple[str, str, str], ...]:
+                return stations[0].status_items() if stations else ()
+
+            kiosk = bool(getattr(args, "kiosk", False))
+            return run_screen(
+                cfg, data, environment, demo=True, device_view=view, demo_hint=hint, kiosk=kiosk
+            )
     except HardwareUnavailable as exc:
         print(f"kanban-terminal demo: {exc}", file=sys.stderr)
         return EXIT_USAGE

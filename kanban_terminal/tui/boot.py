@@ -69,7 +69,10 @@ class RuntimeBoot:
 
     Made by `cli/screen.py`, which calls `close` after the App has stopped: it waits for an opening
     still under way, closes what was opened (jobs, then the database, as `open_runtime`'s block did)
-    and re-raises a failure to open.
+    and re-raises a failure to open. What is opened is closed on the same thread, which lives until
+    then: a process started there (the demo's broker) is stopped by the kernel when the *thread* that
+    started it ends (PR_SET_PDEATHSIG, prctl(2); adapters/embedded_broker.py), which in a first
+    version killed the demo's broker 3 s after start-up.
     """
 
     def __init__(self, config: TerminalConfig, opener: Callable[[ExitStack], Runtime]) -> None:
@@ -81,7 +84,9 @@ class RuntimeBoot:
         self._opener = opener
         self._stack = ExitStack()
         self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
         self.error: BaseException | None = None
+        self._close_error: BaseException | None = None
 
     def start(self, deliver: Callable[[Message], object]) -> None:
         """Open on a thread of its own; `deliver` (the App's thread-safe `post_message`) gets
@@ -100,16 +105,25 @@ class RuntimeBoot:
             log.exception("the runtime could not be opened")
             self.error = exc
             deliver(RuntimeFailed(str(exc) or type(exc).__name__))
-            return
-        deliver(RuntimeOpened(runtime))
+        else:
+            deliver(RuntimeOpened(runtime))
+        self._closing.wait()
+        try:
+            self._stack.close()
+        except BaseException as exc:  # re-raised by close(), on the caller's thread
+            self._close_error = exc
 
     def close(self) -> None:
         """After the App has stopped: close what was opened; re-raise a failure to open."""
+        self._closing.set()
         if self._thread is not None:
             self._thread.join()
-        self._stack.close()
+        else:
+            self._stack.close()
         if self.error is not None:
             raise self.error
+        if self._close_error is not None:
+            raise self._close_error
 
 
 class EarlyReads(Generic[T]):

@@ -190,3 +190,32 @@ def test_a_runtime_that_cannot_open_is_shown_and_run_exits_as_before(
     assert code == EXIT_FAILED
     assert "not started" in shown["status"]
     assert shown["reason"] and shown["reason"] in err and err.startswith("kanban-terminal run: ")
+
+
+@pytest.mark.broker
+def test_the_demo_broker_started_after_the_first_paint_outlives_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`demo` starts its broker, peer and sensors on the boot thread; a process started there dies
+    when that thread ends (PR_SET_PDEATHSIG), which in a first version killed the broker right after
+    the start. A scan made once the runtime is up must still reach the peer and come back accepted."""
+    events: list[str] = []
+
+    def accepted() -> bool:
+        with sqlite3.connect(f"file:{tmp_path / 'terminal.db'}?mode=ro", uri=True) as db:
+            rows = db.execute("SELECT event FROM card_log WHERE card_id = ? ORDER BY id", (CARDS[0],))
+            events[:] = [r[0] for r in rows]
+        return "accepted" in events
+
+    def headless(self: KanbanApp) -> None:
+        async def autopilot(pilot: Pilot[None]) -> None:
+            await _until(pilot, lambda: self.runtime_ready and self.runtime.subscribed(), "runtime up")
+            await pilot.press(*CARDS[0], "enter")
+            await _until(pilot, accepted, f"{CARDS[0]} accepted by the demo's peer")
+            self.exit()
+
+        App.run(self, headless=True, size=(80, 24), auto_pilot=autopilot)
+
+    monkeypatch.setattr(KanbanApp, "run", headless)
+    assert main(["demo", "--data-dir", str(tmp_path)]) == 0
+    assert events[:3] == ["registered", "bin_empty", "request_raised"]
