@@ -22,6 +22,8 @@ from kanban_terminal.tui.widgets.status_bar import LinkView
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from textual.timer import Timer
+
     from kanban_terminal.runtime import Runtime
     from kanban_terminal.services.events import ScanOutcome
     from kanban_terminal.services.queries import Status
@@ -74,6 +76,7 @@ class StartAppMixin(_Base):
     _early: EarlyReads[tuple[str, bool, str]]
     _link_view_of: Callable[[Status | None], LinkView]
     _unsubscribe: Callable[[], None] | None
+    _starting_clock: Timer
     runtime_ready = False
     """The runtime is wired (set on the App's loop, once); until then scans are held."""
     boot_failed = ""
@@ -92,6 +95,8 @@ class StartAppMixin(_Base):
     def on_mount(self) -> None:
         if self._boot is None:
             self._wire()
+        else:  # the clock moves while the runtime opens (1-3 s on a busy box); `_wire` takes over
+            self._starting_clock = self.set_interval(1.0, self.refresh_screen, name="starting-clock")
 
     def on_ready(self) -> None:
         if self._boot is None:
@@ -124,6 +129,7 @@ class StartAppMixin(_Base):
         self.runtime_ready = True
 
     def on_runtime_opened(self, message: RuntimeOpened) -> None:
+        self._starting_clock.stop()
         self._take(message.runtime.terminal, message.runtime)
         self._wire()
         self._record_early_reads()
@@ -135,8 +141,10 @@ class StartAppMixin(_Base):
         self.link_view = LinkView("not started", None, 0, None)
         self.refresh_screen()
         self.bell()
+        held = self._early.held()
+        lost = f"\n{held} scan(s) read while starting NOT recorded." if held else ""
         self.notify(
-            f"{message.reason}\nClosing in {BOOT_FAILED_SHOWN_S:.0f} s, or now with a function key.",
+            f"{message.reason}{lost}\nClosing in {BOOT_FAILED_SHOWN_S:.0f} s, or now with a function key.",
             title="The terminal could not start",
             severity="error",
             timeout=BOOT_FAILED_SHOWN_S,
@@ -157,6 +165,10 @@ class StartAppMixin(_Base):
 
     def submit_scan(self, code: str, confirmed: bool = False, source: str = "keyboard") -> object:
         """The scan path: recorded by the runtime, or held in order until it is up."""
+        if self.boot_failed:  # never say "recorded later" for a read that never will be
+            self.bell()
+            self.notify(f"{code} NOT recorded: the terminal could not start.", severity="error")
+            return None
         if self._early.hold((code, confirmed, source)):
             self.notify(f"{code} read: recorded as soon as the terminal has started.", timeout=3)
             return None

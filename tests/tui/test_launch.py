@@ -21,6 +21,7 @@ from textual.pilot import Pilot
 from kanban_terminal.cli import EXIT_FAILED, main
 from kanban_terminal.config import demo_config_path
 from kanban_terminal.runtime import Runtime, open_runtime
+from kanban_terminal.services.instance_lock import DataDirBusy
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.boot import RuntimeBoot
@@ -219,3 +220,39 @@ def test_the_demo_broker_started_after_the_first_paint_outlives_the_start(
     monkeypatch.setattr(KanbanApp, "run", headless)
     assert main(["demo", "--data-dir", str(tmp_path)]) == 0
     assert events[:3] == ["registered", "bin_empty", "request_raised"]
+
+
+async def test_scans_held_for_a_runtime_that_cannot_open_are_said_not_recorded(tmp_path: Path) -> None:
+    """The hold promised "recorded as soon as the terminal has started": when it cannot start, the
+    screen must say those reads were not recorded, and refuse later ones in the same words."""
+    holder = Terminal.open(demo_config(), tmp_path, long_running=True)  # another `run` holds the dir
+    gate = threading.Event()
+    boot = _gated_boot(tmp_path, gate)
+    app = KanbanApp(boot=boot)
+    notes: list[str] = []
+    real_notify = app.notify
+
+    def notify(message: str, **kwargs: object) -> None:
+        notes.append(message)
+        real_notify(message, **kwargs)  # type: ignore[arg-type]
+
+    app.notify = notify  # type: ignore[method-assign]
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press(*CARDS[0], "enter")
+            await _until(pilot, lambda: app._early.held() == 1, "the read held")
+            gate.set()
+            await _until(pilot, lambda: bool(app.boot_failed), "the failure shown")
+            assert any(
+                "already running" in n and "1 scan(s) read while starting NOT recorded" in n for n in notes
+            )
+            await pilot.press(*CARDS[1], "enter")
+            await pilot.pause()
+            assert any(n.startswith(f"{CARDS[1]} NOT recorded") for n in notes)
+        with pytest.raises(DataDirBusy, match="already running"):
+            boot.close()
+    finally:
+        holder.close()
+    db = sqlite3.connect(tmp_path / "terminal.db")
+    assert db.execute("SELECT count(*) FROM card_log WHERE event = 'request_raised'").fetchone() == (0,)
