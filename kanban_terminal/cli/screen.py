@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from kanban_terminal.config import MqttSettings, TerminalConfig, demo_config_path
 
 if TYPE_CHECKING:
+    from kanban_terminal.adapters.demo_hardware import SimulatedStation
     from kanban_terminal.runtime import Runtime
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -147,51 +148,54 @@ def _enrol_demo_team_leads(terminal: object) -> None:
 
 def cmd_demo(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     """A demo line: embedded broker, supermarket peer and simulated bin sensors, in a throw-away dir."""
+    if args.config is None:
+        args.config = demo_config_path()
+    cfg = load(args)
+    if not getattr(args, "simulated_hardware", False):
+        return _demo_screen(args, cfg, hardware=False, hint="")
+    # Imported only when asked for: the station's bridge brings paho and pyserial, ~0.1 s of CPU
+    # before the first screen otherwise (issue 15).
     from kanban_terminal.adapters.demo_hardware import (
         BIN,
         DEVICE,
         MOSQUITTO_NEEDED,
         HardwareUnavailable,
-        SimulatedStation,
         with_simulated_station,
     )
-    from kanban_terminal.logging_setup import setup_logging
 
-    if args.config is None:
-        args.config = demo_config_path()
-    cfg = load(args)
-    hardware = bool(getattr(args, "simulated_hardware", False))
-    hint = ""
     try:
-        if hardware:
-            if shutil.which("mosquitto") is None:  # before the screen: the embedded broker would be
-                raise HardwareUnavailable(MOSQUITTO_NEEDED)  # amqtt, which the station refuses
-            cfg, card = with_simulated_station(cfg)
-            hint = f"Simulated station {DEVICE}: bin {BIN} holds card {card}; its lamp is on the status bar."
-        with tempfile.TemporaryDirectory(prefix="kanban-demo-") as tmp:
-            data = Path(args.data_dir) if args.data_dir else Path(tmp)
-            setup_logging(data, stderr=False)
-            stations: list[SimulatedStation] = []
-
-            def environment(stack: ExitStack) -> MqttSettings | None:
-                # On the boot thread, after the first paint (tui/boot.py): the broker, the peer and
-                # the simulators start there, and stop after the runtime, as when they wrapped it.
-                from kanban_terminal.runtime import start_demo_environment
-
-                env = stack.enter_context(start_demo_environment(cfg, data, hardware=hardware))
-                stations.extend([env.station] if env.station else [])
-                return env.mqtt
-
-            def view() -> tuple[tuple[str, str, str], ...]:
-                return stations[0].status_items() if stations else ()
-
-            kiosk = bool(getattr(args, "kiosk", False))
-            return run_screen(
-                cfg, data, environment, demo=True, device_view=view, demo_hint=hint, kiosk=kiosk
-            )
+        if shutil.which("mosquitto") is None:  # before the screen: the embedded broker would be amqtt,
+            raise HardwareUnavailable(MOSQUITTO_NEEDED)  # which the station refuses
+        cfg, card = with_simulated_station(cfg)
+        hint = f"Simulated station {DEVICE}: bin {BIN} holds card {card}; its lamp is on the status bar."
+        return _demo_screen(args, cfg, hardware=True, hint=hint)
     except HardwareUnavailable as exc:
         print(f"kanban-terminal demo: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _demo_screen(args: argparse.Namespace, cfg: TerminalConfig, *, hardware: bool, hint: str) -> int:
+    from kanban_terminal.logging_setup import setup_logging
+
+    with tempfile.TemporaryDirectory(prefix="kanban-demo-") as tmp:
+        data = Path(args.data_dir) if args.data_dir else Path(tmp)
+        setup_logging(data, stderr=False)
+        stations: list[SimulatedStation] = []
+
+        def environment(stack: ExitStack) -> MqttSettings | None:
+            # On the boot thread, after the first paint (tui/boot.py): the broker, the peer and the
+            # simulators start there, and stop after the runtime, as when they wrapped it.
+            from kanban_terminal.runtime import start_demo_environment
+
+            env = stack.enter_context(start_demo_environment(cfg, data, hardware=hardware))
+            stations.extend([env.station] if env.station else [])
+            return env.mqtt
+
+        def view() -> tuple[tuple[str, str, str], ...]:
+            return stations[0].status_items() if stations else ()
+
+        kiosk = bool(getattr(args, "kiosk", False))
+        return run_screen(cfg, data, environment, demo=True, device_view=view, demo_hint=hint, kiosk=kiosk)
 
 
 def cmd_serve(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
