@@ -25,7 +25,6 @@ from kanban_terminal.config_keyboard import key_label
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
 from kanban_terminal.domain.codes import normalise_code
 from kanban_terminal.domain.scans import OutcomeKind, Verdict
-from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services.events import (
     CardsChanged,
     RequestRaised,
@@ -36,6 +35,7 @@ from kanban_terminal.services.events import (
 from kanban_terminal.tui.andon_app import AndonAppMixin
 from kanban_terminal.tui.boot import EarlyReads, RuntimeBoot
 from kanban_terminal.tui.handover_app import HandoverAppMixin
+from kanban_terminal.tui.link_views import link_view_from, offline_link
 from kanban_terminal.tui.messages import BusEvent
 from kanban_terminal.tui.palette import FLOOR_THEME
 from kanban_terminal.tui.scanner_wins import ScannerWinsMixin
@@ -54,7 +54,7 @@ from kanban_terminal.tui.widgets.status_bar import LinkView
 if TYPE_CHECKING:
     # Not imported to paint the first screen: they bring the storage stack (issue 15, tui/boot.py).
     from kanban_terminal.config import TerminalConfig
-    from kanban_terminal.runtime import LinkStatus, Runtime
+    from kanban_terminal.runtime import Runtime
     from kanban_terminal.services.queries import Status
     from kanban_terminal.services.signals import SignalRejected
     from kanban_terminal.services.terminal import Terminal
@@ -164,7 +164,7 @@ class KanbanApp(
         self.demo = demo
         if link_view is None and (runtime is not None or boot is not None):
             link_view = self._runtime_link
-        self._link_view_of = link_view or _offline_link
+        self._link_view_of = link_view or offline_link
         self._device_view = device_view or tuple
         self._boot = boot
         self._kiosk = kiosk
@@ -375,23 +375,3 @@ _HEADLINE_WORDS = {
     OutcomeKind.MISREAD: "Not read",
     OutcomeKind.FAILED: "NOT SAVED",
 }
-
-
-def _offline_link(status: Status | None) -> LinkView:
-    """Link view for an app shown without background services (tests): everything stays queued."""
-    queued = status.queued if status else 0
-    oldest = status.oldest_queued_at if status else None
-    return LinkView("offline (no upstream link)", None, queued, oldest, unsent=queued)
-
-
-def link_view_from(link: LinkStatus) -> LinkView:
-    """Status-bar view of the running services' link state."""
-    state = "offline (no broker configured)" if link.state == "disabled" else link.state
-    return LinkView(
-        state,
-        link.since,
-        link.queued,
-        link.oldest_at,
-        unsent=link.unsent,
-        last_error=escape_external(link.last_error, 60),
-    )
