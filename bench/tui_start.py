@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SOCKET = "kt-bench"
+SOCKET = f"kt-bench-{os.getpid()}"  # its own tmux server: other sessions on this box run this bench too
 SIZE = ("80", "24")
 BARE_APP = """
 from textual.app import App
