@@ -12,9 +12,18 @@
      scan       `send-keys CARD Enter` (a wedge scanner's whole read at once) until the banner names
                 the card, against the same run's key-echo floor: one typed character in the bare
                 Textual app until it shows.
+   `--baseline-root DIR` also launches `run` from another checkout (e.g. `git archive main | tar -x
+   -C DIR`) in every run, interleaved, so before and after are measured in the same minutes.
    Every figure is read by polling `tmux capture-pane`, so the polling cost (a tmux client per poll)
    is in the floors exactly as in the figures; compare with the floors, not with zero. Prints
    p50 / p95 / p99 and max. Runs the apps under their own tmux server (-L), killed at the end.
+
+3. `python bench/tui_start.py cpu [--runs 7] [--baseline-root DIR]`: CPU seconds (user + sys, all
+   threads, from the interpreter's start) to the first paint, in fresh processes, headless: a bare
+   Textual app, `kanban-terminal run` through the CLI's `main`, and the same from another checkout.
+   Each process reports right after the refresh that follows Textual's ready, then `os._exit`s.
+   On a shared box, CPU time moves far less with load than wall time does (perf's instruction
+   counter is not available in this VM), so this is the start-up figure to compare across runs.
 """
 
 from __future__ import annotations
@@ -49,6 +58,74 @@ class Bare(App[None]):
         event.input.value = ""
 Bare().run()
 """
+
+
+FIRST_PAINT_HOOK = """
+import os, time
+from textual.app import App
+_real_ready = App._ready
+async def _ready(self):
+    await _real_ready(self)
+    def up():  # the runtime open too (an App opened before it has no `runtime_ready`: up at once)
+        if getattr(self, "runtime_ready", True):
+            print(f"UP {time.process_time():.4f}", flush=True)
+            os._exit(0)
+    def report():
+        print(f"FIRST_PAINT {time.process_time():.4f}", flush=True)
+        up()
+        self.set_interval(0.01, up)
+    self.call_after_refresh(report)
+App._ready = _ready
+_real_run = App.run
+App.run = lambda self, *a, **k: _real_run(self, headless=True, size=(80, 24))
+"""
+
+
+def _cpu_to_first_paint(code: str, cwd: Path) -> tuple[float, float, float]:
+    """(CPU s to the first paint, CPU s until the runtime is up, wall s) from a fresh interpreter."""
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_PAINT_HOOK + code],
+        capture_output=True, text=True, cwd=cwd, check=False, timeout=120,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    marks = dict(ln.split() for ln in out.stdout.splitlines() if ln.startswith(("FIRST_PAINT ", "UP ")))
+    if len(marks) != 2:
+        raise RuntimeError(f"no first paint from {cwd}: {out.stderr[-2000:]}")
+    return float(marks["FIRST_PAINT"]), float(marks["UP"]), wall
+
+
+def bench_cpu(runs: int, baseline: Path | None) -> None:
+    config = ROOT / "config" / "demo.toml"
+    load = os.getloadavg()
+    figures: dict[str, list[tuple[float, float, float]]] = {"bare": [], "run": [], "baseline": []}
+    with tempfile.TemporaryDirectory(prefix="kt-cpu-bench-") as tmp:
+        warm, _cards = warm_data_dir(config, Path(tmp) / "warm")
+        for i in range(runs):  # interleaved: each run measures every kind in the same minutes
+            figures["bare"].append(_cpu_to_first_paint(BARE_APP, ROOT))
+            for kind, root in (("run", ROOT), ("baseline", baseline)):
+                if root is None:
+                    continue
+                data = Path(tmp) / f"{kind}{i}"
+                shutil.copytree(warm, data)
+                argv = ["run", "--config", str(config), "--data-dir", str(data)]
+                run = f"from kanban_terminal.cli import main; main({argv!r})"
+                figures[kind].append(_cpu_to_first_paint(run, root))
+    print(
+        f"CPU to first paint, headless, {runs} runs each, load average at start {load[0]:.2f} {load[1]:.2f}"
+    )
+    bare_cpu = statistics.median(c for c, _, _ in figures["bare"])
+    print("  CPU medians: to the first paint (x bare), to the runtime up; wall median to the exit")
+    for kind, values in figures.items():
+        if not values:
+            continue
+        cpu = statistics.median(c for c, _, _ in values)
+        up = statistics.median(u for _, u, _ in values)
+        wall = statistics.median(w for _, _, w in values)
+        where = f"  ({baseline})" if kind == "baseline" else ""
+        ms = f"{cpu * 1000:7.1f} ms ({cpu / bare_cpu:4.2f}x)  {up * 1000:7.1f} ms  {wall * 1000:7.1f} ms"
+        print(f"  {kind:9s} {ms}{where}")
 
 
 def _headless_child() -> None:
@@ -95,6 +172,15 @@ def screen_text() -> str:
     return tmux("capture-pane", "-p", "-t", "b")
 
 
+def wait_gone(text: str, limit_s: float = 60.0) -> float:
+    """Poll the pane until `text` is no longer on it; returns the perf_counter time."""
+    end = time.perf_counter() + limit_s
+    while time.perf_counter() < end:
+        if text not in screen_text():
+            return time.perf_counter()
+    raise TimeoutError(f"{text!r} stayed; the screen was:\n{screen_text()}")
+
+
 def wait_for(text: str, limit_s: float = 60.0) -> float:
     """Poll the pane until `text` shows; returns the perf_counter time it was first seen."""
     end = time.perf_counter() + limit_s
@@ -104,10 +190,10 @@ def wait_for(text: str, limit_s: float = 60.0) -> float:
     raise TimeoutError(f"{text!r} never showed; the screen was:\n{screen_text()}")
 
 
-def launch(command: str, ready_text: str) -> float:
-    """Start `command` in a fresh 80x24 pane; seconds until `ready_text` shows."""
+def launch(command: str, ready_text: str, root: Path = ROOT) -> float:
+    """Start `command` in a fresh 80x24 pane, in `root`; seconds until `ready_text` shows."""
     tmux("kill-session", "-t", "b")
-    env = f"cd {ROOT} && TERM=xterm-256color exec {command}"
+    env = f"cd {root} && TERM=xterm-256color PYTHONDONTWRITEBYTECODE=1 exec {command}"
     for _attempt in range(3):
         t0 = time.perf_counter()
         started = subprocess.run(
@@ -169,13 +255,15 @@ def pcts(values: list[float]) -> str:
     return f"p50 {at(0.50):7.1f}  p95 {at(0.95):7.1f}  p99 {at(0.99):7.1f}  max {ordered[-1] * 1000:7.1f} ms"
 
 
-def bench_tmux(runs: int, n_scans: int, echoes: int, trace: bool = False) -> None:
+def bench_tmux(
+    runs: int, n_scans: int, echoes: int, trace: bool = False, baseline: Path | None = None
+) -> None:
     if shutil.which("tmux") is None:
         raise SystemExit("tmux is needed: apt-get install -y tmux")
     config = ROOT / "config" / "demo.toml"
     python = sys.executable
     load = os.getloadavg()
-    bare_launch, our_launch, echo, scan = [], [], [], []
+    bare_launch, our_launch, echo, scan, base_launch, our_up = [], [], [], [], [], []
     sent: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory(prefix="kt-tui-bench-") as tmp:
         trace_file = Path(tmp) / "trace.jsonl"
@@ -193,7 +281,15 @@ def bench_tmux(runs: int, n_scans: int, echoes: int, trace: bool = False) -> Non
                 data = Path(tmp) / f"run{i}"
                 shutil.copytree(warm, data)
                 cmd = f"{runner} run --config {config} --data-dir {data}"
+                if baseline is not None:  # the other checkout's `run`, on a copy of the same data
+                    shutil.copytree(warm, Path(tmp) / f"base{i}")
+                    base_cmd = f"{python} -m kanban_terminal run --config {config} --data-dir {tmp}/base{i}"
+                    base_launch.append(launch(base_cmd, "Scan a kanban card", baseline))
+                t0 = time.perf_counter()
                 our_launch.append(launch(cmd, "Scan a kanban card"))
+                # The runtime opens after the first paint (tui/boot.py): scans read meanwhile are
+                # held and recorded once it is up; the scan figures below start after that.
+                our_up.append(wait_gone("Upstream: starting") - t0)
                 time.sleep(1.0)  # let the first status read and andon read settle, as a person would
                 scan.extend(scans(cards, sent))
         finally:
@@ -205,8 +301,13 @@ def bench_tmux(runs: int, n_scans: int, echoes: int, trace: bool = False) -> Non
     print(f"tmux {SIZE[0]}x{SIZE[1]}, {runs} runs, load average at start {load[0]:.2f} {load[1]:.2f}")
     print(f"launch, bare Textual      ({len(bare_launch):4d}): {pcts(bare_launch)}")
     print(f"launch, kanban run        ({len(our_launch):4d}): {pcts(our_launch)}")
+    print(f"  kanban run, runtime up  ({len(our_up):4d}): {pcts(our_up)}  (status bar no longer 'starting')")
     ratio = statistics.median(our_launch) / statistics.median(bare_launch)
     print(f"  median launch ratio run / bare: {ratio:.2f}x (target <= 3x, and <= 1.0 s on a quiet box)")
+    if base_launch:
+        print(f"launch, baseline run      ({len(base_launch):4d}): {pcts(base_launch)}  ({baseline})")
+        base_ratio = statistics.median(base_launch) / statistics.median(bare_launch)
+        print(f"  median launch ratio baseline / bare: {base_ratio:.2f}x")
     print(f"key echo, bare Textual    ({len(echo):4d}): {pcts(echo)}")
     print(f"scan -> banner, kanban    ({len(scan):4d}): {pcts(scan)}")
     p99 = sorted(scan)[min(len(scan) - 1, round(0.99 * len(scan)) - 1)]
@@ -238,15 +339,23 @@ def _report_traces(traces: list[Any], sent: list[tuple[float, float]]) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "tmux":
+    if len(sys.argv) > 1 and sys.argv[1] == "cpu":
+        parser = argparse.ArgumentParser(description="CPU time to the first paint, headless")
+        parser.add_argument("mode")
+        parser.add_argument("--runs", type=int, default=7)
+        parser.add_argument("--baseline-root", type=Path, default=None, help="another checkout's `run` too")
+        args = parser.parse_args()
+        bench_cpu(args.runs, args.baseline_root)
+    elif len(sys.argv) > 1 and sys.argv[1] == "tmux":
         parser = argparse.ArgumentParser(description="TUI launch and scan-to-banner in tmux")
         parser.add_argument("mode")
         parser.add_argument("--runs", type=int, default=5)
         parser.add_argument("--scans", type=int, default=39)
         parser.add_argument("--echoes", type=int, default=60)
         parser.add_argument("--trace", action="store_true", help="the app's own hops (bench/scan_stages.py)")
+        parser.add_argument("--baseline-root", type=Path, default=None, help="another checkout's `run` too")
         args = parser.parse_args()
-        bench_tmux(args.runs, args.scans, args.echoes, args.trace)
+        bench_tmux(args.runs, args.scans, args.echoes, args.trace, args.baseline_root)
     else:
         _headless_child()
 

@@ -30,6 +30,12 @@ _TAKES_OVER = "BS-ST20-PLATE-1"
 """The demo config's simulated sensor whose bin the station watches instead."""
 
 
+MOSQUITTO_NEEDED = (
+    "simulated hardware needs mosquitto (the firmware bridge speaks MQTT 5, the built-in "
+    "amqtt broker only 3.1.1): apt-get install mosquitto, then run the demo again"
+)
+
+
 class HardwareUnavailable(Exception):
     """Simulated hardware cannot run here; the message says what to install or change."""
 
@@ -89,10 +95,7 @@ class SimulatedStation:
         seed: int | None = None,
     ) -> None:
         if mqtt.protocol != "5":
-            raise HardwareUnavailable(
-                "simulated hardware needs mosquitto (the firmware bridge speaks MQTT 5, the built-in "
-                "amqtt broker only 3.1.1): apt-get install mosquitto, then run the demo again"
-            )
+            raise HardwareUnavailable(MOSQUITTO_NEEDED)
         folder.mkdir(parents=True, exist_ok=True)
         self.port_path = folder / f"tty{DEVICE}"
         self.device = DeviceSimulator(DEVICE, link=self.port_path, firmware="demo-sim")

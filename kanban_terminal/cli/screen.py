@@ -3,23 +3,37 @@
 Kept out of cli/__init__.py so the verbs that start the terminal's runtime live together; cli/__init__.py only
 registers them. The screen and `serve` both start the runtime through `open_runtime`, so the screen
 runs exactly the jobs `serve` runs and starts none of its own. Exit codes as in cli/__init__.py.
+
+The screen opens the runtime after its first paint (tui/boot.py, issue 15): nothing on the way to
+the App may import the runtime or the storage stack (tests/tui/test_launch.py checks it).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kanban_terminal.config import MqttSettings, TerminalConfig, demo_config_path
+
+if TYPE_CHECKING:
+    from kanban_terminal.adapters.demo_hardware import SimulatedStation
+    from kanban_terminal.runtime import Runtime
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 Common = Callable[[argparse.ArgumentParser], None]
 Load = Callable[[argparse.Namespace], TerminalConfig]
 DataDir = Callable[[argparse.Namespace], Path]
+
+Broker = Callable[[ExitStack], MqttSettings | None]
+"""Where the runtime connects, found on the boot thread; what it starts (the demo's broker) is entered
+on the stack, closed after the runtime."""
 
 DEMO_PIN = "4711"
 
@@ -54,50 +68,66 @@ def add_headless_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentPars
         "upstream", help="run a supermarket / warehouse peer that answers requests over MQTT"
     )
     common(upstream)
-    from kanban_terminal.runtime.serve import add_instance_arguments
+    from kanban_terminal.peer_arguments import add_instance_arguments
 
     add_instance_arguments(upstream)
 
 
 def cmd_run(args: argparse.Namespace, load: Load, data_dir: DataDir, *, demo: bool = False) -> int:
     from kanban_terminal.logging_setup import setup_logging
-    from kanban_terminal.runtime import resolve_mqtt
 
     cfg = load(args)
     setup_logging(data_dir(args), stderr=False)  # the screen owns the terminal: file only
-    return run_screen(cfg, data_dir(args), resolve_mqtt(cfg, args.mqtt), demo=demo)
+
+    def broker(_stack: ExitStack) -> MqttSettings | None:  # on the boot thread, as the runtime's import
+        from kanban_terminal.runtime import resolve_mqtt
+
+        return resolve_mqtt(cfg, args.mqtt)  # its URL was checked before any verb ran (cli main)
+
+    return run_screen(cfg, data_dir(args), broker, demo=demo)
 
 
 def run_screen(
     cfg: TerminalConfig,
     data_dir: Path,
-    mqtt: MqttSettings | None,
+    mqtt: MqttSettings | None | Broker,
     *,
     demo: bool,
     device_view: Callable[[], tuple[tuple[str, str, str], ...]] | None = None,
     demo_hint: str = "",
     kiosk: bool = False,
 ) -> int:
-    """The screen over the terminal's runtime: the same `open_runtime` as `serve`. Kiosk mode:
-    `[keys] kiosk` when the config says, else `run` on and `demo` off (a demo is for trying things
-    out at a desk: it quits with Ctrl+Q; `demo --kiosk` shows the floor's behaviour)."""
-    from kanban_terminal.runtime import open_runtime
+    """The screen over the terminal's runtime: the same `open_runtime` as `serve`, opened on the
+    boot thread once the scan screen is painted (`mqtt` may be a `Broker` called there). Kiosk
+    mode: `[keys] kiosk` when the config says, else `run` on and `demo` off (a demo is for trying
+    things out at a desk: it quits with Ctrl+Q; `demo --kiosk` shows the floor's behaviour). A
+    runtime that cannot be opened is shown on the screen, then raised here as before."""
     from kanban_terminal.tui.app import KanbanApp
+    from kanban_terminal.tui.boot import RuntimeBoot
 
-    with open_runtime(cfg, data_dir, mqtt) as runtime:
+    def opener(stack: ExitStack) -> Runtime:
+        from kanban_terminal.runtime import open_runtime
+
+        settings = mqtt(stack) if callable(mqtt) else mqtt
+        runtime = stack.enter_context(open_runtime(cfg, data_dir, settings))
         if demo:
             _enrol_demo_team_leads(runtime.terminal)
-        app = KanbanApp(
-            runtime.terminal,
-            runtime=runtime,
-            demo=demo,
-            device_view=device_view,
-            demo_hint=demo_hint,
-            kiosk=kiosk or (cfg.keys.kiosk if cfg.keys.kiosk is not None else not demo),
-        )
+        return runtime
+
+    boot = RuntimeBoot(cfg, opener)
+    app = KanbanApp(
+        boot=boot,
+        demo=demo,
+        device_view=device_view,
+        demo_hint=demo_hint,
+        kiosk=kiosk or (cfg.keys.kiosk if cfg.keys.kiosk is not None else not demo),
+    )
+    try:
         # No gc.collect + freeze here: 0.18 s before the first paint on the shared box; the App does
-        # it right after its first paint (app.py `_freeze_start_up`), the runtime's objects included.
+        # it once the runtime is up (start_app.py `freeze_start_up`), the runtime's objects included.
         app.run()
+    finally:
+        boot.close()  # the runtime's jobs, then the database, as open_runtime's block did
     return EXIT_OK
 
 
@@ -118,36 +148,54 @@ def _enrol_demo_team_leads(terminal: object) -> None:
 
 def cmd_demo(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     """A demo line: embedded broker, supermarket peer and simulated bin sensors, in a throw-away dir."""
-    from kanban_terminal.adapters.demo_hardware import (
-        BIN,
-        DEVICE,
-        HardwareUnavailable,
-        with_simulated_station,
-    )
-    from kanban_terminal.logging_setup import setup_logging
-    from kanban_terminal.runtime import start_demo_environment
-
     if args.config is None:
         args.config = demo_config_path()
     cfg = load(args)
-    hardware = bool(getattr(args, "simulated_hardware", False))
-    hint = ""
+    if not getattr(args, "simulated_hardware", False):
+        return _demo_screen(args, cfg, hardware=False, hint="")
+    # Imported only when asked for: the station's bridge brings paho and pyserial, ~0.1 s of CPU
+    # before the first screen otherwise (issue 15).
+    from kanban_terminal.adapters.demo_hardware import (
+        BIN,
+        DEVICE,
+        MOSQUITTO_NEEDED,
+        HardwareUnavailable,
+        with_simulated_station,
+    )
+
     try:
-        if hardware:
-            cfg, card = with_simulated_station(cfg)
-            hint = f"Simulated station {DEVICE}: bin {BIN} holds card {card}; its lamp is on the status bar."
-        with tempfile.TemporaryDirectory(prefix="kanban-demo-") as tmp:
-            data = Path(args.data_dir) if args.data_dir else Path(tmp)
-            setup_logging(data, stderr=False)
-            with start_demo_environment(cfg, data, hardware=hardware) as env:
-                view = env.station.status_items if env.station else None
-                kiosk = bool(getattr(args, "kiosk", False))
-                return run_screen(
-                    cfg, data, env.mqtt, demo=True, device_view=view, demo_hint=hint, kiosk=kiosk
-                )
+        if shutil.which("mosquitto") is None:  # before the screen: the embedded broker would be amqtt,
+            raise HardwareUnavailable(MOSQUITTO_NEEDED)  # which the station refuses
+        cfg, card = with_simulated_station(cfg)
+        hint = f"Simulated station {DEVICE}: bin {BIN} holds card {card}; its lamp is on the status bar."
+        return _demo_screen(args, cfg, hardware=True, hint=hint)
     except HardwareUnavailable as exc:
         print(f"kanban-terminal demo: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _demo_screen(args: argparse.Namespace, cfg: TerminalConfig, *, hardware: bool, hint: str) -> int:
+    from kanban_terminal.logging_setup import setup_logging
+
+    with tempfile.TemporaryDirectory(prefix="kanban-demo-") as tmp:
+        data = Path(args.data_dir) if args.data_dir else Path(tmp)
+        setup_logging(data, stderr=False)
+        stations: list[SimulatedStation] = []
+
+        def environment(stack: ExitStack) -> MqttSettings | None:
+            # On the boot thread, after the first paint (tui/boot.py): the broker, the peer and the
+            # simulators start there, and stop after the runtime, as when they wrapped it.
+            from kanban_terminal.runtime import start_demo_environment
+
+            env = stack.enter_context(start_demo_environment(cfg, data, hardware=hardware))
+            stations.extend([env.station] if env.station else [])
+            return env.mqtt
+
+        def view() -> tuple[tuple[str, str, str], ...]:
+            return stations[0].status_items() if stations else ()
+
+        kiosk = bool(getattr(args, "kiosk", False))
+        return run_screen(cfg, data, environment, demo=True, device_view=view, demo_hint=hint, kiosk=kiosk)
 
 
 def cmd_serve(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:

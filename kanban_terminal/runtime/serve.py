@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kanban_terminal.config import MqttSettings, TerminalConfig, UpstreamSettings, load_config
+from kanban_terminal.peer_arguments import add_instance_arguments
 from kanban_terminal.peer_settings import parse_partition
 from kanban_terminal.runtime.start_up import freeze_start_up_objects
 from kanban_terminal.topics import check_level
@@ -143,37 +144,6 @@ def start_demo_environment(
 
     with demo_environment(config, data_dir, hardware=hardware) as env:
         yield env
-
-
-def _argument(check: Callable[[str], object]) -> Callable[[str], str]:
-    """An argparse type: `check` raises ValueError with the message; argparse exits 2 with it."""
-
-    def typed(text: str) -> str:
-        try:
-            check(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        return text
-
-    return typed
-
-
-def add_instance_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--instance` and `--partition` of the upstream peer (several peers from one config)."""
-    parser.add_argument(
-        "--instance",
-        default=None,
-        type=_argument(check_level),
-        help="instance name (env KANBAN_INSTANCE): appended to the client id and the data file, so "
-        "peers run from one config do not take each other's broker session over",
-    )
-    parser.add_argument(
-        "--partition",
-        default=None,
-        metavar="I/N",
-        type=_argument(parse_partition),
-        help="serve only share I of N of the loops (no claims)",
-    )
 
 
 def main(argv: list[str] | None = None, *, options: RuntimeOptions | None = None) -> int:

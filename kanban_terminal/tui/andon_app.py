@@ -18,25 +18,7 @@ from textual import work
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.domain.auth import session_expired
 from kanban_terminal.domain.cards import Rejection
-from kanban_terminal.services.andon import (
-    AndonChanged,
-    AndonOutcome,
-    AndonRefused,
-    LineStateChanged,
-    acknowledge_andon,
-    cancel_andon,
-    raise_andon,
-    resolve_andon,
-    shelve_source,
-)
-from kanban_terminal.services.andon_signals import DEVICE_SOURCE
-from kanban_terminal.services.andon_views import AndonBoard, AndonView, LineStateView, read_board
-from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.quality_stop import by_anyone
-from kanban_terminal.services.quit_audit import record_quit, record_quit_refused
-from kanban_terminal.services.suspension import suspend_or_resume
-from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.andon_dialogs import (
     BadgeEntry,
@@ -53,7 +35,14 @@ from kanban_terminal.tui.screens.andon_dialogs import (
 from kanban_terminal.tui.screens.board import BoardScreen
 
 if TYPE_CHECKING:
+    # The use cases are imported where they run: they bring the storage stack, which the first
+    # screen must not wait for (issue 15). `andon_init` runs once the runtime is up (tui/boot.py).
     from textual.app import App
+
+    from kanban_terminal.services.andon import AndonOutcome
+    from kanban_terminal.services.andon_views import AndonBoard, AndonView, LineStateView
+    from kanban_terminal.services.auth import AuthSession
+    from kanban_terminal.services.terminal import Terminal
 
     _Base = App[None]
 else:
@@ -65,12 +54,16 @@ _OnRefusal = Callable[[str, Rejection], None]
 
 class AndonAppMixin(_Base):
     terminal: Terminal
+    auth: AuthSession
+    andon_board: AndonBoard | None = None
 
     def andon_init(self, *, kiosk: bool = False) -> None:
+        from kanban_terminal.services.auth import AuthSession
+
         self.kiosk = kiosk
         """Kiosk mode: no command palette; quitting and cancelling a call need a team lead."""
         self.auth = AuthSession()
-        self.andon_board: AndonBoard | None = None
+        self.andon_board = None
         stations = self.terminal.config.stations
         self.andon_station = stations[0].id if stations else ""
 
@@ -123,6 +116,8 @@ class AndonAppMixin(_Base):
 
     @work(thread=True, group="andon-read", exclusive=True, description="read the andon board")
     def refresh_andon(self) -> None:
+        from kanban_terminal.services.andon_views import read_board
+
         board = read_board(self.terminal)
         self.call_from_thread(self._apply_andon_board, board)
 
@@ -132,6 +127,8 @@ class AndonAppMixin(_Base):
 
     def andon_bus_event(self, event: object) -> None:
         """Called by the App for every bus event (on the event loop)."""
+        from kanban_terminal.services.andon import AndonChanged, AndonRefused, LineStateChanged
+
         if isinstance(event, AndonChanged | LineStateChanged):
             self.refresh_andon()
         if isinstance(event, AndonChanged) and event.action == "escalated":
@@ -166,14 +163,22 @@ class AndonAppMixin(_Base):
             self._quit,
             "QUIT THE TERMINAL: team lead badge and PIN",
             refused="Not quit: in kiosk mode only a team lead may quit the terminal.",
-            on_refusal=lambda badge, why: record_quit_refused(self.terminal, badge, why, source=SOURCE),
+            on_refusal=self._quit_refused,
         )
+
+    def _quit_refused(self, badge: str, why: Rejection) -> None:
+        from kanban_terminal.services.quit_audit import record_quit_refused
+
+        record_quit_refused(self.terminal, badge, why, source=SOURCE)
 
     def _quit(self) -> None:
         self._quit_logged()
 
     @work(thread=True, group="quit", exclusive=True, description="log the quit, then quit")
     def _quit_logged(self) -> None:
+        from kanban_terminal.services.quit_audit import record_quit
+        from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
+
         state = self.auth.state
         try:
             record_quit(self.terminal, state.badge if state else None, source=SOURCE, kiosk=self.kiosk)
@@ -203,6 +208,8 @@ class AndonAppMixin(_Base):
             self._pick_reason(andon_kind)
 
     def _pick_reason(self, kind: AndonKind) -> None:
+        from kanban_terminal.services.andon import raise_andon
+
         cfg = self.terminal.config
 
         def chosen(choice: RaiseChoice | None) -> None:
@@ -253,6 +260,8 @@ class AndonAppMixin(_Base):
         refused: str = "",
         on_refusal: _OnRefusal | None = None,
     ) -> None:
+        from kanban_terminal.services.auth import login
+
         result = login(self.terminal, badge, pin, source=SOURCE)
         if isinstance(result, Rejection):
             if on_refusal is not None:
@@ -265,6 +274,8 @@ class AndonAppMixin(_Base):
 
     def andon_action(self, what: str, view: AndonView) -> None:
         """Acknowledge, resolve or cancel the selected event (from the andon screen)."""
+        from kanban_terminal.services.andon import acknowledge_andon, cancel_andon, resolve_andon
+
         andon = view.andon
         label = f"{andon.kind.value.upper()} {andon.station} {view.reason_label}"
         if what == "acknowledge":
@@ -316,6 +327,8 @@ class AndonAppMixin(_Base):
 
     def _shelve_source_of(self, view: AndonView) -> None:
         """Shelve the device that raised `view` (a chattering button): a team lead's action."""
+        from kanban_terminal.services.andon_signals import DEVICE_SOURCE
+
         source = view.andon.source
         if not source.startswith(DEVICE_SOURCE):
             self.notify(
@@ -332,6 +345,8 @@ class AndonAppMixin(_Base):
             self._ask_minutes(device)
 
     def _ask_minutes(self, device: str) -> None:
+        from kanban_terminal.services.andon import shelve_source
+
         def chosen(entry: ShelveEntry | None) -> None:
             if entry is not None:
                 self.run_andon(
@@ -349,6 +364,8 @@ class AndonAppMixin(_Base):
             self._ask_card()
 
     def _ask_card(self) -> None:
+        from kanban_terminal.services.suspension import suspend_or_resume
+
         def chosen(entry: CardActionEntry | None) -> None:
             if entry is not None:
                 self.run_andon(

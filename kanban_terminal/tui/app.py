@@ -5,13 +5,17 @@ the lost-card check and the serial scanners, for the screen exactly as for `serv
 subscribes to the bus and calls use cases. Scans run in a worker thread through the runtime's scan
 entry (the fsync must never block the screen); what they committed comes back through the bus as
 messages. The App keeps the latest view models; screens show them.
+
+`run` builds the App with a `RuntimeBoot` instead of a runtime (tui/boot.py): the scan screen paints
+from the config alone, then the runtime opens on another thread and is handed over; until then
+scans are held in order and keys that need the runtime say so.
 """
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App
@@ -20,8 +24,6 @@ from textual.binding import Binding
 from kanban_terminal.config_keyboard import key_label
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
 from kanban_terminal.domain.scans import OutcomeKind, Verdict
-from kanban_terminal.domain.text import escape_external
-from kanban_terminal.runtime import LinkStatus, Runtime
 from kanban_terminal.services.events import (
     CardsChanged,
     RequestRaised,
@@ -29,12 +31,11 @@ from kanban_terminal.services.events import (
     ScanOutcome,
     ScanRecorded,
 )
-from kanban_terminal.services.queries import Status, read_status, recent_log
-from kanban_terminal.services.signals import SignalRejected
-from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.tui.andon_app import AndonAppMixin
 from kanban_terminal.tui.badge_reads import read_is_for_scan_path
+from kanban_terminal.tui.boot import EarlyReads, RuntimeBoot
 from kanban_terminal.tui.handover_app import HandoverAppMixin
+from kanban_terminal.tui.link_views import link_view_from, offline_link
 from kanban_terminal.tui.messages import BusEvent
 from kanban_terminal.tui.palette import FLOOR_THEME
 from kanban_terminal.tui.scanner_wins import ScannerWinsMixin
@@ -43,11 +44,20 @@ from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.screens.board import BoardScreen
 from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen, ConfirmResult
 from kanban_terminal.tui.screens.scan import ScanScreen
+from kanban_terminal.tui.start_app import StartAppMixin, log_screen, metrics_screen
 from kanban_terminal.tui.supply_app import SupplyAppMixin
 from kanban_terminal.tui.views import RecentRow, ScreenChrome, TerminalView
 from kanban_terminal.tui.widgets.banner import outcome_expired
 from kanban_terminal.tui.widgets.scan_field import ScanField
 from kanban_terminal.tui.widgets.status_bar import LinkView
+
+if TYPE_CHECKING:
+    # Not imported to paint the first screen: they bring the storage stack (issue 15, tui/boot.py).
+    from kanban_terminal.config import TerminalConfig
+    from kanban_terminal.runtime import Runtime
+    from kanban_terminal.services.queries import Status
+    from kanban_terminal.services.signals import SignalRejected
+    from kanban_terminal.services.terminal import Terminal
 
 __all__ = ["KanbanApp", "RecentRow", "link_view_from"]
 
@@ -78,7 +88,13 @@ _OPERATOR_SOURCES = ("keyboard", "serial")
 
 
 class KanbanApp(
-    ScannerWinsMixin, SupplyAppMixin, AndonAppMixin, HandoverAppMixin, App[None], inherit_bindings=False
+    StartAppMixin,
+    ScannerWinsMixin,
+    SupplyAppMixin,
+    AndonAppMixin,
+    HandoverAppMixin,
+    App[None],
+    inherit_bindings=False,
 ):
     CSS_PATH = "app.tcss"
     TITLE = "kanban-terminal"
@@ -104,11 +120,15 @@ class KanbanApp(
     ENABLE_COMMAND_PALETTE = False  # its Ctrl+P binding is ours (above): kiosk mode refuses it
     _status_after_paint = False  # a board read is queued for after the next paint (on_bus_event)
 
+    terminal: Terminal
+    runtime: Runtime
+
     def __init__(
         self,
-        terminal: Terminal,
+        terminal: Terminal | None = None,
         *,
         runtime: Runtime | None = None,
+        boot: RuntimeBoot | None = None,
         demo: bool = False,
         link_view: Callable[[Status | None], LinkView] | None = None,
         device_view: Callable[[], tuple[tuple[str, str, str], ...]] | None = None,
@@ -116,84 +136,79 @@ class KanbanApp(
         kiosk: bool = False,
     ) -> None:
         """Args:
-        terminal: the terminal shown.
+        terminal: the terminal shown; None with `boot`.
         runtime: the running runtime (its link state, scanner states and scan entry); None shows
             the terminal offline through a runtime that is never started (tests), so no job runs.
+        boot: opens the runtime after the first paint (`run`, `demo`: tui/boot.py), instead of
+            `terminal` and `runtime`.
         link_view: how the status bar's link line is made (default: from `runtime`).
         device_view: status items of simulated devices (the demo's station).
         demo_hint: an extra line for the idle banner of the demo.
         kiosk: no command palette; quitting and cancelling a call need a team lead (andon_app.py).
         """
         super().__init__()
+        if boot is not None:
+            cfg = boot.config
+        elif terminal is not None:
+            cfg = terminal.config
+        else:
+            raise ValueError("KanbanApp needs a terminal or a boot")
+        self.terminal_config: TerminalConfig = cfg
         self.use_command_palette = not kiosk
-        self.set_keymap(terminal.config.keys.binding_keymap())
+        self.set_keymap(cfg.keys.binding_keymap())
         self.register_theme(FLOOR_THEME)  # grey chrome: colour only for the abnormal (palette.py)
         # set_reactive, not `self.theme =`: the watcher queues a second parse of every stylesheet,
         # 0.3-0.4 s of the start on the shared box (cProfile); the theme is dark like the default, so
         # the dark-mode classes the watcher would set are already right.
         self.set_reactive(App.theme, FLOOR_THEME.name)
-        self.terminal = terminal
         self.events_seen = 0
-        self.runtime = runtime if runtime is not None else Runtime(terminal, None)
         self.demo = demo
-        if link_view is None and runtime is not None:
+        if link_view is None and (runtime is not None or boot is not None):
             link_view = self._runtime_link
-        self._link_view_of = link_view or _offline_link
+        self._link_view_of = link_view or offline_link
         self._device_view = device_view or tuple
+        self._boot = boot
+        self._kiosk = kiosk
+        self._early: EarlyReads[tuple[str, bool, str]] = EarlyReads(held=boot is not None)
         self.last_outcome: ScanOutcome | None = None
         self.status: Status | None = None
-        self.link_view: LinkView = self._link_view_of(None)
+        self.link_view = LinkView("starting", None, 0, None)
         self.devices: tuple[tuple[str, str, str], ...] = ()
         self._recent: list[RecentRow] = []
         self._unsubscribe: Callable[[], None] | None = None
-        self.scanner_states: dict[str, bool] = {s.name: False for s in terminal.config.scanners}
+        self.scanner_states: dict[str, bool] = {s.name: False for s in cfg.scanners}
         self._signal_warned: dict[str, datetime] = {}
-        first_card = next(iter(terminal.card_loops), "")
+        first_card = next((card for loop in cfg.loops for card in loop.card_id_list()), "")
         self.idle_text = "Scan a kanban card"
         if demo and first_card:
             self.idle_text += f"\nDemo line: type {first_card} and Enter to scan a card. F2 shows the board."
             self.idle_text += "\nF4 calls help; F6 stops the line (team lead badge E2001, PIN 4711)."
         if demo and demo_hint:
             self.idle_text += f"\n{demo_hint}"
-        self.sub_title = f"{terminal.config.line.name} - terminal {terminal.config.terminal.id}"
-        self.andon_init(kiosk=kiosk)
-        self.scanner_wins_init(terminal.config.wedge, self._is_card)
+        self.sub_title = f"{cfg.line.name} - terminal {cfg.terminal.id}"
+        self.scanner_wins_init(cfg.wedge, self._is_card)
         self._add_modes()
+        if terminal is not None and boot is None:
+            if runtime is None:
+                from kanban_terminal.runtime import Runtime
+
+                runtime = Runtime(terminal, None)
+            self._take(terminal, runtime)
 
     def _add_modes(self) -> None:
         """Each mode's screen gets what it needs at construction (never the App): the chrome, and
         for the log and metrics screens a read-only way to the terminal."""
-        cfg = self.terminal.config
+        cfg = self.terminal_config
         chrome = ScreenChrome(
             cfg.terminal.id, cfg.line.name or cfg.line.id, self.idle_text, cfg.display.live_refresh_seconds
         )
         self.add_mode("scan", lambda: ScanScreen(chrome))
         self.add_mode("board", lambda: BoardScreen(chrome))
         self.add_mode("andon", lambda: AndonScreen(chrome))
-        self.add_mode("log", lambda: _log_screen(chrome, self.terminal))
-        self.add_mode("metrics", lambda: _metrics_screen(chrome, self.terminal))
+        self.add_mode("log", lambda: log_screen(chrome, self.terminal))
+        self.add_mode("metrics", lambda: metrics_screen(chrome, self.terminal))
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def on_mount(self) -> None:
-        def deliver(event: object) -> None:  # from any thread; the App handles it on its loop
-            self.post_message(BusEvent(event))
-
-        self._unsubscribe = self.terminal.bus.subscribe(deliver)
-        # Subscribed first, then read: a port that opened before the App existed is shown too.
-        self.scanner_states.update(self.runtime.scanner_states())
-        self._seed_recent()
-        self.refresh_status()
-        self.set_interval(1.0, self._tick, name="clock")
-        self.set_interval(2.0, self.refresh_status, name="status-poll")
-        self.andon_mount()
-        # Everything built at start-up lives as long as the app: move it out of the collector's way.
-        # Full collections over Textual's widget objects stalled Enter -> banner by ~120 ms every
-        # second or so; frozen, p99 went from 117 ms to ~50 ms (bench/scan_latency.py). Done in
-        # on_ready, after the first frame: the scan field shows first (issue 15, launch time).
-
-    def on_ready(self) -> None:
-        _freeze_start_up()
+    # -- lifecycle (the start: start_app.py) -----------------------------------------------------
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -202,6 +217,8 @@ class KanbanApp(
     def _is_card(self, code: str) -> bool:
         """One of this terminal's cards, or a garbled read of one: a scanner read in a badge field
         goes to the scan path (badge_reads.py)."""
+        if not self.runtime_ready:  # no dialog is open before: only the scan field takes reads
+            return False
         cfg = self.terminal.config
         badges = (p.badge for p in cfg.people)
         return read_is_for_scan_path(code, self.terminal.card_loops, badges, cfg.terminal.max_code_length)
@@ -211,6 +228,8 @@ class KanbanApp(
 
     def _seed_recent(self) -> None:
         """After a restart, show what the log holds, including a scan committed but never shown."""
+        from kanban_terminal.services.queries import recent_log
+
         for line in recent_log(self.terminal, self.terminal.config.terminal.recent_scans):
             if line.card_id is None or line.event == "registered":
                 continue
@@ -227,12 +246,14 @@ class KanbanApp(
         self.submit_scan(event.code)
 
     @work(thread=True, group="scan", description="record a scan")
-    def submit_scan(self, code: str, confirmed: bool = False, source: str = "keyboard") -> ScanOutcome:
+    def _record_scan(self, code: str, confirmed: bool = False, source: str = "keyboard") -> ScanOutcome:
         # The runtime records one scan at a time, in the order read (its serial scanners included);
         # the outcome comes back through the bus.
         return self.runtime.scan(code, source=source, confirmed=confirmed)
 
     def on_bus_event(self, message: BusEvent) -> None:
+        from kanban_terminal.services.signals import SignalRejected  # loaded by the runtime by now
+
         event = message.event
         self.events_seen += 1  # the log and metrics screens follow it (tui/live.py)
         if isinstance(event, ScanRecorded):
@@ -299,6 +320,8 @@ class KanbanApp(
 
     @work(thread=True, group="status", exclusive=True, description="read the board")
     def refresh_status(self) -> None:
+        from kanban_terminal.services.queries import read_status
+
         status = read_status(self.terminal)
         self.call_from_thread(self._apply_status, status)
 
@@ -330,8 +353,9 @@ class KanbanApp(
 
     def terminal_view(self) -> TerminalView:
         """What the screens show, as of now: attributes down."""
+        ready = self.runtime_ready
         return TerminalView(
-            now=self.terminal.clock(),
+            now=self.terminal.clock() if ready else datetime.now(UTC),
             link=self.link_view,
             last_outcome=self.last_outcome,
             scanners=tuple(self.scanner_states.items()),
@@ -339,7 +363,7 @@ class KanbanApp(
             recent=tuple(self._recent),
             status=self.status,
             andon_board=self.andon_board,
-            auth_text=self.auth_text(),
+            auth_text=self.auth_text() if ready else "Terminal starting",
             events_seen=self.events_seen,
         )
 
@@ -361,41 +385,3 @@ _HEADLINE_WORDS = {
     OutcomeKind.MISREAD: "Not read",
     OutcomeKind.FAILED: "NOT SAVED",
 }
-
-
-def _freeze_start_up() -> None:
-    gc.collect()
-    gc.freeze()
-
-
-def _log_screen(chrome: ScreenChrome, terminal: Terminal) -> TerminalScreen:
-    # Imported when first shown, not at start: the first screen is the scan screen (issue 15).
-    from kanban_terminal.tui.screens.log import CardLogReader, LogScreen
-
-    return LogScreen(chrome, CardLogReader(terminal.db, terminal.clock, terminal.config.site.calendar))
-
-
-def _metrics_screen(chrome: ScreenChrome, terminal: Terminal) -> TerminalScreen:
-    from kanban_terminal.tui.screens.metrics import MetricsReader, MetricsScreen
-
-    return MetricsScreen(chrome, MetricsReader(terminal).lines)
-
-
-def _offline_link(status: Status | None) -> LinkView:
-    """Link view for an app shown without background services (tests): everything stays queued."""
-    queued = status.queued if status else 0
-    oldest = status.oldest_queued_at if status else None
-    return LinkView("offline (no upstream link)", None, queued, oldest, unsent=queued)
-
-
-def link_view_from(link: LinkStatus) -> LinkView:
-    """Status-bar view of the running services' link state."""
-    state = "offline (no broker configured)" if link.state == "disabled" else link.state
-    return LinkView(
-        state,
-        link.since,
-        link.queued,
-        link.oldest_at,
-        unsent=link.unsent,
-        last_error=escape_external(link.last_error, 60),
-    )

@@ -14,21 +14,17 @@ from typing import TYPE_CHECKING
 from textual import work
 
 from kanban_terminal.domain.handover import HandoverSheet
-from kanban_terminal.services.auth import AuthSession
-from kanban_terminal.services.handover import (
-    ShiftNow,
-    acknowledge_handover,
-    acknowledged_by,
-    read_sheet,
-    shift_now,
-    taken_by,
-)
-from kanban_terminal.services.terminal import Terminal
 
 if TYPE_CHECKING:
+    # The services are imported where they are used: they bring the storage stack, which the first
+    # screen must not wait for (issue 15: the screen paints before the runtime opens, tui/boot.py).
     from collections.abc import Callable
 
     from textual.app import App
+
+    from kanban_terminal.services.auth import AuthSession
+    from kanban_terminal.services.handover import ShiftNow
+    from kanban_terminal.services.terminal import Terminal
 
     _Base = App[None]
 else:
@@ -55,12 +51,16 @@ class HandoverAppMixin(_Base):
         self._handover_ticks += 1
         if self._handover_ticks % CHECK_EVERY_TICKS != 1:
             return
+        from kanban_terminal.services.handover import shift_now
+
         now = shift_now(self.terminal)
         if self._handover_offered != (now.day, now.shift):
             self._offer_handover(now)
 
     @work(thread=True, group="handover", exclusive=True, description="is the handover due")
     def _offer_handover(self, now: ShiftNow) -> None:
+        from kanban_terminal.services.handover import taken_by
+
         taken = taken_by(self.terminal, now.start)
         self.call_from_thread(self._offer, now, taken)
 
@@ -71,6 +71,8 @@ class HandoverAppMixin(_Base):
 
     @work(thread=True, group="handover", exclusive=True, description="read the handover sheet")
     def _read_handover(self) -> None:
+        from kanban_terminal.services.handover import acknowledged_by, read_sheet
+
         sheet = read_sheet(self.terminal)
         taken = acknowledged_by(self.terminal, sheet)
         self.call_from_thread(self._show_handover, sheet, taken)
@@ -87,6 +89,8 @@ class HandoverAppMixin(_Base):
 
     @work(thread=True, group="handover", exclusive=False, description="take the shift over")
     def _take_handover(self) -> None:
+        from kanban_terminal.services.handover import acknowledge_handover
+
         outcome = acknowledge_handover(self.terminal, auth=self.auth, source="keyboard")
         severity = "information" if outcome.ok else "warning"
         self.call_from_thread(self.notify, outcome.message, severity=severity, timeout=20)

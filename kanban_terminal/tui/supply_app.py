@@ -14,13 +14,7 @@ from textual import work
 
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.scans import OutcomeKind
-from kanban_terminal.services.auth import AuthSession
-from kanban_terminal.services.delivery_issue import record_delivery_issue
 from kanban_terminal.services.events import ScanOutcome
-from kanban_terminal.services.queries import Status
-from kanban_terminal.services.reroute import reroute_loop
-from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
 from kanban_terminal.tui.screens.board import BoardScreen
 from kanban_terminal.tui.screens.scan import ScanScreen
 from kanban_terminal.tui.screens.supply_dialogs import (
@@ -31,7 +25,13 @@ from kanban_terminal.tui.screens.supply_dialogs import (
 )
 
 if TYPE_CHECKING:
+    # The use cases are imported where they run: they bring the storage stack, which the first
+    # screen must not wait for (issue 15, tui/boot.py).
     from textual.app import App
+
+    from kanban_terminal.services.auth import AuthSession
+    from kanban_terminal.services.queries import Status
+    from kanban_terminal.services.terminal import Terminal
 
     _Base = App[None]
 else:
@@ -72,6 +72,9 @@ class SupplyAppMixin(_Base):
 
     @work(thread=True, group="supply", description="record a short or damaged delivery")
     def _record_issue(self, card_id: str, entry: DeliveryIssueEntry) -> None:
+        from kanban_terminal.services.delivery_issue import record_delivery_issue
+        from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
+
         actor = self.auth.state.badge if self.auth.state else None
         try:
             done = record_delivery_issue(
@@ -111,6 +114,8 @@ class SupplyAppMixin(_Base):
 
     @work(thread=True, group="supply", description="re-route a loop")
     def _reroute(self, loop_id: str) -> None:
+        from kanban_terminal.services.reroute import reroute_loop
+
         done = reroute_loop(self.terminal, loop_id, source=SOURCE, auth=self.auth)
         severity = "information" if done.ok else "error"
         self.call_from_thread(self.notify, done.message, title="Re-route", severity=severity)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from kanban_terminal.domain.scans import Verdict
-from kanban_terminal.services.andon_views import AndonBoard, LineStateView
 from kanban_terminal.services.events import ScanOutcome
-from kanban_terminal.services.queries import Status
 from kanban_terminal.tui.widgets.status_bar import LinkView
+
+if TYPE_CHECKING:  # types only: the services import the storage stack, not needed to paint (issue 15)
+    from kanban_terminal.services.andon_views import AndonBoard, LineStateView
+    from kanban_terminal.services.queries import Status
 
 RecentRow = tuple[datetime, str, str, Verdict, str]
 """One line of the last scans: when, card (or the code read), part, verdict, what happened."""

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
+from kanban_terminal.services import quit_audit
 from kanban_terminal.services.log_query import parse_query, read_page
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.tables import CardLogRow
-from kanban_terminal.tui import andon_app
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen
 from tests.support.andon import T0, TEAM_LEAD, FakeClock, enrolled, open_terminal
@@ -86,7 +86,7 @@ async def test_a_quit_whose_row_cannot_be_saved_still_quits_and_says_so(
     def full(*_args: object, **_kwargs: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(andon_app, "record_quit", full)
+    monkeypatch.setattr(quit_audit, "record_quit", full)  # andon_app imports it where it runs
     app = KanbanApp(terminal, kiosk=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)

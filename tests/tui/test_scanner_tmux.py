@@ -41,7 +41,13 @@ def screen(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     env = [f"PYTHONPATH={support.ROOT}", "TERM=xterm-256color"]
     tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", "env", *env, *command)
     try:
-        wait_for(lambda: "Scan a kanban card" in tmux("capture-pane", "-p", "-t", session), 60, "screen up")
+        # The scan screen shows before the runtime is up (tui/boot.py); F4 needs it: wait until the
+        # status bar no longer says the link is starting.
+        def up() -> bool:
+            pane = tmux("capture-pane", "-p", "-t", session)
+            return "Scan a kanban card" in pane and "Upstream: starting" not in pane
+
+        wait_for(up, 60, "screen up")
         yield session, data / "terminal.db"
     finally:
         tmux("kill-session", "-t", session)

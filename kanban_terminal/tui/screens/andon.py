@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,11 +20,13 @@ from textual.message import Message
 from textual.widgets import DataTable, Label
 
 from kanban_terminal.domain.andon import AndonKind, AndonState, tier_role
-from kanban_terminal.services.andon_views import AndonBoard, AndonView
 from kanban_terminal.tui.palette import ATTENTION, STOPPED
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.views import TerminalView
 from kanban_terminal.tui.widgets.stop_banner import duration
+
+if TYPE_CHECKING:  # types only: the services import the storage stack, not needed to paint (issue 15)
+    from kanban_terminal.services.andon_views import AndonBoard, AndonView
 
 STATE_WORDS = {
     AndonState.RAISED: "WAITING",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,11 +15,13 @@ from textual.widgets import DataTable, Label
 
 from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
 from kanban_terminal.domain.supply import trouble_text
-from kanban_terminal.services.queries import OpenRequestView, Status
-from kanban_terminal.services.runway import LoopRunway
 from kanban_terminal.tui.palette import ATTENTION
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.views import TerminalView
+
+if TYPE_CHECKING:  # types only: the services import the storage stack, not needed to paint (issue 15)
+    from kanban_terminal.services.queries import OpenRequestView, Status
+    from kanban_terminal.services.runway import LoopRunway
 
 
 def _age(seconds: float) -> str:

@@ -9,13 +9,16 @@ Red stays for a stop (tui/palette.py); a call is attention, amber.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
 from kanban_terminal.domain.andon import AndonKind
-from kanban_terminal.services.andon_views import LineStateView
 from kanban_terminal.tui.widgets.stop_banner import duration
+
+if TYPE_CHECKING:  # types only: the services import the storage stack, not needed to paint (issue 15)
+    from kanban_terminal.services.andon_views import LineStateView
 
 MAX_LINES = 2
 

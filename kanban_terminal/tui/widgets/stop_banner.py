@@ -7,12 +7,15 @@ get ignored), so it sits right under the status bar of every screen, above the s
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
 from kanban_terminal.domain.andon import AndonKind
-from kanban_terminal.services.andon_views import LineStateView
+
+if TYPE_CHECKING:  # types only: the services import the storage stack, not needed to paint (issue 15)
+    from kanban_terminal.services.andon_views import LineStateView
 
 
 def duration(seconds: float) -> str:
