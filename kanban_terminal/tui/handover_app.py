@@ -3,7 +3,9 @@
 Ctrl+T shows the handover sheet of the shift running now (services/handover.py) and lets the
 incoming team lead take it over with badge + PIN (the andon half's login). About once a minute the
 App checks whether the shift has changed (from the clock alone) and, once per new shift, whether
-anybody took it over (one log read); if not, it offers the sheet as a notice that stays 60 s.
+anybody took it over (one log read); if not, it offers the sheet as a notice of `OFFER_SECONDS`,
+never while a dialog is open (at 80x24 a toast covers the right half of the badge, PIN and resolve
+dialogs): the offer then waits for the next check after the dialog has closed.
 Reads and writes run in worker threads; nothing decides here.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual import work
+from textual.screen import ModalScreen
 
 from kanban_terminal.domain.handover import HandoverSheet
 
@@ -33,6 +36,9 @@ else:
 CHECK_EVERY_TICKS = 60
 """The App ticks once a second; a shift change noticed within a minute is soon enough."""
 
+OFFER_SECONDS = 15
+"""Long enough to read one line; it stayed 60 s and hid the dialogs and recent scans at 80x24."""
+
 
 class HandoverAppMixin(_Base):
     terminal: Terminal
@@ -53,6 +59,8 @@ class HandoverAppMixin(_Base):
             return
         from kanban_terminal.services.handover import shift_now
 
+        if isinstance(self.screen, ModalScreen):
+            return  # a dialog is open: offer at the next check, not over it
         now = shift_now(self.terminal)
         if self._handover_offered != (now.day, now.shift):
             self._offer_handover(now)
@@ -67,7 +75,7 @@ class HandoverAppMixin(_Base):
     def _offer(self, now: ShiftNow, taken: str | None) -> None:
         self._handover_offered = (now.day, now.shift)  # once a shift, taken or not
         if taken is None:
-            self.notify(f"Shift handover due: {now.label}. Ctrl+T shows the sheet.", timeout=60)
+            self.notify(f"Shift handover due: {now.label}. Ctrl+T shows the sheet.", timeout=OFFER_SECONDS)
 
     @work(thread=True, group="handover", exclusive=True, description="read the handover sheet")
     def _read_handover(self) -> None:

@@ -42,3 +42,27 @@ async def test_the_incoming_team_lead_takes_the_shift_over_on_the_screen(tmp_pat
         assert rows[0].detail.startswith("shift 1 of 2026-03-02 (from 06:00 UTC): 0 open andons")
     finally:
         terminal.close()
+
+
+async def test_the_offer_waits_while_a_dialog_is_open(tmp_path: Path) -> None:
+    """At 80x24 the offer's toast covers the right half of the badge, PIN and resolve dialogs: it is
+    not put up while one is open, and comes at the next check after the dialog has closed."""
+    terminal: Terminal = enrolled(open_terminal(tmp_path, FakeClock()))  # 06:00 UTC: shift 1 begins
+    try:
+        app = KanbanApp(terminal)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            app.push_screen(BadgeScreen("Call help", need_pin=True))
+            await settle(app, pilot)
+            app.handover_tick()
+            await settle(app, pilot)
+            assert not [n for n in app._notifications if "Shift handover due" in str(n.message)]
+            app.pop_screen()
+            await settle(app, pilot)
+            app._handover_ticks = 0  # the next minute's check
+            app.handover_tick()
+            await settle(app, pilot)
+            offered = [n for n in app._notifications if "Shift handover due" in str(n.message)]
+            assert len(offered) == 1 and offered[0].timeout == 15
+    finally:
+        terminal.close()
