@@ -149,6 +149,12 @@ class Loop(_Model):
         )
         return LoopTerms(planned_lead_time=planned, min_plausible_lead_time=plausible)
 
+    @property
+    def card_count(self) -> int:
+        """How many cards the loop has, without building their ids: the runway asks it of every loop
+        every 2 s while cards change (200 loops of 100 cards: 23 ms a tick through card_id_list)."""
+        return len(self.card_ids) if self.card_ids is not None else (self.cards or 0)
+
     def card_id_list(self) -> tuple[str, ...]:
         if self.card_ids is not None:
             return tuple(upper_id(c) for c in self.card_ids)

@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from operator import attrgetter
 
 MIN_SPAN = timedelta(minutes=1)
 """Two empties closer than this (a sensor's double report) do not make an infinite rate."""
@@ -138,6 +139,9 @@ def consumption_rate(empties: Sequence[datetime], now: datetime, settings: Runwa
     return max(pace(inside), pace(recent))
 
 
+_at = attrgetter("at")
+
+
 def run_out(
     now: datetime, on_hand: float, rate_per_h: float, arrivals: Sequence[Arrival]
 ) -> tuple[datetime | None, int]:
@@ -146,7 +150,7 @@ def run_out(
     Returns (None, promised) when nothing is used. Arrivals at or before `now` are broken promises
     (the request is still open): left out.
     """
-    coming = sorted((a for a in arrivals if a.at > now), key=lambda a: a.at)
+    coming = sorted((a for a in arrivals if a.at > now), key=_at) if arrivals else []
     promised = sum(a.quantity for a in coming)
     if rate_per_h <= 0:
         return None, promised

@@ -87,7 +87,7 @@ def supply_of(loop: Loop, facts: RunwayFacts) -> LoopSupply:
         empties=tuple(facts.empties.get(loop.id, ())),
         arrivals=tuple(facts.arrivals.get(loop.id, ())),
         planned_rate_per_h=planned_rate_per_h(
-            len(loop.card_id_list()),
+            loop.card_count,
             loop.container_quantity,
             loop.terms.planned_lead_time,
             loop.safety_factor,

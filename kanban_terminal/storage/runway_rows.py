@@ -45,7 +45,8 @@ class RunwayFacts:
     """Loop id -> its open warning episode."""
 
 
-_CARDS = "SELECT id, loop_id FROM card WHERE retired = 0 AND state = 'in_use'"
+_IN_USE = "SELECT loop_id, count(*) FROM card WHERE retired = 0 AND state = 'in_use' GROUP BY loop_id"
+_IN_USE_OF = "SELECT id, loop_id FROM card WHERE retired = 0 AND state = 'in_use' AND id IN ({})"
 _EMPTIES = (
     "SELECT loop_id, card_id, occurred_at FROM card_log WHERE event = 'bin_empty' AND occurred_at >= ? "
     "ORDER BY occurred_at"
@@ -71,9 +72,16 @@ def read_facts(db: Database, since: datetime, reserve: Collection[str] = ()) -> 
     oldest: dict[str, tuple[datetime, str]] = {}
     drawn: list[tuple[str, str]] = []
     with db.snapshot() as sql:
-        for card, lp in sql.execute(_CARDS):
-            counts = reserve_full if card in reserve else in_use
-            counts[lp] = counts.get(lp, 0) + 1
+        # Counted by SQLite, red cards taken back out: a row per card through Python was 20,000 rows a
+        # tick on a 20,000-card line (~10 ms of a 27 ms read, every 2 s while cards change).
+        in_use.update(sql.execute(_IN_USE))
+        red = list(reserve)
+        for start in range(0, len(red), 500):  # under SQLite's bound-parameter limit
+            chunk = red[start : start + 500]
+            for _card, lp in sql.execute(_IN_USE_OF.format(",".join("?" * len(chunk))), chunk):
+                in_use[lp] -= 1
+                reserve_full[lp] = reserve_full.get(lp, 0) + 1
+        in_use = {lp: n for lp, n in in_use.items() if n > 0}
         for lp, card, at in sql.execute(_EMPTIES, (to_text(since),)):
             if card not in reserve:
                 empties.setdefault(lp or "", []).append(from_text(at))
