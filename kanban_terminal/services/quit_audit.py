@@ -22,31 +22,25 @@ QUIT_REFUSED = "terminal_quit_refused"
 
 def record_quit(terminal: Terminal, badge: str | None, *, source: str, kiosk: bool) -> None:
     """Log that the screen is being closed (call before it exits: the row must be committed)."""
-    now = terminal.clock()
     detail = "kiosk: quit by a team lead" if kiosk else "quit (not a kiosk)"
-    with terminal.db.unit_of_work() as uow:
-        uow.log.append(
-            card_log.LogEntry(
-                occurred_at=now,
-                recorded_at=now,
-                event=QUIT,
-                actor=escape_external(badge, 64) if badge else None,
-                source=escape_external(source, 80),
-                detail=detail,
-            )
-        )
+    _log(terminal, QUIT, escape_external(badge, 64) if badge else None, source, detail)
 
 
 def record_quit_refused(terminal: Terminal, badge: str, refusal: Rejection, *, source: str) -> None:
+    actor = escape_external(badge.strip().upper(), 64)
+    _log(terminal, QUIT_REFUSED, actor, source, f"quit: {refusal.reason}: {refusal.message}")
+
+
+def _log(terminal: Terminal, event: str, actor: str | None, source: str, detail: str) -> None:
     now = terminal.clock()
     with terminal.db.unit_of_work() as uow:
         uow.log.append(
             card_log.LogEntry(
                 occurred_at=now,
                 recorded_at=now,
-                event=QUIT_REFUSED,
-                actor=escape_external(badge.strip().upper(), 64),
+                event=event,
+                actor=actor,
                 source=escape_external(source, 80),
-                detail=f"quit: {refusal.reason}: {refusal.message}",
+                detail=detail,
             )
         )
