@@ -123,9 +123,8 @@ async def _until(pilot: Pilot[None], done: object, what: str) -> None:
     raise AssertionError(f"never: {what}")
 
 
-async def test_scans_read_before_the_runtime_is_up_are_recorded_once_and_in_order(tmp_path: Path) -> None:
-    gate = threading.Event()
-    boot = _gated_boot(tmp_path, gate)
+def _noting_app(boot: RuntimeBoot) -> tuple[KanbanApp, list[str]]:
+    """An App built on `boot` whose notices are also kept in the list returned."""
     app = KanbanApp(boot=boot)
     notes: list[str] = []
     real_notify = app.notify
@@ -135,6 +134,13 @@ async def test_scans_read_before_the_runtime_is_up_are_recorded_once_and_in_orde
         real_notify(message, **kwargs)  # type: ignore[arg-type]
 
     app.notify = notify  # type: ignore[method-assign]
+    return app, notes
+
+
+async def test_scans_read_before_the_runtime_is_up_are_recorded_once_and_in_order(tmp_path: Path) -> None:
+    gate = threading.Event()
+    boot = _gated_boot(tmp_path, gate)
+    app, notes = _noting_app(boot)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
@@ -228,15 +234,7 @@ async def test_scans_held_for_a_runtime_that_cannot_open_are_said_not_recorded(t
     holder = Terminal.open(demo_config(), tmp_path, long_running=True)  # another `run` holds the dir
     gate = threading.Event()
     boot = _gated_boot(tmp_path, gate)
-    app = KanbanApp(boot=boot)
-    notes: list[str] = []
-    real_notify = app.notify
-
-    def notify(message: str, **kwargs: object) -> None:
-        notes.append(message)
-        real_notify(message, **kwargs)  # type: ignore[arg-type]
-
-    app.notify = notify  # type: ignore[method-assign]
+    app, notes = _noting_app(boot)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
