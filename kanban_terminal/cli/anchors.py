@@ -9,7 +9,6 @@ nothing beyond the chain was proven.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from kanban_terminal.config import TerminalConfig
@@ -17,7 +16,7 @@ from kanban_terminal.services.log_integrity import IntegrityReport
 from kanban_terminal.storage.anchors import Anchor, AnchorFileError, read_anchors
 from kanban_terminal.storage.log_key import LogKey
 
-EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_ATTENTION = 0, 1, 2, 3
+EXIT_OK, EXIT_BROKEN, EXIT_ATTENTION = 0, 1, 3  # 2 (a source that cannot be read): cli/log.py
 
 
 class AnchorSourceError(Exception):
@@ -89,14 +88,3 @@ def print_verdict(report: IntegrityReport, key: LogKey | None, sources: list[str
         f"anchored ({report.proven_at}); rows after {report.proven_row} are covered by the chain only"
     )
     return EXIT_OK
-
-
-def verify_log_with_sources(
-    sources: list[str], config: TerminalConfig
-) -> tuple[list[Anchor], list[str]] | int:
-    """`gather_anchors`, or EXIT_USAGE after printing why a source cannot be read."""
-    try:
-        return gather_anchors(sources, config)
-    except AnchorSourceError as exc:
-        print(f"kanban-terminal verify-log: {exc}", file=sys.stderr)
-        return EXIT_USAGE

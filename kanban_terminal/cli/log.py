@@ -174,14 +174,17 @@ def cmd_export(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
 
 
 def cmd_verify_log(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
-    from kanban_terminal.cli.anchors import print_verdict, verify_log_with_sources
+    from kanban_terminal.cli.anchors import AnchorSourceError, gather_anchors, print_verdict
     from kanban_terminal.services.log_integrity import verify_with_anchors
+    from kanban_terminal.services.terminal import Terminal
 
-    gathered = verify_log_with_sources(args.anchors, load(args))
-    if isinstance(gathered, int):
-        return gathered
-    anchors, sources = gathered
-    terminal = _open(args, load, data_dir)
+    config = load(args)  # once: the anchors' topic and the terminal both come from it
+    try:
+        anchors, sources = gather_anchors(args.anchors, config)
+    except AnchorSourceError as exc:
+        print(f"kanban-terminal verify-log: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    terminal = Terminal.open(config, data_dir(args))
     try:
         report = verify_with_anchors(terminal.db, anchors)
         key = terminal.db.log_key

@@ -20,7 +20,7 @@ from kanban_terminal.config import TerminalConfig
 
 Load = Callable[[argparse.Namespace], TerminalConfig]
 DataDir = Callable[[argparse.Namespace], Path]
-EXIT_OK, EXIT_REFUSED, EXIT_DUE = 0, 1, 3
+EXIT_OK, EXIT_DUE = 0, 3  # a refused login or action: cli/login.py
 
 
 def add_parsers(verbs: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:

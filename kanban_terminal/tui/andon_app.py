@@ -56,12 +56,12 @@ class AndonAppMixin(_Base):
     terminal: Terminal
     auth: AuthSession
     andon_board: AndonBoard | None = None
+    kiosk: bool
+    """Kiosk mode: no command palette; quitting and cancelling a call need a team lead (set by the App)."""
 
-    def andon_init(self, *, kiosk: bool = False) -> None:
+    def andon_init(self) -> None:
         from kanban_terminal.services.auth import AuthSession
 
-        self.kiosk = kiosk
-        """Kiosk mode: no command palette; quitting and cancelling a call need a team lead."""
         self.auth = AuthSession()
         self.andon_board = None
         stations = self.terminal.config.stations

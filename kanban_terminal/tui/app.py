@@ -168,7 +168,7 @@ class KanbanApp(
         self._link_view_of = link_view or offline_link
         self._device_view = device_view or tuple
         self._boot = boot
-        self._kiosk = kiosk
+        self.kiosk = kiosk
         self._early: EarlyReads[tuple[str, bool, str]] = EarlyReads(held=boot is not None)
         self.last_outcome: ScanOutcome | None = None
         self.status: Status | None = None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.screen import ModalScreen
 
+from kanban_terminal.config_keyboard import key_label
 from kanban_terminal.domain.handover import HandoverSheet
 
 if TYPE_CHECKING:
@@ -75,7 +76,8 @@ class HandoverAppMixin(_Base):
     def _offer(self, now: ShiftNow, taken: str | None) -> None:
         self._handover_offered = (now.day, now.shift)  # once a shift, taken or not
         if taken is None:
-            self.notify(f"Shift handover due: {now.label}. Ctrl+T shows the sheet.", timeout=OFFER_SECONDS)
+            key = key_label(self.terminal.config.keys.handover)  # `[keys]` may remap it
+            self.notify(f"Shift handover due: {now.label}. {key} shows the sheet.", timeout=OFFER_SECONDS)
 
     @work(thread=True, group="handover", exclusive=True, description="read the handover sheet")
     def _read_handover(self) -> None:

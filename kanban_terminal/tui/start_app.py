@@ -72,7 +72,6 @@ class StartAppMixin(_Base):
     link_view: LinkView
     scanner_states: dict[str, bool]
     _boot: RuntimeBoot | None
-    _kiosk: bool
     _early: EarlyReads[tuple[str, bool, str]]
     _link_view_of: Callable[[Status | None], LinkView]
     _unsubscribe: Callable[[], None] | None
@@ -89,7 +88,7 @@ class StartAppMixin(_Base):
         def _record_scan(self, code: str, confirmed: bool = False, source: str = "keyboard") -> object: ...
         def _seed_recent(self) -> None: ...
         def _tick(self) -> None: ...
-        def andon_init(self, *, kiosk: bool = False) -> None: ...
+        def andon_init(self) -> None: ...
         def andon_mount(self) -> None: ...
 
     def on_mount(self) -> None:
@@ -108,7 +107,7 @@ class StartAppMixin(_Base):
         """The terminal and its runtime, from the App's __init__ or from the boot."""
         self.terminal = terminal
         self.runtime = runtime
-        self.andon_init(kiosk=self._kiosk)
+        self.andon_init()
         self.link_view = self._link_view_of(None)
 
     def _wire(self) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
+from kanban_terminal.config_keyboard import key_label
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.events import ScanOutcome
@@ -59,7 +60,8 @@ class SupplyAppMixin(_Base):
     def on_scan_screen_delivery_issue(self, message: ScanScreen.DeliveryIssue) -> None:
         outcome = self.last_outcome
         if outcome is None or outcome.kind is not OutcomeKind.DELIVERED or not outcome.card_id:
-            self.notify("Scan the delivered card first, then F8.", title="Delivery", severity="warning")
+            key = key_label(self.terminal.config.keys.delivery_issue)  # `[keys]` may remap it
+            self.notify(f"Scan the delivered card first, then {key}.", title="Delivery", severity="warning")
             return
         card_id = outcome.card_id
         loop = self.terminal.card_loops[card_id]
@@ -81,7 +83,8 @@ class SupplyAppMixin(_Base):
                 self.terminal, card_id, short=entry.short, damaged=entry.damaged, source=SOURCE, actor=actor
             )
         except STORAGE_ERRORS as exc:  # nothing was saved: say so in red, never "recorded"
-            message = f"NOT recorded: the terminal could not save ({storage_reason(exc)}). Try F8 again."
+            key = key_label(self.terminal.config.keys.delivery_issue)
+            message = f"NOT recorded: the terminal could not save ({storage_reason(exc)}). Try {key} again."
             self.call_from_thread(self.notify, message, title="Delivery", severity="error")
             return
         severity = "information" if done.ok else "error"
