@@ -181,8 +181,11 @@ class KanbanApp(
         first_card = next((card for loop in cfg.loops for card in loop.card_id_list()), "")
         self.idle_text = "Scan a kanban card"
         if demo and first_card:
-            self.idle_text += f"\nDemo line: type {first_card} and Enter to scan a card. F2 shows the board."
-            self.idle_text += "\nF4 calls help; F6 stops the line (team lead badge E2001, PIN 4711)."
+            keys = cfg.keys
+            board, call, stop = (key_label(k) for k in (keys.board, keys.call_help, keys.stop_line))
+            self.idle_text += f"\nDemo line: type {first_card} and Enter to scan a card."
+            self.idle_text += f" {board} shows the board."
+            self.idle_text += f"\n{call} calls help; {stop} stops the line (team lead badge E2001, PIN 4711)."
         if demo and demo_hint:
             self.idle_text += f"\n{demo_hint}"
         self.sub_title = f"{cfg.line.name} - terminal {cfg.terminal.id}"
@@ -200,7 +203,11 @@ class KanbanApp(
         for the log and metrics screens a read-only way to the terminal."""
         cfg = self.terminal_config
         chrome = ScreenChrome(
-            cfg.terminal.id, cfg.line.name or cfg.line.id, self.idle_text, cfg.display.live_refresh_seconds
+            cfg.terminal.id,
+            cfg.line.name or cfg.line.id,
+            self.idle_text,
+            cfg.display.live_refresh_seconds,
+            key_label(cfg.keys.andon),
         )
         self.add_mode("scan", lambda: ScanScreen(chrome))
         self.add_mode("board", lambda: BoardScreen(chrome))

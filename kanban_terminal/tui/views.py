@@ -34,6 +34,8 @@ class ScreenChrome:
     """The banner's text before the first scan (the demo adds its hints here)."""
     live_refresh_seconds: float = 1.0
     """Screens that read history (log, metrics) read again at most this often (tui/live.py)."""
+    andon_key: str = "F3"
+    """The key that shows the andon screen, as `[keys]` sets it (the call band names it)."""
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ class TerminalScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(self.chrome.terminal_id, self.chrome.line_name)
         yield StopBanner()
-        yield CallBanner()
+        yield CallBanner(andon_key=self.chrome.andon_key)
         yield ScanField()
         yield Banner(self.chrome.idle_text)
         yield from self.compose_body()

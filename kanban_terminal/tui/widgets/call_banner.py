@@ -26,8 +26,9 @@ MAX_LINES = 2
 class CallBanner(Static):
     """Shows every open help CALL with its station, reason, how long it waits and who responds."""
 
-    def __init__(self, *, id: str = "call-banner") -> None:
+    def __init__(self, *, andon_key: str = "F3", id: str = "call-banner") -> None:
         super().__init__(id=id)
+        self.andon_key = andon_key  # as `[keys]` sets it: the band must name a key that works here
         self.display = False
 
     def show(self, line: LineStateView | None, now: datetime) -> None:
@@ -47,5 +48,6 @@ class CallBanner(Static):
             waited = duration((now - a.raised_at).total_seconds())
             text.append(f"{a.station}  {v.reason_label}  {waited}{who}")
         if len(calls) > len(shown):
-            text.append(f"\n+ {len(calls) - len(shown)} more open calls: F3 andon", style="bold")
+            more = len(calls) - len(shown)
+            text.append(f"\n+ {more} more open calls: {self.andon_key} andon", style="bold")
         self.update(text)
