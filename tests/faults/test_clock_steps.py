@@ -111,6 +111,13 @@ class Line:
             terminal.close()
         return before
 
+    def start_and_reach_tier_0(self) -> float:
+        """Start `serve`, raise the CALL and wait for its tier 0; returns `raise_call`'s time."""
+        self.start()
+        raised = self.raise_call()
+        self.watch_tiers(raised, 1)
+        return raised
+
     def tiers(self) -> list[str]:
         rows = query(self.db, "SELECT detail FROM card_log WHERE event = 'andon_escalated' ORDER BY id")
         return [str(r[0]) for r in rows]
@@ -156,9 +163,7 @@ def test_a_step_while_running_moves_no_tier(tmp_path: Path, step: int) -> None:
     wall = FakeWall(tmp_path / "faketime.rc")
     line = Line(tmp_path, wall)
     try:
-        line.start()
-        raised = line.raise_call()
-        line.watch_tiers(raised, 1)
+        raised = line.start_and_reach_tier_0()
         wall.step(step)
         seen = line.watch_tiers(raised, 3)
     finally:
@@ -173,9 +178,7 @@ def test_a_step_while_serve_is_down_between_tiers_moves_no_tier(tmp_path: Path, 
     wall = FakeWall(tmp_path / "faketime.rc")
     line = Line(tmp_path, wall)
     try:
-        line.start()
-        raised = line.raise_call()
-        line.watch_tiers(raised, 1)
+        raised = line.start_and_reach_tier_0()
         line.stop(signal.SIGKILL)  # dies between tier 0 and tier 1
         wall.step(step)
         line.start()

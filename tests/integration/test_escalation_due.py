@@ -4,6 +4,8 @@ is found, and a wall-clock step is marked at once (issue 19)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kanban_terminal.domain.andon import AndonKind
@@ -23,6 +25,21 @@ def tick_for(runner: EscalationRunner, clock: FakeClock, seconds: int) -> list[i
     return fired
 
 
+@contextmanager
+def settled_runner(tmp_path: Path) -> Iterator[tuple[FakeClock, Terminal, EscalationRunner]]:
+    """A terminal and its escalation runner past start-up (the first tick reads, and once more
+    after its own write); both closed at the end."""
+    clock = FakeClock()
+    terminal = open_terminal(tmp_path, clock)
+    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    try:
+        tick_for(runner, clock, 20)
+        yield clock, terminal, runner
+    finally:
+        runner.close()
+        terminal.close()
+
+
 def escalated(terminal: Terminal) -> list[str]:
     with terminal.db.snapshot() as sql:
         rows = sql.execute("SELECT detail FROM card_log WHERE event = 'andon_escalated' ORDER BY id")
@@ -30,11 +47,7 @@ def escalated(terminal: Terminal) -> list[str]:
 
 
 def test_idle_ticks_read_nothing_and_every_tier_still_fires_on_time(tmp_path: Path) -> None:
-    clock = FakeClock()
-    terminal = open_terminal(tmp_path, clock)
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
-    try:
-        tick_for(runner, clock, 20)  # start-up: the first tick reads, and once more after its own write
+    with settled_runner(tmp_path) as (clock, terminal, runner):
         settled = runner.reads
         assert tick_for(runner, clock, 30) == [] and runner.reads == settled  # idle: nothing read
 
@@ -49,17 +62,10 @@ def test_idle_ticks_read_nothing_and_every_tier_still_fires_on_time(tmp_path: Pa
         assert runner.reads - between <= 2 * (5 * 60 // REFRESH_S) + 1
         assert tick_for(runner, clock, 2) == [1]
         assert escalated(terminal) == ["tier 0: team_lead called", "tier 1: supervisor called"]
-    finally:
-        runner.close()
-        terminal.close()
 
 
 def test_an_andon_raised_by_another_process_is_found_without_a_bus_event(tmp_path: Path) -> None:
-    clock = FakeClock()
-    terminal = open_terminal(tmp_path, clock)
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
-    try:
-        tick_for(runner, clock, 20)
+    with settled_runner(tmp_path) as (clock, terminal, runner):
         settled = runner.reads
         other = open_terminal(tmp_path, clock)  # the CLI's `raise-andon` beside a running `serve`
         try:
@@ -69,22 +75,12 @@ def test_an_andon_raised_by_another_process_is_found_without_a_bus_event(tmp_pat
         # No event reached this process's bus; the WAL file's change is what says "read".
         assert tick_for(runner, clock, int(BUSY_GAP_S) + 1) == [0]
         assert runner.reads <= settled + 2  # the one that fired, and one after its own write
-    finally:
-        runner.close()
-        terminal.close()
 
 
 def test_a_wall_clock_step_is_marked_and_read_at_the_next_tick(tmp_path: Path) -> None:
-    clock = FakeClock()
-    terminal = open_terminal(tmp_path, clock)
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
-    try:
-        tick_for(runner, clock, 20)
+    with settled_runner(tmp_path) as (clock, terminal, runner):
         settled = runner.reads
         clock.step_wall(hours=-1)
         tick_for(runner, clock, 1)
         assert runner.reads == settled + 1
         assert runner.clock_watch.steps == [-3600.0]
-    finally:
-        runner.close()
-        terminal.close()

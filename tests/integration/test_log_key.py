@@ -48,15 +48,22 @@ def test_a_log_from_before_the_key_keeps_its_plain_rows_and_is_keyed_after_them(
     assert not [i for i, h in hashes if i > plain_rows and not h.startswith("k1:")]
 
 
+def keyed_data_dir(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A data dir whose first start made the key and keyed the catalog rows, and the `status`
+    command line that runs on it (checked to run before the test breaks the key)."""
+    config, config_path = make_config(tmp_path, loops=1, cards=5, sensors=0)
+    data = tmp_path / "data"
+    Terminal.open(config, data).close()
+    args = ["status", "--config", str(config_path), "--data-dir", str(data)]
+    assert main(args) == 0
+    return data, args
+
+
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o660])
 def test_a_key_file_others_may_read_is_refused_with_what_to_do(
     tmp_path: Path, mode: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config, config_path = make_config(tmp_path, loops=1, cards=5, sensors=0)
-    data = tmp_path / "data"
-    Terminal.open(config, data).close()  # its first start made the key and keyed the catalog rows
-    args = ["status", "--config", str(config_path), "--data-dir", str(data)]
-    assert main(args) == 0
+    data, args = keyed_data_dir(tmp_path)
     (data / log_key.KEY_FILENAME).chmod(mode)
     capsys.readouterr()
     assert main(args) == 2
@@ -67,11 +74,7 @@ def test_a_key_file_others_may_read_is_refused_with_what_to_do(
 def test_a_keyed_log_whose_key_file_is_gone_does_not_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config, config_path = make_config(tmp_path, loops=1, cards=5, sensors=0)
-    data = tmp_path / "data"
-    Terminal.open(config, data).close()  # its first start made the key and keyed the catalog rows
-    args = ["status", "--config", str(config_path), "--data-dir", str(data)]
-    assert main(args) == 0
+    data, args = keyed_data_dir(tmp_path)
     (data / log_key.KEY_FILENAME).unlink()
     capsys.readouterr()
     assert main(args) == 2

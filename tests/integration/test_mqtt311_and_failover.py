@@ -14,16 +14,14 @@ from pathlib import Path
 import pytest
 
 from kanban_terminal.adapters.mqtt_client import MqttLink
-from kanban_terminal.adapters.upstream import UpstreamPeer
 from kanban_terminal.domain.scans import Intent
 from kanban_terminal.mqtt_settings import MqttConfigError, MqttSettings
-from kanban_terminal.peer_settings import PeerOwnership
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from tests.support.mosquitto import Mosquitto, running_mosquitto
 from tests.support.mqtt_lines import make_config, settings_for, wait_for
-from tests.support.peers import fast_peer
+from tests.support.peers import partition_peers
 
 pytestmark = pytest.mark.broker
 
@@ -47,16 +45,7 @@ def test_terminal_and_partitioned_peers_over_mqtt_3_1_1(
     mosquitto: Mosquitto, terminal: Terminal, tmp_path: Path
 ) -> None:
     settings = settings_for(mosquitto.port, protocol="3.1.1", reconcile_after_s=2.0)
-    peers = [
-        UpstreamPeer(
-            settings,
-            "S1",
-            fast_peer(PeerOwnership(mode="partition", partitions=2, partition=i)),
-            tmp_path / f"p{i}.db",
-            instance=f"p{i}",
-        )
-        for i in range(2)
-    ]
+    peers = partition_peers(settings, tmp_path)
     with peers[0], peers[1], TerminalServices(terminal, settings) as services:
         wait_for(lambda: services.subscribed() and all(p.link.subscribed for p in peers), what="links up")
         for n in range(1, 13):

@@ -16,7 +16,7 @@ from kanban_terminal.adapters.upstream import UpstreamPeer
 from kanban_terminal.peer_settings import PeerOwnership
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import Recorder, publish_raw, settings_for, wait_for
-from tests.support.peers import fast_peer, new_ids, picked_by, request_message
+from tests.support.peers import fast_peer, new_ids, partition_peers, picked_by, request_message
 
 pytestmark = pytest.mark.broker
 N = 60
@@ -87,16 +87,7 @@ def test_partitioned_peers_pick_every_request_once(
     """Partition by config: no shared subscription, no claims, so it holds on 3.1.1-only brokers."""
     ids = new_ids(N)
     settings = settings_for(mosquitto.port, protocol=protocol)
-    peers = [
-        UpstreamPeer(
-            settings,
-            "S1",
-            fast_peer(PeerOwnership(mode="partition", partitions=2, partition=i)),
-            tmp_path / f"p{i}.db",
-            instance=f"p{i}",
-        )
-        for i in range(2)
-    ]
+    peers = partition_peers(settings, tmp_path)
     with peers[0] as p0, peers[1] as p1:
         wait_for(lambda: p0.link.subscribed and p1.link.subscribed, what="peers subscribed")
         _send_twice(mosquitto.port, ids, [p0, p1])

@@ -58,6 +58,12 @@ async def settle(app: KanbanApp, pilot: Pilot[None]) -> None:
         await pilot.pause()
 
 
+async def press(app: KanbanApp, pilot: Pilot[None], *keys: str) -> None:
+    """Press `keys`, then let the app settle (what the screen does with them is done)."""
+    await pilot.press(*keys)
+    await settle(app, pilot)
+
+
 async def enter_state(app: KanbanApp, pilot: Pilot[None], state: str, mode: str) -> None:
     """Bring the running app to `state` on screen `mode` (a misread is read at the screen)."""
     await settle(app, pilot)

@@ -13,7 +13,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kanban_terminal.adapters.upstream import UpstreamPeer
 from kanban_terminal.config import UpstreamSettings
+from kanban_terminal.mqtt_settings import MqttSettings
 from kanban_terminal.peer_settings import PeerOwnership
 from kanban_terminal.topics import LineTopics
 
@@ -54,6 +56,20 @@ def fast_peer(ownership: PeerOwnership | None = None, **times: float) -> Upstrea
     if ownership is not None:
         values["ownership"] = ownership
     return UpstreamSettings.model_validate(values)
+
+
+def partition_peers(settings: MqttSettings, tmp_path: Path) -> list[UpstreamPeer]:
+    """Two fast peers, p0 and p1, each owning one of two partitions by config (no shared subscription)."""
+    return [
+        UpstreamPeer(
+            settings,
+            "S1",
+            fast_peer(PeerOwnership(mode="partition", partitions=2, partition=i)),
+            tmp_path / f"p{i}.db",
+            instance=f"p{i}",
+        )
+        for i in range(2)
+    ]
 
 
 def picked_by(db: Path) -> set[str]:

@@ -22,6 +22,7 @@ from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen, ConfirmRe
 from kanban_terminal.tui.screens.metrics import MetricsScreen
 from kanban_terminal.tui.widgets.scan_field import ScanField
 from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
+from tests.support.floor import press, settle
 from tests.tui.test_andon_tui import pick
 
 
@@ -30,12 +31,6 @@ def terminal(tmp_path: Path):  # type: ignore[no-untyped-def]
     t = enrolled(open_terminal(tmp_path, FakeClock()))
     yield t
     t.close()
-
-
-async def settle(app: KanbanApp, pilot: Pilot[None]) -> None:
-    for _ in range(3):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 async def badge_and_pin(app: KanbanApp, pilot: Pilot[None], pin: str = PIN) -> None:
@@ -47,8 +42,7 @@ async def badge_and_pin(app: KanbanApp, pilot: Pilot[None], pin: str = PIN) -> N
     await pilot.press("enter")
     await pilot.pause()
     dialog.query_one("#pin-field", Input).value = pin
-    await pilot.press("enter")
-    await settle(app, pilot)
+    await press(app, pilot, "enter")
 
 
 def notes(app: KanbanApp) -> list[str]:
@@ -59,16 +53,13 @@ async def test_kiosk_quit_needs_a_team_lead_and_says_why(terminal: Terminal) -> 
     app = KanbanApp(terminal, kiosk=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await pilot.press("ctrl+q")
-        await settle(app, pilot)
+        await press(app, pilot, "ctrl+q")
         assert isinstance(app.screen, BadgeScreen) and "QUIT" in app.screen.title_text
         assert not app._exit
-        await pilot.press("escape")
-        await settle(app, pilot)
+        await press(app, pilot, "escape")
         assert not app._exit
         assert any("only a team lead may quit" in m for m in notes(app))
-        await pilot.press("ctrl+q")
-        await settle(app, pilot)
+        await press(app, pilot, "ctrl+q")
         await badge_and_pin(app, pilot)
         assert app._exit
 
@@ -77,8 +68,7 @@ async def test_outside_kiosk_mode_quit_is_at_once(terminal: Terminal) -> None:
     app = KanbanApp(terminal, kiosk=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await pilot.press("ctrl+q")
-        await settle(app, pilot)
+        await press(app, pilot, "ctrl+q")
         assert app._exit
 
 
@@ -86,8 +76,7 @@ async def test_kiosk_has_no_command_palette(terminal: Terminal) -> None:
     app = KanbanApp(terminal, kiosk=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await pilot.press("ctrl+p")
-        await settle(app, pilot)
+        await press(app, pilot, "ctrl+p")
         assert not CommandPalette.is_open(app)
         assert any("No command palette" in m for m in notes(app))
 
@@ -99,16 +88,13 @@ async def test_kiosk_cancelling_a_call_needs_a_team_lead(terminal: Terminal) -> 
     async with app.run_test(size=(80, 24)) as pilot:
         await app.switch_mode("andon")
         await settle(app, pilot)
-        await pilot.press("f9")
-        await settle(app, pilot)
+        await press(app, pilot, "f9")
         assert isinstance(app.screen, BadgeScreen)
-        await pilot.press("escape")
-        await settle(app, pilot)
+        await press(app, pilot, "escape")
         [view] = read_board(terminal).line.active
         assert view.andon.state is AndonState.RAISED  # still open
         assert any("only a team lead may cancel" in m for m in notes(app))
-        await pilot.press("f9")
-        await settle(app, pilot)
+        await press(app, pilot, "f9")
         await badge_and_pin(app, pilot)
         assert read_board(terminal).line.active == ()
         assert read_board(terminal).history[0].andon.state is AndonState.CANCELLED
@@ -121,12 +107,10 @@ async def test_f5_is_the_log_and_never_confirms_a_delivery(terminal: Terminal) -
         await settle(app, pilot)
         app.push_screen(ConfirmDeliveryScreen("B1001Z", "Delivered after 5 s?"), answers.append)
         await settle(app, pilot)
-        await pilot.press("f5")
-        await settle(app, pilot)
+        await press(app, pilot, "f5")
         assert answers == [] and isinstance(app.screen, ConfirmDeliveryScreen)
         assert "Ctrl+Y" in str(app.screen.query_one("#confirm-help", Static).render())
-        await pilot.press("ctrl+y")
-        await settle(app, pilot)
+        await press(app, pilot, "ctrl+y")
         assert answers == [ConfirmResult(True)]
 
 
@@ -140,8 +124,7 @@ async def test_the_keymap_comes_from_the_config(tmp_path: Path) -> None:
         app = KanbanApp(t)
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(app, pilot)
-            await pilot.press("ctrl+g")
-            await settle(app, pilot)
+            await press(app, pilot, "ctrl+g")
             assert isinstance(app.screen, MetricsScreen)
     finally:
         t.close()
@@ -150,8 +133,7 @@ async def test_the_keymap_comes_from_the_config(tmp_path: Path) -> None:
 async def test_the_pin_lockout_message_fits_one_line_at_80_columns(terminal: Terminal) -> None:
     app = KanbanApp(terminal)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f6")
-        await settle(app, pilot)
+        await press(app, pilot, "f6")
         await pick(app, pilot, "ST30", "SAFE")  # station and reason first; a SAFE stop needs a lead
         for _ in range(terminal.config.andon.pin_failures_before_lockout + 1):
             await badge_and_pin(app, pilot, pin="0000")
@@ -167,11 +149,9 @@ async def test_an_empty_resolve_note_is_refused_with_a_word(terminal: Terminal) 
     async with app.run_test(size=(80, 24)) as pilot:
         await app.switch_mode("andon")
         await settle(app, pilot)
-        await pilot.press("f8")
-        await settle(app, pilot)
+        await press(app, pilot, "f8")
         assert isinstance(app.screen, ResolveScreen)
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, "enter")
         assert isinstance(app.screen, ResolveScreen)  # not resolved
         assert "write what was done" in str(app.screen.query_one("#resolve-error", Static).render())
         assert len(read_board(terminal).line.active) == 1
@@ -180,13 +160,11 @@ async def test_an_empty_resolve_note_is_refused_with_a_word(terminal: Terminal) 
 async def test_a_pin_before_the_badge_is_refused_with_a_word(terminal: Terminal) -> None:
     app = KanbanApp(terminal)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f6")
-        await settle(app, pilot)
+        await press(app, pilot, "f6")
         await pick(app, pilot, "ST30", "SAFE")
         dialog = app.screen
         assert isinstance(dialog, BadgeScreen)
         dialog.query_one("#pin-field", Input).focus()
-        await pilot.press("1", "2", "enter")
-        await settle(app, pilot)
+        await press(app, pilot, "1", "2", "enter")
         assert app.screen is dialog and app.focused is dialog.query_one("#badge-field")
         assert any("Scan your badge first" in m for m in notes(app))

@@ -16,7 +16,8 @@ from kanban_terminal.storage.tables import CardLogRow
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen
 from tests.support.andon import T0, TEAM_LEAD, FakeClock, enrolled, open_terminal
-from tests.tui.test_floor_keys import badge_and_pin, settle
+from tests.support.floor import press, settle
+from tests.tui.test_floor_keys import badge_and_pin
 
 
 @pytest.fixture
@@ -36,8 +37,7 @@ async def test_a_kiosk_quit_leaves_a_row_naming_the_team_lead(terminal: Terminal
     app = KanbanApp(terminal, kiosk=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await pilot.press("ctrl+q")
-        await settle(app, pilot)
+        await press(app, pilot, "ctrl+q")
         await badge_and_pin(app, pilot)
         assert app._exit
     [row] = rows(terminal, "terminal_quit")
@@ -52,8 +52,7 @@ async def test_a_refused_kiosk_quit_leaves_a_row_with_the_reason(terminal: Termi
     app = KanbanApp(terminal, kiosk=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await pilot.press("ctrl+q")
-        await settle(app, pilot)
+        await press(app, pilot, "ctrl+q")
         await badge_and_pin(app, pilot, pin="0000")
         assert not app._exit
         assert isinstance(app.screen, BadgeScreen)  # asked again, with the reason on it
@@ -70,8 +69,7 @@ async def test_a_quit_outside_kiosk_mode_leaves_a_row_too(terminal: Terminal) ->
     app = KanbanApp(terminal, kiosk=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await pilot.press("ctrl+q")
-        await settle(app, pilot)
+        await press(app, pilot, "ctrl+q")
         assert app._exit
     [row] = rows(terminal, "terminal_quit")
     assert row.actor is None and "not a kiosk" in row.detail
@@ -90,8 +88,7 @@ async def test_a_quit_whose_row_cannot_be_saved_still_quits_and_says_so(
     app = KanbanApp(terminal, kiosk=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await pilot.press("ctrl+q")
-        await settle(app, pilot)
+        await press(app, pilot, "ctrl+q")
         assert app._exit
         said = " ".join(str(r) for r in app._exit_renderables)  # printed once the screen is gone
     assert "NOT logged" in said and "disk full" in said

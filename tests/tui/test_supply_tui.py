@@ -24,6 +24,7 @@ from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen
 from kanban_terminal.tui.screens.supply_dialogs import DeliveryIssueScreen, RerouteScreen
 from kanban_terminal.tui.widgets.scan_field import ScanField
 from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
+from tests.support.floor import press, settle
 
 CARD = "B1001Z"  # loop ST10-BOLT, 500 a bin, source SUP-BOLT, second source WH
 
@@ -48,18 +49,11 @@ def q(terminal: Terminal, sql: str) -> list[tuple[object, ...]]:
         con.close()
 
 
-async def settle(app: KanbanApp, pilot: Pilot[None]) -> None:
-    for _ in range(3):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-
-
 async def scan(app: KanbanApp, pilot: Pilot[None], code: str) -> None:
     field = app.screen.query_one(ScanField)
     assert field.has_focus
     field.value = code
-    await pilot.press("enter")
-    await settle(app, pilot)
+    await press(app, pilot, "enter")
 
 
 async def test_f8_after_a_delivery_records_the_shortfall(terminal: Terminal, clock: FakeClock) -> None:
@@ -72,8 +66,7 @@ async def test_f8_after_a_delivery_records_the_shortfall(terminal: Terminal, clo
         await scan(app, pilot, CARD)
         clock.advance(hours=2)
         await scan(app, pilot, CARD)  # delivered (2 h > the plausible minimum)
-        await pilot.press("f8")
-        await settle(app, pilot)
+        await press(app, pilot, "f8")
         dialog = app.screen
         assert isinstance(dialog, DeliveryIssueScreen) and dialog.card_id == CARD
         assert app.focused is dialog.query_one("#short-field", Input)
@@ -98,29 +91,25 @@ async def test_the_board_shows_the_warning_and_f9_reroutes_with_the_team_leads_p
         eta = clock() + timedelta(hours=6)
         delayed = UpstreamStatus("w1", str(request_id), "delayed", clock(), eta=eta, reason="fog")
         assert apply_upstream_status(terminal, delayed).moved
-        await pilot.press("f2")
-        await settle(app, pilot)
+        await press(app, pilot, "f2")
         requests = app.screen.query_one("#requests", DataTable)
         state = requests.get_row_at(0)[3]
         assert isinstance(state, Text) and state.plain.startswith("Delayed, ETA") and "fog" in state.plain
         assert state.style == ATTENTION  # amber: attention (ISA-101)
 
         clock.advance(seconds=10)  # past the first scan's debounce window
-        await pilot.press("f9")
-        await settle(app, pilot)
+        await press(app, pilot, "f9")
         assert isinstance(app.screen, BadgeScreen)
         app.screen.query_one("#badge-field", ScanField).value = TEAM_LEAD
         await pilot.press("enter")
         await pilot.pause()
         app.screen.query_one("#pin-field", Input).value = PIN
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, "enter")
         dialog = app.screen
         assert isinstance(dialog, RerouteScreen)
         assert dialog.loops == (("ST10-BOLT", "SUP-BOLT", "WH"),)
         dialog.query_one("#reroute-list", OptionList).focus()
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await press(app, pilot, "enter")
         loops = app.screen.query_one("#loops", DataTable)
         cells = [loops.get_row_at(i)[0] for i in range(loops.row_count)]
         assert any(isinstance(c, Text) and c.plain == "ST10-BOLT via WH" for c in cells)
