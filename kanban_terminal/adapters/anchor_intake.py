@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from kanban_terminal.adapters.wire import LogAnchorMessage, validate
+from kanban_terminal.adapters.wire import LogAnchorMessage, utc_text, validate
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.storage.anchors import Anchor, AnchorStore
 
@@ -39,8 +39,7 @@ def keep_anchor(store: AnchorStore, topic: str, payload: bytes) -> bool:
     anchor = Anchor(
         message.terminal, message.row, message.hash, message.at, message.key, message.site, message.line
     )
-    received = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if not store.record(anchor, received):
+    if not store.record(anchor, utc_text(datetime.now(UTC))):
         log.error(
             "terminal %s published row %d with another hash than before: its card log was rewritten",
             message.terminal, message.row,

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from kanban_terminal.adapters.wire import utc_text
 from kanban_terminal.domain.text import escape_external
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,8 @@ def this_instance() -> dict[str, object]:
 
 def instance_availability(state: str, peer: str, session: str | None) -> bytes:
     """The supermarket peer's retained availability: which process runs this client id."""
-    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    body = {"v": 1, "state": state, "peer": peer, "session": session} | this_instance() | {"at": at}
+    body = {"v": 1, "state": state, "peer": peer, "session": session} | this_instance()
+    body["at"] = utc_text(datetime.now(UTC))
     return json.dumps(body).encode()
 
 

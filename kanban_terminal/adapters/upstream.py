@@ -27,13 +27,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kanban_terminal.adapters.anchor_intake import keep_anchor
 from kanban_terminal.adapters.mqtt_client import MqttLink
 from kanban_terminal.adapters.peer_claims import ClaimBook
 from kanban_terminal.adapters.peer_outbox import StatusOutbox, schedule_warnings
 from kanban_terminal.adapters.takeover import instance_availability
-from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestCancelMessage, RequestMessage, validate
+from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestCancelMessage, RequestMessage
 from kanban_terminal.adapters.wire.decode import parse_json_object, validate_object
 from kanban_terminal.config import MqttSettings, UpstreamSettings
 from kanban_terminal.domain.text import escape_bytes, escape_external
@@ -83,22 +84,30 @@ class Request:
 
 def parse_request(payload: bytes) -> Request | str:
     """Validate a request against the wire schema; return it or the reason. Never raises."""
-    message = validate(RequestMessage, payload, MAX_REQUEST_BYTES)
+    data = parse_json_object(payload, MAX_REQUEST_BYTES)
+    return data if isinstance(data, str) else _request_of(data)
+
+
+def _request_of(data: dict[str, Any]) -> Request | str:
+    message = validate_object(RequestMessage, data)
     if isinstance(message, str):
         return message
     return Request(message.id, message.line, message.loop, message.loop_seq, message.card)
 
 
-def parse_cancel(payload: bytes) -> Request | str | None:
-    """A request cancel (a re-route, `type` = cancel) as the request it cancels, the reason it is
-    refused, or None when the payload is not a cancel. Never raises."""
+def parse_requests_topic(payload: bytes) -> tuple[Request, bool] | str:
+    """A message of the requests topic, parsed once: (the request, whether it is a cancel of it, a
+    re-route, `type` = cancel), or the reason it is refused. Never raises."""
     data = parse_json_object(payload, MAX_REQUEST_BYTES)
-    if isinstance(data, str) or data.get("type") != "cancel":
-        return None
+    if isinstance(data, str):
+        return data
+    if data.get("type") != "cancel":
+        request = _request_of(data)
+        return request if isinstance(request, str) else (request, False)
     message = validate_object(RequestCancelMessage, data)
     if isinstance(message, str):
         return message
-    return Request(message.id, message.line, message.loop, 0, message.card)
+    return Request(message.id, message.line, message.loop, 0, message.card), True
 
 
 class UpstreamPeer:
@@ -223,15 +232,15 @@ class UpstreamPeer:
         self.link.ack(mid, qos, generation)
 
     def _handle_request(self, topic: str, payload: bytes) -> None:
-        cancel = parse_cancel(payload)
-        if isinstance(cancel, Request):
-            self._cancel(topic, cancel)
-            return
-        parsed = cancel if isinstance(cancel, str) else parse_request(payload)
-        if isinstance(parsed, str):
+        message = parse_requests_topic(payload)
+        if isinstance(message, str):
             self.refused += 1
-            log.warning("request refused on %s: %s", escape_external(topic, 120), parsed)
-            self._keep_refused(topic, payload, parsed)
+            log.warning("request refused on %s: %s", escape_external(topic, 120), message)
+            self._keep_refused(topic, payload, message)
+            return
+        parsed, cancel = message
+        if cancel:
+            self._cancel(topic, parsed)
             return
         if not self.ownership.owns_loop(parsed.line, parsed.loop):
             self.not_mine += 1  # another partition's: that peer hears it too

@@ -83,25 +83,38 @@ class Checkpointer:
         20-60 ms on the shared dev VM (bench/stall_trace.py), while the first signals waited for
         that turn (issue 19). The runtime starts this before the link, so no signal waits now.
         """
-        self._checkpoint_start_up()
-        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+        db = self._connect()
+        if db is None:
+            return
+        with self.write_turn:
+            self._checkpoint(db)
+        self._thread = threading.Thread(target=self._run, args=(db,), name="wal-checkpoint", daemon=True)
         self._thread.start()
 
-    def _checkpoint_start_up(self) -> None:
+    def _connect(self) -> sqlite3.Connection | None:
+        """The one connection that start-up's checkpoint and the thread use; None (logged) if it fails."""
         try:
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        except sqlite3.Error as exc:
-            log.warning("start-up WAL checkpoint skipped: %s", exc)
-            return
-        try:
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            # FULL, as the writers: the database file is fsynced before the WAL may be reused.
             db.execute("PRAGMA synchronous=FULL")
-            with self.write_turn:
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            db.execute("PRAGMA wal_autocheckpoint=0")  # this connection only ever checkpoints
+        except sqlite3.Error as exc:
+            log.error(
+                "background WAL checkpoints off (%s): commits checkpoint only at the %d-page backstop",
+                exc,
+                BACKSTOP_PAGES,
+            )
+            return None
+        return db
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        """Copy the WAL back; the caller holds the write turn."""
+        self._commits = 0
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             self.checkpoints += 1
-        except sqlite3.Error as exc:  # the background thread and the writers' backstop still run
-            log.warning("start-up WAL checkpoint failed: %s", exc)
-        finally:
-            db.close()
+        except sqlite3.Error as exc:  # a full disk, an I/O error: the writers' backstop holds
+            log.warning("WAL checkpoint failed, retrying later: %s", exc)
 
     def stop(self) -> None:
         self._stop.set()
@@ -137,20 +150,8 @@ class Checkpointer:
         self._parked = False
         self._wake.clear()
 
-    def _run(self) -> None:
+    def _run(self, db: sqlite3.Connection) -> None:
         try:
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            log.error(
-                "background WAL checkpoints off (%s): commits checkpoint only at the %d-page backstop",
-                exc,
-                BACKSTOP_PAGES,
-            )
-            return
-        try:
-            # FULL, as the writers: the database file is fsynced before the WAL may be reused.
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA wal_autocheckpoint=0")  # this connection only ever checkpoints
             while not self._stop.is_set():
                 if self._commits == 0:
                     self._park()
@@ -165,12 +166,8 @@ class Checkpointer:
                 # A writer holding the turn for long (a restore, a stuck disk): try again later.
                 if not self.write_turn.acquire(timeout=self.idle_s):
                     continue
-                self._commits = 0
                 try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
-                except sqlite3.Error as exc:  # a full disk, an I/O error: the writers' backstop holds
-                    log.warning("background WAL checkpoint failed, retrying later: %s", exc)
+                    self._checkpoint(db)
                 finally:
                     self.write_turn.release()
         finally:

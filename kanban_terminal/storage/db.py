@@ -119,7 +119,8 @@ class Database:
         path: the database file (created 0600 if missing, then migrated).
         log_key: the terminal's card-log key (storage/log_key.py): rows appended through this
             database are keyed with it and `verify-log` checks them with it. None writes plain
-            SHA-256 rows (tools and tests that open a bare file); `use_log_key` sets it later.
+            SHA-256 rows (tools and tests that open a bare file); `Terminal.open` sets it after
+            the migration.
         background_checkpoints: copy the WAL back from a thread of its own (`Checkpointer`)
             instead of inside every ~40th commit; for the long-running `run` and `serve`. The
             runtime starts that thread (kanban_terminal/runtime/); `close` stops it.

@@ -62,9 +62,9 @@ class UnitOfWork:
 
     def __init__(self, conn: Connection, log_key: LogKey | None = None):
         self.conn = conn
+        """The SQLAlchemy Core connection, inside its transaction."""
         self.log_key = log_key
         """The terminal's card-log key: every log row written in this unit is keyed with it."""
-        """The SQLAlchemy Core connection, inside its transaction."""
         self.sql: Any = driver(conn)
         """Its sqlite3 connection: the repositories' plain SQL goes here (see scan_repo.py)."""
         self.scans = ScanStore(conn, log_key)
