@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from heapq import heappop, heappush
 
+from kanban_terminal.domain.metrics import percentile
+
 SERVICE_FACTORS = {0.90: 1.29, 0.95: 1.65, 0.98: 2.05, 0.99: 2.33}
 MIN_CARDS = 2
 
@@ -257,11 +259,6 @@ class ReserveAdvice:
     """The same history with the reserve bins added."""
 
 
-def _p95(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
-
-
 def recommend_reserve(h: LoopHistory, *, scan_delay_s: float = 300.0) -> ReserveAdvice | None:
     """Reserve bins for a critical loop: targeted safety stock sized to the exposure the log shows.
 
@@ -276,8 +273,8 @@ def recommend_reserve(h: LoopHistory, *, scan_delay_s: float = 300.0) -> Reserve
     c = h.container_quantity
     ltd = lead_time_demand(h.empties, h.raised, h.lead_times_s, c, scan_delay_s)
     rates = [d / ((lead + scan_delay_s) / 3600) for d, lead in zip(ltd, h.lead_times_s, strict=True)]
-    spike = _p95(rates)
-    lead_p95_h = (_p95(h.lead_times_s) + scan_delay_s) / 3600
+    spike = percentile(rates, 95) or 0.0  # never None: two lead times at least
+    lead_p95_h = ((percentile(h.lead_times_s, 95) or 0.0) + scan_delay_s) / 3600
     exposure = max(0.0, spike * lead_p95_h - (h.configured_cards - 1) * c)
     bins = math.ceil(round(exposure / c, 9))
     return ReserveAdvice(

@@ -67,7 +67,7 @@ def trouble_text(trouble: str | None, eta: datetime | None, reason: str | None) 
 def reroute_target(primary: str, alternate: str | None, current: str) -> str | Rejection:
     """Where a re-route sends a loop now fed from `current`: the other of its two sources."""
     if alternate is None:
-        return Rejection("no_second_source", "This loop names no second source: see [[second_sources]].")
+        return Rejection("no_second_source", "This loop has no second source to re-route to: none is set up.")
     return primary if current == alternate else alternate
 
 

@@ -30,7 +30,7 @@ from kanban_terminal.services.andon_views import (
 )
 from kanban_terminal.services.auth import AuthSession, person
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage.andon_rows import AndonScope, andons_in
+from kanban_terminal.storage.andon_rows import AndonScope, DuplicateAndon, andons_in
 from kanban_terminal.storage.tables import CardLogRow
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
@@ -192,6 +192,59 @@ def raise_andon(
     if isinstance(result, Rejection):
         return refused_outcome(terminal, f"raise {kind.value}", result, source)
     return done
+
+
+MATERIAL_REASON = "MAT"
+
+
+def material_call_allowed(terminal: Terminal) -> bool:
+    """The MAT reason is configured as a call: else the system's material calls are not raised (a
+    refusal every tick would only flood the log)."""
+    rule = reason_rule(terminal, MATERIAL_REASON)
+    return rule is not None and AndonKind.CALL.value in rule.kinds
+
+
+def raise_request_call(
+    terminal: Terminal, *, request_id: str, card_id: str, station: str, source: str, now: datetime
+) -> Andon | None:
+    """A material CALL linked to an open request, in its own unit of work; None when the request
+    has closed, the raise was refused (logged), or another process raised it first (a unique index
+    keeps one call per request)."""
+    try:
+        with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
+            current = uow.andons.request(request_id)
+            if current is None or current.closed_at is not None:
+                return None
+            result = raise_in(
+                terminal, uow, kind=AndonKind.CALL, station=station, reason=MATERIAL_REASON,
+                source=source, actor=None, authorised=False, now=now, at=now, card_id=card_id,
+                request_id=request_id,
+            )  # fmt: skip
+            if isinstance(result, Rejection):
+                return None  # e.g. a MAT call already active at that station: logged as refused
+            uow.collect(AndonChanged("raised", view_of(terminal, result), None, now))
+            uow.collect(LineStateChanged(line_state(terminal, uow, now)))
+    except DuplicateAndon:
+        return None
+    return result
+
+
+def resolve_by_system(
+    terminal: Terminal, uow: UnitOfWork, before: Andon, note: str, *, at: datetime, now: datetime, source: str
+) -> Andon | None:
+    """The system resolves `before` inside the caller's unit of work (its cause is gone), with `note`;
+    None when the rules refuse."""
+    result = rules.resolve(before, None, note, at, authorised=True)
+    if isinstance(result, Rejection):
+        return None
+    uow.andons.store(result)
+    log_andon(
+        uow, result, "andon_resolved", actor=None, source=source, now=now,
+        at=result.resolved_at or now, from_state=before.state.value, detail=f"note: {note}",
+    )  # fmt: skip
+    uow.collect(AndonChanged("resolved", view_of(terminal, result), None, now))
+    uow.collect(LineStateChanged(line_state(terminal, uow, now)))
+    return result
 
 
 def _act(

@@ -30,23 +30,23 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from kanban_terminal.domain import andon as rules
-from kanban_terminal.domain.andon import AndonKind, tier_role, tiers_due
-from kanban_terminal.domain.cards import Rejection
+from kanban_terminal.domain.andon import tier_role, tiers_due
 from kanban_terminal.services import quality_stop
-from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise_in
+from kanban_terminal.services.andon import (
+    AndonChanged,
+    material_call_allowed,
+    raise_request_call,
+    resolve_by_system,
+)
 from kanban_terminal.services.andon_log import log_andon
-from kanban_terminal.services.andon_views import line_state, reason_rule, view_of
+from kanban_terminal.services.andon_views import reason_rule, view_of
 from kanban_terminal.services.clock_watch import ClockWatch, ElapsedTimers, read_boot_id
 from kanban_terminal.services.escalation_due import EscalationDue
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import andon_reads
-from kanban_terminal.storage.andon_rows import DuplicateAndon
 from kanban_terminal.storage.tables import CardLogRow
 
 log = logging.getLogger(__name__)
-
-MATERIAL_REASON = "MAT"
 
 
 class EscalationRunner:
@@ -145,9 +145,8 @@ class EscalationRunner:
     def raise_material_andons(self) -> list[str]:
         """Raise a MAT call for each overdue, undelivered request not yet called; returns andon ids."""
         terminal = self.terminal
-        rule = reason_rule(terminal, MATERIAL_REASON)
-        if rule is None or AndonKind.CALL.value not in rule.kinds:
-            return []  # not configured as a call: refusing it every tick would only flood the log
+        if not material_call_allowed(terminal):
+            return []
         now = terminal.clock()
         watched = {lp.id for lp in terminal.config.loops if lp.material_andon}
         open_ = [r for r in andon_reads.uncalled_request_times(terminal.db) if r.loop_id in watched]
@@ -158,27 +157,14 @@ class EscalationRunner:
         for r in open_:
             if r.id not in late:
                 self.due.due_in(mono, (r.due_at - r.raised_at - elapsed[r.id]).total_seconds())
-        overdue = andon_reads.requests(terminal.db, late)
         raised: list[str] = []
-        for request in overdue:
-            try:
-                with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
-                    current = uow.andons.request(request.id)
-                    if current is None or current.closed_at is not None:
-                        continue
-                    result = raise_in(
-                        terminal, uow, kind=AndonKind.CALL, station=request.station,
-                        reason=MATERIAL_REASON, source="system", actor=None, authorised=False,
-                        now=now, at=now, card_id=request.card_id, request_id=request.id,
-                    )  # fmt: skip
-                    if isinstance(result, Rejection):
-                        # e.g. a MAT call already active at that station: logged as refused.
-                        continue
-                    uow.collect(AndonChanged("raised", view_of(terminal, result), None, now))
-                    uow.collect(LineStateChanged(line_state(terminal, uow, now)))
-            except DuplicateAndon:
-                continue  # another process raised it first: the unique index kept it to one
-            raised.append(result.id)
+        for request in andon_reads.requests(terminal.db, late):
+            andon = raise_request_call(
+                terminal, request_id=request.id, card_id=request.card_id, station=request.station,
+                source="system", now=now,
+            )  # fmt: skip
+            if andon is not None:
+                raised.append(andon.id)
         return raised
 
     def resolve_supplied_material_andons(self) -> list[str]:
@@ -196,16 +182,9 @@ class EscalationRunner:
                 if request is None or request.closed_at is None:
                     continue
                 note = f"request {request.status} at {request.closed_at:%H:%M} UTC"
-                result = rules.resolve(before, None, note, request.closed_at, authorised=True)
-                if isinstance(result, Rejection):
+                at = request.closed_at
+                if resolve_by_system(terminal, uow, before, note, at=at, now=now, source="system") is None:
                     continue
-                uow.andons.store(result)
-                log_andon(
-                    uow, result, "andon_resolved", actor=None, source="system", now=now,
-                    at=result.resolved_at or now, from_state=before.state.value, detail=f"note: {note}",
-                )  # fmt: skip
-                uow.collect(AndonChanged("resolved", view_of(terminal, result), None, now))
-                uow.collect(LineStateChanged(line_state(terminal, uow, now)))
             resolved.append(andon_id)
         return resolved
 

@@ -83,8 +83,8 @@ def shift_now(terminal: Terminal) -> ShiftNow:
 def taken_by(terminal: Terminal, shift_start: datetime) -> str | None:
     """Who took over the shift that started at `shift_start`, None while its handover is due (one
     indexed log read: what the screen's once-a-minute check needs, without building the sheet)."""
-    page = read_page(terminal.db, LogFilter(events=(EVENT,), since=shift_start), limit=1)
-    return next((e.actor or "someone" for e in page.entries), None)
+    with terminal.db.reading() as session:
+        return handover_rows.taken_by(session, shift_start)
 
 
 def read_sheet(terminal: Terminal) -> HandoverSheet:

@@ -86,26 +86,24 @@ def _reroute(
     cfg = terminal.config
     loop = next((lp for lp in cfg.loops if lp.id == loop_id), None)
     with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
-        refused: Rejection | None = None
+        target: str | Rejection
         if not authorised:
-            refused = Rejection("needs_team_lead", "Re-routing a loop needs a team lead: badge and PIN.")
+            target = Rejection("needs_team_lead", "Re-routing a loop needs a team lead: badge and PIN.")
         elif loop is None:
-            refused = Rejection("unknown_loop", f"Loop {escape_external(loop_id, 64)} is not on this line.")
-        target: str | Rejection = refused or Rejection("", "")
-        if refused is None and loop is not None:
+            target = Rejection("unknown_loop", f"Loop {escape_external(loop_id, 64)} is not on this line.")
+        else:
             current = uow.supply.route_of(loop.id) or loop.source
             target = reroute_target(loop.source, second_source_of(cfg.second_sources, loop.id), current)
-            refused = target if isinstance(target, Rejection) else None
-        if refused is not None or loop is None or isinstance(target, Rejection):
-            assert refused is not None
+        if isinstance(target, Rejection):
             uow.log.append(
                 card_log.LogEntry(
                     occurred_at=now, recorded_at=now, event="reroute_refused",
                     loop_id=loop.id if loop is not None else None, actor=badge, source=door,
-                    detail=f"{refused.reason}: {refused.message}",
+                    detail=f"{target.reason}: {target.message}",
                 )
             )  # fmt: skip
-            return Rerouted(False, refused.message, loop_id)
+            return Rerouted(False, target.message, loop_id)
+        assert loop is not None  # an unknown loop was refused above
         uow.supply.set_route(loop.id, None if target == loop.source else target, at=now, actor=badge)
         why = escape_external(note, 200)
         moved: list[tuple[str, str, str]] = []

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kanban_terminal.config import Loop
-from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.runway import (
@@ -43,19 +42,24 @@ from kanban_terminal.domain.runway import (
     planned_rate_per_h,
     warning_step,
 )
-from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise_in
-from kanban_terminal.services.andon_log import log_andon
-from kanban_terminal.services.andon_views import line_state, reason_rule, view_of
+from kanban_terminal.services.andon import (
+    MATERIAL_REASON,
+    AndonChanged,
+    LineStateChanged,
+    material_call_allowed,
+    raise_in,
+    raise_request_call,
+    resolve_by_system,
+)
+from kanban_terminal.services.andon_views import line_state, view_of
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import runway_rows
-from kanban_terminal.storage.andon_rows import DuplicateAndon
 from kanban_terminal.storage.runway_rows import RunwayFacts, WarningAlreadyOpen
 from kanban_terminal.storage.tables import CardLogRow, RunwayWarningRow
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-MATERIAL_REASON = "MAT"
 SOURCE = "runway"
 
 
@@ -150,10 +154,6 @@ class RunwayMonitor:
                     done.append(f"reserve {card_id}")
             return done
 
-    def _mat_call_allowed(self) -> bool:
-        rule = reason_rule(self.terminal, MATERIAL_REASON)
-        return rule is not None and AndonKind.CALL.value in rule.kinds
-
     def _raise(self, lr: LoopRunway, facts: RunwayFacts, now: datetime) -> bool:
         terminal, loop, runway = self.terminal, lr.loop, lr.runway
         chase = facts.chase.get(loop.id) or loop.card_id_list()[0]
@@ -165,7 +165,7 @@ class RunwayMonitor:
                     runway_s=runway.runway.total_seconds() if runway.runway is not None else 0.0,
                 )  # fmt: skip
                 runway_rows.add_warning(uow.session, row)
-                if terminal.config.runway.warnings and self._mat_call_allowed():
+                if terminal.config.runway.warnings and material_call_allowed(terminal):
                     andon = raise_in(
                         terminal, uow, kind=AndonKind.CALL, station=loop.station, reason=MATERIAL_REASON,
                         source=SOURCE, actor=None, authorised=False, now=now, at=now, card_id=chase,
@@ -192,39 +192,20 @@ class RunwayMonitor:
             uow.session.add(row)
             before = uow.andons.get(row.andon_id) if row.andon_id else None
             if before is not None and before.active:
-                result = rules.resolve(before, None, words, now, authorised=True)
-                if not isinstance(result, Rejection):
-                    uow.andons.store(result)
-                    log_andon(
-                        uow, result, "andon_resolved", actor=None, source=SOURCE, now=now,
-                        at=result.resolved_at or now, from_state=before.state.value, detail=f"note: {words}",
-                    )  # fmt: skip
-                    uow.collect(AndonChanged("resolved", view_of(terminal, result), None, now))
-                    uow.collect(LineStateChanged(line_state(terminal, uow, now)))
+                resolve_by_system(terminal, uow, before, words, at=now, now=now, source=SOURCE)
             _log(uow, now, "runway_recovered", lr.loop.id, row.andon_id, words)
         log.info("loop %s recovered: %s", lr.loop.id, words)
         return True
 
     def _reserve_call(self, card_id: str, request_id: str, now: datetime) -> bool:
         terminal = self.terminal
-        if not self._mat_call_allowed():
+        if not material_call_allowed(terminal):
             return False
         loop = terminal.card_loops[card_id]
-        try:
-            with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
-                current = uow.andons.request(request_id)
-                if current is None or current.closed_at is not None:
-                    return False
-                andon = raise_in(
-                    terminal, uow, kind=AndonKind.CALL, station=loop.station, reason=MATERIAL_REASON,
-                    source=SOURCE, actor=None, authorised=False, now=now, at=now, card_id=card_id,
-                    request_id=request_id,
-                )  # fmt: skip
-                if isinstance(andon, Rejection):
-                    return False
-                uow.collect(AndonChanged("raised", view_of(terminal, andon), None, now))
-                uow.collect(LineStateChanged(line_state(terminal, uow, now)))
-        except DuplicateAndon:
+        andon = raise_request_call(
+            terminal, request_id=request_id, card_id=card_id, station=loop.station, source=SOURCE, now=now
+        )
+        if andon is None:
             return False
         log.warning("loop %s draws on its reserve (red card %s)", loop.id, card_id)
         return True
