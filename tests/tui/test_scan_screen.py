@@ -6,6 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 
 from kanban_terminal.config import SerialScannerSettings
@@ -14,6 +15,7 @@ from kanban_terminal.runtime import Runtime
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.screens.board import BoardScreen
 from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen
+from kanban_terminal.tui.screens.scan import ScanScreen
 from kanban_terminal.tui.widgets.banner import Banner
 from kanban_terminal.tui.widgets.recent_scans import RecentScans
 from kanban_terminal.tui.widgets.scan_field import ScanField
@@ -160,6 +162,44 @@ async def test_serial_scanner_on_a_pty_goes_through_the_same_scan_path(tmp_path:
     finally:
         os.close(master)
         os.close(slave)
+
+
+@pytest.mark.parametrize("dialog_key", ["f4", "f6"])
+async def test_a_serial_scanner_read_while_a_dialog_is_open_is_recorded_and_leaves_it(
+    tmp_path: Path, dialog_key: str
+) -> None:
+    """The plant's other scanner door: a serial scanner's read while the call picker (F4) or the
+    stop's badge prompt (F6) is open is recorded once, raises no andon, and the dialog stays as it was."""
+    master, slave = os.openpty()
+    cfg = demo_config()
+    cfg = cfg.model_copy(update={"scanners": (SerialScannerSettings(name="ST10", port=os.ttyname(slave)),)})
+    terminal = open_terminal(tmp_path, Clock(), cfg)
+    runtime = Runtime(terminal, None)
+    app = KanbanApp(terminal, runtime=runtime)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            with runtime:
+                while not app.scanner_states["ST10"]:
+                    await pilot.pause(0.05)
+                await pilot.press(dialog_key)
+                await pilot.pause()
+                dialog, focused = app.screen, app.focused
+                assert not isinstance(dialog, ScanScreen)
+                os.write(master, f"]C1{CARD}\r".encode())
+                while app.last_outcome is None:
+                    await pilot.pause(0.05)
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+                assert app.last_outcome.source == "serial:ST10"
+                assert app.last_outcome.kind is OutcomeKind.REQUEST_RAISED
+                assert app.screen is dialog and app.focused is focused
+    finally:
+        os.close(master)
+        os.close(slave)
+    db = sqlite3.connect(tmp_path / "terminal.db")
+    assert db.execute("SELECT count(*) FROM andon").fetchone() == (0,)
+    events = db.execute("SELECT event FROM card_log WHERE card_id = ? ORDER BY id", (CARD,)).fetchall()
+    assert [e for (e,) in events].count("request_raised") == 1
 
 
 async def test_a_scanner_ending_its_read_with_tab_submits_too(tmp_path: Path) -> None:
