@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual import work
+from textual.app import ScreenStackError
 from textual.screen import ModalScreen
 
 from kanban_terminal.config_keyboard import key_label
@@ -60,7 +61,11 @@ class HandoverAppMixin(_Base):
             return
         from kanban_terminal.services.handover import shift_now
 
-        if isinstance(self.screen, ModalScreen):
+        try:
+            top = self.screen
+        except ScreenStackError:
+            return  # the App is closing: its timer ticked after the last screen went
+        if isinstance(top, ModalScreen):
             return  # a dialog is open: offer at the next check, not over it
         now = shift_now(self.terminal)
         if self._handover_offered != (now.day, now.shift):

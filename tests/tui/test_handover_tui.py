@@ -66,3 +66,18 @@ async def test_the_offer_waits_while_a_dialog_is_open(tmp_path: Path) -> None:
             assert len(offered) == 1 and offered[0].timeout == 15
     finally:
         terminal.close()
+
+
+async def test_a_tick_while_the_app_closes_is_no_crash(tmp_path: Path) -> None:
+    """The one-second timer can tick after the last screen has gone (seen once in CI: "No screens on
+    stack" from the dialog check): the check then does nothing."""
+    terminal: Terminal = enrolled(open_terminal(tmp_path, FakeClock()))
+    try:
+        app = KanbanApp(terminal)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+        assert not app.screen_stack  # closed: what the late tick finds
+        app._handover_ticks = 0  # the first tick of a minute: the one that checks
+        app.handover_tick()
+    finally:
+        terminal.close()
