@@ -12,7 +12,8 @@ What paho does not do on its own, and this class adds (../shared/reference/relia
   owner may shape the message (`availability_message`); the link sends it at the right moments.
 * Why the last connection attempt failed, in words that tell TLS mistakes apart (`last_error`).
 * Public hooks (`on_message`, `on_published`, `on_connected`, or `set_handlers`), called on paho's
-  thread: they must only hand work over.
+  thread: they must only hand work over, except `on_drained` (after a pass of paho's loop with
+  nothing left `unread`), where the owner may apply what it was handed (mqtt_wakeups.py says why).
 
 It is not a queue: paho keeps its session in memory only. Durable state lives in SQLite (the
 terminal's outbox, the bridge's outbox); their owners hand paho at most a small window of it.
@@ -34,15 +35,15 @@ import paho.mqtt.client as mqtt
 
 from kanban_terminal.adapters.mqtt_session import (
     CLOSED_BEFORE_ACCEPT,
+    availability_payload,
     connect_options,
     describe_connect_error,
     new_client,
     set_nodelay,
     set_will,
 )
-from kanban_terminal.adapters.mqtt_wakeups import watch_wait
+from kanban_terminal.adapters.mqtt_wakeups import after_each_pass, unread, watch_wait
 from kanban_terminal.adapters.takeover import SessionWitness
-from kanban_terminal.adapters.wire import AvailabilityMessage
 from kanban_terminal.adapters.wire import utc_text as utc_text  # the wire's; demo and peer import it here
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.mqtt_settings import MqttSettings
@@ -64,8 +65,7 @@ ConnectedHandler = Callable[[bool], None]
 class LinkState:
     """What the status bar shows about the broker link."""
 
-    state: str
-    """connected, reconnecting or offline."""
+    state: str  # connected, reconnecting or offline
     since: datetime
     detail: str = ""
 
@@ -170,11 +170,15 @@ class MqttLink:
         on_message: MessageHandler | None = None,
         on_published: PublishedHandler | None = None,
         on_connected: ConnectedHandler | None = None,
+        on_drained: Callable[[], None] | None = None,
     ) -> None:
         """Set the hooks whose owner exists only after the link (the relay takes the link first).
 
-        Only the hooks given are replaced. Call before `start()`: the hooks run on paho's thread.
+        Only the hooks given are replaced (`on_drained` is added, once). Call before `start()`: the
+        hooks run on paho's thread.
         """
+        if on_drained is not None:
+            after_each_pass(self.client, self._wrap(on_drained))
         if on_message is not None:
             self._on_message = on_message
         if on_published is not None:
@@ -212,6 +216,10 @@ class MqttLink:
         if self._watchdog:
             self._watchdog.join(timeout=5)
         self._set_state("offline", "stopped")
+
+    def unread(self) -> bool:
+        """More bytes wait in the socket: paho's next pass reads them (on its thread)."""
+        return unread(self.client)
 
     @property
     def subscribed(self) -> bool:
@@ -355,16 +363,8 @@ class MqttLink:
                     log.info("MQTT link %s: %s", state, escape_external(detail, 120))
 
     def _terminal_availability(self, state: str) -> bytes:
-        return AvailabilityMessage.model_validate(
-            {
-                "v": 1,
-                "state": state,
-                "terminal": self.client_id,
-                "session": self.session_id,
-                "at": utc_text(self.clock()),
-                "heartbeat_s": self.settings.heartbeat_s,
-            }
-        ).model_dump_json().encode()
+        at, beat = self.clock(), self.settings.heartbeat_s
+        return availability_payload(state, self.client_id, self.session_id, at, beat)
 
     def _watch(self) -> None:
         """Is paho's thread alive, is the link silent, is a heartbeat due? (woken when one may be)"""

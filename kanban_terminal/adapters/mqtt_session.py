@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -26,6 +27,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kanban_terminal.adapters.mqtt_wakeups import network_thread_with_timeout
+from kanban_terminal.adapters.wire import AvailabilityMessage, utc_text
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.mqtt_settings import MqttSettings, read_password
 
@@ -136,3 +138,11 @@ def install_failover(client: mqtt.Client, settings: MqttSettings) -> None:
         return paho_reconnect()
 
     client.reconnect = reconnect  # type: ignore[method-assign]
+
+
+def availability_payload(state: str, terminal: str, session: str, at: datetime, heartbeat_s: float) -> bytes:
+    """The terminal's retained availability message (docs/PROTOCOL.md), through the wire schema."""
+    return AvailabilityMessage.model_validate(
+        {"v": 1, "state": state, "terminal": terminal, "session": session, "at": utc_text(at),
+         "heartbeat_s": heartbeat_s}
+    ).model_dump_json().encode()  # fmt: skip

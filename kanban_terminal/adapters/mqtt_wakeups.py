@@ -11,16 +11,25 @@ An idle `serve` woke ~6 times a second (bench/idle_wakeups.py, issue 19); two of
   and a due heartbeat. It now sleeps until the heartbeat or the silence limit is due, joined on
   paho's thread, so a thread that dies wakes it at once (no later than the 1 s tick did).
 
-Only `paho.mqtt.client.Client`'s private `_thread_main` and `_thread` are used (paho 2.x); paho has
-no setting for the loop's timeout under `loop_start`.
+Per message, the inbound worker's hand-offs were the rest of the wake-ups (9.6 a signal at 500/s
+against 4.7 for a one-thread paho + sqlite3 pipeline): paho's thread woke the worker, and the
+worker's PUBACK and request publish woke paho's thread again. `after_each_pass` lets the owner of
+the link apply what paho read on paho's own thread once its socket is drained (`unread`), and the
+worker thread takes over only when a storage step fails (runtime/inbound.py).
+
+Only `paho.mqtt.client.Client`'s private `_thread_main`, `_thread` and `_loop` are used (paho 2.x);
+paho has no setting for the loop's timeout under `loop_start`, and no hook after a pass of its loop.
 """
 
 from __future__ import annotations
 
+import select
 import threading
 import time
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
 
 MAX_SELECT_S = 5.0
 """paho's select() timeout is keepalive / 4, never more than this."""
@@ -40,6 +49,34 @@ def network_thread_with_timeout(client: mqtt.Client, keepalive_s: float) -> None
             client._thread = None
 
     client._thread_main = thread_main  # type: ignore[method-assign]
+
+
+def after_each_pass(client: mqtt.Client, hook: Callable[[], None]) -> None:
+    """Call `hook` on paho's thread after each pass of its loop (a select, the packets read, the
+    writes); the hook must not raise (the link wraps it). Lasts across `loop_start` restarts."""
+    paho_loop = client._loop
+
+    def one_pass(timeout: float = 1.0) -> MQTTErrorCode:
+        try:
+            return paho_loop(timeout)
+        finally:
+            hook()
+
+    client._loop = one_pass  # type: ignore[method-assign]
+
+
+def unread(client: mqtt.Client) -> bool:
+    """Bytes wait in the client's socket that paho has not read yet (its next pass reads them)."""
+    sock = client.socket()
+    if sock is None:
+        return False
+    pending = getattr(sock, "pending", None)  # TLS: decrypted bytes select() cannot see
+    if pending is not None and pending() > 0:
+        return True
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError, TypeError):  # closed under us: nothing more will come from it
+        return False
 
 
 def watch_wait(

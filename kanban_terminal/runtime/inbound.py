@@ -1,15 +1,24 @@
-"""The inbound worker: every MQTT message the terminal receives, applied off paho's thread.
+"""The inbound worker: every MQTT message the terminal receives, applied in arrival order.
 
 Bin signals are applied in groups of up to `group_max` per transaction; upstream statuses and andon
 buttons one at a time, in arrival order. Each message is acknowledged to the broker only after its
 commit, so a crash between the two makes the broker deliver it again (and the dedupe keys drop it).
+
+Where the work runs (issue 19): on paho's own thread, once paho has read everything waiting in the
+socket (`drain`, the link's `on_drained` hook): the messages read since the last drain are one
+group, as the worker's queue made them before. Handed to a thread of its own, each paced signal
+woke that thread, and its PUBACK and request woke paho's again: 9.6 wake-ups and ~3x the CPU of a
+one-thread paho + sqlite3 pipeline per signal at 500/s (docs/BENCHMARKS.md, "inline"). The worker
+thread is kept for what must not hold paho's thread: a storage step that fails (a locked or full
+database) is handed to it with everything after it, and it retries with back-off as before, while
+later messages queue behind it in order; the hourly prune of old keys runs there too.
 
 Every payload goes through the wire schema's one entry (`adapters/wire`, `InboundDecoder.decode`):
 a domain value (bin signal, andon button, upstream status) or a refusal with its door and reason,
 which is kept in `rejected_input` (services/refusals.py) before its message is acknowledged.
 
 It must not start anything but its own thread (the runtime starts and wires it), validate nothing
-itself (the schema does), and never acknowledge before a commit.
+itself (the schema does), never acknowledge before a commit, and never wait on paho's thread.
 """
 
 from __future__ import annotations
@@ -46,6 +55,10 @@ GROUP_MAX = 256
 """Signals committed in one transaction at most: enough to pass the one-fsync-per-signal ceiling,
 small enough that the first signal of a burst is acknowledged within milliseconds."""
 PRUNE_EVERY_S = 3600.0
+INLINE_TURN_WAIT_S = 0.05
+"""paho's thread waits this long at most for the process's write turn (a scan, a mark, a checkpoint:
+milliseconds); held longer (a backup, a restore) the group goes to the worker thread, so the link
+keeps reading, pinging and publishing meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,10 @@ class _Inbound:
     mid: int
     qos: int
     generation: int
+
+
+class _Deferred(Exception):
+    """A storage step failed on paho's thread: it and what follows go to the worker thread."""
 
 
 class InboundWorker:
@@ -86,6 +103,17 @@ class InboundWorker:
         self.link: MqttLink | None = None
         self.relay: Relay | None = None
         self._inbox: queue.SimpleQueue[_Inbound | None] = queue.SimpleQueue()
+        self._pending: list[_Inbound] = []
+        """Read by paho and not applied yet (paho's thread only): applied by the next `drain`."""
+        self._lane = threading.Lock()
+        self._worker_turn = False
+        """The worker thread has messages (under `_lane`): new ones queue behind them, in order."""
+        self._inline = False
+        """The link calls `drain` (set by `attach`); else every message goes to the worker thread."""
+        self._acked: set[int] = set()
+        self._in_hand = 0
+        """Messages the worker thread has taken from its queue and not finished."""
+        self._next_prune = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.signals_applied = 0
@@ -110,19 +138,74 @@ class InboundWorker:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def attach(self, link: MqttLink) -> None:
+        """Take messages from `link` and apply them on its thread once it has read what waits."""
+        self.link = link
+        self._inline = True
+        link.set_handlers(on_message=self.on_message, on_drained=self.drain)
+
     def on_message(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
-        # paho's thread: only hand over. Parsing and SQLite happen on the worker.
-        self._inbox.put(_Inbound(topic, payload, mid, qos, generation))
+        # paho's thread: only hand over (to `drain`, or to the worker thread while it has messages).
+        item = _Inbound(topic, payload, mid, qos, generation)
+        with self._lane:
+            if self._inline and not self._worker_turn:
+                self._pending.append(item)
+                return
+            self._inbox.put(item)
+
+    def drain(self) -> None:
+        """paho's thread, after each pass of its loop: apply what it read, unless more is waiting in
+        the socket (then the next pass reads it into the same group)."""
+        link = self.link
+        if not self._pending or (len(self._pending) < self.group_max and link is not None and link.unread()):
+            return
+        turn = self.terminal.db.write_lock
+        if time.monotonic() >= self._next_prune or not turn.acquire(timeout=INLINE_TURN_WAIT_S):
+            self._to_worker(self._pending)  # it prunes first, or waits for the turn
+            return
+        turn.release()  # taken again by the commit; a writer in between is waited for, as any
+        while self._pending:
+            items = self._pending[: self.group_max]
+            del self._pending[: self.group_max]
+            self._acked.clear()
+            if self.relay is not None:
+                self.relay.hold_marks(True)
+            try:
+                self._handle(items, inline=True)
+            except _Deferred:
+                self._to_worker([i for i in items if id(i) not in self._acked] + self._pending)
+            except Exception:
+                log.exception("inbound messages failed on paho's thread; messages stay unacknowledged")
+            finally:
+                if self.relay is not None:
+                    self.relay.hold_marks(False)
+
+    @property
+    def waiting(self) -> int:
+        """Messages received and not applied yet (paho's thread, or the worker's queue)."""
+        return len(self._pending) + self._inbox.qsize() + self._in_hand
+
+    @property
+    def on_worker(self) -> bool:
+        """The worker thread has messages (a failed step, a held write turn): paho's thread queues."""
+        return self._worker_turn
+
+    def _to_worker(self, items: list[_Inbound]) -> None:
+        with self._lane:
+            self._worker_turn = True
+            for item in items:
+                self._inbox.put(item)
+        self._pending = []
 
     def _ack(self, item: _Inbound) -> None:
+        self._acked.add(id(item))
         if self.link is not None:
             self.link.ack(item.mid, item.qos, item.generation)
 
     def _work(self) -> None:
-        next_prune = 0.0
         while not self._stop.is_set():
-            if time.monotonic() >= next_prune:  # at start, then after a message once an hour
-                next_prune = time.monotonic() + PRUNE_EVERY_S
+            if time.monotonic() >= self._next_prune:  # at start, then after a message once an hour
+                self._next_prune = time.monotonic() + PRUNE_EVERY_S
                 try:
                     prune_signals(self.terminal)
                 except STORAGE_ERRORS as exc:
@@ -143,17 +226,23 @@ class InboundWorker:
                 items.append(more)
             if self.relay is not None:
                 self.relay.hold_marks(True)
+            self._acked.clear()
+            self._in_hand = len(items)
             try:
                 self._handle(items)
             except Exception:
                 log.exception("inbound worker failed on a group; messages stay unacknowledged")
             finally:
+                self._in_hand = 0
+                with self._lane:
+                    if self._inbox.qsize() == 0:
+                        self._worker_turn = False  # paho's thread applies what comes next
                 if self.relay is not None:
                     self.relay.hold_marks(self._inbox.qsize() > 0)  # more to come: keep them
 
     # -- routing ---------------------------------------------------------------------------------
 
-    def _handle(self, items: list[_Inbound]) -> None:
+    def _handle(self, items: list[_Inbound], inline: bool = False) -> None:
         group: list[tuple[_Inbound, BinSignal]] = []
         refused: list[tuple[_Inbound, Refusal]] = []
         now = self.terminal.clock()
@@ -167,17 +256,17 @@ class InboundWorker:
                 refused.append((item, message))
                 continue
             # A status or an andon button: its own transaction, after the signals before it.
-            self._flush(group)
+            self._flush(group, inline)
             group = []
             step: Callable[[], object]
             if isinstance(message, UpstreamStatus):
                 step = partial(apply_upstream_status, self.terminal, message)
             else:
                 step = partial(handle_andon_signal, self.terminal, message)
-            if self._retrying(lambda step=step: step() or True):
+            if self._retrying(lambda step=step: step() or True, inline):
                 self._ack(item)
-        self._flush(group)
-        if refused and self._retrying(partial(self._keep_refused, [r for _, r in refused])):
+        self._flush(group, inline)
+        if refused and self._retrying(partial(self._keep_refused, [r for _, r in refused]), inline):
             self.signals_refused += sum(r.door.startswith("mqtt:device/") for _, r in refused)
             for item, _ in refused:
                 self._ack(item)
@@ -188,7 +277,7 @@ class InboundWorker:
 
     # -- end of routing ------------------------------------------------------------------------------
 
-    def _flush(self, group: list[tuple[_Inbound, BinSignal]]) -> None:
+    def _flush(self, group: list[tuple[_Inbound, BinSignal]], inline: bool) -> None:
         if not group:
             return
 
@@ -201,7 +290,7 @@ class InboundWorker:
             self.signals_applied += len(results) - dup
             return True
 
-        if self._retrying(apply):
+        if self._retrying(apply, inline):
             self._groups_committed += 1
             if self.after_group_commit is not None:
                 self.after_group_commit(self._groups_committed)
@@ -225,14 +314,19 @@ class InboundWorker:
         ]
         self.relay.join_group(uow, raised)
 
-    def _retrying(self, step: object) -> bool:
+    def _retrying(self, step: object, inline: bool = False) -> bool:
         """Run a storage step until it commits or the services stop (then: not acknowledged, so
-        the broker redelivers after the restart)."""
+        the broker redelivers after the restart). On paho's thread (`inline`) a failure is not
+        waited out there: `_Deferred` hands the step to the worker thread."""
         delay = 0.1
         while True:
+            if inline and self._stop.is_set():
+                return False
             try:
                 return bool(step())  # type: ignore[operator]
             except STORAGE_ERRORS as exc:
+                if inline:
+                    raise _Deferred from exc
                 # Raw driver errors too: the signal path writes through the sqlite3 connection
                 # (savepoints, dedupe keys), and a "database is locked" that escaped this retry left
                 # its group unacknowledged until the next reconnect, stalling every later signal.

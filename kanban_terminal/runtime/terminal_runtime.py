@@ -255,7 +255,6 @@ class Runtime:
             settings,
             cfg.terminal.id,
             subscriptions=[(self.topics.all_device_signals, 1), (self.topics.status, 1)],
-            on_message=self.inbound.on_message,
             availability_topic=self.topics.terminal_availability(cfg.terminal.id),
             # Headroom above the relay's window for availability heartbeats.
             max_inflight=window + 5,
@@ -264,7 +263,7 @@ class Runtime:
             # The worker acknowledges every message it has handled, so this window never closes.
             receive_maximum=4 * self.options.group_max,
         )
-        self.inbound.link = link
+        self.inbound.attach(link)  # applied on paho's thread once read (runtime/inbound.py says why)
         self.relay = relay = Relay(
             self.terminal, link, window=window, republish_after=timedelta(seconds=settings.republish_after_s)
         )
