@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -139,8 +140,9 @@ class Loop(_Model):
     """Raise a material andon (CALL, reason MAT, linked to the card) when a request of this loop passes
     its due time with no delivery."""
 
-    @property
+    @cached_property
     def terms(self) -> LoopTerms:
+        """Built once per loop: every signal and every runway tick asks for it (frozen model)."""
         planned = timedelta(minutes=self.lead_time_minutes)
         plausible = (
             timedelta(minutes=self.min_plausible_lead_time_minutes)
