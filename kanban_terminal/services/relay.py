@@ -17,10 +17,11 @@
   an error code (finding 4): it tracks mids and waits for the broker's answer.
 * The PUBACK callback runs on paho's thread while paho holds its own lock, so it only puts the answer
   on a queue; taking our lock there could deadlock against a publish() here (paho #226).
-* Two threads publish: the relay thread, and the inbound worker, which hands paho the requests its
-  signal group raised right after the commit (`publish_fresh`) and marks PUBACKs inside its next
-  group (`join_group`); the relay thread reads the outbox only when a row may be due (`_due`) or on
-  its sweep. `_lock` keeps the in-memory state and the order of publishes.
+* Two threads publish: the relay thread, and the one applying signals (paho's, after its pass; the
+  inbound worker's after a failed step), which hands paho the requests its group raised right after
+  the commit (`publish_fresh`) and marks PUBACKs inside its next group (`join_group`); the relay
+  thread reads the outbox only when a row may be due (`_due`) or on its sweep. `_lock` keeps the
+  in-memory state and the order of publishes; paho holds none of its locks while it applies.
 
 It must not import paho: it talks to a `Publisher` (the MQTT link, or a test double).
 """
