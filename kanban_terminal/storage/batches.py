@@ -39,7 +39,14 @@ def chunks(rows: Sequence[Row], largest: int = LARGEST) -> Iterator[Sequence[Row
         start += size
 
 
+_MARKS: dict[tuple[int, int], str] = {}
+
+
 def values(rows: Sequence[Sequence[object]]) -> tuple[str, list[object]]:
     """`(?, ?), (?, ?)` for `rows` (all of one width) and their parameters, flattened."""
-    row = "(" + ", ".join("?" * len(rows[0])) + ")"
-    return ", ".join([row] * len(rows)), [v for r in rows for v in r]
+    shape = (len(rows[0]), len(rows))
+    marks = _MARKS.get(shape)
+    if marks is None:  # a few shapes only (`chunks`), built once each
+        row = "(" + ", ".join("?" * shape[0]) + ")"
+        marks = _MARKS[shape] = ", ".join([row] * shape[1])
+    return marks, [v for r in rows for v in r]

@@ -18,7 +18,7 @@ with a group of one.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -185,14 +185,8 @@ class ScanStore:
             # An open request this store did not raise: the database must say when it was raised.
             self.flush()
             return
-        if before is not None:
-            self._cards[card_id] = replace(
-                before,
-                state=state,
-                last_scan_at=last_scan,
-                open_request_id=open_request_id,
-                request_raised_at=raised_at,
-            )
+        if before is not None:  # the constructor: `dataclasses.replace` is ~4x its cost (issue 19)
+            self._cards[card_id] = StoredCard(state, last_scan, open_request_id, raised_at, before.retired)
 
     def holds(self, request_ids: list[str], card_ids: list[str]) -> bool:
         """Whether a write of these requests or cards waits here (the outbox's PUBACK read then
@@ -214,6 +208,10 @@ class ScanStore:
 
     def flush(self) -> None:
         """Write everything waiting, in an order the constraints accept, and forget what was read."""
+        if not (self._closes or self._requests or self.log.rows or self._card_writes or self._seqs):
+            self._cards.clear()  # nothing to write (a unit flushes before each of its reads)
+            self._routes.clear()
+            return
         db = self.db
         if self._closes:  # first: a closed request frees its card for the request raised next
             db.executemany(
