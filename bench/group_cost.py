@@ -6,14 +6,25 @@ group's fixed cost per signal. This drives `InboundWorker._handle` directly, one
 
 * CPU per group (`time.process_time` around `_handle` only), median and mean;
 * WAL frames per commit (the WAL is truncated before each group, outside the timing, and its size
-  read after), i.e. pages the commit wrote and fsynced;
+  read after), i.e. pages the commit wrote and fsynced. A TRUNCATE checkpoint from another
+  connection also empties the writer's page cache (the WAL header changes), so every group reads
+  its pages back from the OS: `--checkpoint passive` copies the WAL back after each group instead,
+  as `serve`'s checkpointer does, and reads the frame count from the checkpoint's answer;
 * statements per group (sqlite3 trace callback on a few extra groups, not timed).
+
+`--marks`: each group also marks the PUBACK of the request the group before it raised, as `serve`
+does at a paced rate (the relay's `join_group`: `mark_acknowledged` and the fresh rows' read, in the
+group's unit of work). A stand-in relay does it, so this needs no broker either.
 
 Checkouts are run in turn (`--rounds`), each in a fresh process and database, so a before/after
 pair shares the same minutes of a shared box. CPU moves with load; frames and statements do not.
 
     python bench/group_cost.py --root /tmp/before --root . --signals 1000 --rounds 3
     python bench/group_cost.py --history 200000   # a log that has run a while: deeper indexes
+
+Instructions a group (the box is shared, CPU time moves with load; instructions do not): run the
+child under callgrind twice on the same line, 50 and 450 of 500 groups, and take the difference
+over 400 (`--callgrind`).
 """
 
 from __future__ import annotations
@@ -31,7 +42,9 @@ _CHILD = r"""
 import json, os, sqlite3, statistics, sys, time, tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-root = Path(sys.argv[1]); n = int(sys.argv[2]); history = int(sys.argv[3])
+root = Path(sys.argv[1]); n = int(sys.argv[2]); history = int(sys.argv[3]); marks = sys.argv[4] == "1"
+passive = sys.argv[5] == "passive"
+run = int(sys.argv[6]) if len(sys.argv) > 6 else n  # groups to run of n (same line; instruction counts)
 sys.path.insert(0, str(root))
 from tests.support.mqtt_lines import make_config
 from kanban_terminal.services.terminal import Terminal
@@ -71,6 +84,23 @@ with tempfile.TemporaryDirectory() as d:
         c.close()
     topics = LineTopics(config.site.id, config.line.id)
     worker = InboundWorker(t, topics)
+    if marks:
+        from kanban_terminal.services.outbox import mark_acknowledged
+
+        class _Relay:
+            # What Relay.join_group does in a unit of work; every PUBACK is in by the next group.
+            window = 20
+            acked = []
+            def join_group(self, uow, raised):
+                acked, self.acked = self.acked, []
+                if acked:
+                    mark_acknowledged(uow, acked, t.clock())
+                if raised:
+                    uow.outbox.fresh(raised, self.window)
+                self.acked = acked_next = [r for r, _ in raised]
+                uow.after_rollback(lambda: setattr(self, "acked", acked + acked_next))
+
+        worker.relay = _Relay()
     at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     items = []
     for i in range(n + extra):
@@ -86,14 +116,21 @@ with tempfile.TemporaryDirectory() as d:
     if os.environ.get("GROUP_COST_PROFILE"):
         import cProfile
         prof = cProfile.Profile(time.process_time)
-    for item in items[:n]:
-        probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for item in items[:run]:
+        if not passive:
+            probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         c0 = time.process_time()
         if prof: prof.enable()
         worker._handle([item])
         if prof: prof.disable()
         cpu.append(time.process_time() - c0)
-        frames.append((wal.stat().st_size - 32) / (page + 24))
+        if passive:
+            # Copied back, not truncated: the writer restarts the WAL at its next group itself,
+            # as in serve (storage/checkpointer.py), and keeps its page cache.
+            frames.append(probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+        else:
+            frames.append((wal.stat().st_size - 32) / (page + 24))
     statements = []
     def count(sql):
         statements.append(sql)
@@ -117,13 +154,32 @@ with tempfile.TemporaryDirectory() as d:
 """
 
 
-def run_one(root: Path, signals: int, history: int) -> dict[str, Any]:
+def run_one(
+    root: Path, signals: int, history: int, marks: bool = False, checkpoint: str = "truncate"
+) -> dict[str, Any]:
+    args = [str(root.resolve()), str(signals), str(history), "1" if marks else "0", checkpoint]
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(root.resolve()), str(signals), str(history)],
+        [sys.executable, "-c", _CHILD, *args],
         check=True, capture_output=True, text=True, cwd=root,
     )  # fmt: skip
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+def instructions_per_group(root: Path, marks: bool, checkpoint: str, low: int = 50, high: int = 450) -> float:
+    """User-space instructions a one-signal group: callgrind over `high` minus over `low` groups of the
+    same line (500 sensors), divided by the difference, so start-up and the line's set-up cancel."""
+    counts = []
+    for groups in (low, high):
+        args = [str(root.resolve()), "500", "0", "1" if marks else "0", checkpoint, str(groups)]
+        grind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        out = subprocess.run(
+            [*grind, sys.executable, "-c", _CHILD, *args],
+            check=True, capture_output=True, text=True, cwd=root,
+        )  # fmt: skip
+        refs = [ln for ln in out.stderr.splitlines() if "Collected :" in ln]
+        counts.append(int(refs[-1].split(":")[1].strip()))
+    return (counts[1] - counts[0]) / (high - low)
 
 
 def main() -> None:
@@ -135,12 +191,23 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--history", type=int, default=0, help="card-log rows written before the run")
     ap.add_argument("--show-sql", action="store_true", help="print one group's statements")
+    ap.add_argument(
+        "--marks", action="store_true", help="each group also marks the previous group's PUBACK (as serve)"
+    )
+    ap.add_argument(
+        "--checkpoint", choices=("truncate", "passive"), default="truncate",
+        help="between groups: TRUNCATE the WAL (default; also empties the writer's page cache) or "
+        "copy it back PASSIVE as serve does",
+    )  # fmt: skip
+    ap.add_argument(
+        "--callgrind", action="store_true", help="also count instructions a group (valgrind; ~2 min a root)"
+    )
     args = ap.parse_args()
     roots: list[Path] = args.root or [Path(".")]
     print(f"load average at start: {os.getloadavg()[0]:.2f} (a shared box moves CPU, not frames)")
     for rnd in range(args.rounds):
         for root in roots:
-            r = run_one(root, args.signals, args.history)
+            r = run_one(root, args.signals, args.history, args.marks, args.checkpoint)
             cpu = [1e6 * c for c in r["cpu"]]
             frames, stmts = r["frames"], r["statements"]
             print(
@@ -149,6 +216,9 @@ def main() -> None:
                 f"{statistics.mean(frames):.2f}; statements/group {statistics.median(stmts):.0f}; "
                 f"applied {r['applied']} dup {r['duplicate']}"
             )
+            if args.callgrind and rnd == 0:
+                ins = instructions_per_group(root, args.marks, args.checkpoint)
+                print(f"    instructions/group (callgrind, 450 - 50 groups): {ins / 1e6:.3f} M")
             if args.show_sql and rnd == 0:
                 for sql in r["sample"]:
                     print("   ", str(sql)[:150])

@@ -91,34 +91,33 @@ def mark_acknowledged(uow: UnitOfWork, request_ids: list[str], now: datetime) ->
     moved on meanwhile (its full bin was signalled, or upstream answered, before this batch was
     marked): the crash soak found such requests at upstream with no sent row in the log (issue 17).
     """
-    first = uow.outbox.first_acknowledged(request_ids)
+    rows = uow.outbox.acknowledged(request_ids)
+    uow.outbox.mark_published(request_ids, now)
     moved: list[str] = []
-    done: set[str] = set()
-    for card_id, loop_id, state, request_id in uow.outbox.mark_published(request_ids, now):
-        step = transition(card_id, CardState(state), CardEvent.REQUEST_SENT, now)
-        if not isinstance(step, Transition):
-            continue
-        uow.log.append(
-            card_log.LogEntry(
-                occurred_at=now,
-                recorded_at=now,
-                event=step.event.value,
-                card_id=card_id,
-                loop_id=loop_id,
-                from_state=step.from_state.value,
-                to_state=step.to_state.value,
-                request_id=request_id,
-                source="relay",
-                detail="broker acknowledged",
+    for row in rows:
+        step = None
+        if row.moves_card:  # still queued on this request
+            step = transition(row.card_id, CardState.QUEUED, CardEvent.REQUEST_SENT, now)
+        if isinstance(step, Transition):
+            uow.log.append(
+                card_log.LogEntry(
+                    occurred_at=now,
+                    recorded_at=now,
+                    event=step.event.value,
+                    card_id=row.card_id,
+                    loop_id=row.loop_id,
+                    from_state=step.from_state.value,
+                    to_state=step.to_state.value,
+                    request_id=row.request_id,
+                    source="relay",
+                    detail="broker acknowledged",
+                )
             )
-        )
-        moved.append(card_id)
-        done.add(request_id)
+            moved.append(row.card_id)
+        elif row.publish_state == "pending":
+            detail = f"broker acknowledged; request already {row.status}"
+            log_sent_only(uow, row.request_id, row.card_id, row.loop_id, now, detail)
     uow.outbox.cards_sent(moved, now)
-    for request_id, card_id, loop_id, status in first:
-        if request_id not in done:
-            detail = f"broker acknowledged; request already {status}"
-            log_sent_only(uow, request_id, card_id, loop_id, now, detail)
     return moved
 
 

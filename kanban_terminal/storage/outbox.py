@@ -57,6 +57,26 @@ class OutboxRow:
 
 
 @dataclass(frozen=True)
+class Acknowledged:
+    """A PUBACKed request as it is now (`OutboxWrites.acknowledged`), with its card."""
+
+    request_id: str
+    card_id: str
+    loop_id: str
+    status: str
+    """The request's status before the mark (a first mark of a queued one makes it sent)."""
+    publish_state: str
+    """`pending`: acknowledged for the first time, so it gets its "request sent" row."""
+    card_state: str | None
+    card_open_request_id: str | None
+
+    @property
+    def moves_card(self) -> bool:
+        """Its card is still queued on it: the mark moves the card to sent."""
+        return self.card_state == "queued" and self.card_open_request_id == self.request_id
+
+
+@dataclass(frozen=True)
 class FreshRows:
     """Requests a transaction just raised, with every pending row of their loops (`fresh`)."""
 
@@ -159,14 +179,25 @@ def counts(sql: Any) -> OutboxCounts:
 class OutboxWrites:
     """The outbox inside a unit of work: PUBACK marks and the rows a group just raised."""
 
-    def __init__(self, sql: Any, flush: Callable[[], None]):
+    def __init__(
+        self,
+        sql: Any,
+        flush: Callable[[], None],
+        pending: Callable[[list[str], list[str]], bool] | None = None,
+        forget: Callable[[list[str]], None] | None = None,
+    ):
         """Args:
         sql: the unit of work's driver connection.
         flush: the unit's `flush`, run first: these statements read cards and requests that its
             buffered repositories may still hold in memory.
+        pending: whether the unit holds unwritten writes of these (request ids, card ids); None:
+            always assume it does (flush before every read).
+        forget: drop these cards from what the unit's buffered repositories read earlier.
         """
         self._sql = sql
         self._flush = flush
+        self._pending = pending or (lambda _requests, _cards: True)
+        self._forget = forget or (lambda _cards: None)
 
     def fresh(self, raised: list[tuple[str, str]], limit: int) -> FreshRows:
         """The pending rows of the loops of `raised` (request id, loop id), at most `limit` each
@@ -176,45 +207,50 @@ class OutboxWrites:
         by_loop = [pending_of_loop(self._sql, loop, limit) for loop in loops]
         return FreshRows(frozenset(request_id for request_id, _ in raised), by_loop)
 
-    def first_acknowledged(self, request_ids: list[str]) -> list[tuple[str, str, str, str]]:
-        """Of these PUBACKed requests, those acknowledged for the first time (still `pending`), as
-        (request id, card id, loop id, request status): each gets its "request sent" log row once."""
-        self._flush()
+    def acknowledged(self, request_ids: list[str]) -> list[Acknowledged]:
+        """These PUBACKed requests as they are now, with their cards (`Acknowledged`), in one read.
+
+        Why one read and no flush first (issue 19): a PUBACK mark rides in the next signal group's
+        unit of work, and its two reads (first acknowledged, then the queued cards) each flushed the
+        group's buffered rows first, so the group wrote its card log in two INSERTs and read the
+        chain's tail twice: 18 statements a one-signal group with a mark, now 15. The buffered
+        repositories are flushed only when they hold a write these rows depend on (`ScanStore.holds`:
+        a card or request of theirs, or anything pending in the ORM session), and the rows read
+        again; otherwise what the database says is what the unit will commit.
+        """
+        rows = self._acknowledged(request_ids)
+        if self._pending([r.request_id for r in rows], [r.card_id for r in rows]):
+            self._flush()
+            rows = self._acknowledged(request_ids)
+        return rows
+
+    def _acknowledged(self, request_ids: list[str]) -> list[Acknowledged]:
         marks = ",".join("?" * len(request_ids))
-        found: list[tuple[str, str, str, str]] = self._sql.execute(
-            "SELECT id, card_id, loop_id, status FROM replenishment_request "
-            f"WHERE id IN ({marks}) AND publish_state = 'pending'",
+        # Through the request's card_id (primary keys both ways): card.open_request_id has no
+        # index, and `WHERE open_request_id IN (...)` scanned the whole card table once per
+        # PUBACK batch (py-spy, 20,000-request soak drain: ~16 % of the relay thread).
+        found = self._sql.execute(
+            "SELECT r.id, r.card_id, r.loop_id, r.status, r.publish_state, c.state, c.open_request_id "
+            f"FROM replenishment_request r LEFT JOIN card c ON c.id = r.card_id WHERE r.id IN ({marks})",
             tuple(request_ids),
         ).fetchall()
-        return found
+        return [Acknowledged(*row) for row in found]
 
-    def mark_published(self, request_ids: list[str], at: datetime) -> list[tuple[str, str, str, str]]:
-        """Mark PUBACKed rows published (queued ones sent); return their cards still queued on them
-        as (card id, loop id, state, request id), for the caller to move to sent (`cards_sent`)."""
-        self._flush()
-        sql = self._sql
+    def mark_published(self, request_ids: list[str], at: datetime) -> None:
+        """Mark PUBACKed rows published (queued ones sent); read them first with `acknowledged`."""
         marks = ",".join("?" * len(request_ids))
-        sql.execute(
+        self._sql.execute(
             "UPDATE replenishment_request SET publish_count = publish_count + 1, "
             "last_published_at = ?, publish_state = CASE publish_state WHEN 'pending' "
             "THEN 'published' ELSE publish_state END, status = CASE status WHEN 'queued' "
             f"THEN 'sent' ELSE status END WHERE id IN ({marks})",
             (to_text(at), *request_ids),
         )
-        # Through the request's card_id (primary keys both ways): card.open_request_id has no
-        # index, and `WHERE open_request_id IN (...)` scanned the whole card table once per
-        # PUBACK batch (py-spy, 20,000-request soak drain: ~16 % of the relay thread).
-        cards: list[tuple[str, str, str, str]] = sql.execute(
-            "SELECT c.id, c.loop_id, c.state, c.open_request_id FROM replenishment_request r "
-            f"JOIN card c ON c.id = r.card_id WHERE r.id IN ({marks}) "
-            "AND c.open_request_id = r.id AND c.state = 'queued'",
-            tuple(request_ids),
-        ).fetchall()
-        return cards
 
     def cards_sent(self, card_ids: list[str], at: datetime) -> None:
         """Move these cards to sent (their log rows go through `UnitOfWork.log`)."""
         if card_ids:
+            self._forget(card_ids)  # a card the unit read before must be read again
             marks = ",".join("?" * len(card_ids))
             self._sql.execute(
                 f"UPDATE card SET state = 'sent', state_since = ? WHERE id IN ({marks})",

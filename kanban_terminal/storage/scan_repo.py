@@ -18,7 +18,7 @@ with a group of one.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -51,8 +51,9 @@ _CARD_SQL = (
     "SELECT c.id, c.state, c.last_scan_at, c.open_request_id, r.raised_at, c.retired "
     "FROM card c LEFT JOIN replenishment_request r ON r.id = c.open_request_id WHERE c.id IN "
 )
-_LOOP_SQL = (
-    "SELECT l.next_seq, r.source FROM loop l LEFT JOIN loop_route r ON r.loop_id = l.id WHERE l.id = ?"
+_TAKE_SEQ_SQL = (
+    "UPDATE loop SET next_seq = next_seq + 1 WHERE id = ? "
+    "RETURNING next_seq - 1, (SELECT source FROM loop_route r WHERE r.loop_id = loop.id)"
 )
 _REQUEST_COLUMNS = (
     "id, card_id, loop_id, loop_seq, part_number, quantity, station, point_of_use, source, raised_at, "
@@ -86,7 +87,8 @@ class ScanStore:
         self._card_writes: dict[str, tuple[object, ...]] = {}
         self._seqs: dict[str, int] = {}
         """Each loop's next request sequence number as it will be after the flush."""
-        self._seqs_taken: set[str] = set()
+        self._seqs_stored: dict[str, int] = {}
+        """...and as the database holds it now (the first take of a loop stores its own)."""
         self._requests: dict[str, list[object]] = {}
         self._closes: list[tuple[object, ...]] = []
         self._routes: dict[str, str | None] = {}
@@ -110,16 +112,18 @@ class ScanStore:
     def take_loop_seq(self, loop_id: str) -> int:
         """Return the loop's next request sequence number and advance it."""
         if loop_id not in self._seqs:
-            # The loop's route with it: a raise asks for both, and one statement fewer a one-signal
-            # group is ~10 us of its CPU (issue 19).
-            row = self.db.execute(_LOOP_SQL, (loop_id,)).fetchone()
-            if row is None:  # the catalog sync writes every configured loop: the file is damaged
+            # The first take advances the stored number itself and reads the loop's route with it:
+            # one statement where a read of both and an UPDATE at the flush were two (issue 19:
+            # a one-signal group's raise). Later takes of the loop in this unit count in memory.
+            found = self.db.execute(_TAKE_SEQ_SQL, (loop_id,)).fetchall()
+            if not found:  # the catalog sync writes every configured loop: the file is damaged
                 raise sqlite3.DatabaseError(f"loop {loop_id} is missing from the database")
-            self._seqs[loop_id] = int(row[0])
-            self._routes.setdefault(loop_id, None if row[1] is None else str(row[1]))
+            seq, route = found[0]
+            self._seqs[loop_id] = self._seqs_stored[loop_id] = int(seq) + 1
+            self._routes.setdefault(loop_id, None if route is None else str(route))
+            return int(seq)
         seq = self._seqs[loop_id]
         self._seqs[loop_id] = seq + 1
-        self._seqs_taken.add(loop_id)
         return seq
 
     def source_of(self, loop_id: str, configured: str) -> str:
@@ -181,20 +185,33 @@ class ScanStore:
             # An open request this store did not raise: the database must say when it was raised.
             self.flush()
             return
-        if before is not None:
-            self._cards[card_id] = replace(
-                before,
-                state=state,
-                last_scan_at=last_scan,
-                open_request_id=open_request_id,
-                request_raised_at=raised_at,
-            )
+        if before is not None:  # the constructor: `dataclasses.replace` is ~4x its cost (issue 19)
+            self._cards[card_id] = StoredCard(state, last_scan, open_request_id, raised_at, before.retired)
+
+    def holds(self, request_ids: list[str], card_ids: list[str]) -> bool:
+        """Whether a write of these requests or cards waits here (the outbox's PUBACK read then
+        flushes first: storage/outbox.py `acknowledged`)."""
+        requests, closes = self._requests, self._closes
+        return (
+            any(c in self._card_writes for c in card_ids)
+            or any(r in requests for r in request_ids)
+            or any(close[-1] in request_ids for close in closes)
+        )
+
+    def forget(self, card_ids: list[str]) -> None:
+        """Drop what was read of these cards: a statement outside this store changed them."""
+        for card_id in card_ids:
+            self._cards.pop(card_id, None)
 
     def append_log(self, entry: LogEntry) -> None:
         self.log.append(entry)
 
     def flush(self) -> None:
         """Write everything waiting, in an order the constraints accept, and forget what was read."""
+        if not (self._closes or self._requests or self.log.rows or self._card_writes or self._seqs):
+            self._cards.clear()  # nothing to write (a unit flushes before each of its reads)
+            self._routes.clear()
+            return
         db = self.db
         if self._closes:  # first: a closed request frees its card for the request raised next
             db.executemany(
@@ -213,7 +230,10 @@ class ScanStore:
                 "WHERE card.id = v.column1",
                 params,
             )
-        taken: list[tuple[object, ...]] = [(loop, self._seqs[loop]) for loop in self._seqs_taken]
+        stored = self._seqs_stored
+        taken: list[tuple[object, ...]] = [
+            (loop, seq) for loop, seq in self._seqs.items() if stored[loop] != seq
+        ]
         for chunk in batches.chunks(taken):
             marks, params = batches.values(chunk)
             db.execute(
@@ -223,7 +243,7 @@ class ScanStore:
         self._cards.clear()
         self._card_writes.clear()
         self._seqs.clear()
-        self._seqs_taken.clear()
+        self._seqs_stored.clear()
         self._requests.clear()
         self._closes.clear()
         self._routes.clear()

@@ -69,7 +69,7 @@ class UnitOfWork:
         """Its sqlite3 connection: the repositories' plain SQL goes here (see scan_repo.py)."""
         self.scans = ScanStore(conn, log_key)
         self.log: BufferedLog = self.scans.log
-        self.outbox = OutboxWrites(self.sql, self.flush)
+        self.outbox = OutboxWrites(self.sql, self.flush, self._holds, self.scans.forget)
         self.inbound = InboundKeys(self.sql)
         self.rejected = RejectedInputs(self.sql)
         self.supply = SupplyRows(self.sql, self.flush)
@@ -114,6 +114,11 @@ class UnitOfWork:
             self._session.flush()
         self.scans.flush()
         self.rejected.flush()
+
+    def _holds(self, request_ids: list[str], card_ids: list[str]) -> bool:
+        """Whether a write of these requests or cards may still wait in memory: anything in the ORM
+        session counts (it is not looked into), and the scan store's own writes."""
+        return self._session is not None or self.scans.holds(request_ids, card_ids)
 
     # -- called by Database.unit_of_work() ---------------------------------------------------------
 
