@@ -9,12 +9,9 @@ must leave exactly the database a group and then a mark in a unit of its own lea
 
 from __future__ import annotations
 
-import itertools
-import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,44 +20,10 @@ from hypothesis import strategies as st
 
 from kanban_terminal.services.log_integrity import verify_log
 from kanban_terminal.services.outbox import mark_acknowledged
-from kanban_terminal.services.signals import BinSignal, SignalApplier, SignalResult
+from kanban_terminal.services.signals import SignalApplier, SignalResult
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.unit_of_work import UnitOfWork
-from tests.support.mqtt_lines import make_config
-
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-TABLES = {
-    "card": "id",
-    "replenishment_request": "id",
-    "card_log": "id",
-    "loop": "id",
-    "inbound_signal": "device, boot, seq",
-}
-_KEY = '{"v": 1, "key": "' + "cd" * 32 + '", "keyed_after_id": 0, "created_at": "2026-01-01T00:00:00+00:00"}'
-
-
-def _open(home: Path) -> Terminal:
-    config, _ = make_config(home, loops=2, cards=3, sensors=6)
-    (home / "data").mkdir(mode=0o700, exist_ok=True)
-    os.close(os.open(home / "data" / "log-key.json", os.O_WRONLY | os.O_CREAT, 0o600))
-    (home / "data" / "log-key.json").write_text(_KEY)
-    ids = (f"00000000-0000-4000-8000-{n:012d}" for n in itertools.count(1))
-    return Terminal.open(config, home / "data", clock=lambda: NOW, new_id=lambda: next(ids))
-
-
-def _dump(terminal: Terminal) -> dict[str, list[tuple[object, ...]]]:
-    con = sqlite3.connect(terminal.db.path)
-    try:
-        return {t: con.execute(f"SELECT * FROM {t} ORDER BY {by}").fetchall() for t, by in TABLES.items()}
-    finally:
-        con.close()
-
-
-def _signals(steps: list[tuple[int, str]], first: int) -> list[BinSignal]:
-    return [
-        BinSignal(f"s{n}", f"BS{device:05d}", "b1", n, kind, NOW + timedelta(minutes=n))
-        for n, (device, kind) in enumerate(steps, start=first)
-    ]
+from tests.support.twin_terminals import NOW, bin_signals, dump, open_twin
 
 
 def _raised(results: list[SignalResult]) -> list[str]:
@@ -86,11 +49,11 @@ def test_a_mark_riding_in_a_group_stores_what_a_mark_after_the_group_stores(
     # The group may deliver (full) a card whose request is being marked: then the mark must see the
     # group's buffered writes (flush first); otherwise it reads the database as it is.
     with tempfile.TemporaryDirectory() as riding_dir, tempfile.TemporaryDirectory() as after_dir:
-        riding, after = _open(Path(riding_dir)), _open(Path(after_dir))
+        riding, after = open_twin(Path(riding_dir)), open_twin(Path(after_dir))
         try:
             raised = []
             for terminal in (riding, after):
-                raised = _raised(SignalApplier(terminal).apply(_signals(before, 0)))
+                raised = _raised(SignalApplier(terminal).apply(bin_signals(before, 0)))
             acked = [raised[i % len(raised)] for i in picks] if raised else []
             moved: list[list[str]] = []
 
@@ -98,13 +61,13 @@ def test_a_mark_riding_in_a_group_stores_what_a_mark_after_the_group_stores(
                 if acked:
                     moved.append(mark_acknowledged(uow, acked, NOW))
 
-            SignalApplier(riding).apply(_signals(group, 100), mark)
-            SignalApplier(after).apply(_signals(group, 100))
+            SignalApplier(riding).apply(bin_signals(group, 100), mark)
+            SignalApplier(after).apply(bin_signals(group, 100))
             with after.db.unit_of_work() as uow:
                 mark(uow, [])
             if acked:
                 assert moved[0] == moved[1]
-            assert _dump(riding) == _dump(after)
+            assert dump(riding) == dump(after)
             assert verify_log(riding.db).ok
         finally:
             riding.close()
@@ -113,7 +76,7 @@ def test_a_mark_riding_in_a_group_stores_what_a_mark_after_the_group_stores(
 
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
-    t = _open(tmp_path)
+    t = open_twin(tmp_path)
     yield t
     t.close()
 
@@ -131,13 +94,13 @@ def test_a_one_signal_group_with_its_mark_writes_the_log_once_and_reads_its_tail
     terminal: Terminal,
 ) -> None:
     applier = SignalApplier(terminal)
-    first = _raised(applier.apply(_signals([(1, "empty")], 0)))
+    first = _raised(applier.apply(bin_signals([(1, "empty")], 0)))
     statements = _traced(terminal)
 
     def mark(uow: UnitOfWork, _results: list[SignalResult]) -> None:
         mark_acknowledged(uow, first, NOW)
 
-    results = applier.apply(_signals([(2, "empty")], 1), mark)
+    results = applier.apply(bin_signals([(2, "empty")], 1), mark)
     assert _raised(results)
     # Before: the mark flushed the group's rows and read the tail again: 18 statements, two log
     # INSERTs and two tail reads; and the loop's seq was read, then written at the flush.
@@ -171,7 +134,7 @@ def test_raises_of_one_loop_in_a_group_take_consecutive_numbers_and_a_rollback_g
     applier = SignalApplier(terminal)
     loop = terminal.card_loops["C00001"].id
     start = _next_seq(terminal, loop)
-    applier.apply(_signals([(1, "empty"), (2, "empty"), (3, "empty")], 0))
+    applier.apply(bin_signals([(1, "empty"), (2, "empty"), (3, "empty")], 0))
     seqs = (
         sqlite3.connect(terminal.db.path)
         .execute("SELECT loop_seq FROM replenishment_request WHERE loop_id = ? ORDER BY loop_seq", (loop,))
@@ -183,10 +146,10 @@ def test_raises_of_one_loop_in_a_group_take_consecutive_numbers_and_a_rollback_g
     def fail(_uow: UnitOfWork, _r: list[SignalResult]) -> None:
         raise sqlite3.OperationalError("disk I/O error")  # after the raise has taken its number
 
-    applier.apply(_signals([(1, "full")], 10))
+    applier.apply(bin_signals([(1, "full")], 10))
     with pytest.raises(sqlite3.OperationalError):
-        applier.apply(_signals([(1, "empty")], 20), fail)
+        applier.apply(bin_signals([(1, "empty")], 20), fail)
     assert _next_seq(terminal, loop) == start + 3
-    applier.apply(_signals([(1, "empty")], 20))
+    applier.apply(bin_signals([(1, "empty")], 20))
     assert _next_seq(terminal, loop) == start + 4
     assert verify_log(terminal.db).ok

@@ -9,11 +9,7 @@ index holds.
 
 from __future__ import annotations
 
-import itertools
-import os
-import sqlite3
 import tempfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -21,52 +17,14 @@ from hypothesis import strategies as st
 
 from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.log_integrity import verify_log
-from kanban_terminal.services.signals import BinSignal, SignalApplier
-from kanban_terminal.services.terminal import Terminal
-from tests.support.mqtt_lines import make_config
-
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-TABLES = {
-    "card": "id",
-    "replenishment_request": "id",
-    "card_log": "id",
-    "loop": "id",
-    "inbound_signal": "device, boot, seq",
-}
-
-
-# One card-log key for both terminals: their logs must come out byte for byte the same, hashes too.
-_KEY = '{"v": 1, "key": "' + "ab" * 32 + '", "keyed_after_id": 0, "created_at": "2026-01-01T00:00:00+00:00"}'
-
-
-def _open(home: Path) -> Terminal:
-    config, _ = make_config(home, loops=2, cards=3, sensors=6)
-    (home / "data").mkdir(mode=0o700, exist_ok=True)
-    os.close(os.open(home / "data" / "log-key.json", os.O_WRONLY | os.O_CREAT, 0o600))
-    (home / "data" / "log-key.json").write_text(_KEY)
-    ids = (f"00000000-0000-4000-8000-{n:012d}" for n in itertools.count(1))
-    return Terminal.open(config, home / "data", clock=lambda: NOW, new_id=lambda: next(ids))
-
-
-def _dump(terminal: Terminal) -> dict[str, list[tuple[object, ...]]]:
-    con = sqlite3.connect(terminal.db.path)
-    try:
-        return {t: con.execute(f"SELECT * FROM {t} ORDER BY {by}").fetchall() for t, by in TABLES.items()}
-    finally:
-        con.close()
-
-
-def _signals(steps: list[tuple[int, str]]) -> list[BinSignal]:
-    return [
-        BinSignal(f"s{n}", f"BS{device:05d}", "b1", n, kind, NOW + timedelta(minutes=n))
-        for n, (device, kind) in enumerate(steps)
-    ]
+from kanban_terminal.services.signals import SignalApplier
+from tests.support.twin_terminals import bin_signals, dump, open_twin
 
 
 def _apply_both_ways(steps: list[tuple[int, str]], groups: int) -> tuple[list[object], list[object]]:
-    signals = _signals(steps)
+    signals = bin_signals(steps)
     with tempfile.TemporaryDirectory() as one_dir, tempfile.TemporaryDirectory() as group_dir:
-        alone, grouped = _open(Path(one_dir)), _open(Path(group_dir))
+        alone, grouped = open_twin(Path(one_dir)), open_twin(Path(group_dir))
         try:
             alone_results = [r for s in signals for r in SignalApplier(alone).apply([s])]
             applier = SignalApplier(grouped)
@@ -78,9 +36,9 @@ def _apply_both_ways(steps: list[tuple[int, str]], groups: int) -> tuple[list[ob
                 [(r.outcome.kind, r.outcome.request_id) if r.outcome else None for r in group_results],
             )
             assert outcomes[0] == outcomes[1]
-            assert _dump(alone) == _dump(grouped)
+            assert dump(alone) == dump(grouped)
             assert verify_log(grouped.db).ok
-            return outcomes[0], _dump(grouped)["replenishment_request"]
+            return outcomes[0], dump(grouped)["replenishment_request"]
         finally:
             alone.close()
             grouped.close()
