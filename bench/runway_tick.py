@@ -41,6 +41,7 @@ from kanban_terminal.services.runway import RunwayMonitor  # noqa: E402
 from kanban_terminal.services.scanning import record_scan  # noqa: E402
 from kanban_terminal.services.terminal import Terminal  # noqa: E402
 from kanban_terminal.storage import runway_rows  # noqa: E402
+from kanban_terminal.storage.types import to_text  # noqa: E402
 from tests.support.mqtt_lines import make_config  # noqa: E402
 
 
@@ -75,7 +76,7 @@ def main_plan() -> Iterator[None]:
 
 
 def plans(terminal: Terminal, loop_id: str) -> None:
-    since = runway_rows.to_text(terminal.clock() - terminal.config.runway.settings().window)
+    since = to_text(terminal.clock() - terminal.config.runway.settings().window)
     of, one = runway_rows._OF_LOOPS, (json.dumps([loop_id]),)
     reads = {
         "every loop's bin empties": (runway_rows._EMPTIES, (since,)),
@@ -101,7 +102,7 @@ def main() -> int:
     start = datetime(2026, 12, 1, 6, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as d:
         cfg, _ = make_config(Path(d), loops=args.loops, cards=args.cards, sensors=0)
-        clock = Clock(start)
+        clock = Clock(start - timedelta(days=8))  # the cards registered before the history
         terminal = Terminal.open(cfg, Path(d) / "data", clock=clock)
         try:
             cards = [lp.card_id_list() for lp in cfg.loops]
