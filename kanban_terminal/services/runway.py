@@ -149,6 +149,10 @@ class RunwayMonitor:
     def __init__(self, terminal: Terminal) -> None:
         self.terminal = terminal
         self._lock = threading.Lock()
+        self._log_from: tuple[datetime, int] | None = None
+        """(window start, a card-log id below which nothing is that recent): where a pass over some
+        loops starts reading their bin-empty rows. Found again by each full pass (the window moves)
+        and when the window starts earlier than it was found for (the clock was set back)."""
 
     def tick(self) -> list[str]:
         """Recompute every runway and act; returns what it did, as words (for logs and tests)."""
@@ -166,7 +170,11 @@ class RunwayMonitor:
             now = terminal.clock()
             settings = terminal.config.runway.settings()
             since = now - settings.window
-            facts = runway_rows.read_facts(terminal.db, since, terminal.reserve_cards, loops=only)
+            if only is None or self._log_from is None or since < self._log_from[0]:
+                self._log_from = (since, runway_rows.first_log_id(terminal.db, since))
+            facts = runway_rows.read_facts(
+                terminal.db, since, terminal.reserve_cards, loops=only, log_from=self._log_from[1]
+            )
             done: list[str] = []
             for lr in runways_from(terminal, facts, now, only):
                 step = warning_step(lr.runway, lr.warning_open, settings)

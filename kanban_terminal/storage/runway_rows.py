@@ -53,15 +53,20 @@ _IN_USE_OF = "SELECT id, loop_id FROM card WHERE retired = 0 AND state = 'in_use
 # walks the window by ix_card_log_occurred_at (SQLite chose ix_card_log_event: every bin-empty row
 # ever logged, a read that grows with the log's age; 11.4 ms against 5.5 ms with 20,000 older
 # empties and 3,000 in the window, bench/runway_tick.py's line). Some loops' read walks their log
-# rows by ix_card_log_loop_id: 0.07 ms for one loop of that line, against 4.0 ms through the window
-# of every loop and 10.0 ms through the event index.
+# rows by ix_card_log_loop_id from the first id of the window on (`first_log_id`): 0.07 ms for one
+# loop of that line, against 4.0 ms through the window of every loop and 10.0 ms through the event
+# index; with no lower id a loop's walk would grow with the log's age.
 _EMPTIES = (
     "SELECT loop_id, card_id, occurred_at FROM card_log WHERE +event = 'bin_empty' AND occurred_at >= ? "
     "ORDER BY occurred_at"
 )
 _EMPTIES_OF = (
     "SELECT loop_id, card_id, occurred_at FROM card_log WHERE +event = 'bin_empty' AND +occurred_at >= ?{} "
-    "ORDER BY occurred_at"
+    "AND id >= ? ORDER BY occurred_at"
+)
+_FIRST_ID = (
+    "SELECT coalesce((SELECT min(id) FROM card_log INDEXED BY ix_card_log_occurred_at "
+    "WHERE occurred_at >= ?), (SELECT coalesce(max(id), 0) + 1 FROM card_log))"
 )
 _PROMISES = (
     "SELECT r.id, r.loop_id, r.card_id, r.quantity, r.raised_at, r.due_at, r.eta, a.id "
@@ -81,11 +86,25 @@ so their cost grows with the file's age, by a 200th of the line's for one loop o
 by every signal's commit (~1 WAL frame, ~10 us of CPU): not added (docs/BENCHMARKS.md, runwayinc)."""
 
 
+def first_log_id(db: Database, since: datetime) -> int:
+    """A card-log id below which no row occurred at or after `since`: the lowest id of the window
+    (its index entries only, no row read), else the next id. The card log is append-only, so it
+    stays such a bound for any later `since` and every row written after."""
+    with db.snapshot() as sql:
+        return int(sql.execute(_FIRST_ID, (to_text(since),)).fetchone()[0])
+
+
 def read_facts(
-    db: Database, since: datetime, reserve: Collection[str] = (), loops: Collection[str] | None = None
+    db: Database,
+    since: datetime,
+    reserve: Collection[str] = (),
+    loops: Collection[str] | None = None,
+    log_from: int = 0,
 ) -> RunwayFacts:
     """One snapshot, in plain SQL, grouped by loop as it is read; of `loops` only when given (the
     runway job's pass after a card change, which assesses only the loops whose cards changed).
+    `log_from` is a `first_log_id` for a `since` no later than this one: the loops' bin-empty rows
+    are read from that id on (without it, from the loops' first row ever).
 
     Through the ORM a 20,000-card line with every card's request open took 2.0 s a read (20,000
     `RequestRow` objects built); the screen asks every 2 s. Read into lists of rows first and
@@ -115,8 +134,11 @@ def read_facts(
                     in_use[lp] -= 1
                     reserve_full[lp] = reserve_full.get(lp, 0) + 1
         in_use = {lp: n for lp, n in in_use.items() if n > 0}
-        empties_sql = _EMPTIES if loops is None else _EMPTIES_OF.format(only())
-        for lp, card, at in sql.execute(empties_sql, (to_text(since), *of)):
+        if loops is None:
+            rows = sql.execute(_EMPTIES, (to_text(since),))
+        else:
+            rows = sql.execute(_EMPTIES_OF.format(only()), (to_text(since), *of, log_from))
+        for lp, card, at in rows:
             if card not in reserve:
                 empties.setdefault(lp or "", []).append(from_text(at))
         for rid, lp, card, qty, raised, due, eta, andon in sql.execute(_PROMISES.format(only("r.")), of):
@@ -126,7 +148,9 @@ def read_facts(
                 continue
             arrivals.setdefault(lp, []).append(Arrival(from_text(eta or due), qty))
             raised_at = from_text(raised)
-            if lp not in oldest or raised_at < oldest[lp][0]:  # the first of equals, as a stable sort
+            # Of equals the lowest card id: the whole line's read comes in card order, some loops' in
+            # raise order, and both must chase the same card.
+            if lp not in oldest or (raised_at, card) < oldest[lp]:
                 oldest[lp] = (raised_at, card)
         warnings = {
             row[1]: RunwayWarningRow(
