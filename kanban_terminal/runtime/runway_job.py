@@ -1,10 +1,10 @@
 """What the runtime's runway job runs on each step: a full pass, or only the loops whose cards changed.
 
 Every bin signal changes a card, and the job used to answer each change (at most every 2 s) with a
-full pass: every loop's facts read and assessed, 5.5 / 11 / 19 ms of CPU on a 200-loop line with
-0 / 1,000 / 3,000 requests open, ~1 ms a signal at 5 signals/s and a quarter of `serve`'s busy
-samples (py-spy, issue 19). A pass over the changed loops only costs what changed
-(bench/runway_tick.py prints both, same run).
+full pass: every loop's facts read and assessed, 16-34 ms of CPU on a 200-loop line with 0-3,000
+requests open and 20,000 older bin-empty rows, a quarter of `serve`'s busy samples at 5 signals/s
+(py-spy, issue 19). A pass over one changed loop costs 0.16-0.24 ms (bench/runway_tick.py, same
+run); `serve` at 5/s on that line spends 16-18 % less CPU a signal (docs/BENCHMARKS.md, runwayinc).
 
 The full pass stays where only it can see what happened: on the timer (`[runway] check_seconds`;
 runways shrink with the clock on loops nobody touches), at start-up, after a supplier warning (not

@@ -9,8 +9,8 @@ on, not what the runway plans with.
 same for some loops only. The runtime runs a full `tick` every `[runway] check_seconds` (it is what
 finds a runway shrinking with the clock on a loop nobody touched), at start-up and after a supplier
 warning, and `tick_loops` at once after cards change, for their loops only (runtime/runway_job.py):
-on a 200-loop line with 20,000 older bin-empty rows, a full pass cost 7-24 ms of CPU with 0-3,000
-requests open (17-34 ms before its read of the window was fixed), a pass over one loop 0.3 ms
+on a 200-loop line with 20,000 older bin-empty rows, a full pass cost 7-25 ms of CPU with 0-3,000
+requests open (16-34 ms before its read of the window was fixed), a pass over one loop 0.16-0.24 ms
 (bench/runway_tick.py, same run), and cards change with every signal (issue 19). What it does:
 
 - a loop whose runway dropped below its margin opens a warning episode (`runway_warning`, one open
