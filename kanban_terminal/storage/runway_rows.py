@@ -3,8 +3,7 @@ and the `runway_warning` rows, written inside the caller's unit of work.
 
 The read is indexed: bin-empty rows by `occurred_at` (ix_card_log_occurred_at) over one window,
 cards by loop, open requests by the open-card index; some loops' read goes through the loop indexes
-(`_OF_LOOPS`). It must not decide anything (domain/runway.py
-does) and never commits.
+(`_OF_LOOPS`). It must not decide anything (domain/runway.py does) and never commits.
 """
 
 from __future__ import annotations
@@ -79,11 +78,11 @@ _WARNINGS = (
 _OF_LOOPS = " AND {}loop_id IN (SELECT value FROM json_each(?))"
 """Narrows each read to some loops (one bound parameter, a JSON list, whatever their number). The
 plans (EXPLAIN QUERY PLAN, checked in tests/integration/test_runway_loops.py): cards through
-ix_card_loop_id, open requests through ix_request_loop_raised, bin-empty rows through
-ix_card_log_loop_id. The last two walk each loop's whole history (closed requests, older log rows),
-so their cost grows with the file's age, by a 200th of the line's for one loop of 200; an index on
-(loop_id, occurred_at) of bin-empty rows would bound it by the window, at one more b-tree written
-by every signal's commit (~1 WAL frame, ~10 us of CPU): not added (docs/BENCHMARKS.md, runwayinc)."""
+ix_card_loop_id, bin-empty rows through ix_card_log_loop_id from the window's first id on, open
+requests through ix_request_loop_raised. The last walks each loop's closed requests too, so it grows
+with the file's age (one loop's 315 requests: 0.1 ms); a partial index of open requests by loop
+would bound it, at a b-tree write on each request's insert and close: not added, it needs a
+migration (docs/BENCHMARKS.md, runwayinc)."""
 
 
 def first_log_id(db: Database, since: datetime) -> int:

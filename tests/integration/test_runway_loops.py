@@ -102,9 +102,11 @@ def test_a_red_card_drawn_is_called_once_by_the_pass_over_its_loop(terminal: Ter
 def test_the_facts_of_some_loops_are_the_full_snapshot_s_facts_of_those_loops(
     terminal: Terminal, clock: FakeClock
 ) -> None:
-    # Log rows out of time order: a bolt empty dated later than the rows written after it, and one
-    # older than the window written last.
-    record_scan(terminal, terminal.config.loop(BOLT).card_id_list()[2], source="keyboard", at=clock.now)
+    # Log rows out of time order: the first one written dated after rows written later (a device
+    # clock ahead; the window's earliest row is not its lowest id), the last one before the window.
+    ahead_at = clock.now + timedelta(hours=9, minutes=5)
+    ahead = record_scan(terminal, terminal.config.loop(BOLT).card_id_list()[2], source="x", at=ahead_at)
+    assert ahead.accepted
     clock.advance(hours=9)
     run_short(terminal, clock)
     record_scan(terminal, RED, source="keyboard")
