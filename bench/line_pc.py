@@ -117,7 +117,10 @@ class Bench:
         env: dict[str, str],
         trace: bool = False,
         before: Path | None = None,
+        cards: int = 0,
     ):
+        self.cards = cards
+        """Cards of `serve`'s line (at least one a signal): the runway job's work grows with it."""
         self.trace = trace
         self.before = before
         self.port = port
@@ -154,7 +157,8 @@ class Bench:
         )
         root = self.before if kind == "before" and self.before else pipeline_proc.ROOT
         with pipeline_proc.serving(
-            self.port, home, n, line, prefix=self.launcher, env=self.env, argv=argv, existing=True, root=root
+            self.port, home, max(n, self.cards), line, prefix=self.launcher, env=self.env, argv=argv,
+            existing=True, root=root,
         ) as proc:
             yield (
                 proc.pid,
@@ -242,7 +246,13 @@ def report_one(what: str, kind: str, f: Figures) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--disks", default="0,0.5,2", help="extra ms per fsync, one profile each")
-    parser.add_argument("--burst", type=int, default=20_000)
+    parser.add_argument("--burst", type=int, default=20_000, help="signals of the burst (0: no burst)")
+    parser.add_argument(
+        "--cards",
+        type=int,
+        default=0,
+        help="cards of `serve`'s line, 100 a loop (default: one a signal); e.g. 20000 for a 200-loop line",
+    )
     parser.add_argument(
         "--rates",
         default="500:10000,50:2000,5:1000",
@@ -284,9 +294,12 @@ def main() -> None:
                 label = "this VM's disk" if not disk else f"+{disk:g} ms per fsync"
                 print(f"disk: {label}")
                 bench = Bench(
-                    mosq.port, tmp / f"disk{i}", args.pin, slow_disk_env(disk, shim), args.trace, args.before
-                )
-                workloads: list[tuple[str, int, float | None]] = [("burst", args.burst, None)]
+                    mosq.port, tmp / f"disk{i}", args.pin, slow_disk_env(disk, shim), args.trace, args.before,
+                    args.cards,
+                )  # fmt: skip
+                workloads: list[tuple[str, int, float | None]] = []
+                if args.burst:
+                    workloads.append(("burst", args.burst, None))
                 workloads += [(f"{r:g}/s", n, r) for r, n in rates if i == 0 or r >= 500]
                 for what, n, rate in workloads:
                     figures = {k: bench.run(k, n, rate) for k in kinds}

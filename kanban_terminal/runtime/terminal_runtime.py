@@ -30,17 +30,17 @@ from kanban_terminal.adapters.health_publisher import HealthPublisher
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
 from kanban_terminal.runtime.jobs import Periodic, SerialScanners, cancel_job, start_reconcile
+from kanban_terminal.runtime.runway_job import RunwayJob
 from kanban_terminal.runtime.start_up import freeze_start_up_objects
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
 from kanban_terminal.services.escalation import EscalationRunner
-from kanban_terminal.services.events import CardsChanged, ScanOutcome
+from kanban_terminal.services.events import ScanOutcome
 from kanban_terminal.services.lost_cards import find_silent, flag_lost
 from kanban_terminal.services.relay import Relay, outbox_state
 from kanban_terminal.services.reroute import LoopRerouted
 from kanban_terminal.services.runway import RunwayMonitor
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.signals import SignalApplier
-from kanban_terminal.services.supplier_trouble import SupplierWarned
 from kanban_terminal.services.terminal import Terminal, utc_now
 from kanban_terminal.topics import LineTopics
 
@@ -122,11 +122,13 @@ class Runtime:
         self._scan_lock = threading.Lock()
         """One scan (or lost-card flagging) at a time, in the order read: keyboard, serial, timer."""
         self.escalation = EscalationRunner(terminal, monotonic=self.options.monotonic)
-        # Runway warnings before run-out (issue 18): on a timer, and at once when a card changes.
+        # Runway warnings before run-out (issue 18): on a timer, and at once when a card changes
+        # (for the changed cards' loops only: runtime/runway_job.py).
         self.runway = RunwayMonitor(terminal)
+        self.runway_job = RunwayJob(self.runway, terminal.card_loops, cfg.runway.check_seconds)
         # At most one recompute every 2 s however many cards change: 0.33 s a tick on a 20,000-card
         # line with every request open (2026-12-05), and the screen polls every 2 s anyway.
-        self._runway_job = Periodic("runway", cfg.runway.check_seconds, self.runway.tick, min_gap_s=2.0)
+        self._runway_job = Periodic("runway", cfg.runway.check_seconds, self.runway_job.step, min_gap_s=2.0)
         self._runway_unsubscribe: Callable[[], None] | None = None
         self._timers = (
             Periodic("escalation", self.options.escalation_tick_s, self.escalation.tick_when_due),
@@ -238,7 +240,7 @@ class Runtime:
             timer.start()
             self._jobs.append(timer.name)
         self._runway_unsubscribe = self.terminal.bus.subscribe(
-            lambda e: self._runway_job.wake() if isinstance(e, CardsChanged | SupplierWarned) else None
+            lambda e: self._runway_job.wake() if self.runway_job.note(e) else None
         )
         self._runway_job.wake()  # the board and `serve` know every runway from the start
         self.scanners.start()

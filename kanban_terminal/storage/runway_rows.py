@@ -2,12 +2,13 @@
 and the `runway_warning` rows, written inside the caller's unit of work.
 
 The read is indexed: bin-empty rows by `occurred_at` (ix_card_log_occurred_at) over one window,
-cards by loop, open requests by the open-card index. It must not decide anything (domain/runway.py
-does) and never commits.
+cards by loop, open requests by the open-card index; some loops' read goes through the loop indexes
+(`_OF_LOOPS`). It must not decide anything (domain/runway.py does) and never commits.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,20 +46,64 @@ class RunwayFacts:
     """Loop id -> its open warning episode."""
 
 
-_IN_USE = "SELECT loop_id, count(*) FROM card WHERE retired = 0 AND state = 'in_use' GROUP BY loop_id"
+_IN_USE = "SELECT loop_id, count(*) FROM card WHERE retired = 0 AND state = 'in_use'{} GROUP BY loop_id"
 _IN_USE_OF = "SELECT id, loop_id FROM card WHERE retired = 0 AND state = 'in_use' AND id IN ({})"
+# The unary `+` keeps SQLite off an index it would pick without statistics. The whole line's read
+# walks the window by ix_card_log_occurred_at (SQLite chose ix_card_log_event: every bin-empty row
+# ever logged, a read that grows with the log's age). Some loops' read walks their log rows by
+# ix_card_log_loop_id from the window's first id on (`first_log_id`, 0.3 ms to find). Measured with
+# sqlite3 on a 200-loop line's file, 63,000 bin-empty rows of which 3,000 in the window: the whole
+# line 2.2 ms by time, 29 ms through the event index; one loop 0.02 ms (0.23 ms from its first row
+# ever), 30 loops 0.46 ms (10.4 ms).
 _EMPTIES = (
-    "SELECT loop_id, card_id, occurred_at FROM card_log WHERE event = 'bin_empty' AND occurred_at >= ? "
+    "SELECT loop_id, card_id, occurred_at FROM card_log WHERE +event = 'bin_empty' AND occurred_at >= ? "
     "ORDER BY occurred_at"
+)
+_EMPTIES_OF = (
+    "SELECT loop_id, card_id, occurred_at FROM card_log WHERE +event = 'bin_empty' AND +occurred_at >= ?{} "
+    "AND id >= ? ORDER BY occurred_at"
+)
+_FIRST_ID = (
+    "SELECT coalesce((SELECT min(id) FROM card_log INDEXED BY ix_card_log_occurred_at "
+    "WHERE occurred_at >= ?), (SELECT coalesce(max(id), 0) + 1 FROM card_log))"
 )
 _PROMISES = (
     "SELECT r.id, r.loop_id, r.card_id, r.quantity, r.raised_at, r.due_at, r.eta, a.id "
-    "FROM replenishment_request r LEFT JOIN andon a ON a.request_id = r.id WHERE r.closed_at IS NULL"
+    "FROM replenishment_request r LEFT JOIN andon a ON a.request_id = r.id WHERE r.closed_at IS NULL{}"
 )
+_WARNINGS = (
+    "SELECT id, loop_id, raised_at, runway_s, margin_s, andon_id FROM runway_warning "
+    "WHERE cleared_at IS NULL{}"
+)
+_OF_LOOPS = " AND {}loop_id IN (SELECT value FROM json_each(?))"
+"""Narrows each read to some loops (one bound parameter, a JSON list, whatever their number). The
+plans (EXPLAIN QUERY PLAN, checked in tests/integration/test_runway_loops.py): cards through
+ix_card_loop_id, bin-empty rows through ix_card_log_loop_id from the window's first id on, open
+requests through ix_request_loop_raised. The last walks each loop's closed requests too, so it grows
+with the file's age (one loop's 315 requests: 0.1 ms); a partial index of open requests by loop
+would bound it, at a b-tree write on each request's insert and close: not added, it needs a
+migration (docs/BENCHMARKS.md, runwayinc)."""
 
 
-def read_facts(db: Database, since: datetime, reserve: Collection[str] = ()) -> RunwayFacts:
-    """One snapshot, in plain SQL, grouped by loop as it is read.
+def first_log_id(db: Database, since: datetime) -> int:
+    """A card-log id below which no row occurred at or after `since`: the lowest id of the window
+    (its index entries only, no row read), else the next id. The card log is append-only, so it
+    stays such a bound for any later `since` and every row written after."""
+    with db.snapshot() as sql:
+        return int(sql.execute(_FIRST_ID, (to_text(since),)).fetchone()[0])
+
+
+def read_facts(
+    db: Database,
+    since: datetime,
+    reserve: Collection[str] = (),
+    loops: Collection[str] | None = None,
+    log_from: int = 0,
+) -> RunwayFacts:
+    """One snapshot, in plain SQL, grouped by loop as it is read; of `loops` only when given (the
+    runway job's pass after a card change, which assesses only the loops whose cards changed).
+    `log_from` is a `first_log_id` for a `since` no later than this one: the loops' bin-empty rows
+    are read from that id on (without it, from the loops' first row ever).
 
     Through the ORM a 20,000-card line with every card's request open took 2.0 s a read (20,000
     `RequestRow` objects built); the screen asks every 2 s. Read into lists of rows first and
@@ -71,28 +116,40 @@ def read_facts(db: Database, since: datetime, reserve: Collection[str] = ()) -> 
     arrivals: dict[str, list[Arrival]] = {}
     oldest: dict[str, tuple[datetime, str]] = {}
     drawn: list[tuple[str, str]] = []
+    of: tuple[str, ...] = () if loops is None else (json.dumps(sorted(loops)),)
+
+    def only(table: str = "") -> str:
+        return "" if loops is None else _OF_LOOPS.format(table)
+
     with db.snapshot() as sql:
         # Counted by SQLite, red cards taken back out: a row per card through Python was 20,000 rows a
         # tick on a 20,000-card line (~10 ms of a 27 ms read, every 2 s while cards change).
-        in_use.update(sql.execute(_IN_USE))
+        in_use.update(sql.execute(_IN_USE.format(only()), of))
         red = list(reserve)
         for start in range(0, len(red), 500):  # under SQLite's bound-parameter limit
             chunk = red[start : start + 500]
             for _card, lp in sql.execute(_IN_USE_OF.format(",".join("?" * len(chunk))), chunk):
-                in_use[lp] -= 1
-                reserve_full[lp] = reserve_full.get(lp, 0) + 1
+                if lp in in_use:  # a red card of a loop not read (in_use counts it when read)
+                    in_use[lp] -= 1
+                    reserve_full[lp] = reserve_full.get(lp, 0) + 1
         in_use = {lp: n for lp, n in in_use.items() if n > 0}
-        for lp, card, at in sql.execute(_EMPTIES, (to_text(since),)):
+        if loops is None:
+            rows = sql.execute(_EMPTIES, (to_text(since),))
+        else:
+            rows = sql.execute(_EMPTIES_OF.format(only()), (to_text(since), *of, log_from))
+        for lp, card, at in rows:
             if card not in reserve:
                 empties.setdefault(lp or "", []).append(from_text(at))
-        for rid, lp, card, qty, raised, due, eta, andon in sql.execute(_PROMISES):
+        for rid, lp, card, qty, raised, due, eta, andon in sql.execute(_PROMISES.format(only("r.")), of):
             if card in reserve:
                 if andon is None:
                     drawn.append((card, rid))
                 continue
             arrivals.setdefault(lp, []).append(Arrival(from_text(eta or due), qty))
             raised_at = from_text(raised)
-            if lp not in oldest or raised_at < oldest[lp][0]:  # the first of equals, as a stable sort
+            # Of equals the lowest card id: the whole line's read comes in card order, some loops' in
+            # raise order, and both must chase the same card.
+            if lp not in oldest or (raised_at, card) < oldest[lp]:
                 oldest[lp] = (raised_at, card)
         warnings = {
             row[1]: RunwayWarningRow(
@@ -103,10 +160,7 @@ def read_facts(db: Database, since: datetime, reserve: Collection[str] = ()) -> 
                 margin_s=row[4],
                 andon_id=row[5],
             )  # fmt: skip
-            for row in sql.execute(
-                "SELECT id, loop_id, raised_at, runway_s, margin_s, andon_id FROM runway_warning "
-                "WHERE cleared_at IS NULL"
-            )
+            for row in sql.execute(_WARNINGS.format(only()), of)
         }
     chase = {lp: card for lp, (_, card) in oldest.items()}
     return RunwayFacts(in_use, reserve_full, empties, arrivals, chase, drawn, warnings)

@@ -1,0 +1,97 @@
+"""What the runtime's runway job runs on each step: a full pass, or only the loops whose cards changed.
+
+Every bin signal changes a card, and the job used to answer each change (at most every 2 s) with a
+full pass: every loop's facts read and assessed, 16-34 ms of CPU on a 200-loop line with 0-3,000
+requests open and 20,000 older bin-empty rows, a quarter of `serve`'s busy samples at 5 signals/s
+(py-spy, issue 19). A pass over one changed loop costs 0.16-0.24 ms (bench/runway_tick.py, same
+run); `serve` at 5/s on that line spends 16-18 % less CPU a signal (docs/BENCHMARKS.md, runwayinc).
+
+The full pass stays where only it can see what happened: on the timer (`[runway] check_seconds`;
+runways shrink with the clock on loops nobody touches), at start-up, after a supplier warning (not
+about one card) and after a change to a card the config does not map to a loop. Under a steady
+stream of changes the timer never runs out (every change wakes the job), so a step also runs full
+once `check_seconds` have passed since the last full pass began.
+
+The changed loops are collected from the bus's threads and taken by the job's thread under a lock:
+a change noted while a pass runs is kept for the next.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from kanban_terminal.config import Loop
+from kanban_terminal.services.events import CardsChanged
+from kanban_terminal.services.runway import RunwayMonitor
+from kanban_terminal.services.supplier_trouble import SupplierWarned
+
+
+class RunwayJob:
+    """The runway job's step and what wakes it; `note` from any thread, `step` from the job's."""
+
+    def __init__(
+        self,
+        monitor: RunwayMonitor,
+        card_loops: Mapping[str, Loop],
+        full_every_s: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        """Args:
+        monitor: raises and clears the warnings.
+        card_loops: card id -> its loop (the terminal's map, kept current by a lost card's swap).
+        full_every_s: the most time between two full passes (`[runway] check_seconds`).
+        monotonic: the clock the full passes are timed by.
+        """
+        self.monitor = monitor
+        self._card_loops = card_loops
+        self._full_every_s = full_every_s
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._changed: set[str] = set()
+        self._full = True  # the first step (start-up) knows every runway
+        self._last_full: float | None = None
+        self.passes = {"full": 0, "loops": 0}
+        """How many passes of each kind ran (for tests and the bench)."""
+
+    def note(self, event: object) -> bool:
+        """Remember what `event` changed; True when the job should wake for it."""
+        if isinstance(event, CardsChanged):
+            loops = [self._card_loops.get(card) for card in event.card_ids]
+            with self._lock:
+                if any(lp is None for lp in loops):
+                    self._full = True  # a card the config does not place: look at every loop
+                else:
+                    self._changed.update(lp.id for lp in loops if lp is not None)
+            return True
+        if isinstance(event, SupplierWarned):
+            with self._lock:
+                self._full = True
+            return True
+        return False
+
+    def step(self) -> list[str]:
+        """One pass: full when asked for or due, else over the loops changed since the last step."""
+        with self._lock:
+            changed, full = self._changed, self._full
+            self._changed, self._full = set(), False
+        began = self._monotonic()
+        due = self._last_full is None or began - self._last_full >= self._full_every_s
+        try:
+            if full or due:
+                done = self.monitor.tick()
+                self._last_full = began
+                self.passes["full"] += 1
+                return done
+            if not changed:
+                # A wake whose changes the previous step already took. (The timer running out is
+                # always due: it waits `full_every_s` after the last step ended.)
+                return []
+            done = self.monitor.tick_loops(changed)
+            self.passes["loops"] += 1
+            return done
+        except BaseException:
+            with self._lock:  # what was taken is not lost: the next step looks at every loop
+                self._full = True
+            raise
