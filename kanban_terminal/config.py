@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import timedelta
-from functools import cached_property
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -110,6 +110,17 @@ class Part(_Model):
     """Unit of the container quantity."""
 
 
+@lru_cache(maxsize=1024)
+def _loop_terms(lead_time_minutes: float, min_plausible_minutes: float | None) -> LoopTerms:
+    """A loop's `LoopTerms` (cached by value: not a property cache, which pydantic's `model_copy`
+    would carry over to a copy with another lead time; see site_settings.calendar_of)."""
+    planned = timedelta(minutes=lead_time_minutes)
+    if min_plausible_minutes is None:
+        return LoopTerms(planned_lead_time=planned, min_plausible_lead_time=planned / 10)
+    plausible = timedelta(minutes=min_plausible_minutes)
+    return LoopTerms(planned_lead_time=planned, min_plausible_lead_time=plausible)
+
+
 class Loop(_Model):
     id: Ident
     """Kanban loop id: one part at one point of use, fed from one source."""
@@ -140,16 +151,10 @@ class Loop(_Model):
     """Raise a material andon (CALL, reason MAT, linked to the card) when a request of this loop passes
     its due time with no delivery."""
 
-    @cached_property
+    @property
     def terms(self) -> LoopTerms:
-        """Built once per loop: every signal and every runway tick asks for it (frozen model)."""
-        planned = timedelta(minutes=self.lead_time_minutes)
-        plausible = (
-            timedelta(minutes=self.min_plausible_lead_time_minutes)
-            if self.min_plausible_lead_time_minutes is not None
-            else planned / 10
-        )
-        return LoopTerms(planned_lead_time=planned, min_plausible_lead_time=plausible)
+        """Built once per loop's settings: every signal and every runway pass asks for it."""
+        return _loop_terms(self.lead_time_minutes, self.min_plausible_lead_time_minutes)
 
     @property
     def card_count(self) -> int:

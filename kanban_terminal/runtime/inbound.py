@@ -160,25 +160,32 @@ class InboundWorker:
         if not self._pending or (len(self._pending) < self.group_max and link is not None and link.unread()):
             return
         turn = self.terminal.db.write_lock
-        if time.monotonic() >= self._next_prune or not turn.acquire(timeout=INLINE_TURN_WAIT_S):
-            self._to_worker(self._pending)  # it prunes first, or waits for the turn
+        if time.monotonic() >= self._next_prune or not self.running:
+            self._to_worker(self._pending)  # it prunes first (or is started again and then applies)
             return
-        turn.release()  # taken again by the commit; a writer in between is waited for, as any
-        while self._pending:
-            items = self._pending[: self.group_max]
-            del self._pending[: self.group_max]
-            self._acked.clear()
-            if self.relay is not None:
-                self.relay.hold_marks(True)
-            try:
-                self._handle(items, inline=True)
-            except _Deferred:
-                self._to_worker([i for i in items if id(i) not in self._acked] + self._pending)
-            except Exception:
-                log.exception("inbound messages failed on paho's thread; messages stay unacknowledged")
-            finally:
+        # Held through the groups (the commits take it again: an RLock), so no other writer of this
+        # process slips in between the look and the commit and makes paho's thread wait for it.
+        if not turn.acquire(timeout=INLINE_TURN_WAIT_S):
+            self._to_worker(self._pending)  # a long writer: the worker waits for the turn instead
+            return
+        try:
+            while self._pending:
+                items = self._pending[: self.group_max]
+                del self._pending[: self.group_max]
+                self._acked.clear()
                 if self.relay is not None:
-                    self.relay.hold_marks(False)
+                    self.relay.hold_marks(True)
+                try:
+                    self._handle(items, inline=True)
+                except _Deferred:
+                    self._to_worker([i for i in items if id(i) not in self._acked] + self._pending)
+                except Exception:
+                    log.exception("inbound messages failed on paho's thread; messages stay unacknowledged")
+                finally:
+                    if self.relay is not None and not self._worker_turn:
+                        self.relay.hold_marks(False)  # handed over: the worker says when it is done
+        finally:
+            turn.release()
 
     @property
     def waiting(self) -> int:
@@ -196,6 +203,9 @@ class InboundWorker:
             for item in items:
                 self._inbox.put(item)
         self._pending = []
+        if not self.running and not self._stop.is_set():
+            log.error("inbound worker thread was not running; starting it again")
+            self.start()
 
     def _ack(self, item: _Inbound) -> None:
         self._acked.add(id(item))
@@ -210,6 +220,8 @@ class InboundWorker:
                     prune_signals(self.terminal)
                 except STORAGE_ERRORS as exc:
                     log.error("could not prune old signal keys: %s", exc)
+                except Exception:  # the thread must live: paho's thread hands it failed steps
+                    log.exception("could not prune old signal keys")
             # Blocks until a message or `stop()`'s None: a timeout here only woke an idle thread
             # every second (issue 19). With no message no key is added, so the prune can wait too.
             first = self._inbox.get()
@@ -234,11 +246,12 @@ class InboundWorker:
                 log.exception("inbound worker failed on a group; messages stay unacknowledged")
             finally:
                 self._in_hand = 0
-                with self._lane:
-                    if self._inbox.qsize() == 0:
+                with self._lane:  # before the turn goes back: paho's thread's next group sets it
+                    queued = self._inbox.qsize() > 0
+                    if self.relay is not None:
+                        self.relay.hold_marks(queued)  # more to come: keep them
+                    if not queued:
                         self._worker_turn = False  # paho's thread applies what comes next
-                if self.relay is not None:
-                    self.relay.hold_marks(self._inbox.qsize() > 0)  # more to come: keep them
 
     # -- routing ---------------------------------------------------------------------------------
 

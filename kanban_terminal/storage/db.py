@@ -141,8 +141,9 @@ class Database:
         self.read_engine = _make_engine(path, "BEGIN")
         self._held: Connection | None = None
         """The write connection `unit_of_work(held=True)` keeps between units (the inbound worker)."""
-        self._held_by: int | None = None
-        """The thread it belongs to: the first to ask. Any other thread gets a pooled one."""
+        self._held_by: threading.Thread | None = None
+        """The thread it belongs to: the first to ask, or the next once that one has ended. Any other
+        thread gets a pooled one."""
         try:
             migrate(self.write_engine, backup_dir=path.parent / BACKUPS_DIRNAME)
         except BaseException:
@@ -184,9 +185,9 @@ class Database:
         always inside the write turn; after any error it is closed and the next unit opens a fresh
         one, so a connection in doubt is never reused. It belongs to one thread (the first to ask),
         so even a write turn taken late (`writing()`'s timeout) never shares it between two."""
-        me = threading.get_ident()
-        if held and self._held_by is None:
-            self._held_by = me
+        me = threading.current_thread()
+        if held and (self._held_by is None or not self._held_by.is_alive()):
+            self._held_by = me  # the first, or the one after it (paho's thread restarted: issue 19)
         if not held or self._held_by != me:
             with self.write_engine.connect() as conn:
                 yield conn

@@ -96,13 +96,35 @@ def test_a_storage_error_on_pahos_thread_hands_the_group_to_the_worker_in_order(
         wait_for(lambda: services.signals_applied == 4, what="signals applied after the failure")
         assert failures["left"] == 0 and "mqtt-inbound" in names
         # The worker has nothing left: the next signals are paho's thread's again.
-        wait_for(lambda: services.inbound.waiting == 0, what="worker drained")
+        wait_for(lambda: services.inbound.waiting == 0 and not services.inbound.on_worker, what="worker done")
         first_after = len(names)
         publish_raw(mosquitto.port, signals(5, 6))
         wait_for(lambda: services.signals_applied == 6, what="signals after recovery")
         assert all(n.startswith("paho-mqtt-client") for n in names[first_after:]), names
         assert services.signals_duplicate == 0  # nothing committed twice, nothing redelivered
     assert requests_in_seq_order(terminal) == [f"C{n:05d}" for n in range(1, 7)]
+
+
+def test_a_worker_whose_prune_fails_still_applies_what_it_is_handed(
+    mosquitto: Mosquitto, terminal: Terminal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hourly prune runs on the worker thread, which paho's thread hands its group to when the
+    prune is due. A prune that fails in a way storage errors do not cover must not end that thread:
+    the group would wait there, unacknowledged, until a restart."""
+    from kanban_terminal.runtime import inbound
+
+    def broken_prune(_terminal: Terminal) -> None:
+        raise RuntimeError("prune broke")
+
+    monkeypatch.setattr(inbound, "prune_signals", broken_prune)
+    with TerminalServices(terminal, settings_for(mosquitto.port)) as services:
+        wait_for(lambda: services.subscribed(), what="link up")
+        publish_raw(mosquitto.port, signals(1, 2))
+        wait_for(lambda: services.signals_applied == 2, what="signals applied")
+        services.inbound._next_prune = 0.0  # an hour on: the next group goes to the worker first
+        publish_raw(mosquitto.port, signals(3, 4))
+        wait_for(lambda: services.signals_applied == 4, what="signals applied after the failed prune")
+    assert requests_in_seq_order(terminal) == [f"C{n:05d}" for n in range(1, 5)]
 
 
 def test_a_long_writer_does_not_hold_pahos_thread(mosquitto: Mosquitto, terminal: Terminal) -> None:

@@ -89,3 +89,13 @@ def test_a_100000_deep_toml_array_is_a_config_problem_not_a_crash(tmp_path: Path
 
     with pytest.raises(BridgeConfigError, match="nested too deeply"):
         load_bridge_config(deep)
+
+
+def test_a_copied_loop_with_another_lead_time_has_its_own_terms() -> None:
+    """`Loop.terms` is cached by value, not on the model: a copy with another lead time (pydantic's
+    `model_copy` carries a property cache over) must plan with its own."""
+    loop = load_config(demo_config_path()).loops[0]
+    planned = loop.terms.planned_lead_time
+    other = loop.model_copy(update={"lead_time_minutes": loop.lead_time_minutes * 2})
+    assert other.terms.planned_lead_time == planned * 2
+    assert loop.terms.planned_lead_time == planned
