@@ -160,12 +160,13 @@ def trace_storage() -> None:
 def trace_groups(limit_ms: float = 10.0) -> None:
     original = inbound.InboundWorker._handle
 
-    def handle(self: inbound.InboundWorker, items: list[Any]) -> None:
+    def handle(self: inbound.InboundWorker, items: list[Any], inline: bool = False) -> None:
         t = time.perf_counter()
-        original(self, items)
+        original(self, items, inline)
         ms = (time.perf_counter() - t) * 1000
         if ms > limit_ms:
-            say(f"group of {len(items)} took {ms:.1f} ms")
+            where = "paho's thread" if inline else "the worker thread"
+            say(f"group of {len(items)} took {ms:.1f} ms on {where}")
 
     inbound.InboundWorker._handle = handle  # type: ignore[method-assign]
 
