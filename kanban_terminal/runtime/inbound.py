@@ -169,23 +169,28 @@ class InboundWorker:
             self._to_worker(self._pending)  # a long writer: the worker waits for the turn instead
             return
         try:
-            while self._pending:
-                items = self._pending[: self.group_max]
-                del self._pending[: self.group_max]
-                self._acked.clear()
-                if self.relay is not None:
-                    self.relay.hold_marks(True)
-                try:
-                    self._handle(items, inline=True)
-                except _Deferred:
-                    self._to_worker([i for i in items if id(i) not in self._acked] + self._pending)
-                except Exception:
-                    log.exception("inbound messages failed on paho's thread; messages stay unacknowledged")
-                finally:
-                    if self.relay is not None and not self._worker_turn:
-                        self.relay.hold_marks(False)  # handed over: the worker says when it is done
+            with self.terminal.db.short_waits():  # another process's lock: hand over, not wait 10 s
+                self._apply_pending()
         finally:
             turn.release()
+
+    def _apply_pending(self) -> None:
+        """Apply what paho read, in groups; a failed step hands it and the rest to the worker."""
+        while self._pending:
+            items = self._pending[: self.group_max]
+            del self._pending[: self.group_max]
+            self._acked.clear()
+            if self.relay is not None:
+                self.relay.hold_marks(True)
+            try:
+                self._handle(items, inline=True)
+            except _Deferred:
+                self._to_worker([i for i in items if id(i) not in self._acked] + self._pending)
+            except Exception:
+                log.exception("inbound messages failed on paho's thread; messages stay unacknowledged")
+            finally:
+                if self.relay is not None and not self._worker_turn:
+                    self.relay.hold_marks(False)  # handed over: the worker says when it is done
 
     @property
     def waiting(self) -> int:

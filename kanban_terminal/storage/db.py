@@ -28,6 +28,10 @@ from kanban_terminal.storage.schema_head import script_head, stored_revision
 from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
+SHORT_WAIT_MS = 100
+"""How long a unit of work under `short_waits` waits for another process's write lock: a CLI verb's
+write takes milliseconds; longer is a restore or a stuck process, worth a hand-over."""
+
 BACKUPS_DIRNAME = "backups"
 """Automatic pre-migration backups go to this folder of the data dir."""
 
@@ -141,6 +145,8 @@ class Database:
         self.read_engine = _make_engine(path, "BEGIN")
         self._held: Connection | None = None
         """The write connection `unit_of_work(held=True)` keeps between units (the inbound worker)."""
+        self._waits = threading.local()
+        """`short` while a thread's units of work must not wait long for the lock (`short_waits`)."""
         self._held_by: threading.Thread | None = None
         """The thread it belongs to: the first to ask, or the next once that one has ended. Any other
         thread gets a pooled one."""
@@ -161,6 +167,17 @@ class Database:
             tail = session.connection().exec_driver_sql("SELECT hash FROM card_log ORDER BY id DESC LIMIT 1")
             found = tail.scalar()
         return bool(found) and str(found).startswith(KEYED_PREFIX)
+
+    @contextmanager
+    def short_waits(self) -> Iterator[None]:
+        """Units of work of this thread meet another process's write lock for SHORT_WAIT_MS only,
+        then fail with "database is locked" (for paho's thread: runtime/inbound.py hands the
+        messages to its worker thread, which waits the full busy timeout instead)."""
+        self._waits.short = True
+        try:
+            yield
+        finally:
+            self._waits.short = False
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -224,6 +241,9 @@ class Database:
                 assert raw is not None, "a pooled connection always has its sqlite3 connection"
                 if not fsync:
                     raw.execute("PRAGMA synchronous=NORMAL")  # refused inside a transaction: set before BEGIN
+                short = getattr(self._waits, "short", False)
+                if short:
+                    raw.execute(f"PRAGMA busy_timeout={SHORT_WAIT_MS}")
                 try:
                     with conn.begin():
                         uow = UnitOfWork(conn, self.log_key)
@@ -233,6 +253,8 @@ class Database:
                         finally:
                             uow.close_session()
                 finally:
+                    if short:
+                        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                     if not fsync:
                         try:
                             raw.execute("PRAGMA synchronous=FULL")

@@ -21,6 +21,7 @@ import pytest
 from kanban_terminal.runtime import RuntimeOptions, TerminalServices
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.scan_repo import ScanStore
+from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS
 from kanban_terminal.topics import LineTopics
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import make_config, publish_raw, settings_for, wait_for
@@ -148,4 +149,32 @@ def test_a_long_writer_does_not_hold_pahos_thread(mosquitto: Mosquitto, terminal
             turn.release()
         wait_for(lambda: services.signals_applied == 5, what="applied once the turn is free")
         assert "mqtt-inbound" in names
+    assert requests_in_seq_order(terminal) == [f"C{n:05d}" for n in range(1, 6)]
+
+
+def test_another_processs_write_lock_does_not_hold_pahos_thread(
+    mosquitto: Mosquitto, terminal: Terminal
+) -> None:
+    """A CLI verb or a restore in another process holds SQLite's write lock: paho's thread gives up
+    after a short wait and hands the group to the worker (which waits the full busy timeout), so
+    the link keeps reading meanwhile; once the lock is gone every signal is applied once, in order."""
+    other = sqlite3.connect(terminal.db.path, isolation_level=None)
+    with TerminalServices(terminal, settings_for(mosquitto.port)) as services:
+        wait_for(lambda: services.subscribed(), what="link up")
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            publish_raw(mosquitto.port, signals(1, 5))
+            # Held on paho's thread for SQLite's 10 s busy timeout, four would wait in the socket
+            # until it ran out: well before it, all five are with the worker (~0.1 s here).
+            wait_for(
+                lambda: services.inbound.waiting == 5 and services.inbound.on_worker,
+                timeout=BUSY_TIMEOUT_MS / 2000,
+                what="all five received and with the worker while another process holds the lock",
+            )
+            assert services.signals_applied == 0
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        wait_for(lambda: services.signals_applied == 5, what="applied once the lock is gone")
+        assert services.signals_duplicate == 0
     assert requests_in_seq_order(terminal) == [f"C{n:05d}" for n in range(1, 6)]
