@@ -157,8 +157,15 @@ class Bench:
         )
         root = self.before if kind == "before" and self.before else pipeline_proc.ROOT
         with pipeline_proc.serving(
-            self.port, home, max(n, self.cards), line, prefix=self.launcher, env=self.env, argv=argv,
-            existing=True, root=root,
+            self.port,
+            home,
+            max(n, self.cards),
+            line,
+            prefix=self.launcher,
+            env=self.env,
+            argv=argv,
+            existing=True,
+            root=root,
         ) as proc:
             yield (
                 proc.pid,

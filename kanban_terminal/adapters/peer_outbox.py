@@ -194,8 +194,7 @@ def schedule_warnings(cur: sqlite3.Cursor, s: UpstreamSettings, n: int, request_
         )
         if cur.rowcount == 1:
             cur.execute(
-                "UPDATE answer SET due = due + ?, eta = eta + ? "
-                "WHERE request_id = ? AND stage = 'shipped'",
+                "UPDATE answer SET due = due + ?, eta = eta + ? WHERE request_id = ? AND stage = 'shipped'",
                 (s.delay_s, s.delay_s, request_id),
             )
     if s.at_risk_every and n % s.at_risk_every == 0:

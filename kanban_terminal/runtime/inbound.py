@@ -352,4 +352,3 @@ class InboundWorker:
             if self._stop.wait(delay):
                 return False
             delay = min(delay * 2, 5.0)
-

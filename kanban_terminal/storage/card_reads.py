@@ -22,9 +22,7 @@ from kanban_terminal.storage.types import from_text, to_text
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 
-def board(
-    db: Database, exclude: Sequence[str] = ()
-) -> tuple[dict[str, Counter[str]], list[RequestRow]]:
+def board(db: Database, exclude: Sequence[str] = ()) -> tuple[dict[str, Counter[str]], list[RequestRow]]:
     """Active cards counted by loop and state (but the `exclude`d: red cards), and the open requests
     oldest first (one snapshot)."""
     with db.reading() as session:

@@ -20,7 +20,6 @@ BUSY_TIMEOUT_MS = 10_000
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-
 def alembic_config() -> AlembicConfig:
     """Alembic's configuration for this version's migration scripts (alembic imported only here:
     a start that has nothing to migrate does without it, storage/schema_head.py)."""

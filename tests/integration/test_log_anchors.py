@@ -55,6 +55,7 @@ def test_the_peer_keeps_the_anchor_and_verify_log_proves_the_log_with_it(
             for card in ("C00001", "C00002", "C00003"):
                 record_scan(terminal, card, source="test", intent=Intent.EMPTY)
             wait_for(lambda: _shipped(terminal.db.path) == 3, what="three requests shipped")
+
             # The anchor follows the log: the peer's newest anchor is the head after the last status.
             def peer_has_head() -> bool:
                 kept = peer.anchors.anchors_of(name)
