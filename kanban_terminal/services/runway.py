@@ -26,8 +26,8 @@ requests open (16-34 ms before its read of the window was fixed), a pass over on
 
 A pass over some loops leaves the others alone: a loop whose runway recovered or shrank with the
 clock only is cleared or warned by the next full pass, at most `check_seconds` later, as it was
-before passes were split. Exactly-once does not
-depend on which pass runs: the unique index on open episodes is the guard.
+before passes were split. Exactly-once does not depend on which pass runs: the unique index on
+open episodes is the guard.
 
 It must not read a clock other than `terminal.clock` and holds no thread: the runtime does.
 """
