@@ -106,6 +106,7 @@ class EscalationRunner:
         # The clock after the read: read before, an andon raised in between got a tier-0 row dated
         # before its own raise row (seen in test_clock_steps on the busy box, no clock step involved).
         now = terminal.clock()
+        mono = self._monotonic()
         elapsed_of = self.timers.elapsed(((a.id, a.raised_at) for a in andons), now)
         changes: list[AndonChanged] = []
         for andon in andons:
@@ -117,7 +118,7 @@ class EscalationRunner:
             done = fired.get(andon.id, ())
             for i, delay in enumerate(tiers):
                 if i not in done and delay > elapsed:
-                    self.due.due_in(self._monotonic(), (delay - elapsed).total_seconds())
+                    self.due.due_in(mono, (delay - elapsed).total_seconds())
             for tier in tiers_due(elapsed, False, tiers, done):
                 change = self._fire(andon.id, tier, now)
                 if change is not None:
