@@ -13,11 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from kanban_terminal.adapters.wire import RequestCancelMessage, encode
 from kanban_terminal.config import SerialScannerSettings
 from kanban_terminal.mqtt_settings import MqttSettings
 from kanban_terminal.services.bus import Bus
+from kanban_terminal.services.cancel_outbox import CancelOutbox
 from kanban_terminal.services.events import ScannerStateChanged
 from kanban_terminal.services.reconcile import Reconciler
 from kanban_terminal.services.terminal import Terminal
@@ -101,11 +104,6 @@ cancels due again: at 1 s it was one of an idle `serve`'s six wake-ups a second 
 def cancel_job(terminal: Terminal, link: MqttLink, settings: MqttSettings) -> Periodic:
     """The cancel outbox (services/cancel_outbox.py) on a timer: a re-route's cancels reach the
     broker at once, and are sent again every `republish_after_s` until upstream answers."""
-    from datetime import timedelta
-
-    from kanban_terminal.adapters.wire import RequestCancelMessage, encode
-    from kanban_terminal.services.cancel_outbox import CancelOutbox
-
     cancels = CancelOutbox(
         terminal,
         link,
