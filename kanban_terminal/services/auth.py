@@ -88,15 +88,16 @@ def person(terminal: Terminal, badge: str) -> Person | None:
     return next((p for p in terminal.config.people if p.badge == badge), None)
 
 
-def _log(
-    terminal: Terminal, uow: UnitOfWork, event: str, badge: str, source: str, detail: str, now: datetime
+def log_badge_row(
+    uow: UnitOfWork, event: str, badge: str | None, source: str, detail: str, now: datetime
 ) -> None:
+    """A log row of a team lead's action or login, `badge` as its actor (None: no one logged in)."""
     uow.log.append(
         card_log.LogEntry(
             occurred_at=now,
             recorded_at=now,
             event=event,
-            actor=escape_external(badge, 64),
+            actor=escape_external(badge, 64) if badge is not None else None,
             source=escape_external(source, 80),
             detail=detail,
         )
@@ -127,7 +128,7 @@ def enroll(
         else:
             row.pin_hash, row.enrolled_at = pin_hash, now
             row.failures, row.locked_until, row.blocked = 0, None, False
-        _log(terminal, uow, "auth_enrolled", badge, source, f"PIN set for {who.name}", now)
+        log_badge_row(uow, "auth_enrolled", badge, source, f"PIN set for {who.name}", now)
     return None
 
 
@@ -147,7 +148,7 @@ def login(terminal: Terminal, badge: str, pin: str, *, source: str) -> SessionSt
         refusal = check_attempt(_state(row), now)
     if refusal is not None:
         with terminal.db.unit_of_work() as uow:
-            _log(terminal, uow, "auth_refused", badge, source, refusal.message, now)
+            log_badge_row(uow, "auth_refused", badge, source, refusal.message, now)
         return refusal
     assert row is not None and who is not None
     ok = verify_pin(row.pin_hash, pin)
@@ -159,16 +160,16 @@ def login(terminal: Terminal, badge: str, pin: str, *, source: str) -> SessionSt
         state = _state(current)
         if ok:
             _store(current, after_success(state))
-            _log(terminal, uow, "auth_success", badge, source, f"team lead {who.name}", now)
+            log_badge_row(uow, "auth_success", badge, source, f"team lead {who.name}", now)
             return SessionState(badge, who.name, who.role, now)
         new = after_failure(state, now, policy)
         _store(current, new)
-        _log(terminal, uow, "auth_failure", badge, source, f"wrong PIN ({new.failures} in a row)", now)
+        log_badge_row(uow, "auth_failure", badge, source, f"wrong PIN ({new.failures} in a row)", now)
         if new.blocked and not state.blocked:
-            _log(terminal, uow, "auth_blocked", badge, source, f"blocked after {new.failures}", now)
+            log_badge_row(uow, "auth_blocked", badge, source, f"blocked after {new.failures}", now)
         elif new.locked_until is not None and new.locked_until != state.locked_until:
             wait = (new.locked_until - now).total_seconds()
-            _log(terminal, uow, "auth_lockout", badge, source, f"locked for {wait:.0f} s", now)
+            log_badge_row(uow, "auth_lockout", badge, source, f"locked for {wait:.0f} s", now)
     return check_attempt(new, now) or Rejection("wrong_pin", "Wrong PIN. Try again.")
 
 
@@ -208,7 +209,7 @@ class AuthSession:
                 return state
             self.state = None
         with terminal.db.unit_of_work() as uow:
-            _log(terminal, uow, "auth_session_ended", state.badge, source, "idle timeout", now)
+            log_badge_row(uow, "auth_session_ended", state.badge, source, "idle timeout", now)
         return None
 
     def touch(self, terminal: Terminal) -> None:
@@ -224,4 +225,4 @@ class AuthSession:
         if state is not None:
             now = terminal.clock()
             with terminal.db.unit_of_work() as uow:
-                _log(terminal, uow, "auth_logout", state.badge, source, "logged out", now)
+                log_badge_row(uow, "auth_logout", state.badge, source, "logged out", now)

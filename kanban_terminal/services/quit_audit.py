@@ -12,9 +12,8 @@ is not a refusal and writes nothing, as for the other team-lead actions.
 from __future__ import annotations
 
 from kanban_terminal.domain.cards import Rejection
-from kanban_terminal.domain.text import escape_external
+from kanban_terminal.services.auth import log_badge_row
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import card_log
 
 QUIT = "terminal_quit"
 QUIT_REFUSED = "terminal_quit_refused"
@@ -23,24 +22,14 @@ QUIT_REFUSED = "terminal_quit_refused"
 def record_quit(terminal: Terminal, badge: str | None, *, source: str, kiosk: bool) -> None:
     """Log that the screen is being closed (call before it exits: the row must be committed)."""
     detail = "kiosk: quit by a team lead" if kiosk else "quit (not a kiosk)"
-    _log(terminal, QUIT, escape_external(badge, 64) if badge else None, source, detail)
+    _log(terminal, QUIT, badge or None, source, detail)
 
 
 def record_quit_refused(terminal: Terminal, badge: str, refusal: Rejection, *, source: str) -> None:
-    actor = escape_external(badge.strip().upper(), 64)
-    _log(terminal, QUIT_REFUSED, actor, source, f"quit: {refusal.reason}: {refusal.message}")
+    _log(terminal, QUIT_REFUSED, badge.strip().upper(), source, f"quit: {refusal.reason}: {refusal.message}")
 
 
-def _log(terminal: Terminal, event: str, actor: str | None, source: str, detail: str) -> None:
+def _log(terminal: Terminal, event: str, badge: str | None, source: str, detail: str) -> None:
     now = terminal.clock()
     with terminal.db.unit_of_work() as uow:
-        uow.log.append(
-            card_log.LogEntry(
-                occurred_at=now,
-                recorded_at=now,
-                event=event,
-                actor=actor,
-                source=escape_external(source, 80),
-                detail=detail,
-            )
-        )
+        log_badge_row(uow, event, badge, source, detail, now)
