@@ -44,15 +44,8 @@ from kanban_terminal.services.scanning import record_scan  # noqa: E402
 from kanban_terminal.services.terminal import Terminal  # noqa: E402
 from kanban_terminal.storage import runway_rows  # noqa: E402
 from kanban_terminal.storage.types import to_text  # noqa: E402
+from tests.support.andon import FakeClock  # noqa: E402
 from tests.support.mqtt_lines import make_config  # noqa: E402
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def cpu_us(call: Callable[[], object], rounds: int) -> float:
@@ -104,7 +97,7 @@ def main() -> int:
     start = datetime(2026, 12, 1, 6, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as d:
         cfg, _ = make_config(Path(d), loops=args.loops, cards=args.cards, sensors=0)
-        clock = Clock(start - timedelta(days=8))  # the cards registered before the history
+        clock = FakeClock(start - timedelta(days=8))  # the cards registered before the history
         terminal = Terminal.open(cfg, Path(d) / "data", clock=clock)
         try:
             cards = [lp.card_id_list() for lp in cfg.loops]
