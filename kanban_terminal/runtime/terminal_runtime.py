@@ -128,12 +128,12 @@ class Runtime:
         self.runway_job = RunwayJob(self.runway, terminal.card_loops, cfg.runway.check_seconds)
         # At most one recompute every 2 s however many cards change: 0.33 s a tick on a 20,000-card
         # line with every request open (2026-12-05), and the screen polls every 2 s anyway.
-        self._runway_job = Periodic("runway", cfg.runway.check_seconds, self.runway_job.step, min_gap_s=2.0)
+        self._runway_timer = Periodic("runway", cfg.runway.check_seconds, self.runway_job.step, min_gap_s=2.0)
         self._runway_unsubscribe: Callable[[], None] | None = None
         self._timers = (
             Periodic("escalation", self.options.escalation_tick_s, self.escalation.tick_when_due),
             Periodic("lost-cards", self.options.lost_card_check_s, self.flag_silent_cards),
-            self._runway_job,
+            self._runway_timer,
         )
         self.scanners = SerialScanners(cfg.scanners, terminal.bus, self._scan_from_reader)
         self._jobs: list[str] = []
@@ -240,9 +240,9 @@ class Runtime:
             timer.start()
             self._jobs.append(timer.name)
         self._runway_unsubscribe = self.terminal.bus.subscribe(
-            lambda e: self._runway_job.wake() if self.runway_job.note(e) else None
+            lambda e: self._runway_timer.wake() if self.runway_job.note(e) else None
         )
-        self._runway_job.wake()  # the board and `serve` know every runway from the start
+        self._runway_timer.wake()  # the board and `serve` know every runway from the start
         self.scanners.start()
         self._jobs.extend(f"scanner:{name}" for name in self.scanners.names())
         if self.settings is not None:
