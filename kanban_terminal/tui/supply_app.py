@@ -45,6 +45,7 @@ class SupplyAppMixin(_Base):
     auth: AuthSession
     last_outcome: ScanOutcome | None
     status: Status | None
+
     def on_scan_screen_delivery_issue(self, message: ScanScreen.DeliveryIssue) -> None:
         outcome = self.last_outcome
         if outcome is None or outcome.kind is not OutcomeKind.DELIVERED or not outcome.card_id:
