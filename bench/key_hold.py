@@ -36,13 +36,13 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def measure(runs: int, folder: Path) -> dict[str, dict[bool, list[float]]]:
-    from textual import events
-    from textual._time import get_time
     from textual.widgets import Input
 
     from kanban_terminal.config import demo_config_path, load_config
     from kanban_terminal.services.terminal import Terminal
     from kanban_terminal.tui.app import KanbanApp
+    from tests.support.keys import Key, typed
+    from tests.support.keys import post as post_keys
 
     cfg = load_config(demo_config_path())
     loops = tuple(lp.model_copy(update={"min_plausible_lead_time_minutes": 0}) for lp in cfg.loops)
@@ -57,16 +57,11 @@ async def measure(runs: int, folder: Path) -> dict[str, dict[bool, list[float]]]
         "echo-after": {True: [], False: []},
     }
 
-    def post(keys: list[tuple[str, str | None]], gap: float = 0.004) -> None:
-        at = get_time()
-        for key, ch in keys:
-            event = events.Key(key, ch)
-            event.time = at
-            app.post_message(event)
-            at += gap
+    def post(keys: list[Key], gap: float = 0.004) -> None:
+        post_keys(app, *keys, gap=gap)
 
-    def read(card: str) -> list[tuple[str, str | None]]:
-        return [(c, c) for c in card] + [("enter", "\r")]
+    def read(card: str) -> list[Key]:
+        return [*typed(card), ("enter", "\r")]
 
     async def until(done: object, what: str) -> None:
         give_up = time.perf_counter() + 5

@@ -104,7 +104,7 @@ class RuntimeBoot:
         except Exception as exc:  # shown on the screen, re-raised by close() for the CLI's exit code
             log.exception("the runtime could not be opened")
             self.error = exc
-            deliver(RuntimeFailed(str(exc) or type(exc).__name__))
+            deliver(RuntimeFailed(_reason(exc)))
         else:
             deliver(RuntimeOpened(runtime))
         self._closing.wait()
@@ -124,6 +124,17 @@ class RuntimeBoot:
             raise self.error
         if self._close_error is not None:
             raise self._close_error
+
+
+def _reason(exc: Exception) -> str:
+    """Why the runtime could not be opened, for the screen: the project's own errors (data dir in
+    use, database or key file unusable) say it in words already; SQLAlchemy's text carries the SQL
+    statement and a web link, and an empty message used to show the exception's class name."""
+    from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
+
+    if isinstance(exc, STORAGE_ERRORS):
+        return f"The database could not be opened ({storage_reason(exc)})."
+    return str(exc) or "An unexpected error: the terminal's log file says more."
 
 
 class EarlyReads(Generic[T]):

@@ -147,6 +147,7 @@ class StartAppMixin(_Base):
             title="The terminal could not start",
             severity="error",
             timeout=BOOT_FAILED_SHOWN_S,
+            markup=False,  # the reason is an error's text (a path may hold "[")
         )
         self.set_timer(BOOT_FAILED_SHOWN_S, self.exit, name="boot-failed")
 

@@ -7,13 +7,11 @@ Use cases run in worker threads; what they committed comes back through the bus 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual import work
 
 from kanban_terminal.config_keyboard import key_label
-from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.events import ScanOutcome
 from kanban_terminal.tui.screens.board import BoardScreen
@@ -28,13 +26,14 @@ from kanban_terminal.tui.screens.supply_dialogs import (
 if TYPE_CHECKING:
     # The use cases are imported where they run: they bring the storage stack, which the first
     # screen must not wait for (issue 15, tui/boot.py).
-    from textual.app import App
-
     from kanban_terminal.services.auth import AuthSession
     from kanban_terminal.services.queries import Status
     from kanban_terminal.services.terminal import Terminal
+    from kanban_terminal.tui.andon_app import AndonAppMixin
 
-    _Base = App[None]
+    # For the type checker only: `login_then` is the andon half's, which comes after this mixin in
+    # the App's bases (a stub of it here would shadow it at run time, and copied its signature).
+    _Base = AndonAppMixin
 else:
     _Base = object
 
@@ -46,16 +45,6 @@ class SupplyAppMixin(_Base):
     auth: AuthSession
     last_outcome: ScanOutcome | None
     status: Status | None
-    if TYPE_CHECKING:  # AndonAppMixin's, later in the App's bases: a stub here would shadow it
-
-        def login_then(
-            self,
-            then: Callable[[], None],
-            title: str,
-            error: str = "",
-            refused: str = "",
-            on_refusal: Callable[[str, Rejection], None] | None = None,
-        ) -> None: ...
 
     def on_scan_screen_delivery_issue(self, message: ScanScreen.DeliveryIssue) -> None:
         outcome = self.last_outcome

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -137,31 +139,45 @@ async def test_restart_lists_what_the_log_holds(tmp_path: Path) -> None:
         assert [r[1] for r in rows] == [CARD, CARD] and rows[0][4] == "Refill requested"
 
 
-async def test_serial_scanner_on_a_pty_goes_through_the_same_scan_path(tmp_path: Path) -> None:
+@asynccontextmanager
+async def serial_scanner_app(
+    tmp_path: Path, size: tuple[int, int]
+) -> AsyncIterator[tuple[KanbanApp, Pilot[None], int]]:
+    """The App over a runtime that reads serial scanner ST10 on a pty, once the port is open; and
+    the pty's master end, which plays the scanner."""
     master, slave = os.openpty()
-    port = os.ttyname(slave)
     cfg = demo_config()
-    cfg = cfg.model_copy(update={"scanners": (SerialScannerSettings(name="ST10", port=port),)})
+    cfg = cfg.model_copy(update={"scanners": (SerialScannerSettings(name="ST10", port=os.ttyname(slave)),)})
     terminal = open_terminal(tmp_path, Clock(), cfg)
     runtime = Runtime(terminal, None)  # the runtime reads the port; the App only hears of it
     app = KanbanApp(terminal, runtime=runtime)
     try:
-        async with app.run_test(size=(100, 24)) as pilot:
+        async with app.run_test(size=size) as pilot:
             with runtime:
                 while not app.scanner_states["ST10"]:
                     await pilot.pause(0.05)
-                assert "ST10 ok" in str(app.screen.query_one(StatusBar).render())
-                os.write(master, f"]C1{CARD}\r".encode())
-                while app.last_outcome is None:
-                    await pilot.pause(0.05)
-                await app.workers.wait_for_complete()
-                await pilot.pause()
-                assert app.last_outcome.source == "serial:ST10"
-                assert app.last_outcome.kind is OutcomeKind.REQUEST_RAISED
-                assert app.screen.query_one(Banner).has_class("-accepted")
+                yield app, pilot, master
     finally:
         os.close(master)
         os.close(slave)
+
+
+async def serial_read(app: KanbanApp, pilot: Pilot[None], master: int) -> None:
+    """The scanner reads CARD; back once its outcome is shown."""
+    os.write(master, f"]C1{CARD}\r".encode())
+    while app.last_outcome is None:
+        await pilot.pause(0.05)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    assert app.last_outcome.source == "serial:ST10"
+    assert app.last_outcome.kind is OutcomeKind.REQUEST_RAISED
+
+
+async def test_serial_scanner_on_a_pty_goes_through_the_same_scan_path(tmp_path: Path) -> None:
+    async with serial_scanner_app(tmp_path, (100, 24)) as (app, pilot, master):
+        assert "ST10 ok" in str(app.screen.query_one(StatusBar).render())
+        await serial_read(app, pilot, master)
+        assert app.screen.query_one(Banner).has_class("-accepted")
 
 
 @pytest.mark.parametrize("dialog_key", ["f4", "f6"])
@@ -170,32 +186,13 @@ async def test_a_serial_scanner_read_while_a_dialog_is_open_is_recorded_and_leav
 ) -> None:
     """The plant's other scanner door: a serial scanner's read while the call picker (F4) or the
     stop's badge prompt (F6) is open is recorded once, raises no andon, and the dialog stays as it was."""
-    master, slave = os.openpty()
-    cfg = demo_config()
-    cfg = cfg.model_copy(update={"scanners": (SerialScannerSettings(name="ST10", port=os.ttyname(slave)),)})
-    terminal = open_terminal(tmp_path, Clock(), cfg)
-    runtime = Runtime(terminal, None)
-    app = KanbanApp(terminal, runtime=runtime)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            with runtime:
-                while not app.scanner_states["ST10"]:
-                    await pilot.pause(0.05)
-                await pilot.press(dialog_key)
-                await pilot.pause()
-                dialog, focused = app.screen, app.focused
-                assert not isinstance(dialog, ScanScreen)
-                os.write(master, f"]C1{CARD}\r".encode())
-                while app.last_outcome is None:
-                    await pilot.pause(0.05)
-                await app.workers.wait_for_complete()
-                await pilot.pause()
-                assert app.last_outcome.source == "serial:ST10"
-                assert app.last_outcome.kind is OutcomeKind.REQUEST_RAISED
-                assert app.screen is dialog and app.focused is focused
-    finally:
-        os.close(master)
-        os.close(slave)
+    async with serial_scanner_app(tmp_path, (80, 24)) as (app, pilot, master):
+        await pilot.press(dialog_key)
+        await pilot.pause()
+        dialog, focused = app.screen, app.focused
+        assert not isinstance(dialog, ScanScreen)
+        await serial_read(app, pilot, master)
+        assert app.screen is dialog and app.focused is focused
     db = sqlite3.connect(tmp_path / "terminal.db")
     assert db.execute("SELECT count(*) FROM andon").fetchone() == (0,)
     events = db.execute("SELECT event FROM card_log WHERE card_id = ? ORDER BY id", (CARD,)).fetchall()

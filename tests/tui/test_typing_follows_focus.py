@@ -12,9 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual import events
-from textual._time import get_time
-from textual.keys import _character_to_key
 from textual.widgets import Input
 
 from kanban_terminal.services.terminal import Terminal
@@ -22,6 +19,7 @@ from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen, ResolveScreen
 from kanban_terminal.tui.screens.log import LogScreen
 from tests.support.andon import PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
+from tests.support.keys import post, typed
 from tests.tui.test_andon_tui import pick
 from tests.tui.test_scanner_wins import SCANNER_GAP, TYPING_GAP, open_call_picker, settle
 
@@ -33,20 +31,6 @@ def terminal(tmp_path: Path):  # type: ignore[no-untyped-def]
     t = enrolled(open_terminal(tmp_path, FakeClock()))
     yield t
     t.close()
-
-
-def post(app: KanbanApp, *keys: tuple[str, str | None], gap: float) -> None:
-    """Post key events as the input thread would, stamped `gap` apart, without waiting between."""
-    at = get_time()
-    for key, character in keys:
-        event = events.Key(key, character)
-        event.time = at
-        app.post_message(event)
-        at += gap
-
-
-def typed(text: str) -> list[tuple[str, str | None]]:
-    return [(ch if ch.isalnum() else _character_to_key(ch), ch) for ch in text]
 
 
 def field(app: KanbanApp, selector: str) -> Input:
