@@ -289,7 +289,9 @@ class KanbanApp(
         if last is not None and (now - last).total_seconds() < 30:
             return
         self._signal_warned[event.device] = now
-        self.notify(f"Bin sensor {event.device}: {event.reason}", title="Signal refused", severity="warning")
+        # Plain text: the device and the reason come from the wire, where "[" is not markup.
+        words = f"Bin sensor {event.device}: {event.reason}"
+        self.notify(words, title="Signal refused", severity="warning", markup=False)
 
     def show_outcome(self, outcome: ScanOutcome) -> None:
         what = _HEADLINE_WORDS.get(outcome.kind, outcome.kind.value)
