@@ -149,7 +149,7 @@ def read_facts(
                 continue
             arrivals.setdefault(lp, []).append(Arrival(from_text(eta or due), qty))
             raised_at = from_text(raised)
-            # Of equals the lowest card id: the whole line's read comes in card order, some loops' in
+            # Of equal times the lowest card id: the whole line's read comes in card order, some loops' in
             # raise order, and both must chase the same card.
             if lp not in oldest or (raised_at, card) < oldest[lp]:
                 oldest[lp] = (raised_at, card)
