@@ -16,6 +16,7 @@ from alembic import command
 
 from kanban_terminal.services.signals import BinSignal, SignalApplier
 from kanban_terminal.services.terminal import DB_FILENAME, Terminal
+from kanban_terminal.storage import inbound
 from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.log_reads import LogFilter
 from kanban_terminal.storage.sqlite_file import alembic_config
@@ -106,6 +107,8 @@ def test_the_reads_keep_their_indexes(terminal: Terminal) -> None:
     )  # rowid order, no sort
     dedupe = plan(path, "SELECT 1 FROM inbound_signal WHERE device = 'a' AND boot = 'b' AND seq = 1")
     assert "PRIMARY KEY" in dedupe
+    group = plan(path, inbound.SEEN.format("('a', 'b', 1), ('c', 'd', 2)"))  # a group's keys
+    assert "PRIMARY KEY (device=? AND boot=? AND seq=?)" in group and "SCAN s" not in group
     prune = plan(path, "DELETE FROM inbound_signal WHERE received_at < '2026'")
     assert "ix_inbound_signal_received_at" in prune
 
