@@ -59,8 +59,8 @@ with tempfile.TemporaryDirectory() as d:
     if history:
         # Old requests (closed) and log rows spread over every card, as a line that has run a while.
         c = sqlite3.connect(db_path)
-        cards = [r[0] for r in c.execute("SELECT id, loop_id FROM card")]
         loops = dict(c.execute("SELECT id, loop_id FROM card").fetchall())
+        cards = list(loops)
         base = datetime(2026, 1, 1, tzinfo=UTC)
         c.execute("BEGIN")
         for i in range(history):

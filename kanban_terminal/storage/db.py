@@ -144,7 +144,7 @@ class Database:
         )
         self.read_engine = _make_engine(path, "BEGIN")
         self._held: Connection | None = None
-        """The write connection `unit_of_work(held=True)` keeps between units (the inbound worker)."""
+        """The write connection `unit_of_work(held=True)` keeps between units (the signal groups)."""
         self._waits = threading.local()
         """`short` while a thread's units of work must not wait long for the lock (`short_waits`)."""
         self._held_by: threading.Thread | None = None
@@ -198,10 +198,11 @@ class Database:
 
         Why held: a pool checkout, its reset and check-in cost 65 us of CPU a unit of work against
         a group's ~700 us (an empty `unit_of_work` 77 us, on a held connection 12 us; issue 19),
-        and a paced bin signal is a group of one. Only the inbound worker's thread asks for it, and
-        always inside the write turn; after any error it is closed and the next unit opens a fresh
-        one, so a connection in doubt is never reused. It belongs to one thread (the first to ask),
-        so even a write turn taken late (`writing()`'s timeout) never shares it between two."""
+        and a paced bin signal is a group of one. Only the signal groups ask for it (on paho's
+        thread, or the inbound worker's when paho's thread hands a group over), always inside the
+        write turn; after any error it is closed and the next unit opens a fresh one, so a
+        connection in doubt is never reused. It belongs to one thread (the first to ask), so even a
+        write turn taken late (`writing()`'s timeout) never shares it between two."""
         me = threading.current_thread()
         if held and (self._held_by is None or not self._held_by.is_alive()):
             self._held_by = me  # the first, or the one after it (paho's thread restarted: issue 19)
@@ -231,8 +232,8 @@ class Database:
                 the next fsynced commit flushes them too, in order, so they can vanish only together
                 with everything after them.
             release: where the unit's events go once it has committed (the terminal's bus).
-            held: on the write connection kept between units (`_write_connection`): for the one
-                thread that writes many small units (the inbound worker), never two threads.
+            held: on the write connection kept between units (`_write_connection`): for the many
+                small units of the signal groups; a thread other than its owner gets a pooled one.
         """
         uow: UnitOfWork | None = None
         try:

@@ -183,21 +183,21 @@ class OutboxWrites:
         self,
         sql: Any,
         flush: Callable[[], None],
-        pending: Callable[[list[str], list[str]], bool] | None = None,
-        forget: Callable[[list[str]], None] | None = None,
+        pending: Callable[[list[str], list[str]], bool],
+        forget: Callable[[list[str]], None],
     ):
         """Args:
         sql: the unit of work's driver connection.
-        flush: the unit's `flush`, run first: these statements read cards and requests that its
-            buffered repositories may still hold in memory.
-        pending: whether the unit holds unwritten writes of these (request ids, card ids); None:
-            always assume it does (flush before every read).
+        flush: the unit's `flush`: these statements read cards and requests that its buffered
+            repositories may still hold in memory (`fresh` flushes first, `acknowledged` when
+            `pending` says so).
+        pending: whether the unit holds unwritten writes of these (request ids, card ids).
         forget: drop these cards from what the unit's buffered repositories read earlier.
         """
         self._sql = sql
         self._flush = flush
-        self._pending = pending or (lambda _requests, _cards: True)
-        self._forget = forget or (lambda _cards: None)
+        self._pending = pending
+        self._forget = forget
 
     def fresh(self, raised: list[tuple[str, str]], limit: int) -> FreshRows:
         """The pending rows of the loops of `raised` (request id, loop id), at most `limit` each

@@ -47,7 +47,10 @@ class RunwayFacts:
 
 
 _IN_USE = "SELECT loop_id, count(*) FROM card WHERE retired = 0 AND state = 'in_use'{} GROUP BY loop_id"
-_IN_USE_OF = "SELECT id, loop_id FROM card WHERE retired = 0 AND state = 'in_use' AND id IN ({})"
+_RED_IN_USE = (
+    "SELECT loop_id FROM card WHERE retired = 0 AND state = 'in_use' "
+    "AND id IN (SELECT value FROM json_each(?))"
+)
 # The unary `+` keeps SQLite off an index it would pick without statistics. The whole line's read
 # walks the window by ix_card_log_occurred_at (SQLite chose ix_card_log_event: every bin-empty row
 # ever logged, a read that grows with the log's age). Some loops' read walks their log rows by
@@ -125,13 +128,12 @@ def read_facts(
         # Counted by SQLite, red cards taken back out: a row per card through Python was 20,000 rows a
         # tick on a 20,000-card line (~10 ms of a 27 ms read, every 2 s while cards change).
         in_use.update(sql.execute(_IN_USE.format(only()), of))
-        red = list(reserve)
-        for start in range(0, len(red), 500):  # under SQLite's bound-parameter limit
-            chunk = red[start : start + 500]
-            for _card, lp in sql.execute(_IN_USE_OF.format(",".join("?" * len(chunk))), chunk):
-                if lp in in_use:  # a red card of a loop not read (in_use counts it when read)
-                    in_use[lp] -= 1
-                    reserve_full[lp] = reserve_full.get(lp, 0) + 1
+        # The red cards as one JSON list, as `_OF_LOOPS` does: one bound parameter whatever their number.
+        red = sql.execute(_RED_IN_USE, (json.dumps(sorted(reserve)),)) if reserve else ()
+        for (lp,) in red:
+            if lp in in_use:  # a red card of a loop not read (in_use counts it when read)
+                in_use[lp] -= 1
+                reserve_full[lp] = reserve_full.get(lp, 0) + 1
         in_use = {lp: n for lp, n in in_use.items() if n > 0}
         if loops is None:
             rows = sql.execute(_EMPTIES, (to_text(since),))
@@ -147,7 +149,7 @@ def read_facts(
                 continue
             arrivals.setdefault(lp, []).append(Arrival(from_text(eta or due), qty))
             raised_at = from_text(raised)
-            # Of equals the lowest card id: the whole line's read comes in card order, some loops' in
+            # Of equal times the lowest card id: the whole line's read comes in card order, some loops' in
             # raise order, and both must chase the same card.
             if lp not in oldest or (raised_at, card) < oldest[lp]:
                 oldest[lp] = (raised_at, card)

@@ -9,7 +9,6 @@ SQLite file, the real runtime.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -22,12 +21,11 @@ from kanban_terminal.runtime import RuntimeOptions, TerminalServices
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.scan_repo import ScanStore
 from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS
-from kanban_terminal.topics import LineTopics
+from tests.faults.support import signal_payload
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import make_config, publish_raw, settings_for, wait_for
 
 pytestmark = pytest.mark.broker
-TOPICS = LineTopics("S1", "L1")
 
 
 @pytest.fixture
@@ -39,14 +37,8 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
 
 
 def signals(first: int, last: int) -> list[tuple[str, bytes]]:
-    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    out = []
-    for n in range(first, last + 1):
-        device = f"BS{n:05d}"
-        payload = {"v": 1, "id": f"{device}:b1:1", "device": device, "boot": "b1", "seq": 1}
-        payload |= {"type": "bin_empty", "at": at}
-        out.append((TOPICS.device_signal(device), json.dumps(payload).encode()))
-    return out
+    at = datetime.now(UTC)
+    return [signal_payload(f"BS{n:05d}", 1, "empty", at) for n in range(first, last + 1)]
 
 
 def requests_in_seq_order(terminal: Terminal) -> list[str]:

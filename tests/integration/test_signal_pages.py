@@ -16,6 +16,7 @@ from alembic import command
 
 from kanban_terminal.services.signals import BinSignal, SignalApplier
 from kanban_terminal.services.terminal import DB_FILENAME, Terminal
+from kanban_terminal.storage import inbound
 from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.log_reads import LogFilter
 from kanban_terminal.storage.sqlite_file import alembic_config
@@ -106,6 +107,8 @@ def test_the_reads_keep_their_indexes(terminal: Terminal) -> None:
     )  # rowid order, no sort
     dedupe = plan(path, "SELECT 1 FROM inbound_signal WHERE device = 'a' AND boot = 'b' AND seq = 1")
     assert "PRIMARY KEY" in dedupe
+    group = plan(path, inbound.SEEN.format("('a', 'b', 1), ('c', 'd', 2)"))  # a group's keys
+    assert "PRIMARY KEY (device=? AND boot=? AND seq=?)" in group and "SCAN s" not in group
     prune = plan(path, "DELETE FROM inbound_signal WHERE received_at < '2026'")
     assert "ix_inbound_signal_received_at" in prune
 
@@ -125,6 +128,10 @@ def _inbound_sql(path: Path) -> str:
     return str(query(path, "SELECT sql FROM sqlite_master WHERE name = 'inbound_signal'")[0][0])
 
 
+def _keys(path: Path) -> list[tuple[object, ...]]:
+    return query(path, "SELECT device, boot, seq, received_at, outcome FROM inbound_signal ORDER BY device")
+
+
 def test_an_existing_file_upgrades_with_its_keys_and_a_redelivery_is_still_dropped(tmp_path: Path) -> None:
     config, _ = make_config(tmp_path, loops=1, cards=5, sensors=3)
     data = tmp_path / "data"
@@ -132,16 +139,13 @@ def test_an_existing_file_upgrades_with_its_keys_and_a_redelivery_is_still_dropp
     t = Terminal.open(config, data)
     SignalApplier(t).apply([signal(1), signal(2, seq=7)])
     t.close()
-    keys = query(path, "SELECT device, boot, seq, received_at, outcome FROM inbound_signal ORDER BY device")
+    keys = _keys(path)
     assert [k[4] for k in keys] == ["request_raised", "request_raised"]
 
     _migrate(path, "0009")  # the file as the version before 0011 left it
     assert "WITHOUT ROWID" not in _inbound_sql(path)
     assert query(path, "SELECT version_num FROM alembic_version") == [("0009",)]
-    assert (
-        query(path, "SELECT device, boot, seq, received_at, outcome FROM inbound_signal ORDER BY device")
-        == keys
-    )
+    assert _keys(path) == keys
     indexes = {r[0] for r in query(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"ix_card_log_card_occurred", "sqlite_autoindex_inbound_signal_1"} <= indexes
     assert "WHERE" not in str(
@@ -151,10 +155,7 @@ def test_an_existing_file_upgrades_with_its_keys_and_a_redelivery_is_still_dropp
     t = Terminal.open(config, data)  # upgrades the existing file to 0011
     try:
         assert "WITHOUT ROWID" in _inbound_sql(path)
-        assert (
-            query(path, "SELECT device, boot, seq, received_at, outcome FROM inbound_signal ORDER BY device")
-            == keys
-        )
+        assert _keys(path) == keys
         assert list((data / "backups").glob("terminal-rev0009-*.db"))  # backed up before it changed
         again = SignalApplier(t).apply([signal(1), signal(2, seq=7), signal(3)])
         assert [r.duplicate for r in again] == [True, True, False]
