@@ -17,6 +17,7 @@ from textual.app import App
 from textual.screen import Screen
 
 from kanban_terminal.tui.messages import BusEvent
+from kanban_terminal.tui.palette import clip
 from kanban_terminal.tui.widgets.status_bar import LinkView
 
 if TYPE_CHECKING:
@@ -40,6 +41,17 @@ STARTING = "The terminal is starting: a moment, then try again."
 BOOT_FAILED_SHOWN_S = 15.0
 """How long the reason the terminal could not start stays on the screen before `run` exits (any
 App key closes it at once): long enough to read, short enough for a supervisor to restart it."""
+
+
+_READ_CHARS = 30
+"""A read named in a notice: a card code is 6-8 characters, a garbage read up to the field's 512."""
+
+
+def _shown(code: str) -> str:
+    """A read as a notice names it: cut to a few words' width (a 512-character garbage read filled
+    the 80x24 screen), and to be shown as it is, not as markup (`notify(markup=False)`): "[/b]"
+    from a scanner raised a markup error and "[b]B1001Z" lost its brackets."""
+    return clip(code, _READ_CHARS)
 
 
 def freeze_start_up() -> None:
@@ -167,10 +179,14 @@ class StartAppMixin(_Base):
         """The scan path: recorded by the runtime, or held in order until it is up."""
         if self.boot_failed:  # never say "recorded later" for a read that never will be
             self.bell()
-            self.notify(f"{code} NOT recorded: the terminal could not start.", severity="error")
+            self.notify(
+                f"{_shown(code)} NOT recorded: the terminal could not start.", severity="error", markup=False
+            )
             return None
         if self._early.hold((code, confirmed, source)):
-            self.notify(f"{code} read: recorded as soon as the terminal has started.", timeout=3)
+            self.notify(
+                f"{_shown(code)} read: recorded as soon as the terminal has started.", timeout=3, markup=False
+            )
             return None
         return self._record_scan(code, confirmed, source)
 
