@@ -94,7 +94,7 @@ class SignalApplier:
         """
         terminal = self.terminal
         results: list[SignalResult] = []
-        # `held`: the inbound worker's own write connection, no pool checkout a group (db.py).
+        # `held`: the signal thread's own write connection, no pool checkout a group (db.py).
         with terminal.db.unit_of_work(release=terminal.bus.publish, held=True) as uow:
             received_at = terminal.clock()
             seen = uow.inbound.seen([(s.device, s.boot, s.seq) for s in signals])
