@@ -11,6 +11,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.worker import WorkerCancelled
 
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.services import andon as svc
@@ -54,7 +55,14 @@ def floor_terminal(data_dir: Path, state: str, clock: FakeClock | None = None) -
 
 async def settle(app: KanbanApp, pilot: Pilot[None]) -> None:
     for _ in range(3):
-        await app.workers.wait_for_complete()
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:
+            # Quitting cancels the workers still running, among them the quit's own worker while
+            # it waits in `call_from_thread(exit)` (its row already committed): CI caught that race
+            # once in ~50 runs. A cancel with no quit under way is still a failure.
+            if not app._exit:
+                raise
         await pilot.pause()
 
 
