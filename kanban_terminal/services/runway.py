@@ -153,6 +153,11 @@ class RunwayMonitor:
         """(window start, a card-log id below which nothing is that recent): where a pass over some
         loops starts reading their bin-empty rows. Found again by each full pass (the window moves)
         and when the window starts earlier than it was found for (the clock was set back)."""
+        self._strays: set[str] | None = None
+        """Loops with an open request whose card is in another loop now (`RunwayFacts.strays`): a
+        pass over some loops reads their open requests by loop, the others' through their cards.
+        Found by each full pass (or, before the first, by `stray_loops`); cards move only when a
+        terminal opens on a changed config, so one found here stays one until the next full pass."""
 
     def tick(self) -> list[str]:
         """Recompute every runway and act; returns what it did, as words (for logs and tests)."""
@@ -172,9 +177,16 @@ class RunwayMonitor:
             since = now - settings.window
             if only is None or self._log_from is None or since < self._log_from[0]:
                 self._log_from = (since, runway_rows.first_log_id(terminal.db, since))
+            if only is not None and self._strays is None:
+                self._strays = runway_rows.stray_loops(terminal.db)
             facts = runway_rows.read_facts(
-                terminal.db, since, terminal.reserve_cards, loops=only, log_from=self._log_from[1]
-            )
+                terminal.db, since, terminal.reserve_cards, loops=only, log_from=self._log_from[1],
+                strays=None if only is None else self._strays,
+            )  # fmt: skip
+            if only is None or self._strays is None:
+                self._strays = set(facts.strays)
+            else:
+                self._strays.update(facts.strays)
             done: list[str] = []
             for lr in runways_from(terminal, facts, now, only):
                 step = warning_step(lr.runway, lr.warning_open, settings)

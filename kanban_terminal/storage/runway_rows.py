@@ -9,9 +9,11 @@ cards by loop, open requests by the open-card index; some loops' read goes throu
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+import sqlite3
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -44,6 +46,10 @@ class RunwayFacts:
     """(red card, request id) of red cards' open requests that have no andon linked yet."""
     open_warnings: dict[str, RunwayWarningRow]
     """Loop id -> its open warning episode."""
+    strays: dict[str, list[str]]
+    """Loop id -> the cards of its open requests that are in another loop now (the config moved
+    them with a request open): a read of that loop through its cards would miss those requests.
+    The whole line's read finds them all; a read of some loops only those it reads by loop."""
 
 
 _IN_USE = "SELECT loop_id, count(*) FROM card WHERE retired = 0 AND state = 'in_use'{} GROUP BY loop_id"
@@ -70,9 +76,35 @@ _FIRST_ID = (
     "SELECT coalesce((SELECT min(id) FROM card_log INDEXED BY ix_card_log_occurred_at "
     "WHERE occurred_at >= ?), (SELECT coalesce(max(id), 0) + 1 FROM card_log))"
 )
+# The whole line's open requests, through ux_request_open_card (open rows only), each with the loop
+# its card is in now (`c.loop_id`, a key lookup: +1.5 ms on 3,000 open requests, 3.5 -> 5.0 ms with
+# sqlite3): where that is not the request's loop (a card the config moved with a request open, a
+# retired card), the request is a stray, which a read by the loop's cards would miss (`strays`).
+# CROSS JOIN keeps the card lookup after the request scan.
 _PROMISES = (
-    "SELECT r.id, r.loop_id, r.card_id, r.quantity, r.raised_at, r.due_at, r.eta, a.id "
-    "FROM replenishment_request r LEFT JOIN andon a ON a.request_id = r.id WHERE r.closed_at IS NULL{}"
+    "SELECT r.id, r.loop_id, r.card_id, r.quantity, r.raised_at, r.due_at, r.eta, a.id, c.loop_id "
+    "FROM replenishment_request r LEFT JOIN andon a ON a.request_id = r.id "
+    "CROSS JOIN card c ON c.id = r.card_id WHERE r.closed_at IS NULL{}"
+)
+# Some loops' open requests through their cards: ix_card_loop_id, then each card's open request by
+# ux_request_open_card (a partial index of open requests only, no new index, no migration), so
+# closed requests are never walked and the read does not grow with the file's age. Measured with
+# sqlite3 on a 200-loop line's file with 3,000 open requests (load ~2): with 200,000 closed, one
+# loop 0.05 ms and 30 loops 1.1 ms, against 1.1 ms and 35 ms through ix_request_loop_raised (each
+# loop's whole request history); ux_request_open_card scanned with the loop tested per row, 0.75 and
+# 1.3 ms (it walks every open request). `+r.loop_id` keeps a card's request raised for another loop
+# (a stray) with that loop, as the whole line's read groups it; the strays of these loops are read
+# by loop (`_PROMISES_OF_LOOPS`) instead, exact at the old cost.
+_PROMISES_OF_CARDS = (
+    "SELECT r.id, r.loop_id, r.card_id, r.quantity, r.raised_at, r.due_at, r.eta, a.id, c.loop_id "
+    "FROM card c JOIN replenishment_request r ON r.card_id = c.id AND r.closed_at IS NULL "
+    "LEFT JOIN andon a ON a.request_id = r.id "
+    "WHERE c.loop_id IN (SELECT value FROM json_each(?)) AND +r.loop_id IN (SELECT value FROM json_each(?))"
+)
+_PROMISES_OF_LOOPS = _PROMISES.format(" AND r.loop_id IN (SELECT value FROM json_each(?))")
+_STRAYS = (
+    "SELECT DISTINCT r.loop_id FROM replenishment_request r INDEXED BY ux_request_open_card "
+    "CROSS JOIN card c ON c.id = r.card_id WHERE r.closed_at IS NULL AND c.loop_id <> r.loop_id"
 )
 _WARNINGS = (
     "SELECT id, loop_id, raised_at, runway_s, margin_s, andon_id FROM runway_warning "
@@ -82,10 +114,11 @@ _OF_LOOPS = " AND {}loop_id IN (SELECT value FROM json_each(?))"
 """Narrows each read to some loops (one bound parameter, a JSON list, whatever their number). The
 plans (EXPLAIN QUERY PLAN, checked in tests/integration/test_runway_loops.py): cards through
 ix_card_loop_id, bin-empty rows through ix_card_log_loop_id from the window's first id on, open
-requests through ix_request_loop_raised. The last walks each loop's closed requests too, so it grows
-with the file's age (one loop's 315 requests: 0.1 ms); a partial index of open requests by loop
-would bound it, at a b-tree write on each request's insert and close: not added, it needs a
-migration (docs/BENCHMARKS.md, runwayinc)."""
+requests through the loops' cards and ux_request_open_card (`_PROMISES_OF_CARDS`): none walks rows
+older than the window or closed, so a pass over some loops costs what they hold, not the file's age.
+A partial index of open requests by loop would do the last too, at a b-tree page written by each
+request's raise and close (issue 19 counts pages a commit): not added (docs/BENCHMARKS.md,
+runwayhist)."""
 
 
 def first_log_id(db: Database, since: datetime) -> int:
@@ -102,11 +135,15 @@ def read_facts(
     reserve: Collection[str] = (),
     loops: Collection[str] | None = None,
     log_from: int = 0,
+    strays: Collection[str] | None = None,
 ) -> RunwayFacts:
     """One snapshot, in plain SQL, grouped by loop as it is read; of `loops` only when given (the
     runway job's pass after a card change, which assesses only the loops whose cards changed).
     `log_from` is a `first_log_id` for a `since` no later than this one: the loops' bin-empty rows
-    are read from that id on (without it, from the loops' first row ever).
+    are read from that id on (without it, from the loops' first row ever). `strays` are the loops
+    known to have strays (a whole line's read's `strays`, or `stray_loops`): the open requests of
+    the other `loops` are read through their cards, of these by loop; None (not known): every loop's
+    by loop, which walks its closed requests too.
 
     Through the ORM a 20,000-card line with every card's request open took 2.0 s a read (20,000
     `RequestRow` objects built); the screen asks every 2 s. Read into lists of rows first and
@@ -142,7 +179,10 @@ def read_facts(
         for lp, card, at in rows:
             if card not in reserve:
                 empties.setdefault(lp or "", []).append(from_text(at))
-        for rid, lp, card, qty, raised, due, eta, andon in sql.execute(_PROMISES.format(only("r.")), of):
+        found: dict[str, list[str]] = {}
+        for rid, lp, card, qty, raised, due, eta, andon, now_in in _promises(sql, loops, strays):
+            if now_in != lp:
+                found.setdefault(lp, []).append(card)
             if card in reserve:
                 if andon is None:
                     drawn.append((card, rid))
@@ -165,7 +205,30 @@ def read_facts(
             for row in sql.execute(_WARNINGS.format(only()), of)
         }
     chase = {lp: card for lp, (_, card) in oldest.items()}
-    return RunwayFacts(in_use, reserve_full, empties, arrivals, chase, drawn, warnings)
+    return RunwayFacts(in_use, reserve_full, empties, arrivals, chase, drawn, warnings, found)
+
+
+def _promises(
+    sql: sqlite3.Connection, loops: Collection[str] | None, strays: Collection[str] | None
+) -> Iterator[tuple[Any, ...]]:
+    """The open requests of `loops` (all when None): of loops in `strays` (all when None) by loop,
+    of the others through their cards."""
+    if loops is None:
+        yield from sql.execute(_PROMISES.format(""))
+        return
+    by_loop = sorted(loops) if strays is None else sorted(set(loops) & set(strays))
+    by_card = sorted(set(loops).difference(by_loop))
+    if by_loop:
+        yield from sql.execute(_PROMISES_OF_LOOPS, (json.dumps(by_loop),))
+    if by_card:
+        yield from sql.execute(_PROMISES_OF_CARDS, (json.dumps(by_card),) * 2)
+
+
+def stray_loops(db: Database) -> set[str]:
+    """The loops with strays (`RunwayFacts.strays`) now: every open request's card looked up (~1.5 ms
+    for 3,000 open requests), for a pass over some loops that no whole line's read came before."""
+    with db.snapshot() as sql:
+        return {lp for (lp,) in sql.execute(_STRAYS)}
 
 
 def open_warnings(session: Session) -> list[RunwayWarningRow]:
