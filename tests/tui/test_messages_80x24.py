@@ -17,13 +17,18 @@ from pathlib import Path
 import pytest
 from textual.widgets._toast import Toast
 
+from kanban_terminal.domain.andon import AndonKind
+from kanban_terminal.services import andon as svc
+from kanban_terminal.services.handover import read_sheet, shift_now, taken_by
 from kanban_terminal.services.reserve import RESERVE_DRAWN
+from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen
 from kanban_terminal.tui.widgets.banner import Banner
 from kanban_terminal.tui.widgets.scan_field import ScanField
-from tests.support.andon import OPERATOR, FakeClock, enrolled, open_terminal
+from tests.support.andon import OPERATOR, PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
 from tests.support.floor import floor_terminal, settle
-from tests.support.screen_text import reads, screen_lines
+from tests.support.screen_text import reads, screen_lines, text_in, words
 from tests.tui.test_andon_tui import badge_and_pin, pick
 
 SHORT_SCREENS = ("board", "andon", "log", "metrics")
@@ -123,5 +128,47 @@ async def test_four_notes_of_a_quality_stop_are_all_read_whole_at_80x24(tmp_path
             assert len(notes) == 4 and any("quality stop is confirmed by a team lead" in n for n in notes)
             for note in notes:
                 assert read_in_a_note(app, note), f"{note!r} not whole on screen:\n{frame(app)}"
+    finally:
+        terminal.close()
+
+
+async def test_a_busy_shifts_handover_sheet_keeps_the_badge_and_pin_fields_on_screen(tmp_path: Path) -> None:
+    """Two open calls, eight loops at risk and a reserve draw: 17 lines of sheet. Shown as the badge
+    dialog's title they pushed the badge and PIN fields off a 24-row screen. Now the sheet scrolls
+    with PgDn, the prompt and both fields stay, and every line of the sheet is read at some point."""
+    clock = FakeClock()
+    terminal = enrolled(open_terminal(tmp_path, clock))
+    try:
+        for loop in terminal.config.loops[:8]:
+            for card in loop.card_id_list()[:2]:
+                assert record_scan(terminal, card, source="keyboard").accepted
+        for station in ("ST10", "ST20"):
+            assert svc.raise_andon(terminal, AndonKind.CALL, station, "QUAL", source="cli").ok
+        assert record_scan(terminal, RED_CARD, source="keyboard").accepted
+        clock.advance(minutes=5)
+        sheet = read_sheet(terminal).lines()
+        assert len(sheet) >= 17
+        app = KanbanApp(terminal)
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await settle(app, pilot)
+            await pilot.press("ctrl+t")
+            await settle(app, pilot)
+            dialog = app.screen
+            assert isinstance(dialog, BadgeScreen)
+            seen = ""
+            for _ in range(4):
+                assert reads(app, "INCOMING TEAM LEAD: scan your badge, then the PIN"), frame(app)
+                for field in ("#badge-field", "#pin-field"):
+                    region = dialog.query_one(field).region
+                    assert region.height == 3 and region.bottom <= 24, frame(app)
+                assert reads(app, "Scan your badge") and reads(app, "PIN, then Enter"), frame(app)
+                seen += " " + text_in(app, dialog.query_one("#badge-sheet").region)
+                await pilot.press("pagedown")
+                await pilot.pause()
+            for line in sheet:
+                assert words(line) in seen, f"{line!r} never shown:\n{frame(app)}"
+            await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
+            assert not isinstance(app.screen, BadgeScreen)
+        assert taken_by(terminal, shift_now(terminal).start) == TEAM_LEAD
     finally:
         terminal.close()
