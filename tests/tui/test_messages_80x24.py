@@ -12,21 +12,25 @@ SQLite file.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from textual.widgets._toast import Toast
 
 from kanban_terminal.domain.andon import AndonKind
+from kanban_terminal.runtime import Runtime
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.handover import read_sheet, shift_now, taken_by
 from kanban_terminal.services.reserve import RESERVE_DRAWN
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.tui.app import KanbanApp
+from kanban_terminal.tui.boot import UNNAMED_FAILURE, RuntimeBoot
 from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen
+from kanban_terminal.tui.supply_app import NO_SECOND_SOURCE
 from kanban_terminal.tui.widgets.banner import Banner
 from kanban_terminal.tui.widgets.scan_field import ScanField
-from tests.support.andon import OPERATOR, PIN, TEAM_LEAD, FakeClock, enrolled, open_terminal
+from tests.support.andon import OPERATOR, PIN, TEAM_LEAD, FakeClock, demo_config, enrolled, open_terminal
 from tests.support.floor import floor_terminal, settle
 from tests.support.screen_text import reads, screen_lines, text_in, words
 from tests.tui.test_andon_tui import badge_and_pin, pick
@@ -170,5 +174,47 @@ async def test_a_busy_shifts_handover_sheet_keeps_the_badge_and_pin_fields_on_sc
             await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
             assert not isinstance(app.screen, BadgeScreen)
         assert taken_by(terminal, shift_now(terminal).start) == TEAM_LEAD
+    finally:
+        terminal.close()
+
+
+async def test_a_start_failure_with_no_words_of_its_own_says_who_can_act_on_it(tmp_path: Path) -> None:
+    """A bare `RuntimeError()` while opening: the screen said 'RuntimeError' before a review, then a
+    sentence naming no file. It names who to call and where the details are, whole at 80x24."""
+
+    def opener(stack: ExitStack) -> Runtime:
+        raise RuntimeError()
+
+    boot = RuntimeBoot(demo_config(), opener)
+    app = KanbanApp(boot=boot)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        for _ in range(200):
+            if app.boot_failed:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        await pilot.pause()
+        assert read_in_a_note(app, f"The terminal could not start {UNNAMED_FAILURE}"), frame(app)
+        assert "RuntimeError" not in frame(app)
+    with pytest.raises(RuntimeError):
+        boot.close()
+
+
+async def test_f9_on_a_line_with_no_second_source_says_so_in_floor_words(tmp_path: Path) -> None:
+    """The team lead's note named the config table `[[second_sources]]`; it says who sets one up."""
+    config = demo_config().model_copy(update={"second_sources": ()})
+    terminal = enrolled(open_terminal(tmp_path, FakeClock(), config))
+    app = KanbanApp(terminal)
+    try:
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await settle(app, pilot)
+            await app.switch_mode("board")
+            await settle(app, pilot)
+            await pilot.press("f9")
+            await settle(app, pilot)
+            await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
+            await pilot.pause()
+            assert read_in_a_note(app, f"Not done {NO_SECOND_SOURCE}"), frame(app)
+            assert "[[" not in frame(app) and "second_sources" not in frame(app)
     finally:
         terminal.close()
