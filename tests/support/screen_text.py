@@ -33,15 +33,21 @@ def screen_lines(app: App[Any]) -> list[str]:
     return [row.ljust(width) for row in rows]
 
 
-def text_in(app: App[Any], region: Region) -> str:
-    """The words shown inside `region` of the screen, rows joined by a space, frames left out."""
+def rows_in(app: App[Any], region: Region) -> list[str]:
+    """The words shown on each row of `region`, frames left out."""
     rows = screen_lines(app)[region.y : region.bottom]
-    cut = (row[region.x : region.right] for row in rows)
-    return " ".join(" ".join(_FRAME.sub(" ", row).split()) for row in cut).strip()
+    return [" ".join(_FRAME.sub(" ", row[region.x : region.right]).split()) for row in rows]
+
+
+def text_in(app: App[Any], region: Region) -> str:
+    """The words shown inside `region` of the screen, rows joined by a space."""
+    return " ".join(rows_in(app, region)).strip()
 
 
 def words(message: str) -> str:
-    return " ".join(message.split())
+    """`message` as `rows_in` reads it: one space between words, box and block characters left out
+    (a sparkline's bars are block characters too)."""
+    return " ".join(_FRAME.sub(" ", message).split())
 
 
 def reads(app: App[Any], message: str, where: Widget | None = None) -> bool:
