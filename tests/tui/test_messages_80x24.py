@@ -30,6 +30,7 @@ from kanban_terminal.tui.screens.andon_dialogs import BadgeScreen
 from kanban_terminal.tui.supply_app import NO_SECOND_SOURCE
 from kanban_terminal.tui.widgets.banner import Banner
 from kanban_terminal.tui.widgets.scan_field import ScanField
+from kanban_terminal.tui.widgets.status_bar import LinkView, StatusBar
 from tests.support.andon import OPERATOR, PIN, TEAM_LEAD, FakeClock, demo_config, enrolled, open_terminal
 from tests.support.floor import floor_terminal, settle
 from tests.support.screen_text import reads, screen_lines, text_in, words
@@ -216,5 +217,28 @@ async def test_f9_on_a_line_with_no_second_source_says_so_in_floor_words(tmp_pat
             await pilot.pause()
             assert read_in_a_note(app, f"Not done {NO_SECOND_SOURCE}"), frame(app)
             assert "[[" not in frame(app) and "second_sources" not in frame(app)
+    finally:
+        terminal.close()
+
+
+@pytest.mark.parametrize("state", ["normal", "stop"])
+async def test_an_unplugged_scanner_is_on_the_80_column_status_bar_whatever_the_link_says(
+    tmp_path: Path, state: str
+) -> None:
+    """It came last, after 'Upstream: offline (no upstream link)  Queued 4 (oldest 3 min)  Unsent 2'
+    and the broker's refusal, and was cut off: the operator's own scanner, never said."""
+    clock = FakeClock()
+    terminal = floor_terminal(tmp_path, state, clock)
+    busy = LinkView("offline (no upstream link)", None, 4, clock(), unsent=2, last_error="not authorised")
+    app = KanbanApp(terminal, link_view=lambda _status: busy)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            app.scanner_states["ST10"] = False
+            app.refresh_screen()
+            await settle(app, pilot)
+            bar = app.screen.query_one(StatusBar)
+            line = "LINE STOPPED" if state == "stop" else "Line running"
+            assert reads(app, f"{clock.now.astimezone():%H:%M:%S} {line} ST10 UNPLUGGED", bar), frame(app)
     finally:
         terminal.close()
