@@ -35,6 +35,7 @@ from tests.support.andon import OPERATOR, PIN, TEAM_LEAD, FakeClock, demo_config
 from tests.support.floor import floor_terminal, settle
 from tests.support.screen_text import reads, screen_lines, text_in, words
 from tests.tui.test_andon_tui import badge_and_pin, pick
+from tests.tui.test_launch import _until
 
 SHORT_SCREENS = ("board", "andon", "log", "metrics")
 RED_CARD = "R10016"
@@ -60,7 +61,9 @@ def frame(app: KanbanApp) -> str:
 
 
 @pytest.mark.parametrize("mode", SHORT_SCREENS)
-@pytest.mark.parametrize(("code", "message"), [(RED_CARD, RESERVE_WORDS), ("B1001X", MISREAD_WORDS)])
+@pytest.mark.parametrize(
+    ("code", "message"), [(RED_CARD, RESERVE_WORDS), ("B1001X", MISREAD_WORDS)], ids=["red-card", "misread"]
+)
 async def test_a_scan_on_a_screen_with_a_one_row_banner_still_says_why_and_what_to_do(
     tmp_path: Path, mode: str, code: str, message: str
 ) -> None:
@@ -94,7 +97,9 @@ async def test_a_routine_refill_on_the_board_adds_no_note(tmp_path: Path) -> Non
         terminal.close()
 
 
-@pytest.mark.parametrize(("code", "message"), [(RED_CARD, RESERVE_WORDS), ("B1001X", MISREAD_WORDS)])
+@pytest.mark.parametrize(
+    ("code", "message"), [(RED_CARD, RESERVE_WORDS), ("B1001X", MISREAD_WORDS)], ids=["red-card", "misread"]
+)
 async def test_on_the_scan_screen_the_banner_holds_the_whole_outcome(
     tmp_path: Path, code: str, message: str
 ) -> None:
@@ -110,13 +115,18 @@ async def test_on_the_scan_screen_the_banner_holds_the_whole_outcome(
         terminal.close()
 
 
-async def test_four_notes_of_a_quality_stop_are_all_read_whole_at_80x24(tmp_path: Path) -> None:
+async def test_four_notes_of_a_quality_stop_are_all_read_whole_at_80x24(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An operator pulls the cord for quality (note 1), the shift's handover is due (note 2), the
     operator's badge cannot confirm the stop (note 3, 100 characters) nor cancel it (note 4)."""
     terminal = enrolled(open_terminal(tmp_path, FakeClock()))
+    monkeypatch.setattr(KanbanApp, "NOTIFICATION_TIMEOUT", 60)  # they expire on the wall clock
     app = KanbanApp(terminal)
     try:
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await settle(app, pilot)
+            app.handover_tick()  # the offer, now rather than at the App's first tick (or both: once)
             await settle(app, pilot)
             await pilot.press("f6")
             await pilot.pause()
@@ -172,6 +182,7 @@ async def test_a_busy_shifts_handover_sheet_keeps_the_badge_and_pin_fields_on_sc
                 await pilot.pause()
             for line in sheet:
                 assert words(line) in seen, f"{line!r} never shown:\n{frame(app)}"
+            assert reads(app, "Start of the sheet: PgUp"), frame(app)  # at its end, the hint says so
             await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
             assert not isinstance(app.screen, BadgeScreen)
         assert taken_by(terminal, shift_now(terminal).start) == TEAM_LEAD
@@ -189,10 +200,7 @@ async def test_a_start_failure_with_no_words_of_its_own_says_who_can_act_on_it(t
     boot = RuntimeBoot(demo_config(), opener)
     app = KanbanApp(boot=boot)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        for _ in range(200):
-            if app.boot_failed:
-                break
-            await pilot.pause(0.02)
+        await _until(pilot, lambda: bool(app.boot_failed), "the failure shown")
         await pilot.pause()
         await pilot.pause()
         assert read_in_a_note(app, f"The terminal could not start {UNNAMED_FAILURE}"), frame(app)

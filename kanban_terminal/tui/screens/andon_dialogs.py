@@ -134,7 +134,7 @@ class BadgeScreen(AndonDialog[BadgeEntry]):
             if self.sheet:
                 with VerticalScroll(id="badge-sheet", can_focus=False):
                     yield Static(self.sheet)
-                yield Static("More of the sheet: PgDn / PgUp", id="badge-sheet-more")
+                yield Static("More of the sheet: PgDn", id="badge-sheet-more")
             yield Static(self.title_text, classes="andon-title")
             if self.error:
                 yield Static(self.error, classes="andon-error", id="badge-error")
@@ -147,15 +147,21 @@ class BadgeScreen(AndonDialog[BadgeEntry]):
         if self.sheet:
             self.call_after_refresh(self._say_if_more)
 
-    def _say_if_more(self) -> None:
-        """The hint shows only when the sheet does not fit its box."""
+    def _say_if_more(self, y: float | None = None) -> None:
+        """The hint shows only when the sheet does not fit its box, and says which way the rest is
+        (`y`: where the box is scrolling to; None: where it is)."""
         box = self.query_one("#badge-sheet", VerticalScroll)
-        self.query_one("#badge-sheet-more", Static).display = box.max_scroll_y > 0
+        hint = self.query_one("#badge-sheet-more", Static)
+        hint.display = box.max_scroll_y > 0
+        at = box.scroll_y if y is None else y
+        hint.update("More of the sheet: PgDn" if at < box.max_scroll_y else "Start of the sheet: PgUp")
 
     def action_sheet(self, pages: int) -> None:
         if self.sheet:
             box = self.query_one("#badge-sheet", VerticalScroll)
-            box.scroll_to(y=box.scroll_y + pages * max(1, box.size.height - 1), animate=False)
+            y = min(max(0, box.scroll_y + pages * max(1, box.size.height - 1)), box.max_scroll_y)
+            box.scroll_to(y=y, animate=False)
+            self._say_if_more(y)
 
     @on(ScanField.Scanned)
     def _badge_scanned(self, event: ScanField.Scanned) -> None:
