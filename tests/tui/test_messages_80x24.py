@@ -43,6 +43,12 @@ RESERVE_WORDS = RESERVE_DRAWN.format(card=RED_CARD, loop="ST10-BOLT")
 MISREAD_WORDS = "Misread: B1001X is not a valid card code. Scan again."
 
 
+@pytest.fixture(autouse=True)
+def notes_outlive_a_slow_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notes expire on the wall clock (5 s by default): on a loaded box a test must not lose one."""
+    monkeypatch.setattr(KanbanApp, "NOTIFICATION_TIMEOUT", 60)
+
+
 async def scan(app: KanbanApp, pilot, code: str) -> None:  # type: ignore[no-untyped-def]
     field = app.screen.query_one(ScanField)
     field.value = code
@@ -115,13 +121,10 @@ async def test_on_the_scan_screen_the_banner_holds_the_whole_outcome(
         terminal.close()
 
 
-async def test_four_notes_of_a_quality_stop_are_all_read_whole_at_80x24(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_four_notes_of_a_quality_stop_are_all_read_whole_at_80x24(tmp_path: Path) -> None:
     """An operator pulls the cord for quality (note 1), the shift's handover is due (note 2), the
     operator's badge cannot confirm the stop (note 3, 100 characters) nor cancel it (note 4)."""
     terminal = enrolled(open_terminal(tmp_path, FakeClock()))
-    monkeypatch.setattr(KanbanApp, "NOTIFICATION_TIMEOUT", 60)  # they expire on the wall clock
     app = KanbanApp(terminal)
     try:
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
