@@ -250,8 +250,15 @@ def advice(row: SizingRow) -> str:
     if rec is None:
         return "not enough history"
     if rec.samples >= 10 and row.replay_ok_at is not None and row.replay_ok_at > rec.recommended:
+        why = f"the formula's {rec.recommended} still runs out in the replay"
         change = row.replay_ok_at - rec.configured
-        return f"add {change} card(s): the formula's {rec.recommended} still runs out in the replay"
+        # Worded as Recommendation.advice is: this said "add -1 card(s)" and "add 0 card(s)" when
+        # the loop already had as many cards as the replay needs, or more (issue floor80).
+        if change > 0:
+            return f"add {change} card(s): {why}"
+        if change < 0:
+            return f"remove {-change} card(s), to {row.replay_ok_at}: {why}"
+        return f"keep {rec.configured}: {why}"
     return rec.advice()
 
 

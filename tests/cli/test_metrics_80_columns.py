@@ -6,6 +6,7 @@ through Pilot, every line of the CLI's report read whole on the rendered frame w
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -85,3 +86,16 @@ async def test_the_metrics_screen_at_80x24_shows_every_line_of_the_report_whole(
             assert not missing, "\n".join(missing)
     finally:
         terminal.close()
+
+
+def test_sizing_advice_never_says_add_a_negative_or_zero_count(
+    tmp_path: Path, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On this history the replay overrules the formula for loops that already have the cards it
+    needs, or more: `sizing` said "add -1 card(s)" and "add 0 card(s)" there."""
+    with_history(tmp_path, clock).close()
+    assert main(["sizing", "--config", str(demo_config_path()), "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "still runs out in the replay" in out  # the overruling advice is there to be read
+    assert not re.search(r"add (-\d+|0) card", out), out
+    assert re.search(r"(remove \d+ card\(s\), to \d+|keep \d+): the formula's \d+ still runs out", out), out
