@@ -25,6 +25,8 @@ class ScanOutcome:
     part_description: str | None = None
     point_of_use: str | None = None
     request_id: str | None = None
+    reserve_drawn: bool = False
+    """A red card: the line draws on its reserve, and the message says what to do with the card."""
 
     @property
     def accepted(self) -> bool:

@@ -6,6 +6,7 @@ maintenance engineer reads at the terminal and in a cron mail is the same figure
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +24,27 @@ from kanban_terminal.domain.sizing import (
 )
 from kanban_terminal.services.reports import Report
 
+WIDTH = 76
+"""No line is wider: the metrics screen shows 76 columns of an 80-column terminal (a margin each side
+and the scrollbar), and `metrics` in an 80-column shell wraps nothing (issue floor80: the legends
+were 86-97 columns, the loop rows 84-98, the resilience table 83)."""
+TREND_DAYS = 10
+"""Days of the loops' trend column: what is left of WIDTH (the JSON has every day)."""
+
+
+def _legend(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, WIDTH, subsequent_indent=indent)
+
+
+def _fit(items: list[str], room: int) -> str:
+    """`items` joined by commas, as many as fit in `room` columns (the first always): "-" for none."""
+    shown = items[:1]
+    for item in items[1:]:
+        if len(", ".join([*shown, item])) > room:
+            break
+        shown.append(item)
+    return ", ".join(shown) or "-"
+
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f} %"
@@ -36,30 +58,31 @@ def _cards(by_state: dict[str, int]) -> str:
 
 def report_lines(r: Report) -> list[str]:
     days = (r.now - r.since).days
-    out = [
-        f"Loops, last {days} days. p50 / p90 / plan: lead time (! p90 over plan); late: overdue now;",
-        "outs: stockouts; MA: material andons; cards: in use / waiting / lost; trend: deliveries a day",
-    ]
+    out = _legend(
+        f"Loops, last {days} days. p50 / p90 / plan: lead time (! p90 over plan); late: overdue now; "
+        "outs: stockouts; MA: material andons; cards: in use / waiting / lost; "
+        f"trend: deliveries a day, last {TREND_DAYS} days"
+    )
     out.append(
-        f"{'loop':<13}{'cycles':>6} {'p50':>6} {'p90':>7} {'plan':>6} {'ontime':>6} {'late':>4} "
-        f"{'outs':>4} {'MA':>3} {'cards':>6}  trend"
+        f"{'loop':<10}{'cycles':>6} {'p50':>6} {'p90':>7} {'plan':>6} {'ontime':>6} {'late':>4} "
+        f"{'outs':>4} {'MA':>3} {'cards':>6} trend"
     )
     for m in r.loops:
         late = m.lead_time_p90_s is not None and m.lead_time_p90_s > m.planned_lead_time_s
         out.append(
-            f"{m.loop_id:<13}{m.cycles:>6} {fmt_short(m.lead_time_p50_s):>6} "
+            f"{m.loop_id:<10}{m.cycles:>6} {fmt_short(m.lead_time_p50_s):>6} "
             f"{fmt_short(m.lead_time_p90_s):>6}{'!' if late else ' '}{fmt_short(m.planned_lead_time_s):>6} "
             f"{_pct(m.on_time_rate):>6} {m.overdue_now:>4} {m.stockouts:>4} {m.material_andons:>3} "
-            f"{_cards(m.cards_by_state):>6}  {sparkline(m.daily_cycles)}"
+            f"{_cards(m.cards_by_state):>6} {sparkline(m.daily_cycles[-TREND_DAYS:])}"
         )
     out += ["", "Sources (supplier scorecard: on time in full, lead time mean and spread)"]
-    out.append(f"{'source':<10}{'kind':<12}{'closed':>7} {'OTIF':>6} {'mean':>7} {'spread':>7}  worst delays")
+    out.append(f"{'source':<9}{'kind':<11}{'closed':>6} {'OTIF':>5} {'mean':>6} {'spread':>6}  worst delays")
     for source, kind, s in r.sources:
-        worst = ", ".join(f"{d.card_id} +{fmt_short(d.late_s)}" for d in s.worst[:3]) or "-"
-        out.append(
-            f"{source:<10}{kind:<12}{s.requests:>7} {_pct(s.otif_rate):>6} "
-            f"{fmt_short(s.lead_time_mean_s):>7} {fmt_short(s.lead_time_stdev_s):>7}  {worst}"
+        row = (
+            f"{source:<9}{kind:<11}{s.requests:>6} {_pct(s.otif_rate):>5} "
+            f"{fmt_short(s.lead_time_mean_s):>6} {fmt_short(s.lead_time_stdev_s):>6}  "
         )
+        out.append(row + _fit([f"{d.card_id} +{fmt_short(d.late_s)}" for d in s.worst[:3]], WIDTH - len(row)))
     out += resilience_lines(r)
     out += andon_lines(r)
     return out
@@ -67,22 +90,22 @@ def report_lines(r: Report) -> list[str]:
 
 def resilience_lines(r: Report) -> list[str]:
     """The scorecard's resilience table (domain/scorecard.py): variance, in full, re-routes, disruptions."""
-    out = [
-        "",
-        "Sources, resilience: lead time p50 / p90, spread (p90-p50) and CV; in full (short / damaged",
-        "parts); re-routed share; disruptions (open) and response, first warning -> line safe: p50 / worst",
-    ]
+    out = [""] + _legend(
+        "Sources, resilience: lead time p50 / p90, spread (p90-p50) and CV; in full, short and "
+        "damaged parts; re-routed share; disruptions (open); response, first warning to line safe: "
+        "p50 (resp) and worst"
+    )
     out.append(
-        f"{'source':<10}{'p50':>6} {'p90':>6} {'spread':>6} {'CV':>5} {'infull':>6} {'short':>5} {'dmg':>4} "
-        f"{'rerout':>6} {'disr':>5} {'resp p50':>8} {'worst':>6}"
+        f"{'source':<9}{'p50':>6} {'p90':>6} {'spread':>6} {'CV':>4} {'full':>5} {'short':>5} {'dmg':>3} "
+        f"{'rerout':>6} {'disr':>4} {'resp':>6} {'worst':>6}"
     )
     for x in r.resilience:
         cv = f"{x.cv:.2f}" if x.cv is not None else "-"
         disr = f"{x.disruptions}" + (f"({x.open_disruptions})" if x.open_disruptions else "")
         out.append(
-            f"{x.source:<10}{fmt_short(x.lead_time_p50_s):>6} {fmt_short(x.lead_time_p90_s):>6} "
-            f"{fmt_short(x.spread_s):>6} {cv:>5} {_pct(x.in_full_rate):>6} {x.short_parts:>5} "
-            f"{x.damaged_parts:>4} {_pct(x.rerouted_share):>6} {disr:>5} {fmt_short(x.response_p50_s):>8} "
+            f"{x.source:<9}{fmt_short(x.lead_time_p50_s):>6} {fmt_short(x.lead_time_p90_s):>6} "
+            f"{fmt_short(x.spread_s):>6} {cv:>4} {_pct(x.in_full_rate):>5} {x.short_parts:>5} "
+            f"{x.damaged_parts:>3} {_pct(x.rerouted_share):>6} {disr:>4} {fmt_short(x.response_p50_s):>6} "
             f"{fmt_short(x.response_max_s):>6}"
         )
     return out
@@ -97,7 +120,7 @@ def andon_lines(r: Report) -> list[str]:
         for p in rows:
             out.append(
                 f"    {p.key:<8}{p.count:>5} andons  {fmt_duration(p.downtime_s):>11} down  "
-                f"{p.cumulative * 100:>4.0f} % cum  {bar(p.downtime_s, top, 24)}"
+                f"{p.cumulative * 100:>4.0f} % cum  {bar(p.downtime_s, top, 20)}"
             )
     cal = r.calendar
     days = per_period(r.andons, r.now, cal)
@@ -108,11 +131,11 @@ def andon_lines(r: Report) -> list[str]:
             f"{fmt_duration(sum(values))} down over {len(values)} shifts"
         )
     m = material_response(r.andons)
-    out.append(
-        f"  material andons: {m.count} ({m.open_now} open), acknowledged p50 {fmt_duration(m.ack_p50_s)}, "
-        f"material at the line p50 {fmt_duration(m.resolve_p50_s)}, p90 {fmt_duration(m.resolve_p90_s)}, "
-        f"worst {fmt_duration(m.resolve_max_s)}"
-    )
+    out += [
+        f"  material andons: {m.count} ({m.open_now} open), acknowledged p50 {fmt_duration(m.ack_p50_s)},",
+        f"    material at the line p50 {fmt_duration(m.resolve_p50_s)}, p90 {fmt_duration(m.resolve_p90_s)}, "
+        f"worst {fmt_duration(m.resolve_max_s)}",
+    ]
     return out
 
 
@@ -227,8 +250,15 @@ def advice(row: SizingRow) -> str:
     if rec is None:
         return "not enough history"
     if rec.samples >= 10 and row.replay_ok_at is not None and row.replay_ok_at > rec.recommended:
+        why = f"the formula's {rec.recommended} still runs out in the replay"
         change = row.replay_ok_at - rec.configured
-        return f"add {change} card(s): the formula's {rec.recommended} still runs out in the replay"
+        # Worded as Recommendation.advice is: this said "add -1 card(s)" and "add 0 card(s)" when
+        # the loop already had as many cards as the replay needs, or more (issue floor80).
+        if change > 0:
+            return f"add {change} card(s): {why}"
+        if change < 0:
+            return f"remove {-change} card(s), to {row.replay_ok_at}: {why}"
+        return f"keep {rec.configured}: {why}"
     return rec.advice()
 
 

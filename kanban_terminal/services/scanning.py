@@ -138,7 +138,8 @@ def _record(
     request_id = _apply(terminal, uow.scans, snapshot, decision, source, actor, now, at)
     part = terminal.config.part(loop.part)
     message = decision.message
-    if decision.raise_request and code in terminal.reserve_cards:
+    drawn = decision.raise_request and code in terminal.reserve_cards
+    if drawn:
         message = RESERVE_DRAWN.format(card=code, loop=loop.id)
         # A reserve drawn makes the line safe: the disruption-response clock of the loop's troubled
         # requests stops here, in the scan's own transaction (issue 18, scorecard).
@@ -156,6 +157,7 @@ def _record(
         part_description=part.description,
         point_of_use=loop.point_of_use,
         request_id=request_id,
+        reserve_drawn=drawn,
     )
     # A repeat read and a question (confirm this delivery?) are not refused input: `rejected` lists
     # what was refused, and a confirmation prompt there read as an error to maintenance.

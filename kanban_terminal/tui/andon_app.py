@@ -238,17 +238,19 @@ class AndonAppMixin(_Base):
         error: str = "",
         refused: str = "",
         on_refusal: _OnRefusal | None = None,
+        sheet: str = "",
     ) -> None:
         """Ask for a team lead's badge and PIN, then do `then`; on Esc, say `refused` (if any).
-        `on_refusal` (in a worker thread) logs what a refused login was for."""
+        `on_refusal` (in a worker thread) logs what a refused login was for; `sheet` is shown to
+        read first (BadgeScreen)."""
 
         def answered(entry: BadgeEntry | None) -> None:
             if entry is not None and entry.pin is not None:
-                self._login(entry.badge, entry.pin, then, title, refused, on_refusal)
+                self._login(entry.badge, entry.pin, then, title, refused, on_refusal, sheet)
             elif refused:
                 self.notify(refused, title="Not done", severity="warning")
 
-        self.push_screen(BadgeScreen(title, need_pin=True, error=error), answered)
+        self.push_screen(BadgeScreen(title, need_pin=True, error=error, sheet=sheet), answered)
 
     @work(thread=True, group="login", exclusive=True, description="check badge and PIN")
     def _login(
@@ -259,6 +261,7 @@ class AndonAppMixin(_Base):
         title: str,
         refused: str = "",
         on_refusal: _OnRefusal | None = None,
+        sheet: str = "",
     ) -> None:
         from kanban_terminal.services.auth import login
 
@@ -267,7 +270,7 @@ class AndonAppMixin(_Base):
             if on_refusal is not None:
                 on_refusal(badge, result)
             self.call_from_thread(self.bell)
-            self.call_from_thread(self.login_then, then, title, result.message, refused, on_refusal)
+            self.call_from_thread(self.login_then, then, title, result.message, refused, on_refusal, sheet)
             return
         self.auth.start(result)
         self.call_from_thread(then)

@@ -37,6 +37,7 @@ from kanban_terminal.tui.boot import EarlyReads, RuntimeBoot
 from kanban_terminal.tui.handover_app import HandoverAppMixin
 from kanban_terminal.tui.link_views import link_view_from, offline_link
 from kanban_terminal.tui.messages import BusEvent
+from kanban_terminal.tui.outcome_note import said_on_top
 from kanban_terminal.tui.palette import FLOOR_THEME
 from kanban_terminal.tui.scanner_wins import ScannerWinsMixin
 from kanban_terminal.tui.screens.andon import AndonScreen
@@ -305,7 +306,7 @@ class KanbanApp(
         if outcome.verdict is Verdict.REJECTED:
             self.bell()
         self.refresh_screen()
-        if not isinstance(self.screen, TerminalScreen):  # a dialog covers the banner: say it on top
+        if said_on_top(self.screen, outcome):  # a dialog covers the banner, or it holds one line
             ok = outcome.verdict is Verdict.ACCEPTED
             self.notify(outcome.message, title=f"Scan: {what}", severity="information" if ok else "warning")
         if outcome.kind is OutcomeKind.NEEDS_CONFIRMATION and outcome.card_id:

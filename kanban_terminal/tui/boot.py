@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from textual.message import Message
 
+from kanban_terminal.logging_setup import LOG_DIRNAME, LOG_FILENAME  # already loaded by `run`
+
 if TYPE_CHECKING:
     from kanban_terminal.config import TerminalConfig
     from kanban_terminal.runtime import Runtime
@@ -126,6 +128,14 @@ class RuntimeBoot:
             raise self._close_error
 
 
+UNNAMED_FAILURE = (
+    "It stopped on an error that gave no reason. Call maintenance: the details are in "
+    f"{LOG_DIRNAME}/{LOG_FILENAME} in the terminal's data dir."
+)
+"""What the screen says of an error with no words of its own (a bare `RuntimeError()`): what
+happened and who can act on it, never a class name."""
+
+
 def _reason(exc: Exception) -> str:
     """Why the runtime could not be opened, for the screen: the project's own errors (data dir in
     use, database or key file unusable) say it in words already; SQLAlchemy's text carries the SQL
@@ -134,7 +144,7 @@ def _reason(exc: Exception) -> str:
 
     if isinstance(exc, STORAGE_ERRORS):
         return f"The database could not be opened ({storage_reason(exc)})."
-    return str(exc) or "An unexpected error: the terminal's log file says more."
+    return str(exc) or UNNAMED_FAILURE
 
 
 class EarlyReads(Generic[T]):

@@ -100,7 +100,7 @@ class HandoverAppMixin(_Base):
         if self.auth.state is not None:
             self._take_handover()
             return
-        self.login_then(self._take_handover, f"{text}\n\nINCOMING TEAM LEAD: scan your badge, then the PIN")
+        self.login_then(self._take_handover, "INCOMING TEAM LEAD: scan your badge, then the PIN", sheet=text)
 
     @work(thread=True, group="handover", exclusive=False, description="take the shift over")
     def _take_handover(self) -> None:

@@ -38,6 +38,10 @@ else:
     _Base = object
 
 SOURCE = "keyboard"
+NO_SECOND_SOURCE = (
+    "No loop of this line has a second source to re-route to. Maintenance sets one up in the "
+    "terminal's configuration."
+)
 
 
 class SupplyAppMixin(_Base):
@@ -94,7 +98,8 @@ class SupplyAppMixin(_Base):
             current = now.get(second.loop, primary)
             loops.append((second.loop, current, primary if current == second.source else second.source))
         if not loops:
-            self.notify("No loop names a second source ([[second_sources]]).", severity="warning")
+            # In floor words: the config table's name meant nothing to a team lead (issue floor80).
+            self.notify(NO_SECOND_SOURCE, title="Not done", severity="warning")
             return
 
         def chosen(choice: RerouteChoice | None) -> None:

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -111,19 +111,30 @@ class RaiseAndonScreen(AndonDialog[RaiseChoice]):
 
 
 class BadgeScreen(AndonDialog[BadgeEntry]):
-    """Scan a badge; for team-lead authority, then type the PIN (hidden)."""
+    """Scan a badge; for team-lead authority, then type the PIN (hidden). A `sheet` to read first
+    (the shift handover) sits above, in a box of its own that PgUp / PgDn scroll: at 80x24 a busy
+    shift's sheet as the title pushed the badge and PIN fields off the screen (issue floor80)."""
 
     AUTO_FOCUS = "#badge-field"
+    BINDINGS = [
+        Binding("pagedown", "sheet(1)", "Sheet down", show=False, id="andon.badge.sheet_down"),
+        Binding("pageup", "sheet(-1)", "Sheet up", show=False, id="andon.badge.sheet_up"),
+    ]
 
-    def __init__(self, title: str, *, need_pin: bool, error: str = "") -> None:
+    def __init__(self, title: str, *, need_pin: bool, error: str = "", sheet: str = "") -> None:
         super().__init__()
         self.title_text = title
         self.need_pin = need_pin
         self.error = error
+        self.sheet = sheet
         self._badge = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="andon-box"):
+            if self.sheet:
+                with VerticalScroll(id="badge-sheet", can_focus=False):
+                    yield Static(self.sheet)
+                yield Static("More of the sheet: PgDn", id="badge-sheet-more")
             yield Static(self.title_text, classes="andon-title")
             if self.error:
                 yield Static(self.error, classes="andon-error", id="badge-error")
@@ -131,6 +142,26 @@ class BadgeScreen(AndonDialog[BadgeEntry]):
             if self.need_pin:
                 yield Input(placeholder="PIN, then Enter", password=True, id="pin-field", max_length=12)
         yield Footer()
+
+    def on_mount(self) -> None:
+        if self.sheet:
+            self.call_after_refresh(self._say_if_more)
+
+    def _say_if_more(self, y: float | None = None) -> None:
+        """The hint shows only when the sheet does not fit its box, and says which way the rest is
+        (`y`: where the box is scrolling to; None: where it is)."""
+        box = self.query_one("#badge-sheet", VerticalScroll)
+        hint = self.query_one("#badge-sheet-more", Static)
+        hint.display = box.max_scroll_y > 0
+        at = box.scroll_y if y is None else y
+        hint.update("More of the sheet: PgDn" if at < box.max_scroll_y else "Start of the sheet: PgUp")
+
+    def action_sheet(self, pages: int) -> None:
+        if self.sheet:
+            box = self.query_one("#badge-sheet", VerticalScroll)
+            y = min(max(0, box.scroll_y + pages * max(1, box.size.height - 1)), box.max_scroll_y)
+            box.scroll_to(y=y, animate=False)
+            self._say_if_more(y)
 
     @on(ScanField.Scanned)
     def _badge_scanned(self, event: ScanField.Scanned) -> None:

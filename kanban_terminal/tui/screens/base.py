@@ -30,6 +30,8 @@ class TerminalScreen(Screen[None]):
     AUTO_FOCUS = "#scan-field"
     # "-short" below 32 rows (80x24): app.tcss trims the chrome there so the body keeps its rows.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    BANNER_HOLDS_OUTCOME = False
+    """Whether this screen's banner shows a scan's whole outcome (tui/outcome_note.py)."""
 
     @dataclass
     class Shown(Message):

@@ -25,7 +25,9 @@ if TYPE_CHECKING:  # types only: the services import the storage stack, not need
 
 
 def _age(seconds: float) -> str:
-    minutes = int(seconds // 60)
+    # Never below zero: after the wall clock is set back (NTP, a person) a request raised "later"
+    # than now read "-54 min" (issue floor80); the stop banner's duration does the same.
+    minutes = int(max(0.0, seconds) // 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 

@@ -14,6 +14,7 @@ from kanban_terminal.tui.widgets.recent_scans import RecentScans
 
 
 class ScanScreen(TerminalScreen):
+    BANNER_HOLDS_OUTCOME = True  # its banner's height is auto (app.tcss)
     BINDINGS = [Binding("f8", "delivery_issue", "Short / damaged", id="scan.delivery_issue")]
 
     @dataclass

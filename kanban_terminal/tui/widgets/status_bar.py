@@ -3,7 +3,8 @@ and what is still queued.
 
 What matters most comes first, because at 80 columns the end of the line is cut (issue 15: the clock
 and the stack-light state fell off): terminal, clock, line state (what the stack light shows), the
-devices' lamps, then the link, queue and scanners, and the line's name last. Grey unless abnormal
+devices' lamps, an unplugged scanner, then the link, queue and scanners, and the line's name last;
+what is plain gives way, whole, to what is amber or red after it (issue floor80). Grey unless abnormal
 (tui/palette.py): "connected" and "ok" are plain text; amber for a link down, a queue waiting or a
 scanner unplugged; red only for a stopped line.
 """
@@ -86,28 +87,49 @@ class StatusBar(Static):
             words, style = _LINE_WORDS.get(self.line_condition, (self.line_condition, ATTENTION))
             text.append(" ")
             text.append(words, style=style)
+        for words, style in self._fitted(self._parts(link, now), self.content_size.width - len(text)):
+            text.append(words, style=style)
+        return text
+
+    def _parts(self, link: LinkView, now: datetime) -> list[tuple[str, str]]:
+        """What follows the line's state, most important first, each (words, style)."""
+        parts: list[tuple[str, str]] = []
         for name, words, severity in self.devices:
-            text.append(f"  {name}: {words}", style=_SEVERITY_STYLE.get(severity, QUIET))
+            parts.append((f"  {name}: {words}", _SEVERITY_STYLE.get(severity, QUIET)))
+        # An unplugged scanner is the operator's own trouble (plug it back): before the upstream
+        # link, which is maintenance's; at 80 columns it came last and was cut off.
+        parts += [(f"  {name} UNPLUGGED", ATTENTION) for name, connected in self.scanners if not connected]
         style = {"connected": "", "reconnecting": ATTENTION}.get(link.state, ATTENTION)
         since = f" {_age(now, link.since)}" if link.since and link.state != "not configured" else ""
-        text.append(f"  Upstream: {link.state}{since}", style=style)
+        parts.append((f"  Upstream: {link.state}{since}", style))
         if link.queued:
             oldest = _age(now, link.oldest_queued_at)
             # A request in flight for a second is normal; one waiting a minute is worth a look.
             waiting = (
                 link.oldest_queued_at is not None and (now - link.oldest_queued_at).total_seconds() >= 60
             )
-            text.append(f"  Queued {link.queued} (oldest {oldest})", style=ATTENTION if waiting else "")
+            parts.append((f"  Queued {link.queued} (oldest {oldest})", ATTENTION if waiting else ""))
         else:
-            text.append("  Queue empty", style=QUIET)
+            parts.append(("  Queue empty", QUIET))
         if link.unsent:
-            text.append(f"  Unsent {link.unsent}", style=ATTENTION)
+            parts.append((f"  Unsent {link.unsent}", ATTENTION))
         if link.last_error:
-            text.append(f"  {link.last_error}", style=ATTENTION)
-        for name, connected in self.scanners:
-            if connected:
-                text.append(f"  {name} ok")
-            else:
-                text.append(f"  {name} UNPLUGGED", style=ATTENTION)
-        text.append(f"  {self.line_name}", style=QUIET)
-        return text
+            parts.append((f"  {link.last_error}", ATTENTION))
+        parts += [(f"  {name} ok", "") for name, connected in self.scanners if connected]
+        parts.append((f"  {self.line_name}", QUIET))
+        return parts
+
+    @staticmethod
+    def _fitted(parts: list[tuple[str, str]], room: int) -> list[tuple[str, str]]:
+        """`parts` in their order, without the plain ones that do not fit, last first: at 80
+        columns a scanner UNPLUGGED or the broker's refusal (amber) came after 'Upstream: offline
+        (no upstream link)  Queued 4 (oldest 3 min)' and was cut off (issue floor80). What is amber or
+        red stays; if that alone is too long, the end is still cut."""
+        plain = [i for i, (_words, style) in enumerate(parts) if style in ("", QUIET)]
+        dropped: set[int] = set()
+        width = sum(len(words) for words, _style in parts)
+        while room > 0 and width > room and plain:
+            i = plain.pop()
+            dropped.add(i)
+            width -= len(parts[i][0])
+        return [part for i, part in enumerate(parts) if i not in dropped]
