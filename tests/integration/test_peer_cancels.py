@@ -230,3 +230,35 @@ def test_in_partition_mode_only_the_loops_peer_answers_a_cancel(mosquitto: Mosqu
     expected = {(rid, "SM1-peer-p0" if first.owns_loop("L1", f"LP{i % 7}") else "SM1-peer-p1")
                 for i, rid in enumerate(ids)}  # fmt: skip
     assert {(r, by) for r, _, by in seen} == expected, "answered by another partition's peer"
+
+
+def test_a_cancel_hard_on_its_request_reaches_the_other_peer_while_the_claim_is_in_flight(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Each request followed at once by its cancel: the share group's round robin hands the request
+    to one peer and the cancel to the other, before the claim has settled anywhere. Whoever ends up
+    owning each request (the request's claimant, or the cancel's) answers `cancelled` once and plans
+    nothing else."""
+    n = 10
+    ids = new_ids(n)
+    dbs = [tmp_path / "a.db", tmp_path / "b.db"]
+    settings = settings_for(mosquitto.port)
+    slow = UpstreamSettings.model_validate(SLOW)
+    status = Recorder(mosquitto.port, "kanban/v1/S1/+/status", "status-witness")
+    with (
+        UpstreamPeer(settings, "S1", slow, dbs[0], instance="a") as a,
+        UpstreamPeer(settings, "S1", slow, dbs[1], instance="b") as b,
+    ):
+        wait_for(lambda: a.link.subscribed and b.link.subscribed, what="peers subscribed")
+        pairs = [m for i, rid in enumerate(ids) for m in (request_message(rid, i), cancel_message(rid, i))]
+        publish_raw(mosquitto.port, pairs)
+        wait_for(lambda: {r for r, s, _ in answers(status, set(ids)) if s == "cancelled"} == set(ids))
+        wait_for(lambda: idle(dbs), what="peers settled")
+        forwarded = a.cancels.forwarded + b.cancels.forwarded
+    status.close()
+    owner = owners(dbs[0], set(ids))
+    assert owner == owners(dbs[1], set(ids)) and len(owner) == n
+    cancelled = [(rid, by) for rid, s, by in answers(status, set(ids)) if s == "cancelled"]
+    assert sorted(cancelled) == sorted(owner.items()), "each request cancelled once, by its owner"
+    assert planned(dbs[0], set(ids)) | planned(dbs[1], set(ids)) == set(), "an owner still picks or ships"
+    assert forwarded > 0, "no cancel reached the other peer: the test did not test forwarding"
