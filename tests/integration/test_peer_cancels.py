@@ -20,11 +20,13 @@ import pytest
 
 from kanban_terminal.adapters.upstream import UpstreamPeer
 from kanban_terminal.config import UpstreamSettings
+from kanban_terminal.domain.inbound import UpstreamStatus
 from kanban_terminal.peer_settings import PeerOwnership
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.reroute import reroute_loop
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.services.upstream_status import apply_upstream_status
 from kanban_terminal.topics import LineTopics
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import Recorder, publish_raw, settings_for, wait_for
@@ -262,3 +264,23 @@ def test_a_cancel_hard_on_its_request_reaches_the_other_peer_while_the_claim_is_
     assert sorted(cancelled) == sorted(owner.items()), "each request cancelled once, by its owner"
     assert planned(dbs[0], set(ids)) | planned(dbs[1], set(ids)) == set(), "an owner still picks or ships"
     assert forwarded > 0, "no cancel reached the other peer: the test did not test forwarding"
+
+
+def test_the_terminal_ignores_a_second_cancelled_answer(terminal: Terminal) -> None:
+    """What makes a duplicate `cancelled` harmless (a late copy of the request answered again, or
+    one answer per cancel attempt): the second changes no row of the terminal's file."""
+    old = record_scan(terminal, "C00001", source="test").request_id
+    assert old is not None
+    assert reroute_loop(terminal, "LP0", source="test", auth=team_lead(terminal), note="flood").ok
+    now = datetime.now(UTC)
+    first = apply_upstream_status(terminal, UpstreamStatus("s-1", old, "cancelled", now))
+    assert first.note == "cancel confirmed by upstream"
+
+    def rows() -> dict[str, list[tuple[Any, ...]]]:
+        tables = ("card", "card_log", "replenishment_request", "request_cancel", "rejected_input")
+        return {t: q(terminal.db.path, f"SELECT * FROM {t}") for t in tables}
+
+    before = rows()
+    second = apply_upstream_status(terminal, UpstreamStatus("s-2", old, "cancelled", now))
+    assert not second.moved and "already confirmed" in second.note
+    assert rows() == before
