@@ -135,6 +135,11 @@ class ClaimBook:
             raise
         return lost
 
+    @property
+    def chores_due(self) -> float:
+        """When `chores` has work next (its timer; the peer sleeps until then or a message)."""
+        return self._next_chores
+
     def chores(self, now: float, keep_s: float, also: Callable[[float], object] | None = None) -> None:
         """Every `CHORES_EVERY_S` while connected: claim again what did not come back, clear old claims
         (and `also(now)`: the cancel notices' own re-send, peer_cancels.py)."""
