@@ -2,11 +2,13 @@
 
     python bench/peer_idle.py                               # this tree's peer, 20 s after 5 s
     git archive main | tar -x -C /tmp/before && python bench/peer_idle.py --before /tmp/before
+    python bench/peer_idle.py --before /tmp/before --rate 20  # 20 requests a second in the window
 
 Each peer (`python -m kanban_terminal.runtime upstream --instance X`, through this file's `--named`
 wrapper so every Python thread carries its name into /proc) runs on one broker with claims on, after
 answering `--requests` requests (so its file holds answers and claims, as a peer that has worked
-does), and receives nothing over the window. The figures are /proc counts (bench/idle_wakeups.py):
+does), and receives nothing over the window (with `--rate R`, R requests a second, paced, and
+every figure also per request). The figures are /proc counts (bench/idle_wakeups.py):
 context switches and utime+stime of every thread, over the window. Both peers run in the same
 invocation, one after the other, so a busy box disturbs both alike; wake-ups depend little on load.
 """
@@ -59,15 +61,15 @@ transit_s = 0
 """
 
 
-def requests(port: int, n: int) -> None:
-    """`n` requests as a terminal sends them (QoS 1, every PUBACK waited for)."""
+def requests(port: int, n: int, rate: float = 0.0) -> None:
+    """`n` requests as a terminal sends them (QoS 1, every PUBACK waited for), `rate` a second."""
     import paho.mqtt.client as mqtt
 
     at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-terminal", protocol=mqtt.MQTTv5)
     client.connect("127.0.0.1", port, 5)
     client.loop_start()
-    infos = []
+    infos, t0 = [], time.monotonic()
     for k in range(n):
         body = {
             "v": 1, "id": str(uuid.uuid4()), "site": "S1", "line": "L1", "terminal": "L1-T1", "loop": "LP0",
@@ -75,6 +77,8 @@ def requests(port: int, n: int) -> None:
             "point_of_use": "rack", "source": "SM1", "raised_at": at, "due_at": at, "attempt": 1,
         }  # fmt: skip
         infos.append(client.publish("kanban/v1/S1/L1/requests", json.dumps(body).encode(), qos=1))
+        if rate:
+            time.sleep(max(0.0, t0 + (k + 1) / rate - time.monotonic()))  # pacing, not waiting
     for info in infos:
         info.wait_for_publish(timeout=10)
     client.disconnect()
@@ -99,11 +103,14 @@ def run_one(name: str, root: Path, port: int, tmp: Path, args: argparse.Namespac
                 raise RuntimeError(f"peer {name} did not start: {log.read_text()[-2000:]}")
             time.sleep(0.05)
         requests(port, args.requests)
-        wake, cpu_ms, threads = measure(proc.pid, args.settle, args.seconds)
+        n = int(args.rate * args.seconds)
+        load = (lambda: requests(port, n, args.rate)) if n else None
+        wake, cpu_ms, threads = measure(proc.pid, args.settle, args.seconds, load)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
-    print(f"  {name} ({root}): {wake:.2f} wake-ups/s, {cpu_ms:.2f} ms CPU/s", flush=True)
+    per = f"; per request {wake / args.rate:.2f} wake-ups, {cpu_ms / args.rate * 1000:.0f} us" if n else ""
+    print(f"  {name} ({root}): {wake:.2f} wake-ups/s, {cpu_ms:.2f} ms CPU/s{per}", flush=True)
     for thread, (w, c) in sorted(threads.items(), key=lambda kv: -kv[1][0]):
         if w or c:
             print(f"      {thread:<24} {w:6.2f} wake-ups/s  {c * 1000:6.2f} ms CPU/s")
@@ -116,6 +123,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--requests", type=int, default=50, help="answered before the window")
+    parser.add_argument("--rate", type=float, default=0.0, help="requests a second in the window")
     parser.add_argument("--before", type=Path, default=None, help="a checkout of an older commit")
     args = parser.parse_args()
     print(
