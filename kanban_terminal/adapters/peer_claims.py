@@ -115,7 +115,7 @@ class ClaimBook:
     ) -> int:
         """A claim came in, in one transaction: if it settles one of our pending claims, `schedule`
         (cursor, request id, received at) our answers when we won, or drop our copy when we lost.
-        Returns 1 for a copy dropped, else 0."""
+        Returns 1 for a received request's copy dropped, else 0."""
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -126,8 +126,10 @@ class ClaimBook:
                 if row is not None:
                     schedule(cur, settled[0], float(row[0]))
             elif settled is not None:
+                row = cur.execute("SELECT loop_seq FROM request WHERE id = ?", (settled[0],)).fetchone()
                 cur.execute("DELETE FROM request WHERE id = ?", (settled[0],))
-                lost = 1
+                # A row kept for a cancel alone (loop_seq 0, peer_cancels.py) was never counted received.
+                lost = int(row is not None and row[0] > 0)
                 log.info("request %s claimed first by %s: not picked here", *settled)
             cur.execute("COMMIT")
         except BaseException:
