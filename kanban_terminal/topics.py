@@ -10,6 +10,7 @@ service) names its requests topic from here without importing an adapter.
     kanban/v1/{site}/{line}/status                             event, QoS 1    upstream -> terminal
     kanban/v1/{site}/{line}/status_query                       event, QoS 1    terminal -> upstream
     kanban/v1/{site}/upstream/claim/{request_id}               retained state  peer -> peers
+    kanban/v1/{site}/upstream/cancel/{request_id}              retained state  peer -> peers
     kanban/v1/{site}/upstream/peer/{peer}/availability         retained state  (last will: offline)
     kanban/v1/{site}/{line}/line_state                         retained state  (andon)
     kanban/v1/{site}/{line}/andon                              event, QoS 1    andon lifecycle events
@@ -132,6 +133,15 @@ def claims_filter(site: str) -> str:
 
 def claim_topic(site: str, request_id: str) -> str:
     return f"{ROOT}/{check_level(site)}/upstream/claim/{check_level(request_id)}"
+
+
+def cancels_filter(site: str) -> str:
+    """Every cancel notice of a site (retained, not shared; docs/PROTOCOL.md "Cancels reach the owner")."""
+    return f"{ROOT}/{check_level(site)}/upstream/cancel/+"
+
+
+def cancel_topic(site: str, request_id: str) -> str:
+    return f"{ROOT}/{check_level(site)}/upstream/cancel/{check_level(request_id)}"
 
 
 def peer_availability(site: str, peer: str) -> str:

@@ -11,7 +11,8 @@ measured 8 of 900 picked twice without this).
 The claims a peer has seen are kept in its own SQLite file (`claim` table): a peer restarted, or one
 that joined later, also learns the owners from the retained claims when it subscribes. The owner
 publishes its claim again when it sees a later competing one, so the retained message names the
-owner. An owner clears its retained claim `claim_keep_s` after the request was shipped.
+owner. An owner clears its retained claim `claim_keep_s` after the request was shipped (or its
+cancel answered: peer_cancels.py).
 
 What it needs from the broker: retained messages, QoS 1, and one ordering point (a single broker, or
 the plant side of a bridge). A cluster whose nodes may order one topic differently needs
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 
 from kanban_terminal.adapters.mqtt_client import MqttLink
 from kanban_terminal.adapters.wire import MAX_CLAIM_BYTES, ClaimMessage, utc_text, validate
-from kanban_terminal.topics import claim_topic
+from kanban_terminal.topics import cancel_topic, claim_topic
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ class ClaimBook:
     def owner(self, cur: sqlite3.Cursor, request_id: str) -> str | None:
         row = cur.execute("SELECT owner FROM claim WHERE request_id = ?", (request_id,)).fetchone()
         return None if row is None else str(row[0])
+
+    def pending(self, cur: sqlite3.Cursor, request_id: str) -> bool:
+        """Has this peer claimed `request_id` and not seen a claim on it come back yet?"""
+        row = cur.execute("SELECT 1 FROM pending_claim WHERE request_id = ?", (request_id,)).fetchone()
+        return row is not None
 
     def claim(self, cur: sqlite3.Cursor, request_id: str, now: float) -> None:
         """Record our claim as pending, in the caller's transaction; `publish` it after the commit."""
@@ -109,7 +115,7 @@ class ClaimBook:
     ) -> int:
         """A claim came in, in one transaction: if it settles one of our pending claims, `schedule`
         (cursor, request id, received at) our answers when we won, or drop our copy when we lost.
-        Returns 1 for a copy dropped, else 0."""
+        Returns 1 for a received request's copy dropped, else 0."""
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -120,8 +126,10 @@ class ClaimBook:
                 if row is not None:
                     schedule(cur, settled[0], float(row[0]))
             elif settled is not None:
+                row = cur.execute("SELECT loop_seq FROM request WHERE id = ?", (settled[0],)).fetchone()
                 cur.execute("DELETE FROM request WHERE id = ?", (settled[0],))
-                lost = 1
+                # A row kept for a cancel alone (loop_seq 0, peer_cancels.py) was never counted received.
+                lost = int(row is not None and row[0] > 0)
                 log.info("request %s claimed first by %s: not picked here", *settled)
             cur.execute("COMMIT")
         except BaseException:
@@ -129,12 +137,20 @@ class ClaimBook:
             raise
         return lost
 
-    def chores(self, now: float, keep_s: float) -> None:
-        """Every `CHORES_EVERY_S` while connected: claim again what did not come back, clear old claims."""
+    @property
+    def chores_due(self) -> float:
+        """When `chores` has work next (its timer; the peer sleeps until then or a message)."""
+        return self._next_chores
+
+    def chores(self, now: float, keep_s: float, also: Callable[[float], object] | None = None) -> None:
+        """Every `CHORES_EVERY_S` while connected: claim again what did not come back, clear old claims
+        (and `also(now)`: the cancel notices' own re-send, peer_cancels.py)."""
         if now < self._next_chores:
             return
         self._next_chores = now + CHORES_EVERY_S
         self.claim_again(now)
+        if also is not None:
+            also(now)
         self.clear_old(now, keep_s)
 
     def claim_again(self, now: float) -> int:
@@ -151,14 +167,17 @@ class ClaimBook:
         return len(rows)
 
     def clear_old(self, now: float, keep_s: float) -> int:
-        """Clear (empty retained) our claims of requests shipped more than `keep_s` ago."""
+        """Clear (empty retained) our claims of requests shipped or cancelled more than `keep_s` ago,
+        and a cancelled one's notice with it (peer_cancels.py)."""
         rows = self.db.execute(
-            "SELECT c.request_id FROM claim c JOIN answer a ON a.request_id = c.request_id "
-            "AND a.stage = 'shipped' WHERE c.owner = ? AND c.cleared = 0 AND a.sent = 1 AND a.due <= ? "
-            "LIMIT 500",
+            "SELECT c.request_id, a.stage FROM claim c JOIN answer a ON a.request_id = c.request_id "
+            "AND a.stage IN ('shipped', 'cancelled') WHERE c.owner = ? AND c.cleared = 0 AND a.sent = 1 "
+            "AND a.due <= ? LIMIT 500",
             (self.me, now - keep_s),
         ).fetchall()
-        for (request_id,) in rows:
+        for request_id, stage in rows:
             self.link.publish(claim_topic(self.site, request_id), b"", 1, retain=True)
+            if stage == "cancelled":
+                self.link.publish(cancel_topic(self.site, request_id), b"", 1, retain=True)
             self.db.execute("UPDATE claim SET cleared = 1 WHERE request_id = ?", (request_id,))
         return len(rows)

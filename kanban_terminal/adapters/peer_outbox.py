@@ -77,6 +77,14 @@ class StatusOutbox:
             return 0
         return self._send_due(now)
 
+    def next_due(self, now: float) -> float | None:
+        """When `step` will have something to hand over by the clock alone: the earliest answer due
+        after `now`, or a refused one's retry; None when nothing waits on time. What is due already
+        waits for a PUBACK (room in the window) or a reconnect, and both wake the peer."""
+        row = self.db.execute("SELECT min(due) FROM answer WHERE sent = 0 AND due > ?", (now,)).fetchone()
+        times = [t for t in (row[0], *self._refused_until.values()) if t is not None]
+        return min(times) if times else None
+
     def _apply_answers(self, now: float, on_acked: Callable[[str, str], None] | None) -> None:
         acked: list[tuple[str, str]] = []
         while True:

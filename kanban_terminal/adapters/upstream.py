@@ -31,15 +31,18 @@ from typing import Any
 
 from kanban_terminal.adapters.anchor_intake import keep_anchor
 from kanban_terminal.adapters.mqtt_client import MqttLink
+from kanban_terminal.adapters.peer_cancels import CancelBook
 from kanban_terminal.adapters.peer_claims import ClaimBook
 from kanban_terminal.adapters.peer_outbox import StatusOutbox, schedule_warnings
+from kanban_terminal.adapters.peer_refused import keep_refused
 from kanban_terminal.adapters.takeover import instance_availability
 from kanban_terminal.adapters.wire import MAX_REQUEST_BYTES, RequestCancelMessage, RequestMessage
 from kanban_terminal.adapters.wire.decode import parse_json_object, validate_object
 from kanban_terminal.config import MqttSettings, UpstreamSettings
-from kanban_terminal.domain.text import escape_bytes, escape_external
+from kanban_terminal.domain.text import escape_external
 from kanban_terminal.storage.anchors import AnchorStore
 from kanban_terminal.topics import (
+    cancels_filter,
     claims_filter,
     peer_availability,
     site_log_anchors_filter,
@@ -69,8 +72,6 @@ CREATE TABLE IF NOT EXISTS rejected_input (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, source TEXT NOT NULL, input TEXT NOT NULL, reason TEXT NOT NULL
 );
 """
-REJECTED_KEEP = 2000
-"""Refused requests the peer keeps (newest first), like a terminal's MQTT doors."""
 
 
 @dataclass(frozen=True)
@@ -95,19 +96,19 @@ def _request_of(data: dict[str, Any]) -> Request | str:
     return Request(message.id, message.line, message.loop, message.loop_seq, message.card)
 
 
-def parse_requests_topic(payload: bytes) -> tuple[Request, bool] | str:
-    """A message of the requests topic, parsed once: (the request, whether it is a cancel of it, a
-    re-route, `type` = cancel), or the reason it is refused. Never raises."""
+def parse_requests_topic(payload: bytes) -> tuple[Request, int] | str:
+    """A message of the requests topic, parsed once: (the request, 0; or for a cancel of it, a
+    re-route, `type` = cancel, the cancel's attempt, 1 or more), or the reason it is refused."""
     data = parse_json_object(payload, MAX_REQUEST_BYTES)
     if isinstance(data, str):
         return data
     if data.get("type") != "cancel":
         request = _request_of(data)
-        return request if isinstance(request, str) else (request, False)
+        return request if isinstance(request, str) else (request, 0)
     message = validate_object(RequestCancelMessage, data)
     if isinstance(message, str):
         return message
-    return Request(message.id, message.line, message.loop, 0, message.card), True
+    return Request(message.id, message.line, message.loop, 0, message.card), message.attempt
 
 
 class UpstreamPeer:
@@ -149,7 +150,7 @@ class UpstreamPeer:
         subscription = f"$share/{settings.group}/{flt}" if shared else flt
         # Claims first: the broker answers SUBSCRIBEs in order, so the retained claims are in before
         # the first request of this connection.
-        subscriptions = [(claims_filter(site), 1)] if own.mode == "claim" else []
+        subscriptions = [(claims_filter(site), 1), (cancels_filter(site), 1)] if own.mode == "claim" else []
         subscriptions += [(subscription, 1), (site_status_query_filter(site), 1)]
         # Anchors are not shared: each instance keeps every terminal's card-log anchors.
         subscriptions += [(site_log_anchors_filter(site), 1)]
@@ -166,9 +167,13 @@ class UpstreamPeer:
             max_inflight=100,
         )
         self.claims = ClaimBook(self.db, self.link, site) if own.mode == "claim" else None
+        self.cancels = CancelBook(
+            self.db, self.link, site, self.claims, forward=shared, owns_loop=own.owns_loop
+        )
         self.outbox = StatusOutbox(self.db, self.link)
-        self.link.set_handlers(on_published=self.outbox.on_published, on_connected=self.outbox.on_connected)
+        self.link.set_handlers(on_published=self._on_published, on_connected=self._on_connected)
         self._inbox: queue.SimpleQueue[tuple[str, bytes, int, int, int] | None] = queue.SimpleQueue()
+        self._woken = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="upstream-peer", daemon=True)
         self.received = 0
@@ -201,24 +206,51 @@ class UpstreamPeer:
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
         self._inbox.put((topic, payload, mid, qos, generation))
 
+    # paho's thread: hand over, and wake the peer's thread once for a burst of them.
+    def _on_published(self, mid: int, ok: bool, reason: str) -> None:
+        self.outbox.on_published(mid, ok, reason)
+        self._wake()
+
+    def _on_connected(self, session_present: bool) -> None:
+        self.outbox.on_connected(session_present)
+        self._wake()
+
+    def _wake(self) -> None:
+        if not self._woken.is_set():
+            self._woken.set()
+            self._inbox.put(None)
+
+    def _sleep_s(self) -> float | None:
+        """Until the next answer is due or the claims' chores (while connected); None: until a
+        message, a PUBACK or a reconnect. Polling every 50 ms cost an idle peer 20 wake-ups and
+        ~2.5-3.3 ms of CPU a second, each pass reading the outbox (bench/peer_idle.py)."""
+        now = time.time()
+        due = self.outbox.next_due(now)
+        if self.claims is not None and self.link.connected:
+            due = self.claims.chores_due if due is None else min(due, self.claims.chores_due)
+        return None if due is None else max(0.001, due - now)
+
     def _run(self) -> None:
+        item: tuple[str, bytes, int, int, int] | None = None
         while not self._stop.is_set():
-            try:
-                item = self._inbox.get(timeout=0.05)
-            except queue.Empty:
-                item = None
             try:
                 if item is not None:
                     self._handle(*item)
                 self._chores()
+                sleep_s = self._sleep_s()
             except Exception:
                 log.exception("upstream peer step failed")
-                self._stop.wait(0.5)
+                sleep_s = 0.5
+            try:
+                item = self._inbox.get(timeout=sleep_s)
+            except queue.Empty:
+                item = None
+            self._woken.clear()  # after the get: a PUBACK handed over from now on wakes us again
 
     def _chores(self) -> None:
         self.outbox.step()
         if self.claims is not None and self.link.connected:
-            self.claims.chores(time.time(), self.ownership.claim_keep_s)
+            self.claims.chores(time.time(), self.ownership.claim_keep_s, self.cancels.notice_again)
 
     def _handle(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
         if topic.endswith("/log_anchor"):
@@ -227,6 +259,8 @@ class UpstreamPeer:
             self._handle_query(topic, payload)
         elif "/upstream/claim/" in topic:
             self._handle_claim(topic, payload)
+        elif "/upstream/cancel/" in topic:
+            self.cancels.seen_notice(payload, time.time())
         else:
             self._handle_request(topic, payload)
         self.link.ack(mid, qos, generation)
@@ -236,11 +270,11 @@ class UpstreamPeer:
         if isinstance(message, str):
             self.refused += 1
             log.warning("request refused on %s: %s", escape_external(topic, 120), message)
-            self._keep_refused(topic, payload, message)
+            keep_refused(self.db, topic, payload, message)
             return
-        parsed, cancel = message
-        if cancel:
-            self._cancel(topic, parsed)
+        parsed, cancel_attempt = message
+        if cancel_attempt:
+            self._cancel(topic, parsed, cancel_attempt)
             return
         if not self.ownership.owns_loop(parsed.line, parsed.loop):
             self.not_mine += 1  # another partition's: that peer hears it too
@@ -286,7 +320,10 @@ class UpstreamPeer:
         self.duplicates += not new
 
     def _schedule(self, cur: sqlite3.Cursor, request_id: str, received_at: float) -> None:
-        """Plan this peer's answers to a request it owns, timed from when it came in."""
+        """Plan this peer's answers to a request it owns, timed from when it came in (or answer
+        `cancelled` at once when its cancel came first)."""
+        if self.cancels.answer(cur, request_id, time.time()):
+            return
         s = self.settings
         ship = received_at + s.ship_after_s
         for stage, due in zip(_STAGES, (s.accept_after_s, s.pick_after_s, s.ship_after_s), strict=True):
@@ -308,57 +345,31 @@ class UpstreamPeer:
         if isinstance(answered, str):
             self.refused += 1
             log.warning("status query refused on %s: %s", escape_external(topic, 120), answered)
-            self._keep_refused(topic, payload, answered)
+            keep_refused(self.db, topic, payload, answered)
             return
         self.queries += 1
         self.answered_again += answered
 
-    def _cancel(self, topic: str, cancel: Request) -> None:
-        """Stop serving a cancelled request (a re-route) and answer `cancelled`; a cancel of a
-        request not seen yet is kept, so that request is ignored when it comes."""
+    def _cancel(self, topic: str, cancel: Request, attempt: int) -> None:
+        """Stop serving a cancelled request (a re-route) and answer `cancelled`, here if this peer
+        owns it, else through its owner (peer_cancels.py); a cancel of a request not seen yet is kept,
+        so that request is not picked when it comes."""
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            cur.execute(
-                "INSERT OR IGNORE INTO request (id, topic, line, loop, loop_seq, card, received_at) "
-                "VALUES (?, ?, ?, ?, 0, ?, ?)",
-                (cancel.id, topic, cancel.line, cancel.loop, cancel.card, time.time()),
-            )
-            cur.execute("UPDATE request SET last_status = 'cancelled' WHERE id = ?", (cancel.id,))
-            cur.execute("DELETE FROM answer WHERE request_id = ? AND sent = 0", (cancel.id,))
-            cur.execute(
-                "INSERT OR REPLACE INTO answer (request_id, stage, due, sent) VALUES (?, 'cancelled', ?, 0)",
-                (cancel.id, time.time()),
+            claim, notice = self.cancels.received(
+                cur, topic, cancel.id, cancel.line, cancel.loop, cancel.card, attempt, time.time()
             )
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+        if notice:  # before the claim: a peer that learns the owner from it knows of the cancel already
+            self.cancels.publish(cancel.id, attempt)
+        if claim:
+            assert self.claims is not None
+            self.claims.publish(cancel.id)
         self.cancelled += 1
-
-    def _keep_refused(self, topic: str, payload: bytes, reason: str) -> None:
-        """Keep a refused request, escaped, in the peer's own `rejected_input` (capped, newest kept).
-
-        Without waiting for the disk: a refusal is a diagnostic, and a flood of bad requests must not
-        cost an fsync each (the next fsynced commit writes it too, in order).
-        """
-        self.db.execute("PRAGMA synchronous=NORMAL")  # refused inside a transaction: set before BEGIN
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            self.db.execute(
-                "INSERT INTO rejected_input (at, source, input, reason) VALUES (?, ?, ?, ?)",
-                (time.time(), f"mqtt:{escape_external(topic, 120)}", escape_bytes(payload, 300), reason),
-            )
-            self.db.execute(
-                "DELETE FROM rejected_input WHERE id <= (SELECT max(id) FROM rejected_input) - ?",
-                (REJECTED_KEEP,),
-            )
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        finally:
-            self.db.execute("PRAGMA synchronous=FULL")
 
     def _check_seq(self, cur: sqlite3.Cursor, request: Request) -> None:
         row = cur.execute(

@@ -41,6 +41,7 @@ from kanban_terminal.adapters.wire.peers import (
     MAX_CLAIM_BYTES,
     MAX_QUERY_BYTES,
     MAX_QUERY_IDS,
+    CancelNoticeMessage,
     ClaimMessage,
     StatusQueryMessage,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "MAX_CLAIM_BYTES",
     "MAX_QUERY_BYTES",
     "MAX_QUERY_IDS",
+    "CancelNoticeMessage",
     "ClaimMessage",
     "StatusQueryMessage",
     "MAX_REQUEST_BYTES",

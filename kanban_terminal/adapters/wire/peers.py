@@ -2,6 +2,9 @@
 
 * `ClaimMessage`: a peer claims a request before it picks it (retained; the first claim a peer sees
   on a request's claim topic is the owner's, docs/PROTOCOL.md "Several peers").
+* `CancelNoticeMessage`: the peer that receives a request cancel tells every peer (retained), so the
+  request's owner stops and answers `cancelled` even when a shared subscription handed the cancel
+  to another instance (docs/PROTOCOL.md "Cancels reach the owner").
 * `StatusQueryMessage`: a terminal asks upstream for the current status of its open requests whose
   last status is older than `mqtt.reconcile_after_s`; the owner answers with an ordinary status
   message (the current stage, again). Idempotent: asking twice changes nothing.
@@ -15,7 +18,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from kanban_terminal.adapters.wire.fields import Id64, Ident, Message, Text64, Timestamp, Uuid, Version
+from kanban_terminal.adapters.wire.fields import Count, Id64, Ident, Message, Text64, Timestamp, Uuid, Version
 
 MAX_QUERY_IDS = 100
 """Request ids per status query: 100 UUIDs are ~4 KB, under the broker's and peer's size limits;
@@ -35,6 +38,25 @@ class ClaimMessage(Message):
     request_id: Uuid
     by: Text64
     """The claiming peer's client id (config id plus `--instance`)."""
+    at: Timestamp
+
+
+class CancelNoticeMessage(Message):
+    """A request was cancelled (a re-route): its owner must stop and answer `cancelled`. Retained, QoS 1.
+
+    Topic `kanban/v1/{site}/upstream/cancel/{request_id}`; every peer subscribes (not shared). The
+    peer that received the terminal's cancel publishes it; the owner answers `cancelled` once per
+    higher `attempt` (a re-sent cancel means the terminal has not heard the answer yet), so the
+    retained copy seen again after a restart answers nothing twice. The owner clears it (empty
+    retained message) with its claim.
+    """
+
+    v: Version
+    request_id: Uuid
+    attempt: Annotated[Count, Field(ge=1)]
+    """The `attempt` of the terminal's cancel this notice passes on."""
+    by: Text64
+    """The client id of the peer that received the cancel."""
     at: Timestamp
 
 

@@ -33,7 +33,7 @@ from kanban_terminal.adapters.wire.outbound import (
     LineStateMessage,
     LogAnchorMessage,
 )
-from kanban_terminal.adapters.wire.peers import ClaimMessage, StatusQueryMessage
+from kanban_terminal.adapters.wire.peers import CancelNoticeMessage, ClaimMessage, StatusQueryMessage
 
 MESSAGES: dict[str, type[BaseModel]] = {
     "bin_signal": BinSignalMessage,
@@ -49,6 +49,7 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "availability": AvailabilityMessage,
     "log_anchor": LogAnchorMessage,
     "claim": ClaimMessage,
+    "cancel_notice": CancelNoticeMessage,
     "status_query": StatusQueryMessage,
     "handover": HandoverMessage,
 }
