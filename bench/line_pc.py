@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import pipeline_proc  # noqa: E402
+from bench import pipeline_proc, same_work, same_work_report  # noqa: E402
 from bench.fleet import Sink  # noqa: E402
 from bench.mqtt_pipeline import client, publish_paced, wait  # noqa: E402
 from kanban_terminal.topics import LineTopics  # noqa: E402
@@ -141,6 +141,19 @@ class Bench:
     ) -> Iterator[tuple[int, str, Callable[[int], tuple[str, str, int, str]]]]:
         """Start one pipeline; yields (pid, requests topic, signal i -> (topic, device, seq, key))."""
         home = self._home(kind)
+        if kind == "samework":
+            line = f"LP{self.runs}"
+            with same_work.same_work(
+                self.port,
+                home,
+                max(n, self.cards),
+                line,
+                self.templates(),
+                launcher=self.launcher,
+                env=self.env,
+            ) as proc:
+                yield proc.pid, LineTopics("S1", line).requests, signals_of(line)
+            return
         if kind == "minimal":
             prefix = f"bench/mini{self.runs}"
             with pipeline_proc.minimal(
@@ -167,11 +180,7 @@ class Bench:
             existing=True,
             root=root,
         ) as proc:
-            yield (
-                proc.pid,
-                topics.requests,
-                lambda i: (topics.device_signal(f"BS{i:05d}"), f"BS{i:05d}", 1, f"{line}/C{i:05d}"),
-            )
+            yield proc.pid, topics.requests, signals_of(line)
         if self.trace:
             lines = [
                 x
@@ -181,6 +190,14 @@ class Bench:
             print(f"    stall trace of `serve` ({home / 'serve.log'}):")
             for x in lines[:40]:
                 print(f"      {x}")
+
+    def templates(self) -> Path:
+        """`serve`'s SQL of a one-signal group, captured once a run (bench/same_work.py)."""
+        path = self.tmp.parent / "samework-templates.json"
+        if not path.exists():
+            captured = same_work.capture(self.port, self.tmp.parent / "samework-capture")
+            path.write_text(same_work.Templates.build(captured).dump())
+        return path
 
     def run(self, kind: str, n: int, rate: float | None) -> Figures:
         with self._pipeline(kind, n) as (pid, requests, what):
@@ -200,6 +217,12 @@ class Bench:
             sink.close()
         ms = [(sink.arrived[k] - t) * 1000 for k, t in sent.items() if k in sink.arrived]
         return Figures(n, cpu1 - cpu0, sw1 - sw0, elapsed, ms, ready_mb, peak_mb)
+
+
+def signals_of(line: str) -> Callable[[int], tuple[str, str, int, str]]:
+    """Signal i of a `serve`-shaped line: its bin sensor's topic, device, seq and the request's key."""
+    topics = LineTopics("S1", line)
+    return lambda i: (topics.device_signal(f"BS{i:05d}"), f"BS{i:05d}", 1, f"{line}/C{i:05d}")
 
 
 def slow_disk_env(delay_ms: float, shim: Path) -> dict[str, str]:
@@ -315,6 +338,8 @@ def main() -> None:
                         report(what, figures["minimal"], figures["serve"], rate is None)
                         if "before" in figures:
                             report(f"{what} (before)", figures["minimal"], figures["before"], rate is None)
+                        if "samework" in figures:
+                            same_work_report.line(what, figures, rate is None)
                     else:
                         for k in kinds:
                             report_one(what, k, figures[k])
@@ -323,6 +348,8 @@ def main() -> None:
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if "minimal" in kinds and "serve" in kinds:
         print_targets(results)
+    if "samework" in kinds and "minimal" in kinds and "serve" in kinds:
+        same_work_report.table(results)
 
 
 def print_targets(results: dict[tuple[float, str], dict[str, Figures]]) -> None:
