@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import pipeline_proc, same_work, same_work_report  # noqa: E402
+from bench import pipeline_proc, same_work, same_work_capture, same_work_report, thread_names  # noqa: E402
 from bench.fleet import Sink  # noqa: E402
 from bench.mqtt_pipeline import client, publish_paced, wait  # noqa: E402
 from kanban_terminal.topics import LineTopics  # noqa: E402
@@ -59,6 +59,8 @@ class Figures:
     ms: list[float]
     rss_ready_mb: float = 0.0
     rss_peak_mb: float = 0.0
+    threads: dict[str, float] | None = None
+    """CPU seconds by thread name over the workload (`--threads`, `serve` only)."""
 
     @property
     def cpu_us(self) -> float:
@@ -122,6 +124,8 @@ class Bench:
         self.cards = cards
         """Cards of `serve`'s line (at least one a signal): the runway job's work grows with it."""
         self.trace = trace
+        self.threads = False
+        """Run `serve` under bench/thread_names.py and keep its CPU by thread (`--threads`)."""
         self.before = before
         self.port = port
         self.tmp = tmp
@@ -166,6 +170,8 @@ class Bench:
         argv = (
             (str(Path(__file__).with_name("stall_trace.py")),)
             if self.trace
+            else (str(Path(__file__).with_name("thread_names.py")),)
+            if self.threads
             else ("-m", "kanban_terminal.runtime")
         )
         root = self.before if kind == "before" and self.before else pipeline_proc.ROOT
@@ -195,7 +201,7 @@ class Bench:
         """`serve`'s SQL of a one-signal group, captured once a run (bench/same_work.py)."""
         path = self.tmp.parent / "samework-templates.json"
         if not path.exists():
-            captured = same_work.capture(self.port, self.tmp.parent / "samework-capture")
+            captured = same_work_capture.capture(self.port, self.tmp.parent / "samework-capture")
             path.write_text(same_work.Templates.build(captured).dump())
         return path
 
@@ -206,17 +212,21 @@ class Bench:
             ready_mb = vm_mb(pid, "VmRSS")
             Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM from here: the workload's peak
             cpu0, sw0 = cpu_s(pid), switches(pid)
+            by_thread = thread_names.cpu_by_thread(pid, TICK) if self.threads and kind == "serve" else None
             sent = publish_paced(pub, n, rate, what)
             t0 = min(sent.values())
             wait(lambda: len(sink.arrived) >= n, 900, f"{kind} {n} at {rate}/s")
             elapsed = max(sink.arrived.values()) - t0
             cpu1, sw1 = cpu_s(pid), switches(pid)
+            if by_thread is not None:
+                end = thread_names.cpu_by_thread(pid, TICK)
+                by_thread = {k: v - by_thread.get(k, 0.0) for k, v in end.items()}
             peak_mb = vm_mb(pid, "VmHWM")
             pub.disconnect()
             pub.loop_stop()
             sink.close()
         ms = [(sink.arrived[k] - t) * 1000 for k, t in sent.items() if k in sink.arrived]
-        return Figures(n, cpu1 - cpu0, sw1 - sw0, elapsed, ms, ready_mb, peak_mb)
+        return Figures(n, cpu1 - cpu0, sw1 - sw0, elapsed, ms, ready_mb, peak_mb, by_thread)
 
 
 def signals_of(line: str) -> Callable[[int], tuple[str, str, int, str]]:
@@ -292,6 +302,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="burst 5,000, 500:3000, 50:500, 5:150")
     parser.add_argument("--kinds", default="minimal,serve")
     parser.add_argument("--trace", action="store_true", help="run `serve` under bench/stall_trace.py")
+    parser.add_argument("--threads", action="store_true", help="`serve`'s CPU a signal by thread")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs (printed)")
     parser.add_argument(
         "--before",
@@ -327,6 +338,7 @@ def main() -> None:
                     mosq.port, tmp / f"disk{i}", args.pin, slow_disk_env(disk, shim), args.trace, args.before,
                     args.cards,
                 )  # fmt: skip
+                bench.threads = args.threads
                 workloads: list[tuple[str, int, float | None]] = []
                 if args.burst:
                     workloads.append(("burst", args.burst, None))
@@ -343,6 +355,8 @@ def main() -> None:
                     else:
                         for k in kinds:
                             report_one(what, k, figures[k])
+                    if "serve" in figures:
+                        same_work_report.threads(what, figures["serve"])
         finally:
             mosq.stop()
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")

@@ -11,9 +11,9 @@ code". This pipeline stores exactly what `serve` stores, in the minimal's shape 
 * serve / samework is what `serve`'s own code adds on top (wire schema, domain decision, unit of
   work, SQLAlchemy, the relay's bookkeeping, threads and timers): the part code can still cut.
 
-How it gets `serve`'s SQL: `capture` runs the real `serve` (bench/same_work_capture.py records every
-statement the thread inside `InboundWorker._handle` sends to the driver) over a few signals at a
-paced rate, so every group is one signal and, from the second on, carries the previous request's
+How it gets `serve`'s SQL: bench/same_work_capture.py `capture` runs the real `serve`, recording
+every statement the thread inside `InboundWorker._handle` sends to the driver, over a few signals
+at a paced rate, so every group is one signal and, from the second on, carries the previous request's
 PUBACK mark. `Templates.build` turns the first group (no mark) and the last one (with mark) into
 templates: same SQL text, each parameter a constant or a per-signal slot (device, card, loop,
 request id, the previous request's id/card/loop, timestamps, the loop's sequence number from the
@@ -22,7 +22,7 @@ with the terminal's log key, as `serve` computes them). `run` replays them per s
 made by `Terminal.open` on the same line config (same schema, indexes and cards), and publishes a
 request payload built from `serve`'s own (same fields, same size).
 
-    python bench/same_work.py capture PORT OUT.json          (a broker on 127.0.0.1:PORT)
+    python bench/same_work.py capture OUT.json               (serve and a broker of its own)
     python bench/same_work.py run PORT CONFIG DATA_DIR TEMPLATES.json LINE   (prints "ready")
     python bench/line_pc.py --kinds minimal,samework,serve ...               (beside the others)
 
@@ -38,7 +38,6 @@ import gc
 import hashlib
 import hmac
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -61,11 +60,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench import pipeline_proc  # noqa: E402
 from kanban_terminal.topics import LineTopics  # noqa: E402
-from tests.support.mqtt_lines import wait_for  # noqa: E402
-
-CAPTURE_SIGNALS = 12
-"""Signals `capture` sends: the last group is the steady template (a mark, loop_seq 12, no constant
-of the SQL equals it)."""
 
 _TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 _INSERT = re.compile(r"^\s*INSERT INTO (\w+) \(([^)]*)\) VALUES", re.IGNORECASE)
@@ -81,38 +75,6 @@ def _stamp(at: datetime) -> str:
 
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-# -- capture ------------------------------------------------------------------------------------
-
-
-def capture(port: int, home: Path, line: str = "SWCAP", signals: int = CAPTURE_SIGNALS) -> dict[str, Any]:
-    """Run the real `serve` under bench/same_work_capture.py over `signals` one-signal groups (5/s:
-    every PUBACK is in before the next signal) and return what it recorded, with the signals sent."""
-    from bench.fleet import Sink
-    from bench.mqtt_pipeline import client, publish_paced
-
-    topics = LineTopics("S1", line)
-    out = home / "capture.json"
-    env = dict(os.environ, SAMEWORK_CAPTURE=str(out))
-    argv = (str(Path(__file__).with_name("same_work_capture.py")),)
-    with pipeline_proc.serving(port, home, 100, line, env=env, argv=argv, existing=True):
-        sink = Sink(port, topics.requests, f"sink-{line}")
-        pub = client(port, f"pub-{line}", inflight=100)
-        publish_paced(
-            pub,
-            signals,
-            5.0,
-            lambda i: (topics.device_signal(f"BS{i:05d}"), f"BS{i:05d}", 1, f"{line}/C{i:05d}"),
-        )
-        wait_for(lambda: len(sink.arrived) >= signals, 60, "captured requests upstream")
-        # The last request's PUBACK: the broker has sent it once the sink has the request.
-        pub.disconnect()
-        pub.loop_stop()
-        sink.close()
-    data: dict[str, Any] = json.loads(out.read_text())
-    data["devices"] = [f"BS{i:05d}" for i in range(1, signals + 1)]
-    return data
 
 
 # -- templates ----------------------------------------------------------------------------------
@@ -395,12 +357,19 @@ def same_work(
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "capture":
+    if len(sys.argv) == 3 and sys.argv[1] == "capture":
         import tempfile
 
+        from bench.same_work_capture import capture
+        from tests.support.mosquitto import Mosquitto
+
         with tempfile.TemporaryDirectory() as d:
-            captured = capture(int(sys.argv[2]), Path(d) / "serve")
-        Path(sys.argv[3]).write_text(Templates.build(captured).dump())
+            broker = Mosquitto(Path(d) / "broker").start()
+            try:
+                captured = capture(broker.port, Path(d) / "serve")
+            finally:
+                broker.stop()
+        Path(sys.argv[2]).write_text(Templates.build(captured).dump())
     elif len(sys.argv) == 7 and sys.argv[1] == "run":
         templates = Templates.load(Path(sys.argv[5]).read_text())
         run(int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), templates, sys.argv[6])

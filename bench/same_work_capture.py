@@ -10,7 +10,7 @@ the ORM's and Core's statements, the raw `driver_connection` ones (BEGIN IMMEDIA
 busy-timeout PRAGMAs, the signal store's statements), `commit()` and `rollback()`. Only statements
 of the thread inside `InboundWorker._handle` are kept, one list a group, with the group's size;
 and the requests `serve` published (topic, payload), for the payload's size. bench/same_work.py
-replays them.
+replays them; `capture` runs `serve` this way over a few paced signals.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CAPTURE_SIGNALS = 12
+"""Signals `capture` sends: the last group is the steady template (with a mark; loop_seq 12)."""
 
 _local = threading.local()
 GROUPS: list[dict[str, Any]] = []
@@ -127,6 +130,34 @@ def main() -> int:
         out = os.environ.get("SAMEWORK_CAPTURE")
         if out:
             Path(out).write_text(json.dumps({"groups": GROUPS, "published": PUBLISHED}))
+
+
+def capture(port: int, home: Path, line: str = "SWCAP", signals: int = CAPTURE_SIGNALS) -> dict[str, Any]:
+    """Run the real `serve` under this wrapper over `signals` one-signal groups (5/s: every PUBACK
+    is in before the next signal) and return what it recorded, with the devices that signalled."""
+    from bench import pipeline_proc
+    from bench.fleet import Sink
+    from bench.mqtt_pipeline import client, publish_paced
+    from kanban_terminal.topics import LineTopics
+    from tests.support.mqtt_lines import wait_for
+
+    topics = LineTopics("S1", line)
+    out = home / "capture.json"
+    env = dict(os.environ, SAMEWORK_CAPTURE=str(out))
+    with pipeline_proc.serving(port, home, 100, line, env=env, argv=(__file__,), existing=True):
+        sink = Sink(port, topics.requests, f"sink-{line}")
+        pub = client(port, f"pub-{line}", inflight=100)
+        devices = [f"BS{i:05d}" for i in range(1, signals + 1)]
+        publish_paced(
+            pub, signals, 5.0, lambda i: (topics.device_signal(devices[i - 1]), devices[i - 1], 1, str(i))
+        )
+        wait_for(lambda: len(sink.arrived) >= signals, 60, "captured requests upstream")
+        pub.disconnect()
+        pub.loop_stop()
+        sink.close()
+    data: dict[str, Any] = json.loads(out.read_text())
+    data["devices"] = devices
+    return data
 
 
 if __name__ == "__main__":

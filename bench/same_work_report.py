@@ -23,6 +23,12 @@ class _Figures(Protocol):
 
     def pct(self, q: float) -> float: ...
 
+    @property
+    def signals(self) -> int: ...
+
+    @property
+    def threads(self) -> dict[str, float] | None: ...
+
 
 KINDS = ("serve", "samework", "minimal")
 PAIRS = (("serve", "minimal"), ("samework", "minimal"), ("serve", "samework"))
@@ -87,3 +93,11 @@ def table(results: dict[tuple[float, str], dict[str, Any]]) -> None:
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
             )
         )
+
+
+def threads(what: str, f: _Figures) -> None:
+    """`serve`'s CPU a signal by thread (`--threads`), busiest first."""
+    if f.threads:
+        busy = sorted(f.threads.items(), key=lambda kv: -kv[1])
+        cells = ", ".join(f"{name} {cpu / f.signals * 1e6:,.0f}" for name, cpu in busy if cpu > 0)
+        print(f"  {what:>6} serve CPU/signal by thread, us: {cells}", flush=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import pipeline_proc, same_work
+from bench import pipeline_proc, same_work, same_work_capture
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import line_config
 
@@ -73,7 +73,7 @@ def _groups_of_serve(facts: dict[str, object]) -> dict[str, object]:
 
 
 def test_replayed_groups_store_what_serves_groups_stored(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    captured = same_work.capture(mosquitto.port, tmp_path / "serve")
+    captured = same_work_capture.capture(mosquitto.port, tmp_path / "serve")
     templates = same_work.Templates.build(captured)
     # The steady group carries the previous request's PUBACK mark, as serve's do at paced rates.
     assert any(spec == ["s", "prev_req"] for _, _, specs in templates.steady for spec in specs or [])
