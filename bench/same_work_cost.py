@@ -9,6 +9,7 @@ scan's domain decision, the unit of work, SQLAlchemy, the signal store, the rela
     python bench/same_work.py capture /tmp/t.json
     python bench/same_work_cost.py /tmp/t.json --signals 1000 --rounds 2 [--callgrind]
 
+`GROUP_COST_PAUSE_MS=200` idles that long before each group in both (as at 5/s: caches go cold).
 CPU a group moves with the box's load; instructions (`--callgrind`: valgrind over 450 minus 50
 groups of one line, divided by 400) do not.
 """
@@ -54,7 +55,10 @@ with tempfile.TemporaryDirectory() as d:
         import cProfile
         prof = cProfile.Profile(time.process_time)
     cpu, frames = [], []
+    pause = float(os.environ.get("GROUP_COST_PAUSE_MS", "0")) / 1000  # idle between groups, as at 5/s
     for payload in payloads[:run]:
+        if pause:
+            time.sleep(pause)
         c0 = time.process_time()
         if prof: prof.enable()
         data = json.loads(payload)
