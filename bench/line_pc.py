@@ -17,10 +17,9 @@ signals paced at 5/s, 50/s and 500/s), each pipeline is started fresh and measur
 * ingest: signals/s of the burst until the last request is upstream;
 * `serve` RSS when ready and its peak over the burst (VmRSS / VmHWM, the mark reset when ready).
 
-`--kinds minimal,samework,serve` adds the same-work raw pipeline (bench/same_work.py: `serve`'s own
-statements a signal, captured from a real `serve` once a run, with paho + sqlite3 only) and ends
-with a table of the three and their ratios: samework/minimal is what storing `serve`'s rows costs,
-serve/samework what `serve`'s code adds. `--threads` prints `serve`'s CPU a signal by thread.
+`--kinds minimal,samework,serve` adds bench/same_work.py (`serve`'s statements, paho + sqlite3 only)
+and a table of the three: samework/minimal is what `serve`'s rows cost, serve/samework its code.
+`--threads`: `serve`'s CPU a signal by thread.
 
 Ratios are `serve` over the minimal pipeline measured in the same run, the same minutes. The box is
 shared; CPU time is what a busy neighbour disturbs least (waits are not counted), wall-clock figures
