@@ -19,7 +19,6 @@ signals paced at 5/s, 50/s and 500/s), each pipeline is started fresh and measur
 
 `--kinds minimal,samework,serve` adds bench/same_work.py (`serve`'s statements, paho + sqlite3 only)
 and a table of the three: samework/minimal is what `serve`'s rows cost, serve/samework its code.
-`--threads`: `serve`'s CPU a signal by thread.
 
 Ratios are `serve` over the minimal pipeline measured in the same run, the same minutes. The box is
 shared; CPU time is what a busy neighbour disturbs least (waits are not counted), wall-clock figures
@@ -306,7 +305,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="burst 5,000, 500:3000, 50:500, 5:150")
     parser.add_argument("--kinds", default="minimal,serve")
     parser.add_argument("--trace", action="store_true", help="run `serve` under bench/stall_trace.py")
-    parser.add_argument("--threads", action="store_true", help="`serve`'s CPU a signal by thread")
+    parser.add_argument("--threads", action="store_true", help="`serve`'s CPU a signal by thread name")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs (printed)")
     parser.add_argument(
         "--before",
