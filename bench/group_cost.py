@@ -24,7 +24,7 @@ pair shares the same minutes of a shared box. CPU moves with load; frames and st
 
 Instructions a group (the box is shared, CPU time moves with load; instructions do not): run the
 child under callgrind twice on the same line, 50 and 450 of 500 groups, and take the difference
-over 400 (`--callgrind`).
+over 400 (`--callgrind`). `GROUP_COST_PAUSE_MS=200` idles before each group (as at 5/s).
 """
 
 from __future__ import annotations
@@ -117,7 +117,10 @@ with tempfile.TemporaryDirectory() as d:
         import cProfile
         prof = cProfile.Profile(time.process_time)
     probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pause = float(os.environ.get("GROUP_COST_PAUSE_MS", "0")) / 1000  # idle between groups, as at 5/s
     for item in items[:run]:
+        if pause:
+            time.sleep(pause)
         if not passive:
             probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         c0 = time.process_time()

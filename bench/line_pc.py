@@ -17,6 +17,9 @@ signals paced at 5/s, 50/s and 500/s), each pipeline is started fresh and measur
 * ingest: signals/s of the burst until the last request is upstream;
 * `serve` RSS when ready and its peak over the burst (VmRSS / VmHWM, the mark reset when ready).
 
+`--kinds minimal,samework,serve` adds bench/same_work.py (`serve`'s statements, paho + sqlite3 only)
+and a table of the three: samework/minimal is what `serve`'s rows cost, serve/samework its code.
+
 Ratios are `serve` over the minimal pipeline measured in the same run, the same minutes. The box is
 shared; CPU time is what a busy neighbour disturbs least (waits are not counted), wall-clock figures
 (latency, ingest) more.
@@ -39,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import pipeline_proc  # noqa: E402
+from bench import pipeline_proc, same_work, same_work_capture, same_work_report, thread_names  # noqa: E402
 from bench.fleet import Sink  # noqa: E402
 from bench.mqtt_pipeline import client, publish_paced, wait  # noqa: E402
 from kanban_terminal.topics import LineTopics  # noqa: E402
@@ -59,6 +62,8 @@ class Figures:
     ms: list[float]
     rss_ready_mb: float = 0.0
     rss_peak_mb: float = 0.0
+    threads: dict[str, float] | None = None
+    """CPU seconds by thread name over the workload (`--threads`, `serve` only)."""
 
     @property
     def cpu_us(self) -> float:
@@ -122,6 +127,8 @@ class Bench:
         self.cards = cards
         """Cards of `serve`'s line (at least one a signal): the runway job's work grows with it."""
         self.trace = trace
+        self.threads = False
+        """Run `serve` under bench/thread_names.py and keep its CPU by thread (`--threads`)."""
         self.before = before
         self.port = port
         self.tmp = tmp
@@ -141,6 +148,19 @@ class Bench:
     ) -> Iterator[tuple[int, str, Callable[[int], tuple[str, str, int, str]]]]:
         """Start one pipeline; yields (pid, requests topic, signal i -> (topic, device, seq, key))."""
         home = self._home(kind)
+        if kind == "samework":
+            line = f"LP{self.runs}"
+            with same_work.same_work(
+                self.port,
+                home,
+                max(n, self.cards),
+                line,
+                self.templates(),
+                launcher=self.launcher,
+                env=self.env,
+            ) as proc:
+                yield proc.pid, LineTopics("S1", line).requests, signals_of(line)
+            return
         if kind == "minimal":
             prefix = f"bench/mini{self.runs}"
             with pipeline_proc.minimal(
@@ -153,6 +173,8 @@ class Bench:
         argv = (
             (str(Path(__file__).with_name("stall_trace.py")),)
             if self.trace
+            else (str(Path(__file__).with_name("thread_names.py")),)
+            if self.threads
             else ("-m", "kanban_terminal.runtime")
         )
         root = self.before if kind == "before" and self.before else pipeline_proc.ROOT
@@ -167,11 +189,7 @@ class Bench:
             existing=True,
             root=root,
         ) as proc:
-            yield (
-                proc.pid,
-                topics.requests,
-                lambda i: (topics.device_signal(f"BS{i:05d}"), f"BS{i:05d}", 1, f"{line}/C{i:05d}"),
-            )
+            yield proc.pid, topics.requests, signals_of(line)
         if self.trace:
             lines = [
                 x
@@ -182,6 +200,14 @@ class Bench:
             for x in lines[:40]:
                 print(f"      {x}")
 
+    def templates(self) -> Path:
+        """`serve`'s SQL of a one-signal group, captured once a run (bench/same_work.py)."""
+        path = self.tmp.parent / "samework-templates.json"
+        if not path.exists():
+            captured = same_work_capture.capture(self.port, self.tmp.parent / "samework-capture")
+            path.write_text(same_work.Templates.build(captured).dump())
+        return path
+
     def run(self, kind: str, n: int, rate: float | None) -> Figures:
         with self._pipeline(kind, n) as (pid, requests, what):
             sink = Sink(self.port, requests, f"sink-{self.runs}")
@@ -189,17 +215,27 @@ class Bench:
             ready_mb = vm_mb(pid, "VmRSS")
             Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM from here: the workload's peak
             cpu0, sw0 = cpu_s(pid), switches(pid)
+            by_thread = thread_names.cpu_by_thread(pid, TICK) if self.threads and kind == "serve" else None
             sent = publish_paced(pub, n, rate, what)
             t0 = min(sent.values())
             wait(lambda: len(sink.arrived) >= n, 900, f"{kind} {n} at {rate}/s")
             elapsed = max(sink.arrived.values()) - t0
             cpu1, sw1 = cpu_s(pid), switches(pid)
+            if by_thread is not None:
+                end = thread_names.cpu_by_thread(pid, TICK)
+                by_thread = {k: v - by_thread.get(k, 0.0) for k, v in end.items()}
             peak_mb = vm_mb(pid, "VmHWM")
             pub.disconnect()
             pub.loop_stop()
             sink.close()
         ms = [(sink.arrived[k] - t) * 1000 for k, t in sent.items() if k in sink.arrived]
-        return Figures(n, cpu1 - cpu0, sw1 - sw0, elapsed, ms, ready_mb, peak_mb)
+        return Figures(n, cpu1 - cpu0, sw1 - sw0, elapsed, ms, ready_mb, peak_mb, by_thread)
+
+
+def signals_of(line: str) -> Callable[[int], tuple[str, str, int, str]]:
+    """Signal i of a `serve`-shaped line: its bin sensor's topic, device, seq and the request's key."""
+    topics = LineTopics("S1", line)
+    return lambda i: (topics.device_signal(f"BS{i:05d}"), f"BS{i:05d}", 1, f"{line}/C{i:05d}")
 
 
 def slow_disk_env(delay_ms: float, shim: Path) -> dict[str, str]:
@@ -269,6 +305,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="burst 5,000, 500:3000, 50:500, 5:150")
     parser.add_argument("--kinds", default="minimal,serve")
     parser.add_argument("--trace", action="store_true", help="run `serve` under bench/stall_trace.py")
+    parser.add_argument("--threads", action="store_true", help="`serve`'s CPU a signal by thread name")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs (printed)")
     parser.add_argument(
         "--before",
@@ -304,6 +341,7 @@ def main() -> None:
                     mosq.port, tmp / f"disk{i}", args.pin, slow_disk_env(disk, shim), args.trace, args.before,
                     args.cards,
                 )  # fmt: skip
+                bench.threads = args.threads
                 workloads: list[tuple[str, int, float | None]] = []
                 if args.burst:
                     workloads.append(("burst", args.burst, None))
@@ -315,14 +353,20 @@ def main() -> None:
                         report(what, figures["minimal"], figures["serve"], rate is None)
                         if "before" in figures:
                             report(f"{what} (before)", figures["minimal"], figures["before"], rate is None)
+                        if "samework" in figures:
+                            same_work_report.line(what, figures, rate is None)
                     else:
                         for k in kinds:
                             report_one(what, k, figures[k])
+                    if "serve" in figures:
+                        same_work_report.threads(what, figures["serve"])
         finally:
             mosq.stop()
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if "minimal" in kinds and "serve" in kinds:
         print_targets(results)
+    if "samework" in kinds and "minimal" in kinds and "serve" in kinds:
+        same_work_report.table(results)
 
 
 def print_targets(results: dict[tuple[float, str], dict[str, Figures]]) -> None:
