@@ -27,6 +27,31 @@ _READ_TIMEOUT = 0.2  # s; how often the reader looks at the stop flag
 _RETRY_MIN = 0.05  # s
 
 
+class _KeepsWaitingInput(serial.Serial):  # type: ignore[misc]  # pyserial ships no type hints
+    """A port whose open keeps what already waits in it.
+
+    pyserial's POSIX `open()` ends with `_reset_input_buffer()` (tcflush), so a card read while the
+    terminal was starting, or while the port was being reopened after a replug, was dropped without a
+    word, while a keyboard-wedge read made at the same moment was held and recorded
+    (tests/tui/test_serial_start_up.py, found by branch floor80). A read that waited is a real read;
+    a half line from before the open is cut off by the same line framing as any garbled read and
+    shown as a misread, so nothing stale is recorded as a scan. Only the flush inside `open` is
+    skipped; `reset_input_buffer()` called later still empties the port."""
+
+    _opening = False
+
+    def open(self) -> None:
+        self._opening = True
+        try:
+            super().open()
+        finally:
+            self._opening = False
+
+    def _reset_input_buffer(self) -> None:
+        if not self._opening:
+            super()._reset_input_buffer()
+
+
 class SerialScanner:
     """Reads one scanner port in a daemon thread; survives unplug/replug by retrying with backoff.
 
@@ -91,7 +116,7 @@ class SerialScanner:
         was_connected: bool | None = None
         while not self._stop.is_set():
             try:
-                ser = serial.Serial(self.port, self.baud, timeout=_READ_TIMEOUT, exclusive=True)
+                ser = _KeepsWaitingInput(self.port, self.baud, timeout=_READ_TIMEOUT, exclusive=True)
             except (serial.SerialException, OSError, ValueError) as exc:
                 if was_connected is not False:  # report the first failure, not every retry
                     self._state(False, f"cannot open {self.port}: {escape_external(str(exc))}")

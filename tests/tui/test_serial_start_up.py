@@ -4,9 +4,9 @@ read by the serial scanner meanwhile waits in the port and should be recorded on
 up, once, beside a wedge read held by the screen. Real runtime, real SQLite file, the scanner on a
 real pty (raw after the first open, as a real port; a read once the port is open is recorded).
 
-Found by this test: the read made while starting is lost, with nothing on screen, because pyserial
-empties the port's input when it opens it. Marked xfail (strict) until adapters/scanner_serial.py
-keeps it: the test then passes and the marker must go."""
+Found by this test: the read made while starting was lost, with nothing on screen, because pyserial
+empties the port's input when it opens it; adapters/scanner_serial.py now opens the port without
+that flush."""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ import threading
 import tty
 from contextlib import ExitStack
 from pathlib import Path
-
-import pytest
 
 from kanban_terminal.config import SerialScannerSettings
 from kanban_terminal.runtime import Runtime, open_runtime
@@ -29,12 +27,6 @@ from tests.tui.test_launch import _until
 WEDGE, SERIAL, AFTER = "B1001Z", "B1101T", "B1201L"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pyserial's Serial.open() flushes the port's input (serialposix: open -> _reset_input_buffer), "
-    "so a read waiting in the port when the runtime opens it is dropped, silently; the fix belongs "
-    "to adapters/scanner_serial.py, outside branch floor80's files (see its report)",
-)
 async def test_a_serial_read_while_starting_is_recorded_once_the_runtime_is_up(tmp_path: Path) -> None:
     master, slave = os.openpty()
     tty.setraw(slave)  # as a real serial port: no line discipline holding or echoing the bytes
