@@ -17,8 +17,9 @@ worker's PUBACK and request publish woke paho's thread again. `after_each_pass` 
 the link apply what paho read on paho's own thread once its socket is drained (`unread`), and the
 worker thread takes over only when a storage step fails (runtime/inbound.py).
 
-Only `paho.mqtt.client.Client`'s private `_thread_main`, `_thread` and `_loop` are used (paho 2.x);
-paho has no setting for the loop's timeout under `loop_start`, and no hook after a pass of its loop.
+Only `paho.mqtt.client.Client`'s private `_thread_main`, `_thread`, `_loop` and `_last_msg_out` are
+used (paho 2.x): paho has no setting for the loop's timeout under `loop_start`, no hook after a pass
+of its loop, and does not say when it last sent a packet (what the broker's keepalive counts from).
 """
 
 from __future__ import annotations
@@ -77,6 +78,15 @@ def unread(client: mqtt.Client) -> bool:
         return bool(select.select([sock], [], [], 0)[0])
     except (OSError, ValueError, TypeError):  # closed under us: nothing more will come from it
         return False
+
+
+def broker_slack(client: mqtt.Client, keepalive_s: float) -> float:
+    """Seconds left before the broker may drop the link for silence: it allows 1.5 x keepalive
+    after the last packet we sent (paho stamps `_last_msg_out` on each write and each PINGREQ).
+    A pass of paho's loop that takes longer than this (a commit in `on_drained`) loses the link."""
+    with client._msgtime_mutex:
+        last_out = float(client._last_msg_out)
+    return 1.5 * keepalive_s - (time.monotonic() - last_out)
 
 
 def watch_wait(

@@ -232,9 +232,10 @@ def test_an_ack_of_an_old_connection_never_goes_out_on_the_new_one(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ScanStore, "flush", flush_fails_once)
-    with running_mosquitto(tmp_path / "broker", extra="log_type all") as broker, TerminalServices(
-        terminal, settings_for(broker.port)
-    ) as services:
+    with (
+        running_mosquitto(tmp_path / "broker", extra="log_type all") as broker,
+        TerminalServices(terminal, settings_for(broker.port)) as services,
+    ):
         link = services.link
         assert link is not None
         gate_lock = WatchedLock()
