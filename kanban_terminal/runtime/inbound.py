@@ -198,10 +198,10 @@ class InboundWorker:
             self._acked.clear()
             if self.relay is not None:
                 self.relay.hold_marks(True)
-            started = time.monotonic()
+            started, applied = time.monotonic(), self.signals_applied
             try:
                 self._handle(items, inline=True)
-                self._took(started)
+                self._took(started, applied)
             except _Deferred:
                 self._to_worker([i for i in items if id(i) not in self._acked] + self._pending)
             except Exception:
@@ -230,9 +230,9 @@ class InboundWorker:
             log.error("inbound worker thread was not running; starting it again")
             self.start()
 
-    def _took(self, started: float) -> None:
-        if self.guard is not None:
-            self.guard.group_took(time.monotonic() - started)
+    def _took(self, started: float, applied_before: int) -> None:
+        if self.guard is not None:  # only new signals tell a fast disk (statuses, andons: rare)
+            self.guard.group_took(time.monotonic() - started, self.signals_applied > applied_before)
 
     def _ack(self, item: _Inbound) -> None:
         self._acked.add(id(item))
@@ -267,10 +267,10 @@ class InboundWorker:
                 self.relay.hold_marks(True)
             self._acked.clear()
             self._in_hand = len(items)
-            started = time.monotonic()
+            started, applied = time.monotonic(), self.signals_applied
             try:
                 self._handle(items)
-                self._took(started)
+                self._took(started, applied)
             except Exception:
                 log.exception("inbound worker failed on a group; messages stay unacknowledged")
             finally:

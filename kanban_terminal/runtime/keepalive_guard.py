@@ -58,9 +58,14 @@ class KeepaliveGuard:
         """paho's thread, before a group: may it commit this one itself?"""
         return not self.slow and self._slack() >= self.min_slack_s
 
-    def group_took(self, seconds: float) -> None:
-        """Either thread, after a group: a slow one sends the next to the worker, a fast one back."""
+    def group_took(self, seconds: float, wrote: bool = True) -> None:
+        """Either thread, after a group: a slow one sends the next to the worker, a fast one that
+        wrote something back. A fast group that wrote nothing (redeliveries the dedupe keys drop)
+        says nothing about the disk: after a dropped link those came fast and sent the next slow
+        commit back to paho's thread (bench/slow_commit_link.py: 2 drops instead of 1)."""
         slow = seconds > self.slow_s
+        if not slow and not wrote:
+            return
         if slow:
             self.slow_groups += 1
             if not self.slow:
