@@ -149,7 +149,7 @@ class InboundWorker:
         self.link = link
         self._inline = True
         keepalive = link.settings.keepalive_s
-        self.guard = KeepaliveGuard(keepalive, partial(broker_slack, link.client, keepalive))
+        self.guard = KeepaliveGuard(keepalive, broker_slack(link.client, keepalive))
         link.set_handlers(on_message=self.on_message, on_drained=self.drain)
 
     def on_message(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:

@@ -12,9 +12,11 @@ disk is a stall injected into the group's flush (as bench/slow_fsync.c slows eve
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from kanban_terminal.runtime import TerminalServices
@@ -32,7 +34,7 @@ WORKER = "mqtt-inbound"
 
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
-    config, _ = make_config(tmp_path, loops=1, cards=20, sensors=20)
+    config, _ = make_config(tmp_path, loops=1, cards=30, sensors=30)
     t = Terminal.open(config, tmp_path / "data")
     yield t
     t.close()
@@ -170,3 +172,31 @@ def test_a_first_stall_longer_than_the_brokers_patience_drops_the_link_and_loses
         wait_for(lambda: services.signals_duplicate == 1, what="the redelivery absorbed")
         assert link.generation == 2 and services.signals_applied == 1
     assert requests_in_seq_order(terminal) == ["C00001"]
+
+
+def test_signals_that_flow_for_longer_than_a_keepalive_all_commit_on_pahos_thread(
+    tmp_path: Path, terminal: Terminal
+) -> None:
+    """The slack rule counts the PUBACKs that flow with the signals as packets the broker heard.
+    paho stamps only its PINGREQs as sent: counted from those, every group after half a keepalive
+    past a ping went to the worker (a third of them at 500 signals/s). keepalive 2 s, a signal every
+    0.2 s for over two keepalives: every group commits on paho's thread."""
+    names, options = committing_threads()
+    with (
+        running_mosquitto(tmp_path / "broker") as broker,
+        TerminalServices(terminal, settings_for(broker.port, keepalive_s=2), options) as services,
+    ):
+        wait_for(lambda: services.subscribed(), what="link up")
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="pacer", protocol=mqtt.MQTTv5)
+        pub.connect("127.0.0.1", broker.port, 5)
+        pub.loop_start()
+        try:
+            for topic, payload in signals(1, 25):
+                pub.publish(topic, payload, qos=1).wait_for_publish(5)
+                threading.Event().wait(0.2)  # the workload's pace, not a synchronisation
+        finally:
+            pub.disconnect()
+            pub.loop_stop()
+        wait_for(lambda: services.signals_applied == 25, what="every signal applied")
+        assert names and all(n.startswith(PAHO) for n in names), Counter(names)
+    assert requests_in_seq_order(terminal) == [f"C{n:05d}" for n in range(1, 26)]
