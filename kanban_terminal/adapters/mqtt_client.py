@@ -33,6 +33,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from kanban_terminal.adapters.mqtt_acks import AckGate
 from kanban_terminal.adapters.mqtt_session import (
     CLOSED_BEFORE_ACCEPT,
     availability_payload,
@@ -133,9 +134,7 @@ class MqttLink:
         self.answered_before_loss: float | None = None
         """`last_answer_at` when the link was last lost: a broker that crashed lost at most what it
         acknowledged shortly before this (between its periodic saves), however long it stayed down."""
-        self.generation = 0
-        """Counts connections: an inbound mid is acked only on its own connection (reused after a
-        reconnect without a session)."""
+        self.acks = AckGate()  # counts connections; a mid is acked only on its own (mqtt_acks.py)
         client = new_client(settings, client_id, max_inflight=max_inflight, max_queued=max_queued)
         self.client = client
         client.on_connect = self._wrap(self._handle_connect)
@@ -152,6 +151,7 @@ class MqttLink:
         paho_reconnect = client.reconnect
 
         def reconnect() -> Any:
+            self.acks.connecting()  # before paho empties its queue: no old PUBACK after it
             try:
                 return paho_reconnect()
             except OSError as exc:
@@ -249,13 +249,13 @@ class MqttLink:
         return info.mid
 
     def ack(self, mid: int, qos: int, generation: int | None = None) -> None:
-        """Acknowledge an inbound message to the broker: call only after it is committed.
+        """Acknowledge an inbound message after its commit; not if it came on an earlier
+        connection (the broker redelivers it, the dedupe key absorbs that; mqtt_acks.py)."""
+        self.acks.ack(self.client, mid, qos, generation)
 
-        A message from an earlier connection is not acknowledged: the broker redelivers it (the
-        dedupe key absorbs that), whereas its mid may now belong to a message not yet committed.
-        """
-        if qos > 0 and (generation is None or generation == self.generation):
-            self.client.ack(mid, qos)
+    @property
+    def generation(self) -> int:  # connections the broker accepted
+        return self.acks.generation
 
     # -- callbacks (paho's thread; each wrapped) ---------------------------------------------------
 
@@ -281,7 +281,7 @@ class MqttLink:
             self._set_state("offline", f"broker refused: {reason}")
             return
         session_present = bool(getattr(flags, "session_present", False))
-        self.generation += 1
+        self.acks.connected()
         self._session_up = True
         self.last_error = ""
         self._set_state("connected", "" if session_present else "new session")

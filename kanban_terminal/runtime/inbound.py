@@ -11,7 +11,9 @@ woke that thread, and its PUBACK and request woke paho's again: 9.6 wake-ups and
 one-thread paho + sqlite3 pipeline per signal at 500/s (docs/BENCHMARKS.md, "inline"). The worker
 thread is kept for what must not hold paho's thread: a storage step that fails (a locked or full
 database) is handed to it with everything after it, and it retries with back-off as before, while
-later messages queue behind it in order; the hourly prune of old keys runs there too.
+later messages queue behind it in order; the hourly prune of old keys runs there too. So does a
+group that would hold paho's thread past the broker's keepalive: after a slow commit, or with the
+broker's deadline near (runtime/keepalive_guard.py), so the link keeps its pings.
 
 Every payload goes through the wire schema's one entry (`adapters/wire`, `InboundDecoder.decode`):
 a domain value (bin signal, andon button, upstream status) or a refusal with its door and reason,
@@ -32,10 +34,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
+from kanban_terminal.adapters.mqtt_wakeups import broker_slack
 from kanban_terminal.adapters.wire import InboundDecoder
 from kanban_terminal.config_bins import BinIndex
 from kanban_terminal.domain.inbound import BinSignal, Refusal, UpstreamStatus
 from kanban_terminal.domain.scans import OutcomeKind
+from kanban_terminal.runtime.keepalive_guard import KeepaliveGuard
 from kanban_terminal.services.andon_signals import handle_andon_signal
 from kanban_terminal.services.refusals import keep_refusals
 from kanban_terminal.services.relay import Relay
@@ -110,6 +114,8 @@ class InboundWorker:
         """The worker thread has messages (under `_lane`): new ones queue behind them, in order."""
         self._inline = False
         """The link calls `drain` (set by `attach`); else every message goes to the worker thread."""
+        self.guard: KeepaliveGuard | None = None
+        """Whether paho's thread may commit the next group without missing a ping (set by `attach`)."""
         self._acked: set[int] = set()
         self._in_hand = 0
         """Messages the worker thread has taken from its queue and not finished."""
@@ -142,6 +148,8 @@ class InboundWorker:
         """Take messages from `link` and apply them on its thread once it has read what waits."""
         self.link = link
         self._inline = True
+        keepalive = link.settings.keepalive_s
+        self.guard = KeepaliveGuard(keepalive, broker_slack(link.client, keepalive))
         link.set_handlers(on_message=self.on_message, on_drained=self.drain)
 
     def on_message(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
@@ -163,6 +171,9 @@ class InboundWorker:
         if time.monotonic() >= self._next_prune or not self.running:
             self._to_worker(self._pending)  # it prunes first (or is started again and then applies)
             return
+        if self.guard is not None and not self.guard.inline_ok():
+            self._to_worker(self._pending)  # a slow disk, or the broker's deadline near: keep pinging
+            return
         # Held through the groups (the commits take it again: an RLock), so no other writer of this
         # process slips in between the look and the commit and makes paho's thread wait for it.
         if not turn.acquire(timeout=INLINE_TURN_WAIT_S):
@@ -176,14 +187,21 @@ class InboundWorker:
 
     def _apply_pending(self) -> None:
         """Apply what paho read, in groups; a failed step hands it and the rest to the worker."""
+        items_done = False
         while self._pending:
+            if self.guard is not None and items_done and not self.guard.inline_ok():
+                self._to_worker(self._pending)  # the last group was slow: paho's thread pings first
+                return
+            items_done = True
             items = self._pending[: self.group_max]
             del self._pending[: self.group_max]
             self._acked.clear()
             if self.relay is not None:
                 self.relay.hold_marks(True)
+            started, applied = time.monotonic(), self.signals_applied
             try:
                 self._handle(items, inline=True)
+                self._took(started, applied)
             except _Deferred:
                 self._to_worker([i for i in items if id(i) not in self._acked] + self._pending)
             except Exception:
@@ -211,6 +229,10 @@ class InboundWorker:
         if not self.running and not self._stop.is_set():
             log.error("inbound worker thread was not running; starting it again")
             self.start()
+
+    def _took(self, started: float, applied_before: int) -> None:
+        if self.guard is not None:  # only new signals tell a fast disk (statuses, andons: rare)
+            self.guard.group_took(time.monotonic() - started, self.signals_applied > applied_before)
 
     def _ack(self, item: _Inbound) -> None:
         self._acked.add(id(item))
@@ -245,8 +267,10 @@ class InboundWorker:
                 self.relay.hold_marks(True)
             self._acked.clear()
             self._in_hand = len(items)
+            started, applied = time.monotonic(), self.signals_applied
             try:
                 self._handle(items)
+                self._took(started, applied)
             except Exception:
                 log.exception("inbound worker failed on a group; messages stay unacknowledged")
             finally:

@@ -9,8 +9,11 @@ SQLite file, the real runtime.
 
 from __future__ import annotations
 
+import re
+import socket
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +25,7 @@ from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.scan_repo import ScanStore
 from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS
 from tests.faults.support import signal_payload
-from tests.support.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto, running_mosquitto
 from tests.support.mqtt_lines import make_config, publish_raw, settings_for, wait_for
 
 pytestmark = pytest.mark.broker
@@ -170,3 +173,106 @@ def test_another_processs_write_lock_does_not_hold_pahos_thread(
         wait_for(lambda: services.signals_applied == 5, what="applied once the lock is gone")
         assert services.signals_duplicate == 0
     assert requests_in_seq_order(terminal) == [f"C{n:05d}" for n in range(1, 6)]
+
+
+class WatchedLock:
+    """The ack gate's lock, made observable: says when a second thread had to wait for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.waited = threading.Event()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self.waited.set()
+            self._lock.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._lock.release()
+
+
+def stray_pubacks(broker_log: str, client_id: str) -> tuple[list[int], int]:
+    """PUBACKs the broker got from `client_id` on its newest connection for a packet id it had not
+    sent that connection (or more often than it sent it), and how many PUBACKs it got there."""
+    connection = broker_log.split(f" as {client_id} (")[-1]
+    sent: Counter[int] = Counter()
+    strays: list[int] = []
+    acks = 0
+    for line in connection.splitlines():
+        if m := re.search(rf"Sending PUBLISH to {re.escape(client_id)} \(d\d, q1, r\d, m(\d+),", line):
+            sent[int(m[1])] += 1
+        elif m := re.search(rf"Received PUBACK from {re.escape(client_id)} \(Mid: (\d+)", line):
+            acks += 1
+            if sent[int(m[1])] == 0:
+                strays.append(int(m[1]))
+            else:
+                sent[int(m[1])] -= 1
+    return strays, acks
+
+
+def test_an_ack_of_an_old_connection_never_goes_out_on_the_new_one(
+    tmp_path: Path, terminal: Terminal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker thread acks a committed signal (its group was handed over by a failed flush on
+    paho's thread) and is held between the connection check and the PUBACK while the link drops and
+    paho's thread reconnects. The PUBACK must not go out on the new connection, where its packet id
+    is the broker's redelivery (or, on a new session, another message not committed yet): the
+    broker redelivers the four signals instead, and the dedupe keys make that a no-op.
+
+    Deterministic: the worker waits until paho's thread is either waiting for the ack gate (the
+    fix) or connected again (the race, as it was); the broker's own log (log_type all) says which
+    PUBACK came in on which connection."""
+    real = ScanStore.flush
+    failures = {"left": 1}
+
+    def flush_fails_once(*args: object, **kwargs: object) -> object:
+        if failures["left"] and threading.current_thread().name.startswith("paho-mqtt-client"):
+            failures["left"] -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ScanStore, "flush", flush_fails_once)
+    with (
+        running_mosquitto(tmp_path / "broker", extra="log_type all") as broker,
+        TerminalServices(terminal, settings_for(broker.port)) as services,
+    ):
+        link = services.link
+        assert link is not None
+        gate_lock = WatchedLock()
+        link.acks._lock = gate_lock  # type: ignore[assignment]
+        held, dropped = threading.Event(), threading.Event()
+        held_generation: list[int] = []
+
+        def hold_the_first_worker_ack() -> None:
+            if held.is_set() or threading.current_thread().name != "mqtt-inbound":
+                return
+            held_generation.append(link.generation)
+            held.set()
+            # Between the check and the send: the test drops the link meanwhile.
+            assert dropped.wait(20), "the test never dropped the link"
+            wait_for(
+                lambda: gate_lock.waited.is_set() or link.generation > held_generation[0],
+                what="paho's thread waiting for the ack gate, or connected again",
+            )
+
+        link.acks.between_check_and_send = hold_the_first_worker_ack
+        wait_for(lambda: services.subscribed(), what="link up")
+        publish_raw(broker.port, signals(1, 4))
+        wait_for(held.is_set, what="the worker holding its first ack")
+        assert services.signals_applied >= 1  # its group committed before any ack
+        sock = link.client.socket()
+        assert isinstance(sock, socket.socket)
+        sock.shutdown(socket.SHUT_RDWR)
+        dropped.set()
+        # Redelivered on the new connection (session kept), each a duplicate: applied once in all.
+        wait_for(lambda: services.signals_duplicate == 4, what="the four redeliveries absorbed")
+        assert link.generation == held_generation[0] + 1
+        log_path = broker.home / "mosquitto.log"
+        wait_for(
+            lambda: stray_pubacks(log_path.read_text(errors="replace"), link.client_id)[1] >= 4,
+            what="the redeliveries' PUBACKs at the broker",
+        )
+        strays, _ = stray_pubacks(log_path.read_text(errors="replace"), link.client_id)
+        assert strays == [], f"PUBACKs of the old connection went out on the new one: {strays}"
+        assert services.signals_applied == 4
+    assert requests_in_seq_order(terminal) == [f"C{n:05d}" for n in range(1, 5)]
