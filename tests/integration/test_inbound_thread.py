@@ -57,6 +57,23 @@ def committing_threads() -> tuple[list[str], RuntimeOptions]:
     return names, RuntimeOptions(after_group_commit=lambda _n: names.append(threading.current_thread().name))
 
 
+def fail_first_flush_on_paho(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The first group flushed on paho's thread fails as a full disk would (`_Deferred`: the worker
+    thread takes that group and what follows); every later flush is real. Returns the failures
+    left to inject (0 once it struck)."""
+    real = ScanStore.flush
+    failures = {"left": 1}
+
+    def flush_fails_once(*args: object, **kwargs: object) -> object:
+        if failures["left"] and threading.current_thread().name.startswith("paho-mqtt-client"):
+            failures["left"] -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ScanStore, "flush", flush_fails_once)
+    return failures
+
+
 def test_signals_are_applied_on_pahos_thread_without_a_hand_off(
     mosquitto: Mosquitto, terminal: Terminal
 ) -> None:
@@ -75,16 +92,7 @@ def test_a_storage_error_on_pahos_thread_hands_the_group_to_the_worker_in_order(
     """The first group's write fails once (a full disk for a moment): nothing of it is committed or
     acknowledged on paho's thread; the worker thread applies it and what came after it, once each,
     in arrival order; afterwards paho's thread applies again."""
-    real = ScanStore.flush
-    failures = {"left": 1}
-
-    def flush_fails_once(*args: object, **kwargs: object) -> object:
-        if failures["left"] and threading.current_thread().name.startswith("paho-mqtt-client"):
-            failures["left"] -= 1
-            raise sqlite3.OperationalError("database or disk is full")
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(ScanStore, "flush", flush_fails_once)
+    failures = fail_first_flush_on_paho(monkeypatch)
     names, options = committing_threads()
     with TerminalServices(terminal, settings_for(mosquitto.port), options) as services:
         wait_for(lambda: services.subscribed(), what="link up")
@@ -222,16 +230,7 @@ def test_an_ack_of_an_old_connection_never_goes_out_on_the_new_one(
     Deterministic: the worker waits until paho's thread is either waiting for the ack gate (the
     fix) or connected again (the race, as it was); the broker's own log (log_type all) says which
     PUBACK came in on which connection."""
-    real = ScanStore.flush
-    failures = {"left": 1}
-
-    def flush_fails_once(*args: object, **kwargs: object) -> object:
-        if failures["left"] and threading.current_thread().name.startswith("paho-mqtt-client"):
-            failures["left"] -= 1
-            raise sqlite3.OperationalError("database or disk is full")
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(ScanStore, "flush", flush_fails_once)
+    fail_first_flush_on_paho(monkeypatch)
     with (
         running_mosquitto(tmp_path / "broker", extra="log_type all") as broker,
         TerminalServices(terminal, settings_for(broker.port)) as services,
