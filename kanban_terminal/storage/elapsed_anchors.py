@@ -21,7 +21,15 @@ def load(db: Database, keys: Iterable[str]) -> dict[str, ElapsedAnchor]:
     if not wanted:
         return {}
     with db.reading() as s:
-        rows = s.exec(select(ElapsedAnchorRow).where(col(ElapsedAnchorRow.key).in_(wanted))).all()
+        return load_in(s, wanted)
+
+
+def load_in(session: Session, keys: Iterable[str]) -> dict[str, ElapsedAnchor]:
+    """`load` inside the caller's transaction (a resolve reads its stop's anchor where it writes)."""
+    wanted = list(keys)
+    if not wanted:
+        return {}
+    rows = session.exec(select(ElapsedAnchorRow).where(col(ElapsedAnchorRow.key).in_(wanted))).all()
     return {r.key: ElapsedAnchor(r.key, r.boot_id, r.mono_s, r.elapsed_s, r.saved_at) for r in rows}
 
 
