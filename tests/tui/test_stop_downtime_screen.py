@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import select
+from textual.widgets import DataTable
 
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.domain.cards import Rejection
@@ -88,7 +89,7 @@ async def test_the_banner_and_the_andon_screen_count_elapsed_time_and_f8_records
             screen = await show_andon_screen(app, pilot)
             frame = "\n".join(screen_lines(app))
             assert reads(app, "Fixed, not acknowledged 4:00", screen), frame
-            assert andon_id in {str(k.value) for k in screen.query_one("#andon-active").rows}
+            assert andon_id in {str(k.value) for k in screen.query_one("#andon-active", DataTable).rows}
     finally:
         terminal.close()
 
