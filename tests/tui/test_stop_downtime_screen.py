@@ -20,6 +20,7 @@ from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.auth import AuthSession, login
 from kanban_terminal.services.escalation import EscalationRunner
+from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.tables import CardLogRow
 from kanban_terminal.tui.app import KanbanApp
@@ -109,5 +110,31 @@ async def test_without_an_anchor_the_banner_shows_the_wall_difference(tmp_path: 
             await settle(app, pilot)
             frame = "\n".join(screen_lines(app))
             assert reads(app, "LINE STOPPED ST30 Safety 1 h 04 min", app.screen.query_one(StopBanner)), frame
+    finally:
+        terminal.close()
+
+
+@pytest.mark.parametrize("anchored", [True, False], ids=["anchored", "no-runtime"])
+async def test_the_board_marks_a_request_overdue_on_elapsed_time(tmp_path: Path, anchored: bool) -> None:
+    clock = FakeClock()
+    terminal = enrolled(open_terminal(tmp_path / "data", clock))
+    loop = next(lp for lp in terminal.config.loops if lp.lead_time_minutes == 30 and lp.material_andon)
+    assert record_scan(terminal, loop.card_id_list()[0], source="keyboard").accepted
+    if anchored:
+        EscalationRunner(terminal, monotonic=clock.monotonic).tick()
+    app = KanbanApp(terminal)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            await app.switch_mode("board")
+            await settle(app, pilot)
+            clock.advance(minutes=10)
+            clock.step_wall(hours=1)  # a 30-minute request, 10 minutes old
+            app.refresh_status()  # the board's poll (every 2 s)
+            await settle(app, pilot)
+            frame = "\n".join(screen_lines(app))
+            assert ("OVERDUE" in frame) is not anchored, frame
+            row = next(line for line in frame.splitlines() if "Refill requested" in line)
+            assert (" 10 min " if anchored else " 1 h 10 min ") in row, frame
     finally:
         terminal.close()
