@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from kanban_terminal.domain.andon import Andon, elapsed_since_raise
 from kanban_terminal.domain.clocks import ElapsedAnchor
@@ -55,9 +56,22 @@ def elapsed_in(
     Andons without an anchor are absent: their callers use the wall difference.
     """
     ids = list(andon_ids)
-    session = andons_in(scope).session
+    stored = elapsed_anchors.load_in(andons_in(scope).session, [k for i in ids for k in _keys(i)])
+    return _elapsed(terminal, stored, ids, now)
+
+
+def elapsed_raw(
+    terminal: Terminal, raw: Any, andon_ids: Iterable[str], now: datetime
+) -> tuple[dict[str, timedelta], float]:
+    """`elapsed_in` inside a raw read snapshot (`Database.snapshot()`, the andon screen's read)."""
+    ids = list(andon_ids)
+    return _elapsed(terminal, elapsed_anchors.load_raw(raw, [k for i in ids for k in _keys(i)]), ids, now)
+
+
+def _elapsed(
+    terminal: Terminal, stored: dict[str, ElapsedAnchor], ids: list[str], now: datetime
+) -> tuple[dict[str, timedelta], float]:
     mono = monotonic_of(terminal.clock)
-    stored = elapsed_anchors.load_in(session, [k for i in ids for k in _keys(i)])
     found: dict[str, timedelta] = {}
     for andon_id in ids:
         elapsed = elapsed_since_raise([stored.get(k) for k in _keys(andon_id)], boot_id(), mono, now)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from kanban_terminal.domain.andon import elapsed_since_raise
 from kanban_terminal.domain.cards import OPEN_REQUEST_STATES, CardState
+from kanban_terminal.domain.clocks import ElapsedAnchor
 from kanban_terminal.services.andon_elapsed import boot_id
 from kanban_terminal.services.monotonic_clock import monotonic_of
 from kanban_terminal.services.runway import LoopRunway, read_runways
@@ -100,6 +101,7 @@ def read_status(terminal: Terminal) -> Status:
     per_loop, requests = card_reads.board(terminal.db, exclude=list(terminal.reserve_cards))
     with terminal.db.snapshot() as sql:
         routes = supply_rows.routes(sql)
+        anchors = elapsed_anchors.load_raw(sql, [f"request:{r.id}" for r in requests])
     loops = tuple(
         LoopStatus(
             loop_id=loop.id,
@@ -133,16 +135,17 @@ def read_status(terminal: Terminal) -> Status:
         )
         for r in requests
     )
-    views = _with_elapsed(terminal, views)
+    views = _with_elapsed(terminal, views, anchors)
     pending = [v for v in views if v.publish_state == "pending"]
     oldest = min((v.raised_at for v in pending), default=None)
     return Status(loops, views, len(pending), oldest, tuple(read_runways(terminal)))
 
 
-def _with_elapsed(terminal: Terminal, views: tuple[OpenRequestView, ...]) -> tuple[OpenRequestView, ...]:
+def _with_elapsed(
+    terminal: Terminal, views: tuple[OpenRequestView, ...], anchors: dict[str, ElapsedAnchor]
+) -> tuple[OpenRequestView, ...]:
     """The requests' elapsed time from their anchors, where the runtime keeps one (open requests not
     yet called; once a material call is raised the request is overdue and the wall age is shown)."""
-    anchors = elapsed_anchors.load(terminal.db, [f"request:{v.request_id}" for v in views])
     if not anchors:
         return views
     now, mono = terminal.clock(), monotonic_of(terminal.clock)

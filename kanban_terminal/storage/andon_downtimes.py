@@ -8,20 +8,25 @@ would bring back a wall-clock step during the stop. Reads only; decides nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.tables import CardLogRow
 
 
-def recorded(db: Database, andon_ids: Iterable[str]) -> dict[str, float]:
-    """Seconds of downtime recorded at the resolve of each of `andon_ids` that has one."""
+def recorded_raw(raw: Any, andon_ids: Iterable[str]) -> dict[str, float]:
+    """Seconds of downtime recorded at the resolve of each of `andon_ids` that has one, inside a raw
+    snapshot (`Database.snapshot()`: no second ORM session for the andon screen's read)."""
     wanted = list(andon_ids)
     if not wanted:
         return {}
-    with db.reading() as session:
-        return recorded_in(session, wanted)
+    rows = raw.execute(
+        "SELECT andon_id, downtime_s FROM card_log WHERE event = 'andon_resolved' AND downtime_s IS NOT NULL "
+        f"AND andon_id IN ({', '.join('?' * len(wanted))})",
+        wanted,
+    ).fetchall()
+    return {r[0]: float(r[1]) for r in rows}
 
 
 def recorded_in(session: Session, andon_ids: Iterable[str]) -> dict[str, float]:
