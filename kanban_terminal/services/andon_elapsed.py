@@ -119,6 +119,7 @@ def after(
     """What an acknowledge, resolve or cancel of `andon` does to its anchors; the elapsed time at its
     end for a resolve or cancel (None without an anchor, and for an acknowledge)."""
     if action == "acknowledged":
-        keep_anchor(terminal, scope, andon.id, now)
+        if andon.active:  # acknowledged after its resolve: nothing runs any more, nothing to keep
+            keep_anchor(terminal, scope, andon.id, now)
         return None
     return at_end(terminal, scope, andon, now)

@@ -130,6 +130,11 @@ def test_a_step_during_a_stop_records_the_elapsed_downtime(
     assert [andon_event_payload(terminal, e)["downtime_s"] for e in resolved] == [STOP_S]
     # The kept copy went with the resolve (the runner keeps its own while nobody acknowledged it).
     assert [k for k in anchor_keys(terminal) if k.startswith("andon-kept:")] == []
+    if not acknowledged:  # acknowledged after the resolve: nothing runs, nothing is kept
+        assert svc.acknowledge_andon(terminal, andon_id, TEAM_LEAD, source="keyboard").ok
+        runner.tick()
+        assert anchor_keys(terminal) == []
+        assert_recorded(terminal, andon_id, STOP_S)  # now in the history, with the recorded figure
 
 
 def test_without_an_anchor_the_wall_difference_is_recorded_as_before(
