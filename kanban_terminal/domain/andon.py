@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from kanban_terminal.domain.cards import Rejection
+from kanban_terminal.domain.clocks import ElapsedAnchor, elapsed_from
 
 
 class AndonKind(StrEnum):
@@ -107,10 +108,24 @@ class Andon:
         """Shown in the active list: still active, or resolved but never acknowledged."""
         return self.state in (AndonState.RAISED, AndonState.ACKNOWLEDGED, AndonState.RESOLVED_UNACKNOWLEDGED)
 
-    def downtime(self, now: datetime) -> timedelta | None:
-        """For a STOP, raise to resolve (running while still active); None for a CALL."""
+    def downtime(self, now: datetime, elapsed: timedelta | None = None) -> timedelta | None:
+        """For a STOP, raise to resolve (running while still active); None for a CALL.
+
+        Args:
+            elapsed: the time since the raise counted on a clock that does not step (measured at
+                `now`, or at the resolve for a resolved stop), when the caller has one: it wins over
+                the wall difference, which a step of the wall clock during the stop bends (+1 h
+                made a 4-minute stop 64 minutes).
+        """
         if self.kind is not AndonKind.STOP:
             return None
+        return self.running_time(now, elapsed)
+
+    def running_time(self, now: datetime, elapsed: timedelta | None = None) -> timedelta:
+        """How long the event has run (raise to resolve or cancel, or to `now` while active), for a
+        CALL's wait as for a STOP's downtime: `elapsed` when given, else the wall difference."""
+        if elapsed is not None:
+            return max(timedelta(0), elapsed)
         end = self.resolved_at or self.cancelled_at or now
         return max(timedelta(0), end - self.raised_at)
 
@@ -298,3 +313,23 @@ def due_tiers(
 ) -> list[int]:
     """`tiers_due` with elapsed taken from the wall clock (negative elapsed, clock behind: none due)."""
     return tiers_due(now - raised_at, acknowledged, tiers, fired)
+
+
+def elapsed_since_raise(
+    anchors: Sequence[ElapsedAnchor | None], boot_id: str, mono_s: float, now: datetime
+) -> timedelta | None:
+    """An event's time since its raise from its stored anchors (best first), or None for the wall
+    difference.
+
+    CLOCK_MONOTONIC is one clock for every process of a boot, so an anchor of this boot is exact
+    whoever wrote it (`serve`'s escalation runner, the CLI that raised it): the first such anchor
+    wins. With none of this boot, the first anchor of another boot counts its stored elapsed plus
+    the wall time since it was saved (`elapsed_from`): only a reboot brings the wall clock back in.
+    No anchor at all (no runtime anchored the event, or rows older than anchors): None.
+    """
+    # An anchor of this boot read ahead of `mono_s` was taken on another monotonic clock (a test's
+    # fake one): CLOCK_MONOTONIC never runs back, so it is not trusted.
+    present = [a for a in anchors if a is not None and not (a.boot_id == boot_id and a.mono_s > mono_s)]
+    same_boot = [a for a in present if a.boot_id == boot_id]
+    chosen = same_boot or present
+    return elapsed_from(chosen[0], boot_id, mono_s, now) if chosen else None

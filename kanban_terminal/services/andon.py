@@ -18,7 +18,7 @@ from kanban_terminal.domain.andon import Andon, AndonKind
 from kanban_terminal.domain.auth import has_authority
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.text import escape_external
-from kanban_terminal.services import quality_stop
+from kanban_terminal.services import andon_elapsed, quality_stop
 from kanban_terminal.services.andon_log import log_andon, log_refusal
 from kanban_terminal.services.andon_views import (
     AndonView,
@@ -238,11 +238,13 @@ def resolve_by_system(
     if isinstance(result, Rejection):
         return None
     uow.andons.store(result)
+    elapsed = andon_elapsed.at_end(terminal, uow, result, now)
     log_andon(
         uow, result, "andon_resolved", actor=None, source=source, now=now,
         at=result.resolved_at or now, from_state=before.state.value, detail=f"note: {note}",
+        downtime=elapsed,
     )  # fmt: skip
-    uow.collect(AndonChanged("resolved", view_of(terminal, result), None, now))
+    uow.collect(AndonChanged("resolved", view_of(terminal, result, (), elapsed), None, now))
     uow.collect(LineStateChanged(line_state(terminal, uow, now)))
     return result
 
@@ -272,8 +274,11 @@ def _act(
                 log_refusal(uow, action, result, actor=actor, source=source, now=now, andon_id=andon_id)
             else:
                 rows.store(result)
+                # Elapsed on the monotonic clock where an anchor exists (andon_elapsed.py): one figure
+                # for the log's fact, the detail, the published message and the screen.
+                elapsed = andon_elapsed.after(terminal, uow, action, result, now)
                 detail = f"note: {result.note}" if action == "resolved" else ""
-                if action == "resolved" and (down := result.downtime(now)) is not None:
+                if action == "resolved" and (down := result.downtime(now, elapsed)) is not None:
                     detail += f"; downtime {down.total_seconds():.0f} s"  # words; the column is the fact
                 at = {"acknowledged": result.acknowledged_at, "resolved": result.resolved_at}.get(
                     action, result.cancelled_at
@@ -281,11 +286,11 @@ def _act(
                 assert at is not None
                 log_andon(
                     uow, result, f"andon_{action}", actor=actor, source=source, now=now, at=at,
-                    from_state=before.state.value, detail=detail,
+                    from_state=before.state.value, detail=detail, downtime=elapsed,
                 )  # fmt: skip
                 line = line_state(terminal, uow, now)
                 fired = fired_tiers(uow, [andon_id]).get(andon_id, ())
-                done = _done(uow, action, view_of(terminal, result, fired), line, actor, at)
+                done = _done(uow, action, view_of(terminal, result, fired, elapsed), line, actor, at)
     if refused is not None:
         return refused_outcome(terminal, action, refused, source)
     return done

@@ -8,7 +8,7 @@ commits, never reads the log back.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from kanban_terminal.domain.andon import Andon
 from kanban_terminal.domain.cards import Rejection
@@ -28,6 +28,7 @@ def log_andon(
     at: datetime,
     from_state: str | None,
     detail: str = "",
+    downtime: timedelta | None = None,
 ) -> None:
     """Append one andon action with the andon's facts: kind, reason, station, the card's loop and, on
     the resolve row of a STOP, its downtime (raise to resolution, `Andon.downtime`).
@@ -42,8 +43,13 @@ def log_andon(
         at: when it happened.
         from_state: the andon's state before the action (None for a raise).
         detail: words for people; nothing reads facts back out of it.
+        downtime: a STOP's downtime as the caller measured it (on the monotonic clock,
+            services/andon_elapsed.py), so the fact, the detail and the published message agree;
+            None: the wall difference (`Andon.downtime`).
     """
-    down = andon.downtime(at) if event == "andon_resolved" and andon.resolved_at is not None else None
+    down = None
+    if event == "andon_resolved" and andon.resolved_at is not None:
+        down = andon.downtime(at, downtime)
     rows = andons_in(scope)
     rows.log(
         CardLogRow(

@@ -77,7 +77,7 @@ def andon_event_payload(terminal: Terminal, event: AndonChanged) -> Payload:
         payload["tier"], payload["role"] = event.tier, event.role
     if a.resolved_at is not None:
         payload["resolved_at"], payload["note"] = to_text(a.resolved_at), a.note
-        down = a.downtime(a.resolved_at)
+        down = event.view.downtime  # as recorded at the resolve: the log's fact, same figure
         if down is not None:
             payload["downtime_s"] = round(down.total_seconds())
     return payload

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from kanban_terminal.config import AndonReason
 from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import Andon, LineCondition
+from kanban_terminal.services import andon_elapsed
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import andon_reads
+from kanban_terminal.storage import andon_downtimes, andon_reads
 from kanban_terminal.storage.andon_rows import AndonScope, andons_in
 from kanban_terminal.storage.andon_rows import to_domain as to_domain
 
@@ -29,10 +30,37 @@ class AndonView:
     reason_label: str
     colour: str
     tiers_fired: tuple[int, ...] = ()
+    elapsed: timedelta | None = None
+    """Time since the raise on the monotonic clock as of the read (services/andon_elapsed.py), or
+    for an ended STOP its recorded downtime; None: no anchor, the wall difference is shown."""
+    read_mono_s: float | None = None
+    """The monotonic reading `elapsed` is as of, for an active event (None once it ended)."""
 
     @property
     def id(self) -> str:
         return self.andon.id
+
+    def running(self, now: datetime, mono_s: float | None = None) -> timedelta:
+        """How long it has run (a STOP's downtime, a CALL's wait) at `now`, monotonic reading `mono_s`.
+
+        With an anchor, the monotonic time since the read is added, so a screen redrawn each second
+        counts on without reading the database and a wall-clock step moves nothing; without one (or
+        without `mono_s`), the wall difference / the figure as of the read.
+        """
+        if self.elapsed is None:
+            return self.andon.running_time(now)
+        since_read = 0.0
+        if self.andon.active and self.read_mono_s is not None and mono_s is not None:
+            since_read = max(0.0, mono_s - self.read_mono_s)
+        return self.andon.running_time(now, self.elapsed + timedelta(seconds=since_read))
+
+    @property
+    def downtime(self) -> timedelta | None:
+        """A resolved STOP's downtime as recorded (None for a CALL or a stop still running)."""
+        a = self.andon
+        if a.resolved_at is None:
+            return None
+        return a.downtime(a.resolved_at, self.elapsed)
 
 
 @dataclass(frozen=True)
@@ -64,13 +92,21 @@ def reason_rule(terminal: Terminal, code: str) -> rules.ReasonRule | None:
     return rules.ReasonRule(reason.code, reason.label, tuple(reason.kinds), tiers)
 
 
-def view_of(terminal: Terminal, andon: Andon, fired: tuple[int, ...] = ()) -> AndonView:
+def view_of(
+    terminal: Terminal,
+    andon: Andon,
+    fired: tuple[int, ...] = (),
+    elapsed: timedelta | None = None,
+    read_mono_s: float | None = None,
+) -> AndonView:
     reason = reason_config(terminal, andon.reason)
     return AndonView(
         andon,
         reason.label if reason else andon.reason,
         reason.colour if reason else "yellow",
         tuple(sorted(fired)),
+        elapsed,
+        read_mono_s if andon.active else None,
     )
 
 
@@ -85,13 +121,30 @@ def line_state(terminal: Terminal, scope: AndonScope, now: datetime) -> LineStat
     """The line state as `scope` sees it; inside a unit of work, `seq` follows commit order."""
     rows = andons_in(scope)
     active = rows.attention()
-    return _line(terminal, active, rows.fired_tiers([a.id for a in active]), now)
+    times = _times(terminal, scope, active, now)
+    return _line(terminal, active, rows.fired_tiers([a.id for a in active]), now, times)
+
+
+_Times = tuple[dict[str, timedelta], float | None]
+
+
+def _times(terminal: Terminal, scope: AndonScope, andons: list[Andon], now: datetime) -> _Times:
+    """Elapsed time of the running events (anchors) and recorded downtime of the resolved stops."""
+    running, mono = andon_elapsed.elapsed_in(terminal, scope, [a.id for a in andons if a.active], now)
+    ended = [a.id for a in andons if a.resolved_at is not None]
+    recorded = andon_downtimes.recorded_in(andons_in(scope).session, ended)
+    return {**running, **{i: timedelta(seconds=s) for i, s in recorded.items()}}, mono
 
 
 def _line(
-    terminal: Terminal, active: list[Andon], fired: dict[str, tuple[int, ...]], now: datetime
+    terminal: Terminal,
+    active: list[Andon],
+    fired: dict[str, tuple[int, ...]],
+    now: datetime,
+    times: _Times = ({}, None),
 ) -> LineStateView:
-    views = tuple(view_of(terminal, a, fired.get(a.id, ())) for a in active)
+    elapsed, mono = times
+    views = tuple(view_of(terminal, a, fired.get(a.id, ()), elapsed.get(a.id), mono) for a in active)
     return LineStateView(rules.line_condition(v.andon for v in views), views, now, next(_LINE_SEQ))
 
 
@@ -104,10 +157,15 @@ class AndonBoard:
 
 def read_board(terminal: Terminal) -> AndonBoard:
     """What the andon screen shows: the line state, events needing attention, recent history."""
-    now = terminal.clock()
     rows = andon_reads.board(terminal.db, terminal.config.andon.history)
-    history = tuple(view_of(terminal, a, rows.fired.get(a.id, ())) for a in rows.history)
-    return AndonBoard(_line(terminal, rows.attention, rows.fired, now), history)
+    now = terminal.clock()  # after the read, as the escalation runner does: elapsed is as of now
+    andons = rows.attention + rows.history
+    with terminal.db.snapshot() as raw:  # raw: a second ORM session cost 1.7x (bench/elapsed_reads.py)
+        running, mono = andon_elapsed.elapsed_raw(terminal, raw, [a.id for a in andons if a.active], now)
+        recorded = andon_downtimes.recorded_raw(raw, [a.id for a in andons if a.resolved_at is not None])
+    times = {**running, **{i: timedelta(seconds=s) for i, s in recorded.items()}}, mono
+    history = tuple(view_of(terminal, a, rows.fired.get(a.id, ()), times[0].get(a.id)) for a in rows.history)
+    return AndonBoard(_line(terminal, rows.attention, rows.fired, now, times), history)
 
 
 def shelved_until(scope: AndonScope, source_id: str, now: datetime) -> datetime | None:

@@ -6,13 +6,17 @@ Frozen view rows built from one read snapshot; screens only display them.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from kanban_terminal.domain.andon import elapsed_since_raise
 from kanban_terminal.domain.cards import OPEN_REQUEST_STATES, CardState
+from kanban_terminal.domain.clocks import ElapsedAnchor
+from kanban_terminal.services.andon_elapsed import boot_id
+from kanban_terminal.services.monotonic_clock import monotonic_of
 from kanban_terminal.services.runway import LoopRunway, read_runways
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import card_reads, supply_rows
+from kanban_terminal.storage import card_reads, elapsed_anchors, supply_rows
 from kanban_terminal.storage.tables import RejectedInputRow
 
 
@@ -58,12 +62,26 @@ class OpenRequestView:
     trouble: str | None = None
     """`delayed` or `at_risk` when upstream warned about this request."""
     trouble_reason: str | None = None
+    elapsed: timedelta | None = None
+    """Time since the raise on the monotonic clock as of the read, from the escalation runner's
+    anchor `request:<id>` (services/escalation.py); None: no anchor, the wall clock decides."""
+    read_mono_s: float | None = None
+    """The monotonic reading `elapsed` is as of."""
 
-    def age(self, now: datetime) -> timedelta:
-        return now - self.raised_at
+    def age(self, now: datetime, mono_s: float | None = None) -> timedelta:
+        """Time since the raise; with an anchor a wall-clock step moves it no more than it moves the
+        material andon (which fires on the same elapsed time)."""
+        if self.elapsed is None:
+            return now - self.raised_at
+        since_read = 0.0
+        if mono_s is not None and self.read_mono_s is not None:
+            since_read = max(0.0, mono_s - self.read_mono_s)
+        return self.elapsed + timedelta(seconds=since_read)
 
-    def overdue(self, now: datetime) -> bool:
-        return now > self.due_at
+    def overdue(self, now: datetime, mono_s: float | None = None) -> bool:
+        if self.elapsed is None:
+            return now > self.due_at
+        return self.age(now, mono_s) > self.due_at - self.raised_at
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,7 @@ def read_status(terminal: Terminal) -> Status:
     per_loop, requests = card_reads.board(terminal.db, exclude=list(terminal.reserve_cards))
     with terminal.db.snapshot() as sql:
         routes = supply_rows.routes(sql)
+        anchors = elapsed_anchors.load_raw(sql, [f"request:{r.id}" for r in requests])
     loops = tuple(
         LoopStatus(
             loop_id=loop.id,
@@ -116,9 +135,25 @@ def read_status(terminal: Terminal) -> Status:
         )
         for r in requests
     )
+    views = _with_elapsed(terminal, views, anchors)
     pending = [v for v in views if v.publish_state == "pending"]
     oldest = min((v.raised_at for v in pending), default=None)
     return Status(loops, views, len(pending), oldest, tuple(read_runways(terminal)))
+
+
+def _with_elapsed(
+    terminal: Terminal, views: tuple[OpenRequestView, ...], anchors: dict[str, ElapsedAnchor]
+) -> tuple[OpenRequestView, ...]:
+    """The requests' elapsed time from their anchors, where the runtime keeps one (open requests not
+    yet called; once a material call is raised the request is overdue and the wall age is shown)."""
+    if not anchors:
+        return views
+    now, mono = terminal.clock(), monotonic_of(terminal.clock)
+    elapsed = {
+        v.request_id: elapsed_since_raise([anchors.get(f"request:{v.request_id}")], boot_id(), mono, now)
+        for v in views
+    }
+    return tuple(replace(v, elapsed=elapsed[v.request_id], read_mono_s=mono) for v in views)
 
 
 @dataclass(frozen=True)

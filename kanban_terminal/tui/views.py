@@ -62,6 +62,9 @@ class TerminalView:
     events_seen: int = 0
     """How many bus events the App has seen: when it moves, what is stored may have changed, and
     screens that show history read again (tui/live.py)."""
+    mono_s: float | None = None
+    """The monotonic clock as of `now`: running andon durations count on it, so a wall-clock step
+    moves no banner (services/andon_views.py `AndonView.running`)."""
 
     @property
     def line(self) -> LineStateView | None:

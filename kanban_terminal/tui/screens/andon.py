@@ -105,9 +105,11 @@ class AndonScreen(TerminalScreen):
     def show_body(self, old: TerminalView | None, view: TerminalView) -> None:
         # Redrawn every second too (the App's clock tick): the durations run.
         if view.andon_board is not None:
-            self.show_board(view.andon_board, view.now, view.auth_text)
+            self.show_board(view.andon_board, view.now, view.auth_text, view.mono_s)
 
-    def show_board(self, board: AndonBoard, now: datetime, auth_text: str) -> None:
+    def show_board(
+        self, board: AndonBoard, now: datetime, auth_text: str, mono_s: float | None = None
+    ) -> None:
         line = board.line
         title = (
             f"Line {line.condition.value.upper()}  -  {len(line.active)} needing attention  -  {auth_text}"
@@ -128,7 +130,7 @@ class AndonScreen(TerminalScreen):
                 a.station,
                 Text(v.reason_label),
                 Text(STATE_WORDS[a.state], style="bold" if waiting else ""),
-                duration(((a.resolved_at or now) - a.raised_at).total_seconds()),
+                duration(v.running(now, mono_s).total_seconds()),  # elapsed, or a stop's recorded downtime
                 a.acknowledged_by or "",
                 called,
                 key=a.id,
@@ -139,12 +141,11 @@ class AndonScreen(TerminalScreen):
         history.clear()
         for v in board.history:
             a = v.andon
-            end = a.resolved_at or a.cancelled_at or now
             history.add_row(
                 a.kind.value.upper(),
                 a.station,
                 v.reason_label,
                 STATE_WORDS[a.state] + (f": {a.note}" if a.note else ""),
                 f"{a.raised_at.astimezone():%H:%M}",
-                duration((end - a.raised_at).total_seconds()),
+                duration(v.running(now).total_seconds()),
             )

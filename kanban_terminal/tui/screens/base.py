@@ -87,8 +87,8 @@ class TerminalScreen(Screen[None]):
         bar.link, bar.now, bar.scanners, bar.devices = view.link, view.now, view.scanners, view.devices
         bar.line_condition = view.line.condition.value if view.line else ""
         if old is None or view.andon_board is not old.andon_board or view.now != old.now:
-            self.query_one(StopBanner).show(view.line, view.now)
-            self.query_one(CallBanner).show(view.line, view.now)
+            self.query_one(StopBanner).show(view.line, view.now, view.mono_s)
+            self.query_one(CallBanner).show(view.line, view.now, view.mono_s)
         if old is None or view.last_outcome is not old.last_outcome:
             self.query_one(Banner).show(view.last_outcome)
         self.show_body(old, view)

@@ -101,9 +101,9 @@ class BoardScreen(TerminalScreen):
     def show_body(self, old: TerminalView | None, view: TerminalView) -> None:
         # A new status (every poll, 2 s) is a new object: ages move with it, as before.
         if view.status is not None and (old is None or view.status is not old.status):
-            self.show_status(view.status, view.now)
+            self.show_status(view.status, view.now, view.mono_s)
 
-    def show_status(self, status: Status, now: datetime) -> None:
+    def show_status(self, status: Status, now: datetime, mono_s: float | None = None) -> None:
         loops = self.query_one("#loops", DataTable)
         loops.clear()
         runways = {r.loop.id: r for r in status.runways}
@@ -127,7 +127,7 @@ class BoardScreen(TerminalScreen):
         requests.clear()
         overdue = 0
         for r in status.open_requests:
-            late = r.overdue(now)
+            late = r.overdue(now, mono_s)  # elapsed where the runtime anchors it: a step moves none
             overdue += late
             style = ATTENTION if late else ""
             due = f"{r.due_at.astimezone():%H:%M}" + (" OVERDUE" if late else "")
@@ -136,7 +136,7 @@ class BoardScreen(TerminalScreen):
                 r.part_number,
                 r.point_of_use,
                 _state(r),
-                Text(_age(r.age(now).total_seconds()), style=style),
+                Text(_age(r.age(now, mono_s).total_seconds()), style=style),
                 Text(due, style=style),
             )
         title = f"Open requests: {len(status.open_requests)}"

@@ -31,7 +31,7 @@ class CallBanner(Static):
         self.andon_key = andon_key  # as `[keys]` sets it: the band must name a key that works here
         self.display = False
 
-    def show(self, line: LineStateView | None, now: datetime) -> None:
+    def show(self, line: LineStateView | None, now: datetime, mono_s: float | None = None) -> None:
         calls = [
             v for v in (line.active if line else ()) if v.andon.active and v.andon.kind is AndonKind.CALL
         ]
@@ -45,7 +45,7 @@ class CallBanner(Static):
             who = f" - {a.acknowledged_by} responding" if a.acknowledged_by else " - NOT ACKNOWLEDGED"
             text.append("\n" if i else "")
             text.append("HELP CALLED  ", style="bold")
-            waited = duration((now - a.raised_at).total_seconds())
+            waited = duration(v.running(now, mono_s).total_seconds())  # elapsed, not wall (a step)
             text.append(f"{a.station}  {v.reason_label}  {waited}{who}")
         if len(calls) > len(shown):
             more = len(calls) - len(shown)

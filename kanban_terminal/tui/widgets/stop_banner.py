@@ -32,7 +32,7 @@ class StopBanner(Static):
         super().__init__(id=id)
         self.display = False
 
-    def show(self, line: LineStateView | None, now: datetime) -> None:
+    def show(self, line: LineStateView | None, now: datetime, mono_s: float | None = None) -> None:
         stops = [
             v for v in (line.active if line else ()) if v.andon.active and v.andon.kind is AndonKind.STOP
         ]
@@ -46,6 +46,6 @@ class StopBanner(Static):
             who = f" - {a.acknowledged_by} responding" if a.acknowledged_by else " - NOT ACKNOWLEDGED"
             text.append("\n" if i else "")
             text.append("LINE STOPPED  ", style="bold")
-            down = duration((now - a.raised_at).total_seconds())
+            down = duration(v.running(now, mono_s).total_seconds())  # elapsed, not wall (a step)
             text.append(f"{a.station}  {v.reason_label}  {down}{who}")
         self.update(text)
