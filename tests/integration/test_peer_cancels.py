@@ -189,7 +189,7 @@ def test_a_cancel_for_a_stopped_owner_is_answered_by_it_when_it_is_back(
     try:
         wait_for(lambda: all(p.link.subscribed for p in peers.values()), what="peers subscribed")
         publish_raw(mosquitto.port, [request_message(rid, 0)])
-        wait_for(lambda: ("accepted" in {s for _, s, _ in answers(status, {rid})}), what="accepted")
+        wait_for(lambda: "accepted" in {s for _, s, _ in answers(status, {rid})}, what="accepted")
         owner_id = owners(tmp_path / "a.db", {rid})[rid]
         owner = owner_id.removeprefix("SM1-peer-")
         other = peers["b" if owner == "a" else "a"]
