@@ -168,6 +168,12 @@ def read_board(terminal: Terminal) -> AndonBoard:
     return AndonBoard(_line(terminal, rows.attention, rows.fired, now, times), history)
 
 
+def attention_marks(terminal: Terminal) -> tuple[tuple[str, str], ...]:
+    """What changes when any process raises, acknowledges, resolves or cancels an andon (a screen's
+    cheap look before it reads the whole board again)."""
+    return andon_reads.attention_marks(terminal.db)
+
+
 def shelved_until(scope: AndonScope, source_id: str, now: datetime) -> datetime | None:
     """When the shelve on `source_id` ends, or None if it is not shelved now."""
     return andons_in(scope).shelved_until(source_id, now)

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from kanban_terminal.domain.andon import Andon
-from kanban_terminal.storage.andon_rows import AndonRows
+from kanban_terminal.storage.andon_rows import NEEDS_ATTENTION, AndonRows
 from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.tables import AndonRow, RequestRow
 from kanban_terminal.storage.types import from_text
@@ -32,6 +32,18 @@ def board(db: Database, history: int) -> AndonBoardRows:
         attention, closed = rows.attention(), rows.history(history)
         fired = rows.fired_tiers([a.id for a in attention + closed])
     return AndonBoardRows(attention, closed, fired)
+
+
+def attention_marks(db: Database) -> tuple[tuple[str, str], ...]:
+    """(id, state) of each andon needing attention, by id. It changes with every raise, acknowledge,
+    resolve and cancel, whichever process made it: one small read on `ix_andon_state` for a screen
+    that must see what another door (the CLI, another process) did to the line."""
+    marks = ",".join("?" * len(NEEDS_ATTENTION))
+    with db.snapshot() as raw:
+        found = raw.execute(
+            f"SELECT id, state FROM andon WHERE state IN ({marks}) ORDER BY id", NEEDS_ATTENTION
+        ).fetchall()
+    return tuple((str(andon_id), str(state)) for andon_id, state in found)
 
 
 def escalation_candidates(db: Database) -> tuple[list[Andon], dict[str, tuple[int, ...]]]:

@@ -19,6 +19,7 @@ from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.domain.auth import session_expired
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.services.quality_stop import by_anyone
+from kanban_terminal.tui.andon_watch import AndonWatchMixin
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.andon_dialogs import (
     BadgeEntry,
@@ -37,22 +38,16 @@ from kanban_terminal.tui.screens.board import BoardScreen
 if TYPE_CHECKING:
     # The use cases are imported where they run: they bring the storage stack, which the first
     # screen must not wait for (issue 15). `andon_init` runs once the runtime is up (tui/boot.py).
-    from textual.app import App
-
     from kanban_terminal.services.andon import AndonOutcome
     from kanban_terminal.services.andon_views import AndonBoard, AndonView, LineStateView
     from kanban_terminal.services.auth import AuthSession
     from kanban_terminal.services.terminal import Terminal
 
-    _Base = App[None]
-else:
-    _Base = object
-
 SOURCE = "keyboard"
 _OnRefusal = Callable[[str, Rejection], None]
 
 
-class AndonAppMixin(_Base):
+class AndonAppMixin(AndonWatchMixin):
     terminal: Terminal
     auth: AuthSession
     andon_board: AndonBoard | None = None
@@ -81,6 +76,7 @@ class AndonAppMixin(_Base):
         idle = timedelta(minutes=self.terminal.config.andon.team_lead_idle_minutes)
         if state is not None and session_expired(state, self.terminal.clock(), idle):
             self.end_session(expired=True)
+        self.look_for_andon_changes()
 
     @work(thread=True, group="session", exclusive=True, description="end the team-lead session")
     def end_session(self, expired: bool = False) -> None:
@@ -120,6 +116,9 @@ class AndonAppMixin(_Base):
 
         board = read_board(self.terminal)
         self.call_from_thread(self._apply_andon_board, board)
+
+    def andon_changed_elsewhere(self) -> None:
+        self.refresh_andon()
 
     def _apply_andon_board(self, board: AndonBoard) -> None:
         self.andon_board = board
