@@ -176,7 +176,9 @@ class RunwayMonitor:
             settings = terminal.config.runway.settings()
             since = now - settings.window
             if only is None or self._log_from is None or since < self._log_from[0]:
-                self._log_from = (since, runway_rows.first_log_id(terminal.db, since))
+                # From the bound found before when the window only moved on (not after a clock step back).
+                after = self._log_from[1] if self._log_from is not None and since >= self._log_from[0] else 0
+                self._log_from = (since, runway_rows.first_log_id(terminal.db, since, after))
             if only is not None and self._strays is None:
                 self._strays = runway_rows.stray_loops(terminal.db)
             facts = runway_rows.read_facts(

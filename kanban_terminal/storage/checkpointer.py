@@ -36,10 +36,29 @@ EVERY_COMMITS = 32
 """Checkpoint after this many write transactions (~830 WAL pages of one-signal groups, close to
 SQLite's default threshold of 1,000, so each checkpoint stays as small as before)..."""
 
-IDLE_S = 1.0
-"""...or this often while anything is written (and never when nothing was: the thread then sleeps
-until a commit wakes it, and checkpoints this long after that commit): at a line's real
-rate (a few signals a second) the WAL is copied back in small steps. A burst's groups of 256
+IDLE_S = 10.0
+"""...or this long after the last checkpoint while anything is written (and never when nothing was:
+the thread then sleeps until a commit wakes it, and checkpoints this long after that commit).
+
+A one-signal commit rewrites mostly the same hot pages (the rightmost leaves of the card log and its
+indexes), so a checkpoint after more commits copies fewer distinct pages a signal. One-signal commits
+on a 20,000-card line with the PUBACK mark (bench/checkpoint_every.py, two runs, load 2.3-3.4), a
+checkpoint every K commits, i.e. `IDLE_S` = 1, 2, 5, 10 s at 5 signals/s (10 s is cut to 32 commits,
+6.4 s, by `EVERY_COMMITS`):
+
+| K | checkpoint CPU a signal | WAL frames / distinct pages a checkpoint | pages copied a signal |
+|---|---|---|---|
+| 5 (1 s) | 89-103 us (1.00) | 151 / 51 | 10.1 |
+| 10 (2 s) | 61-63 us (0.59-0.71) | 307 / 69 | 6.9 |
+| 25 (5 s) | 35-36 us (0.35-0.39) | 768 / 100 | 4.1 |
+| 32 (10 s) | 22-25 us (0.22-0.28) | 900 / 105 | 3.3 |
+
+A reader (one loop's runway facts, read with the WAL at its longest) cost 580-602 us at K = 5 and
+644-681 at K = 32 (it looks pages up in a longer WAL index; within the box's noise of the writer's
+720-1,006 us a signal, which showed no trend with K). So at a line's real rate the WAL is copied back
+every 32 commits, as at 500/s already (where a second holds more than 32 commits and `IDLE_S` does
+not decide): the WAL is never longer than it already was there (~900 frames, ~3.7 MB, far below
+`BACKSTOP_PAGES`). What it was before (1 s, the figures of the 0.25 s trial): a burst's groups of 256
 signals write ~200 pages each, so there a checkpoint copies up to ~6,400 pages. Checkpointing every
 0.25 s instead made 500/s worse and the burst no better (two interleaved pairs: 500/s p99 14.4 /
 8.9 ms against 7.2 / 5.3 ms; ingest 0.81 / 0.99x against 1.06 / 0.99x), likely because each of the

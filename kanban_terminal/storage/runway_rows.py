@@ -44,8 +44,9 @@ class RunwayFacts:
     """Loop id -> the card of its oldest open request (the one to chase)."""
     drawn: list[tuple[str, str]]
     """(red card, request id) of red cards' open requests that have no andon linked yet."""
-    open_warnings: dict[str, RunwayWarningRow]
-    """Loop id -> its open warning episode."""
+    open_warnings: dict[str, int]
+    """Loop id -> the id of its open warning episode (a `RunwayWarningRow` built for each was ~30 us
+    of every pass over a warned loop: SQLModel's constructor; only whether one is open is read)."""
     strays: dict[str, list[str]]
     """Loop id -> the cards of its open requests that are in another loop now (the config moved
     them with a request open): a read of that loop through its cards would miss those requests.
@@ -75,6 +76,16 @@ _EMPTIES_OF = (
 _FIRST_ID = (
     "SELECT coalesce((SELECT min(id) FROM card_log INDEXED BY ix_card_log_occurred_at "
     "WHERE occurred_at >= ?), (SELECT coalesce(max(id), 0) + 1 FROM card_log))"
+)
+# From a bound found before for an earlier `since` on: the rowid walked up to the window's first row,
+# i.e. over the rows that left the window since (the log is append-only and mostly in time order).
+# `_FIRST_ID` walks every window row's index entry instead (min(id) is not in the index's order):
+# the whole window at each full pass, every `check_seconds`, growing with the line's rate (an
+# 8-hour window at 5 signals/s holds ~430,000 log rows); 1.0 ms at 3,000 (bench/runway_job.py).
+# `+occurred_at` keeps SQLite on the rowid.
+_FIRST_ID_FROM = (
+    "SELECT coalesce((SELECT id FROM card_log WHERE id >= ? AND +occurred_at >= ? ORDER BY id LIMIT 1), "
+    "(SELECT coalesce(max(id), 0) + 1 FROM card_log))"
 )
 # The whole line's open requests, through ux_request_open_card (open rows only), each with the loop
 # its card is in now (`c.loop_id`, a key lookup: +1.5 ms on 3,000 open requests, 3.5 -> 5.0 ms with
@@ -106,10 +117,7 @@ _STRAYS = (
     "SELECT DISTINCT r.loop_id FROM replenishment_request r INDEXED BY ux_request_open_card "
     "CROSS JOIN card c ON c.id = r.card_id WHERE r.closed_at IS NULL AND c.loop_id <> r.loop_id"
 )
-_WARNINGS = (
-    "SELECT id, loop_id, raised_at, runway_s, margin_s, andon_id FROM runway_warning "
-    "WHERE cleared_at IS NULL{}"
-)
+_WARNINGS = "SELECT loop_id, id FROM runway_warning WHERE cleared_at IS NULL{}"
 _OF_LOOPS = " AND {}loop_id IN (SELECT value FROM json_each(?))"
 """Narrows each read to some loops (one bound parameter, a JSON list, whatever their number). The
 plans (EXPLAIN QUERY PLAN, checked in tests/integration/test_runway_loops.py): cards through
@@ -121,11 +129,16 @@ request's raise and close (issue 19 counts pages a commit): not added (docs/BENC
 runwayhist)."""
 
 
-def first_log_id(db: Database, since: datetime) -> int:
+def first_log_id(db: Database, since: datetime, after: int = 0) -> int:
     """A card-log id below which no row occurred at or after `since`: the lowest id of the window
     (its index entries only, no row read), else the next id. The card log is append-only, so it
-    stays such a bound for any later `since` and every row written after."""
+    stays such a bound for any later `since` and every row written after.
+
+    `after`: such a bound found for an earlier `since` (0: none): the rows from it on are walked in
+    id order to the window's first (`_FIRST_ID_FROM`), the same id found in what left the window."""
     with db.snapshot() as sql:
+        if after > 0:
+            return int(sql.execute(_FIRST_ID_FROM, (after, to_text(since))).fetchone()[0])
         return int(sql.execute(_FIRST_ID, (to_text(since),)).fetchone()[0])
 
 
@@ -154,7 +167,7 @@ def read_facts(
     reserve_full: dict[str, int] = {}
     empties: dict[str, list[datetime]] = {}
     arrivals: dict[str, list[Arrival]] = {}
-    oldest: dict[str, tuple[datetime, str]] = {}
+    oldest: dict[str, tuple[str, str]] = {}
     drawn: list[tuple[str, str]] = []
     of: tuple[str, ...] = () if loops is None else (json.dumps(sorted(loops)),)
 
@@ -188,22 +201,12 @@ def read_facts(
                     drawn.append((card, rid))
                 continue
             arrivals.setdefault(lp, []).append(Arrival(from_text(eta or due), qty))
-            raised_at = from_text(raised)
             # Of equal times the lowest card id: the whole line's read comes in card order, some loops' in
-            # raise order, and both must chase the same card.
-            if lp not in oldest or (raised_at, card) < oldest[lp]:
-                oldest[lp] = (raised_at, card)
-        warnings = {
-            row[1]: RunwayWarningRow(
-                id=row[0],
-                loop_id=row[1],
-                raised_at=from_text(row[2]),
-                runway_s=row[3],
-                margin_s=row[4],
-                andon_id=row[5],
-            )  # fmt: skip
-            for row in sql.execute(_WARNINGS.format(only()), of)
-        }
+            # raise order, and both must chase the same card. Compared as stored: fixed-width UTC text
+            # sorts as the instants do (storage/types.py), and only the card is kept.
+            if lp not in oldest or (raised, card) < oldest[lp]:
+                oldest[lp] = (raised, card)
+        warnings: dict[str, int] = dict(sql.execute(_WARNINGS.format(only()), of))
     chase = {lp: card for lp, (_, card) in oldest.items()}
     return RunwayFacts(in_use, reserve_full, empties, arrivals, chase, drawn, warnings, found)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kanban_terminal.storage.checkpointer import BACKSTOP_PAGES, EVERY_COMMITS
+from kanban_terminal.storage.checkpointer import BACKSTOP_PAGES, EVERY_COMMITS, IDLE_S
 from kanban_terminal.storage.db import Database
 from tests.support.mqtt_lines import wait_for
 
@@ -95,8 +95,9 @@ def test_one_commit_after_a_quiet_spell_is_checkpointed(background: Database) ->
     checkpointer = background.checkpointer
     assert checkpointer is not None
     _commit_pages(background)
-    wait_for(lambda: checkpointer.checkpoints >= 2, what="the first commit's checkpoint")  # start-up's + it
+    # start-up's + it, `IDLE_S` after it (a loaded box may take a few seconds more)
+    wait_for(lambda: checkpointer.checkpoints >= 2, IDLE_S + 20, "the first commit's checkpoint")
     wait_for(lambda: checkpointer.parked, what="the thread parked")  # nothing more written
     before = checkpointer.checkpoints
     _commit_pages(background)
-    wait_for(lambda: checkpointer.checkpoints > before, what="the lone commit's checkpoint")
+    wait_for(lambda: checkpointer.checkpoints > before, IDLE_S + 20, "the lone commit's checkpoint")
