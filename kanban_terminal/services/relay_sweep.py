@@ -1,0 +1,94 @@
+"""When the relay thread reads the outbox and marks PUBACKs on its own (services/relay.py).
+
+At a paced line (5 signals/s) the inbound worker does the relay's work itself: it publishes the
+requests its group raised (`publish_fresh`) and marks the PUBACKs that came in meanwhile inside its
+next group (`join_group`). The relay thread is the safety net for what the worker cannot see. It
+used to read the outbox on every 1 s sweep while anything was in memory and to mark, in a write
+turn of its own, whatever PUBACK it found unmarked, which at 5/s is nearly always one (the PUBACK
+comes ~1 ms after the publish, the next group ~200 ms later). Each such mark is a commit whose
+`CardsChanged` also woke the runway, escalation and anchor jobs. Measured at 5 signals/s, 20,000
+cards (bench/line_pc.py --threads, box shared): outbox-relay 117 us of CPU a signal.
+
+Now, in a sweep:
+* the relay marks only PUBACKs nobody marked within `MARK_WITHIN_S` of the answer (the line went
+  quiet: no next group), a window's worth, or after a capped read (a drain: the mark is what says
+  "read again", relay.py `_due_after_mark`); the card still leaves `queued` within ~1 s of its
+  PUBACK at worst, as with the 1 s sweep;
+* the outbox is read when something says a row may be due (an event, a reconnect, a refusal, a
+  freed slot a capped read wanted: `Relay._due`), when a held row's pause ends or an unanswered
+  publish counts as lost (`InflightWindow.next_deadline`), and otherwise every `read_period` (5 s,
+  at most a twelfth of `republish_after`): rows another process wrote and stale rows (republished
+  `republish_after` after their last publish) go out up to that much later, as on an idle terminal.
+
+Not thread-safe: the relay calls it under its lock (or, for `wait`, reads a stale view that costs
+one sweep's delay at most, never a row).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime
+
+from kanban_terminal.services.relay_window import IDLE_SWEEP_S, InflightWindow
+
+SWEEP_S = 1.0
+"""The relay thread wakes this often while anything is in memory (in flight, PUBACKed not marked,
+held) to take the broker's answers off the queue; a wake that finds nothing due reads no table."""
+
+MARK_WITHIN_S = 1.0
+"""A PUBACK no group of the inbound worker marked within this long is marked by the relay thread:
+the same bound as the old 1 s sweep gave a card to leave `queued`."""
+
+
+class Sweep:
+    """The relay thread's clock for its reads and its own marks. Times: the relay's monotonic timer."""
+
+    def __init__(self, republish_after_s: float) -> None:
+        self.republish_after_s = republish_after_s
+        self.read_period = max(SWEEP_S, min(IDLE_SWEEP_S, republish_after_s / 12))
+        self.acked_since: float | None = None
+        """When the oldest PUBACK not yet taken for a mark came in (None: none waiting)."""
+        self.next_read = 0.0
+        self.reads = 0
+        """Outbox reads the relay thread's sweep asked for (tests, benchmarks)."""
+
+    def acked(self, at: float) -> None:
+        """A PUBACK answered at `at` waits for its mark."""
+        if self.acked_since is None or at < self.acked_since:
+            self.acked_since = at
+
+    def taken(self) -> None:
+        """Every waiting PUBACK was taken for a mark (by a group or by the relay thread)."""
+        self.acked_since = None
+
+    def handed_back(self) -> None:
+        """A mark was rolled back: its PUBACKs are marked by the relay thread's next step."""
+        self.acked_since = -math.inf
+
+    def read_due(self, now: float, window: InflightWindow, wall: Callable[[], datetime]) -> bool:
+        """Whether the sweep at `now` must read the outbox (besides what `Relay._due` says)."""
+        if now >= self.next_read:
+            self.next_read = now + self.read_period
+            self.reads += 1
+            return True
+        deadline = window.next_deadline(self.republish_after_s)
+        if deadline is not None and wall() >= deadline:
+            self.reads += 1
+            return True
+        return False
+
+    def mark_due(self, now: float) -> bool:
+        """Whether a waiting PUBACK has waited `MARK_WITHIN_S` for a group to mark it."""
+        return self.acked_since is not None and now - self.acked_since >= MARK_WITHIN_S
+
+    def wait(self, now: float, in_memory: bool) -> float:
+        """Seconds the relay thread may sleep unless woken."""
+        wait = self.next_read - now
+        if in_memory:
+            wait = min(wait, SWEEP_S)
+        if self.acked_since is not None:
+            left = self.acked_since + MARK_WITHIN_S - now
+            if left > 0:  # passed: marked, or held by a busy worker (then the 1 s wake as before)
+                wait = min(wait, left)
+        return max(0.0, wait)
