@@ -169,7 +169,7 @@ class Relay:
         with self._lock:
             self._record_answers()
             acked, self._acked = self._acked, []
-            self.sweep.taken()
+            self.sweep.taken(by_worker=bool(acked))
         return acked
 
     def marked(self, request_ids: list[str], moved: list[str], *, committed: bool) -> None:
