@@ -169,7 +169,7 @@ class Relay:
         with self._lock:
             self._record_answers()
             acked, self._acked = self._acked, []
-            self.sweep.taken(by_worker=bool(acked))
+            self.sweep.taken(by_worker_at=self._timer() if acked else None)
         return acked
 
     def marked(self, request_ids: list[str], moved: list[str], *, committed: bool) -> None:
@@ -275,7 +275,7 @@ class Relay:
             full = len(self._acked) >= self.window
             if self._marks_held and not full:
                 acked = []
-            elif mark_all or full or self._capped or self.sweep.mark_due(now):
+            elif mark_all or full or self._capped or not self.sweep.leave_marks(now):
                 acked, self._acked = self._acked, []
                 self.sweep.taken()
             else:
