@@ -7,8 +7,8 @@ used to read the outbox on every 1 s sweep while anything was in memory and to m
 turn of its own, whatever PUBACK it found unmarked, which at 5/s is nearly always one (the PUBACK
 comes ~1 ms after the publish, the next group ~200 ms later). Each such mark is a commit whose
 `CardsChanged` also woke the runway, escalation and anchor jobs. Measured at 5 signals/s, 20,000
-cards, same run, box shared (bench/idle_wakeups.py, schedstat, 50 s): the relay thread 0.18 ms of
-CPU and 0.46 wake-ups a second on main, 0.11 and 0.22 with what follows.
+cards, same run, box shared (bench/idle_wakeups.py, schedstat, 50 s, two runs): the relay thread
+0.25-0.28 ms of CPU and 0.34-0.46 wake-ups a second on main, 0.12-0.14 and 0.18 with what follows.
 
 Now, in a sweep:
 * while the worker's groups mark (one took PUBACKs within `MARK_WITHIN_S`), the relay leaves the
