@@ -6,10 +6,11 @@
 Both pipelines run as in bench/line_pc.py (their own process, the same broker, `serve` on a
 database created beforehand) and receive no signal at all. Over the window the bench reads each
 thread's voluntary + involuntary context switches (/proc/PID/task/*/status) and utime + stime
-(/proc/PID/task/*/stat). `serve` runs through this file's `--named` wrapper, which gives every
-Python thread its name at the OS level (prctl PR_SET_NAME; Python 3.11 does not), so the table says
-which job wakes. At 5 signals/s an idle wake-up a second costs 0.2 wake-ups a signal, and an idle
-millisecond of CPU a second 200 us a signal (issue 19).
+(/proc/PID/task/*/stat; per thread, schedstat's nanoseconds where the kernel has them). `serve` runs
+through this file's `--named` wrapper, which gives every Python thread its name at the OS level
+(prctl PR_SET_NAME; Python 3.11 does not), so the table says which job wakes. At 5 signals/s an
+idle wake-up a second costs 0.2 wake-ups a signal, and an idle millisecond of CPU a second 200 us
+a signal (issue 19).
 
 With `--rate R`, the window carries R bin signals a second (paced, as bench/line_pc.py sends them)
 and every figure is also given per signal: which thread wakes how often for one signal.
@@ -20,6 +21,7 @@ A diagnostic for the bench only: the wrapper is not part of the product.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
 import sys
@@ -63,7 +65,11 @@ def per_thread(pid: int) -> dict[str, tuple[int, float]]:
             if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
                 switches += int(line.split()[1])
         fields = stat.rsplit(")", 1)[1].split()
-        out[f"{name}/{task.name}"] = (switches, (int(fields[11]) + int(fields[12])) / TICK)
+        cpu = (int(fields[11]) + int(fields[12])) / TICK
+        # Nanoseconds on the CPU (schedstat): a thread's few ms a minute are lost in 10 ms ticks.
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            cpu = int((task / "schedstat").read_text().split()[0]) / 1e9
+        out[f"{name}/{task.name}"] = (switches, cpu)
     return out
 
 

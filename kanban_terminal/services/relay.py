@@ -39,7 +39,8 @@ from kanban_terminal.services.events import CardsChanged, RequestRaised
 from kanban_terminal.services.outbox import OutboxState, mark_acknowledged, request_payload
 from kanban_terminal.services.outbox import Publisher as Publisher  # re-exported: andon link, health
 from kanban_terminal.services.outbox import outbox_state as outbox_state  # re-exported: the runtime
-from kanban_terminal.services.relay_window import IDLE_SWEEP_S, InflightWindow
+from kanban_terminal.services.relay_sweep import Sweep
+from kanban_terminal.services.relay_window import InflightWindow
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import outbox as outbox_sql
 from kanban_terminal.storage.errors import STORAGE_ERRORS
@@ -57,10 +58,6 @@ LIVE_WITHIN = timedelta(seconds=10)
 
 HOT_PROBE = 16
 """How many of the newest pending rows are looked at to find live loops (bounds the per-step cost)."""
-
-SWEEP_S = 1.0
-"""The outbox is read this often, even when nothing says a row is due, while anything is in memory
-(in flight, PUBACKed not marked, held); else every IDLE_SWEEP_S (relay_window.py says why)."""
 
 
 class Relay:
@@ -90,7 +87,7 @@ class Relay:
         """What the broker has not answered yet (under `_lock`, like the rest of this state)."""
         self._acked: list[str] = []
         """PUBACKed request ids not yet marked published (a failed mark is retried, not lost)."""
-        self._answers: queue.SimpleQueue[tuple[int, bool, str]] = queue.SimpleQueue()
+        self._answers: queue.SimpleQueue[tuple[int, bool, str, float]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._reconnect_cutoff: datetime | None = None
@@ -103,7 +100,7 @@ class Relay:
         the worker, which had published the new rows itself, about once per request)."""
         self._capped = False
         """The last read of the outbox left due rows behind for want of window."""
-        self._next_sweep = 0.0
+        self.sweep = Sweep(republish_after.total_seconds())  # when the relay thread reads or marks
         self._marks_held = False
         self._lock = threading.Lock()
         """Guards the state above and the order of publishes (relay thread, inbound worker). Never
@@ -116,7 +113,7 @@ class Relay:
         """The broker answered a publish (paho's thread): hand it over, never block. The relay wakes
         only for a refusal, a slot a capped step wanted, or a window's worth to mark; else the
         worker's next group or the sweep marks it (a wake per PUBACK: 2,366 steps for 3,000 signals)."""
-        self._answers.put((mid, ok, reason))
+        self._answers.put((mid, ok, reason, self._timer()))
         if self._capped or not ok or self._answers.qsize() >= self.window:
             self._wake.set()
 
@@ -172,6 +169,7 @@ class Relay:
         with self._lock:
             self._record_answers()
             acked, self._acked = self._acked, []
+            self.sweep.taken(by_worker_at=self._timer() if acked else None)
         return acked
 
     def marked(self, request_ids: list[str], moved: list[str], *, committed: bool) -> None:
@@ -183,6 +181,7 @@ class Relay:
                 self._due_after_mark()
             else:
                 self._acked = request_ids + self._acked
+                self.sweep.handed_back()
         if committed:
             self._after_mark(request_ids, moved)
         if not committed or self._due:
@@ -247,20 +246,16 @@ class Relay:
             except Exception:
                 log.exception("outbox relay step failed; retrying")
                 self._stop.wait(1.0)
-            self._wake.wait(timeout=self._sweep_wait())
+            in_memory = not self._window.idle or bool(self._acked) or bool(self._answers.qsize())
+            self._wake.wait(timeout=self.sweep.wait(self._timer(), in_memory))
             self._wake.clear()
 
-    def _sweep_wait(self) -> float:
-        if not self._window.idle or self._acked or self._answers.qsize():
-            return SWEEP_S  # read without the lock: a stale view costs one sweep's delay, never a row
-        return max(SWEEP_S, min(IDLE_SWEEP_S, self.republish_after.total_seconds() / 12))
-
     def run_once(self) -> None:
-        """One relay step on the caller's thread (tests and benchmarks); always reads the outbox."""
+        """One relay step on the caller's thread (tests, benchmarks): reads, marks every PUBACK."""
         self._due = True
-        self._step()
+        self._step(mark_all=True)
 
-    def _step(self) -> None:
+    def _step(self, *, mark_all: bool = False) -> None:
         """Answers in, the freed window refilled, and only then the fsynced mark of the batch.
 
         Marking first kept the window empty for a whole commit per PUBACK batch: the broker sat idle
@@ -270,18 +265,21 @@ class Relay:
         with self._lock:
             self._record_answers()
             now = self._timer()
-            if now >= self._next_sweep:
-                self._next_sweep = now + SWEEP_S
+            if self.sweep.read_due(now, self._window, self.clock):
                 self._due = True
             if self.publisher.connected and self._due:
                 self._due = False
                 self._publish_due()
-            # Held for the worker's next group, but never more than a window's worth: a worker busy
-            # with upstream statuses alone (a drain's answers) has no group to put them in.
-            if self._marks_held and len(self._acked) < self.window:
+            # Left to the worker's next group (never more than a window's worth: a drain has no
+            # group) unless none came within MARK_WITHIN_S or a capped read waits (relay_sweep.py).
+            full = len(self._acked) >= self.window
+            if self._marks_held and not full:
                 acked = []
-            else:
+            elif mark_all or full or self._capped or not self.sweep.leave_marks(now):
                 acked, self._acked = self._acked, []
+                self.sweep.taken()
+            else:
+                acked = []
         if not acked:
             return
         try:
@@ -290,6 +288,7 @@ class Relay:
         except BaseException:
             with self._lock:
                 self._acked = acked + self._acked  # marked on a later step, never lost
+                self.sweep.handed_back()
             raise
         with self._lock:
             self._window.release(acked)
@@ -358,7 +357,7 @@ class Relay:
     def _record_answers(self) -> None:
         while True:
             try:
-                mid, ok, reason = self._answers.get_nowait()
+                mid, ok, reason, at = self._answers.get_nowait()
             except queue.Empty:
                 break
             request_id = self._window.answered(mid)
@@ -371,6 +370,7 @@ class Relay:
                 self._wake.set()
             if ok:
                 self._acked.append(request_id)  # leaves the window's ids once marked published
+                self.sweep.acked(at)
             else:
                 self.last_error = f"broker refused request {request_id[:8]}: {reason}"
                 self._window.hold(request_id, self.clock() + RETRY_REFUSED_AFTER)

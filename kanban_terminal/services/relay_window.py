@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 BACKLOG_QUEUE_S = 0.2
 """Keep no more backlog in flight than the broker answers in this long (see `backlog_cap`)."""
@@ -105,6 +105,14 @@ class InflightWindow:
                 self._live.discard(mid)
                 if request_id is not None:
                     self.ids.discard(request_id)
+
+    def next_deadline(self, after_s: float) -> datetime | None:
+        """The soonest wall time a held row may go again or an unanswered publish counts as lost
+        (`forget_lost` after `after_s`): the relay reads the outbox then, not on every sweep."""
+        times = list(self.held.values())
+        if self._since:
+            times.append(min(self._since.values()) + timedelta(seconds=after_s))
+        return min(times, default=None)
 
     def backlog_free(self) -> int:
         """How many more backlog rows may go out now (within `backlog_cap` and the window)."""
