@@ -124,6 +124,11 @@ class ElapsedTimers:
         self._anchors: dict[str, ElapsedAnchor] = {}
         self._tidied = False
 
+    @property
+    def running(self) -> bool:
+        """Timers this process counts, or anchors not yet tidied (before the first `elapsed`)."""
+        return bool(self._anchors) or not self._tidied
+
     def elapsed(self, started: Iterable[tuple[str, datetime]], now: datetime) -> dict[str, timedelta]:
         """Elapsed time of each (id, start) timer; forgets and deletes anchors of timers not listed.
 

@@ -97,6 +97,11 @@ class EscalationRunner:
             self.due.reading(mono)
             self.reads += 1
             self.raise_material_andons()
+            if not self.timers.running and not andon_reads.attention_marks(self.terminal.db):
+                # No andon open, whichever process raised it: nothing can escalate or be resolved as
+                # supplied, and no timer is left to tidy. One small indexed read instead of the two
+                # ORM reads (2.0 ms after 1 s idle, ~100 us a signal at 5 signals/s: branch idlerelay).
+                return []
             self.resolve_supplied_material_andons()
             return self._escalate()
 

@@ -8,12 +8,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.escalation import EscalationRunner
 from kanban_terminal.services.escalation_due import BUSY_GAP_S, REFRESH_S
 from kanban_terminal.services.terminal import Terminal
-from tests.support.andon import FakeClock, open_terminal
+from kanban_terminal.storage import andon_reads
+from tests.support.andon import TEAM_LEAD, FakeClock, open_terminal
 
 
 def tick_for(runner: EscalationRunner, clock: FakeClock, seconds: int) -> list[int]:
@@ -84,3 +87,36 @@ def test_a_wall_clock_step_is_marked_and_read_at_the_next_tick(tmp_path: Path) -
         tick_for(runner, clock, 1)
         assert runner.reads == settled + 1
         assert runner.clock_watch.steps == [-3600.0]
+
+
+def test_a_read_with_no_andon_open_skips_the_andon_tables_until_one_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cards moving with no andon open (a line at 5 signals/s) still make the runner read, for the
+    material calls; the escalation and supplied-material reads are skipped then, and come back as
+    soon as an andon is open, raised by this process or another."""
+    calls: list[str] = []
+    for name in ("escalation_candidates", "supplied_material_andons"):
+        real = getattr(andon_reads, name)
+        monkeypatch.setattr(andon_reads, name, lambda db, _n=name, _r=real: calls.append(_n) or _r(db))
+    with settled_runner(tmp_path) as (clock, terminal, runner):
+        calls.clear()
+        read = runner.reads
+        runner.tick()  # a full read, as a card event or the WAL's change asks for
+        assert runner.reads == read + 1 and calls == []
+        other = open_terminal(tmp_path, clock)  # the CLI's `raise-andon` beside a running `serve`
+        try:
+            raised = svc.raise_andon(other, AndonKind.CALL, "ST20", "QUAL", source="cli")
+        finally:
+            other.close()
+        assert raised.andon is not None
+        assert tick_for(runner, clock, int(BUSY_GAP_S) + 1) == [0]
+        assert calls[:2] == ["supplied_material_andons", "escalation_candidates"]
+        # Closed: the next read still looks (its timer is tidied there), the one after skips again.
+        assert svc.acknowledge_andon(terminal, raised.andon.id, TEAM_LEAD, source="keyboard").ok
+        assert svc.resolve_andon(terminal, raised.andon.id, "parts found", source="keyboard").ok
+        runner.tick()
+        assert not runner.timers.running
+        calls.clear()
+        runner.tick()
+        assert calls == []
