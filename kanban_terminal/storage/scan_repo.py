@@ -81,8 +81,9 @@ class ScanStore:
     requests, loops, the card log); afterwards the store starts from the database again.
     """
 
-    def __init__(self, conn: Connection, log_key: LogKey | None = None):
-        self.db = driver(conn)
+    def __init__(self, sql: Any, log_key: LogKey | None = None):
+        """`sql`: the sqlite3 connection inside the unit's open transaction (`driver(conn)`)."""
+        self.db = sql
         self._cards: dict[str, StoredCard | None] = {}
         self._card_writes: dict[str, tuple[object, ...]] = {}
         self._seqs: dict[str, int] = {}
