@@ -184,3 +184,21 @@ def test_a_scan_alone_still_reports_a_refusal_when_keeping_it_fails(
     assert failed.kind is OutcomeKind.FAILED and "disk full" in failed.message
     assert count(terminal.db.path, "replenishment_request") == 0
     terminal.close()
+
+
+def test_the_scan_store_says_which_requests_and_cards_still_wait_in_memory(tmp_path: Path) -> None:
+    """A PUBACK mark flushes first only when the rows it reads wait in memory (`ScanStore.holds`)."""
+    clock = Clock()
+    terminal = open_terminal(tmp_path, clock)
+    with terminal.db.unit_of_work() as uow:
+        raised = record_scan(terminal, CARD, source="keyboard", uow=uow).request_id
+        assert raised is not None
+        assert uow.scans.holds([], [CARD]) and uow.scans.holds([raised], [])
+        assert not uow.scans.holds(["other"], ["B1002X"])
+        uow.flush()
+        assert not uow.scans.holds([raised], [CARD])
+        uow.scans.close_request(raised, status="delivered", at=clock(), lead_time_s=None)
+        assert uow.scans.holds([raised], []) and not uow.scans.holds(["other"], [CARD])
+        uow.flush()
+        assert not uow.scans.holds([raised], [CARD])
+    terminal.close()
