@@ -19,6 +19,8 @@ from kanban_terminal.storage.outbox import OutboxRow
 from kanban_terminal.storage.tables import RequestRow
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
+_REQUEST_SENT = CardEvent.REQUEST_SENT.value
+
 
 class Publisher(Protocol):
     """Where requests go: the MQTT link, or a test double."""
@@ -103,11 +105,11 @@ def mark_acknowledged(uow: UnitOfWork, request_ids: list[str], now: datetime) ->
                 card_log.LogEntry(
                     occurred_at=now,
                     recorded_at=now,
-                    event=step.event.value,
+                    event=step.event._value_,  # not `.value`: see services/scanning.py
                     card_id=row.card_id,
                     loop_id=row.loop_id,
-                    from_state=step.from_state.value,
-                    to_state=step.to_state.value,
+                    from_state=step.from_state._value_,
+                    to_state=step.to_state._value_,
                     request_id=row.request_id,
                     source="relay",
                     detail="broker acknowledged",
@@ -129,7 +131,7 @@ def log_sent_only(
         card_log.LogEntry(
             occurred_at=at,
             recorded_at=at,
-            event=CardEvent.REQUEST_SENT.value,
+            event=_REQUEST_SENT,
             card_id=card_id,
             loop_id=loop_id,
             request_id=request_id,

@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 
 from kanban_terminal.domain.card_ids import has_valid_check, layout_mismatch_hint
-from kanban_terminal.domain.cards import CardState, Transition
+from kanban_terminal.domain.cards import CardEvent, CardState, Transition
 from kanban_terminal.domain.codes import InputRejection, normalise_code
 from kanban_terminal.domain.scans import (
     CardSnapshot,
@@ -98,6 +98,10 @@ def record_scan(
 
 
 _NOT_REFUSED = (OutcomeKind.DEBOUNCED, OutcomeKind.NEEDS_CONFIRMATION)
+_QUEUED = CardState.QUEUED.value
+# `._value_`, not `.value`, on the scan's path: `.value` is a Python-level property (enum.py's
+# `__get__`), 14 calls a one-signal group (cProfile, issue 19); `_value_` is the member's own
+# attribute, the same string.
 
 
 def _record(
@@ -200,7 +204,7 @@ def _apply(
             source=writes.source_of(loop.id, loop.source),
             raised_at=at,
             due_at=at + loop.terms.planned_lead_time,
-            status=CardState.QUEUED.value,
+            status=_QUEUED,
         )
     open_request_id = request_id
     if decision.delivered_request_id:
@@ -213,7 +217,7 @@ def _apply(
         writes.append_log(reserve_drawn_row(card.card_id, loop.id, request_id, source, actor, now, at))
     writes.update_card(
         card.card_id,
-        state=decision.transitions[-1].to_state.value,
+        state=decision.transitions[-1].to_state._value_,
         at=at,
         open_request_id=open_request_id,
     )
@@ -230,16 +234,16 @@ def _log_row(
     decision: ScanDecision,
 ) -> card_log.LogEntry:
     detail = ""
-    if step.event.value == "delivered" and decision.lead_time is not None:
+    if step.event is CardEvent.DELIVERED and decision.lead_time is not None:
         detail = f"lead time {whole_seconds(decision.lead_time)} s"
     return card_log.LogEntry(
         occurred_at=step.at,
         recorded_at=now,
-        event=step.event.value,
+        event=step.event._value_,
         card_id=step.card_id,
         loop_id=loop_id,
-        from_state=step.from_state.value,
-        to_state=step.to_state.value,
+        from_state=step.from_state._value_,
+        to_state=step.to_state._value_,
         request_id=request_id,
         actor=actor,
         source=escape_external(source, 80),

@@ -103,7 +103,8 @@ class SignalApplier:
             for signal, again in zip(signals, seen, strict=True):
                 result = SignalResult(signal, None) if again else self._apply_one(uow, signal)
                 if result.outcome is not None:
-                    outcomes.append((signal.device, signal.boot, signal.seq, result.outcome.kind.value))
+                    # `_value_`, not `.value` (a Python-level property): see services/scanning.py
+                    outcomes.append((signal.device, signal.boot, signal.seq, result.outcome.kind._value_))
                 results.append(result)
             # Each fresh key with its outcome, in one write (storage/inbound.py).
             uow.inbound.record(outcomes, received_at)

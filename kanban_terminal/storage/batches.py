@@ -11,7 +11,7 @@ batch takes at most eight texts per statement, the same ones every time; a remai
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 LARGEST = 128
@@ -23,20 +23,26 @@ SMALL = 8
 Row = TypeVar("Row")
 
 
-def chunks(rows: Sequence[Row], largest: int = LARGEST) -> Iterator[Sequence[Row]]:
+def chunks(rows: Sequence[Row], largest: int = LARGEST) -> Sequence[Sequence[Row]]:
     """`rows` in order, cut into pieces of `largest` rows and then of falling powers of two."""
-    # `len` once: a one-signal group calls this a dozen times for one row or none, and halving 128
-    # down to 1 with a `len` each time was 98,000 calls in 1,000 groups (cProfile).
-    start, total, size = 0, len(rows), largest
+    # A one-signal group calls this ~15 times for one row or none: those get a tuple back at once,
+    # without a generator to start and resume (issue 19; 2 Python calls a use, cProfile). `len`
+    # once: halving 128 down to 1 with a `len` each time was 98,000 calls in 1,000 groups.
+    total = len(rows)
+    if total <= SMALL:
+        return (rows,) if total else ()
+    pieces = []
+    start, size = 0, largest
     while start < total:
         remaining = total - start
         if remaining <= SMALL:
-            yield rows[start:]
-            return
+            pieces.append(rows[start:])
+            break
         while size > remaining:
             size //= 2
-        yield rows[start : start + size]
+        pieces.append(rows[start : start + size])
         start += size
+    return pieces
 
 
 _MARKS: dict[tuple[int, int], str] = {}
@@ -49,4 +55,6 @@ def values(rows: Sequence[Sequence[object]]) -> tuple[str, list[object]]:
     if marks is None:  # a few shapes only (`chunks`), built once each
         row = "(" + ", ".join("?" * shape[0]) + ")"
         marks = _MARKS[shape] = ", ".join([row] * shape[1])
+    if shape[1] == 1:  # a one-signal group's usual row: no comprehension frame (issue 19)
+        return marks, list(rows[0])
     return marks, [v for r in rows for v in r]

@@ -36,6 +36,11 @@ BACKUPS_DIRNAME = "backups"
 """Automatic pre-migration backups go to this folder of the data dir."""
 
 
+RAW_BEGUN = "kanban_raw_begun"
+"""Set in a connection's `info` while `_held_unit` holds a transaction it began on the sqlite3
+connection itself: SQLAlchemy, asked to begin on top (the ORM session of an andon signal), joins it."""
+
+
 class DatabaseError(Exception):
     """The database cannot be used; the message says why and what to do."""
 
@@ -61,6 +66,8 @@ def _make_engine(path: Path, begin: str, *, autocheckpoint_pages: int | None = N
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.info.get(RAW_BEGUN):
+            return  # the held unit already ran BEGIN IMMEDIATE itself (`_held_unit`): join it
         conn.connection.driver_connection.execute(begin)
 
     return engine
@@ -187,10 +194,7 @@ class Database:
         try:
             yield
         finally:
-            if acquired:
-                self.write_lock.release()
-            if self.checkpointer is not None:
-                self.checkpointer.committed()
+            self._given_back(acquired)
 
     @contextmanager
     def _write_connection(self, held: bool) -> Iterator[Connection]:
@@ -236,8 +240,10 @@ class Database:
                 small units of the signal groups; a thread other than its owner gets a pooled one.
         """
         uow: UnitOfWork | None = None
+        # `writing()` written out: its context manager was 4 Python calls a signal group (issue 19).
+        acquired = self.write_lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
         try:
-            with self.writing(), self._write_connection(held) as conn:
+            with self._write_connection(held) as conn:
                 raw = conn.connection.driver_connection
                 assert raw is not None, "a pooled connection always has its sqlite3 connection"
                 if not fsync:
@@ -246,13 +252,42 @@ class Database:
                 if short:
                     raw.execute(f"PRAGMA busy_timeout={SHORT_WAIT_MS}")
                 try:
-                    with conn.begin():
-                        uow = UnitOfWork(conn, self.log_key)
+                    if held:
+                        # Begun and committed on sqlite3 itself: SQLAlchemy's `begin()` and commit
+                        # (the "begin" event, the transaction object, the reset bookkeeping) were
+                        # ~40 Python calls of a one-signal group's ~540 (cProfile; issue 19: a paced
+                        # signal is a group of one). Asked for a transaction after all (the ORM
+                        # session of an andon signal), SQLAlchemy begins one on top that joins this
+                        # one (`RAW_BEGUN`); then its commit or rollback is the unit's.
+                        raw.execute("BEGIN IMMEDIATE")
+                        conn.info[RAW_BEGUN] = True
                         try:
-                            yield uow
-                            uow.flush()
+                            uow = UnitOfWork(conn, self.log_key, raw)
+                            try:
+                                yield uow
+                                uow.flush()
+                            finally:
+                                uow.close_session()
+                            if conn.in_transaction():
+                                conn.commit()
+                            else:
+                                raw.commit()
+                        except BaseException:
+                            if conn.in_transaction():
+                                conn.rollback()
+                            elif raw.in_transaction:
+                                raw.rollback()
+                            raise  # and `_write_connection` closes the held connection
                         finally:
-                            uow.close_session()
+                            conn.info.pop(RAW_BEGUN, None)
+                    else:
+                        with conn.begin():
+                            uow = UnitOfWork(conn, self.log_key)
+                            try:
+                                yield uow
+                                uow.flush()
+                            finally:
+                                uow.close_session()
                 finally:
                     if short:
                         raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -263,11 +298,20 @@ class Database:
                             conn.invalidate()  # never back to the pool without fsync
                             raise
         except BaseException:
+            self._given_back(acquired)
             if uow is not None:
                 uow.rolled_back()  # after the write turn is given back, like the commit's hooks
             raise
+        self._given_back(acquired)
         assert uow is not None
         uow.committed(release)
+
+    def _given_back(self, acquired: bool) -> None:
+        """The end of a write turn (`writing()`)."""
+        if acquired:
+            self.write_lock.release()
+        if self.checkpointer is not None:
+            self.checkpointer.committed()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -33,6 +33,8 @@ class RejectedInputs:
         self._rows.append((to_text(at), source, shown, reason))
 
     def flush(self) -> None:
+        if not self._rows:
+            return  # the usual case: every unit flushes this before its commit (issue 19)
         rows, self._rows = self._rows, []
         for chunk in batches.chunks(rows):
             marks, params = batches.values(chunk)

@@ -60,14 +60,15 @@ class UnitOfWork:
     and releases the events. Repositories never commit; only the unit of work does.
     """
 
-    def __init__(self, conn: Connection, log_key: LogKey | None = None):
+    def __init__(self, conn: Connection, log_key: LogKey | None = None, sql: Any = None):
         self.conn = conn
-        """The SQLAlchemy Core connection, inside its transaction."""
+        """The SQLAlchemy Core connection, inside its transaction (or, for a held unit, on top of
+        the one begun on `sql`: see `session`)."""
         self.log_key = log_key
         """The terminal's card-log key: every log row written in this unit is keyed with it."""
-        self.sql: Any = driver(conn)
+        self.sql: Any = driver(conn) if sql is None else sql
         """Its sqlite3 connection: the repositories' plain SQL goes here (see scan_repo.py)."""
-        self.scans = ScanStore(conn, log_key)
+        self.scans = ScanStore(self.sql, log_key)
         self.log: BufferedLog = self.scans.log
         self.outbox = OutboxWrites(self.sql, self.flush, self._holds, self.scans.forget)
         self.inbound = InboundKeys(self.sql)
@@ -83,6 +84,10 @@ class UnitOfWork:
         """An ORM session joined to this transaction (it never commits it)."""
         if self._session is None:
             self.flush()  # the ORM must see the rows still waiting in memory
+            if not self.conn.in_transaction():
+                # A held unit began on sqlite3 itself (Database._held_unit): begin SQLAlchemy's on
+                # top (it joins), so the session joins it and never commits or rolls back itself.
+                self.conn.begin()
             self._session = Session(bind=self.conn, expire_on_commit=False, autoflush=True)
             self._session.info[SESSION_KEY] = self.log_key
         return self._session

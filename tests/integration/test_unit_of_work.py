@@ -58,12 +58,13 @@ def test_events_wait_for_the_commit_and_hooks_run_after_it(tmp_path: Path) -> No
     terminal.close()
 
 
-def test_a_rollback_drops_rows_events_and_runs_the_rollback_hooks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("held", [False, True])
+def test_a_rollback_drops_rows_events_and_runs_the_rollback_hooks(tmp_path: Path, held: bool) -> None:
     terminal = open_terminal(tmp_path, Clock())
     log_rows = count(terminal.db.path, "card_log")
     seen: list[str] = []
     released: list[object] = []
-    with pytest.raises(Boom), terminal.db.unit_of_work(release=released.append) as uow:
+    with pytest.raises(Boom), terminal.db.unit_of_work(release=released.append, held=held) as uow:
         record_scan(terminal, CARD, source="keyboard", uow=uow)
         record_scan(terminal, "NOSUCH1", source="keyboard", uow=uow)  # a refused input, kept in uow
         uow.after_commit(lambda: seen.append("committed"))
@@ -77,12 +78,36 @@ def test_a_rollback_drops_rows_events_and_runs_the_rollback_hooks(tmp_path: Path
     terminal.close()
 
 
-def test_the_orm_session_sees_the_rows_still_waiting_in_memory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("held", [False, True])
+def test_the_orm_session_sees_the_rows_still_waiting_in_memory(tmp_path: Path, held: bool) -> None:
     terminal = open_terminal(tmp_path, Clock())
-    with terminal.db.unit_of_work() as uow:
+    with terminal.db.unit_of_work(held=held) as uow:
         record_scan(terminal, "NOSUCH1", source="keyboard", uow=uow)
         kept = uow.session.exec(select(RejectedInputRow)).all()
         assert [r.source for r in kept] == ["keyboard"]
+    terminal.close()
+
+
+def test_a_held_unit_commits_and_rolls_back_what_its_orm_session_wrote(tmp_path: Path) -> None:
+    """A signal group's unit begins on sqlite3 itself; an ORM session taken in it (an andon signal)
+    joins that transaction: its rows commit with the unit and roll back with it."""
+    terminal = open_terminal(tmp_path, Clock())
+    rejected = count(terminal.db.path, "rejected_input")
+    with terminal.db.unit_of_work(held=True) as uow:
+        record_scan(terminal, CARD, source="keyboard", uow=uow)
+        uow.session.add(RejectedInputRow(at=Clock()(), source="orm", input="x", reason="test"))
+    assert count(terminal.db.path, "rejected_input") == rejected + 1
+    assert count(terminal.db.path, "replenishment_request") == 1
+    with pytest.raises(Boom), terminal.db.unit_of_work(held=True) as uow:
+        record_scan(terminal, "B1002X", source="keyboard", uow=uow)
+        uow.session.add(RejectedInputRow(at=Clock()(), source="orm", input="y", reason="test"))
+        uow.session.flush()
+        raise Boom
+    assert count(terminal.db.path, "rejected_input") == rejected + 1
+    assert count(terminal.db.path, "replenishment_request") == 1
+    with terminal.db.unit_of_work(held=True) as uow:  # a fresh held connection, nothing left open
+        record_scan(terminal, "B1002X", source="keyboard", uow=uow)
+    assert count(terminal.db.path, "replenishment_request") == 2
     terminal.close()
 
 
@@ -158,4 +183,22 @@ def test_a_scan_alone_still_reports_a_refusal_when_keeping_it_fails(
     failed = record_scan(terminal, CARD, source="keyboard")
     assert failed.kind is OutcomeKind.FAILED and "disk full" in failed.message
     assert count(terminal.db.path, "replenishment_request") == 0
+    terminal.close()
+
+
+def test_the_scan_store_says_which_requests_and_cards_still_wait_in_memory(tmp_path: Path) -> None:
+    """A PUBACK mark flushes first only when the rows it reads wait in memory (`ScanStore.holds`)."""
+    clock = Clock()
+    terminal = open_terminal(tmp_path, clock)
+    with terminal.db.unit_of_work() as uow:
+        raised = record_scan(terminal, CARD, source="keyboard", uow=uow).request_id
+        assert raised is not None
+        assert uow.scans.holds([], [CARD]) and uow.scans.holds([raised], [])
+        assert not uow.scans.holds(["other"], ["B1002X"])
+        uow.flush()
+        assert not uow.scans.holds([raised], [CARD])
+        uow.scans.close_request(raised, status="delivered", at=clock(), lead_time_s=None)
+        assert uow.scans.holds([raised], []) and not uow.scans.holds(["other"], [CARD])
+        uow.flush()
+        assert not uow.scans.holds([raised], [CARD])
     terminal.close()

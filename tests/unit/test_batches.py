@@ -30,3 +30,9 @@ def test_a_few_rows_go_in_one_statement() -> None:
 
 def test_values_flattens_the_rows_of_one_width() -> None:
     assert batches.values([(1, "a"), (2, "b")]) == ("(?, ?), (?, ?)", [1, "a", 2, "b"])
+
+
+def test_one_row_and_no_rows_take_the_short_road_to_the_same_answer() -> None:
+    assert batches.values([(1, "a")]) == ("(?, ?)", [1, "a"])
+    assert list(batches.chunks([])) == []
+    assert [list(p) for p in batches.chunks([7])] == [[7]]
