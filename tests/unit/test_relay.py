@@ -26,6 +26,16 @@ class Clock:
         return self.now
 
 
+class Timer:
+    """Monotonic seconds the test moves by hand (the relay's answer-rate and sweep clocks)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class Broker:
     """Records publishes; the test decides when and how the broker answers each mid."""
 

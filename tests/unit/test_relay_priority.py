@@ -13,17 +13,7 @@ from kanban_terminal.services.relay import Relay
 from kanban_terminal.services.relay_window import MIN_BACKLOG_INFLIGHT
 from kanban_terminal.services.terminal import Terminal
 from tests.support.mqtt_lines import make_config
-from tests.unit.test_relay import Broker, Clock, raise_requests
-
-
-class Timer:
-    """Monotonic seconds the test moves by hand (the relay's answer-rate clock)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.test_relay import Broker, Clock, Timer, raise_requests
 
 
 @pytest.fixture

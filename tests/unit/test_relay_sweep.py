@@ -22,15 +22,7 @@ from kanban_terminal.services.relay_sweep import MARK_WITHIN_S
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
 from tests.support.mqtt_lines import make_config
-from tests.unit.test_relay import Broker, Clock, card_state, raise_requests, rows
-
-
-class Timer:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.test_relay import Broker, Clock, Timer, card_state, raise_requests, rows
 
 
 @pytest.fixture
