@@ -82,7 +82,10 @@ class StatusOutbox:
         after `now`, or a refused one's retry; None when nothing waits on time. What is due already
         waits for a PUBACK (room in the window) or a reconnect, and both wake the peer."""
         row = self.db.execute("SELECT min(due) FROM answer WHERE sent = 0 AND due > ?", (now,)).fetchone()
-        times = [t for t in (row[0], *self._refused_until.values()) if t is not None]
+        # Only retries still to come: one already past waits for the window or a reconnect (both
+        # wake the peer), or its answer is gone (a cancel deleted it), and counting it made the
+        # peer's thread spin at its 1 ms floor (review of branch claimcancel).
+        times = [t for t in (row[0], *self._refused_until.values()) if t is not None and t > now]
         return min(times) if times else None
 
     def _apply_answers(self, now: float, on_acked: Callable[[str, str], None] | None) -> None:

@@ -220,11 +220,11 @@ class UpstreamPeer:
             self._woken.set()
             self._inbox.put(None)
 
-    def _sleep_s(self) -> float | None:
+    def _sleep_s(self, now: float) -> float | None:
         """Until the next answer is due or the claims' chores (while connected); None: until a
         message, a PUBACK or a reconnect. Polling every 50 ms cost an idle peer 20 wake-ups and
-        ~2.5-3.3 ms of CPU a second, each pass reading the outbox (bench/peer_idle.py)."""
-        now = time.time()
+        ~2.5-3.3 ms of CPU a second, each pass reading the outbox (bench/peer_idle.py). `now` is the
+        step's own: an answer due between the step and a later clock read was in neither."""
         due = self.outbox.next_due(now)
         if self.claims is not None and self.link.connected:
             due = self.claims.chores_due if due is None else min(due, self.claims.chores_due)
@@ -236,8 +236,7 @@ class UpstreamPeer:
             try:
                 if item is not None:
                     self._handle(*item)
-                self._chores()
-                sleep_s = self._sleep_s()
+                sleep_s = self._sleep_s(self._chores())
             except Exception:
                 log.exception("upstream peer step failed")
                 sleep_s = 0.5
@@ -247,10 +246,11 @@ class UpstreamPeer:
                 item = None
             self._woken.clear()  # after the get: a PUBACK handed over from now on wakes us again
 
-    def _chores(self) -> None:
-        self.outbox.step()
+    def _chores(self) -> float:
+        self.outbox.step(now := time.time())
         if self.claims is not None and self.link.connected:
-            self.claims.chores(time.time(), self.ownership.claim_keep_s, self.cancels.notice_again)
+            self.claims.chores(now, self.ownership.claim_keep_s, self.cancels.notice_again)
+        return now
 
     def _handle(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
         if topic.endswith("/log_anchor"):
