@@ -51,5 +51,5 @@ class AndonWatchMixin(_Base):
         except STORAGE_ERRORS:
             return  # a busy or failing file: the next look tries again; the board says the rest
         seen, self._andon_marks = self._andon_marks, marks
-        if seen is not None and marks != seen:
+        if marks != seen:  # the first look too: a change just after start came before any baseline
             self.call_from_thread(self.andon_changed_elsewhere)
