@@ -22,12 +22,12 @@
   the commit (`publish_fresh`) and marks PUBACKs inside its next group (`join_group`); the relay
   thread reads the outbox only when a row may be due (`_due`) or on its sweep. `_lock` keeps the
   in-memory state and the order of publishes; paho holds none of its locks while it applies.
-
-It must not import paho: it talks to a `Publisher` (the MQTT link, or a test double).
+  No paho here: it talks to a `Publisher` (the MQTT link, or a test double).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -106,8 +106,6 @@ class Relay:
         """Guards the state above and the order of publishes (relay thread, inbound worker). Never
         held while waiting for the write lock; paho's callbacks only queue: no deadlock."""
         self._unsubscribe = terminal.bus.subscribe(self._on_event)
-
-    # -- called from other threads -----------------------------------------------------------------
 
     def on_published(self, mid: int, ok: bool, reason: str) -> None:
         """The broker answered a publish (paho's thread): hand it over, never block. The relay wakes
@@ -214,8 +212,6 @@ class Relay:
             self._due = True
             self._wake.set()
 
-    # -- lifecycle ---------------------------------------------------------------------------------
-
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
         self._thread.start()
@@ -226,6 +222,9 @@ class Relay:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=10)
+        if not (self._thread and self._thread.is_alive()):  # the last PUBACKs marked: on a quiet line
+            with contextlib.suppress(*STORAGE_ERRORS):  # a mark can wait ~6 s, then republished at start
+                self._step(mark_all=True)
 
     @property
     def inflight(self) -> int:

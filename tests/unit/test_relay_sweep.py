@@ -159,3 +159,21 @@ def test_with_no_group_marking_the_relay_thread_marks_at_once(
     relay._step()  # the same instant: no deadline has passed
     assert len(own_marks) == 1
     assert [card_state(terminal, c) for c in ("C00001", "C00002", "C00003")] == ["sent"] * 3
+
+
+def test_a_stop_right_after_the_last_puback_marks_it(terminal: Terminal, clock: Clock) -> None:
+    """The last scan of a shift, then the terminal closed within the ~6 s a quiet line's mark may
+    wait: the PUBACK is marked on the way out, so the request is not published again at start."""
+    timer = Timer()
+    broker = Broker()
+    relay = Relay(terminal, broker, window=20, timer=timer)
+    relay._step()
+    for card in ("C00001", "C00002"):  # a paced line: each group marks the PUBACK before it
+        group(terminal, relay, card)
+        relay.on_published(broker.sent[-1][0], True, "Success")
+        timer.now += 0.2
+    relay._step()  # within MARK_WITHIN_S: left for a next group that never comes
+    assert card_state(terminal, "C00002") == "queued"
+    relay.stop()  # never started: as after its thread has ended
+    assert card_state(terminal, "C00002") == "sent"
+    assert rows(terminal)["C00002"] == ("published", 1)
