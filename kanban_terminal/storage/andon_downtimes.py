@@ -30,7 +30,7 @@ def recorded_raw(raw: Any, andon_ids: Iterable[str]) -> dict[str, float]:
 
 
 def recorded_in(session: Session, andon_ids: Iterable[str]) -> dict[str, float]:
-    """`recorded` inside the caller's transaction (uses ix_card_log_andon_id)."""
+    """`recorded_raw` inside the caller's ORM transaction (uses ix_card_log_andon_id)."""
     wanted = list(andon_ids)
     if not wanted:
         return {}

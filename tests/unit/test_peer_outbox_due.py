@@ -9,11 +9,12 @@ from __future__ import annotations
 import sqlite3
 
 from kanban_terminal.adapters.peer_outbox import StatusOutbox
+from kanban_terminal.adapters.upstream import _SCHEMA
 
 
 def outbox() -> StatusOutbox:
     db = sqlite3.connect(":memory:", isolation_level=None)
-    db.execute("CREATE TABLE answer (request_id TEXT, stage TEXT, due REAL, sent INTEGER)")
+    db.executescript(_SCHEMA)  # the peer's own tables
     return StatusOutbox(db, link=None)  # type: ignore[arg-type]  # next_due reads no link
 
 
@@ -28,7 +29,7 @@ def test_a_refused_retry_already_past_is_not_a_reason_to_wake() -> None:
 def test_the_earliest_unsent_answer_still_to_come_wakes_the_peer() -> None:
     box = outbox()
     box.db.executemany(
-        "INSERT INTO answer VALUES (?, ?, ?, ?)",
+        "INSERT INTO answer (request_id, stage, due, sent) VALUES (?, ?, ?, ?)",
         [("R1", "accepted", 90.0, 0), ("R2", "picked", 120.0, 0), ("R3", "shipped", 110.0, 1)],
     )
     assert box.next_due(now=100.0) == 120.0
