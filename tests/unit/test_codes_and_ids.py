@@ -3,10 +3,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from stdnum.iso7064 import mod_37_36
 
 from kanban_terminal.config import demo_config_path, load_config
 from kanban_terminal.domain.card_ids import (
     SAFE_ALPHABET,
+    check_character,
     generated_card_id,
     has_valid_check,
     layout_mismatch_hint,
@@ -93,6 +95,30 @@ def test_every_single_substitution_truncation_and_doubling_of_every_card_fails()
         assert card + card not in known
         for other in ids:
             assert card + other not in known
+
+
+ISO_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@given(st.text(alphabet=ISO_ALPHABET, min_size=1, max_size=24))
+def test_the_check_character_is_python_stdnums_mod_37_36(payload: str) -> None:
+    """card_ids computes ISO 7064 MOD 37-36 itself (stdnum's import costs `serve` 1.1 MB): it must
+    agree with the library's implementation on every payload, and on every id it checks."""
+    assert check_character(payload) == mod_37_36.calc_check_digit(payload)
+    assert has_valid_check(payload) == (len(payload) >= 2 and mod_37_36.is_valid(payload))
+    assert has_valid_check(payload + check_character(payload))
+
+
+@given(st.text(min_size=0, max_size=12))
+def test_any_text_checks_as_python_stdnum_would(code: str) -> None:
+    """Lower case, accents, punctuation, empty: rejected exactly where the library rejects them."""
+    expected = len(code) >= 2 and code.isascii() and code.isalnum() and mod_37_36.is_valid(code)
+    assert has_valid_check(code) == expected
+
+
+def test_a_payload_outside_the_alphabet_has_no_check_character() -> None:
+    with pytest.raises(ValueError, match="upper-case alphanumeric"):
+        check_character("b100")
 
 
 def test_layout_mismatch_signatures_are_named() -> None:
