@@ -53,7 +53,7 @@ print(json.dumps({"modules": modules, "exit": codes}))
 
 
 @pytest.mark.broker
-def test_a_ready_serve_has_not_imported_textual_or_alembic(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_a_ready_serve_has_not_imported_what_it_does_not_use(tmp_path: Path, mosquitto: Mosquitto) -> None:
     config, config_path = make_config(tmp_path, loops=1, cards=5, sensors=5)
     Terminal.open(config, tmp_path / "data").close()  # the file exists and is at the newest schema
     done = subprocess.run(
@@ -78,3 +78,8 @@ def test_a_ready_serve_has_not_imported_textual_or_alembic(tmp_path: Path, mosqu
     assert "paho.mqtt.client" in modules
     heavy = sorted(m for m in modules if m.split(".")[0] in {"textual", "alembic", "mako", "rich"})
     assert heavy == []
+    # Loaded only when used (issue 19, RSS ready): pyserial with a `[[scanners]]` port (this line has
+    # none); python-stdnum not at all (domain/card_ids.py computes MOD 37-36: stdnum's package
+    # import pulled pydoc and pkgutil, +1.1 MB).
+    unused = sorted(m for m in modules if m.split(".")[0] in {"serial", "stdnum", "pydoc", "pkgutil"})
+    assert unused == []
