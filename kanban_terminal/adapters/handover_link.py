@@ -12,7 +12,7 @@ from typing import Protocol
 
 from kanban_terminal.adapters.wire.outbound import HandoverMessage, encode
 from kanban_terminal.services.bus import Bus
-from kanban_terminal.services.handover import HandoverTaken
+from kanban_terminal.services.events import HandoverTaken
 from kanban_terminal.topics import LineTopics
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import Andon, AndonKind
-from kanban_terminal.domain.auth import has_authority
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services import andon_elapsed, quality_stop
@@ -28,11 +28,13 @@ from kanban_terminal.services.andon_views import (
     reason_rule,
     view_of,
 )
-from kanban_terminal.services.auth import AuthSession, person
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.andon_rows import AndonScope, DuplicateAndon, andons_in
 from kanban_terminal.storage.tables import CardLogRow
 from kanban_terminal.storage.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from kanban_terminal.services.auth import AuthSession
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,10 @@ def authority(terminal: Terminal, auth: AuthSession | None, source: str) -> tupl
     if state is None:
         return None, False
     auth.touch(terminal)
+    # Imported by the first badge action, not with the module: `serve` never logs anyone in
+    # (services.auth + domain.auth, ~80 KB of RSS; issue 19).
+    from kanban_terminal.domain.auth import has_authority
+
     return state.badge, has_authority(state.role)
 
 
@@ -300,6 +306,8 @@ def acknowledge_andon(
     terminal: Terminal, andon_id: str, responder: str, *, source: str, at: datetime | None = None
 ) -> AndonOutcome:
     """A named responder (any badge listed under [[people]]) takes the event over."""
+    from kanban_terminal.services.auth import person  # with the first acknowledgement: see authority()
+
     now = terminal.clock()
     responder = responder.strip().upper()
     if person(terminal, responder) is None:

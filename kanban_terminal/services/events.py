@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from kanban_terminal.domain.scans import OutcomeKind, Verdict
 
@@ -62,3 +63,15 @@ class ScannerStateChanged:
     name: str
     connected: bool
     detail: str
+
+
+@dataclass(frozen=True)
+class HandoverTaken:
+    """Bus event after the commit: a shift was taken over; `payload` is the upstream message's body
+    (adapters/handover_link.py publishes it as `HandoverMessage`).
+
+    Here, not in services/handover.py (which re-exports it), so the link's publisher can know the
+    event without importing the handover use case: `serve` takes no handover itself and saved
+    ~0.3 MB of RSS (services.handover, .queries, .auth, domain.handover; issue 19)."""
+
+    payload: dict[str, Any]

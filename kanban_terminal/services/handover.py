@@ -20,6 +20,7 @@ from kanban_terminal.domain.handover import HandoverSheet, LoopRisk, at_risk, de
 from kanban_terminal.services.andon import authority
 from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import AuthSession
+from kanban_terminal.services.events import HandoverTaken
 from kanban_terminal.services.queries import read_status
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log, card_reads, handover_rows
@@ -27,14 +28,6 @@ from kanban_terminal.storage.log_reads import LogFilter, read_page
 from kanban_terminal.storage.types import to_text
 
 EVENT = handover_rows.EVENT
-
-
-@dataclass(frozen=True)
-class HandoverTaken:
-    """Bus event after the commit: a shift was taken over; `payload` is the upstream message's body
-    (adapters/handover_link.py publishes it as `HandoverMessage`)."""
-
-    payload: dict[str, Any]
 
 
 def handover_payload(terminal: Terminal, sheet: HandoverSheet, badge: str, at: datetime) -> dict[str, Any]:

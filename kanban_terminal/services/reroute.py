@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kanban_terminal.config_sourcing import second_source_of
 from kanban_terminal.domain.cards import CardEvent, CardState, Rejection, transition
 from kanban_terminal.domain.supply import reroute_target
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services.andon import authority
-from kanban_terminal.services.auth import AuthSession
 from kanban_terminal.services.events import CardsChanged, RequestRaised
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_log
 from kanban_terminal.storage.errors import STORAGE_ERRORS, storage_reason
+
+if TYPE_CHECKING:  # for the hints only: `serve` reroutes no loop by badge (services.auth, issue 19)
+    from kanban_terminal.services.auth import AuthSession
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kanban_terminal.config import TerminalConfig
-from kanban_terminal.domain.sizing import LoopHistory, ReserveAdvice, recommend_reserve
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.resilience_config import reserve_cards
 from kanban_terminal.storage import card_log
+
+if TYPE_CHECKING:
+    from kanban_terminal.domain.sizing import LoopHistory, ReserveAdvice
 
 RESERVE_DRAWN = (
     "RESERVE drawn: red card {card} ({loop}). Expedite request sent upstream; "
@@ -57,6 +59,10 @@ def reserve_advice(
     config: TerminalConfig, histories: list[LoopHistory], *, scan_delay_s: float
 ) -> list[tuple[LoopHistory, ReserveAdvice | None, int]]:
     """Each loop's reserve advice and the red cards it has now (for `sizing`)."""
+    # Imported by the sizing report only: every scan imports this module for RESERVE_DRAWN, and
+    # domain.sizing with domain.metrics cost `serve` ~0.2 MB it never used (issue 19).
+    from kanban_terminal.domain.sizing import recommend_reserve
+
     have = Counter(reserve_cards(config).values())
     return [(h, recommend_reserve(h, scan_delay_s=scan_delay_s), have[h.loop_id]) for h in histories]
 

@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlmodel import Session
 
-from kanban_terminal.storage.backup import pre_migration_backup
 from kanban_terminal.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
 from kanban_terminal.storage.log_key import KEYED_PREFIX, LogKey
 from kanban_terminal.storage.schema_head import script_head, stored_revision
@@ -116,6 +115,9 @@ def migrate(engine: Engine, *, backup_dir: Path | None = None) -> None:
             ) from None
         if backup_dir is not None and engine.url.database:
             # Before anything changes: an upgrade that goes wrong can then be undone with `restore`.
+            # Imported here: only a migration backs up (storage.backup, ~50 KB of every `serve`).
+            from kanban_terminal.storage.backup import pre_migration_backup
+
             pre_migration_backup(Path(engine.url.database), backup_dir, current)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

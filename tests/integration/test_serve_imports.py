@@ -83,3 +83,18 @@ def test_a_ready_serve_has_not_imported_what_it_does_not_use(tmp_path: Path, mos
     # import pulled pydoc and pkgutil, +1.1 MB).
     unused = sorted(m for m in modules if m.split(".")[0] in {"serial", "stdnum", "pydoc", "pkgutil"})
     assert unused == []
+    # Our own modules a headless terminal does not use until someone asks (each import moved into
+    # the function that needs it): migration backups, badge log-in, the sizing report, the handover.
+    lazy = {
+        "kanban_terminal.storage.backup",
+        "kanban_terminal.services.auth",
+        "kanban_terminal.domain.auth",
+        "kanban_terminal.domain.sizing",
+        "kanban_terminal.domain.metrics",
+        "kanban_terminal.services.handover",
+        "kanban_terminal.domain.handover",
+        "kanban_terminal.services.queries",
+        "kanban_terminal.storage.handover_rows",
+        "kanban_terminal.adapters.scanner_serial",
+    }
+    assert sorted(lazy & modules) == []
