@@ -3,6 +3,7 @@
     python bench/serve_rss.py                        # demo config, 40, 1,000, 5,000, 20,000 cards
     python bench/serve_rss.py --cards 20000 --runs 3
     git archive COMMIT | tar -x -C /tmp/before && python bench/serve_rss.py --before /tmp/before
+    python bench/serve_rss.py --cards demo --env OO:PYTHONOPTIMIZE=2 --env arena2:MALLOC_ARENA_MAX=2
 
 Each `serve` runs as a plant runs it, a process of its own on a database created beforehand in
 another process (a restart finds its file at the schema head with its cards registered), connected
@@ -12,6 +13,8 @@ granted by then) the bench reads its VmRSS ("ready") and VmHWM (the start-up's p
 `serve` needs (`SERVE_MODULES`) and the minimal one-commit pipeline
 (bench/pipeline_proc.py: paho + sqlite3) once subscribed. `--before DIR` starts an older checkout's
 `serve` on the same configs, interleaved with this one's, so a change is read in the same minutes.
+`--env NAME:VAR=VALUE[,VAR=VALUE]` adds this checkout run with those environment variables (e.g.
+`PYTHONOPTIMIZE=2`, what `python -OO` does; `MALLOC_ARENA_MAX`), interleaved the same way.
 
 RSS is not disturbed by a busy neighbour the way timings are, but it moves by ~1 MB between runs
 (allocator arenas, which thread touched what first): the median of `--runs` is printed.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import statistics
@@ -63,13 +67,17 @@ def status_mb(pid: int, field: str) -> float:
     return 0.0
 
 
-def import_mb(root: Path, *modules: str) -> float:
-    out = subprocess.run([sys.executable, "-c", _RSS, *modules], cwd=root, check=True, capture_output=True)
+def import_mb(root: Path, *modules: str, env: dict[str, str] | None = None) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS, *modules], cwd=root, check=True, capture_output=True, env=env
+    )
     return int(out.stdout) / 1024
 
 
 @contextmanager
-def serving(port: int, home: Path, cfg: Path, root: Path, verb: tuple[str, ...]) -> Iterator[int]:
+def serving(
+    port: int, home: Path, cfg: Path, root: Path, verb: tuple[str, ...], env: dict[str, str] | None = None
+) -> Iterator[int]:
     """`serve` on `cfg`, yielding its pid once it is online (its database made first)."""
     data = tomllib.loads(cfg.read_text())
     topics = LineTopics(data["site"]["id"], data["line"]["id"])
@@ -91,7 +99,7 @@ def serving(port: int, home: Path, cfg: Path, root: Path, verb: tuple[str, ...])
     proc = subprocess.Popen(
         [sys.executable, "-m", *verb, "--config", str(cfg), "--data-dir", str(home / "data"),
          "--mqtt", f"mqtt://127.0.0.1:{port}"],
-        cwd=root, stdout=log, stderr=log,
+        cwd=root, stdout=log, stderr=log, env=env,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 180
@@ -120,9 +128,18 @@ def main() -> None:
     parser.add_argument(
         "--cli", action="store_true", help="start `python -m kanban_terminal serve` (the CLI)"
     )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME:VAR=VALUE[,VAR=VALUE]",
+        help="also run this checkout with these environment variables, as case NAME",
+    )  # fmt: skip
     args = parser.parse_args()
     verb = ("kanban_terminal", "serve") if args.cli else ("kanban_terminal.runtime", "serve")
     roots = {"now": ROOT} | ({"before": args.before.resolve()} if args.before else {})
+    envs: dict[str, dict[str, str] | None] = dict.fromkeys(roots)
+    for spec in args.env:
+        name, _, assignments = spec.partition(":")
+        roots[name] = ROOT
+        envs[name] = os.environ | dict(a.split("=", 1) for a in assignments.split(","))
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         mosq = Mosquitto(tmp / "broker").start()
@@ -132,8 +149,11 @@ def main() -> None:
                 f" ({time.strftime('%H:%M UTC', time.gmtime())})"
             )
             for name, root in roots.items():
-                bare = statistics.median(import_mb(root) for _ in range(args.runs))
-                imports = statistics.median(import_mb(root, *SERVE_MODULES) for _ in range(args.runs))
+                env = envs[name]
+                bare = statistics.median(import_mb(root, env=env) for _ in range(args.runs))
+                imports = statistics.median(
+                    import_mb(root, *SERVE_MODULES, env=env) for _ in range(args.runs)
+                )
                 print(f"  {name:>6}: bare python {bare:.1f}, serve's imports {imports:.1f}")
             mini = statistics.median(minimal_mb(mosq.port, tmp, i) for i in range(args.runs))
             print(f"  minimal pipeline (paho + sqlite3) ready: {mini:.1f}")
@@ -151,7 +171,7 @@ def main() -> None:
                         home.mkdir()
                         cfg = home / "line.toml"
                         cfg.write_text(text)
-                        with serving(mosq.port, home, cfg, root, verb) as pid:
+                        with serving(mosq.port, home, cfg, root, verb, envs[name]) as pid:
                             figures[name][0].append(status_mb(pid, "VmRSS"))
                             figures[name][1].append(status_mb(pid, "VmHWM"))
                         shutil.rmtree(home / "data")

@@ -9,6 +9,7 @@ the way the CLI starts it, and its modules listed once it says it is serving.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,12 @@ print(json.dumps({"modules": modules, "exit": codes}))
 
 
 @pytest.mark.broker
-def test_a_ready_serve_has_not_imported_what_it_does_not_use(tmp_path: Path, mosquitto: Mosquitto) -> None:
+@pytest.mark.parametrize("optimize", ["", "2"], ids=["plain", "PYTHONOPTIMIZE=2"])
+def test_a_ready_serve_has_not_imported_what_it_does_not_use(
+    tmp_path: Path, mosquitto: Mosquitto, optimize: str
+) -> None:
+    """Also under PYTHONOPTIMIZE=2 (`python -OO`, which the systemd unit sets to drop ~4 MB of
+    docstrings): nothing `serve` runs may need a docstring or an assert."""
     config, config_path = make_config(tmp_path, loops=1, cards=5, sensors=5)
     Terminal.open(config, tmp_path / "data").close()  # the file exists and is at the newest schema
     done = subprocess.run(
@@ -66,6 +72,7 @@ def test_a_ready_serve_has_not_imported_what_it_does_not_use(tmp_path: Path, mos
             mosquitto.url,
         ],
         cwd=ROOT,
+        env=os.environ | {"PYTHONOPTIMIZE": optimize},
         capture_output=True,
         text=True,
         timeout=120,
