@@ -22,11 +22,14 @@ from firmware_bridge.config import ConfigError, load_config
 from firmware_bridge.simulator import DeviceSimulator  # pure Python + pty: cheap to import
 from kanban_terminal.domain.text import escape_external
 
+_DESCRIPTION = "Bridge serial devices (bin sensors, andon buttons, stack lights, scanners) to MQTT."
+"""A constant, not `__doc__`: under `python -OO` (PYTHONOPTIMIZE=2) docstrings are None."""
+
 _INSTANCE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="firmware-bridge", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="firmware-bridge", description=_DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="bridge the configured serial devices to MQTT")
