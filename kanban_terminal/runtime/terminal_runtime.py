@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,8 +65,6 @@ class RuntimeOptions:
     """Most bin signals committed in one transaction."""
     escalation_tick_s: float = ESCALATION_TICK_S
     lost_card_check_s: float = LOST_CARD_CHECK_S
-    monotonic: Callable[[], float] = field(default=time.monotonic)
-    """The escalation's monotonic clock (tests move it with the wall clock)."""
     after_group_commit: Callable[[int], None] | None = None
     """Called right after each signal group's commit, before its acks (see `InboundWorker`)."""
 
@@ -121,7 +119,7 @@ class Runtime:
         self._handover_unsubscribe: Callable[[], None] | None = None
         self._scan_lock = threading.Lock()
         """One scan (or lost-card flagging) at a time, in the order read: keyboard, serial, timer."""
-        self.escalation = EscalationRunner(terminal, monotonic=self.options.monotonic)
+        self.escalation = EscalationRunner(terminal)  # on the terminal's monotonic clock
         # Runway warnings before run-out (issue 18): on a timer, and at once when a card changes
         # (for the changed cards' loops only: runtime/runway_job.py).
         self.runway = RunwayMonitor(terminal)
@@ -368,10 +366,11 @@ def open_runtime(
     *,
     clock: Callable[[], datetime] = utc_now,
     options: RuntimeOptions | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Iterator[Runtime]:
     """Open the terminal long-running (it owns the data dir) and run its jobs until the block ends:
-    the one start-up path of `serve`, `run` and `demo`."""
-    terminal = Terminal.open(config, data_dir, clock=clock, long_running=True)
+    the one start-up path of `serve`, `run` and `demo`. `monotonic` goes with `clock` (tests)."""
+    terminal = Terminal.open(config, data_dir, clock=clock, long_running=True, monotonic=monotonic)
     try:
         freeze_start_up_objects()  # before the link is online: start_up.py says why
         with Runtime(terminal, mqtt, options) as runtime:

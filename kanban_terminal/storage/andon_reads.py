@@ -11,11 +11,14 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from kanban_terminal.domain.andon import Andon
+from kanban_terminal.domain.andon import Andon, AndonState
 from kanban_terminal.storage.andon_rows import NEEDS_ATTENTION, AndonRows
 from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.tables import AndonRow, RequestRow
 from kanban_terminal.storage.types import from_text
+
+ACTIVE = (AndonState.RAISED.value, AndonState.ACKNOWLEDGED.value)
+"""States of an andon not yet ended (resolved or cancelled): its elapsed timer runs."""
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,18 @@ def attention_marks(db: Database) -> tuple[tuple[str, str], ...]:
     return tuple((str(andon_id), str(state)) for andon_id, state in found)
 
 
-def escalation_candidates(db: Database) -> tuple[list[Andon], dict[str, tuple[int, ...]]]:
-    """Unacknowledged, uncancelled andons and their fired tiers (one snapshot)."""
+def escalation_candidates(
+    db: Database,
+) -> tuple[list[Andon], dict[str, tuple[int, ...]], list[tuple[str, datetime]]]:
+    """Unacknowledged, uncancelled andons, their fired tiers, and (id, raised_at) of every andon
+    still active, acknowledged or not, whose elapsed timer runs until it ends (one snapshot)."""
     with db.reading() as session:
         rows = AndonRows(session)
         andons = rows.unacknowledged()
-        return andons, rows.fired_tiers([a.id for a in andons])
+        running = session.exec(
+            select(AndonRow.id, AndonRow.raised_at).where(col(AndonRow.state).in_(ACTIVE))
+        ).all()
+        return andons, rows.fired_tiers([a.id for a in andons]), [(i, at) for i, at in running]
 
 
 @dataclass(frozen=True)
