@@ -30,6 +30,7 @@ from kanban_terminal.adapters.health_publisher import HealthPublisher
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
 from kanban_terminal.runtime.jobs import Periodic, SerialScanners, cancel_job, start_reconcile
+from kanban_terminal.runtime.link_age import LinkAge
 from kanban_terminal.runtime.runway_job import RunwayJob
 from kanban_terminal.runtime.start_up import freeze_start_up_objects
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
@@ -108,6 +109,7 @@ class Runtime:
             after_group_commit=self.options.after_group_commit,
         )
         self.link: MqttLink | None = None
+        self._link_age = LinkAge(terminal.clock, terminal.monotonic)
         self.health: HealthPublisher | None = None
         self.anchors: AnchorPublisher | None = None
         """Publishes the card log's head retained (adapters/anchor_publisher.py); with a broker only."""
@@ -179,7 +181,8 @@ class Runtime:
             state, since, detail = "disabled", self.terminal.clock(), "no broker configured"
         else:
             link = self.link.state()
-            state, since, detail = link.state, link.since, link.detail
+            # The age the status bar shows counts elapsed time, not the wall clock (link_age.py).
+            state, since, detail = link.state, self._link_age.since(link.state, link.since), link.detail
         return LinkStatus(
             state, since, detail, outbox.queued, outbox.unsent, outbox.oldest_at, outbox.last_error
         )
@@ -262,6 +265,7 @@ class Runtime:
             # waits in the broker's queue, not in this process (memory target: bench, RSS).
             # The worker acknowledges every message it has handled, so this window never closes.
             receive_maximum=4 * self.options.group_max,
+            clock=self.terminal.clock,  # the state's stamp and the status bar's "now": one clock
         )
         self.inbound.attach(link)  # applied on paho's thread once read (runtime/inbound.py says why)
         self.relay = relay = Relay(
