@@ -1,4 +1,4 @@
-""""Upstream: reconnecting N min" on the status bar counts elapsed time, whatever the wall clock does.
+"""The status bar's "Upstream: reconnecting N min" counts elapsed time, whatever the wall clock does.
 
 The real App at 80x24 with a real runtime whose broker is unreachable (a free port nobody listens
 on): the link sits in "reconnecting". Three minutes pass on the monotonic clock with a +1 h (or
