@@ -76,6 +76,16 @@ def elapsed_raw(
     return _elapsed(terminal, elapsed_anchors.load_raw(raw, [k for i in ids for k in _keys(i)]), ids, now)
 
 
+def running_of(terminal: Terminal, andon_ids: Iterable[str], now: datetime) -> dict[str, timedelta]:
+    """`elapsed_raw` in a snapshot of its own (the metrics' open stops); andons without an anchor
+    are absent."""
+    ids = list(andon_ids)
+    if not ids:
+        return {}
+    with terminal.db.snapshot() as raw:
+        return elapsed_raw(terminal, raw, ids, now)[0]
+
+
 def _elapsed(
     terminal: Terminal, stored: dict[str, ElapsedAnchor], ids: list[str], now: datetime
 ) -> tuple[dict[str, timedelta], float]:
