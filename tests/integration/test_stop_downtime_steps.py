@@ -189,8 +189,9 @@ def test_the_cli_resolving_a_stop_serve_anchored_records_the_elapsed_downtime(
 
 
 @pytest.mark.broker
+@pytest.mark.parametrize("acknowledged", [False, True], ids=["unacknowledged", "acknowledged"])
 def test_the_runtime_publishes_the_elapsed_downtime_on_the_broker(
-    terminal: Terminal, clock: FakeClock, mosquitto: Mosquitto
+    terminal: Terminal, clock: FakeClock, mosquitto: Mosquitto, acknowledged: bool
 ) -> None:
     topics = LineTopics(terminal.config.site.id, terminal.config.line.id)
     listener = Listener(mosquitto, [topics.andon])
@@ -200,6 +201,11 @@ def test_the_runtime_publishes_the_elapsed_downtime_on_the_broker(
         wait_for(runtime.subscribed, what="the terminal's link subscribed")
         andon_id = raise_stop(terminal)
         wait_for(lambda: f"andon:{andon_id}" in anchor_keys(terminal), what="the runtime anchored the stop")
+        if acknowledged:  # `serve` keeps its anchor past the acknowledge (it dropped it before onemono)
+            assert svc.acknowledge_andon(terminal, andon_id, TEAM_LEAD, source="keyboard").ok
+            reads = runtime.escalation.reads  # the acknowledge's event asked for the next tick to read
+            wait_for(lambda: runtime.escalation.reads > reads, what="the runtime read the andons again")
+            assert anchor_keys(terminal) == [f"andon:{andon_id}"]
         four_minutes_with_a_step(clock, 1)
         assert svc.resolve_andon(
             terminal, andon_id, "guard refitted", source="keyboard", auth=team_lead(terminal)
