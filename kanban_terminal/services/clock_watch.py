@@ -8,8 +8,8 @@ after the first row written on the stepped clock. At start it compares the wall 
 row of the log: a clock now behind it was set back while the terminal was down (a step forward while
 down cannot be told from downtime, and needs no mark: time still runs forward in the log).
 
-`ElapsedTimers` gives each running timer (an andon's escalation, an open request's lead time for
-the material andon) its elapsed time from a stored
+`ElapsedTimers` gives each running timer (an andon from its raise to its end, an open request's
+lead time for the material andon) its elapsed time from a stored
 anchor (domain/clocks.py, table `elapsed_anchor`), so neither a wall step nor a restart moves a tier.
 
 Nothing here decides what is due (domain/andon.py does) or knows a screen.
