@@ -5,8 +5,8 @@ bar showed "Upstream: offline N min" as now minus that stamp: an NTP step of +1 
 down two minutes read "1 h" (a step back: "0 s" for as long as the step). `LinkAge` notes the
 monotonic reading when it first sees a state (the status bar asks every second, so within a second
 of the change) and from then on counts elapsed time. It hands back a `since` re-based on the present
-wall clock (now minus the elapsed time), so every reader of `LinkStatus.since` (the status bar, the
-health message) gets the same age and no shape changes.
+wall clock (now minus the elapsed time), so a reader of `LinkStatus.since` (the status bar, the one
+today; the health message carries only the state) gets the elapsed age and no shape changes.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The real App at 80x24 with a real runtime whose broker is unreachable (a free port nobody listens
 on): the link sits in "reconnecting". Three minutes pass on the monotonic clock with a +1 h (or
 -1 h) NTP step in them. The bar said "1 h" (or "0 s") from the wall clock; now it says "3 min",
-from the runtime's `link_state()` (runtime/link_age.py), which the health message reads too.
+from the runtime's `link_state()` (runtime/link_age.py), which headless readers get too.
 """
 
 from __future__ import annotations
@@ -41,6 +41,6 @@ async def test_the_link_age_on_the_status_bar_counts_elapsed_time(tmp_path: Path
                 await settle(app, pilot)
                 text = app.screen.query_one(StatusBar).render().plain
                 assert "Upstream: reconnecting 3 min" in text, text
-                assert clock.now - runtime.link_state().since == timedelta(minutes=3)  # the health message's
+                assert clock.now - runtime.link_state().since == timedelta(minutes=3)  # headless: same age
     finally:
         terminal.close()
