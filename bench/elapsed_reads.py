@@ -71,7 +71,8 @@ def main() -> None:
     args = parser.parse_args()
     clock = Clock()
     with tempfile.TemporaryDirectory() as tmp:
-        terminal = Terminal.open(load_config(demo_config_path()), Path(tmp), clock=clock)
+        config = load_config(demo_config_path())
+        terminal = Terminal.open(config, Path(tmp), clock=clock, monotonic=clock.monotonic)
         assert enroll(terminal, "E2001", "4711", n=2**10) is None
         cards = [c for lp in terminal.config.loops for c in lp.card_id_list()][: args.open]
         for card in cards:
@@ -88,7 +89,7 @@ def main() -> None:
             assert svc.resolve_andon(terminal, stop.id, f"fixed {i}", source="keyboard", auth=auth).ok
             assert svc.acknowledge_andon(terminal, stop.id, "E2001", source="keyboard").ok
         assert svc.raise_andon(terminal, AndonKind.STOP, "ST30", "SAFE", source="keyboard", auth=auth).ok
-        EscalationRunner(terminal, monotonic=clock.monotonic).tick()  # anchors requests and the stop
+        EscalationRunner(terminal).tick()  # anchors requests and the stop
         status = queries.read_status(terminal)
         board = andon_views.read_board(terminal)
         anchored = sum(r.elapsed is not None for r in status.open_requests)

@@ -5,7 +5,8 @@ andon rows, which `services/reports.py` reads) so it does not depend on how the 
 its own table. Every fact comes from a log column the use case wrote (kind, reason, station, loop,
 downtime); nothing is parsed out of the rows' `detail` text, which is only words for people.
 Downtime counts only `stop` andons (a `call` does not stop the line), from raise to resolution as
-the resolve row recorded it; an andon still open counts up to `now`; a cancelled one counts for
+the resolve row recorded it; an andon still open counts up to `now`, on the monotonic clock where
+its elapsed anchor exists (`AndonRecord.running`, read by the caller); a cancelled one counts for
 nothing (it was raised in error). Shifts are given as local start
 hours; days and shifts are in the zone passed in (the plant's), not UTC, because "Tuesday's
 late shift" is a local notion.
@@ -38,12 +39,17 @@ class AndonRecord:
     cancelled: bool = False
     recorded_downtime_s: float | None = None
     """The downtime the resolve row recorded; None while open (or for a log from before 0006)."""
+    running_s: float | None = None
+    """While open: seconds since the raise on the monotonic clock as of the read (the report's `now`),
+    from the andon's elapsed anchor (services/andon_elapsed.py); None without an anchor."""
 
     def downtime_s(self, now: datetime) -> float:
         if self.kind != "stop" or self.cancelled:
             return 0.0
         if self.resolved_at is not None and self.recorded_downtime_s is not None:
             return self.recorded_downtime_s
+        if self.resolved_at is None and self.running_s is not None:
+            return self.running_s  # a wall-clock step while it runs bends nothing
         return max(0.0, ((self.resolved_at or now) - self.raised_at).total_seconds())
 
     @property

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -67,11 +68,13 @@ def run_serve(
     stop: threading.Event | None = None,
     clock: Callable[[], datetime] | None = None,
     options: RuntimeOptions | None = None,
+    monotonic: Callable[[], float] | None = None,
 ) -> int:
     """`kanban-terminal serve`: the terminal's runtime with no screen, until SIGTERM/SIGINT or
     `stop` is set. Returns the process exit code.
 
-    `clock` (default: the UTC wall clock) and `options` are for embedding (tests move the clock;
+    `clock` (default: the UTC wall clock), `monotonic` (default: time.monotonic) and `options` are
+    for embedding (tests move both clocks;
     the fault suite's launcher gives an `after_group_commit` hook); the CLI passes neither.
     """
     # Imported here, after the caller has read the config: the TOML's tables (10 MB for 20,000
@@ -84,7 +87,8 @@ def run_serve(
     settings = resolve_mqtt(config, mqtt_url)
     if settings is None:
         log.warning("no broker configured: requests wait in the outbox (use --mqtt URL)")
-    with open_runtime(config, data_dir, settings, clock=clock or utc_now, options=options):
+    mono = monotonic or time.monotonic
+    with open_runtime(config, data_dir, settings, clock=clock or utc_now, options=options, monotonic=mono):
         freeze_start_up_objects()
         log.info("serving terminal %s (data in %s)", config.terminal.id, data_dir)
         _wait(stop)

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +30,7 @@ from kanban_terminal.adapters.health_publisher import HealthPublisher
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
 from kanban_terminal.runtime.jobs import Periodic, SerialScanners, cancel_job, start_reconcile
+from kanban_terminal.runtime.link_age import LinkAge
 from kanban_terminal.runtime.runway_job import RunwayJob
 from kanban_terminal.runtime.start_up import freeze_start_up_objects
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
@@ -65,8 +66,6 @@ class RuntimeOptions:
     """Most bin signals committed in one transaction."""
     escalation_tick_s: float = ESCALATION_TICK_S
     lost_card_check_s: float = LOST_CARD_CHECK_S
-    monotonic: Callable[[], float] = field(default=time.monotonic)
-    """The escalation's monotonic clock (tests move it with the wall clock)."""
     after_group_commit: Callable[[int], None] | None = None
     """Called right after each signal group's commit, before its acks (see `InboundWorker`)."""
 
@@ -110,6 +109,7 @@ class Runtime:
             after_group_commit=self.options.after_group_commit,
         )
         self.link: MqttLink | None = None
+        self._link_age = LinkAge(terminal.clock, terminal.monotonic)
         self.health: HealthPublisher | None = None
         self.anchors: AnchorPublisher | None = None
         """Publishes the card log's head retained (adapters/anchor_publisher.py); with a broker only."""
@@ -121,7 +121,7 @@ class Runtime:
         self._handover_unsubscribe: Callable[[], None] | None = None
         self._scan_lock = threading.Lock()
         """One scan (or lost-card flagging) at a time, in the order read: keyboard, serial, timer."""
-        self.escalation = EscalationRunner(terminal, monotonic=self.options.monotonic)
+        self.escalation = EscalationRunner(terminal)  # on the terminal's monotonic clock
         # Runway warnings before run-out (issue 18): on a timer, and at once when a card changes
         # (for the changed cards' loops only: runtime/runway_job.py).
         self.runway = RunwayMonitor(terminal)
@@ -181,7 +181,8 @@ class Runtime:
             state, since, detail = "disabled", self.terminal.clock(), "no broker configured"
         else:
             link = self.link.state()
-            state, since, detail = link.state, link.since, link.detail
+            # The age the status bar shows counts elapsed time, not the wall clock (link_age.py).
+            state, since, detail = link.state, self._link_age.since(link.state, link.since), link.detail
         return LinkStatus(
             state, since, detail, outbox.queued, outbox.unsent, outbox.oldest_at, outbox.last_error
         )
@@ -264,6 +265,7 @@ class Runtime:
             # waits in the broker's queue, not in this process (memory target: bench, RSS).
             # The worker acknowledges every message it has handled, so this window never closes.
             receive_maximum=4 * self.options.group_max,
+            clock=self.terminal.clock,  # the state's stamp and the status bar's "now": one clock
         )
         self.inbound.attach(link)  # applied on paho's thread once read (runtime/inbound.py says why)
         self.relay = relay = Relay(
@@ -368,10 +370,11 @@ def open_runtime(
     *,
     clock: Callable[[], datetime] = utc_now,
     options: RuntimeOptions | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Iterator[Runtime]:
     """Open the terminal long-running (it owns the data dir) and run its jobs until the block ends:
-    the one start-up path of `serve`, `run` and `demo`."""
-    terminal = Terminal.open(config, data_dir, clock=clock, long_running=True)
+    the one start-up path of `serve`, `run` and `demo`. `monotonic` goes with `clock` (tests)."""
+    terminal = Terminal.open(config, data_dir, clock=clock, long_running=True, monotonic=monotonic)
     try:
         freeze_start_up_objects()  # before the link is online: start_up.py says why
         with Runtime(terminal, mqtt, options) as runtime:

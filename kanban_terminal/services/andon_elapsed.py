@@ -2,16 +2,24 @@
 
 `resolved_at - raised_at` is two wall-clock readings: an NTP step of +1 h during a 4-minute stop
 recorded 64 minutes of downtime (0 when stepped back), and the banners showed "1 h 04 min". The
-escalation runner keeps an anchor per unacknowledged andon (`andon:<id>`, services/escalation.py,
-table `elapsed_anchor`). CLOCK_MONOTONIC is one clock for every process of a boot, so any process
-(the CLI resolving a stop that `serve` anchored) gets exact elapsed time from it:
-anchor.elapsed_s + (monotonic now - anchor.mono_s) (domain/andon.py `elapsed_since_raise`).
+escalation runner keeps an anchor per andon from its raise until it ends (`andon:<id>`,
+services/escalation.py, table `elapsed_anchor`), acknowledged or not. CLOCK_MONOTONIC is one clock
+for every process of a boot, so any process (the CLI resolving a stop that `serve` anchored) gets
+exact elapsed time from it: anchor.elapsed_s + (monotonic now - anchor.mono_s) (domain/andon.py
+`elapsed_since_raise`). No anchor (no runtime ran since the raise, or rows from before anchors
+existed): the wall difference, as before.
 
-The runner drops its anchor once the andon is acknowledged (it has no tier left to fire), but a stop
-is usually acknowledged before it is resolved; so the acknowledge copies it, re-anchored, to
-`andon-kept:<id>` (a prefix the runner's tidy-up does not touch), and the resolve or cancel deletes
-that copy. No anchor (no runtime ran since the raise, or rows from before anchors existed): the wall
-difference, as before.
+After a reboot (the monotonic clock restarts at zero, a new boot id) the anchor counts its stored
+elapsed plus the wall time since it was last saved (at most `SAVE_EVERY_S`, 60 s, before the power
+went), whoever reads it first: the runner re-anchors it on the new boot with the same figure. So
+only the wall time across the reboot itself comes from the wall clock; a step back while the
+terminal was down adds nothing and is logged at start (`clock_stepped`, services/clock_watch.py),
+a step forward then cannot be told from the time it was down.
+
+Until branch `onemono` the runner dropped its anchor at the acknowledge, and the acknowledge kept a
+copy under `andon-kept:<id>` until the resolve. A stop acknowledged under that version and still open
+after the upgrade keeps its count: that copy is read here, and the runner takes it over
+(`ElapsedTimers(formerly=...)`); the resolve deletes one still left.
 
 Reads and writes go through storage/elapsed_anchors.py inside the caller's transaction.
 """
@@ -26,7 +34,6 @@ from typing import Any
 from kanban_terminal.domain.andon import Andon, elapsed_since_raise
 from kanban_terminal.domain.clocks import ElapsedAnchor
 from kanban_terminal.services.clock_watch import read_boot_id
-from kanban_terminal.services.monotonic_clock import monotonic_of
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import elapsed_anchors
 from kanban_terminal.storage.andon_rows import AndonScope, andons_in
@@ -34,7 +41,7 @@ from kanban_terminal.storage.andon_rows import AndonScope, andons_in
 ESCALATION_PREFIX = "andon:"
 """The escalation runner's anchors (services/escalation.py `ElapsedTimers(terminal, "andon:")`)."""
 KEPT_PREFIX = "andon-kept:"
-"""The copy made at the acknowledge, kept until the resolve or cancel."""
+"""Where the version before `onemono` copied the anchor at the acknowledge (read, never written)."""
 
 
 @cache
@@ -44,8 +51,9 @@ def boot_id() -> str:
 
 
 def _keys(andon_id: str) -> tuple[str, str]:
-    # Kept first: it was re-anchored at the acknowledge on this boot, so it is the freshest copy.
-    return f"{KEPT_PREFIX}{andon_id}", f"{ESCALATION_PREFIX}{andon_id}"
+    # The runner's first: it is refreshed every minute and re-anchored after a reboot; the older
+    # version's copy only counts while the runner has not taken it over.
+    return f"{ESCALATION_PREFIX}{andon_id}", f"{KEPT_PREFIX}{andon_id}"
 
 
 def elapsed_in(
@@ -68,10 +76,20 @@ def elapsed_raw(
     return _elapsed(terminal, elapsed_anchors.load_raw(raw, [k for i in ids for k in _keys(i)]), ids, now)
 
 
+def running_of(terminal: Terminal, andon_ids: Iterable[str], now: datetime) -> dict[str, timedelta]:
+    """`elapsed_raw` in a snapshot of its own (the metrics' open stops); andons without an anchor
+    are absent."""
+    ids = list(andon_ids)
+    if not ids:
+        return {}
+    with terminal.db.snapshot() as raw:
+        return elapsed_raw(terminal, raw, ids, now)[0]
+
+
 def _elapsed(
     terminal: Terminal, stored: dict[str, ElapsedAnchor], ids: list[str], now: datetime
 ) -> tuple[dict[str, timedelta], float]:
-    mono = monotonic_of(terminal.clock)
+    mono = terminal.monotonic()
     found: dict[str, timedelta] = {}
     for andon_id in ids:
         elapsed = elapsed_since_raise([stored.get(k) for k in _keys(andon_id)], boot_id(), mono, now)
@@ -80,24 +98,9 @@ def _elapsed(
     return found, mono
 
 
-def keep_anchor(terminal: Terminal, scope: AndonScope, andon_id: str, now: datetime) -> None:
-    """At the acknowledge: copy the runner's anchor (if any) before the runner drops it.
-
-    Written re-anchored to this reading, so the copy is exact on this boot. One small row per
-    acknowledged andon; none when no runner anchored it (then nothing better than the wall exists).
-    """
-    key, session = f"{ESCALATION_PREFIX}{andon_id}", andons_in(scope).session
-    runner = elapsed_anchors.load_in(session, [key]).get(key)
-    mono = monotonic_of(terminal.clock)
-    elapsed = elapsed_since_raise([runner], boot_id(), mono, now)
-    if elapsed is None:
-        return
-    kept = ElapsedAnchor(f"{KEPT_PREFIX}{andon_id}", boot_id(), mono, elapsed.total_seconds(), now)
-    elapsed_anchors.save(session, [kept])
-
-
 def forget(scope: AndonScope, andon_id: str) -> None:
-    """At the resolve or cancel: the kept copy has served (the runner drops its own anchor)."""
+    """At the resolve or cancel: an older version's copy has served (the runner drops its own anchor
+    at its next read, the andon being over)."""
     elapsed_anchors.drop_except(andons_in(scope).session, f"{KEPT_PREFIX}{andon_id}", [])
 
 
@@ -116,10 +119,8 @@ def at_end(terminal: Terminal, scope: AndonScope, andon: Andon, now: datetime) -
 def after(
     terminal: Terminal, scope: AndonScope, action: str, andon: Andon, now: datetime
 ) -> timedelta | None:
-    """What an acknowledge, resolve or cancel of `andon` does to its anchors; the elapsed time at its
-    end for a resolve or cancel (None without an anchor, and for an acknowledge)."""
+    """The elapsed time at `andon`'s end for a resolve or cancel (None without an anchor, and for an
+    acknowledge, which leaves the anchors alone: the runner's timer runs until the end)."""
     if action == "acknowledged":
-        if andon.active:  # acknowledged after its resolve: nothing runs any more, nothing to keep
-            keep_anchor(terminal, scope, andon.id, now)
         return None
     return at_end(terminal, scope, andon, now)

@@ -8,8 +8,8 @@ after the first row written on the stepped clock. At start it compares the wall 
 row of the log: a clock now behind it was set back while the terminal was down (a step forward while
 down cannot be told from downtime, and needs no mark: time still runs forward in the log).
 
-`ElapsedTimers` gives each running timer (an andon's escalation, an open request's lead time for
-the material andon) its elapsed time from a stored
+`ElapsedTimers` gives each running timer (an andon from its raise to its end, an open request's
+lead time for the material andon) its elapsed time from a stored
 anchor (domain/clocks.py, table `elapsed_anchor`), so neither a wall step nor a restart moves a tier.
 
 Nothing here decides what is due (domain/andon.py does) or knows a screen.
@@ -18,8 +18,8 @@ Nothing here decides what is due (domain/andon.py does) or knows a screen.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -59,15 +59,9 @@ def read_boot_id() -> str:
 class ClockWatch:
     """Notices wall-clock steps by comparing both clocks; writes one `clock_stepped` row per step."""
 
-    def __init__(
-        self,
-        terminal: Terminal,
-        *,
-        monotonic: Callable[[], float] = time.monotonic,
-        threshold_s: float = STEP_THRESHOLD_S,
-    ) -> None:
+    def __init__(self, terminal: Terminal, *, threshold_s: float = STEP_THRESHOLD_S) -> None:
         self.terminal = terminal
-        self._monotonic = monotonic
+        self._monotonic = terminal.monotonic
         self._threshold_s = threshold_s
         self._last: ClockReading | None = None
         self.steps: list[float] = []
@@ -114,12 +108,15 @@ class ElapsedTimers:
         terminal: Terminal,
         prefix: str,
         *,
-        monotonic: Callable[[], float] = time.monotonic,
         boot_id: Callable[[], str] = read_boot_id,
+        formerly: str | None = None,
     ) -> None:
+        """`formerly`: a prefix an older version stored the same timers under; a timer found only
+        there is taken over (moved to `prefix` in the same transaction), so it keeps its count."""
         self.terminal = terminal
         self.prefix = prefix
-        self._monotonic = monotonic
+        self.formerly = formerly
+        self._monotonic = terminal.monotonic
         self._boot = boot_id()
         self._anchors: dict[str, ElapsedAnchor] = {}
         self._tidied = False
@@ -138,10 +135,16 @@ class ElapsedTimers:
         mono = self._monotonic()
         timers = {f"{self.prefix}{tid}": (tid, at) for tid, at in started}
         unknown = [k for k in timers if k not in self._anchors]
-        stored = elapsed_anchors.load(self.terminal.db, unknown)
+        stored = elapsed_anchors.load(self.terminal.db, unknown + self._former(unknown))
         changed: list[ElapsedAnchor] = []
+        taken_over: list[str] = []
         for key in unknown:
-            anchor = stored.get(key) or first_anchor(key, timers[key][1], self._boot, mono, now)
+            anchor = stored.get(key)
+            former = next(iter(self._former([key])), None)
+            if anchor is None and former in stored:  # an older version's copy (andon_elapsed.py)
+                anchor = replace(stored[former], key=key)
+                taken_over.append(former)
+            anchor = anchor or first_anchor(key, timers[key][1], self._boot, mono, now)
             if key not in stored or anchor.boot_id != self._boot:
                 anchor = re_anchor(anchor, self._boot, mono, now)  # after a reboot: start counting here
                 changed.append(anchor)
@@ -155,13 +158,22 @@ class ElapsedTimers:
                 changed.append(self._anchors[key])
         # The first call also deletes anchors of timers that ended while this process was down.
         tidy, self._tidied = bool(removed) or not self._tidied, True
-        if changed or tidy:
+        if changed or tidy:  # a timer taken over is among the changed
             # Not fsynced: a new open request adds one anchor per scan, and an fsync each would double
             # the scan's disk writes. An anchor lost to a power cut is made again from the wall clock
             # at the next start (what every timer did before anchors); the next fsynced commit of the
             # terminal flushes it in order (WAL), so only the last moments can be lost.
             with self.terminal.db.unit_of_work(fsync=False) as uow:
                 elapsed_anchors.save(uow.session, changed)
+                elapsed_anchors.drop(uow.session, taken_over)
                 if tidy:
                     elapsed_anchors.drop_except(uow.session, self.prefix, timers)
+                    if self.formerly is not None:
+                        elapsed_anchors.drop_except(uow.session, self.formerly, self._former(timers))
         return {tid: elapsed_from(self._anchors[k], self._boot, mono, now) for k, (tid, _) in timers.items()}
+
+    def _former(self, keys: Iterable[str]) -> list[str]:
+        """The keys an older version stored `keys`' timers under (none without `formerly`)."""
+        if self.formerly is None:
+            return []
+        return [f"{self.formerly}{key.removeprefix(self.prefix)}" for key in keys]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -52,18 +51,16 @@ log = logging.getLogger(__name__)
 class EscalationRunner:
     """Call `tick_when_due()` about once a second (the runtime's timer); `tick()` always reads."""
 
-    def __init__(
-        self,
-        terminal: Terminal,
-        *,
-        monotonic: Callable[[], float] = time.monotonic,
-        boot_id: Callable[[], str] = read_boot_id,
-    ) -> None:
+    def __init__(self, terminal: Terminal, *, boot_id: Callable[[], str] = read_boot_id) -> None:
+        """The monotonic clock is the terminal's (`Terminal.monotonic`): the one every door reads."""
         self.terminal = terminal
-        self._monotonic = monotonic
-        self.timers = ElapsedTimers(terminal, "andon:", monotonic=monotonic, boot_id=boot_id)
-        self.request_timers = ElapsedTimers(terminal, "request:", monotonic=monotonic, boot_id=boot_id)
-        self.clock_watch = ClockWatch(terminal, monotonic=monotonic)
+        self._monotonic = terminal.monotonic
+        # An andon's timer runs from its raise until it ends (resolve or cancel), acknowledged or not:
+        # its anchor is what the resolve records a stop's downtime from (services/andon_elapsed.py).
+        # `andon-kept:` is where the version before kept it past the acknowledge; taken over here.
+        self.timers = ElapsedTimers(terminal, "andon:", boot_id=boot_id, formerly="andon-kept:")
+        self.request_timers = ElapsedTimers(terminal, "request:", boot_id=boot_id)
+        self.clock_watch = ClockWatch(terminal)
         self._lock = threading.Lock()
         self.due = EscalationDue(Path(f"{terminal.db.path}-wal"))
         """When the next read is worth doing (services/escalation_due.py)."""
@@ -107,12 +104,14 @@ class EscalationRunner:
 
     def _escalate(self) -> list[AndonChanged]:
         terminal = self.terminal
-        andons, fired = andon_reads.escalation_candidates(terminal.db)
+        andons, fired, running = andon_reads.escalation_candidates(terminal.db)
         # The clock after the read: read before, an andon raised in between got a tier-0 row dated
         # before its own raise row (seen in test_clock_steps on the busy box, no clock step involved).
         now = terminal.clock()
         mono = self._monotonic()
-        elapsed_of = self.timers.elapsed(((a.id, a.raised_at) for a in andons), now)
+        # Candidates (unacknowledged, maybe resolved) and every andon still active (acknowledged too).
+        timed = dict(running) | {a.id: a.raised_at for a in andons}
+        elapsed_of = self.timers.elapsed(timed.items(), now)
         changes: list[AndonChanged] = []
         for andon in andons:
             rule = reason_rule(terminal, andon.reason)

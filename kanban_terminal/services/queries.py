@@ -13,7 +13,6 @@ from kanban_terminal.domain.andon import elapsed_since_raise
 from kanban_terminal.domain.cards import OPEN_REQUEST_STATES, CardState
 from kanban_terminal.domain.clocks import ElapsedAnchor
 from kanban_terminal.services.andon_elapsed import boot_id
-from kanban_terminal.services.monotonic_clock import monotonic_of
 from kanban_terminal.services.runway import LoopRunway, read_runways
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import card_reads, elapsed_anchors, supply_rows
@@ -148,7 +147,7 @@ def _with_elapsed(
     yet called; once a material call is raised the request is overdue and the wall age is shown)."""
     if not anchors:
         return views
-    now, mono = terminal.clock(), monotonic_of(terminal.clock)
+    now, mono = terminal.clock(), terminal.monotonic()
     elapsed = {
         v.request_id: elapsed_since_raise([anchors.get(f"request:{v.request_id}")], boot_id(), mono, now)
         for v in views

@@ -11,7 +11,7 @@ The SQL is in storage/report_reads.py; this module holds none.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from kanban_terminal.domain.andon_metrics import AndonRecord, records_from_log
@@ -26,6 +26,7 @@ from kanban_terminal.domain.metrics import (
 from kanban_terminal.domain.scorecard import SourceResilience, source_resilience
 from kanban_terminal.domain.shifts import UTC_CALENDAR, ShiftCalendar
 from kanban_terminal.domain.sizing import LoopHistory
+from kanban_terminal.services import andon_elapsed
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import report_reads
 
@@ -36,8 +37,12 @@ def read_cycles(terminal: Terminal, since: datetime) -> list[Cycle]:
 
 
 def read_andon_records(terminal: Terminal, since: datetime) -> list[AndonRecord]:
-    """Andons raised since `since`, folded from their card-log rows."""
-    return records_from_log(report_reads.andon_log_events(terminal.db, since))
+    """Andons raised since `since`, folded from their card-log rows; an open one with its time since
+    the raise on the monotonic clock where it has an anchor (services/andon_elapsed.py)."""
+    records = records_from_log(report_reads.andon_log_events(terminal.db, since))
+    open_ids = [r.id for r in records if r.resolved_at is None]
+    running = andon_elapsed.running_of(terminal, open_ids, terminal.clock())
+    return [replace(r, running_s=running[r.id].total_seconds()) if r.id in running else r for r in records]
 
 
 def cards_by_state(terminal: Terminal) -> dict[str, Counter[str]]:

@@ -6,6 +6,7 @@ terminal a fixed clock and a temporary file, and two terminals can live in one t
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ class Terminal:
     bus: Bus = field(default_factory=Bus)
     instance_lock: InstanceLock | None = None
     """The data-dir locks this terminal holds while open (services/instance_lock.py)."""
+    monotonic: Callable[[], float] = time.monotonic
+    """The monotonic clock that goes with `clock`: every running duration counts on it (escalation
+    tiers, a stop's downtime, request ages), so a wall-clock step bends none. One for the services,
+    the runtime and the screen; tests give one that moves with their wall clock (tests/support/andon.py)."""
 
     def __post_init__(self) -> None:
         self.card_loops: dict[str, Loop] = {
@@ -65,6 +70,7 @@ class Terminal:
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = new_uuid,
         long_running: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> Terminal:
         """Open (creating and migrating if needed) the terminal's database and sync the catalog.
 
@@ -93,7 +99,7 @@ class Terminal:
             db.close()
             lock.release()
             raise
-        terminal = cls(config, db, clock=clock, new_id=new_id, instance_lock=lock)
+        terminal = cls(config, db, clock=clock, new_id=new_id, instance_lock=lock, monotonic=monotonic)
         try:
             sync_catalog(db, config, terminal.card_loops, clock())
         except BaseException:

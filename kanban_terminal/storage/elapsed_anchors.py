@@ -64,3 +64,10 @@ def drop_except(session: Session, prefix: str, keep: Iterable[str]) -> None:
     if kept:
         stmt = stmt.where(col(ElapsedAnchorRow.key).notin_(kept))
     session.exec(stmt)
+
+
+def drop(session: Session, keys: Iterable[str]) -> None:
+    """Delete the anchors of `keys` (a timer taken over under another key)."""
+    wanted = list(keys)
+    if wanted:
+        session.exec(delete(ElapsedAnchorRow).where(col(ElapsedAnchorRow.key).in_(wanted)))

@@ -31,7 +31,6 @@ from kanban_terminal.services.events import (
     ScanOutcome,
     ScanRecorded,
 )
-from kanban_terminal.services.monotonic_clock import monotonic_of
 from kanban_terminal.tui.andon_app import AndonAppMixin
 from kanban_terminal.tui.badge_reads import read_is_for_scan_path
 from kanban_terminal.tui.boot import EarlyReads, RuntimeBoot
@@ -376,7 +375,7 @@ class KanbanApp(
             andon_board=self.andon_board,
             auth_text=self.auth_text() if ready else "Terminal starting",
             events_seen=self.events_seen,
-            mono_s=monotonic_of(self.terminal.clock) if ready else None,
+            mono_s=self.terminal.monotonic() if ready else None,
         )
 
     @on(TerminalScreen.Shown)

@@ -67,7 +67,7 @@ def test_0006_backfills_the_facts_and_old_rows_keep_their_hash(migrated: tuple[P
     data_dir, clock = migrated
     before = rows(data_dir / DB_FILENAME)
     clock.advance(hours=2)
-    terminal = Terminal.open(load_config(CONFIG), data_dir, clock=clock)
+    terminal = Terminal.open(load_config(CONFIG), data_dir, clock=clock, monotonic=clock.monotonic)
     try:
         assert verify_log(terminal.db).ok
         report = build_report(terminal)
@@ -105,7 +105,7 @@ def test_0006_backfills_the_facts_and_old_rows_keep_their_hash(migrated: tuple[P
 def test_from_0006_the_chain_covers_the_facts(migrated: tuple[Path, FakeClock], tmp_path: Path) -> None:
     data_dir, clock = migrated
     clock.advance(hours=2)
-    terminal = Terminal.open(load_config(CONFIG), data_dir, clock=clock)
+    terminal = Terminal.open(load_config(CONFIG), data_dir, clock=clock, monotonic=clock.monotonic)
     try:
         state = login(terminal, TEAM_LEAD, PIN, source="keyboard")
         assert not isinstance(state, svc.Rejection)
@@ -149,7 +149,7 @@ def test_from_0006_the_chain_covers_the_facts(migrated: tuple[Path, FakeClock], 
 def test_0006_downgrades_to_the_0005_schema(migrated: tuple[Path, FakeClock]) -> None:
     data_dir, clock = migrated
     before = rows(data_dir / DB_FILENAME)
-    Terminal.open(load_config(CONFIG), data_dir, clock=clock).close()
+    Terminal.open(load_config(CONFIG), data_dir, clock=clock, monotonic=clock.monotonic).close()
     db = Database(data_dir / DB_FILENAME)
     try:
         cfg = alembic_config()

@@ -177,7 +177,7 @@ def test_escalation_fires_each_tier_once_across_a_restart(tmp_path: Path, clock:
     first = open_terminal(tmp_path, clock)
     a = svc.raise_andon(first, AndonKind.CALL, "ST20", "QUAL", source="keyboard").andon  # tiers 0, 5, 15 min
     assert a is not None
-    runner = EscalationRunner(first, monotonic=clock.monotonic)
+    runner = EscalationRunner(first)
     assert [e.tier for e in runner.tick()] == [0]
     assert runner.tick() == []
     clock.advance(minutes=4, seconds=59)
@@ -187,7 +187,7 @@ def test_escalation_fires_each_tier_once_across_a_restart(tmp_path: Path, clock:
     clock.advance(seconds=1)
     second = open_terminal(tmp_path, clock)
     seen = events(second)
-    restarted = EscalationRunner(second, monotonic=clock.monotonic)
+    restarted = EscalationRunner(second)
     fired = restarted.tick()
     assert [(e.tier, e.role) for e in fired] == [(1, "supervisor")]
     assert [e for e in seen if isinstance(e, AndonChanged)] == fired
@@ -207,7 +207,7 @@ def test_escalation_fires_each_tier_once_across_a_restart(tmp_path: Path, clock:
 def test_wall_clock_steps_neither_refire_nor_fire_early(terminal: Terminal, clock: FakeClock) -> None:
     a = svc.raise_andon(terminal, AndonKind.CALL, "ST20", "QUAL", source="keyboard").andon
     assert a is not None
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    runner = EscalationRunner(terminal)
     assert [e.tier for e in runner.tick()] == [0]
     clock.step_wall(hours=-1)  # NTP or a person sets the clock back an hour
     assert runner.tick() == []
@@ -222,7 +222,7 @@ def test_wall_clock_steps_neither_refire_nor_fire_early(terminal: Terminal, cloc
 def test_after_a_reboot_the_stored_elapsed_time_counts_on(tmp_path: Path, clock: FakeClock) -> None:
     first = open_terminal(tmp_path, clock)
     assert svc.raise_andon(first, AndonKind.CALL, "ST20", "QUAL", source="keyboard").ok  # 0, 5, 15 min
-    runner = EscalationRunner(first, monotonic=clock.monotonic, boot_id=lambda: "boot-1")
+    runner = EscalationRunner(first, boot_id=lambda: "boot-1")
     assert [e.tier for e in runner.tick()] == [0]
     clock.advance(minutes=2)
     assert runner.tick() == []  # and the anchor is saved: 2 min elapsed
@@ -230,7 +230,7 @@ def test_after_a_reboot_the_stored_elapsed_time_counts_on(tmp_path: Path, clock:
     clock.mono = 3.0  # the PC rebooted: the monotonic clock starts again near zero
     clock.step_wall(hours=-1)  # and came up with its clock an hour behind
     second = open_terminal(tmp_path, clock)
-    rebooted = EscalationRunner(second, monotonic=clock.monotonic, boot_id=lambda: "boot-2")
+    rebooted = EscalationRunner(second, boot_id=lambda: "boot-2")
     assert rebooted.tick() == []  # 2 min stored, nothing more: the wall clock is behind the save
     clock.advance(minutes=2, seconds=59)
     assert rebooted.tick() == []
@@ -247,7 +247,7 @@ def test_a_wall_clock_step_back_lifts_shelves_instead_of_lengthening_them(
     from kanban_terminal.services.andon_views import shelved_until
 
     assert svc.shelve_source(terminal, "ANDON-ST10", 30, source="keyboard", auth=team_lead(terminal)).ok
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    runner = EscalationRunner(terminal)
     runner.tick()
     clock.advance(minutes=25)  # 5 min of the shelve left
     runner.tick()
@@ -264,7 +264,7 @@ def test_a_wall_clock_step_back_lifts_shelves_instead_of_lengthening_them(
 def test_acknowledged_events_do_not_escalate(terminal: Terminal, clock: FakeClock) -> None:
     a = svc.raise_andon(terminal, AndonKind.CALL, "ST20", "QUAL", source="keyboard").andon
     assert a is not None
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    runner = EscalationRunner(terminal)
     runner.tick()
     assert svc.acknowledge_andon(terminal, a.id, TEAM_LEAD, source="keyboard").ok
     clock.advance(minutes=30)
@@ -275,7 +275,7 @@ def test_material_andon_from_an_overdue_request_once(terminal: Terminal, clock: 
     card = next(c for c, loop in terminal.card_loops.items() if loop.id == "ST20-PLATE")  # 30 min lead time
     request_id = record_scan(terminal, card, source="keyboard", intent=Intent.EMPTY).request_id
     assert request_id is not None
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    runner = EscalationRunner(terminal)
     clock.advance(minutes=29)
     assert runner.raise_material_andons() == []
     clock.advance(minutes=1)
@@ -293,7 +293,7 @@ def test_a_wall_clock_step_does_not_make_a_request_overdue(terminal: Terminal, c
     """Before (issue 17): "overdue" was due_at <= wall clock, so +1 h raised a material andon at once."""
     card = next(c for c, loop in terminal.card_loops.items() if loop.id == "ST20-PLATE")  # 30 min lead time
     record_scan(terminal, card, source="keyboard", intent=Intent.EMPTY)
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    runner = EscalationRunner(terminal)
     assert runner.raise_material_andons() == []
     clock.step_wall(hours=1)  # NTP or a person sets the clock an hour ahead
     assert runner.raise_material_andons() == []
@@ -308,7 +308,7 @@ def test_material_andon_is_resolved_by_the_delivery_and_still_needs_acknowledgin
 ) -> None:
     card = next(c for c, loop in terminal.card_loops.items() if loop.id == "ST20-PLATE")
     record_scan(terminal, card, source="keyboard", intent=Intent.EMPTY)
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    runner = EscalationRunner(terminal)
     clock.advance(minutes=31)
     [andon_id] = runner.raise_material_andons()
     clock.advance(minutes=5)
@@ -340,7 +340,7 @@ def test_material_andon_respects_the_loop_switch(tmp_path: Path, clock: FakeCloc
     card = next(iter(t.card_loops))
     record_scan(t, card, source="keyboard", intent=Intent.EMPTY)
     clock.advance(hours=10)
-    assert EscalationRunner(t, monotonic=clock.monotonic).raise_material_andons() == []
+    assert EscalationRunner(t).raise_material_andons() == []
     t.close()
 
 

@@ -34,7 +34,7 @@ def settled_runner(tmp_path: Path) -> Iterator[tuple[FakeClock, Terminal, Escala
     after its own write); both closed at the end."""
     clock = FakeClock()
     terminal = open_terminal(tmp_path, clock)
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    runner = EscalationRunner(terminal)
     try:
         tick_for(runner, clock, 20)
         yield clock, terminal, runner

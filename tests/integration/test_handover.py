@@ -31,7 +31,7 @@ from tests.support.mqtt_lines import Recorder, settings_for, wait_for
 
 def berlin_terminal(tmp_path: Path, clock: FakeClock) -> Terminal:
     text = demo_config_path().read_text().replace("[site]\n", '[site]\ntimezone = "Europe/Berlin"\n', 1)
-    return Terminal.open(parse_config(text, "berlin.toml"), tmp_path, clock=clock)
+    return Terminal.open(parse_config(text, "berlin.toml"), tmp_path, clock=clock, monotonic=clock.monotonic)
 
 
 def lead(terminal: Terminal) -> AuthSession:

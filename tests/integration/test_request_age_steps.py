@@ -44,7 +44,7 @@ def test_a_step_moves_neither_the_age_nor_the_overdue_mark(
     terminal: Terminal, clock: FakeClock, hours: float
 ) -> None:
     card = scan_thirty_minute_card(terminal)
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    runner = EscalationRunner(terminal)
     runner.tick()  # anchors the open request, as `serve` does every second
     clock.advance(minutes=10)
     clock.step_wall(hours=hours)

@@ -222,7 +222,7 @@ def test_the_runtime_answers_a_card_change_with_a_pass_over_its_loop(
 ) -> None:
     """`serve`'s wiring: a scan wakes the job at once, for the scanned card's loop only."""
     terminal = enrolled(open_terminal(tmp_path, clock, plant_config(check_seconds=3600)))
-    runtime = Runtime(terminal, None, RuntimeOptions(monotonic=clock.monotonic)).start()
+    runtime = Runtime(terminal, None, RuntimeOptions()).start()
     try:
         wait_for(lambda: runtime.runway_job.passes["full"] == 1, what="the start-up pass")
         plant_warning(terminal, WASH, clock)

@@ -143,7 +143,7 @@ def test_red_card_draws_the_reserve_expedites_and_warns(terminal: Terminal, cloc
     # The refill comes (expedited): the reserve is full again and the call is resolved by the system.
     clock.advance(minutes=60)
     assert record_scan(terminal, RED, source="keyboard").accepted
-    EscalationRunner(terminal, monotonic=clock.monotonic).resolve_supplied_material_andons()
+    EscalationRunner(terminal).resolve_supplied_material_andons()
     assert bolt(terminal).reserve_full == 1
     assert all(not a.andon.active for a in mat_calls(terminal))
     # An ordinary card of the loop never asks for expedite.
@@ -212,7 +212,7 @@ def test_an_unconfirmed_quality_stop_escalates_at_the_confirm_deadline(
     try:
         raised = svc.raise_andon(terminal, AndonKind.STOP, "ST30", "QUAL", source="keyboard")
         assert raised.andon is not None
-        runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+        runner = EscalationRunner(terminal)
         assert [c.tier for c in runner.tick()] == [0]
         clock.advance(minutes=1, seconds=59)
         assert runner.tick() == []
@@ -254,9 +254,7 @@ def test_red_card_and_runway_warning_over_mqtt(
     topics = LineTopics(terminal.config.site.id, terminal.config.line.id)
     requests = Recorder(mosquitto.port, topics.requests, client_id="upstream-under-test")
     listener = Listener(mosquitto, [topics.andon])
-    runtime = Runtime(
-        terminal, settings_for(mosquitto.port), RuntimeOptions(monotonic=clock.monotonic)
-    ).start()
+    runtime = Runtime(terminal, settings_for(mosquitto.port), RuntimeOptions()).start()
     try:
         assert "runway" in runtime.jobs()
         wait_for(runtime.subscribed, what="the terminal's link subscribed")

@@ -51,6 +51,8 @@ def serving(
     stop = threading.Event()
     exit_codes: list[int] = []
     kwargs = {"clock": clock, "options": options} if options is not None else {}
+    if isinstance(clock, FakeClock):
+        kwargs["monotonic"] = clock.monotonic
     thread = threading.Thread(
         target=lambda: exit_codes.append(run_serve(config, data_dir, stop=stop, **kwargs)),  # type: ignore[arg-type]
         name="serve-under-test",
@@ -87,7 +89,7 @@ def test_serve_flags_cards_silent_while_their_loop_kept_moving(tmp_path: Path) -
 def test_serve_escalates_an_andon_call_through_its_tiers(tmp_path: Path) -> None:
     config = load_config(demo_config_path())
     clock = FakeClock()
-    terminal = Terminal.open(config, tmp_path, clock=clock)
+    terminal = Terminal.open(config, tmp_path, clock=clock, monotonic=clock.monotonic)
     raised = raise_andon(terminal, AndonKind.CALL, "ST20", "QUAL", source="keyboard")  # 0, 5, 15 min
     assert raised.andon is not None
     terminal.close()
@@ -95,7 +97,7 @@ def test_serve_escalates_an_andon_call_through_its_tiers(tmp_path: Path) -> None
     def tiers() -> list[object]:
         return [r[0] for r in rows(tmp_path, "SELECT tier FROM andon_escalation ORDER BY tier")]
 
-    options = RuntimeOptions(escalation_tick_s=0.01, monotonic=clock.monotonic)
+    options = RuntimeOptions(escalation_tick_s=0.01)
     with serving(config, tmp_path, clock=clock, options=options):
         wait_for(lambda: tiers() == [0], what="tier 0 (team lead) at once")
         clock.advance(minutes=5)  # wall and monotonic clock: not early is test_andon_service's part

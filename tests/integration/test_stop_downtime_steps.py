@@ -3,7 +3,7 @@
 A STOP is raised, NTP steps the wall clock +1 h (or -1 h) while 4 minutes pass on the monotonic
 clock, and a team lead resolves it. Before, the card log's `downtime_s`, the detail text and the
 published `resolved` message all said 3,840 s (or 0). With the andon's elapsed anchor (written by the
-escalation runner, kept past the acknowledge) every door records 240 s: the service the screen and
+escalation runner, kept until the stop ends) every door records 240 s: the service the screen and
 the inbound worker call, the CLI in its own terminal, and the real runtime publishing to a real
 broker. Without an anchor (no runtime ever ran), or with one of another boot saved at the raise, the
 wall difference is what there is, as before. Real SQLite files throughout; FakeClock moves both
@@ -111,13 +111,13 @@ def test_a_step_during_a_stop_records_the_elapsed_downtime(
     seen: list[object] = []
     terminal.bus.subscribe(seen.append)
     andon_id = raise_stop(terminal)
-    runner = EscalationRunner(terminal, monotonic=clock.monotonic)
+    runner = EscalationRunner(terminal)
     runner.tick()  # what `serve` does every second: tier 0 fires, the andon's anchor is written
     if acknowledged:
-        # A team lead takes the stop; the runner then drops its anchor (no tier left to fire).
+        # A team lead takes the stop; the runner keeps its anchor until the stop ends (no copy).
         assert svc.acknowledge_andon(terminal, andon_id, TEAM_LEAD, source="keyboard").ok
         runner.tick()
-        assert anchor_keys(terminal) == [f"andon-kept:{andon_id}"]
+        assert anchor_keys(terminal) == [f"andon:{andon_id}"]
     four_minutes_with_a_step(clock, hours)
     running = [v for v in read_board(terminal).line.active if v.id == andon_id]
     assert [v.running(clock.now, clock.mono).total_seconds() for v in running] == [STOP_S]
@@ -128,8 +128,9 @@ def test_a_step_during_a_stop_records_the_elapsed_downtime(
     assert_recorded(terminal, andon_id, STOP_S)
     resolved = [e for e in seen if isinstance(e, AndonChanged) and e.action == "resolved"]
     assert [andon_event_payload(terminal, e)["downtime_s"] for e in resolved] == [STOP_S]
-    # The kept copy went with the resolve (the runner keeps its own while nobody acknowledged it).
-    assert [k for k in anchor_keys(terminal) if k.startswith("andon-kept:")] == []
+    # The runner's anchor goes once the stop is over; resolved but unacknowledged it still waits.
+    runner.tick()
+    assert anchor_keys(terminal) == ([] if acknowledged else [f"andon:{andon_id}"])
     if not acknowledged:  # acknowledged after the resolve: nothing runs, nothing is kept
         assert svc.acknowledge_andon(terminal, andon_id, TEAM_LEAD, source="keyboard").ok
         runner.tick()
@@ -153,7 +154,7 @@ def test_an_anchor_of_another_boot_counts_the_wall_time_since_it_was_saved(
     terminal: Terminal, clock: FakeClock
 ) -> None:
     andon_id = raise_stop(terminal)
-    EscalationRunner(terminal, monotonic=clock.monotonic, boot_id=lambda: "boot-before").tick()
+    EscalationRunner(terminal, boot_id=lambda: "boot-before").tick()
     stored = elapsed_anchors.load(terminal.db, [f"andon:{andon_id}"])[f"andon:{andon_id}"]
     assert (stored.boot_id, stored.elapsed_s) == ("boot-before", 0.0)
     four_minutes_with_a_step(clock, 1)  # the monotonic clock of that boot means nothing on this one
@@ -169,14 +170,13 @@ def test_the_cli_resolving_a_stop_serve_anchored_records_the_elapsed_downtime(
     data_dir = tmp_path / "data"
     serving = enrolled(open_terminal(data_dir, clock))
     andon_id = raise_stop(serving)
-    EscalationRunner(serving, monotonic=clock.monotonic).tick()
+    EscalationRunner(serving).tick()
     serving.close()
     four_minutes_with_a_step(clock, 1)
     # The CLI opens its own terminal on the same clocks (CLOCK_MONOTONIC is one clock for the boot).
     opened = Terminal.open.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(
-        Terminal, "open", classmethod(lambda cls, *a, **k: opened(cls, *a, **{**k, "clock": clock}))
-    )
+    both = {"clock": clock, "monotonic": clock.monotonic}
+    monkeypatch.setattr(Terminal, "open", classmethod(lambda cls, *a, **k: opened(cls, *a, **{**k, **both})))
     monkeypatch.setattr("sys.stdin", io.StringIO(PIN + "\n"))
     common = ["--config", str(demo_config_path()), "--data-dir", str(data_dir)]
     args = ["resolve-andon", andon_id, "--note", "guard refitted", "--badge", TEAM_LEAD, "--pin-stdin"]
@@ -189,17 +189,23 @@ def test_the_cli_resolving_a_stop_serve_anchored_records_the_elapsed_downtime(
 
 
 @pytest.mark.broker
+@pytest.mark.parametrize("acknowledged", [False, True], ids=["unacknowledged", "acknowledged"])
 def test_the_runtime_publishes_the_elapsed_downtime_on_the_broker(
-    terminal: Terminal, clock: FakeClock, mosquitto: Mosquitto
+    terminal: Terminal, clock: FakeClock, mosquitto: Mosquitto, acknowledged: bool
 ) -> None:
     topics = LineTopics(terminal.config.site.id, terminal.config.line.id)
     listener = Listener(mosquitto, [topics.andon])
-    options = RuntimeOptions(monotonic=clock.monotonic)
+    options = RuntimeOptions()
     runtime = Runtime(terminal, settings_for(mosquitto.port), options).start()
     try:
         wait_for(runtime.subscribed, what="the terminal's link subscribed")
         andon_id = raise_stop(terminal)
         wait_for(lambda: f"andon:{andon_id}" in anchor_keys(terminal), what="the runtime anchored the stop")
+        if acknowledged:  # `serve` keeps its anchor past the acknowledge (it dropped it before onemono)
+            assert svc.acknowledge_andon(terminal, andon_id, TEAM_LEAD, source="keyboard").ok
+            reads = runtime.escalation.reads  # the acknowledge's event asked for the next tick to read
+            wait_for(lambda: runtime.escalation.reads > reads, what="the runtime read the andons again")
+            assert anchor_keys(terminal) == [f"andon:{andon_id}"]
         four_minutes_with_a_step(clock, 1)
         assert svc.resolve_andon(
             terminal, andon_id, "guard refitted", source="keyboard", auth=team_lead(terminal)

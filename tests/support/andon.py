@@ -45,7 +45,7 @@ def demo_config() -> TerminalConfig:
 
 
 def open_terminal(data_dir: Path, clock: FakeClock, config: TerminalConfig | None = None) -> Terminal:
-    return Terminal.open(config or demo_config(), data_dir, clock=clock)
+    return Terminal.open(config or demo_config(), data_dir, clock=clock, monotonic=clock.monotonic)
 
 
 def enrolled(terminal: Terminal, badge: str = TEAM_LEAD, pin: str = PIN) -> Terminal:

@@ -46,7 +46,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     opened = Terminal.open.__func__  # type: ignore[attr-defined]
 
     def open_on_clock(cls: type[Terminal], *args: Any, **kwargs: Any) -> Terminal:
-        return opened(cls, *args, **{**kwargs, "clock": clock})  # type: ignore[no-any-return]
+        return opened(cls, *args, **{**kwargs, "clock": clock, "monotonic": clock.monotonic})  # type: ignore[no-any-return]
 
     monkeypatch.setattr(Terminal, "open", classmethod(open_on_clock))
     return clock

@@ -62,7 +62,7 @@ async def test_the_banner_and_the_andon_screen_count_elapsed_time_and_f8_records
     clock = FakeClock()
     terminal = enrolled(open_terminal(tmp_path / "data", clock))
     andon_id = raise_stop(terminal)
-    EscalationRunner(terminal, monotonic=clock.monotonic).tick()  # anchors the stop, as `serve` would
+    EscalationRunner(terminal).tick()  # anchors the stop, as `serve` would
     app = KanbanApp(terminal)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
@@ -121,7 +121,7 @@ async def test_the_board_marks_a_request_overdue_on_elapsed_time(tmp_path: Path,
     loop = next(lp for lp in terminal.config.loops if lp.lead_time_minutes == 30 and lp.material_andon)
     assert record_scan(terminal, loop.card_id_list()[0], source="keyboard").accepted
     if anchored:
-        EscalationRunner(terminal, monotonic=clock.monotonic).tick()
+        EscalationRunner(terminal).tick()
     app = KanbanApp(terminal)
     try:
         async with app.run_test(size=(120, 40)) as pilot:

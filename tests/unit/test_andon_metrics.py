@@ -92,3 +92,17 @@ def test_recorded_downtime_wins_over_the_timestamps() -> None:
     record = AndonRecord("A1", "stop", "MACH", "ST10", at(8), resolved_at=at(8, 30), recorded_downtime_s=28.0)
     assert record.downtime_s(at(12)) == 28.0
     assert AndonRecord("A2", "stop", "MACH", "ST10", at(8)).downtime_s(at(8, 1)) == 60.0
+
+
+def test_an_open_stop_counts_its_elapsed_time_when_the_caller_has_it() -> None:
+    """Raised at 15:30, 4 minutes on the monotonic clock, the wall clock stepped +1 h: 240 s, not 64 min.
+    A call stops nothing and a cancelled stop counts for nothing, elapsed time or not."""
+    stepped_now = at(16, 34)
+    open_stop = AndonRecord("a7", "stop", "MACH", "ST30", at(15, 30), running_s=240.0)
+    assert open_stop.downtime_s(stepped_now) == 240.0
+    assert AndonRecord("a7", "stop", "MACH", "ST30", at(15, 30)).downtime_s(stepped_now) == 3840.0
+    assert AndonRecord("a8", "call", "QUAL", "ST30", at(15, 30), running_s=240.0).downtime_s(NOW) == 0.0
+    cancelled = AndonRecord(
+        "a9", "stop", "SAFE", "ST30", at(15, 30), None, at(15, 31), cancelled=True, running_s=9.0
+    )
+    assert cancelled.downtime_s(NOW) == 0.0
