@@ -1,16 +1,19 @@
 """The runway job's CPU a signal as `serve` runs it at 5 signals/s on bench/line_pc.py's line (issue 19).
 
     python bench/runway_job.py [--root /tmp/before --root .] [--signals 1000] [--pause-ms 200] [--rounds 2]
+                               [--gap 2 --gap 5] [--spread]
 
 line_pc.py's `--cards 20000` line: 200 loops of 100 cards, signal i empties card i, so 2 s of
-signals at 5/s are 10 cards of one loop. Here, in-process, no broker: each signal a bin-empty scan
+signals at 5/s are 10 cards of one loop (`--spread`: signal i in loop i mod 200, so a step's
+signals are in as many loops). Here, in-process, no broker: each signal a bin-empty scan
 (`record_scan`, clock +200 ms), its `CardsChanged` noted by a `RunwayJob` as the runtime wires it,
-and every 10 signals one `RunwayJob.step()` (the job's 2 s gap), with `check_seconds` = 30 on the same
-fake clock, so a full pass comes every 150 signals as in `serve`. `--pause-ms` idles before each
-step (caches go cold as between `serve`'s steps). Printed per checkout: the thread CPU of the
-steps (`time.thread_time`) a signal, split into full passes and passes over the changed loops
-(quiet ones, and the few that raised a loop's warning), and the checkouts' ratio. Each checkout runs
-in a process of its own, the checkouts in turn (`--rounds`), so they share the box's minutes.
+and every gap x 5 signals one `RunwayJob.step()` (the gap: the checkout's `GAP_S`, 2 s before it
+existed, or `--gap`), with `check_seconds` = 30 on the same fake clock, so a full pass comes
+every 150 signals as in `serve`. `--pause-ms` idles before each step (caches go cold as between
+`serve`'s steps). Printed per checkout and gap: the thread CPU of the steps (`time.thread_time`)
+a signal, split into full passes and passes over the changed loops (quiet ones, and the few that
+raised a loop's warning), and the ratio to the first row. Each row runs in a process of its own,
+the rows in turn (`--rounds`), so they share the box's minutes.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ _CHILD = r"""
 import json, logging, statistics, sys, tempfile, time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-root, n, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) / 1000
+root, n, pause, gap = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) / 1000, float(sys.argv[4])
+spread = sys.argv[5] == "1"
 sys.path.insert(0, root)
+from kanban_terminal.runtime import runway_job as rj
 from kanban_terminal.runtime.runway_job import RunwayJob
+every = max(1, round((gap if gap > 0 else getattr(rj, "GAP_S", 2.0)) * 5))  # signals a step at 5/s
 from kanban_terminal.services.runway import RunwayMonitor
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
@@ -46,8 +52,9 @@ with tempfile.TemporaryDirectory() as d:
     for i in range(n):
         clock.now += timedelta(milliseconds=200)
         mono[0] += 0.2
-        record_scan(t, f"C{i + 1:05d}", source="keyboard")
-        if i % 10 == 9:
+        card = (i % 200) * 100 + i // 200 + 1 if spread else i + 1  # --spread: signal i in loop i mod 200
+        record_scan(t, f"C{card:05d}", source="keyboard")
+        if i % every == every - 1:
             if pause:
                 time.sleep(pause)
             full = job.passes["full"]
@@ -56,6 +63,7 @@ with tempfile.TemporaryDirectory() as d:
             c = time.thread_time() - c0
             out["full" if job.passes["full"] > full else "warned" if done else "quiet"].append(c)
     t.close()
+out["every"] = [every]
 print(json.dumps(out))
 """
 
@@ -66,25 +74,35 @@ def main() -> int:
     parser.add_argument("--signals", type=int, default=1000)
     parser.add_argument("--pause-ms", type=float, default=200.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--gap", type=float, action="append",
+        help="seconds between two steps (default: the checkout's `GAP_S`, else 2); repeat to compare",
+    )  # fmt: skip
+    parser.add_argument(
+        "--spread", action="store_true",
+        help="signal i empties a card of loop i mod 200 (each step's changes in as many loops as signals)",
+    )  # fmt: skip
     args = parser.parse_args()
     roots = [Path(r).resolve() for r in (args.root or [Path(__file__).resolve().parents[1]])]
     print(
-        f"{args.signals} signals at 5/s (fake clock), a step every 10, pause {args.pause_ms:g} ms "
-        "before each; thread CPU in us"
+        f"{args.signals} signals at 5/s (fake clock), a step every gap x 5 signals, "
+        f"pause {args.pause_ms:g} ms before each; thread CPU in us"
     )
-    print(f"{'checkout':<28}{'a signal':>9}{'full':>7}{'loops':>7}{'full pass':>11}{'quiet pass':>12}"
-          f"{'warned':>8}   (a signal: all steps / signals; passes: median)")  # fmt: skip
+    print(f"{'checkout':<28}{'gap':>5}{'a signal':>9}{'full':>7}{'loops':>7}{'full pass':>11}"
+          f"{'quiet pass':>12}{'warned':>8}   (a signal: all steps / signals; passes: median)")  # fmt: skip
     first: float | None = None
     for _ in range(args.rounds):
-        for root in roots:
-            child = [sys.executable, "-c", _CHILD, str(root), str(args.signals), str(args.pause_ms)]
+        for root, gap in [(r, g) for r in roots for g in (args.gap or [0.0])]:
+            child = [sys.executable, "-c", _CHILD, str(root), str(args.signals), str(args.pause_ms), str(gap),
+                     "1" if args.spread else "0"]  # fmt: skip
             out = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
+            every = out.pop("every")[0]
             per = {k: sum(v) / args.signals * 1e6 for k, v in out.items()}
             total = sum(per.values())
             first = first or total
             med = {k: sorted(v)[len(v) // 2] * 1e6 if v else 0.0 for k, v in out.items()}
             print(
-                f"{str(root)[-28:]:<28}{total:>9,.0f}{per['full']:>7,.0f}"
+                f"{str(root)[-28:]:<28}{every / 5:>5g}{total:>9,.0f}{per['full']:>7,.0f}"
                 f"{per['quiet'] + per['warned']:>7,.0f}{med['full']:>11,.0f}{med['quiet']:>12,.0f}"
                 f"{med['warned']:>8,.0f}   {total / first:.2f}x the first"
             )
