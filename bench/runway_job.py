@@ -1,12 +1,14 @@
 """The runway job's CPU a signal as `serve` runs it at 5 signals/s on bench/line_pc.py's line (issue 19).
 
     python bench/runway_job.py [--root /tmp/before --root .] [--signals 1000] [--pause-ms 200] [--rounds 2]
-                               [--gap 2 --gap 5] [--spread]
+                               [--gap 2 --gap 5] [--spread] [--steady 144000]
 
 line_pc.py's `--cards 20000` line: 200 loops of 100 cards, signal i empties card i, so 2 s of
 signals at 5/s are 10 cards of one loop (`--spread`: signal i in loop i mod 200, so a step's
-signals are in as many loops). Here, in-process, no broker: each signal a bin-empty scan
-(`record_scan`, clock +200 ms), its `CardsChanged` noted by a `RunwayJob` as the runtime wires it,
+signals are in as many loops; `--steady N`: the window holds N earlier signals' log rows at 5/s,
+144,000 for the 8 hours of a line at its sized rate). Here, in-process, no broker: each signal a
+bin-empty scan (`record_scan`, clock +200 ms), its `CardsChanged` noted by a `RunwayJob` as the
+runtime wires it,
 and every gap x 5 signals one `RunwayJob.step()` (the gap: the checkout's `GAP_S`, 2 s before it
 existed, or `--gap`), with `check_seconds` = 30 on the same fake clock, so a full pass comes
 every 150 signals as in `serve`. `--pause-ms` idles before each step (caches go cold as between
@@ -29,7 +31,7 @@ import json, logging, statistics, sys, tempfile, time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 root, n, pause, gap = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) / 1000, float(sys.argv[4])
-spread = sys.argv[5] == "1"
+spread, steady = sys.argv[5] == "1", int(sys.argv[6])
 sys.path.insert(0, root)
 from kanban_terminal.runtime import runway_job as rj
 from kanban_terminal.runtime.runway_job import RunwayJob
@@ -45,6 +47,21 @@ with tempfile.TemporaryDirectory() as d:
     clock = FakeClock(datetime(2026, 12, 1, 6, tzinfo=UTC))
     t = Terminal.open(cfg, Path(d) / "data", clock=clock)
     mono = [0.0]
+    if steady:  # --steady: the window as a line at 5/s leaves it, written by SQL (no chain kept)
+        import sqlite3
+        db = sqlite3.connect(Path(d) / "data" / "terminal.db", isolation_level=None)
+        db.execute(
+            "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ? - 1), "
+            "e(ev) AS (VALUES ('bin_empty'), ('request_raised'), ('delivered')) "
+            "INSERT INTO card_log (occurred_at, recorded_at, event, card_id, loop_id, source, detail, hash) "
+            "SELECT x.at, x.at, e.ev, printf('C%05d', i % 20000 + 1), 'LP' || (i % 20000 / 100), 'keyboard', "
+            "'', 'bench' FROM (SELECT i, strftime('%Y-%m-%dT%H:%M:%f', '2026-12-01 06:00:00', "
+            "'+' || (i * 0.2) || ' seconds') || '000Z' AS at FROM s) AS x, e ORDER BY i",
+            (steady,),
+        )
+        db.close()
+        clock.now += timedelta(seconds=steady * 0.2)
+        mono[0] += steady * 0.2
     job = RunwayJob(RunwayMonitor(t), t.card_loops, 30.0, monotonic=lambda: mono[0])
     t.bus.subscribe(job.note)
     job.step()  # start-up's full pass, not counted
@@ -82,6 +99,11 @@ def main() -> int:
         "--spread", action="store_true",
         help="signal i empties a card of loop i mod 200 (each step's changes in as many loops as signals)",
     )  # fmt: skip
+    parser.add_argument(
+        "--steady", type=int, default=0, metavar="N",
+        help="before the signals, N signals' log rows at 5/s (bin-empty, request, delivery) in the window "
+        "(144000: a shift at the line's sized rate)",
+    )  # fmt: skip
     args = parser.parse_args()
     roots = [Path(r).resolve() for r in (args.root or [Path(__file__).resolve().parents[1]])]
     print(
@@ -94,7 +116,7 @@ def main() -> int:
     for _ in range(args.rounds):
         for root, gap in [(r, g) for r in roots for g in (args.gap or [0.0])]:
             child = [sys.executable, "-c", _CHILD, str(root), str(args.signals), str(args.pause_ms), str(gap),
-                     "1" if args.spread else "0"]  # fmt: skip
+                     "1" if args.spread else "0", str(args.steady)]  # fmt: skip
             out = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
             every = out.pop("every")[0]
             per = {k: sum(v) / args.signals * 1e6 for k, v in out.items()}
