@@ -14,7 +14,8 @@ existed, or `--gap`), with `check_seconds` = 30 on the same fake clock, so a ful
 every 150 signals as in `serve`. `--pause-ms` idles before each step (caches go cold as between
 `serve`'s steps). Printed per checkout and gap: the thread CPU of the steps (`time.thread_time`)
 a signal, split into full passes and passes over the changed loops (quiet ones, and the few that
-raised a loop's warning), and the ratio to the first row. Each row runs in a process of its own,
+raised a loop's warning), the screen's read of the runways after a signal (`read_runways`, median
+of 6, after the steps), and the ratio to the first row. Each row runs in a process of its own,
 the rows in turn (`--rounds`), so they share the box's minutes.
 """
 
@@ -65,7 +66,7 @@ with tempfile.TemporaryDirectory() as d:
     job = RunwayJob(RunwayMonitor(t), t.card_loops, 30.0, monotonic=lambda: mono[0])
     t.bus.subscribe(job.note)
     job.step()  # start-up's full pass, not counted
-    out = {"full": [], "quiet": [], "warned": []}
+    out = {"full": [], "quiet": [], "warned": [], "screen": []}
     for i in range(n):
         clock.now += timedelta(milliseconds=200)
         mono[0] += 0.2
@@ -79,6 +80,15 @@ with tempfile.TemporaryDirectory() as d:
             done = job.step()
             c = time.thread_time() - c0
             out["full" if job.passes["full"] > full else "warned" if done else "quiet"].append(c)
+    from kanban_terminal.services.runway import read_runways
+    for i in range(n, n + 6):  # the screen's read of the board's runways after a signal, as `run` does
+        clock.now += timedelta(milliseconds=200)
+        record_scan(t, f"C{i % 20000 + 1:05d}", source="keyboard")
+        if pause:
+            time.sleep(pause)
+        c0 = time.thread_time()
+        read_runways(t)
+        out["screen"].append(time.thread_time() - c0)
     t.close()
 out["every"] = [every]
 print(json.dumps(out))
@@ -111,7 +121,7 @@ def main() -> int:
         f"pause {args.pause_ms:g} ms before each; thread CPU in us"
     )
     print(f"{'checkout':<28}{'gap':>5}{'a signal':>9}{'full':>7}{'loops':>7}{'full pass':>11}"
-          f"{'quiet pass':>12}{'warned':>8}   (a signal: all steps / signals; passes: median)")  # fmt: skip
+          f"{'quiet pass':>12}{'warned':>8}{'screen':>9}   (steps / signals; passes: median)")  # fmt: skip
     first: float | None = None
     for _ in range(args.rounds):
         for root, gap in [(r, g) for r in roots for g in (args.gap or [0.0])]:
@@ -119,6 +129,7 @@ def main() -> int:
                      "1" if args.spread else "0", str(args.steady)]  # fmt: skip
             out = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
             every = out.pop("every")[0]
+            screen = sorted(out.pop("screen"))[3] * 1e6
             per = {k: sum(v) / args.signals * 1e6 for k, v in out.items()}
             total = sum(per.values())
             first = first or total
@@ -126,7 +137,7 @@ def main() -> int:
             print(
                 f"{str(root)[-28:]:<28}{every / 5:>5g}{total:>9,.0f}{per['full']:>7,.0f}"
                 f"{per['quiet'] + per['warned']:>7,.0f}{med['full']:>11,.0f}{med['quiet']:>12,.0f}"
-                f"{med['warned']:>8,.0f}   {total / first:.2f}x the first"
+                f"{med['warned']:>8,.0f}{screen:>9,.0f}   {total / first:.2f}x the first"
             )
     print("(CPU on a shared box: compare rows of the same run)")
     return 0

@@ -80,14 +80,21 @@ class EmptiesWindow:
         """How many empties of the loop the window holds (tests, benches)."""
         return len(self._times.get(loop_id, ()))
 
-    def empties_of(self, loop_id: str, now: datetime, recent: int) -> tuple[tuple[datetime, ...], int]:
-        """The loop's empties as the rates need them: the first in the window, the last `recent` up
-        to `now` and any after `now`; and how many of the window's up to `now` were left out."""
+    def empties_of(
+        self, loop_id: str, since: datetime, now: datetime, recent: int
+    ) -> tuple[tuple[datetime, ...], int]:
+        """The loop's empties from `since` on (not earlier than the window's start) as the rates
+        need them: the first, the last `recent` up to `now` and any after `now`; and how many of
+        those up to `now` were left out. Those before `since` are not handed over (kept for a
+        reader whose clock read came a little earlier: `move_to` is given a start before theirs)."""
+        if since < self.since:
+            raise ValueError("the window starts later than asked: start a new one")
         times = self._times.get(loop_id)
         if not times:
             return (), 0
-        upto = bisect_right(times, _us(now))
-        if upto <= recent + 1:
-            return tuple(EPOCH + t * _US for t in times), 0
-        kept = [times[0], *times[upto - recent :]]
-        return tuple(EPOCH + t * _US for t in kept), upto - 1 - recent
+        start = bisect_left(times, _us(since))
+        upto = bisect_right(times, _us(now), start)
+        if upto - start <= recent + 1:
+            return tuple(EPOCH + t * _US for t in times[start:]), 0
+        kept = [times[start], *times[upto - recent :]]
+        return tuple(EPOCH + t * _US for t in kept), upto - start - 1 - recent

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from kanban_terminal.config import demo_config_path, parse_config
-from kanban_terminal.services.runway import RunwayMonitor, read_runways
+from kanban_terminal.services.runway import RunwayMonitor, kept_window, read_runways, runways_from
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.storage import runway_rows
 from tests.support.andon import FakeClock, open_terminal
@@ -50,10 +50,12 @@ def test_the_bound_from_before_finds_the_same_first_id(tmp_path: Path) -> None:
 def test_the_monitor_keeps_the_screens_runways_as_the_window_moves_and_steps_back(tmp_path: Path) -> None:
     """The monitor keeps each loop's bin-empty times between passes (domain/runway_window.py) and
     reads only the rows logged since; after every pass, full or over some loops, its runways are
-    the ones the screen's whole read computes (`read_runways`): with more empties in the window than
-    the rates look at one by one (some handed over as a count), a late row (a buffered signal's
-    older time), a red card's empty, as the window moves on, after the clock is set back (the
-    scans are in the window again) and forward again. A line of 2 loops x 8 cards and a red card."""
+    the ones computed from every time in the window (storage's whole read, as before the window was
+    kept), and so are the screen's (`read_runways`, which shares the window): with more empties in
+    the window than the rates look at one by one (some handed over as a count), a late row (a
+    buffered signal's older time), a red card's empty, as the window moves on, after the clock is
+    set back (the scans are in the window again), forward again and a little back (within `SLACK`).
+    A line of 2 loops x 8 cards and a red card."""
     clock = FakeClock()
     start = clock.now
     text = line_config(loops=2, cards=8, sensors=0) + '\n[[reserves]]\nloop = "LP0"\ncard_ids = ["R1"]\n'
@@ -63,10 +65,16 @@ def test_the_monitor_keeps_the_screens_runways_as_the_window_moves_and_steps_bac
 
     def same(*only: str) -> None:
         done = monitor.tick_loops(only) if only else monitor.tick()
-        screen = [lr for lr in read_runways(terminal) if not only or lr.loop.id in only]
+        since = clock.now - terminal.config.runway.settings().window
+        every = runways_from(
+            terminal, runway_rows.read_facts(terminal.db, since, terminal.reserve_cards), clock.now
+        )
         # The runways, not `warning_open`: the pass read it before it raised or cleared.
-        assert [lr.runway for lr in monitor.runways] == [lr.runway for lr in screen], (clock.now, done)
-        assert [lr.reserve_full for lr in monitor.runways] == [lr.reserve_full for lr in screen]
+        for kept in (monitor.runways, read_runways(terminal)):  # the job's, the screen's (one window)
+            kept = [lr for lr in kept if not only or lr.loop.id in only]
+            want = [lr for lr in every if not only or lr.loop.id in only]
+            assert [lr.runway for lr in kept] == [lr.runway for lr in want], (clock.now, done)
+            assert [lr.reserve_full for lr in kept] == [lr.reserve_full for lr in want]
 
     try:
         same()
@@ -80,9 +88,10 @@ def test_the_monitor_keeps_the_screens_runways_as_the_window_moves_and_steps_bac
         late = start + timedelta(minutes=30)
         assert record_scan(terminal, "C00007", source="keyboard", at=late).accepted
         same(loops[0])
-        window = monitor._window
+        window = kept_window(terminal)
+        since = clock.now - terminal.config.runway.settings().window
         assert window is not None and window.count(loops[0]) == 7  # the red card's empty left out
-        assert window.empties_of(loops[0], clock.now, 2)[1] == 4  # the rates see 3 of 7, and a count
+        assert window.empties_of(loops[0], since, clock.now, 2)[1] == 4  # the rates see 3 of 7, and a count
         for hours in (8.2, 9.5, 11, 13.6, 20):  # the window moves on: the oldest scans leave it
             clock.now = start + timedelta(hours=hours)
             same()
@@ -90,8 +99,13 @@ def test_the_monitor_keeps_the_screens_runways_as_the_window_moves_and_steps_bac
         clock.now = start + timedelta(hours=8.5)  # set back: the early scans are in the window again
         same(loops[1])
         same()
-        assert monitor._window is not None and monitor._window.count(loops[0]) == 6
+        window = kept_window(terminal)
+        assert window is not None and window.count(loops[0]) == 6
         clock.now = start + timedelta(hours=12)
         same()
+        window = kept_window(terminal)
+        clock.now -= timedelta(seconds=30)  # a reader's clock a little behind: the same window serves it
+        same()
+        assert kept_window(terminal) is window
     finally:
         terminal.close()
