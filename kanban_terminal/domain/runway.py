@@ -85,6 +85,10 @@ class LoopSupply:
     planned_rate_per_h: float
     """Parts per hour the loop was sized for: the rate used when too little is measured."""
     planned_lead_time: timedelta
+    elided: int = 0
+    """Empties of the window left out of `empties`, all between its first one in the window and its
+    last `recent_bins` up to `now` (domain/runway_window.py): the rates use only how many the window
+    holds, the first and the last few, so the runway is the same as from every time."""
 
 
 @dataclass(frozen=True)
@@ -120,23 +124,27 @@ class WarningStep(StrEnum):
     KEEP = "keep"
 
 
-def consumption_rate(empties: Sequence[datetime], now: datetime, settings: RunwaySettings) -> float | None:
+def consumption_rate(
+    empties: Sequence[datetime], now: datetime, settings: RunwaySettings, elided: int = 0
+) -> float | None:
     """Bins per hour used recently, or None when the window holds too few empties to say.
 
     The faster of: the pace over the shift window, and the pace over the last `recent_bins` empties
     (both from the first to the last empty they hold, so the night before a shift does not dilute it).
+    `elided`: empties of the window between the first and the last few, left out of `empties`.
     """
     start = now - settings.window
     inside = [e for e in empties if start <= e <= now]
-    if len(inside) < max(2, settings.min_bins):
+    count = len(inside) + elided
+    if count < max(2, settings.min_bins):
         return None
 
-    def pace(times: Sequence[datetime]) -> float:
-        span = max(times[-1] - times[0], MIN_SPAN)
-        return (len(times) - 1) / (span.total_seconds() / 3600)
+    def pace(first: datetime, last: datetime, n: int) -> float:
+        span = max(last - first, MIN_SPAN)
+        return (n - 1) / (span.total_seconds() / 3600)
 
     recent = inside[-max(2, settings.recent_bins) :]
-    return max(pace(inside), pace(recent))
+    return max(pace(inside[0], inside[-1], count), pace(recent[0], recent[-1], len(recent)))
 
 
 _at = attrgetter("at")
@@ -168,7 +176,7 @@ def run_out(
 
 def assess(supply: LoopSupply, now: datetime, settings: RunwaySettings) -> Runway:
     """The runway of one loop at `now`."""
-    bins_per_h = consumption_rate(supply.empties, now, settings)
+    bins_per_h = consumption_rate(supply.empties, now, settings, supply.elided)
     measured = bins_per_h is not None
     rate = bins_per_h * supply.container_quantity if bins_per_h is not None else supply.planned_rate_per_h
     on_hand = max(0.0, supply.bins_on_hand - 1 + _in_use_fill(supply, now, rate)) * supply.container_quantity

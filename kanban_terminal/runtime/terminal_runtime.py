@@ -31,7 +31,7 @@ from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
 from kanban_terminal.runtime.jobs import Periodic, SerialScanners, cancel_job, start_reconcile
 from kanban_terminal.runtime.link_age import LinkAge
-from kanban_terminal.runtime.runway_job import RunwayJob
+from kanban_terminal.runtime.runway_job import GAP_S, RunwayJob
 from kanban_terminal.runtime.start_up import freeze_start_up_objects
 from kanban_terminal.services.andon_publishing import connect_publisher, publish_current
 from kanban_terminal.services.escalation import EscalationRunner
@@ -126,9 +126,10 @@ class Runtime:
         # (for the changed cards' loops only: runtime/runway_job.py).
         self.runway = RunwayMonitor(terminal)
         self.runway_job = RunwayJob(self.runway, terminal.card_loops, cfg.runway.check_seconds)
-        # At most one recompute every 2 s however many cards change: 0.33 s a tick on a 20,000-card
-        # line with every request open (2026-12-05), and the screen polls every 2 s anyway.
-        self._runway_timer = Periodic("runway", cfg.runway.check_seconds, self.runway_job.step, min_gap_s=2.0)
+        # At most one recompute every `GAP_S` (5 s) however many cards change (runtime/runway_job.py).
+        self._runway_timer = Periodic(
+            "runway", cfg.runway.check_seconds, self.runway_job.step, min_gap_s=GAP_S
+        )
         self._runway_unsubscribe: Callable[[], None] | None = None
         self._timers = (
             Periodic("escalation", self.options.escalation_tick_s, self.escalation.tick_when_due),

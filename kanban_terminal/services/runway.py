@@ -24,6 +24,12 @@ requests open (16-34 ms before its read of the window was fixed), a pass over on
   linked to that request; the escalation runner resolves it when the request is delivered, as it
   does for overdue calls (services/escalation.py). A pass over some loops sees their red cards.
 
+The runway job and the screen's reads keep each loop's bin-empty times over the window between
+reads (`read_facts`, domain/runway_window.py) and read only the log rows written since the last:
+at a line's sized rate the window holds ~144,000 bin-empty rows (8 h at 5 signals/s), and reading
+them again made each full pass ~220 ms of CPU (bench/runway_job.py --steady 144000: the job
+1,666 -> 195 us a signal).
+
 A pass over some loops leaves the others alone: a loop whose runway recovered or shrank with the
 clock only is cleared or warned by the next full pass, at most `check_seconds` later, as it was
 before passes were split. Exactly-once does not depend on which pass runs: the unique index on
@@ -38,8 +44,9 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from kanban_terminal.config import Loop
 from kanban_terminal.domain.andon import AndonKind
@@ -53,6 +60,7 @@ from kanban_terminal.domain.runway import (
     planned_rate_per_h,
     warning_step,
 )
+from kanban_terminal.domain.runway_window import EmptiesWindow
 from kanban_terminal.services.andon import (
     MATERIAL_REASON,
     AndonChanged,
@@ -65,6 +73,7 @@ from kanban_terminal.services.andon import (
 from kanban_terminal.services.andon_views import line_state, view_of
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import runway_rows
+from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.runway_rows import RunwayFacts, WarningAlreadyOpen
 from kanban_terminal.storage.tables import CardLogRow, RunwayWarningRow
 from kanban_terminal.storage.unit_of_work import UnitOfWork
@@ -108,6 +117,7 @@ def supply_of(loop: Loop, facts: RunwayFacts) -> LoopSupply:
             loop.safety_factor,
         ),
         planned_lead_time=loop.terms.planned_lead_time,
+        elided=facts.elided.get(loop.id, 0),
     )
 
 
@@ -134,8 +144,61 @@ def runways_from(
 def read_runways(terminal: Terminal, now: datetime | None = None) -> list[LoopRunway]:
     """Every loop's runway now, at-risk loops first, then shortest first."""
     now = now or terminal.clock()
-    since = now - terminal.config.runway.settings().window
-    return runways_from(terminal, runway_rows.read_facts(terminal.db, since, terminal.reserve_cards), now)
+    return runways_from(terminal, read_facts(terminal, now), now)
+
+
+SLACK = timedelta(minutes=1)
+"""How much before a reader's window start the kept window starts: the runway job and the screen
+read the clock on their own threads, and one a little behind the other must not find the window
+moved past its start (which would read the whole window again)."""
+
+
+class _Kept:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.window: EmptiesWindow | None = None
+
+
+_KEPT: WeakKeyDictionary[Database, _Kept] = WeakKeyDictionary()
+_KEPT_LOCK = threading.Lock()
+
+
+def kept_window(terminal: Terminal) -> EmptiesWindow | None:
+    """The bin-empty window kept for the terminal's database (tests, benches)."""
+    kept = _KEPT.get(terminal.db)
+    return None if kept is None else kept.window
+
+
+def read_facts(
+    terminal: Terminal, now: datetime, only: set[str] | None = None, strays: set[str] | None = None
+) -> RunwayFacts:
+    """The runways' snapshot (storage/runway_rows.read_facts; `only`, `strays` as there), its
+    bin-empty times from the window kept for the terminal's database (domain/runway_window.py):
+    the runway job and the screen's reads share it, so each reads only the log rows written since
+    the last read, not the window's (~144,000 bin-empty rows in 8 hours at 5 signals/s). A new one,
+    which reads the whole window once: at the first read, after a clock set back by more than
+    `SLACK`, when the red cards changed, after a failed read."""
+    settings = terminal.config.runway.settings()
+    since = now - settings.window
+    with _KEPT_LOCK:
+        kept = _KEPT.setdefault(terminal.db, _Kept())
+    with kept.lock:
+        window, kept.window = kept.window, None  # kept again only once this snapshot's rows are all in it
+        if window is None or since < window.since or window.reserve != set(terminal.reserve_cards):
+            window = EmptiesWindow(since - SLACK, terminal.reserve_cards)
+        window.move_to(max(window.since, since - SLACK))
+        facts = runway_rows.read_facts(
+            terminal.db, since, terminal.reserve_cards, loops=only, strays=strays, window=window
+        )
+        kept.window = window
+        recent = max(2, settings.recent_bins)
+        empties: dict[str, list[datetime]] = {}
+        elided: dict[str, int] = {}
+        for lp in terminal.config.loops:
+            if only is None or lp.id in only:
+                times, elided[lp.id] = window.empties_of(lp.id, since, now, recent)
+                empties[lp.id] = list(times)
+    return replace(facts, empties=empties, elided=elided)
 
 
 def reserve_draws(terminal: Terminal, days: float = 30) -> dict[str, int]:
@@ -149,10 +212,8 @@ class RunwayMonitor:
     def __init__(self, terminal: Terminal) -> None:
         self.terminal = terminal
         self._lock = threading.Lock()
-        self._log_from: tuple[datetime, int] | None = None
-        """(window start, a card-log id below which nothing is that recent): where a pass over some
-        loops starts reading their bin-empty rows. Found again by each full pass (the window moves)
-        and when the window starts earlier than it was found for (the clock was set back)."""
+        self.runways: list[LoopRunway] = []
+        """What the last pass assessed (tests: the same as `read_runways`, the screen's read)."""
         self._strays: set[str] | None = None
         """Loops with an open request whose card is in another loop now (`RunwayFacts.strays`): a
         pass over some loops reads their open requests by loop, the others' through their cards.
@@ -174,23 +235,16 @@ class RunwayMonitor:
             terminal = self.terminal
             now = terminal.clock()
             settings = terminal.config.runway.settings()
-            since = now - settings.window
-            if only is None or self._log_from is None or since < self._log_from[0]:
-                # From the bound found before when the window only moved on (not after a clock step back).
-                after = self._log_from[1] if self._log_from is not None and since >= self._log_from[0] else 0
-                self._log_from = (since, runway_rows.first_log_id(terminal.db, since, after))
             if only is not None and self._strays is None:
                 self._strays = runway_rows.stray_loops(terminal.db)
-            facts = runway_rows.read_facts(
-                terminal.db, since, terminal.reserve_cards, loops=only, log_from=self._log_from[1],
-                strays=None if only is None else self._strays,
-            )  # fmt: skip
+            facts = read_facts(terminal, now, only, None if only is None else self._strays)
             if only is None or self._strays is None:
                 self._strays = set(facts.strays)
             else:
                 self._strays.update(facts.strays)
             done: list[str] = []
-            for lr in runways_from(terminal, facts, now, only):
+            self.runways = runways_from(terminal, facts, now, only)
+            for lr in self.runways:
                 step = warning_step(lr.runway, lr.warning_open, settings)
                 if step is WarningStep.RAISE and self._raise(lr, facts, now):
                     done.append(f"warning {lr.loop.id}")

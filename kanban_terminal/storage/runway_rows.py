@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from kanban_terminal.domain.runway import Arrival
+from kanban_terminal.domain.runway_window import EmptiesWindow
 from kanban_terminal.storage.db import Database
 from kanban_terminal.storage.tables import CardLogRow, RunwayWarningRow
 from kanban_terminal.storage.types import from_text, to_text
@@ -51,6 +52,8 @@ class RunwayFacts:
     """Loop id -> the cards of its open requests that are in another loop now (the config moved
     them with a request open): a read of that loop through its cards would miss those requests.
     The whole line's read finds them all; a read of some loops only those it reads by loop."""
+    elided: dict[str, int] = field(default_factory=dict)
+    """Loop id -> its window's empties left out of `empties` (`LoopSupply.elided`); none from `read_facts`."""
 
 
 _IN_USE = "SELECT loop_id, count(*) FROM card WHERE retired = 0 AND state = 'in_use'{} GROUP BY loop_id"
@@ -73,6 +76,12 @@ _EMPTIES_OF = (
     "SELECT loop_id, card_id, occurred_at FROM card_log WHERE +event = 'bin_empty' AND +occurred_at >= ?{} "
     "AND id >= ? ORDER BY occurred_at"
 )
+# The bin-empty rows logged since a window's last read (`EmptiesWindow`), by rowid; `_LAST_ID` first,
+# in the same snapshot, so what a later read takes starts right after.
+_NEW_EMPTIES = (
+    "SELECT loop_id, card_id, occurred_at FROM card_log WHERE id > ? AND id <= ? AND +event = 'bin_empty'"
+)
+_LAST_ID = "SELECT coalesce(max(id), 0) FROM card_log"
 _FIRST_ID = (
     "SELECT coalesce((SELECT min(id) FROM card_log INDEXED BY ix_card_log_occurred_at "
     "WHERE occurred_at >= ?), (SELECT coalesce(max(id), 0) + 1 FROM card_log))"
@@ -149,6 +158,7 @@ def read_facts(
     loops: Collection[str] | None = None,
     log_from: int = 0,
     strays: Collection[str] | None = None,
+    window: EmptiesWindow | None = None,
 ) -> RunwayFacts:
     """One snapshot, in plain SQL, grouped by loop as it is read; of `loops` only when given (the
     runway job's pass after a card change, which assesses only the loops whose cards changed).
@@ -157,6 +167,8 @@ def read_facts(
     known to have strays (a whole line's read's `strays`, or `stray_loops`): the open requests of
     the other `loops` are read through their cards, of these by loop; None (not known): every loop's
     by loop, which walks its closed requests too.
+    `window`: kept between reads (its `since` moved to this one's by the caller): brought up to this
+    snapshot, and no bin-empty row read otherwise (`empties` empty: the caller takes them from it).
 
     Through the ORM a 20,000-card line with every card's request open took 2.0 s a read (20,000
     `RequestRow` objects built); the screen asks every 2 s. Read into lists of rows first and
@@ -185,7 +197,10 @@ def read_facts(
                 in_use[lp] -= 1
                 reserve_full[lp] = reserve_full.get(lp, 0) + 1
         in_use = {lp: n for lp, n in in_use.items() if n > 0}
-        if loops is None:
+        if window is not None:
+            _bring_up(sql, window)
+            rows: Any = ()
+        elif loops is None:
             rows = sql.execute(_EMPTIES, (to_text(since),))
         else:
             rows = sql.execute(_EMPTIES_OF.format(only()), (to_text(since), *of, log_from))
@@ -209,6 +224,19 @@ def read_facts(
         warnings: dict[str, int] = dict(sql.execute(_WARNINGS.format(only()), of))
     chase = {lp: card for lp, (_, card) in oldest.items()}
     return RunwayFacts(in_use, reserve_full, empties, arrivals, chase, drawn, warnings, found)
+
+
+def _bring_up(sql: sqlite3.Connection, window: EmptiesWindow) -> None:
+    """The window's rows logged since its last read (all in it when none was read yet); every row
+    is fetched before the window changes, so a failed read leaves it as it was."""
+    last = int(sql.execute(_LAST_ID).fetchone()[0])
+    if window.loaded:
+        rows = sql.execute(_NEW_EMPTIES, (window.seen_id, last)).fetchall()
+    else:
+        rows = sql.execute(_EMPTIES, (to_text(window.since),)).fetchall()
+    for lp, card, at in rows:
+        window.add(lp or "", card, from_text(at))
+    window.seen_id = last
 
 
 def _promises(

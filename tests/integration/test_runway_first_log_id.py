@@ -9,10 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from kanban_terminal.config import demo_config_path, parse_config
-from kanban_terminal.services.runway import RunwayMonitor
+from kanban_terminal.services.runway import RunwayMonitor, kept_window, read_runways, runways_from
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.storage import runway_rows
 from tests.support.andon import FakeClock, open_terminal
+from tests.support.mqtt_lines import line_config
 
 
 def test_the_bound_from_before_finds_the_same_first_id(tmp_path: Path) -> None:
@@ -46,21 +47,65 @@ def test_the_bound_from_before_finds_the_same_first_id(tmp_path: Path) -> None:
         terminal.close()
 
 
-def test_the_monitor_searches_the_whole_window_again_after_a_clock_step_back(tmp_path: Path) -> None:
+def test_the_monitor_keeps_the_screens_runways_as_the_window_moves_and_steps_back(tmp_path: Path) -> None:
+    """The monitor keeps each loop's bin-empty times between passes (domain/runway_window.py) and
+    reads only the rows logged since; after every pass, full or over some loops, its runways are
+    the ones computed from every time in the window (storage's whole read, as before the window was
+    kept), and so are the screen's (`read_runways`, which shares the window): with more empties in
+    the window than the rates look at one by one (some handed over as a count), a late row (a
+    buffered signal's older time), a red card's empty, as the window moves on, after the clock is
+    set back (the scans are in the window again), forward again and a little back (within `SLACK`).
+    A line of 2 loops x 8 cards and a red card."""
     clock = FakeClock()
-    cfg = parse_config(demo_config_path().read_text(), "plant.toml")
-    terminal = open_terminal(tmp_path, clock, cfg)
+    start = clock.now
+    text = line_config(loops=2, cards=8, sensors=0) + '\n[[reserves]]\nloop = "LP0"\ncard_ids = ["R1"]\n'
+    terminal = open_terminal(tmp_path, clock, parse_config(text, "line.toml"))
+    monitor = RunwayMonitor(terminal)
+    loops = [lp.id for lp in terminal.config.loops]
+
+    def same(*only: str) -> None:
+        done = monitor.tick_loops(only) if only else monitor.tick()
+        since = clock.now - terminal.config.runway.settings().window
+        every = runways_from(
+            terminal, runway_rows.read_facts(terminal.db, since, terminal.reserve_cards), clock.now
+        )
+        # The runways, not `warning_open`: the pass read it before it raised or cleared.
+        for kept in (monitor.runways, read_runways(terminal)):  # the job's, the screen's (one window)
+            kept = [lr for lr in kept if not only or lr.loop.id in only]
+            want = [lr for lr in every if not only or lr.loop.id in only]
+            assert [lr.runway for lr in kept] == [lr.runway for lr in want], (clock.now, done)
+            assert [lr.reserve_full for lr in kept] == [lr.reserve_full for lr in want]
+
     try:
-        card = cfg.loops[0].card_id_list()[0]
-        assert record_scan(terminal, card, source="keyboard").accepted
-        monitor = RunwayMonitor(terminal)
-        clock.now += timedelta(hours=20)  # the scan left the 8-hour window
-        monitor.tick()
-        assert monitor._log_from is not None
-        moved_on = monitor._log_from[1]
-        clock.now -= timedelta(hours=19)  # set back: the scan is in the window again
-        monitor.tick()
-        assert monitor._log_from[1] < moved_on
-        assert monitor._log_from[1] == runway_rows.first_log_id(terminal.db, monitor._log_from[0])
+        same()
+        for i in range(6):  # LP0's cards 1-6 an hour apart, LP1's too, 7 minutes later
+            for n in range(len(loops)):
+                clock.now = start + timedelta(hours=i, minutes=7 * n)
+                assert record_scan(terminal, f"C{n * 8 + i + 1:05d}", source="keyboard").accepted
+            same(loops[0]) if i % 2 else same()
+        assert record_scan(terminal, "R1", source="keyboard").accepted  # the reserve drawn
+        # Logged last, happened early: a buffered signal's own time, between the first two scans.
+        late = start + timedelta(minutes=30)
+        assert record_scan(terminal, "C00007", source="keyboard", at=late).accepted
+        same(loops[0])
+        window = kept_window(terminal)
+        since = clock.now - terminal.config.runway.settings().window
+        assert window is not None and window.count(loops[0]) == 7  # the red card's empty left out
+        assert window.empties_of(loops[0], since, clock.now, 2)[1] == 4  # the rates see 3 of 7, and a count
+        for hours in (8.2, 9.5, 11, 13.6, 20):  # the window moves on: the oldest scans leave it
+            clock.now = start + timedelta(hours=hours)
+            same()
+            same(*loops)
+        clock.now = start + timedelta(hours=8.5)  # set back: the early scans are in the window again
+        same(loops[1])
+        same()
+        window = kept_window(terminal)
+        assert window is not None and window.count(loops[0]) == 6
+        clock.now = start + timedelta(hours=12)
+        same()
+        window = kept_window(terminal)
+        clock.now -= timedelta(seconds=30)  # a reader's clock a little behind: the same window serves it
+        same()
+        assert kept_window(terminal) is window
     finally:
         terminal.close()
