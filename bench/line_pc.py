@@ -170,14 +170,16 @@ class Bench:
             return
         line = f"LP{self.runs}"
         topics = LineTopics("S1", line)
+        root = self.before if kind == "before" and self.before else pipeline_proc.ROOT
+        # The wrappers of `root`'s own checkout: each puts its checkout first on sys.path, so this
+        # file's copy made a `--before` run with `--threads` or `--trace` import this checkout's code.
         argv = (
-            (str(Path(__file__).with_name("stall_trace.py")),)
+            (str(root / "bench" / "stall_trace.py"),)
             if self.trace
-            else (str(Path(__file__).with_name("thread_names.py")),)
+            else (str(root / "bench" / "thread_names.py"),)
             if self.threads
             else ("-m", "kanban_terminal.runtime")
         )
-        root = self.before if kind == "before" and self.before else pipeline_proc.ROOT
         with pipeline_proc.serving(
             self.port,
             home,

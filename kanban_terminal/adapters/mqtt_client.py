@@ -34,6 +34,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from kanban_terminal.adapters.mqtt_acks import AckGate
+from kanban_terminal.adapters.mqtt_inline_writes import writes_after
 from kanban_terminal.adapters.mqtt_session import (
     CLOSED_BEFORE_ACCEPT,
     availability_payload,
@@ -177,8 +178,8 @@ class MqttLink:
         Only the hooks given are replaced (`on_drained` is added, once). Call before `start()`: the
         hooks run on paho's thread.
         """
-        if on_drained is not None:
-            after_each_pass(self.client, self._wrap(on_drained))
+        if on_drained is not None:  # what it queues goes out in the same pass (mqtt_inline_writes)
+            after_each_pass(self.client, self._wrap(writes_after(self.client, on_drained)))
         if on_message is not None:
             self._on_message = on_message
         if on_published is not None:
@@ -338,9 +339,8 @@ class MqttLink:
 
     def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self.last_answer_at = time.monotonic()
-        # MQTT 5: a PUBACK >= 0x80 is a refusal (0x87 not authorized, 0x97 quota) although paho
-        # calls this the same way. 0x10 "no matching subscribers" is a success. 3.1.1 has no codes.
-        failed = bool(getattr(reason, "is_failure", False))
+        # MQTT 5: a PUBACK >= 0x80 is a refusal (0x87 not authorized, 0x97 quota) though paho calls
+        failed = bool(getattr(reason, "is_failure", False))  # this alike; 0x10 is a success; 3.1.1: none
         if self._on_published is not None:
             self._on_published(mid, not failed, str(reason))
 

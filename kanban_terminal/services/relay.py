@@ -36,15 +36,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from kanban_terminal.services.events import CardsChanged, RequestRaised
-from kanban_terminal.services.outbox import OutboxState, mark_acknowledged, request_payload
+from kanban_terminal.services.outbox import OutboxState, mark_acknowledged
 from kanban_terminal.services.outbox import Publisher as Publisher  # re-exported: andon link, health
 from kanban_terminal.services.outbox import outbox_state as outbox_state  # re-exported: the runtime
 from kanban_terminal.services.relay_sweep import Sweep
 from kanban_terminal.services.relay_window import InflightWindow
+from kanban_terminal.services.request_message import RequestMessages
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage import outbox as outbox_sql
 from kanban_terminal.storage.errors import STORAGE_ERRORS
-from kanban_terminal.storage.outbox import FreshRows, OutboxRow, Row
+from kanban_terminal.storage.outbox import FreshRows, Row
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 from kanban_terminal.topics import LineTopics
 
@@ -79,6 +80,7 @@ class Relay:
         self.republish_after = republish_after
         self.clock = clock or terminal.clock
         self.topic = LineTopics(terminal.config.site.id, terminal.config.line.id).requests
+        self._messages = RequestMessages(terminal)
         self.last_error = ""
         self.published_total = 0
         self.mark_batches = 0
@@ -349,9 +351,8 @@ class Relay:
         self._capped = truncated or free <= 0 or backlog_free <= 0
 
     def _publish_row(self, r: Row, now: datetime, *, live: bool) -> None:
-        row = OutboxRow.from_sql(r)
-        mid = self.publisher.publish(self.topic, request_payload(self.terminal, row), 1, False)
-        self._window.sent(mid, row.id, now, live=live)
+        mid = self.publisher.publish(self.topic, self._messages.payload(r), 1, False)
+        self._window.sent(mid, r[0], now, live=live)
 
     def _record_answers(self) -> None:
         while True:
