@@ -14,9 +14,12 @@ applied at the first pass that ends past the deadline, or as soon as it holds `g
 Its messages are still acknowledged only after its commit: a crash or a lost link while it waits
 loses nothing (the broker redelivers what it holds unacknowledged, the dedupe keys drop repeats).
 
-A quiet line never waits: the wait starts only while the mean of the last `FAST_GAPS` gaps between
-arrivals is under `FAST_GAP_S`, so at 5 or 50 signals/s (gaps of 200 and 20 ms) a signal is applied
-at the first drain as before. Its time comes in as arguments (no clock read here).
+A group waits only while the next signal is expected before its deadline: while the mean of the
+last `FAST_GAPS` gaps between arrivals is under `LINGER_S` when it is ready, and, once it waits,
+until the next signal (one mean gap after the last) is expected after the deadline.
+At 500 signals/s (2 ms gaps) a group of 2 is applied when its second signal is read, not 3 ms after
+the first; at 5 or 50 signals/s (gaps of 200 and 20 ms) a signal is applied at the first drain as
+before. Its time comes in as arguments (no clock read here).
 """
 
 from __future__ import annotations
@@ -24,20 +27,18 @@ from __future__ import annotations
 from collections import deque
 
 LINGER_S = 0.003
-"""The longest a ready group waits for more (measured, docs/BENCHMARKS.md "linger")."""
-FAST_GAP_S = 0.005
-"""A group waits only while signals come closer than this on average (above 200 signals/s)."""
+"""The longest a ready group waits for more (measured, docs/BENCHMARKS.md "linger"); signals
+that come more than this apart on average never wait (below ~330 signals/s)."""
 FAST_GAPS = 4
 """Gaps averaged: one close pair on a 50/s line (14% of gaps under 3 ms if arrivals are random)
-must not make the next group wait; four in a row under 5 ms at 50/s is ~1e-5."""
+must not make the next group wait; four gaps that sum under 12 ms at 50/s is ~1e-4."""
 
 
 class Linger:
     """When a group that is ready should wait for more (paho's thread only)."""
 
-    def __init__(self, linger_s: float = LINGER_S, fast_gap_s: float = FAST_GAP_S, gaps: int = FAST_GAPS):
+    def __init__(self, linger_s: float = LINGER_S, gaps: int = FAST_GAPS):
         self.linger_s = linger_s
-        self.fast_gap_s = fast_gap_s
         self._gaps: deque[float] = deque(maxlen=gaps)
         self._last: float | None = None
         self.deadline: float | None = None
@@ -54,22 +55,27 @@ class Linger:
         self._last = now
 
     @property
-    def fast(self) -> bool:
-        """The last gaps between arrivals were short on average (a wait is likely to catch more)."""
+    def next_in(self) -> float | None:
+        """When the next signal is expected, seconds after the last one: the mean of the last gaps
+        (None until `FAST_GAPS` of them are known)."""
         gaps = self._gaps
-        return len(gaps) == gaps.maxlen and sum(gaps) < self.fast_gap_s * len(gaps)
+        return sum(gaps) / len(gaps) if len(gaps) == gaps.maxlen else None
 
     def hold(self, now: float, pending: int, size_bound: int, *, can_wait: bool = True) -> bool:
         """Whether the `pending` messages, ready to apply at `now`, wait (for a later pass) instead.
 
         `can_wait` False (the link is down, or the group goes to the worker thread anyway) ends a
         wait at once: nothing is held back for a link that cannot deliver more."""
+        next_in = self.next_in
+        expected = None if next_in is None or self._last is None else self._last + next_in
         if self.deadline is not None:
-            if now < self.deadline and pending < size_bound and can_wait:
+            # Wait on only while the next signal can still come in time: no pass waits for nothing.
+            in_time = expected is not None and expected < self.deadline
+            if now < self.deadline and in_time and pending < size_bound and can_wait:
                 return True
             self.deadline = None
             return False
-        if self.linger_s <= 0 or pending >= size_bound or not can_wait or not self.fast:
+        if pending >= size_bound or not can_wait or expected is None or expected >= now + self.linger_s:
             self.applied_at_once += 1
             return False
         self.deadline = now + self.linger_s

@@ -22,9 +22,9 @@ from kanban_terminal.runtime.inbound_linger import Linger
 from kanban_terminal.services.terminal import Terminal
 from tests.faults import support
 from tests.faults.support import query
-from tests.integration.test_inbound_linger import SENSORS, line_signals, publish_paced
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import make_config, publish_raw, settings_for, wait_for
+from tests.support.paced_signals import SENSORS, line_signals, publish_paced
 from tests.support.serve_kill_lingering import KILLED
 
 pytestmark = pytest.mark.broker

@@ -4,55 +4,18 @@ the linger's deadline. Real broker, real SQLite file, the real runtime."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from kanban_terminal.runtime import RuntimeOptions, TerminalServices
 from kanban_terminal.services.terminal import Terminal
-from tests.faults.support import signal_at, signal_payload
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import make_config, settings_for, wait_for
+from tests.support.paced_signals import SENSORS, line_signals, publish_paced
 
 pytestmark = pytest.mark.broker
-SENSORS = 10
-
-
-def line_signals(n: int) -> list[tuple[str, bytes]]:
-    """`n` signals, each sensor emptying and refilling its bin in turn, each with its own time."""
-    base = datetime.now(UTC) - timedelta(hours=1)
-    out = []
-    for i in range(n):
-        dev_no, seq = i % SENSORS + 1, i // SENSORS
-        kind = "empty" if seq % 2 == 0 else "full"
-        out.append(signal_payload(f"BS{dev_no:05d}", seq, kind, signal_at(base, dev_no, seq)))
-    return out
-
-
-def publish_paced(
-    port: int, items: list[tuple[str, bytes]], gap_s: float, client_id: str = "sensors", *, acked: bool = True
-) -> None:
-    """Publish QoS 1 messages `gap_s` apart (as sensors on a busy line), then wait for the PUBACKs
-    (`acked`; else only hand them to paho: a broker killed meanwhile answers none)."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", port, 10)
-    client.loop_start()
-    try:
-        infos, next_at = [], time.monotonic()
-        for topic, payload in items:
-            while (ahead := next_at - time.monotonic()) > 0:
-                time.sleep(ahead)
-            next_at += gap_s
-            infos.append(client.publish(topic, payload, qos=1))
-        for info in infos if acked else []:
-            info.wait_for_publish(timeout=30)
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 @pytest.fixture

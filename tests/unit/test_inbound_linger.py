@@ -1,12 +1,15 @@
 """When a ready group of signals waits for more (runtime/inbound_linger.py): time comes in as
-arguments, so each rule is shown on exact instants."""
+arguments, so each rule is shown on exact instants (milliseconds written as integers / 1000)."""
 
 from __future__ import annotations
 
 from kanban_terminal.runtime.inbound_linger import FAST_GAPS, Linger
 
+MS = 0.001
+
 
 def arrivals(linger: Linger, start: float, gap: float, n: int) -> float:
+    """`n` arrivals `gap` apart from `start`; returns the last one's time."""
     at = start
     for _ in range(n):
         linger.arrived(at)
@@ -15,54 +18,81 @@ def arrivals(linger: Linger, start: float, gap: float, n: int) -> float:
 
 
 def test_a_quiet_line_never_waits() -> None:
-    linger = Linger(linger_s=0.003, fast_gap_s=0.005)
+    linger = Linger(linger_s=3 * MS)
     for n in range(20):  # 50 signals/s: each ready group is applied at its first drain
-        linger.arrived(n * 0.02)
-        assert not linger.hold(n * 0.02, 1, 256)
+        linger.arrived(n * 20 * MS)
+        assert not linger.hold(n * 20 * MS, 1, 256)
     assert linger.waits == 0 and linger.applied_at_once == 20 and linger.deadline is None
 
 
 def test_the_first_signals_do_not_wait_before_enough_gaps_are_known() -> None:
-    linger = Linger(linger_s=0.003, fast_gap_s=0.005)
-    last = arrivals(linger, 0.0, 0.001, FAST_GAPS)  # FAST_GAPS arrivals: one gap short
+    linger = Linger(linger_s=3 * MS)
+    last = arrivals(linger, 0.0, 1 * MS, FAST_GAPS)  # FAST_GAPS arrivals: one gap short
     assert not linger.hold(last, 1, 256)
-    linger.arrived(last + 0.001)
-    assert linger.hold(last + 0.001, 1, 256)
+    linger.arrived(last + 1 * MS)
+    assert linger.hold(last + 1 * MS, 1, 256)
 
 
 def test_one_close_pair_on_a_slow_line_does_not_make_a_group_wait() -> None:
-    linger = Linger(linger_s=0.003, fast_gap_s=0.005)
-    last = arrivals(linger, 0.0, 0.02, 6)
-    linger.arrived(last + 0.0005)  # two sensors fired together once
-    assert not linger.hold(last + 0.0005, 2, 256)
+    linger = Linger(linger_s=3 * MS)
+    last = arrivals(linger, 0.0, 20 * MS, 6)
+    linger.arrived(last + 0.5 * MS)  # two sensors fired together once
+    assert not linger.hold(last + 0.5 * MS, 2, 256)
     assert linger.waits == 0
 
 
-def test_signals_coming_fast_wait_until_the_deadline_then_apply() -> None:
-    linger = Linger(linger_s=0.003, fast_gap_s=0.005)
-    last = arrivals(linger, 0.0, 0.002, 8)  # 500 signals/s
-    assert linger.hold(last, 1, 256)  # the wait starts: paho's passes end by the deadline
-    assert linger.deadline == last + 0.003
-    linger.arrived(last + 0.002)
-    assert linger.hold(last + 0.002, 2, 256)  # one more joined: still before the deadline
-    assert not linger.hold(last + 0.003, 2, 256)  # the deadline: applied, with both
+def test_signals_slower_than_the_linger_never_wait() -> None:
+    linger = Linger(linger_s=3 * MS)
+    last = arrivals(linger, 0.0, 4 * MS, 8)  # 250/s: the next would come after the deadline
+    assert not linger.hold(last, 1, 256)
+    assert linger.waits == 0
+
+
+def test_at_500_per_s_a_group_waits_for_the_next_signal_only() -> None:
+    linger = Linger(linger_s=3 * MS)
+    t = arrivals(linger, 0.0, 2 * MS, 8)
+    assert linger.hold(t, 1, 256)  # the next is due at +2 ms, before the deadline at +3 ms
+    assert linger.deadline == t + 3 * MS
+    assert linger.hold(t + 1 * MS, 1, 256)  # a pass woken by something else: still due in time
+    linger.arrived(t + 2 * MS)
+    # The one after is due at +4 ms, past the deadline: applied now, with both, not at +3 ms.
+    assert not linger.hold(t + 2 * MS, 2, 256)
     assert linger.deadline is None and linger.waits == 1
 
 
+def test_at_1000_per_s_a_group_takes_what_comes_before_the_deadline() -> None:
+    linger = Linger(linger_s=3 * MS)
+    t = arrivals(linger, 0.0, 1 * MS, 8)
+    assert linger.hold(t, 1, 256)
+    linger.arrived(t + 1 * MS)
+    assert linger.hold(t + 1 * MS, 2, 256)
+    linger.arrived(t + 2 * MS)
+    assert not linger.hold(t + 2 * MS, 3, 256)  # the next is due at the deadline: no later wait
+
+
+def test_a_wait_ends_at_the_deadline_when_the_signals_stop() -> None:
+    linger = Linger(linger_s=3 * MS)
+    t = arrivals(linger, 0.0, 0.1 * MS, 8)  # read in a bunch
+    assert linger.hold(t, 1, 256)
+    assert linger.hold(t + 2.9 * MS, 1, 256)
+    assert not linger.hold(t + 3 * MS, 1, 256)  # the deadline, whatever was expected
+    assert linger.deadline is None
+
+
 def test_a_wait_ends_at_the_size_bound_or_when_the_link_cannot_bring_more() -> None:
-    linger = Linger(linger_s=0.003, fast_gap_s=0.005)
-    last = arrivals(linger, 0.0, 0.0001, 8)
-    assert not linger.hold(last, 256, 256)  # a full group never waits
-    assert linger.hold(last, 3, 256)
-    assert not linger.hold(last + 0.001, 256, 256)  # full before the deadline: applied at once
-    assert linger.hold(last + 0.002, 1, 256)
-    assert not linger.hold(last + 0.0021, 1, 256, can_wait=False)  # the link went down
-    assert not linger.hold(last + 0.0022, 1, 256, can_wait=False)
+    linger = Linger(linger_s=3 * MS)
+    t = arrivals(linger, 0.0, 0.1 * MS, 8)
+    assert not linger.hold(t, 256, 256)  # a full group never waits
+    assert linger.hold(t, 3, 256)
+    assert not linger.hold(t + 1 * MS, 256, 256)  # full before the deadline: applied at once
+    assert linger.hold(t + 1 * MS, 1, 256)
+    assert not linger.hold(t + 1.1 * MS, 1, 256, can_wait=False)  # the link went down
+    assert not linger.hold(t + 1.2 * MS, 1, 256, can_wait=False)
     assert linger.deadline is None
 
 
 def test_a_linger_of_zero_turns_waiting_off() -> None:
     linger = Linger(linger_s=0.0)
-    last = arrivals(linger, 0.0, 0.0001, 8)
-    assert not linger.hold(last, 1, 256)
+    t = arrivals(linger, 0.0, 0.1 * MS, 8)
+    assert not linger.hold(t, 1, 256)
     assert linger.waits == 0
