@@ -64,14 +64,15 @@ def publish_child(port: int, n: int, rate: float, boot: str) -> None:
     print(json.dumps(sent))
 
 
-def measure(data: Path, port: int, linger_s: float, rate: float, n: int, boot: str) -> Figures:
+def measure(data: Path, port: int, linger_s: float, rate: float, n: int, boot: str, cards: int) -> Figures:
     commits: list[tuple[float, int]] = []
     holder: list[TerminalServices] = []
 
     def committed(_groups: int) -> None:
         commits.append((time.monotonic(), holder[0].inbound.signals_applied))
 
-    terminal = Terminal.open(make_config(data.parent, loops=1, cards=SENSORS, sensors=SENSORS)[0], data)
+    loops, per_loop = (1, SENSORS) if cards <= SENSORS else (cards // 100, 100)
+    terminal = Terminal.open(make_config(data.parent, loops=loops, cards=per_loop, sensors=SENSORS)[0], data)
     try:
         with TerminalServices(
             terminal, settings_for(port), RuntimeOptions(after_group_commit=committed)
@@ -114,6 +115,9 @@ def main() -> None:
     parser.add_argument("--rates", default="1000:3000,500:3000,50:500,5:100", help="RATE:SIGNALS,...")
     parser.add_argument("--lingers", default="0,3,5", help="linger values in ms (0: none)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--cards", type=int, default=SENSORS, help="cards of the line, 100 a loop (e.g. 20000)"
+    )
     parser.add_argument("--publish", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publish:
@@ -133,7 +137,7 @@ def main() -> None:
                     runs += 1
                     data = tmp / f"linger-{linger_s * 1000:g}" / "data"
                     data.parent.mkdir(parents=True, exist_ok=True)
-                    f = measure(data, broker.port, linger_s, rate, n, f"r{runs}")
+                    f = measure(data, broker.port, linger_s, rate, n, f"r{runs}", args.cards)
                     acc = results.setdefault((rate, linger_s), Figures())
                     for name in ("cpu_us", "switches", "per_group", "latency_ms"):
                         getattr(acc, name).extend(getattr(f, name))
