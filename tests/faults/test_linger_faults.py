@@ -83,7 +83,7 @@ def test_a_process_killed_while_a_group_waits_loses_and_doubles_nothing(tmp_path
         assert 0 < at_kill < n, at_kill  # killed mid-flow, with signals read and not committed
         serve = support.serve(config_path, data, broker.port, log)
         wait_for(lambda: count(db, "SELECT count(*) FROM inbound_signal") == n,
-                 timeout=120, what="every signal applied after the restart")  # fmt: skip
+                 timeout=60, what="every signal applied after the restart")  # fmt: skip
     finally:
         support.stop(serve)
         broker.stop()
