@@ -75,7 +75,8 @@ class Linger:
                 return True
             self.deadline = None
             return False
-        if pending >= size_bound or not can_wait or expected is None or expected >= now + self.linger_s:
+        late = expected is None or expected >= now + self.linger_s or self.linger_s <= 0
+        if pending >= size_bound or not can_wait or late:
             self.applied_at_once += 1
             return False
         self.deadline = now + self.linger_s

@@ -95,4 +95,5 @@ def test_a_linger_of_zero_turns_waiting_off() -> None:
     linger = Linger(linger_s=0.0)
     t = arrivals(linger, 0.0, 0.1 * MS, 8)
     assert not linger.hold(t, 1, 256)
+    assert not linger.hold(t + 1 * MS, 1, 256)  # the next signal overdue: still no wait of 0 s
     assert linger.waits == 0
