@@ -67,6 +67,22 @@ def after_each_pass(client: mqtt.Client, hook: Callable[[], None]) -> None:
     client._loop = one_pass  # type: ignore[method-assign]
 
 
+def end_passes_by(client: mqtt.Client, until: Callable[[], float | None]) -> None:
+    """Each pass of paho's loop waits in select() no later than `until()` (monotonic seconds; None:
+    paho's own timeout). The inbound linger's wait (runtime/inbound_linger.py): paho's thread keeps
+    reading, writing and pinging, and its `on_drained` hook runs again once the deadline has come.
+    Call after `after_each_pass` (this wraps its pass). Lasts across `loop_start` restarts."""
+    paho_pass = client._loop
+
+    def one_pass(timeout: float = 1.0) -> MQTTErrorCode:
+        at = until()
+        if at is not None:
+            timeout = min(timeout, max(0.0, at - time.monotonic()))
+        return paho_pass(timeout)
+
+    client._loop = one_pass  # type: ignore[method-assign]
+
+
 def unread(client: mqtt.Client) -> bool:
     """Bytes wait in the client's socket that paho has not read yet (its next pass reads them)."""
     sock = client.socket()

@@ -13,7 +13,8 @@ thread is kept for what must not hold paho's thread: a storage step that fails (
 database) is handed to it with everything after it, and it retries with back-off as before, while
 later messages queue behind it in order; the hourly prune of old keys runs there too. So does a
 group that would hold paho's thread past the broker's keepalive: after a slow commit, or with the
-broker's deadline near (runtime/keepalive_guard.py), so the link keeps its pings.
+broker's deadline near (runtime/keepalive_guard.py), so the link keeps its pings. While signals
+come fast, a ready group waits a few ms for more in paho's next passes (runtime/inbound_linger.py).
 
 Every payload goes through the wire schema's one entry (`adapters/wire`, `InboundDecoder.decode`):
 a domain value (bin signal, andon button, upstream status) or a refusal with its door and reason,
@@ -34,11 +35,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from kanban_terminal.adapters.mqtt_wakeups import broker_slack
+from kanban_terminal.adapters.mqtt_wakeups import broker_slack, end_passes_by
 from kanban_terminal.adapters.wire import InboundDecoder
 from kanban_terminal.config_bins import BinIndex
 from kanban_terminal.domain.inbound import BinSignal, Refusal, UpstreamStatus
 from kanban_terminal.domain.scans import OutcomeKind
+from kanban_terminal.runtime.inbound_linger import Linger
 from kanban_terminal.runtime.keepalive_guard import KeepaliveGuard
 from kanban_terminal.services.andon_signals import handle_andon_signal
 from kanban_terminal.services.refusals import keep_refusals
@@ -113,6 +115,8 @@ class InboundWorker:
         self._worker_turn = False
         """The worker thread has messages (under `_lane`): new ones queue behind them, in order."""
         self._inline = False
+        self.linger = Linger()
+        """Whether a ready group waits a few ms for more (signals coming fast; inbound_linger.py)."""
         """The link calls `drain` (set by `attach`); else every message goes to the worker thread."""
         self.guard: KeepaliveGuard | None = None
         """Whether paho's thread may commit the next group without missing a ping (set by `attach`)."""
@@ -151,10 +155,12 @@ class InboundWorker:
         keepalive = link.settings.keepalive_s
         self.guard = KeepaliveGuard(keepalive, broker_slack(link.client, keepalive))
         link.set_handlers(on_message=self.on_message, on_drained=self.drain)
+        end_passes_by(link.client, lambda: self.linger.deadline)
 
     def on_message(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
         # paho's thread: only hand over (to `drain`, or to the worker thread while it has messages).
         item = _Inbound(topic, payload, mid, qos, generation)
+        self.linger.arrived(time.monotonic())
         with self._lane:
             if self._inline and not self._worker_turn:
                 self._pending.append(item)
@@ -167,6 +173,9 @@ class InboundWorker:
         link = self.link
         if not self._pending or (len(self._pending) < self.group_max and link is not None and link.unread()):
             return
+        can_wait = link is not None and link.client.is_connected()
+        if self.linger.hold(time.monotonic(), len(self._pending), self.group_max, can_wait=can_wait):
+            return  # signals come fast: paho's next pass ends by the deadline, with more of them
         turn = self.terminal.db.write_lock
         if time.monotonic() >= self._next_prune or not self.running:
             self._to_worker(self._pending)  # it prunes first (or is started again and then applies)
