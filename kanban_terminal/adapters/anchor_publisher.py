@@ -1,8 +1,8 @@
 """Publishing the card log's head (row id + hash) retained, so it is kept outside the terminal.
 
 A small thread, like the health publisher: it publishes the head soon after each (re)connect, after
-the log moved (any event on the terminal's bus means a commit: a scan, the relay's acknowledged
-requests, an upstream status), and at least every `[terminal] anchor_every_minutes`. Changes are
+the log moved (any event on the terminal's bus, and any commit of this process that appended log
+rows: `Database.log_watchers`), and at least every `[terminal] anchor_every_minutes`. Changes are
 coalesced to one message per `MIN_GAP_S`, so a 500 signals/s burst costs one anchor every few
 seconds, not one per row. The same head is not sent twice in a row. A failed publish is logged and
 tried again on the next wake; it never touches the scan path.
@@ -43,6 +43,9 @@ class AnchorPublisher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="log-anchor", daemon=True)
         self._unsubscribe = terminal.bus.subscribe(lambda _event: self._wake.set())
+        # Every commit that appended log rows wakes it too: many write one and announce nothing on
+        # the bus (a clock step, a badge log-in, a runway warning with material calls off).
+        terminal.db.log_watchers.append(self._wake.set)
 
     def start(self) -> None:
         self._thread.start()
@@ -50,6 +53,8 @@ class AnchorPublisher:
     def stop(self) -> None:
         """Publish the last head (if the link is up) and stop."""
         self._unsubscribe()
+        if self._wake.set in self.terminal.db.log_watchers:
+            self.terminal.db.log_watchers.remove(self._wake.set)
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=5)

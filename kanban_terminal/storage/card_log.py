@@ -180,6 +180,8 @@ class BufferedLog:
         self.key = key
         self.rows: list[tuple[object, ...]] = []
         self._tail: str | None = None
+        self.moved = False
+        """Whether a row was appended through this log (the unit of work tells the log's watchers)."""
 
     def append(self, row: LogEntry) -> None:
         if self._tail is None:
@@ -193,6 +195,7 @@ class BufferedLog:
         row.hash = chain_hash(self._tail, occurred, recorded, values, key=self.key)
         self.rows.append((occurred, recorded, *values, row.hash))
         self._tail = row.hash
+        self.moved = True
 
     def write(self) -> None:
         """Insert the waiting rows; the next `append` reads the tail again."""

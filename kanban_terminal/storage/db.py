@@ -155,6 +155,12 @@ class Database:
         self._held: Connection | None = None
         """The write connection `unit_of_work(held=True)` keeps between units (the signal groups)."""
         self._waits = threading.local()
+        self.log_watchers: list[Callable[[], None]] = []
+        """Called after each commit that appended card-log rows, whatever the unit announced: many
+        units write a log row and release no event (a clock step, a badge log-in, a runway warning
+        with material calls off), and the log's anchor must still follow the head
+        (adapters/anchor_publisher.py; a runway warning 5 s after the last status stayed unanchored
+        for `anchor_every_minutes`)."""
         """`short` while a thread's units of work must not wait long for the lock (`short_waits`)."""
         self._held_by: threading.Thread | None = None
         """The thread it belongs to: the first to ask, or the next once that one has ended. Any other
@@ -307,6 +313,9 @@ class Database:
         self._given_back(acquired)
         assert uow is not None
         uow.committed(release)
+        if self.log_watchers and uow.log_moved:
+            for watcher in list(self.log_watchers):
+                watcher()  # a watcher only sets a flag or an Event: it must not raise
 
     def _given_back(self, acquired: bool) -> None:
         """The end of a write turn (`writing()`)."""

@@ -78,6 +78,7 @@ class UnitOfWork:
         self._session: Session | None = None
         self._after_commit: list[Hook] = []
         self._after_rollback: list[Hook] = []
+        self._orm_log_moved = False
 
     @property
     def session(self) -> Session:
@@ -127,8 +128,15 @@ class UnitOfWork:
 
     # -- called by Database.unit_of_work() ---------------------------------------------------------
 
+    @property
+    def log_moved(self) -> bool:
+        """Whether this unit appended card-log rows (through the ORM or the scan store's log)."""
+        return self._orm_log_moved or self.log.moved
+
     def close_session(self) -> None:
         if self._session is not None:
+            # `card_log.append` keeps the chain's tail in the session: set only by an append.
+            self._orm_log_moved = self._orm_log_moved or "card_log_tail" in self._session.info
             self._session.close()
             self._session = None
 

@@ -20,6 +20,7 @@ from kanban_terminal.domain.scans import Intent
 from kanban_terminal.runtime import TerminalServices
 from kanban_terminal.services.scanning import record_scan
 from kanban_terminal.services.terminal import Terminal
+from kanban_terminal.storage.tables import CardLogRow
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import make_config, settings_for, wait_for
 
@@ -85,3 +86,34 @@ def test_the_peer_keeps_the_anchor_and_verify_log_proves_the_log_with_it(
     for source in (str(tmp_path / "peer.db"), broker):
         assert main(["verify-log", *cfg, str(cut), "--anchors", source]) == 1
         assert f"BROKEN at row id {head[0] - 2}:" in capsys.readouterr().out
+
+
+def test_a_log_row_that_announces_nothing_is_anchored_too(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A runway warning with material calls off, a clock step, a badge log-in: each commits a log row
+    and releases no event on the bus. The anchor must still follow the head within its coalescing
+    gap, not `anchor_every_minutes` (15) later: a runway warning 5 s after the last status stayed
+    unanchored so (found by the full suite on a loaded box)."""
+    config, _ = make_config(tmp_path, loops=1, cards=4, sensors=0)
+    settings = settings_for(mosquitto.port)
+    fast = UpstreamSettings(accept_after_s=0, pick_after_s=0.1, ship_after_s=0.2, transit_s=60)
+    terminal = Terminal.open(config, tmp_path / "data")
+    name = config.terminal.id
+    try:
+        with (
+            UpstreamPeer(settings, "S1", fast, tmp_path / "peer.db") as peer,
+            TerminalServices(terminal, settings) as services,
+        ):
+            wait_for(lambda: services.subscribed() and peer.link.subscribed, what="both subscribed")
+
+            def peer_has_head() -> bool:
+                kept = peer.anchors.anchors_of(name)
+                return bool(kept) and (kept[-1].row, kept[-1].hash) == _head(terminal.db.path)
+
+            wait_for(peer_has_head, timeout=30, what="the peer holds the log's first head")
+            now = terminal.clock()
+            step = CardLogRow(occurred_at=now, recorded_at=now, event="step", source="system", detail="t")
+            with terminal.db.unit_of_work() as uow:  # as services/clock_watch.py logs a step
+                uow.andons.log(step)
+            wait_for(peer_has_head, timeout=30, what="the peer holds the silent row's head")
+    finally:
+        terminal.close()

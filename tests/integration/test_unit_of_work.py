@@ -20,7 +20,7 @@ from kanban_terminal.services.signals import BinSignal, SignalApplier, SignalRes
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.card_log import LogEntry
 from kanban_terminal.storage.rejected_inputs import RejectedInputs
-from kanban_terminal.storage.tables import RejectedInputRow
+from kanban_terminal.storage.tables import CardLogRow, RejectedInputRow
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 from tests.support.mqtt_lines import make_config
 from tests.support.terminals import Clock, open_terminal
@@ -201,4 +201,35 @@ def test_the_scan_store_says_which_requests_and_cards_still_wait_in_memory(tmp_p
         assert uow.scans.holds([raised], []) and not uow.scans.holds(["other"], [CARD])
         uow.flush()
         assert not uow.scans.holds([raised], [CARD])
+    terminal.close()
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_the_log_watchers_hear_every_commit_that_appended_log_rows_and_no_other(
+    tmp_path: Path, held: bool
+) -> None:
+    """A unit that writes a log row and announces nothing (a clock step, a badge log-in, a runway
+    warning with material calls off) still tells `Database.log_watchers`: the log's anchor follows
+    them. A unit without log rows, and one rolled back, tell nothing."""
+    terminal = open_terminal(tmp_path, Clock())
+    heard: list[str] = []
+    terminal.db.log_watchers.append(lambda: heard.append("moved"))
+    now = terminal.clock()
+
+    def row(detail: str) -> CardLogRow:
+        return CardLogRow(occurred_at=now, recorded_at=now, event="note", source="system", detail=detail)
+
+    with terminal.db.unit_of_work(held=held) as uow:  # the ORM path, no event, no release
+        uow.andons.log(row("x"))
+    assert heard == ["moved"]
+    with terminal.db.unit_of_work(held=held) as uow:  # the scan store's log
+        uow.log.append(LogEntry(occurred_at=now, recorded_at=now, event="note", source="system", detail="y"))
+    assert heard == ["moved", "moved"]
+    with terminal.db.unit_of_work(held=held) as uow:  # no log row
+        uow.collect("something else")
+    with pytest.raises(Boom), terminal.db.unit_of_work(held=held) as uow:
+        uow.andons.log(row("z"))
+        raise Boom
+    assert heard == ["moved", "moved"]
+    assert count(terminal.db.path, "card_log") >= 2
     terminal.close()
