@@ -20,17 +20,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from kanban_terminal.config_bins import BinSensor as BinSensor
 from kanban_terminal.config_bins import upper_id
 from kanban_terminal.config_keyboard import KeySettings, WedgeSettings
+from kanban_terminal.config_lookups import by_key
 from kanban_terminal.config_problems import ConfigError as ConfigError
 from kanban_terminal.config_problems import Problem as Problem
 from kanban_terminal.config_problems import key_lines, line_of, message_of, path_text
@@ -258,7 +253,7 @@ class TerminalConfig(_Model):
     """Whether anyone may stop the line for quality (resilience_config.py)."""
 
     def part(self, number: str) -> Part:
-        return next(p for p in self.parts if p.number == number)
+        return by_key(self.parts, "number")[number]  # one probe a signal, not a walk (config_lookups.py)
 
     def loop(self, loop_id: str) -> Loop:
         return next(lp for lp in self.loops if lp.id == loop_id)

@@ -32,9 +32,20 @@ def normalise_code(raw: str, max_length: int = DEFAULT_MAX_LENGTH) -> str | Inpu
 
     Card ids are case-insensitive: a wedge scanner on Caps Lock inverts the case of every letter.
     """
+    code = _AIM_PREFIX.sub("", raw.strip(_TERMINATORS), count=1)
+    # Nearly every read is printable ASCII without a space (a card id, a bin signal's card): then
+    # none of the refusals below can apply, and two C calls say so where the walk took two
+    # generators and `unicodedata.category` per character, ~15 Python calls a bin signal
+    # (cProfile, issue 19). In ASCII, `is_unsafe_char` is exactly "not printable" and the only
+    # printable space is " " (tests/unit/test_codes_and_ids.py checks both roads agree).
+    if code and len(code) <= max_length and code.isascii() and code.isprintable() and " " not in code:
+        return code.upper()
+    return _refused_or_code(raw, code, max_length)
+
+
+def _refused_or_code(raw: str, code: str, max_length: int) -> str | InputRejection:
+    """`normalise_code`'s checks one by one, for any input (`code`: `raw` stripped, prefix cut)."""
     escaped = escape_external(raw)
-    code = raw.strip(_TERMINATORS)
-    code = _AIM_PREFIX.sub("", code, count=1)
     if not code:
         return InputRejection("Nothing was read. Scan the card again.", escaped)
     if len(code) > max_length:

@@ -14,7 +14,7 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,7 @@ class Database:
         self._held_by: threading.Thread | None = None
         """The thread it belongs to: the first to ask, or the next once that one has ended. Any other
         thread gets a pooled one."""
+        self._held_turn = _HeldConnection(self)
         try:
             migrate(self.write_engine, backup_dir=path.parent / BACKUPS_DIRNAME)
         except BaseException:
@@ -204,8 +205,7 @@ class Database:
         finally:
             self._given_back(acquired)
 
-    @contextmanager
-    def _write_connection(self, held: bool) -> Iterator[Connection]:
+    def _write_connection(self, held: bool) -> AbstractContextManager[Connection]:
         """A pooled write connection, or with `held` the one kept between units of work.
 
         Why held: a pool checkout, its reset and check-in cost 65 us of CPU a unit of work against
@@ -216,21 +216,13 @@ class Database:
         connection in doubt is never reused. It belongs to one thread (the first to ask), so even a
         write turn taken late (`writing()`'s timeout) never shares it between two."""
         me = threading.current_thread()
-        if held and (self._held_by is None or not self._held_by.is_alive()):
-            self._held_by = me  # the first, or the one after it (paho's thread restarted: issue 19)
-        if not held or self._held_by != me:
-            with self.write_engine.connect() as conn:
-                yield conn
-            return
-        if self._held is None:
-            self._held = self.write_engine.connect()
-        conn = self._held
-        try:
-            yield conn
-        except BaseException:
-            self._held = None
-            conn.close()
-            raise
+        holder = self._held_by
+        # `is not me` first: the owner is alive, and `is_alive()` is 3 Python calls a group.
+        if held and holder is not me and (holder is None or not holder.is_alive()):
+            self._held_by = holder = me  # the first, or the one after it (paho's thread restarted)
+        if held and holder is me:
+            return self._held_turn
+        return self.write_engine.connect()
 
     @contextmanager
     def unit_of_work(
@@ -369,3 +361,27 @@ class Database:
                 self.write_lock.release()
         self.write_engine.dispose()
         self.read_engine.dispose()
+
+
+class _HeldConnection:
+    """`with` over `Database._held`: opened when missing, closed and dropped after any error.
+
+    A class and not a `@contextmanager`: the generator's context manager was 6 Python calls (its
+    helper, `__init__`, `__enter__`, `__exit__` and two resumes) of every signal group (issue 19)."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def __enter__(self) -> Connection:
+        db = self._db
+        if db._held is None:
+            db._held = db.write_engine.connect()
+        return db._held
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        db = self._db
+        if kind is not None and db._held is not None:
+            conn, db._held = db._held, None
+            conn.close()

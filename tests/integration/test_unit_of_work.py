@@ -232,4 +232,38 @@ def test_the_log_watchers_hear_every_commit_that_appended_log_rows_and_no_other(
         raise Boom
     assert heard == ["moved", "moved"]
     assert count(terminal.db.path, "card_log") >= 2
+
+
+def test_a_held_connection_is_dropped_after_an_error_and_belongs_to_one_living_thread(tmp_path: Path) -> None:
+    import threading
+
+    terminal = open_terminal(tmp_path, Clock())
+    db = terminal.db
+    with db.unit_of_work(held=True) as uow:
+        first = uow.conn
+    assert db._held is first  # kept for the next unit of this thread
+    with pytest.raises(Boom), db.unit_of_work(held=True) as uow:
+        assert uow.conn is first
+        uow.rejected.add(at=terminal.clock(), source="t", shown="x", reason="r")
+        raise Boom
+    assert db._held is None and first.closed  # a connection in doubt is never reused
+    with db.unit_of_work(held=True) as uow:
+        uow.rejected.add(at=terminal.clock(), source="t", shown="y", reason="r")
+        second = uow.conn
+    assert second is not first and db._held is second
+    assert count(db.path, "rejected_input") == 1
+
+    # Another thread asking while the owner lives gets a pooled connection, not the held one.
+    other: list[Any] = []
+
+    def unit() -> None:
+        with db.unit_of_work(held=True) as uow:
+            other.append(uow.conn)
+
+    worker = threading.Thread(target=unit)
+    worker.start()
+    worker.join()
+    assert other[0] is not second and db._held is second
+    with db.unit_of_work(held=True) as uow:  # and the owner keeps its own
+        assert uow.conn is second
     terminal.close()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from stdnum.iso7064 import mod_37_36
 
@@ -13,7 +13,13 @@ from kanban_terminal.domain.card_ids import (
     has_valid_check,
     layout_mismatch_hint,
 )
-from kanban_terminal.domain.codes import InputRejection, normalise_code
+from kanban_terminal.domain.codes import (
+    _AIM_PREFIX,
+    _TERMINATORS,
+    InputRejection,
+    _refused_or_code,
+    normalise_code,
+)
 from kanban_terminal.domain.text import escape_external
 
 
@@ -63,6 +69,25 @@ def test_normalise_either_rejects_or_returns_printable_code(raw: str) -> None:
     result = normalise_code(raw)
     if not isinstance(result, InputRejection):
         assert result and result.isprintable() and " " not in result
+
+
+@given(
+    st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=60)
+    | st.text(alphabet="AB1-_ \t\r\n\x00\x7f\x1b\u00a0\u202e]C", max_size=60)
+    | st.text(max_size=60),
+    st.sampled_from([1, 8, 48]),
+)
+@example("CARD 7", 48)  # a space inside: refused
+@example("CARD\x7f7", 48)  # DEL is ASCII but not printable
+@example("  ", 48)
+@example("]C1", 48)
+@example("CARD-0001", 8)  # too long
+@example("card-0001\r\n", 48)
+def test_the_plain_ascii_road_answers_as_the_character_walk(raw: str, max_length: int) -> None:
+    # `normalise_code` skips the per-character checks for printable ASCII without a space: the
+    # answer must be the one the full checks give, refusals and their words included.
+    code = _AIM_PREFIX.sub("", raw.strip(_TERMINATORS), count=1)
+    assert normalise_code(raw, max_length) == _refused_or_code(raw, code, max_length)
 
 
 def _demo_ids() -> list[str]:

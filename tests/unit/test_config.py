@@ -99,3 +99,21 @@ def test_a_copied_loop_with_another_lead_time_has_its_own_terms() -> None:
     other = loop.model_copy(update={"lead_time_minutes": loop.lead_time_minutes * 2})
     assert other.terms.planned_lead_time == planned * 2
     assert loop.terms.planned_lead_time == planned
+
+
+def test_a_part_is_found_by_number_also_in_a_copy_with_other_parts() -> None:
+    from kanban_terminal.config import Part
+
+    cfg = load_config(demo_config_path())
+    for part in cfg.parts:
+        assert cfg.part(part.number) is part
+    with pytest.raises(KeyError):
+        cfg.part("no-such-part")
+    # A copy with other parts answers from its own (model_copy copies what the first one cached).
+    number = cfg.parts[0].number
+    other = cfg.model_copy(update={"parts": (Part(number=number, description="Other bolt"),)})
+    assert other.part(number).description == "Other bolt"
+    assert cfg.part(number).description != "Other bolt"
+    # What was cached is no field: equality and dumps are as before the look-up.
+    fresh = load_config(demo_config_path())
+    assert cfg == fresh and cfg.model_dump() == fresh.model_dump()

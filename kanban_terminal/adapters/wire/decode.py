@@ -130,7 +130,7 @@ def upstream_status(m: UpstreamStatusMessage) -> UpstreamStatus:
 
 def device_of(topic: str) -> str | None:
     """The `{device}` level of a `.../device/{device}/signal` topic."""
-    parts = topic.split("/")
+    parts = topic.rsplit("/", 3)  # the last three levels are all it reads (not a list of every level)
     if len(parts) >= 3 and parts[-1] == "signal" and parts[-3] == "device":
         return parts[-2]
     return None
@@ -154,21 +154,20 @@ class InboundDecoder:
         device = device_of(topic)
         if device is None:
             return refusal(f"mqtt:{topic}", payload, "not a signal topic")
-        door = f"mqtt:device/{device}"
         data = parse_json_object(payload, MAX_SIGNAL_BYTES)
         if isinstance(data, str):
-            return refusal(door, payload, data, device)
+            return refusal(f"mqtt:device/{device}", payload, data, device)
         context = self.context.for_message(now, device)
         kind = data.get("type")
         # Andon buttons share the device topic with bin sensors; `type` says which message it is.
         if isinstance(kind, str) and kind.startswith("andon_"):
             andon = validate_object(AndonSignalMessage, data, context)
             if isinstance(andon, str):
-                return refusal(door, payload, andon, device)
+                return refusal(f"mqtt:device/{device}", payload, andon, device)
             return andon_signal(andon)
         signal = validate_object(BinSignalMessage, data, context)
         if isinstance(signal, str):
-            return refusal(door, payload, signal, device)
+            return refusal(f"mqtt:device/{device}", payload, signal, device)
         return bin_signal(signal)
 
 

@@ -57,7 +57,7 @@ def _utc(value: Any) -> datetime:
     if not 20 <= len(value) <= 40 or not _TIMESTAMP.fullmatch(value):
         raise PydanticCustomError("timestamp", "must be an ISO 8601 UTC timestamp")
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)  # 3.11 reads a trailing `Z` as UTC itself
     except ValueError:
         raise PydanticCustomError("timestamp", "must be an ISO 8601 UTC timestamp") from None
     if parsed.tzinfo is None or parsed.utcoffset() != timedelta(0):
