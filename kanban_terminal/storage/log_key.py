@@ -19,6 +19,7 @@ proves nothing. This module knows files only; it never reads the database.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -28,10 +29,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from _hashlib import HASH  # the type of a hashlib object (typeshed)
 
 KEY_FILENAME = "log-key.json"
 """The key file's name in the data dir when the config names no other path."""
@@ -59,30 +56,17 @@ class LogKey:
         return hashlib.sha256(self.secret).hexdigest()[:16]
 
     @cached_property
-    def _pads(self) -> tuple[HASH, HASH]:
-        """SHA-256 states that have absorbed the key XOR ipad and XOR opad (RFC 2104, section 2)."""
-        block = hashlib.sha256().block_size
-        key = hashlib.sha256(self.secret).digest() if len(self.secret) > block else self.secret
-        key = key.ljust(block, b"\0")
-        return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+    def _keyed(self) -> hmac.HMAC:
+        return hmac.new(self.secret, digestmod=hashlib.sha256)
 
     def mac(self, message: bytes) -> str:
         """The stored hash of a keyed row over `message`: `k1:` + hex HMAC-SHA256."""
-        # HMAC from two SHA-256 states that have absorbed the padded key, as the stdlib's `hmac`
-        # builds it without OpenSSL's (`HMAC._init_old`); tests/unit/test_log_key_mac.py checks it
-        # against `hmac.new`. Copying them is C calls only, where `hmac.HMAC`'s copy, update and
-        # hexdigest were 5 Python calls a row, 3 rows a signal group: 1.12 -> 0.69 us a row (timeit,
-        # same run; issue 19). `hmac.digest()` absorbs the key every call: 1.75 us.
-        inner, outer = self._pads
-        h = inner.copy()
+        # Copying an HMAC whose key is already absorbed skips the key's two padding blocks:
+        # 3.7 vs 5.5 us for hmac.digest() a call (timeit, loaded box, same run). A keyed row costs
+        # 33.7k instructions in chain_hash against 22.7k plain (callgrind, 5,000 rows): x1.5.
+        h = self._keyed.copy()
         h.update(message)
-        o = outer.copy()
-        o.update(h.digest())
-        return KEYED_PREFIX + o.hexdigest()
-
-
-_IPAD = bytes(x ^ 0x36 for x in range(256))
-_OPAD = bytes(x ^ 0x5C for x in range(256))
+        return KEYED_PREFIX + h.hexdigest()
 
 
 def key_path(data_dir: Path, configured: Path | None) -> Path:
