@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,14 +41,15 @@ def _shipped(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM card WHERE state = 'shipped'").fetchone()[0])
 
 
-def test_the_peer_keeps_the_anchor_and_verify_log_proves_the_log_with_it(
-    tmp_path: Path, mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]
-) -> None:
-    config, config_path = make_config(tmp_path, loops=2, cards=20, sensors=0)
-    data = tmp_path / "data"
+@contextmanager
+def _line_and_peer(
+    tmp_path: Path, mosquitto: Mosquitto, config: Any
+) -> Iterator[tuple[Terminal, UpstreamPeer, Callable[[], bool]]]:
+    """The terminal's services and an upstream peer on one broker, both subscribed; with the check
+    "the peer's newest anchor is the log's head"."""
     settings = settings_for(mosquitto.port)
     fast = UpstreamSettings(accept_after_s=0, pick_after_s=0.1, ship_after_s=0.2, transit_s=60)
-    terminal = Terminal.open(config, data)
+    terminal = Terminal.open(config, tmp_path / "data")
     name = config.terminal.id
     try:
         with (
@@ -53,19 +57,29 @@ def test_the_peer_keeps_the_anchor_and_verify_log_proves_the_log_with_it(
             TerminalServices(terminal, settings) as services,
         ):
             wait_for(lambda: services.subscribed() and peer.link.subscribed, what="both subscribed")
-            for card in ("C00001", "C00002", "C00003"):
-                record_scan(terminal, card, source="test", intent=Intent.EMPTY)
-            wait_for(lambda: _shipped(terminal.db.path) == 3, what="three requests shipped")
 
-            # The anchor follows the log: the peer's newest anchor is the head after the last status.
             def peer_has_head() -> bool:
                 kept = peer.anchors.anchors_of(name)
                 return bool(kept) and (kept[-1].row, kept[-1].hash) == _head(terminal.db.path)
 
-            wait_for(peer_has_head, timeout=30, what="the peer holds the log's head")
-            kept = peer.anchors.anchors_of(name)
+            yield terminal, peer, peer_has_head
     finally:
         terminal.close()
+
+
+def test_the_peer_keeps_the_anchor_and_verify_log_proves_the_log_with_it(
+    tmp_path: Path, mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, config_path = make_config(tmp_path, loops=2, cards=20, sensors=0)
+    data = tmp_path / "data"
+    name = config.terminal.id
+    with _line_and_peer(tmp_path, mosquitto, config) as (terminal, peer, peer_has_head):
+        for card in ("C00001", "C00002", "C00003"):
+            record_scan(terminal, card, source="test", intent=Intent.EMPTY)
+        wait_for(lambda: _shipped(terminal.db.path) == 3, what="three requests shipped")
+        # The anchor follows the log: the peer's newest anchor is the head after the last status.
+        wait_for(peer_has_head, timeout=30, what="the peer holds the log's head")
+        kept = peer.anchors.anchors_of(name)
     head = _head(data / "terminal.db")
     assert kept[-1].key is not None and kept[-1].hash.startswith("k1:")
     cfg = ["--config", str(config_path), "--data-dir"]
@@ -94,26 +108,10 @@ def test_a_log_row_that_announces_nothing_is_anchored_too(tmp_path: Path, mosqui
     gap, not `anchor_every_minutes` (15) later: a runway warning 5 s after the last status stayed
     unanchored so (found by the full suite on a loaded box)."""
     config, _ = make_config(tmp_path, loops=1, cards=4, sensors=0)
-    settings = settings_for(mosquitto.port)
-    fast = UpstreamSettings(accept_after_s=0, pick_after_s=0.1, ship_after_s=0.2, transit_s=60)
-    terminal = Terminal.open(config, tmp_path / "data")
-    name = config.terminal.id
-    try:
-        with (
-            UpstreamPeer(settings, "S1", fast, tmp_path / "peer.db") as peer,
-            TerminalServices(terminal, settings) as services,
-        ):
-            wait_for(lambda: services.subscribed() and peer.link.subscribed, what="both subscribed")
-
-            def peer_has_head() -> bool:
-                kept = peer.anchors.anchors_of(name)
-                return bool(kept) and (kept[-1].row, kept[-1].hash) == _head(terminal.db.path)
-
-            wait_for(peer_has_head, timeout=30, what="the peer holds the log's first head")
-            now = terminal.clock()
-            step = CardLogRow(occurred_at=now, recorded_at=now, event="step", source="system", detail="t")
-            with terminal.db.unit_of_work() as uow:  # as services/clock_watch.py logs a step
-                uow.andons.log(step)
-            wait_for(peer_has_head, timeout=30, what="the peer holds the silent row's head")
-    finally:
-        terminal.close()
+    with _line_and_peer(tmp_path, mosquitto, config) as (terminal, _, peer_has_head):
+        wait_for(peer_has_head, timeout=30, what="the peer holds the log's first head")
+        now = terminal.clock()
+        step = CardLogRow(occurred_at=now, recorded_at=now, event="step", source="system", detail="t")
+        with terminal.db.unit_of_work() as uow:  # as services/clock_watch.py logs a step
+            uow.andons.log(step)
+        wait_for(peer_has_head, timeout=30, what="the peer holds the silent row's head")
