@@ -115,9 +115,9 @@ class InboundWorker:
         self._worker_turn = False
         """The worker thread has messages (under `_lane`): new ones queue behind them, in order."""
         self._inline = False
+        """The link calls `drain` (set by `attach`); else every message goes to the worker thread."""
         self.linger = Linger()
         """Whether a ready group waits a few ms for more (signals coming fast; inbound_linger.py)."""
-        """The link calls `drain` (set by `attach`); else every message goes to the worker thread."""
         self.guard: KeepaliveGuard | None = None
         """Whether paho's thread may commit the next group without missing a ping (set by `attach`)."""
         self._acked: set[int] = set()
