@@ -147,3 +147,9 @@ def cancel_topic(site: str, request_id: str) -> str:
 def peer_availability(site: str, peer: str) -> str:
     """A supermarket peer instance's retained availability (names it in a takeover warning)."""
     return f"{ROOT}/{check_level(site)}/upstream/peer/{check_level(peer)}/availability"
+
+
+def site_peer_availability_filter(site: str) -> str:
+    """Every supermarket peer's availability of a site: a terminal watches it for a peer that
+    subscribed anew (adapters/peer_watch.py)."""
+    return f"{ROOT}/{check_level(site)}/upstream/peer/+/availability"

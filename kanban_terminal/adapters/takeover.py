@@ -43,9 +43,12 @@ def this_instance() -> dict[str, object]:
     return {"host": socket.gethostname()[:64], "pid": os.getpid()}
 
 
-def instance_availability(state: str, peer: str, session: str | None) -> bytes:
-    """The supermarket peer's retained availability: which process runs this client id."""
-    body = {"v": 1, "state": state, "peer": peer, "session": session} | this_instance()
+def instance_availability(state: str, peer: str, session: str | None, connection: int | None = None) -> bytes:
+    """The supermarket peer's retained availability: which process runs this client id, and on which
+    of its connections (`connection`: 1 for its first CONNACK, then one more each reconnect), so a
+    terminal can tell "this peer subscribed anew" from a heartbeat (adapters/peer_watch.py)."""
+    body = {"v": 1, "state": state, "peer": peer, "session": session, "connection": connection}
+    body |= this_instance()
     body["at"] = utc_text(datetime.now(UTC))
     return json.dumps(body).encode()
 

@@ -14,9 +14,8 @@ site can run it for real (`kanban-terminal upstream`). It shows what every consu
 * send every answer store-and-forward (peer_outbox.py) and answer a terminal's status query with the
   current stage.
 
-Answers (accepted, picked, shipped with ETA) are scheduled in the database, so a restart of the
-peer neither forgets nor repeats them.
-"""
+Answers (accepted, picked, shipped with ETA) are scheduled in the database: a restart of the peer
+neither forgets nor repeats them."""
 
 from __future__ import annotations
 
@@ -201,7 +200,8 @@ class UpstreamPeer:
 
     def _availability(self, state: str) -> bytes:
         link = getattr(self, "link", None)  # None while the link builds its last will
-        return instance_availability(state, self._client_id, link and link.session_id)
+        ids = (link.session_id, link.generation) if link else (None, None)
+        return instance_availability(state, self._client_id, *ids)
 
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
         self._inbox.put((topic, payload, mid, qos, generation))

@@ -27,6 +27,7 @@ from kanban_terminal.adapters.anchor_publisher import AnchorPublisher
 from kanban_terminal.adapters.andon_link import LinkAndonPublisher
 from kanban_terminal.adapters.handover_link import connect_handover_publisher
 from kanban_terminal.adapters.health_publisher import HealthPublisher
+from kanban_terminal.adapters.peer_watch import watch_peers
 from kanban_terminal.config import MqttSettings, TerminalConfig
 from kanban_terminal.runtime.inbound import GROUP_MAX, InboundWorker
 from kanban_terminal.runtime.jobs import Periodic, SerialScanners, cancel_job, start_reconcile
@@ -284,6 +285,7 @@ class Runtime:
         self._andon_unsubscribe = connect_publisher(self.terminal, self._andon_link)
         self._handover_unsubscribe = connect_handover_publisher(self.terminal.bus, link, self.topics)
         link.set_handlers(on_published=relay.on_published, on_connected=self._on_connected)
+        watch_peers(link, cfg.site.id, lambda _peer: relay.republish_unanswered())
         self._cancels = cancels = cancel_job(self.terminal, link, settings)
         self._cancels_unsubscribe = self.terminal.bus.subscribe(
             lambda e: cancels.wake() if isinstance(e, LoopRerouted) else None

@@ -22,8 +22,7 @@
   the commit (`publish_fresh`) and marks PUBACKs inside its next group (`join_group`); the relay
   thread reads the outbox only when a row may be due (`_due`) or on its sweep. `_lock` keeps the
   in-memory state and the order of publishes; paho holds none of its locks while it applies.
-  No paho here: it talks to a `Publisher` (the MQTT link, or a test double).
-"""
+  No paho here: it talks to a `Publisher` (the MQTT link, or a test double)."""
 
 from __future__ import annotations
 
@@ -83,8 +82,7 @@ class Relay:
         self._messages = RequestMessages(terminal)
         self.last_error = ""
         self.published_total = 0
-        self.mark_batches = 0
-        """Transactions of the relay thread that marked PUBACKed rows (benchmarks: requests per batch)."""
+        self.mark_batches = 0  # transactions that marked PUBACKed rows (benchmarks: requests a batch)
         self._window = InflightWindow(window, timer)
         """What the broker has not answered yet (under `_lock`, like the rest of this state)."""
         self._acked: list[str] = []
@@ -93,15 +91,14 @@ class Relay:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._reconnect_cutoff: datetime | None = None
-        """Rows last published before the latest reconnect are due again (the broker may lost them)."""
+        """Rows last published before this (a reconnect, `republish_unanswered`) are due again."""
+        self._republish = False  # `republish_unanswered` asked, the relay thread's next step cuts
         self._timer = timer
         self._thread: threading.Thread | None = None
         self._due = True
-        """A row may be waiting: a new request, a reconnect, an answer freeing a slot a capped step
-        wanted. Else only the sweep reads the outbox (reading it on every PUBACK took the GIL from
-        the worker, which had published the new rows itself, about once per request)."""
-        self._capped = False
-        """The last read of the outbox left due rows behind for want of window."""
+        """A row may be waiting (a new request, a reconnect, a slot a capped step wanted); else only the
+        sweep reads the outbox (a read per PUBACK took the GIL from the worker, ~once a request)."""
+        self._capped = False  # the last read of the outbox left due rows behind for want of window
         self.sweep = Sweep(republish_after.total_seconds())  # when the relay thread reads or marks
         self._marks_held = False
         self._lock = threading.Lock()
@@ -119,8 +116,15 @@ class Relay:
 
     def on_connected(self, session_present: bool) -> None:
         """After any (re)connect, re-publish what upstream has not answered: the broker may have
-        lost it (a crash between autosaves) or never forwarded it."""
+        lost it (a crash between autosaves) or never forwarded it. paho resends its window itself."""
         self._reconnect_cutoff = self.clock()
+        self._due = True
+        self._wake.set()
+
+    def republish_unanswered(self) -> None:
+        """A peer subscribed anew (adapters/peer_watch.py): publish again what upstream has not
+        answered, and each row in paho's window once marked (it went out before the peer was back)."""
+        self._republish = True
         self._due = True
         self._wake.set()
 
@@ -128,9 +132,8 @@ class Relay:
         """Publish requests just committed, on the caller's thread, without reading the outbox:
         the inbound worker calls this right after the commit of a group that raised requests.
 
-        Why: handed to the relay thread, a fresh request waited for it to wake, to finish marking
-        the previous PUBACKs, and to read the outbox (traced at 500 signals/s: commit -> publish
-        p50 2.2 ms, p90 3.9 ms; the worker's group 1.7 ms).
+        Why: handed to the relay thread, a fresh request waited for it to wake, mark and read (traced
+        at 500 signals/s: commit -> publish p50 2.2 ms, p90 3.9 ms; the worker's group 1.7 ms).
         Order per loop holds: `fresh` holds every pending row of the loops, read inside the committing
         transaction, and a loop's rows go out only while every older one is already with paho. A row
         that cannot be placed (an older one waits, the window is full, no link) is left to the relay
@@ -158,9 +161,8 @@ class Relay:
             self._wake.set()  # PUBACKs recorded here wait (`on_published` says why)
 
     def hold_marks(self, held: bool) -> None:
-        """The inbound worker is busy with a group (True) or done (False): PUBACKs meanwhile go into
-        its next group's transaction (`take_acked`), not a write turn of their own it would wait for
-        (500 signals/s: ~1,200 mark transactions, the worker waiting 0.8 ms p50 for each)."""
+        """The inbound worker is busy with a group (True) or done (False): PUBACKs meanwhile go into its
+        next group's transaction (`take_acked`), not a write turn of their own (500/s: ~1,200 a run)."""
         self._marks_held = held
 
     def take_acked(self) -> list[str]:
@@ -173,12 +175,10 @@ class Relay:
         return acked
 
     def marked(self, request_ids: list[str], moved: list[str], *, committed: bool) -> None:
-        """The transaction that marked `take_acked`'s rows committed, or was rolled back (then they
-        are marked again later)."""
+        """The mark of `take_acked`'s rows committed, or was rolled back (then marked again later)."""
         with self._lock:
             if committed:
-                self._window.release(request_ids)
-                self._due_after_mark()
+                self._released(request_ids)
             else:
                 self._acked = request_ids + self._acked
                 self.sweep.handed_back()
@@ -191,8 +191,7 @@ class Relay:
         """Inside the inbound worker's unit of work: mark the PUBACKs that came in meanwhile (one
         write turn for both), and once it has committed publish the requests it raised, `raised`
         as (request id, loop id), from that thread (`publish_fresh`) rather than after a turn of
-        the relay thread. A rollback hands the PUBACKs back to the relay (marked later, never lost).
-        """
+        the relay thread. A rollback hands the PUBACKs back to the relay (marked later, never lost)."""
         acked = self.take_acked()
         moved: list[str] = []
         if acked:
@@ -268,6 +267,9 @@ class Relay:
             now = self._timer()
             if self.sweep.read_due(now, self._window, self.clock):
                 self._due = True
+            if self._republish:  # under the lock: what is in the window now is due after its mark
+                self._republish, self._reconnect_cutoff = False, self.clock()
+                self._window.republish_in_flight()
             if self.publisher.connected and self._due:
                 self._due = False
                 self._publish_due()
@@ -292,16 +294,14 @@ class Relay:
                 self.sweep.handed_back()
             raise
         with self._lock:
-            self._window.release(acked)
-            self._due_after_mark()
+            self._released(acked)
         self._wake.set()
 
-    def _due_after_mark(self) -> None:
-        """Rows PUBACKed but not yet marked fill the outbox reads (they are still pending there), so
-        a read can come back full of them and publish nothing; with nothing left in flight, no answer
-        would follow to say "read again". Their mark is that signal. (Drain bench: 3,750 -> 5,900
-        req/s; the relay thread sat in its 1 s sweep wait.)"""
-        if self._capped:
+    def _released(self, request_ids: list[str]) -> None:
+        """Marked rows leave the window. Unmarked PUBACKed rows fill the outbox reads (still pending), so
+        their mark is what says "read again" (drain bench: 3,750 -> 5,900 req/s); so does the mark of
+        a row in flight at a `republish_unanswered` (due again though its mark is after the cutoff)."""
+        if self._window.release(request_ids) or self._capped:
             self._due = True
 
     def _publish_due(self) -> None:
@@ -325,16 +325,15 @@ class Relay:
                 limit=limit,
                 probe=HOT_PROBE,
                 backlog=backlog_free > 0,
+                again=self._window.due_again,
             )
         hot, stale, pending = due.hot, due.stale, due.pending
-        # A hot row also comes back in `pending`; once handed to paho it is in the window's ids and
-        # skipped there. Rows already in flight are skipped before they are parsed: the first
-        # `window` pending rows are re-read every step, and parsing them was ~5 % of the relay thread.
+        # A hot row comes back in `pending` too. Rows in flight are skipped before they are parsed
+        # (the first `window` pending rows are re-read each step; parsing was ~5 % of the thread).
         tagged = [(r, True) for r in hot] + [(r, False) for r in (*stale, *pending)]
         # Capped: this read may have left due rows behind, so the next answer or mark must bring
-        # another. Conservative on purpose (an extra read costs little, a missed one waits for the
-        # sweep): a query cut at its LIMIT, or a window or backlog share used up (also before it
-        # began: then the backlog was not even read).
+        # another. Conservative (an extra read costs little, a missed one waits for the sweep): a
+        # query cut at its LIMIT, or a window or backlog share used up (before it began, too).
         truncated = max(len(hot), len(stale), len(pending)) >= limit
         for r, live in tagged:
             if free <= 0 or (not live and backlog_free <= 0):

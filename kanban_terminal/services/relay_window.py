@@ -41,6 +41,11 @@ class InflightWindow:
         self._since: dict[int, datetime] = {}
         self._live: set[int] = set()
         """Mids of live loops' rows (`outbox.hot_rows`): they may use the whole window."""
+        self.again: set[str] = set()
+        """Ids in flight when the relay was asked to publish again everything unanswered (a peer that
+        subscribed anew missed them): each is due again once marked, as `due_again`."""
+        self.due_again: set[str] = set()
+        """Marked ids of `again`: published again (`sent`) whatever their last publish time."""
         self.held: dict[str, datetime] = {}
         """Refused request id -> when it may be tried again."""
         self._timer = timer
@@ -60,6 +65,7 @@ class InflightWindow:
         return self.size - len(self.mids)
 
     def sent(self, mid: int, request_id: str, now: datetime, *, live: bool) -> None:
+        self.due_again.discard(request_id)
         self.mids[mid] = request_id
         self._since[mid] = now
         self.ids.add(request_id)
@@ -77,9 +83,20 @@ class InflightWindow:
             self._answered_at.append(self._timer())
         return request_id
 
-    def release(self, request_ids: list[str]) -> None:
-        """These requests are marked published: no longer in flight."""
+    def republish_in_flight(self) -> None:
+        """What is in flight now is published again once marked (bounded: at most the window)."""
+        self.again, self.due_again = set(self.ids), set()
+
+    def release(self, request_ids: list[str]) -> bool:
+        """These requests are marked published: no longer in flight. True if one of them is now
+        `due_again`."""
         self.ids.difference_update(request_ids)
+        if not self.again:
+            return False
+        due = self.again.intersection(request_ids)
+        self.again -= due
+        self.due_again |= due
+        return bool(due)
 
     def hold(self, request_id: str, until: datetime) -> None:
         """The broker refused `request_id`: not in flight any more, and not sent again before `until`."""

@@ -15,7 +15,7 @@ domain) and must not publish.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import zip_longest
@@ -115,7 +115,14 @@ def pending_of_loop(sql: Any, loop: str, limit: int) -> list[Row]:
 
 
 def read_due(
-    sql: Any, *, live_since: datetime, stale_before: datetime, limit: int, probe: int, backlog: bool
+    sql: Any,
+    *,
+    live_since: datetime,
+    stale_before: datetime,
+    limit: int,
+    probe: int,
+    backlog: bool,
+    again: Collection[str] = (),
 ) -> DueRows:
     """What may go out now, read in the caller's snapshot (`Database.snapshot()`).
 
@@ -126,14 +133,18 @@ def read_due(
         limit: at most this many rows per query (and per live loop).
         probe: how many of the newest pending rows are looked at to find live loops.
         backlog: read stale and pending rows too (False: only the live loops' rows).
+        again: published rows that are due again whenever they were last published (the relay's
+            `InflightWindow.due_again`: at most its window).
     """
     hot = hot_rows(sql, live_since, limit, probe)
     if not backlog:
         return DueRows(hot, [], [])
+    ids = ",".join("?" * len(again))
+    since = f"(last_published_at < ? OR id IN ({ids}))" if again else "last_published_at < ?"
     stale = sql.execute(
         f"SELECT {OUTBOX_COLUMNS} FROM replenishment_request WHERE publish_state = 'published' "
-        "AND last_published_at < ? AND closed_at IS NULL ORDER BY rowid LIMIT ?",
-        (to_text(stale_before), limit),
+        f"AND {since} AND closed_at IS NULL ORDER BY rowid LIMIT ?",
+        (to_text(stale_before), *again, limit),
     ).fetchall()
     pending = sql.execute(
         f"SELECT {OUTBOX_COLUMNS} FROM replenishment_request WHERE publish_state = 'pending' "

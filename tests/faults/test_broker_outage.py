@@ -49,13 +49,19 @@ def _sample(services: TerminalServices, log: StatusLog, halt: threading.Event) -
         log.samples.append((time.monotonic(), log.broker_up, services.link_state().state))
 
 
-def run_outage(tmp_path: Path, *, how: str, outage_s: float, requests: int, rate: float) -> dict[str, float]:
-    """Raise `requests` at `rate`/s with the broker down `outage_s` in the middle; reconcile."""
+def run_outage(
+    tmp_path: Path, *, how: str, outage_s: float, requests: int, rate: float, shared: bool = True
+) -> dict[str, float]:
+    """Raise `requests` at `rate`/s with the broker down `outage_s` in the middle; reconcile. `shared`:
+    the peer takes the requests through a shared subscription (the default) or a plain one."""
     config, _ = make_config(tmp_path, loops=10, cards=max(20, requests // 10 + 1), sensors=0)
     terminal = Terminal.open(config, tmp_path / "data")
     broker = Mosquitto(tmp_path / "broker").start()
     audit = AuditSubscriber(broker.port, tmp_path / "audit.db", [TOPICS.requests]).start()
-    fast = UpstreamSettings(accept_after_s=0, pick_after_s=3600, ship_after_s=3600, transit_s=60)
+    fast = UpstreamSettings.model_validate(
+        {"accept_after_s": 0, "pick_after_s": 3600, "ship_after_s": 3600, "transit_s": 60,
+         "ownership": {"shared_subscription": shared}}
+    )  # fmt: skip
     settings = settings_for(broker.port, keepalive_s=KEEPALIVE_S, republish_after_s=5)
     cards = [card for loop in config.loops for card in loop.card_id_list()][:requests]
     raised: list[str] = []
@@ -107,9 +113,16 @@ def run_outage(tmp_path: Path, *, how: str, outage_s: float, requests: int, rate
         audit.stop()
         broker.stop()
         terminal.close()
-    # The audit saw every request; after dedupe by id, exactly the set raised.
+    # The audit saw every request; after dedupe by id, exactly the set raised. Not after a SIGKILL:
+    # the broker loses what it acknowledged since its last save (1 s); a request the peer had taken
+    # and answered before the kill is never sent again, so an audit that lagged misses it for good.
     ids = [data["id"] for _t, data, _d in audit.messages() if data]
-    assert set(ids) == set(raised) and len(raised) == requests
+    peer_ids = {rid for (rid,) in query(tmp_path / "peer.db", "SELECT id FROM request")}
+    assert peer_ids == set(raised) and len(raised) == requests
+    if how == "sigkill":
+        assert set(ids) <= set(raised)
+    else:
+        assert set(ids) == set(raised)
     figures["audit_copies"] = len(ids)
     # Exactly-once effect: one upstream "accepted" applied per request, none missing, none doubled.
     answered = Counter(
@@ -128,13 +141,17 @@ def run_outage(tmp_path: Path, *, how: str, outage_s: float, requests: int, rate
 
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])
 def test_broker_outage_under_traffic_loses_and_doubles_nothing(tmp_path: Path, how: str) -> None:
-    figures = run_outage(tmp_path, how=how, outage_s=6, requests=150, rate=20)
-    assert figures["audit_copies"] >= 150
+    # R11 on the clean stop, with the peer on a plain persistent subscription: a broker that stops
+    # cleanly loses nothing it acknowledged and keeps the session's subscriptions, so upstream sees
+    # every loop's sequence in order (after dedupe). Not on a shared subscription: mosquitto 2.0.11
+    # does not restore those, so what the terminal published before the peer subscribed again comes
+    # with the terminal's re-publish, after newer ones, and shows as a gap at upstream
+    # (test_shared_peer_rejoin.py; adapters/peer_watch.py). A SIGKILLed broker may lose up to its
+    # last ~2 s of acknowledged messages (periodic saves): the re-publish brings them later, out of
+    # order too, and upstream's gap counter is how that shows: no assertion there.
+    figures = run_outage(tmp_path, how=how, outage_s=6, requests=150, rate=20, shared=how == "sigkill")
     if how == "sigterm":
-        # R11: a broker that stops cleanly loses nothing it acknowledged, so upstream sees every
-        # loop's sequence in order (after dedupe). A SIGKILLed broker may lose up to its last
-        # ~2 s of acknowledged messages (periodic saves); the terminal's re-publish brings them
-        # later, out of order, and upstream's gap counter is how that shows: no assertion there.
+        assert figures["audit_copies"] >= 150
         assert figures["peer_gaps"] == 0, figures
 
 

@@ -55,8 +55,8 @@ def bridge_lines(protocol: str, plant_port: int, topic: str | None = None) -> st
             if key == "address":
                 out.append(f"address 127.0.0.1:{plant_port}")
             continue
-        if key == "topic" and topic is not None:
-            line = f"topic {topic}"
+        if key == "topic" and topic is not None and line.split()[1].endswith("/#"):
+            line = f"topic {topic}"  # the line's tree; the peers' availability stays as shipped
         out.append(TEST_BRIDGE_OVERRIDES.get(key, line))
     return "\n".join(out)
 

@@ -229,3 +229,33 @@ def test_backlog_rows_refused_or_lost_behind_later_rows_still_go_out_again(
     # The stuck rows again, and every other row once more because upstream never answered it.
     assert Counter(m["card"] for _, m in broker.sent) == dict.fromkeys(cards, 2)
     assert relay.state().unsent == 0
+
+
+def test_a_peer_that_subscribed_anew_gets_again_what_was_marked_and_what_was_in_flight(
+    terminal: Terminal, clock: Clock
+) -> None:
+    """adapters/peer_watch.py: every unanswered request goes again, the one paho still held too,
+    once its PUBACK is marked (its mark stamps it after the cutoff), and each only once."""
+    raise_requests(terminal, ["C00001", "C00002"])
+    broker = Broker()
+    relay = Relay(terminal, broker, window=5, republish_after=timedelta(seconds=60))
+    relay.run_once()
+    relay.on_published(broker.sent[0][0], True, "Success")
+    relay.run_once()
+    assert rows(terminal)["C00001"] == ("published", 1) and rows(terminal)["C00002"] == ("pending", 0)
+    clock.now += timedelta(seconds=1)
+    relay.republish_unanswered()
+    relay.run_once()
+    assert [m["card"] for _, m in broker.sent[2:]] == ["C00001"]  # C00002 is still with paho
+    clock.now += timedelta(seconds=1)
+    relay.on_published(broker.sent[1][0], True, "Success")  # C00002 marked after the cutoff
+    relay.on_published(broker.sent[2][0], True, "Success")
+    relay.run_once()
+    clock.now += timedelta(seconds=1)
+    relay.run_once()
+    assert [m["card"] for _, m in broker.sent[2:]] == ["C00001", "C00002"]
+    relay.on_published(broker.sent[3][0], True, "Success")
+    for _ in range(3):
+        clock.now += timedelta(seconds=1)
+        relay.run_once()
+    assert len(broker.sent) == 4  # no third copy: the cutoff moved once, for C00002's mark
