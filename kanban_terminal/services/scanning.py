@@ -258,6 +258,9 @@ def _shown(terminal: Terminal, raw: str) -> str:
 
 def _reject_unknown(terminal: Terminal, uow: UnitOfWork, code: str, source: str, at: datetime) -> ScanOutcome:
     shown = escape_external(code, 60)
+    if any(p.badge == code for p in terminal.config.people):  # e.g. scanned while a PIN field had focus
+        reason = f"{shown} is a badge, not a kanban card: no refill requested."
+        return _reject_input(uow, shown, reason, source, at, OutcomeKind.UNKNOWN_CARD)
     if terminal.config.terminal.require_check_character and not has_valid_check(code):
         hint = layout_mismatch_hint(code)
         reason = f"Misread: {shown} is not a valid card code. Scan again."

@@ -190,7 +190,7 @@ class KanbanApp(
         if demo and demo_hint:
             self.idle_text += f"\n{demo_hint}"
         self.sub_title = f"{cfg.line.name} - terminal {cfg.terminal.id}"
-        self.scanner_wins_init(cfg.wedge, self._is_card)
+        self.scanner_wins_init(cfg.wedge, self._is_card, frozenset(p.badge for p in cfg.people).__contains__)
         self._add_modes()
         if terminal is not None and boot is None:
             if runtime is None:

@@ -8,10 +8,11 @@ dialog closes), every field the read typed into gets its earlier text back, and 
 the scan path (`submit_scan`: the runtime's scan use case, as from the scan field).
 
 A read stays with the focused field only where that field is *for* it: an empty scan field that
-takes cards (the scan screen's own, the delivery confirmation, the card of "suspend or resume"), or
-a badge field given something that is neither one of this terminal's cards nor a garbled read of
+takes cards (the scan screen's own, the delivery confirmation, the card of "suspend or resume"), a
+badge field given something that is neither one of this terminal's cards nor a garbled read of
 one (tui/badge_reads.py: a garbled card read is refused on the scan path with the scan screen's
-words, not as an "unknown badge").
+words, not as an "unknown badge"), or a PIN field given something that is neither a card nor a
+badge (a PIN typed fast).
 
 A person's keys after a key that opens or moves to a field go to that field. Textual moves the focus
 later than the key that asked for it: `Widget.focus` queues a callback behind the keys already
@@ -65,7 +66,9 @@ class ScannerWinsMixin(_Base):
     hold_keys = True
     """Hold keys while the focus may move (False only for bench/key_hold.py's baseline)."""
 
-    def scanner_wins_init(self, settings: WedgeSettings, is_card: Callable[[str], bool]) -> None:
+    def scanner_wins_init(
+        self, settings: WedgeSettings, is_card: Callable[[str], bool], is_badge: Callable[[str], bool]
+    ) -> None:
         timing = WedgeTiming(
             max_gap=settings.max_gap_ms / 1000,
             min_length=settings.min_length,
@@ -74,6 +77,7 @@ class ScannerWinsMixin(_Base):
         )
         self.wedge = WedgeReadDetector(timing)
         self._is_card = is_card
+        self._is_badge = is_badge
         self._typed_into: _Typed = {}
         """Each field the current run typed into, with its text and cursor from before."""
         self._held: list[events.Key] = []
@@ -152,6 +156,11 @@ class ScannerWinsMixin(_Base):
         return True
 
     def _stays_with(self, focused: Widget | None, typed_into: _Typed, code: str) -> bool:
+        if isinstance(focused, Input) and focused.password and set(typed_into) == {focused}:
+            # A PIN typed at scanner speed (a keypad, a practised hand) is a PIN: on the scan path it
+            # was refused as a misread, shown on screen and kept in the rejected-input log in clear.
+            # A card (whole or garbled) or a badge read there still goes to the scan path.
+            return not self._is_card(code) and not self._is_badge(code)
         if not isinstance(focused, ScanField) or set(typed_into) != {focused}:
             return False
         if typed_into[focused][0]:  # typed into text a person had started: put that back

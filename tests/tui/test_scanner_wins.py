@@ -23,7 +23,7 @@ from kanban_terminal.domain.scans import OutcomeKind
 from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import login
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage.tables import AndonRow, CardLogRow
+from kanban_terminal.storage.tables import AndonRow, CardLogRow, RejectedInputRow
 from kanban_terminal.tui.app import KanbanApp
 from kanban_terminal.tui.screens.andon_dialogs import (
     BadgeScreen,
@@ -210,6 +210,42 @@ async def test_a_badge_scanned_into_the_badge_field_stays_a_badge(terminal: Term
         assert app.auth.state is not None and app.auth.state.badge == TEAM_LEAD
         # Station and reason were picked before the badge (issue 18): the login raises the stop.
         assert read_board(terminal).line.stopped
+
+
+def rejected_inputs(terminal: Terminal) -> list[str]:
+    with terminal.db.reading() as session:
+        return [r.input for r in session.exec(select(RejectedInputRow))]
+
+
+async def test_a_pin_typed_at_scanner_speed_is_a_pin_never_a_scan(terminal: Terminal) -> None:
+    """A keypad or a practised hand types the PIN as fast as a scanner: it logs the lead in. On the
+    scan path it was refused as a misread, shown on screen and kept in the rejected-input log."""
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await open_pin(app, pilot)
+        keys(app, PIN, gap=SCANNER_GAP)
+        await settle(app, pilot)
+        assert app.last_outcome is None  # nothing went to the scan path
+        assert app.auth.state is not None and app.auth.state.badge == TEAM_LEAD
+        assert read_board(terminal).line.stopped
+        assert not [r for r in rejected_inputs(terminal) if PIN in r]
+
+
+async def test_a_badge_scanned_while_the_pin_field_has_focus_is_named_a_badge(terminal: Terminal) -> None:
+    """Not a PIN attempt (no lockout count), not "not a valid card code": the scan path says it is a
+    badge, and the PIN field is as it was."""
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await open_pin(app, pilot)
+        screen, focused = app.screen, app.focused
+        keys(app, TEAM_LEAD, gap=SCANNER_GAP)
+        await settle(app, pilot)
+        assert app.last_outcome is not None and app.last_outcome.kind is OutcomeKind.UNKNOWN_CARD
+        assert app.last_outcome.message == f"{TEAM_LEAD} is a badge, not a kanban card: no refill requested."
+        assert app.screen is screen and app.focused is focused and isinstance(focused, Input)
+        assert focused.value == "" and app.auth.state is None
 
 
 async def test_a_read_into_half_typed_scan_field_text_is_scanned_alone(terminal: Terminal) -> None:
