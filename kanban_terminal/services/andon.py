@@ -23,9 +23,9 @@ from kanban_terminal.services.andon_log import log_andon, log_refusal
 from kanban_terminal.services.andon_views import (
     AndonView,
     LineStateView,
-    fired_tiers,
     line_state,
     reason_rule,
+    step_view,
     view_of,
 )
 from kanban_terminal.services.terminal import Terminal
@@ -250,7 +250,7 @@ def resolve_by_system(
         at=result.resolved_at or now, from_state=before.state.value, detail=f"note: {note}",
         elapsed=elapsed,
     )  # fmt: skip
-    uow.collect(AndonChanged("resolved", view_of(terminal, result, (), elapsed), None, now))
+    uow.collect(AndonChanged("resolved", step_view(terminal, uow, "resolved", result, elapsed), None, now))
     uow.collect(LineStateChanged(line_state(terminal, uow, now)))
     return result
 
@@ -294,9 +294,7 @@ def _act(
                     from_state=before.state.value, detail=detail, elapsed=elapsed,
                 )  # fmt: skip
                 line = line_state(terminal, uow, now)
-                fired = fired_tiers(uow, [andon_id]).get(andon_id, ())
-                shown = andon_elapsed.shown_after(uow, action, result, elapsed)
-                done = _done(uow, action, view_of(terminal, result, fired, shown), line, actor, at)
+                done = _done(uow, action, step_view(terminal, uow, action, result, elapsed), line, actor, at)
     if refused is not None:
         return refused_outcome(terminal, action, refused, source)
     return done

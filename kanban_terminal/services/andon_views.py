@@ -9,7 +9,7 @@ that change an andon live in `services/andon.py`, its card-log rows in `services
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from kanban_terminal.config import AndonReason
@@ -36,6 +36,9 @@ class AndonView:
     cancel; storage/andon_durations.py); None: no anchor, the wall difference is shown."""
     read_mono_s: float | None = None
     """The monotonic reading `elapsed` is as of, for an active event (None once it ended)."""
+    step_elapsed: timedelta | None = None
+    """In the view an acknowledge, resolve or cancel announces (`step_view`): the time from the raise
+    to that step as its log row recorded it (`elapsed_s`); None elsewhere and without an anchor."""
 
     @property
     def id(self) -> str:
@@ -109,6 +112,20 @@ def view_of(
         elapsed,
         read_mono_s if andon.active else None,
     )
+
+
+def step_view(
+    terminal: Terminal,
+    scope: AndonScope,
+    action: str,
+    andon: Andon,
+    elapsed: timedelta | None,
+) -> AndonView:
+    """The view an acknowledge, resolve or cancel announces (its tiers fired so far), with `elapsed`
+    (raise to the step, from the anchor: services/andon_elapsed.py `after`) as its `step_elapsed`."""
+    fired = fired_tiers(scope, [andon.id]).get(andon.id, ())
+    shown = andon_elapsed.shown_after(scope, action, andon, elapsed)
+    return replace(view_of(terminal, andon, fired, shown), step_elapsed=elapsed)
 
 
 def fired_tiers(scope: AndonScope, ids: list[str]) -> dict[str, tuple[int, ...]]:
