@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from kanban_terminal.domain.andon_metrics import (
     AndonLogEvent,
@@ -113,7 +114,7 @@ def test_response_times_are_the_recorded_elapsed_figures_else_the_wall_differenc
     stored at 10:02 and the resolve at 10:04, but their rows recorded 120 s and 240 s since the raise
     (`elapsed_s`). Those are the response; a log without them (no anchor, before 0012) keeps the
     wall difference, and a step back never makes a response negative."""
-    mat = {"kind": "call", "reason": "MAT", "station": "ST20", "loop_id": "ST20-PLATE"}
+    mat: dict[str, Any] = {"kind": "call", "reason": "MAT", "station": "ST20", "loop_id": "ST20-PLATE"}
     events = [
         AndonLogEvent("A1", "andon_raised", at(9), **mat),
         AndonLogEvent("A1", "andon_acknowledged", at(10, 2), **mat, elapsed_s=120.0),
