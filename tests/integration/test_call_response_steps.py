@@ -7,8 +7,8 @@ acknowledges; 2 more minutes pass and it is resolved. Before, metrics' material 
 "acknowledged p50 1 h 02 min, material at the line 1 h 04 min" (or 0 s) and the andon screen's history
 "1 h 04 min": they compared the stored wall times. Now every door reads the seconds the acknowledge
 and the resolve recorded from the andon's anchor: the log's rows, the board's history, the metrics
-records, `metrics --json` and its text (the CLI in its own terminal), and a runtime serving a real
-broker. A cancel records its figure likewise. Without an anchor (no runtime ran since the raise) the
+records, `metrics --json`, its text and the CSV export (the CLI in its own terminal), and a runtime
+serving a real broker (its published steps carry `elapsed_s`). A cancel records its figure likewise. Without an anchor (no runtime ran since the raise) the
 wall difference is what there is, as before; the chain stays intact either way. Real SQLite files
 throughout; FakeClock moves both clocks (tests/support/andon.py).
 """
@@ -33,6 +33,7 @@ from kanban_terminal.services.andon import AndonChanged
 from kanban_terminal.services.andon_publishing import andon_event_payload
 from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.escalation import EscalationRunner
+from kanban_terminal.services.log_query import read_csv
 from kanban_terminal.services.reports import read_andon_records
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.log_reads import verify_chain_of
@@ -196,6 +197,12 @@ def test_the_cli_acknowledges_resolves_and_reports_the_elapsed_response(
     text = cli(["metrics"], data_dir, capsys)
     assert "material andons: 1 (0 open), acknowledged p50 2 min," in text, text
     assert "material at the line p50 4 min, p90 4 min, worst 4 min" in text, text
+    out = tmp_path / "log.csv"
+    cli(["export", "--event", "andon", "--out", str(out)], data_dir, capsys)
+    with out.open(encoding="utf-8") as f:
+        exported = {r["event"]: r["elapsed_s"] for r in read_csv(f) if r["andon_id"] == andon_id}
+    assert exported == {"andon_raised": None, "andon_escalated": None, "andon_acknowledged": "120.0",
+                        "andon_resolved": "240.0"}  # fmt: skip
     terminal = open_terminal(data_dir, clock)
     try:
         assert elapsed_logged(terminal, andon_id) == {
