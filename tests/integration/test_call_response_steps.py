@@ -8,9 +8,10 @@ acknowledges; 2 more minutes pass and it is resolved. Before, metrics' material 
 "1 h 04 min": they compared the stored wall times. Now every door reads the seconds the acknowledge
 and the resolve recorded from the andon's anchor: the log's rows, the board's history, the metrics
 records, `metrics --json`, its text and the CSV export (the CLI in its own terminal), and a runtime
-serving a real broker (its published steps carry `elapsed_s`). A cancel records its figure likewise. Without an anchor (no runtime ran since the raise) the
-wall difference is what there is, as before; the chain stays intact either way. Real SQLite files
-throughout; FakeClock moves both clocks (tests/support/andon.py).
+serving a real broker (its published steps carry `elapsed_s`). A cancel records its figure likewise.
+Without an anchor (no runtime ran since the raise) the wall difference is what there is, as before;
+the chain stays intact either way. Real SQLite files throughout; FakeClock moves both clocks
+(tests/support/andon.py).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from kanban_terminal.storage.log_reads import verify_chain_of
 from kanban_terminal.storage.tables import CardLogRow
 from kanban_terminal.topics import LineTopics
 from tests.integration.test_andon_mqtt import Listener
-from tests.integration.test_stop_downtime_steps import anchor_keys
+from tests.integration.test_stop_downtime_steps import anchor_keys, raise_stop, team_lead
 from tests.support.andon import PIN, SUPERVISOR, T0, TEAM_LEAD, FakeClock, enrolled, open_terminal
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_lines import settings_for, wait_for
@@ -240,3 +241,36 @@ def test_the_runtime_on_a_real_broker_publishes_the_elapsed_response(
         listener.close()
     assert elapsed_logged(terminal, andon_id) == {"raised": None, "acknowledged": ACK_S, "resolved": END_S}
     assert_response(terminal, andon_id, ACK_S, END_S)
+
+
+def test_an_acknowledge_after_the_resolve_records_its_own_time_and_announces_the_recorded_end(
+    terminal: Terminal, clock: FakeClock
+) -> None:
+    """A STOP with a +1 h step in it, resolved before anyone acknowledged it, then acknowledged: its row
+    records the time to acknowledge (360 s), and its message carries the stop's downtime as the
+    resolve recorded it (240 s). Before, the acknowledged message's `downtime_s` was the wall
+    difference (3,840 s): the acknowledge had no figure for an andon that had already ended."""
+    seen: list[object] = []
+    terminal.bus.subscribe(seen.append)
+    andon_id = raise_stop(terminal)
+    EscalationRunner(terminal).tick()
+    two_minutes_with_a_step(clock, 1)
+    clock.advance(minutes=2)
+    assert svc.resolve_andon(
+        terminal, andon_id, "guard refitted", source="keyboard", auth=team_lead(terminal)
+    ).ok
+    clock.advance(minutes=2)
+    acknowledge(terminal, andon_id)
+    assert elapsed_logged(terminal, andon_id) == {"raised": None, "resolved": END_S, "acknowledged": 360.0}
+    [acked] = [
+        andon_event_payload(terminal, e)
+        for e in seen
+        if isinstance(e, AndonChanged) and e.action == "acknowledged"
+    ]
+    assert (acked["downtime_s"], acked["elapsed_s"]) == (END_S, 360)
+    [record] = read_andon_records(terminal, T0 - timedelta(days=1))
+    assert (record.to_acknowledge_s(), record.to_end_s(), record.downtime_s(clock.now)) == (
+        360.0,
+        END_S,
+        END_S,
+    )
