@@ -33,6 +33,7 @@ from typing import Any
 from kanban_terminal.config import demo_config_path, load_config
 from kanban_terminal.domain.andon import AndonKind
 from kanban_terminal.domain.andon_metrics import material_response
+from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.services import andon as svc
 from kanban_terminal.services.andon_views import read_board
 from kanban_terminal.services.auth import AuthSession, enroll, login
@@ -141,7 +142,7 @@ def cost(data: Path, history: int, rounds: int) -> None:
 
         def team_lead() -> AuthSession:
             state = login(terminal, BADGE, PIN, source="keyboard")
-            assert not isinstance(state, svc.Rejection)
+            assert not isinstance(state, Rejection)
             return AuthSession(state)
 
         ids = []
