@@ -3,11 +3,14 @@
 Pure: works on `AndonRecord`s (one per andon, folded by `records_from_log` from the card log's
 andon rows, which `services/reports.py` reads) so it does not depend on how the andon feature stores
 its own table. Every fact comes from a log column the use case wrote (kind, reason, station, loop,
-downtime); nothing is parsed out of the rows' `detail` text, which is only words for people.
+downtime, elapsed); nothing is parsed out of the rows' `detail` text, which is only words for people.
 Downtime counts only `stop` andons (a `call` does not stop the line), from raise to resolution as
 the resolve row recorded it; an andon still open counts up to `now`, on the monotonic clock where
 its elapsed anchor exists (`AndonRecord.running`, read by the caller); a cancelled one counts for
-nothing (it was raised in error). Shifts are given as local start
+nothing (it was raised in error). Times to acknowledge and to resolve are the seconds since the raise
+that the acknowledge and the resolve rows recorded on the andon's elapsed anchor (`elapsed_s`,
+migration 0012), so a wall-clock step between raise and acknowledge bends nothing; a row without one
+(no anchor, or written before 0012) gives the wall difference. Shifts are given as local start
 hours; days and shifts are in the zone passed in (the plant's), not UTC, because "Tuesday's
 late shift" is a local notion.
 """
@@ -42,6 +45,28 @@ class AndonRecord:
     running_s: float | None = None
     """While open: seconds since the raise on the monotonic clock as of the read (the report's `now`),
     from the andon's elapsed anchor (services/andon_elapsed.py); None without an anchor."""
+    acknowledged_s: float | None = None
+    """Seconds from the raise to the acknowledge, as its row recorded them on the elapsed anchor;
+    None: no anchor then, or a row from before 0012 (the wall difference counts)."""
+    ended_s: float | None = None
+    """Seconds from the raise to the resolve or cancel, likewise recorded; None likewise."""
+
+    def to_acknowledge_s(self) -> float | None:
+        """Raise to acknowledge (None: not acknowledged): the recorded elapsed, else the wall
+        difference (never negative)."""
+        if self.acknowledged_at is None:
+            return None
+        if self.acknowledged_s is not None:
+            return self.acknowledged_s
+        return max(0.0, (self.acknowledged_at - self.raised_at).total_seconds())
+
+    def to_end_s(self) -> float | None:
+        """Raise to resolve or cancel (None: still open), as `to_acknowledge_s`."""
+        if self.resolved_at is None:
+            return None
+        if self.ended_s is not None:
+            return self.ended_s
+        return max(0.0, (self.resolved_at - self.raised_at).total_seconds())
 
     def downtime_s(self, now: datetime) -> float:
         if self.kind != "stop" or self.cancelled:
@@ -139,8 +164,8 @@ class ResponseStats:
 def material_response(records: Iterable[AndonRecord]) -> ResponseStats:
     """Response times of resolved material andons (cancelled ones left out, open ones counted)."""
     mats = [r for r in records if r.is_material and not r.cancelled]
-    acks = [(r.acknowledged_at - r.raised_at).total_seconds() for r in mats if r.acknowledged_at]
-    done = [(r.resolved_at - r.raised_at).total_seconds() for r in mats if r.resolved_at]
+    acks = [s for r in mats if (s := r.to_acknowledge_s()) is not None]
+    done = [s for r in mats if (s := r.to_end_s()) is not None]
     return ResponseStats(
         count=len(mats),
         open_now=sum(1 for r in mats if r.resolved_at is None),
@@ -169,6 +194,8 @@ class AndonLogEvent:
     """The loop of the card a material andon is about."""
     downtime_s: float | None = None
     """On the resolve row of a STOP."""
+    elapsed_s: float | None = None
+    """On acknowledge, resolve and cancel rows: seconds since the raise on the elapsed anchor (0012)."""
 
 
 def records_from_log(events: Iterable[AndonLogEvent]) -> list[AndonRecord]:
@@ -192,7 +219,7 @@ def records_from_log(events: Iterable[AndonLogEvent]) -> list[AndonRecord]:
         def fact(name: str, rows: list[AndonLogEvent] = rows) -> str | None:
             return next((v for e in rows if (v := getattr(e, name)) is not None), None)
 
-        ack = next((e.occurred_at for e in rows if e.event == "andon_acknowledged"), None)
+        ack = next((e for e in rows if e.event == "andon_acknowledged"), None)
         end = next((e for e in rows if e.event in ("andon_resolved", "andon_cancelled")), None)
         records.append(
             AndonRecord(
@@ -201,11 +228,13 @@ def records_from_log(events: Iterable[AndonLogEvent]) -> list[AndonRecord]:
                 reason=fact("reason") or UNKNOWN,
                 station=fact("station") or UNKNOWN,
                 raised_at=raised.occurred_at,
-                acknowledged_at=ack,
+                acknowledged_at=ack.occurred_at if ack else None,
                 resolved_at=end.occurred_at if end else None,
                 material=fact("loop_id"),
                 cancelled=end is not None and end.event == "andon_cancelled",
                 recorded_downtime_s=end.downtime_s if end else None,
+                acknowledged_s=ack.elapsed_s if ack else None,
+                ended_s=end.elapsed_s if end else None,
             )
         )
     records.sort(key=lambda r: r.raised_at)

@@ -7,6 +7,15 @@ monotonic reading when it first sees a state (the status bar asks every second, 
 of the change) and from then on counts elapsed time. It hands back a `since` re-based on the present
 wall clock (now minus the elapsed time), so a reader of `LinkStatus.since` (the status bar, the one
 today; the health message carries only the state) gets the elapsed age and no shape changes.
+
+A second `LinkAge` re-bases `LinkStatus.oldest_at`, the raise of the oldest queued request, for the
+bar's "Queued N (oldest X)" (branch `callclock`). Its first sighting is not within a second of the
+raise: it counts the wall age at that sighting (a start with a backlog, or when the oldest before it
+was answered) and elapsed time from there, so a step while the same request stays the oldest bends
+nothing, and one before its first sighting is what the wall clock says. The request's own anchor
+(`request:<id>`, services/escalation.py) would be exact across restarts, but only loops with
+material andons keep one, and only until the request's material call is raised, which is when a
+queued request is oldest: an age from it would cover least where the bar matters most.
 """
 
 from __future__ import annotations

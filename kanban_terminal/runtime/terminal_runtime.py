@@ -111,6 +111,7 @@ class Runtime:
         )
         self.link: MqttLink | None = None
         self._link_age = LinkAge(terminal.clock, terminal.monotonic)
+        self._queue_age = LinkAge(terminal.clock, terminal.monotonic)  # "Queued N (oldest X)", likewise
         self.health: HealthPublisher | None = None
         self.anchors: AnchorPublisher | None = None
         """Publishes the card log's head retained (adapters/anchor_publisher.py); with a broker only."""
@@ -185,9 +186,8 @@ class Runtime:
             link = self.link.state()
             # The age the status bar shows counts elapsed time, not the wall clock (link_age.py).
             state, since, detail = link.state, self._link_age.since(link.state, link.since), link.detail
-        return LinkStatus(
-            state, since, detail, outbox.queued, outbox.unsent, outbox.oldest_at, outbox.last_error
-        )
+        oldest = self._queue_age.since("queued", outbox.oldest_at) if outbox.oldest_at else None
+        return LinkStatus(state, since, detail, outbox.queued, outbox.unsent, oldest, outbox.last_error)
 
     # The inbound worker's parts, under the names the services had before they moved here.
     @property

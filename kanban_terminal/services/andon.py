@@ -23,9 +23,9 @@ from kanban_terminal.services.andon_log import log_andon, log_refusal
 from kanban_terminal.services.andon_views import (
     AndonView,
     LineStateView,
-    fired_tiers,
     line_state,
     reason_rule,
+    step_view,
     view_of,
 )
 from kanban_terminal.services.terminal import Terminal
@@ -248,9 +248,9 @@ def resolve_by_system(
     log_andon(
         uow, result, "andon_resolved", actor=None, source=source, now=now,
         at=result.resolved_at or now, from_state=before.state.value, detail=f"note: {note}",
-        downtime=elapsed,
+        elapsed=elapsed,
     )  # fmt: skip
-    uow.collect(AndonChanged("resolved", view_of(terminal, result, (), elapsed), None, now))
+    uow.collect(AndonChanged("resolved", step_view(terminal, uow, "resolved", result, elapsed), None, now))
     uow.collect(LineStateChanged(line_state(terminal, uow, now)))
     return result
 
@@ -280,8 +280,7 @@ def _act(
                 log_refusal(uow, action, result, actor=actor, source=source, now=now, andon_id=andon_id)
             else:
                 rows.store(result)
-                # Elapsed on the monotonic clock where an anchor exists (andon_elapsed.py): one figure
-                # for the log's fact, the detail, the published message and the screen.
+                # From the anchor where one exists (andon_elapsed.py): one figure for log, message, screen.
                 elapsed = andon_elapsed.after(terminal, uow, action, result, now)
                 detail = f"note: {result.note}" if action == "resolved" else ""
                 if action == "resolved" and (down := result.downtime(now, elapsed)) is not None:
@@ -292,11 +291,10 @@ def _act(
                 assert at is not None
                 log_andon(
                     uow, result, f"andon_{action}", actor=actor, source=source, now=now, at=at,
-                    from_state=before.state.value, detail=detail, downtime=elapsed,
+                    from_state=before.state.value, detail=detail, elapsed=elapsed,
                 )  # fmt: skip
                 line = line_state(terminal, uow, now)
-                fired = fired_tiers(uow, [andon_id]).get(andon_id, ())
-                done = _done(uow, action, view_of(terminal, result, fired, elapsed), line, actor, at)
+                done = _done(uow, action, step_view(terminal, uow, action, result, elapsed), line, actor, at)
     if refused is not None:
         return refused_outcome(terminal, action, refused, source)
     return done

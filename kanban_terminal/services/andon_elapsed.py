@@ -21,6 +21,9 @@ copy under `andon-kept:<id>` until the resolve. A stop acknowledged under that v
 after the upgrade keeps its count: that copy is read here, and the runner takes it over
 (`ElapsedTimers(formerly=...)`); the resolve deletes one still left.
 
+The acknowledge, resolve and cancel record the figure in their log row (`elapsed_s`, migration
+0012): a CALL's time to acknowledge and to resolve is then as exact as a stop's downtime.
+
 Reads and writes go through storage/elapsed_anchors.py inside the caller's transaction.
 """
 
@@ -35,7 +38,7 @@ from kanban_terminal.domain.andon import Andon, elapsed_since_raise
 from kanban_terminal.domain.clocks import ElapsedAnchor
 from kanban_terminal.services.clock_watch import read_boot_id
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import elapsed_anchors
+from kanban_terminal.storage import andon_durations, elapsed_anchors
 from kanban_terminal.storage.andon_rows import AndonScope, andons_in
 
 ESCALATION_PREFIX = "andon:"
@@ -104,23 +107,42 @@ def forget(scope: AndonScope, andon_id: str) -> None:
     elapsed_anchors.drop_except(andons_in(scope).session, f"{KEPT_PREFIX}{andon_id}", [])
 
 
+def _at(
+    terminal: Terminal, scope: AndonScope, andon: Andon, now: datetime, at: datetime | None
+) -> timedelta | None:
+    elapsed = elapsed_in(terminal, scope, [andon.id], now)[0].get(andon.id)
+    if elapsed is None or at is None:
+        return elapsed
+    # A step dated before now (`at`): seconds between two close readings, not a step.
+    return max(timedelta(0), elapsed - max(timedelta(0), now - at))
+
+
 def at_end(terminal: Terminal, scope: AndonScope, andon: Andon, now: datetime) -> timedelta | None:
     """Time from the raise to `andon`'s resolve or cancel (just decided, at `now` or dated a little
     earlier), from its anchor; None without one. Ends its kept anchor in the same transaction."""
-    elapsed = elapsed_in(terminal, scope, [andon.id], now)[0].get(andon.id)
+    elapsed = _at(terminal, scope, andon, now, andon.resolved_at or andon.cancelled_at)
     forget(scope, andon.id)
-    end = andon.resolved_at or andon.cancelled_at
-    if elapsed is None or end is None:
-        return elapsed
-    # A resolve dated before now (`at`): seconds between two close readings, not a step.
-    return max(timedelta(0), elapsed - max(timedelta(0), now - end))
+    return elapsed
 
 
 def after(
     terminal: Terminal, scope: AndonScope, action: str, andon: Andon, now: datetime
 ) -> timedelta | None:
-    """The elapsed time at `andon`'s end for a resolve or cancel (None without an anchor, and for an
-    acknowledge, which leaves the anchors alone: the runner's timer runs until the end)."""
+    """The elapsed time since the raise at the step just decided: an acknowledge (which leaves the
+    anchors alone: the runner's timer runs until the end), a resolve or a cancel; None without an
+    anchor."""
     if action == "acknowledged":
-        return None
+        return _at(terminal, scope, andon, now, andon.acknowledged_at)
     return at_end(terminal, scope, andon, now)
+
+
+def shown_after(scope: AndonScope, action: str, andon: Andon, logged: timedelta | None) -> timedelta | None:
+    """What the step's view carries (`AndonView.elapsed`): the end's figure for a resolve or cancel;
+    for an acknowledge nothing while the andon runs (the screens read it again), and its recorded
+    end once it has ended (acknowledged after the resolve: the message's downtime is the log's)."""
+    if action != "acknowledged":
+        return logged
+    if andon.active:
+        return None
+    found = andon_durations.recorded_in(andons_in(scope).session, [andon.id]).get(andon.id)
+    return timedelta(seconds=found) if found is not None else None

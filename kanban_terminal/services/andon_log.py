@@ -1,7 +1,8 @@
 """The card-log rows of the andon feature: every andon action, and every refusal, with its facts.
 
-Each row carries the andon's kind, reason and station (and a STOP's downtime on its resolve row) in
-their own columns, so metrics and the log's station filter read fields, never text; `detail` stays
+Each row carries the andon's kind, reason and station (and a STOP's downtime on its resolve row, and
+the seconds since the raise on acknowledge, resolve and cancel rows) in their own columns, so metrics
+and the log's station filter read fields, never text; `detail` stays
 words for people. Appends inside the caller's unit of work (through `AndonRows.log`, storage/); never
 commits, never reads the log back.
 """
@@ -28,10 +29,11 @@ def log_andon(
     at: datetime,
     from_state: str | None,
     detail: str = "",
-    downtime: timedelta | None = None,
+    elapsed: timedelta | None = None,
 ) -> None:
-    """Append one andon action with the andon's facts: kind, reason, station, the card's loop and, on
-    the resolve row of a STOP, its downtime (raise to resolution, `Andon.downtime`).
+    """Append one andon action with the andon's facts: kind, reason, station, the card's loop, on
+    the resolve row of a STOP its downtime (raise to resolution, `Andon.downtime`), and on an
+    acknowledge, resolve or cancel row the elapsed time since the raise (`elapsed_s`).
 
     Args:
         scope: the caller's unit of work.
@@ -43,13 +45,15 @@ def log_andon(
         at: when it happened.
         from_state: the andon's state before the action (None for a raise).
         detail: words for people; nothing reads facts back out of it.
-        downtime: a STOP's downtime as the caller measured it (on the monotonic clock,
-            services/andon_elapsed.py), so the fact, the detail and the published message agree;
-            None: the wall difference (`Andon.downtime`).
+        elapsed: the time from the raise to this step as the caller measured it on the andon's
+            elapsed anchor (services/andon_elapsed.py), so the facts, the detail and the published
+            message agree; None (no anchor): `elapsed_s` stays NULL and a STOP's downtime is the
+            wall difference (`Andon.downtime`), which is what readers then use too.
     """
     down = None
     if event == "andon_resolved" and andon.resolved_at is not None:
-        down = andon.downtime(at, downtime)
+        down = andon.downtime(at, elapsed)
+    timed = elapsed is not None and event in _TIMED
     rows = andons_in(scope)
     rows.log(
         CardLogRow(
@@ -69,8 +73,13 @@ def log_andon(
             andon_reason=andon.reason,
             station=andon.station,
             downtime_s=down.total_seconds() if down is not None else None,
+            elapsed_s=max(timedelta(0), elapsed).total_seconds() if timed and elapsed is not None else None,
         ),
     )
+
+
+_TIMED = frozenset({"andon_acknowledged", "andon_resolved", "andon_cancelled"})
+"""The rows that record `elapsed_s`: the steps whose time since the raise metrics and screens show."""
 
 
 def log_refusal(

@@ -80,6 +80,8 @@ def andon_event_payload(terminal: Terminal, event: AndonChanged) -> Payload:
         down = event.view.downtime  # as recorded at the resolve: the log's fact, same figure
         if down is not None:
             payload["downtime_s"] = round(down.total_seconds())
+    if event.view.step_elapsed is not None:  # the acknowledge's, resolve's or cancel's `elapsed_s`
+        payload["elapsed_s"] = round(event.view.step_elapsed.total_seconds())
     return payload
 
 

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kanban_terminal.domain import andon as rules
-from kanban_terminal.domain.andon import Andon, AndonKind, AndonState
+from kanban_terminal.domain.andon import AndonKind, AndonState
 from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.inbound import AndonSignal
+from kanban_terminal.services import andon_elapsed
 from kanban_terminal.services.andon import AndonChanged, LineStateChanged, raise_in
 from kanban_terminal.services.andon_log import log_andon, log_refusal
-from kanban_terminal.services.andon_views import line_state, shelved_until, view_of
+from kanban_terminal.services.andon_views import AndonView, line_state, shelved_until, step_view, view_of
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.tables import CardLogRow
 from kanban_terminal.storage.unit_of_work import UnitOfWork
@@ -55,7 +56,7 @@ def handle_andon_signal(
         andons = uow.andons
         if andons.signal_seen(signal_id):
             return SignalOutcome("duplicate", f"signal {signal_id} already handled")
-        changed: Andon | None = None
+        changed: AndonView | None = None
         until = shelved_until(uow, device, now)
         if until is not None:
             outcome = SignalOutcome("shelved", f"{device} is shelved until {until:%H:%M} UTC; signal logged")
@@ -66,7 +67,7 @@ def handle_andon_signal(
                 )
             )  # fmt: skip
         elif kind is None:
-            changed, outcome = _cancel(uow, device, station, source, now, at)
+            changed, outcome = _cancel(terminal, uow, device, station, source, now, at)
         else:
             result = raise_in(
                 terminal, uow, kind=kind, station=station, reason=reason, source=source, actor=None,
@@ -76,7 +77,7 @@ def handle_andon_signal(
             if isinstance(result, Rejection):
                 outcome = SignalOutcome("refused", result.message)
             else:
-                changed = result
+                changed = view_of(terminal, result)
                 outcome = SignalOutcome("raised", f"{kind.value} raised by {device}", result.id)
         andons.record_signal(
             signal_id,
@@ -88,16 +89,17 @@ def handle_andon_signal(
         )
         if changed is not None:
             # Released by the unit of work only once it has committed.
-            action = "cancelled" if changed.state is AndonState.CANCELLED else "raised"
-            uow.collect(AndonChanged(action, view_of(terminal, changed), None, at))
+            action = "cancelled" if changed.andon.state is AndonState.CANCELLED else "raised"
+            uow.collect(AndonChanged(action, changed, None, at))
             uow.collect(LineStateChanged(line_state(terminal, uow, now)))
     return outcome
 
 
 def _cancel(
-    uow: UnitOfWork, device: str, station: str, source: str, now: datetime, at: datetime
-) -> tuple[Andon | None, SignalOutcome]:
-    """Cancel the newest unacknowledged CALL this device raised at `station`."""
+    terminal: Terminal, uow: UnitOfWork, device: str, station: str, source: str, now: datetime, at: datetime
+) -> tuple[AndonView | None, SignalOutcome]:
+    """Cancel the newest unacknowledged CALL this device raised at `station`, with its time since the
+    raise from its elapsed anchor, as the screen's cancel records it (services/andon_elapsed.py)."""
     before = uow.andons.newest_open_call(source, station)
     if before is None:
         rejection = Rejection("nothing_to_cancel", f"{device} has no unacknowledged call at {station}")
@@ -108,8 +110,10 @@ def _cancel(
         log_refusal(uow, "cancelled", result, actor=None, source=source, now=now, andon_id=before.id)
         return None, SignalOutcome("refused", result.message, before.id)
     uow.andons.store(result)
+    elapsed = andon_elapsed.at_end(terminal, uow, result, now)
     log_andon(
         uow, result, "andon_cancelled", actor=None, source=source, now=now, at=at,
-        from_state=before.state.value,
+        from_state=before.state.value, elapsed=elapsed,
     )  # fmt: skip
-    return result, SignalOutcome("cancelled", f"call cancelled by {device}", before.id)
+    view = step_view(terminal, uow, "cancelled", result, elapsed)
+    return view, SignalOutcome("cancelled", f"call cancelled by {device}", before.id)

@@ -9,7 +9,7 @@ that change an andon live in `services/andon.py`, its card-log rows in `services
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from kanban_terminal.config import AndonReason
@@ -17,7 +17,7 @@ from kanban_terminal.domain import andon as rules
 from kanban_terminal.domain.andon import Andon, LineCondition
 from kanban_terminal.services import andon_elapsed
 from kanban_terminal.services.terminal import Terminal
-from kanban_terminal.storage import andon_downtimes, andon_reads
+from kanban_terminal.storage import andon_durations, andon_reads
 from kanban_terminal.storage.andon_rows import AndonScope, andons_in
 from kanban_terminal.storage.andon_rows import to_domain as to_domain
 
@@ -32,9 +32,13 @@ class AndonView:
     tiers_fired: tuple[int, ...] = ()
     elapsed: timedelta | None = None
     """Time since the raise on the monotonic clock as of the read (services/andon_elapsed.py), or
-    for an ended STOP its recorded downtime; None: no anchor, the wall difference is shown."""
+    for an ended event its recorded raise to end (a STOP's downtime, a CALL's time to resolve or
+    cancel; storage/andon_durations.py); None: no anchor, the wall difference is shown."""
     read_mono_s: float | None = None
     """The monotonic reading `elapsed` is as of, for an active event (None once it ended)."""
+    step_elapsed: timedelta | None = None
+    """In the view an acknowledge, resolve or cancel announces (`step_view`): the time from the raise
+    to that step as its log row recorded it (`elapsed_s`); None elsewhere and without an anchor."""
 
     @property
     def id(self) -> str:
@@ -110,6 +114,20 @@ def view_of(
     )
 
 
+def step_view(
+    terminal: Terminal,
+    scope: AndonScope,
+    action: str,
+    andon: Andon,
+    elapsed: timedelta | None,
+) -> AndonView:
+    """The view an acknowledge, resolve or cancel announces (its tiers fired so far), with `elapsed`
+    (raise to the step, from the anchor: services/andon_elapsed.py `after`) as its `step_elapsed`."""
+    fired = fired_tiers(scope, [andon.id]).get(andon.id, ())
+    shown = andon_elapsed.shown_after(scope, action, andon, elapsed)
+    return replace(view_of(terminal, andon, fired, shown), step_elapsed=elapsed)
+
+
 def fired_tiers(scope: AndonScope, ids: list[str]) -> dict[str, tuple[int, ...]]:
     return andons_in(scope).fired_tiers(ids)
 
@@ -129,10 +147,10 @@ _Times = tuple[dict[str, timedelta], float | None]
 
 
 def _times(terminal: Terminal, scope: AndonScope, andons: list[Andon], now: datetime) -> _Times:
-    """Elapsed time of the running events (anchors) and recorded downtime of the resolved stops."""
+    """Elapsed time of the running events (anchors) and the recorded raise-to-end of the ended ones."""
     running, mono = andon_elapsed.elapsed_in(terminal, scope, [a.id for a in andons if a.active], now)
-    ended = [a.id for a in andons if a.resolved_at is not None]
-    recorded = andon_downtimes.recorded_in(andons_in(scope).session, ended)
+    ended = [a.id for a in andons if not a.active]
+    recorded = andon_durations.recorded_in(andons_in(scope).session, ended)
     return {**running, **{i: timedelta(seconds=s) for i, s in recorded.items()}}, mono
 
 
@@ -162,7 +180,7 @@ def read_board(terminal: Terminal) -> AndonBoard:
     andons = rows.attention + rows.history
     with terminal.db.snapshot() as raw:  # raw: a second ORM session cost 1.7x (bench/elapsed_reads.py)
         running, mono = andon_elapsed.elapsed_raw(terminal, raw, [a.id for a in andons if a.active], now)
-        recorded = andon_downtimes.recorded_raw(raw, [a.id for a in andons if a.resolved_at is not None])
+        recorded = andon_durations.recorded_raw(raw, [a.id for a in andons if not a.active])
     times = {**running, **{i: timedelta(seconds=s) for i, s in recorded.items()}}, mono
     history = tuple(view_of(terminal, a, rows.fired.get(a.id, ()), times[0].get(a.id)) for a in rows.history)
     return AndonBoard(_line(terminal, rows.attention, rows.fired, now, times), history)

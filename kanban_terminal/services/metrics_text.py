@@ -203,6 +203,9 @@ def report_json(r: Report) -> dict[str, Any]:
             {"day": p.day.isoformat(), "shift": p.shift, "andons": p.count, "downtime_s": p.downtime_s}
             for p in per_period(r.andons, r.now, cal, by_shift=True)
         ],
+        # Seconds from raise to acknowledge and to resolve, as the log recorded them on the elapsed
+        # clock (domain/andon_metrics.py): what the text's "material andons" lines print.
+        "material_response": asdict(material_response(r.andons)),
     }
 
 

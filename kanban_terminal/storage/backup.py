@@ -44,7 +44,7 @@ _AUTO_NAME = re.compile(r"^terminal-rev(?P<rev>[A-Za-z0-9_]+)-(?P<at>\d{8}T\d{6}
 _CHAIN_COLUMNS = frozenset(
     {"id", "occurred_at", "recorded_at", "event", "card_id", "loop_id", "from_state", "to_state",
      "request_id", "actor", "source", "detail", "andon_id", "andon_kind", "andon_reason", "station",
-     "downtime_s", "backfilled", "hash"}
+     "downtime_s", "elapsed_s", "backfilled", "hash"}
 )  # fmt: skip
 
 

@@ -7,10 +7,12 @@ read here cannot race another writer.
 
 What the hash covers: the previous hash, both timestamps and the `ORIGINAL_FIELDS` (since 0001),
 then, when a row carries any of the structured andon `FACTS` (since 0006), a `v2` marker and the
-facts. A row without facts hashes exactly as before 0006, so every writer that has none (scans, the
-relay, the catalog sync) and every old row stay valid. The facts migration 0006 derived for andon
-rows written before it are not covered (their hash predates them): those rows say `backfilled`, and
-a backfilled row is only believed where a backfill could have happened (an andon row).
+facts, then, when it carries an `elapsed_s` (since 0012), a `v3` marker and that figure. A row without
+facts hashes exactly as before 0006, a row without `elapsed_s` exactly as before 0012, so every writer
+that has none (scans, the relay, the catalog sync) and every old row stay valid. The facts migration
+0006 derived for andon rows written before it are not covered (their hash predates them): those rows
+say `backfilled`, and a backfilled row is only believed where a backfill could have happened (an
+andon row). `elapsed_s` is never backfilled: when set it is covered, on a backfilled row too.
 
 Keyed rows (issue 17): once the terminal has its log key (storage/log_key.py), each new row's hash
 is `k1:` + HMAC-SHA256 under the key over the same text, so nobody without the key can recompute
@@ -44,8 +46,11 @@ ORIGINAL_FIELDS = (
 )  # fmt: skip
 FACTS = ("andon_kind", "andon_reason", "station", "downtime_s")
 """Structured andon facts (migration 0006): written by the use case, read by metrics."""
-FIELDS = ORIGINAL_FIELDS + FACTS
+ELAPSED = ("elapsed_s",)
+"""An andon's seconds since its raise on its acknowledge, resolve and cancel rows (migration 0012)."""
+FIELDS = ORIGINAL_FIELDS + FACTS + ELAPSED
 _N_ORIGINAL = len(ORIGINAL_FIELDS)
+_N_FACTS = len(FACTS)
 _TAIL_SQL = "SELECT hash FROM card_log ORDER BY id DESC LIMIT 1"
 
 
@@ -80,9 +85,11 @@ def chain_hash(
         prev: the previous row's hash (`GENESIS` for the first row).
         occurred_at: stored text of the timestamp (`types.to_text`); likewise `recorded_at`.
         recorded_at: see `occurred_at`.
-        values: the `ORIGINAL_FIELDS` in order, optionally followed by the `FACTS` in order.
+        values: the `ORIGINAL_FIELDS` in order, optionally followed by the `FACTS` in order, and
+            then optionally by `ELAPSED`.
         backfilled: the row's facts were derived by migration 0006 after it was written; they are
-            left out, as they were when its hash was made.
+            left out, as they were when its hash was made (`elapsed_s` is never backfilled: when set,
+            it is covered).
         key: the terminal's log key (storage/log_key.py) for a row written after the key existed;
             None for the plain SHA-256 of rows written before it.
 
@@ -93,8 +100,11 @@ def chain_hash(
     # relay once a row. Slices and `count` stay in C (1.3 vs 3.1 us a row with `any()` over a
     # generator; the pre-0006 function took 1.25 us).
     facts: Sequence[object] = ()
+    elapsed: object = None
     if len(values) > _N_ORIGINAL:
         facts, values = values[_N_ORIGINAL:], values[:_N_ORIGINAL]
+        if len(facts) > _N_FACTS:
+            elapsed, facts = facts[_N_FACTS], facts[:_N_FACTS]
         if backfilled or facts.count(None) == len(facts):
             facts = ()
     parts = [prev, occurred_at, recorded_at]
@@ -102,6 +112,8 @@ def chain_hash(
     if facts:
         parts.append("v2")
         parts += [_fact_text(v) for v in facts]
+    if elapsed is not None:
+        parts += ("v3", _fact_text(elapsed))
     message = "\x1f".join(parts).encode()
     return key.mac(message) if key is not None else hashlib.sha256(message).hexdigest()
 
@@ -114,7 +126,11 @@ def backfill_believable(andon_id: object) -> bool:
 HASHED_FIELDS = FIELDS
 _COLUMNS = {
     width: "occurred_at, recorded_at, " + ", ".join(fields) + ", hash"
-    for width, fields in ((_N_ORIGINAL + 3, ORIGINAL_FIELDS), (len(FIELDS) + 3, FIELDS))
+    for width, fields in (
+        (_N_ORIGINAL + 3, ORIGINAL_FIELDS),
+        (_N_ORIGINAL + _N_FACTS + 3, ORIGINAL_FIELDS + FACTS),
+        (len(FIELDS) + 3, FIELDS),
+    )  # fmt: skip
 }
 
 

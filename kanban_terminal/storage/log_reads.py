@@ -30,7 +30,7 @@ parse_stored = datetime.fromisoformat
 COLUMNS = (
     "id", "occurred_at", "recorded_at", "event", "card_id", "loop_id", "from_state", "to_state",
     "request_id", "actor", "source", "detail", "andon_id", "andon_kind", "andon_reason", "station",
-    "downtime_s", "backfilled", "hash",
+    "downtime_s", "elapsed_s", "backfilled", "hash",
 )  # fmt: skip
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM card_log"
 
@@ -136,6 +136,7 @@ class LogEntry:
     andon_reason: str | None
     station: str | None
     downtime_s: float | None
+    elapsed_s: float | None
     backfilled: bool | None
     hash: str
 

@@ -66,14 +66,14 @@ def andon_log_events(db: Database, since: datetime) -> list[AndonLogEvent]:
                 text(
                     "SELECT andon_id, event, occurred_at, andon_kind, andon_reason, station, "
                     "coalesce(loop_id, (SELECT loop_id FROM card WHERE card.id = card_log.card_id)), "
-                    "downtime_s FROM card_log WHERE andon_id IN "
+                    "downtime_s, elapsed_s FROM card_log WHERE andon_id IN "
                     "(SELECT andon_id FROM card_log WHERE event = 'andon_raised' AND occurred_at >= :since)"
                 ),
                 {"since": to_text(since)},
             )
             .all()
         )
-    return [AndonLogEvent(r[0], r[1], parse_stored(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
+    return [AndonLogEvent(r[0], r[1], parse_stored(r[2]), r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
 
 
 def cards_by_state(db: Database) -> dict[str, Counter[str]]:

@@ -93,6 +93,10 @@ class CardLogRow(SQLModel, table=True):
     """The station an andon is about, on every row of an andon (the log's station filter reads it)."""
     downtime_s: float | None = None
     """Line-stop time from raise to resolution, on the resolve row of a STOP; None otherwise."""
+    elapsed_s: float | None = None
+    """Seconds from the andon's raise to this row's acknowledge, resolve or cancel, counted from its
+    elapsed anchor so a wall-clock step bends nothing (migration 0012); None without an anchor (the
+    wall difference is what there is) and on every row written before."""
     backfilled: bool | None = None
     """True only on andon rows written before migration 0006, whose four fields above were derived
     from the `andon` table afterwards: their hash covers the original fields alone (card_log.py)."""

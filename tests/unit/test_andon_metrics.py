@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from kanban_terminal.domain.andon_metrics import (
     AndonLogEvent,
@@ -106,3 +107,29 @@ def test_an_open_stop_counts_its_elapsed_time_when_the_caller_has_it() -> None:
         "a9", "stop", "SAFE", "ST30", at(15, 30), None, at(15, 31), cancelled=True, running_s=9.0
     )
     assert cancelled.downtime_s(NOW) == 0.0
+
+
+def test_response_times_are_the_recorded_elapsed_figures_else_the_wall_difference() -> None:
+    """A material call raised 09:00, the wall clock stepped +1 h two minutes later: the acknowledge is
+    stored at 10:02 and the resolve at 10:04, but their rows recorded 120 s and 240 s since the raise
+    (`elapsed_s`). Those are the response; a log without them (no anchor, before 0012) keeps the
+    wall difference, and a step back never makes a response negative."""
+    mat: dict[str, Any] = {"kind": "call", "reason": "MAT", "station": "ST20", "loop_id": "ST20-PLATE"}
+    events = [
+        AndonLogEvent("A1", "andon_raised", at(9), **mat),
+        AndonLogEvent("A1", "andon_acknowledged", at(10, 2), **mat, elapsed_s=120.0),
+        AndonLogEvent("A1", "andon_resolved", at(10, 4), **mat, elapsed_s=240.0),
+        AndonLogEvent("A2", "andon_raised", at(11), **mat),
+        AndonLogEvent("A2", "andon_acknowledged", at(12, 2), **mat),
+        AndonLogEvent("A2", "andon_resolved", at(12, 4), **mat),
+    ]
+    timed, untimed = records_from_log(events)
+    assert (timed.acknowledged_s, timed.ended_s) == (120.0, 240.0)
+    assert (timed.to_acknowledge_s(), timed.to_end_s()) == (120.0, 240.0)
+    assert (untimed.to_acknowledge_s(), untimed.to_end_s()) == (3720.0, 3840.0)
+    m = material_response([timed])
+    assert (m.ack_p50_s, m.resolve_p50_s, m.resolve_max_s) == (120.0, 240.0, 240.0)
+    stepped_back = AndonRecord("A3", "call", "MAT", "ST20", at(9), at(8, 2), at(8, 4))
+    assert (stepped_back.to_acknowledge_s(), stepped_back.to_end_s()) == (0.0, 0.0)
+    open_call = AndonRecord("A4", "call", "MAT", "ST20", at(9))
+    assert (open_call.to_acknowledge_s(), open_call.to_end_s()) == (None, None)

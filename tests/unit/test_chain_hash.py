@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kanban_terminal.storage.card_log import (
+    ELAPSED,
     FACTS,
     GENESIS,
     HASHED_FIELDS,
@@ -27,8 +28,11 @@ optional_text = st.none() | st.text(max_size=30)
 @given(
     offset=st.integers(min_value=0, max_value=10**9),
     values=st.fixed_dictionaries(
-        {f: optional_text for f in HASHED_FIELDS if f not in ("event", "source", "downtime_s")}
-        | {"downtime_s": st.none() | st.floats(min_value=0, max_value=1e7) | st.integers(0, 10**6)}
+        {f: optional_text for f in HASHED_FIELDS if f not in ("event", "source", "downtime_s", "elapsed_s")}
+        | {
+            f: st.none() | st.floats(min_value=0, max_value=1e7) | st.integers(0, 10**6)
+            for f in ("downtime_s", "elapsed_s")
+        }
     ),
     event=st.text(min_size=1, max_size=20),
     source=st.text(max_size=20),
@@ -77,3 +81,22 @@ def test_rows_without_facts_hash_as_before_0006_and_facts_change_the_hash() -> N
     assert chain_hash(GENESIS, at, at, [*original, "stop", "QUAL", "ST20", 28]) == chain_hash(
         GENESIS, at, at, [*original, "stop", "QUAL", "ST20", 28.0]
     )
+
+
+def test_rows_without_elapsed_hash_as_before_0012_and_elapsed_is_always_covered() -> None:
+    """Migration 0012 added `elapsed_s`: every row written before it (NULL there) keeps its hash, and
+    a figure written into it changes the hash, backfilled row or not (0012 backfills nothing)."""
+    at = to_text(datetime(2026, 3, 2, 6, tzinfo=UTC))
+    original: list[object] = ["andon_acknowledged", None, None, "raised", "acknowledged", None, "E2001",
+                              "keyboard", "", "A1"]  # fmt: skip
+    facts: list[object] = ["call", "MAT", "ST20", None]
+    assert len(ELAPSED) == 1 and (*ORIGINAL_FIELDS, *FACTS, *ELAPSED) == HASHED_FIELDS
+    before_0012 = chain_hash(GENESIS, at, at, [*original, *facts])
+    assert chain_hash(GENESIS, at, at, [*original, *facts, None]) == before_0012
+    with_elapsed = chain_hash(GENESIS, at, at, [*original, *facts, 120.0])
+    assert with_elapsed != before_0012
+    assert with_elapsed != chain_hash(GENESIS, at, at, [*original, *facts, 3720.0])
+    assert with_elapsed == chain_hash(GENESIS, at, at, [*original, *facts, 120])  # REAL gives 120.0 back
+    legacy = legacy_hash(GENESIS, at, at, original)
+    assert chain_hash(GENESIS, at, at, [*original, *facts, None], backfilled=True) == legacy
+    assert chain_hash(GENESIS, at, at, [*original, *facts, 120.0], backfilled=True) != legacy
