@@ -20,6 +20,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,7 @@ def capture(port: int, home: Path, line: str = "SWCAP", signals: int = CAPTURE_S
     is in before the next signal) and return what it recorded, with the devices that signalled."""
     from bench import pipeline_proc
     from bench.fleet import Sink
-    from bench.mqtt_pipeline import client, publish_paced
+    from bench.mqtt_pipeline import client, signal_payload
     from kanban_terminal.topics import LineTopics
     from tests.support.mqtt_lines import wait_for
 
@@ -148,10 +149,13 @@ def capture(port: int, home: Path, line: str = "SWCAP", signals: int = CAPTURE_S
         sink = Sink(port, topics.requests, f"sink-{line}")
         pub = client(port, f"pub-{line}", inflight=100)
         devices = [f"BS{i:05d}" for i in range(1, signals + 1)]
-        publish_paced(
-            pub, signals, 5.0, lambda i: (topics.device_signal(devices[i - 1]), devices[i - 1], 1, str(i))
-        )
-        wait_for(lambda: len(sink.arrived) >= signals, 60, "captured requests upstream")
+        for n, device in enumerate(devices, 1):
+            # One at a time, each once the one before is upstream: a paced publisher that fell behind
+            # on a loaded box caught up with two signals at once, which `serve` rightly took as one
+            # group (CI: "want 12 one-signal groups, got [1, 1, 1, 1, 2, ...]").
+            pub.publish(topics.device_signal(device), signal_payload(device, 1), 1)
+            wait_for(lambda: len(sink.arrived) >= n, 60, "captured requests upstream")  # noqa: B023
+            time.sleep(0.2)  # 5/s: every PUBACK is in before the next signal
         pub.disconnect()
         pub.loop_stop()
         sink.close()

@@ -169,7 +169,10 @@ def cmd_export(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
                 n = write_csv(terminal.db, _filter(args, terminal), out, progress=bar, calendar=calendar)
     finally:
         terminal.close()
-    print(f"{n} rows written to {args.out}", file=sys.stderr)
+    # Not for a pipe: `export --out - | head -1` showed "42 rows written to -" whenever the CSV fit in
+    # the pipe's buffer before `head` closed it (CI, a loaded box); a pipeline's tools say nothing.
+    if str(args.out) != "-" or sys.stdout.isatty():
+        print(f"{n} rows written to {args.out}", file=sys.stderr)
     return EXIT_OK
 
 
