@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import select
 
 from kanban_terminal.storage import card_log
+from kanban_terminal.storage.page_cache import walk_cache
 from kanban_terminal.storage.tables import CardReplacementRow, LoopRow, PartRow
 from kanban_terminal.storage.types import to_text
 from kanban_terminal.storage.unit_of_work import UnitOfWork
@@ -80,7 +81,8 @@ def sync_cards(uow: UnitOfWork, card_loops: Mapping[str, str], initial_state: st
     move configured ones, retire dropped ones; `card_loops` is card id -> loop id. Returns rows changed.
 
     The stored cards are compared as they are read, not gathered first: a dict of every stored card
-    was 4-5 MB of Python objects at each start of a 20,000-card line (issue 19, RSS when ready).
+    was 4-5 MB of Python objects at each start of a 20,000-card line (issue 19, RSS when ready), and
+    the read walks the card table with a small page cache (page_cache.py) so none of it is kept.
     Which configured cards are new is looked up only when some are (a first start, a new card in
     the config)."""
     uow.flush()  # the ORM's part and loop rows first: cards refer to loops
@@ -89,18 +91,19 @@ def sync_cards(uow: UnitOfWork, card_loops: Mapping[str, str], initial_state: st
     moved: list[tuple[str, str]] = []
     retired: list[tuple[str]] = []
     found = 0
-    for card_id, loop_id, gone in db.execute("SELECT id, loop_id, retired FROM card"):
-        configured = card_loops.get(card_id)
-        if configured is None:
-            if not gone:
-                retired.append((card_id,))
-            continue
-        found += 1  # ids are the table's key: each configured card is found once at most
-        if gone or configured != loop_id:
-            moved.append((configured, card_id))
-    stored: Collection[str] = ()
-    if found < len(card_loops):
-        stored = {card_id for (card_id,) in db.execute("SELECT id FROM card")}
+    with walk_cache(db):
+        for card_id, loop_id, gone in db.execute("SELECT id, loop_id, retired FROM card"):
+            configured = card_loops.get(card_id)
+            if configured is None:
+                if not gone:
+                    retired.append((card_id,))
+                continue
+            found += 1  # ids are the table's key: each configured card is found once at most
+            if gone or configured != loop_id:
+                moved.append((configured, card_id))
+        stored: Collection[str] = ()
+        if found < len(card_loops):
+            stored = {card_id for (card_id,) in db.execute("SELECT id FROM card")}
     new_cards: list[tuple[str, str, str, str]] = []
     log_rows: list[tuple[object, ...]] = []
     tail = db.execute("SELECT hash FROM card_log ORDER BY id DESC LIMIT 1").fetchone()
