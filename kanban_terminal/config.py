@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from kanban_terminal.config_bins import BinSensor as BinSensor
-from kanban_terminal.config_bins import upper_id
+from kanban_terminal.config_bins import share_card_strings, upper_id
 from kanban_terminal.config_keyboard import KeySettings, WedgeSettings
 from kanban_terminal.config_lookups import by_key
 from kanban_terminal.config_problems import ConfigError as ConfigError
@@ -356,6 +356,7 @@ def parse_config(text: str, source: str = "<config>") -> TerminalConfig:
         raise ConfigError(
             source, [Problem("", "not valid TOML: arrays or tables nested too deeply")]
         ) from None
+    share_card_strings(data)
     try:
         cfg = TerminalConfig.model_validate(data)
     except ValidationError as exc:

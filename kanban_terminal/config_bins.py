@@ -7,6 +7,10 @@ line. As a pydantic model each entry cost ~510 bytes (the instance, its `__dict_
 types and messages, in 56 bytes. Its one different word is for an unknown key, which
 `config_problems.same_words` puts back as every other section says it.
 
+`share_card_strings` gives each `[[bins]]` entry's card the very string its loop's `card_ids`
+already holds, before validation: TOML's parser makes a new string for every quoted value, so a
+20,000-bin line held every card id twice (1.1 MB, tracemalloc of a ready `serve`).
+
 `BinIndex` answers "which card does this device's bin watch" and "is this device configured" for
 the wire check and the signal applier from one table (they each built their own sets and dicts:
 8 MB more for 20,000 bins).
@@ -17,7 +21,7 @@ It must not read files or know the rest of the config: config.py checks the card
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, StringConstraints
 from pydantic.dataclasses import dataclass
@@ -36,6 +40,22 @@ class BinSensor:
     """The bin id a device watching several bins reports in `bin`; omit for a one-bin sensor."""
     card: CardId
     """The card of the bin it watches; an empty signal is handled like a scan of this card."""
+
+
+def share_card_strings(data: dict[str, Any]) -> None:
+    """Point each `[[bins]]` card at the equal string of a loop's `card_ids`, in the parsed TOML
+    `data` (not validated yet: anything of another shape is left for validation to report)."""
+    bins, loops = data.get("bins"), data.get("loops")
+    if not isinstance(bins, list) or not isinstance(loops, list):
+        return
+    held: dict[str, str] = {}
+    for loop in loops:
+        ids = loop.get("card_ids") if isinstance(loop, dict) else None
+        if isinstance(ids, list):
+            held.update((c, c) for c in ids if isinstance(c, str))
+    for entry in bins:
+        if isinstance(entry, dict) and isinstance(card := entry.get("card"), str):
+            entry["card"] = held.get(card, card)
 
 
 def upper_id(card: str) -> str:

@@ -9,7 +9,7 @@ card as an ORM object just to compare three columns. It must not commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import select
 
 from kanban_terminal.storage import card_log
+from kanban_terminal.storage.page_cache import walk_cache
 from kanban_terminal.storage.tables import CardReplacementRow, LoopRow, PartRow
 from kanban_terminal.storage.types import to_text
 from kanban_terminal.storage.unit_of_work import UnitOfWork
@@ -77,31 +78,46 @@ def replacements(uow: UnitOfWork) -> list[Replacement]:
 
 def sync_cards(uow: UnitOfWork, card_loops: Mapping[str, str], initial_state: str, now: datetime) -> int:
     """Register new cards (in `initial_state`, with a chained "registered" log row), re-activate or
-    move configured ones, retire dropped ones; `card_loops` is card id -> loop id. Returns rows changed."""
+    move configured ones, retire dropped ones; `card_loops` is card id -> loop id. Returns rows changed.
+
+    The stored cards are compared as they are read, not gathered first: a dict of every stored card
+    was 4-5 MB of Python objects at each start of a 20,000-card line (issue 19, RSS when ready), and
+    the read walks the card table with a small page cache (page_cache.py) so none of it is kept.
+    Which configured cards are new is looked up only when some are (a first start, a new card in
+    the config)."""
     uow.flush()  # the ORM's part and loop rows first: cards refer to loops
     db = uow.sql
     now_text = to_text(now)
-    stored = {card_id: (loop_id, bool(retired)) for card_id, loop_id, retired in db.execute(
-        "SELECT id, loop_id, retired FROM card"
-    )}  # fmt: skip
+    moved: list[tuple[str, str]] = []
+    retired: list[tuple[str]] = []
+    found = 0
+    with walk_cache(db):
+        for card_id, loop_id, gone in db.execute("SELECT id, loop_id, retired FROM card"):
+            configured = card_loops.get(card_id)
+            if configured is None:
+                if not gone:
+                    retired.append((card_id,))
+                continue
+            found += 1  # ids are the table's key: each configured card is found once at most
+            if gone or configured != loop_id:
+                moved.append((configured, card_id))
+        stored: Collection[str] = ()
+        if found < len(card_loops):
+            stored = {card_id for (card_id,) in db.execute("SELECT id FROM card")}
     new_cards: list[tuple[str, str, str, str]] = []
     log_rows: list[tuple[object, ...]] = []
-    moved: list[tuple[str, str]] = []
     tail = db.execute("SELECT hash FROM card_log ORDER BY id DESC LIMIT 1").fetchone()
     prev: str = tail[0] if tail else card_log.GENESIS
-    for card_id, loop_id in card_loops.items():
-        known = stored.get(card_id)
-        if known is None:
-            new_cards.append((card_id, loop_id, initial_state, now_text))
-            values = (  # card_log.FIELDS, in order
-                "registered", card_id, loop_id, None, initial_state, None, None, "config",
-                f"card registered in loop {loop_id}", None,
-            )  # fmt: skip
-            prev = card_log.chain_hash(prev, now_text, now_text, values, key=uow.log_key)
-            log_rows.append((now_text, now_text, *values, prev))
-        elif known[1] or known[0] != loop_id:
-            moved.append((loop_id, card_id))
-    retired = [(card_id,) for card_id, (_, gone) in stored.items() if card_id not in card_loops and not gone]
+    if found < len(card_loops):
+        for card_id, loop_id in card_loops.items():
+            if card_id not in stored:
+                new_cards.append((card_id, loop_id, initial_state, now_text))
+                values = (  # card_log.FIELDS, in order
+                    "registered", card_id, loop_id, None, initial_state, None, None, "config",
+                    f"card registered in loop {loop_id}", None,
+                )  # fmt: skip
+                prev = card_log.chain_hash(prev, now_text, now_text, values, key=uow.log_key)
+                log_rows.append((now_text, now_text, *values, prev))
     db.executemany(
         "INSERT INTO card (id, loop_id, state, state_since, retired) VALUES (?, ?, ?, ?, 0)", new_cards
     )

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from kanban_terminal.domain.runway import Arrival
 from kanban_terminal.domain.runway_window import EmptiesWindow
 from kanban_terminal.storage.db import Database
+from kanban_terminal.storage.page_cache import walk_cache
 from kanban_terminal.storage.tables import CardLogRow, RunwayWarningRow
 from kanban_terminal.storage.types import from_text, to_text
 
@@ -233,7 +234,9 @@ def _bring_up(sql: sqlite3.Connection, window: EmptiesWindow) -> None:
     if window.loaded:
         rows = sql.execute(_NEW_EMPTIES, (window.seen_id, last)).fetchall()
     else:
-        rows = sql.execute(_EMPTIES, (to_text(window.since),)).fetchall()
+        # The whole window's log rows, each page once (2.0 MB of cache kept otherwise: page_cache.py).
+        with walk_cache(sql):
+            rows = sql.execute(_EMPTIES, (to_text(window.since),)).fetchall()
     for lp, card, at in rows:
         window.add(lp or "", card, from_text(at))
     window.seen_id = last
