@@ -207,7 +207,7 @@ reads the L3 as 320 MB direct-mapped); the thrash writes over twice the LL befor
 
 
 def cold_misses_per_group(
-    root: Path, marks: bool, checkpoint: str, low: int = 10, high: int = 60
+    root: Path, marks: bool, checkpoint: str, low: int = 5, high: int = 25
 ) -> dict[str, float]:
     """Cache misses of a one-signal group that starts with empty caches, from callgrind's cache
     simulation (load-independent, unlike CPU time): `high` minus `low` groups, each after the 64 MB
@@ -284,7 +284,7 @@ def main() -> None:
             if args.cold_misses and rnd == 0:
                 cm = cold_misses_per_group(root, args.marks, args.checkpoint)
                 print(
-                    f"    cold group (callgrind cache simulation, 60 - 10 groups after a 64 MB thrash): "
+                    f"    cold group (callgrind cache simulation, 25 - 5 groups after a 64 MB thrash): "
                     f"{cm['Ir'] / 1e6:.3f} M instructions, {cm['L1m']:,.0f} L1 misses, "
                     f"{cm['LLm']:,.0f} last-level misses ({cm['ILm']:,.0f} of them instruction fetches)"
                 )
