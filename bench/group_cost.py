@@ -2,7 +2,9 @@
 
 A paced signal (5/s, 500/s on one core) is a group of one, so every paced workload pays the
 group's fixed cost per signal. This drives `InboundWorker._handle` directly, one thread, no broker
-(no thread hand-offs), over one-signal groups, and prints for each checkout given with `--root`:
+(no thread hand-offs), over one-signal groups, each under `Database.short_waits()` as `drain` runs
+it on paho's thread (since branch paho5; earlier figures ran without, i.e. without its two
+busy-timeout PRAGMAs a group), and prints for each checkout given with `--root`:
 
 * CPU per group (`time.process_time` around `_handle` only), median and mean;
 * WAL frames per commit (the WAL is truncated before each group, outside the timing, and its size
@@ -24,7 +26,11 @@ pair shares the same minutes of a shared box. CPU moves with load; frames and st
 
 Instructions a group (the box is shared, CPU time moves with load; instructions do not): run the
 child under callgrind twice on the same line, 50 and 450 of 500 groups, and take the difference
-over 400 (`--callgrind`). `GROUP_COST_PAUSE_MS=200` idles before each group (as at 5/s).
+over 400 (`--callgrind`). `GROUP_COST_PAUSE_MS=200` idles before each group (as at 5/s);
+`GROUP_COST_THRASH_MB=32` writes over 32 MB before each group instead, so each group starts with
+caches (and the TLB) emptied by the bench itself rather than by whatever else the box runs: on this
+2-core VM a bin signal's decode took 11 us warm, 22 us after 16k pages were touched (TLB only), 29
+after 4 MB, 195 after 32 MB; in-process after a 200 ms pause on the busy box it took ~160 us.
 """
 
 from __future__ import annotations
@@ -118,14 +124,23 @@ with tempfile.TemporaryDirectory() as d:
         prof = cProfile.Profile(time.process_time)
     probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     pause = float(os.environ.get("GROUP_COST_PAUSE_MS", "0")) / 1000  # idle between groups, as at 5/s
+    # Caches emptied before each group by writing one byte of every 64 over this many MB: cold as at
+    # 5/s on a shared box, whatever the box does meanwhile (the pause alone is cold only when busy).
+    thrash = bytearray(int(os.environ.get("GROUP_COST_THRASH_MB", "0")) << 20)
+    skip_group = os.environ.get("GROUP_COST_SKIP_GROUP") == "1"  # the thrash alone (cold_misses)
+    strokes = [bytes([v]) * (len(thrash) // 64) for v in (1, 2)]
     for item in items[:run]:
         if pause:
             time.sleep(pause)
+        if thrash:
+            thrash[::64] = strokes[len(cpu) % 2]
         if not passive:
             probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         c0 = time.process_time()
         if prof: prof.enable()
-        worker._handle([item])
+        if not skip_group:
+            with t.db.short_waits():  # as `InboundWorker.drain` runs each group on paho's thread
+                worker._handle([item])
         if prof: prof.disable()
         cpu.append(time.process_time() - c0)
         if passive:
@@ -145,7 +160,8 @@ with tempfile.TemporaryDirectory() as d:
         if held_conn is not None:
             held_conn.connection.driver_connection.set_trace_callback(count)
         held.append(len(statements))
-        worker._handle([item])
+        with t.db.short_waits():
+            worker._handle([item])
         held[-1] = len(statements) - held[-1]
     if prof:
         import pstats
@@ -185,6 +201,45 @@ def instructions_per_group(root: Path, marks: bool, checkpoint: str, low: int = 
     return (counts[1] - counts[0]) / (high - low)
 
 
+COLD_CACHES = ("--I1=32768,8,64", "--D1=32768,8,64", "--LL=33554432,16,64")
+"""This VM's caches as callgrind simulates them (lscpu: 32 KB L1 each, 32 MB L3; valgrind's own probe
+reads the L3 as 320 MB direct-mapped); the thrash writes over twice the LL before each group."""
+
+
+def cold_misses_per_group(
+    root: Path, marks: bool, checkpoint: str, low: int = 5, high: int = 25
+) -> dict[str, float]:
+    """Cache misses of a one-signal group that starts with empty caches, from callgrind's cache
+    simulation (load-independent, unlike CPU time): `high` minus `low` groups, each after the 64 MB
+    thrash, minus the same run with the thrash alone, over the difference. A last-level miss (`LLm`)
+    is a trip to memory, ~100 ns here: what a group at 5/s pays on top of its instructions."""
+    events: dict[str, list[dict[str, int]]] = {}
+    for skip in ("0", "1"):
+        for groups in (low, high):
+            args = [str(root.resolve()), "500", "0", "1" if marks else "0", checkpoint, str(groups)]
+            grind = ["valgrind", "--tool=callgrind", "--cache-sim=yes", *COLD_CACHES]
+            grind.append("--callgrind-out-file=/dev/null")
+            env = dict(os.environ, GROUP_COST_THRASH_MB="64", GROUP_COST_SKIP_GROUP=skip)
+            out = subprocess.run(
+                [*grind, sys.executable, "-c", _CHILD, *args],
+                check=True, capture_output=True, text=True, cwd=root, env=env,
+            )  # fmt: skip
+            names = [ln for ln in out.stderr.splitlines() if "Events    :" in ln][-1].split(":")[1].split()
+            counts = [ln for ln in out.stderr.splitlines() if "Collected :" in ln][-1].split(":")[1].split()
+            events.setdefault(skip, []).append(dict(zip(names, map(int, counts), strict=True)))
+
+    def per_group(name: str) -> float:
+        run, alone = events["0"], events["1"]
+        return ((run[1][name] - run[0][name]) - (alone[1][name] - alone[0][name])) / (high - low)
+
+    return {
+        "Ir": per_group("Ir"),
+        "L1m": per_group("I1mr") + per_group("D1mr") + per_group("D1mw"),
+        "LLm": per_group("ILmr") + per_group("DLmr") + per_group("DLmw"),
+        "ILm": per_group("ILmr"),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -205,6 +260,10 @@ def main() -> None:
     ap.add_argument(
         "--callgrind", action="store_true", help="also count instructions a group (valgrind; ~2 min a root)"
     )
+    ap.add_argument(
+        "--cold-misses", action="store_true",
+        help="also count cache misses of a group that starts cold (callgrind's cache simulation)",
+    )  # fmt: skip
     args = ap.parse_args()
     roots: list[Path] = args.root or [Path(".")]
     print(f"load average at start: {os.getloadavg()[0]:.2f} (a shared box moves CPU, not frames)")
@@ -222,6 +281,13 @@ def main() -> None:
             if args.callgrind and rnd == 0:
                 ins = instructions_per_group(root, args.marks, args.checkpoint)
                 print(f"    instructions/group (callgrind, 450 - 50 groups): {ins / 1e6:.3f} M")
+            if args.cold_misses and rnd == 0:
+                cm = cold_misses_per_group(root, args.marks, args.checkpoint)
+                print(
+                    f"    cold group (callgrind cache simulation, 25 - 5 groups after a 64 MB thrash): "
+                    f"{cm['Ir'] / 1e6:.3f} M instructions, {cm['L1m']:,.0f} L1 misses, "
+                    f"{cm['LLm']:,.0f} last-level misses ({cm['ILm']:,.0f} of them instruction fetches)"
+                )
             if args.show_sql and rnd == 0:
                 for sql in r["sample"]:
                     print("   ", str(sql)[:150])

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlmodel import Session
 
 from kanban_terminal.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
+from kanban_terminal.storage.held_connection import HeldConnection
 from kanban_terminal.storage.log_key import KEYED_PREFIX, LogKey
 from kanban_terminal.storage.schema_head import script_head, stored_revision
 from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS, alembic_config
@@ -154,6 +155,11 @@ class Database:
         self.read_engine = _make_engine(path, "BEGIN")
         self._held: Connection | None = None
         """The write connection `unit_of_work(held=True)` keeps between units (the signal groups)."""
+        self._held_raw: Any = None
+        self._held_info: dict[Any, Any] = {}
+        """`_held`'s sqlite3 connection and `info` dict, taken once when it is opened (`HeldConnection`)."""
+        self._held_busy = BUSY_TIMEOUT_MS
+        """The busy timeout `_held` has now: a unit changes it only when it wants another one."""
         self._waits = threading.local()
         self.log_watchers: list[Callable[[], None]] = []
         """Called after each commit that appended card-log rows, whatever the unit announced: many
@@ -165,7 +171,7 @@ class Database:
         self._held_by: threading.Thread | None = None
         """The thread it belongs to: the first to ask, or the next once that one has ended. Any other
         thread gets a pooled one."""
-        self._held_turn = _HeldConnection(self)
+        self._held_turn = HeldConnection(self)
         try:
             migrate(self.write_engine, backup_dir=path.parent / BACKUPS_DIRNAME)
         except BaseException:
@@ -244,12 +250,25 @@ class Database:
         acquired = self.write_lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             with self._write_connection(held) as conn:
-                raw = conn.connection.driver_connection
+                # The held connection's sqlite3 connection and `info` were taken when it was opened:
+                # SQLAlchemy's properties for them were 6 Python calls a signal group (issue 19).
+                kept = conn is self._held
+                raw = self._held_raw if kept else conn.connection.driver_connection
                 assert raw is not None, "a pooled connection always has its sqlite3 connection"
                 if not fsync:
                     raw.execute("PRAGMA synchronous=NORMAL")  # refused inside a transaction: set before BEGIN
                 short = getattr(self._waits, "short", False)
-                if short:
+                restore = short and not kept
+                if kept:
+                    # Kept at what its owner asks for (paho's thread: always short), not set and
+                    # restored around each unit: the pair was ~70 us of a cold group (issue 19,
+                    # paho5). `HeldConnection` drops a held connection whose timeout is not the
+                    # default instead of giving it back to the pool.
+                    wanted = SHORT_WAIT_MS if short else BUSY_TIMEOUT_MS
+                    if self._held_busy != wanted:
+                        raw.execute(f"PRAGMA busy_timeout={wanted}")
+                        self._held_busy = wanted
+                elif short:
                     raw.execute(f"PRAGMA busy_timeout={SHORT_WAIT_MS}")
                 try:
                     if held:
@@ -260,7 +279,8 @@ class Database:
                         # session of an andon signal), SQLAlchemy begins one on top that joins this
                         # one (`RAW_BEGUN`); then its commit or rollback is the unit's.
                         raw.execute("BEGIN IMMEDIATE")
-                        conn.info[RAW_BEGUN] = True
+                        info = self._held_info if kept else conn.info
+                        info[RAW_BEGUN] = True
                         try:
                             uow = UnitOfWork(conn, self.log_key, raw)
                             try:
@@ -279,7 +299,7 @@ class Database:
                                 raw.rollback()
                             raise  # and `_write_connection` closes the held connection
                         finally:
-                            conn.info.pop(RAW_BEGUN, None)
+                            info.pop(RAW_BEGUN, None)
                     else:
                         with conn.begin():
                             uow = UnitOfWork(conn, self.log_key)
@@ -289,7 +309,7 @@ class Database:
                             finally:
                                 uow.close_session()
                 finally:
-                    if short:
+                    if restore:
                         raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                     if not fsync:
                         try:
@@ -361,27 +381,3 @@ class Database:
                 self.write_lock.release()
         self.write_engine.dispose()
         self.read_engine.dispose()
-
-
-class _HeldConnection:
-    """`with` over `Database._held`: opened when missing, closed and dropped after any error.
-
-    A class and not a `@contextmanager`: the generator's context manager was 6 Python calls (its
-    helper, `__init__`, `__enter__`, `__exit__` and two resumes) of every signal group (issue 19)."""
-
-    __slots__ = ("_db",)
-
-    def __init__(self, db: Database):
-        self._db = db
-
-    def __enter__(self) -> Connection:
-        db = self._db
-        if db._held is None:
-            db._held = db.write_engine.connect()
-        return db._held
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        db = self._db
-        if kind is not None and db._held is not None:
-            conn, db._held = db._held, None
-            conn.close()

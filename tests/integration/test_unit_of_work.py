@@ -267,3 +267,48 @@ def test_a_held_connection_is_dropped_after_an_error_and_belongs_to_one_living_t
     with db.unit_of_work(held=True) as uow:  # and the owner keeps its own
         assert uow.conn is second
     terminal.close()
+
+
+def test_the_held_connection_keeps_its_owners_busy_timeout_and_no_pooled_one_gets_the_short_one(
+    tmp_path: Path,
+) -> None:
+    """paho's thread writes under `short_waits`: its held connection stays at the short busy timeout
+    between groups (not set and restored around each), a unit outside `short_waits` gets the full
+    one back, and a held connection dropped after an error never reaches the pool with the short one."""
+    from kanban_terminal.storage.db import SHORT_WAIT_MS
+    from kanban_terminal.storage.sqlite_file import BUSY_TIMEOUT_MS
+
+    terminal = open_terminal(tmp_path, Clock())
+    db = terminal.db
+
+    def timeout_of(uow: UnitOfWork) -> int:
+        return int(uow.sql.execute("PRAGMA busy_timeout").fetchone()[0])
+
+    statements: list[str] = []
+    with db.short_waits():
+        with db.unit_of_work(held=True) as uow:
+            assert timeout_of(uow) == SHORT_WAIT_MS
+            uow.sql.set_trace_callback(statements.append)
+        with db.unit_of_work(held=True) as uow:
+            assert timeout_of(uow) == SHORT_WAIT_MS
+        assert not [s for s in statements if "busy_timeout=" in s]  # set once, not per unit
+    with db.unit_of_work(held=True) as uow:  # the same connection, outside `short_waits`
+        assert timeout_of(uow) == BUSY_TIMEOUT_MS
+    with db.unit_of_work() as uow:  # a pooled one
+        assert timeout_of(uow) == BUSY_TIMEOUT_MS
+    with db.short_waits():  # a pooled one under `short_waits`: set for the unit, then restored
+        with db.unit_of_work() as uow:
+            assert timeout_of(uow) == SHORT_WAIT_MS
+            pooled = uow.sql
+        assert int(pooled.execute("PRAGMA busy_timeout").fetchone()[0]) == BUSY_TIMEOUT_MS
+
+    with db.short_waits(), pytest.raises(Boom), db.unit_of_work(held=True) as uow:
+        dropped = uow.sql
+        raise Boom
+    assert db._held is None
+    with pytest.raises(sqlite3.ProgrammingError):  # closed, not handed to the pool
+        dropped.execute("SELECT 1")
+    for _ in range(3):  # whatever the pool hands out next has the full timeout
+        with db.unit_of_work() as uow:
+            assert timeout_of(uow) == BUSY_TIMEOUT_MS
+    terminal.close()
