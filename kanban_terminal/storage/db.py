@@ -161,16 +161,16 @@ class Database:
         self._held_busy = BUSY_TIMEOUT_MS
         """The busy timeout `_held` has now: a unit changes it only when it wants another one."""
         self._waits = threading.local()
+        """`short` while a thread's units of work must not wait long for the lock (`short_waits`)."""
+        self._held_by: threading.Thread | None = None
+        """The thread `_held` belongs to: the first to ask, or the next once that one has ended. Any
+        other thread gets a pooled one."""
         self.log_watchers: list[Callable[[], None]] = []
         """Called after each commit that appended card-log rows, whatever the unit announced: many
         units write a log row and release no event (a clock step, a badge log-in, a runway warning
         with material calls off), and the log's anchor must still follow the head
         (adapters/anchor_publisher.py; a runway warning 5 s after the last status stayed unanchored
         for `anchor_every_minutes`)."""
-        """`short` while a thread's units of work must not wait long for the lock (`short_waits`)."""
-        self._held_by: threading.Thread | None = None
-        """The thread it belongs to: the first to ask, or the next once that one has ended. Any other
-        thread gets a pooled one."""
         self._held_turn = HeldConnection(self)
         try:
             migrate(self.write_engine, backup_dir=path.parent / BACKUPS_DIRNAME)
