@@ -339,8 +339,8 @@ class MqttLink:
 
     def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self.last_answer_at = time.monotonic()
-        # MQTT 5: a PUBACK >= 0x80 is a refusal (0x87 not authorized, 0x97 quota) though paho calls
-        failed = bool(getattr(reason, "is_failure", False))  # this alike; 0x10 is a success; 3.1.1: none
+        # MQTT 5: a PUBACK code >= 0x80 refuses (0x87 not authorized, 0x97 quota); 0x10 succeeds.
+        failed = bool(getattr(reason, "is_failure", False))  # paho calls all alike; 3.1.1 has no codes
         if self._on_published is not None:
             self._on_published(mid, not failed, str(reason))
 

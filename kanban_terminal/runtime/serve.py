@@ -74,8 +74,8 @@ def run_serve(
     `stop` is set. Returns the process exit code.
 
     `clock` (default: the UTC wall clock), `monotonic` (default: time.monotonic) and `options` are
-    for embedding (tests move both clocks;
-    the fault suite's launcher gives an `after_group_commit` hook); the CLI passes neither.
+    for embedding (tests move both clocks; the fault suite's launcher gives an `after_group_commit`
+    hook); the CLI passes none of them.
     """
     # Imported here, after the caller has read the config: the TOML's tables (10 MB for 20,000
     # bins) are freed by then and the storage stack's import fills that memory instead of adding

@@ -53,7 +53,7 @@ def log_andon(
     down = None
     if event == "andon_resolved" and andon.resolved_at is not None:
         down = andon.downtime(at, elapsed)
-    timed = elapsed is not None and event in _TIMED
+    timed = elapsed if event in _TIMED else None
     rows = andons_in(scope)
     rows.log(
         CardLogRow(
@@ -73,7 +73,7 @@ def log_andon(
             andon_reason=andon.reason,
             station=andon.station,
             downtime_s=down.total_seconds() if down is not None else None,
-            elapsed_s=max(timedelta(0), elapsed).total_seconds() if timed and elapsed is not None else None,
+            elapsed_s=max(timed, timedelta(0)).total_seconds() if timed is not None else None,
         ),
     )
 

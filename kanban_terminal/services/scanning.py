@@ -258,7 +258,9 @@ def _shown(terminal: Terminal, raw: str) -> str:
 
 def _reject_unknown(terminal: Terminal, uow: UnitOfWork, code: str, source: str, at: datetime) -> ScanOutcome:
     shown = escape_external(code, 60)
-    if any(p.badge == code for p in terminal.config.people):  # e.g. scanned while a PIN field had focus
+    from kanban_terminal.services.auth import person  # a refusal's path only (serve logs nobody in)
+
+    if person(terminal, code) is not None:  # e.g. a badge scanned while a PIN field had focus
         reason = f"{shown} is a badge, not a kanban card: no refill requested."
         return _reject_input(uow, shown, reason, source, at, OutcomeKind.UNKNOWN_CARD)
     if terminal.config.terminal.require_check_character and not has_valid_check(code):
