@@ -180,7 +180,9 @@ def test_signals_that_flow_for_longer_than_a_keepalive_all_commit_on_pahos_threa
     """The slack rule counts the PUBACKs that flow with the signals as packets the broker heard.
     paho stamps only its PINGREQs as sent: counted from those, every group after half a keepalive
     past a ping went to the worker (a third of them at 500 signals/s). keepalive 2 s, a signal every
-    0.2 s for over two keepalives: every group commits on paho's thread."""
+    0.2 s for over two keepalives: every group commits on paho's thread, except one that follows a
+    commit slower than 0.2 s (the slow-disk rule, `SLOW_GROUP` x keepalive: this VM's disk stalls
+    0.2-0.5 s now and then; a fresh-clone CI run met one: 24 groups on paho's thread, 1 after it)."""
     names, options = committing_threads()
     with (
         running_mosquitto(tmp_path / "broker") as broker,
@@ -198,5 +200,8 @@ def test_signals_that_flow_for_longer_than_a_keepalive_all_commit_on_pahos_threa
             pub.disconnect()
             pub.loop_stop()
         wait_for(lambda: services.signals_applied == 25, what="every signal applied")
-        assert names and all(n.startswith(PAHO) for n in names), Counter(names)
+        guard = services.inbound.guard
+        assert guard is not None and names
+        handed_over = sum(not n.startswith(PAHO) for n in names)
+        assert handed_over <= guard.slow_groups, (Counter(names), guard.slow_groups)
     assert requests_in_seq_order(terminal) == [f"C{n:05d}" for n in range(1, 26)]
