@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,13 +57,19 @@ with tempfile.TemporaryDirectory() as d:
         prof = cProfile.Profile(time.process_time)
     cpu, frames = [], []
     pause = float(os.environ.get("GROUP_COST_PAUSE_MS", "0")) / 1000  # idle between groups, as at 5/s
+    thrash = bytearray(int(os.environ.get("GROUP_COST_THRASH_MB", "0")) << 20)  # as group_cost's child
+    skip_group = os.environ.get("GROUP_COST_SKIP_GROUP") == "1"
+    strokes = [bytes([v]) * (len(thrash) // 64) for v in (1, 2)]
     for payload in payloads[:run]:
         if pause:
             time.sleep(pause)
+        if thrash:
+            thrash[::64] = strokes[len(cpu) % 2]
         c0 = time.process_time()
         if prof: prof.enable()
-        data = json.loads(payload)
-        replayer.signal(data["device"], bins[data["device"]], data["at"])
+        if not skip_group:
+            data = json.loads(payload)
+            replayer.signal(data["device"], bins[data["device"]], data["at"])
         if prof: prof.disable()
         cpu.append(time.process_time() - c0)
         frames.append(probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
@@ -72,6 +79,87 @@ with tempfile.TemporaryDirectory() as d:
     replayer.con.close()
     print(json.dumps({"cpu": cpu, "frames": frames}))
 """
+
+
+_MINIMAL = r"""
+import json, os, sqlite3, sys, tempfile
+from pathlib import Path
+n, run = int(sys.argv[1]), int(sys.argv[2])
+with tempfile.TemporaryDirectory() as d:
+    # bench/pipeline_proc.py `run_minimal`'s tables and statements, its `on_message` without paho.
+    con = sqlite3.connect(Path(d) / "m.db", isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("CREATE TABLE s (k TEXT PRIMARY KEY, at TEXT)")
+    con.execute("CREATE TABLE o (id INTEGER PRIMARY KEY, body TEXT, state TEXT)")
+    at = "2026-12-06T00:00:00.000Z"
+    payloads = [json.dumps({"v": 1, "id": f"BS{i:05d}:b1:1", "device": f"BS{i:05d}", "boot": "b1", "seq": 1,
+                            "type": "bin_empty", "at": at}).encode() for i in range(n)]
+    thrash = bytearray(int(os.environ.get("GROUP_COST_THRASH_MB", "0")) << 20)
+    skip_group = os.environ.get("GROUP_COST_SKIP_GROUP") == "1"
+    strokes = [bytes([v]) * (len(thrash) // 64) for v in (1, 2)]
+    for i, payload in enumerate(payloads[:run]):
+        if thrash:
+            thrash[::64] = strokes[i % 2]
+        if not skip_group:
+            data = json.loads(payload)
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("INSERT OR IGNORE INTO s VALUES (?, ?)", (data["id"], data["at"]))
+            con.execute("INSERT INTO o (body, state) VALUES (?, 'pending')", (payload,))
+            con.execute("COMMIT")
+"""
+
+
+def _cold(argv_of: Any, low: int = 5, high: int = 25) -> dict[str, float]:
+    """`group_cost.cold_misses_per_group`'s measure for any child: `argv_of(groups)` runs `groups`
+    signals of one line, each after the 64 MB thrash; minus the thrash alone, over high - low."""
+    events: dict[str, list[dict[str, int]]] = {}
+    for skip in ("0", "1"):
+        for groups in (low, high):
+            grind = ["valgrind", "--tool=callgrind", "--cache-sim=yes", *group_cost.COLD_CACHES]
+            grind.append("--callgrind-out-file=/dev/null")
+            env = dict(os.environ, GROUP_COST_THRASH_MB="64", GROUP_COST_SKIP_GROUP=skip)
+            out = subprocess.run(
+                [*grind, *argv_of(groups)], check=True, capture_output=True, text=True, cwd=ROOT, env=env
+            )
+            names = [ln for ln in out.stderr.splitlines() if "Events    :" in ln][-1].split(":")[1].split()
+            counts = [ln for ln in out.stderr.splitlines() if "Collected :" in ln][-1].split(":")[1].split()
+            events.setdefault(skip, []).append(dict(zip(names, map(int, counts), strict=True)))
+
+    def per(name: str) -> float:
+        run, alone = events["0"], events["1"]
+        return ((run[1][name] - run[0][name]) - (alone[1][name] - alone[0][name])) / (high - low)
+
+    return {
+        "Ir": per("Ir"),
+        "LLm": per("ILmr") + per("DLmr") + per("DLmw"),
+        "ILm": per("ILmr"),
+    }
+
+
+def cold_floor(templates: Path) -> None:
+    """Cold cost a signal of the three pipelines' own work (no broker, no paho, no publish in any)."""
+    kinds = {
+        "minimal": lambda g: [sys.executable, "-c", _MINIMAL, "500", str(g)],
+        "same-work replay": lambda g: [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(ROOT),
+            str(templates),
+            "500",
+            str(g),
+        ],
+    }
+    figures = {k: _cold(argv) for k, argv in kinds.items()}
+    figures["serve's _handle"] = group_cost.cold_misses_per_group(ROOT, True, "passive")
+    base = figures["minimal"]
+    for name, f in figures.items():
+        ins, misses = f["Ir"] / base["Ir"], f["LLm"] / base["LLm"]
+        print(
+            f"cold signal, {name}: {f['Ir'] / 1e6:.3f} M instructions ({ins:.2f}x the minimal), "
+            f"{f['LLm']:,.0f} last-level misses ({misses:.2f}x; {f['ILm']:,.0f} of them instruction fetches)"
+        )
 
 
 def run_replay(templates: Path, signals: int, run: int | None = None) -> dict[str, list[float]]:
@@ -103,7 +191,15 @@ def main() -> None:
     ap.add_argument("--signals", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--callgrind", action="store_true", help="also instructions a group (~3 min)")
+    ap.add_argument(
+        "--cold-floor", action="store_true",
+        help="only the cold cost a signal (callgrind's cache simulation after a 64 MB thrash) of the "
+        "minimal, the same-work replay and serve's group: the floor at 5/s, load-independent (~10 min)",
+    )  # fmt: skip
     args = ap.parse_args()
+    if args.cold_floor:
+        cold_floor(args.templates)
+        return
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     for rnd in range(args.rounds):
         serve = group_cost.run_one(ROOT, args.signals, 0, marks=True, checkpoint="passive")
