@@ -5,8 +5,9 @@ Split from services/relay.py, whose `Relay` holds the state and runs the relay t
 inbound worker's after a failed step) calls: it hands paho the requests its group raised right
 after the commit (`publish_fresh`) and marks the PUBACKs that came in meanwhile inside its next
 group's transaction (`join_group`, `take_acked`, `marked`, `mark_in`). `Relay` inherits it, so
-callers still see one object. Every method takes `Relay._lock` around the state it touches; none
-waits for the write lock while holding it. No paho here, and no thread of its own.
+callers still see one object. What touches the window or the PUBACK list runs under `Relay._lock`
+(never held while waiting for the write lock); `hold_marks` and `_after_mark` set a flag and counters
+without it, as they did in relay.py. No paho here, and no thread of its own.
 """
 
 from __future__ import annotations
