@@ -4,7 +4,8 @@ Split from adapters/upstream.py, whose `UpstreamPeer` holds the state and runs t
 (the link, the inbox, the answers' outbox); this holds what that thread does with each message:
 a request (deduplicated, claimed or scheduled, its `loop_seq` checked), a cancel, a claim, a status
 query, a card-log anchor. `UpstreamPeer` inherits it, so callers still see one object. Runs on the
-peer's thread only; each handler commits its own SQLite transaction before the message is acked.
+peer's thread only; `_handle` acks a message only once its handler has returned (what it wrote is
+committed; a handler that raises leaves it unacked, for the broker to redeliver on a new connection).
 """
 
 from __future__ import annotations
