@@ -1,8 +1,9 @@
 """The upstream peer's side of card-log anchors: validate the retained message, keep it in the store.
 
-Kept apart from adapters/upstream.py (which only routes the topic here) so the peer's request
-handling stays what it was. A message that is not a valid anchor, or whose topic names another
-terminal than its payload, is logged and dropped: it must not become evidence.
+Kept apart from the peer (adapters/upstream.py, whose `_handle` in adapters/peer_handlers.py only
+routes the topic here) so the peer's request handling stays what it was. A message that is not a
+valid anchor, or whose topic names another terminal than its payload, is logged and dropped: it
+must not become evidence.
 """
 
 from __future__ import annotations

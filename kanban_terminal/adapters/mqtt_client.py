@@ -34,14 +34,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from kanban_terminal.adapters.mqtt_acks import AckGate
+from kanban_terminal.adapters.mqtt_callbacks import PahoCallbacks
 from kanban_terminal.adapters.mqtt_inline_writes import writes_after
 from kanban_terminal.adapters.mqtt_session import (
-    CLOSED_BEFORE_ACCEPT,
     availability_payload,
     connect_options,
     describe_connect_error,
     new_client,
-    set_nodelay,
     set_will,
 )
 from kanban_terminal.adapters.mqtt_wakeups import after_each_pass, unread, watch_wait
@@ -72,8 +71,9 @@ class LinkState:
     detail: str = ""
 
 
-class MqttLink:
-    """One paho client, started in the background, that keeps reconnecting until stopped."""
+class MqttLink(PahoCallbacks):
+    """One paho client, started in the background, that keeps reconnecting until stopped (what paho
+    calls back on its thread: adapters/mqtt_callbacks.py)."""
 
     def __init__(
         self,
@@ -258,101 +258,7 @@ class MqttLink:
     def generation(self) -> int:  # connections the broker accepted
         return self.acks.generation
 
-    # -- callbacks (paho's thread; each wrapped) ---------------------------------------------------
-
-    def _wrap(self, fn: Callable[..., None]) -> Callable[..., None]:
-        def wrapped(*args: Any) -> None:
-            try:
-                self.last_packet = time.monotonic()
-                fn(*args)
-            except BaseException as exc:  # noqa: BLE001 - nothing may escape into paho's thread
-                if isinstance(exc, KeyboardInterrupt | SystemExit):
-                    raise
-                self.callback_errors += 1
-                log.exception("MQTT callback %s failed; the link carries on", fn.__name__)
-
-        return wrapped
-
-    def _handle_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        set_nodelay(sock)
-
-    def _handle_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            self._failed(f"broker refused the connection: {reason}")
-            self._set_state("offline", f"broker refused: {reason}")
-            return
-        session_present = bool(getattr(flags, "session_present", False))
-        self.acks.connected()
-        self._session_up = True
-        self.last_error = ""
-        self._set_state("connected", "" if session_present else "new session")
-        # Subscribe every time: a broker that lost our session (restart without persistence) must
-        # not silently stop sending us signals.
-        self._pending_subscriptions.clear()
-        for topic, qos in self.subscriptions:
-            _rc, mid = client.subscribe(topic, qos)
-            if mid is not None:
-                self._pending_subscriptions[mid] = topic
-        if self.availability_topic:
-            client.publish(self.availability_topic, self._availability_message("online"), qos=1, retain=True)
-        if self._on_connected:
-            self._on_connected(session_present)
-
-    def _handle_subscribe(self, client: mqtt.Client, _u: Any, mid: int, reasons: Any, _p: Any) -> None:
-        # Until the broker grants a subscription, messages on it are not kept for us: a refused
-        # one (an ACL) means a whole class of signals silently never arrives, so it is a warning.
-        topic = self._pending_subscriptions.pop(mid, "?")
-        refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
-        if refused:
-            log.warning("MQTT broker refused the subscription to %s: %s", topic, ", ".join(refused))
-        else:
-            log.info("MQTT link subscribed to %s", topic)
-
-    def _handle_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        self._failed(self._connect_error)
-        self._set_state("reconnecting", self._connect_error)
-
-    def _handle_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        was_up, self._session_up = self._session_up, False
-        if self._stopping.is_set():
-            return
-        if self.last_error.startswith("broker refused"):
-            # paho follows a refused CONNACK with a disconnect "Protocol error" at once; the
-            # refusal ("Not authorized") is the truth and must stay on the status bar (issue 7).
-            return
-        if not was_up and getattr(reason, "is_failure", False):
-            why = CLOSED_BEFORE_ACCEPT.format(reason=reason)
-            self._failed(why)
-            self._set_state("reconnecting", why)
-            return
-        self.answered_before_loss = self.last_answer_at
-        self.witness.after_disconnect(reason, self.settings.host, self.settings.port)
-        self._set_state("reconnecting", f"link lost: {reason}")
-
-    def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic == self.availability_topic and self.witness.seen(bytes(msg.payload), msg.retain):
-            return  # QoS 0: nothing to acknowledge
-        if self._on_message is None:
-            self.ack(msg.mid, msg.qos)
-            return
-        self._on_message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation)
-
-    def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        self.last_answer_at = time.monotonic()
-        # MQTT 5: a PUBACK code >= 0x80 refuses (0x87 not authorized, 0x97 quota); 0x10 succeeds.
-        failed = bool(getattr(reason, "is_failure", False))  # paho calls all alike; 3.1.1 has no codes
-        if self._on_published is not None:
-            self._on_published(mid, not failed, str(reason))
-
     # -- state and watchdog ------------------------------------------------------------------------
-
-    def _failed(self, why: str) -> None:
-        if why != self.last_error:  # once per distinct reason: paho retries every few seconds
-            log.warning(
-                "MQTT link %s to %s:%s: %s",
-                self.client_id, self.settings.host, self.settings.port, escape_external(why, 200),
-            )  # fmt: skip
-        self.last_error = why
 
     def _set_state(self, state: str, detail: str = "") -> None:
         with self._state_lock:

@@ -22,8 +22,6 @@ from textual.app import App
 from textual.binding import Binding
 
 from kanban_terminal.config_keyboard import key_label
-from kanban_terminal.domain.cards import FLOOR_WORDS, CardState
-from kanban_terminal.domain.scans import OutcomeKind, Verdict
 from kanban_terminal.services.events import (
     CardsChanged,
     RequestRaised,
@@ -37,13 +35,12 @@ from kanban_terminal.tui.boot import EarlyReads, RuntimeBoot
 from kanban_terminal.tui.handover_app import HandoverAppMixin
 from kanban_terminal.tui.link_views import link_view_from, offline_link
 from kanban_terminal.tui.messages import BusEvent
-from kanban_terminal.tui.outcome_note import said_on_top
 from kanban_terminal.tui.palette import FLOOR_THEME
+from kanban_terminal.tui.scan_app import ScanAppMixin
 from kanban_terminal.tui.scanner_wins import ScannerWinsMixin
 from kanban_terminal.tui.screens.andon import AndonScreen
 from kanban_terminal.tui.screens.base import TerminalScreen
 from kanban_terminal.tui.screens.board import BoardScreen
-from kanban_terminal.tui.screens.confirm import ConfirmDeliveryScreen, ConfirmResult
 from kanban_terminal.tui.screens.scan import ScanScreen
 from kanban_terminal.tui.start_app import StartAppMixin, log_screen, metrics_screen
 from kanban_terminal.tui.supply_app import SupplyAppMixin
@@ -62,31 +59,6 @@ if TYPE_CHECKING:
 
 __all__ = ["KanbanApp", "RecentRow", "link_view_from"]
 
-_LOG_WORDS = {
-    "registered": "Card registered",
-    "bin_empty": "Bin empty",
-    "request_raised": "Refill requested",
-    "request_sent": "Request sent",
-    "accepted": "Accepted upstream",
-    "picked": "Being picked",
-    "shipped": "On its way",
-    "rejected_upstream": "Refused upstream",
-    "delivered": "Delivered",
-    "suspended": "Taken out of circulation",
-    "resumed": "Back in circulation",
-    "flagged_lost": "Flagged missing",
-    "found": "Found",
-    "retired": "Card retired",
-    "delayed": "Delayed upstream",
-    "at_risk": "At risk upstream",
-    "re_routed": "Re-routed",
-    "short_delivered": "Short: shortfall requested",
-    "delivered_damaged": "Delivered damaged",
-}
-
-# Sources whose outcome belongs to the person at this screen (banner, bell, confirmation).
-_OPERATOR_SOURCES = ("keyboard", "serial")
-
 
 class KanbanApp(
     StartAppMixin,
@@ -94,6 +66,7 @@ class KanbanApp(
     SupplyAppMixin,
     AndonAppMixin,
     HandoverAppMixin,
+    ScanAppMixin,
     App[None],
     inherit_bindings=False,
 ):
@@ -234,19 +207,6 @@ class KanbanApp(
     def _runtime_link(self, _status: Status | None) -> LinkView:
         return link_view_from(self.runtime.link_state())
 
-    def _seed_recent(self) -> None:
-        """After a restart, show what the log holds, including a scan committed but never shown."""
-        from kanban_terminal.services.queries import recent_log
-
-        for line in recent_log(self.terminal, self.terminal.config.terminal.recent_scans):
-            if line.card_id is None or line.event == "registered":
-                continue
-            loop = self.terminal.card_loops.get(line.card_id)
-            what = _LOG_WORDS.get(line.event, line.event)
-            self._recent.append(
-                (line.occurred_at, line.card_id, loop.part if loop else "", Verdict.ACCEPTED, what)
-            )
-
     # -- scans -----------------------------------------------------------------------------------
 
     @on(ScanField.Scanned)
@@ -293,38 +253,6 @@ class KanbanApp(
         # Plain text: the device and the reason come from the wire, where "[" is not markup.
         words = f"Bin sensor {event.device}: {event.reason}"
         self.notify(words, title="Signal refused", severity="warning", markup=False)
-
-    def show_outcome(self, outcome: ScanOutcome) -> None:
-        what = _HEADLINE_WORDS.get(outcome.kind, outcome.kind.value)
-        part = outcome.part_number or ""
-        self._recent.insert(0, (outcome.at, outcome.card_id or outcome.code, part, outcome.verdict, what))
-        del self._recent[self.terminal.config.terminal.recent_scans :]
-        if not outcome.source.startswith(_OPERATOR_SOURCES):
-            self.refresh_screen()
-            return
-        self.last_outcome = outcome
-        if outcome.verdict is Verdict.REJECTED:
-            self.bell()
-        self.refresh_screen()
-        if said_on_top(self.screen, outcome):  # a dialog covers the banner, or it holds one line
-            ok = outcome.verdict is Verdict.ACCEPTED
-            self.notify(outcome.message, title=f"Scan: {what}", severity="information" if ok else "warning")
-        if outcome.kind is OutcomeKind.NEEDS_CONFIRMATION and outcome.card_id:
-            card_id = outcome.card_id
-
-            def answered(result: ConfirmResult | None) -> None:
-                if result is None:
-                    return
-                if result.confirmed:
-                    self.submit_scan(card_id, confirmed=True)
-                elif result.other_code:
-                    self.submit_scan(result.other_code)
-
-            yes = key_label(self.terminal.config.keys.confirm_delivery)
-            self.push_screen(ConfirmDeliveryScreen(card_id, outcome.message, yes), answered)
-
-    def recent_rows(self) -> list[RecentRow]:
-        return list(self._recent)
 
     # -- status ----------------------------------------------------------------------------------
 
@@ -382,17 +310,3 @@ class KanbanApp(
     def _on_screen_shown(self, message: TerminalScreen.Shown) -> None:
         if self.is_running:
             message.screen.show(self.terminal_view())
-
-
-_HEADLINE_WORDS = {
-    OutcomeKind.REQUEST_RAISED: FLOOR_WORDS[CardState.QUEUED],
-    OutcomeKind.DELIVERED: "Delivered",
-    OutcomeKind.FOUND: "Found, back in use",
-    OutcomeKind.DEBOUNCED: "Repeat read ignored",
-    OutcomeKind.ALREADY_REQUESTED: "Already requested",
-    OutcomeKind.NEEDS_CONFIRMATION: "Waiting for confirmation",
-    OutcomeKind.NOT_ALLOWED: "Not allowed",
-    OutcomeKind.UNKNOWN_CARD: "Unknown card",
-    OutcomeKind.MISREAD: "Not read",
-    OutcomeKind.FAILED: "NOT SAVED",
-}

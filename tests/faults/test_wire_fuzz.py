@@ -24,7 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kanban_terminal.adapters.upstream import UpstreamPeer, parse_request
+from kanban_terminal.adapters.peer_requests import parse_request
+from kanban_terminal.adapters.upstream import UpstreamPeer
 from kanban_terminal.config import MqttSettings, UpstreamSettings
 from kanban_terminal.domain.inbound import Refusal
 from kanban_terminal.runtime import TerminalServices

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from firmware_bridge.bridge import signal_payload
 from firmware_bridge.framing import Frame, FrameType
-from kanban_terminal.adapters.upstream import parse_request
+from kanban_terminal.adapters.peer_requests import parse_request
 from kanban_terminal.adapters.wire import (
     AvailabilityMessage,
     InboundDecoder,
