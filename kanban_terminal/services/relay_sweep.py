@@ -14,7 +14,7 @@ Now, in a sweep:
 * while the worker's groups mark (one took PUBACKs within `MARK_WITHIN_S`), the relay leaves the
   PUBACKs to the next group, unless one has waited `MARK_WITHIN_S` (the line went quiet), a
   window's worth waits, or a read was capped (the mark is what says "read again", relay.py
-  `_due_after_mark`); with no group marking (a drain) it marks them at once, as before;
+  `_released`); with no group marking (a drain) it marks them at once, as before;
 * while the worker's groups are marking (one took PUBACKs since the relay thread last woke), the
   thread sleeps until its next read instead of waking each second to look: the worker will take
   the next PUBACK too. So on a line that just went quiet its last card leaves `queued` up to
