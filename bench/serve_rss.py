@@ -52,7 +52,8 @@ _CREATE = pipeline_proc._CREATE  # noqa: SLF001 - the same "restart" set-up as t
 _RSS = (
     "import sys, importlib\n"
     "try:\n"  # as `python -m kanban_terminal.runtime` starts (an older checkout may not have it)
-    "    from kanban_terminal.deferred_imports import defer_unused_stdlib; defer_unused_stdlib()\n"
+    "    if sys.argv[1:]:  # the bare interpreter stays bare\n"
+    "        from kanban_terminal.deferred_imports import defer_unused_stdlib; defer_unused_stdlib()\n"
     "except ImportError:\n"
     "    pass\n"
     "[importlib.import_module(m) for m in sys.argv[1:]]; "
