@@ -45,6 +45,9 @@ DEFERRED = ("asyncio", "importlib.metadata", "urllib.request")
 """The packages a `serve` process loads only when something uses them."""
 
 _LOCK = threading.RLock()
+_LOCKS = {name: threading.RLock() for name in DEFERRED}
+"""One lock a package, not one for all: a package's run imports other modules, and a thread that is
+importing one of those must not wait on another package's run (a wait importlib cannot see)."""
 _loading: set[str] = set()
 
 
@@ -59,7 +62,7 @@ class DeferredModule(ModuleType):
 def _load(module: ModuleType) -> None:
     """Run a stand-in's package into it, once, whichever thread gets there first."""
     name = module.__name__
-    with _LOCK:
+    with _LOCKS.get(name, _LOCK):
         if type(module) is not DeferredModule:
             return
         if name in _loading:  # its own code, while it runs, asks for a name not set yet
