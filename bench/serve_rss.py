@@ -50,7 +50,13 @@ from tests.support.mqtt_lines import line_config  # noqa: E402
 
 _CREATE = pipeline_proc._CREATE  # noqa: SLF001 - the same "restart" set-up as the other benches
 _RSS = (
-    "import sys, importlib; [importlib.import_module(m) for m in sys.argv[1:]]; "
+    "import sys, importlib\n"
+    "try:\n"  # as `python -m kanban_terminal.runtime` starts (an older checkout may not have it)
+    "    if sys.argv[1:]:  # the bare interpreter stays bare\n"
+    "        from kanban_terminal.deferred_imports import defer_unused_stdlib; defer_unused_stdlib()\n"
+    "except ImportError:\n"
+    "    pass\n"
+    "[importlib.import_module(m) for m in sys.argv[1:]]; "
     "print(next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmRSS')))"
 )
 

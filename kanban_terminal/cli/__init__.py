@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import kanban_terminal.cli.serve_defer  # noqa: F401 - first of ours: before pydantic is imported
 from kanban_terminal import __version__
 from kanban_terminal.cli import delivery as cli_delivery
 from kanban_terminal.cli import log as cli_log
