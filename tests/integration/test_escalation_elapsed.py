@@ -24,7 +24,7 @@ from kanban_terminal.services.log_query import read_csv
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.log_reads import verify_chain_of
 from kanban_terminal.storage.tables import CardLogRow
-from tests.integration.test_call_response_steps import clock, cli, raise_call, terminal
+from tests.integration.test_call_response_steps import cli, clock, raise_call, terminal
 from tests.support.andon import FakeClock
 
 __all__ = ["clock", "terminal"]  # the fixtures, shared with the acknowledge and end tests
