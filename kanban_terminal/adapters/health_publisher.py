@@ -36,13 +36,17 @@ class HealthPublisher:
         link_state: Callable[[], str],
         last_error: Callable[[], str] = lambda: "",
         interval: float = INTERVAL_S,
+        queue_age: Callable[[datetime], float] | None = None,
     ) -> None:
+        """`queue_age`: the oldest queued request's age in elapsed seconds, given its stored raise
+        (the runtime's, so health and the status bar agree); None counts it on the wall clock."""
         self.terminal = terminal
         self.link = link
         self.topic = topic
         self.link_state = link_state
         self.last_error = last_error
         self.interval = interval
+        self.queue_age = queue_age
         self.started_at: datetime = terminal.clock()
         self.published = 0
         self._wake = threading.Event()
@@ -64,6 +68,8 @@ class HealthPublisher:
     def payload(self) -> bytes:
         facts = read_health_facts(self.terminal, self.terminal.db.path.parent)
         error = self.last_error()
+        oldest = facts.oldest_queued_at
+        age = None if oldest is None or self.queue_age is None else self.queue_age(oldest)
         health = build_health(
             terminal_id=self.terminal.config.terminal.id,
             version=__version__,
@@ -75,6 +81,7 @@ class HealthPublisher:
             disk_free_bytes=facts.disk_free_bytes,
             last_scan_at=facts.last_scan_at,
             last_error=error or None,
+            oldest_age_s=age,
         )
         return encode(HealthMessage, health)  # through the wire model (docs/schema/health.json)
 

@@ -16,6 +16,13 @@ nothing, and one before its first sighting is what the wall clock says. The requ
 (`request:<id>`, services/escalation.py) would be exact across restarts, but only loops with
 material andons keep one, and only until the request's material call is raised, which is when a
 queued request is oldest: an age from it would cover least where the bar matters most.
+
+The health message's `oldest_age_s` reads the same `LinkAge` (branch `healthclock`), so the bar and
+a plant view subscribed to health agree. Its oldest is the oldest request the broker has not
+acknowledged, the bar's the oldest upstream has not answered: once the broker acknowledges the
+bar's oldest they are two requests, asked about in turn, so this one keeps the last few it was
+asked about (`keep`) instead of one, or each would reset the other's count every minute. In
+`serve` (no bar) the first sighting is the health read's, once a minute and at each reconnect.
 """
 
 from __future__ import annotations
@@ -25,21 +32,37 @@ from datetime import datetime, timedelta
 
 
 class LinkAge:
-    """Re-bases a link state's wall-clock `since` on elapsed time. Safe from any thread: its one
-    record is replaced whole."""
+    """Re-bases a link state's wall-clock `since` on elapsed time. Safe from any thread: its
+    records are replaced whole, as one tuple."""
 
-    def __init__(self, clock: Callable[[], datetime], monotonic: Callable[[], float]) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime], monotonic: Callable[[], float], *, keep: int = 1
+    ) -> None:
+        """`keep`: how many (state, stamp) pairs are remembered, newest first sighting kept."""
         self._clock = clock
         self._monotonic = monotonic
-        self._seen: tuple[str, datetime, float, float] | None = None
-        """(state, since as stamped, elapsed seconds when first seen, monotonic reading then)."""
+        self._keep = keep
+        self._seen: tuple[tuple[str, datetime, float, float], ...] = ()
+        """(state, since as stamped, elapsed seconds when first seen, monotonic reading then), the
+        most recently asked first."""
 
     def since(self, state: str, stamped: datetime) -> datetime:
         """When the state began, as the present wall clock counts back its elapsed time."""
+        now, elapsed = self._elapsed(state, stamped)
+        return now - timedelta(seconds=elapsed)
+
+    def age_s(self, state: str, stamped: datetime) -> float:
+        """The elapsed seconds since the state began: `since`'s figure as a number (the health
+        message's `oldest_age_s`)."""
+        return self._elapsed(state, stamped)[1]
+
+    def _elapsed(self, state: str, stamped: datetime) -> tuple[datetime, float]:
         now, mono = self._clock(), self._monotonic()
         seen = self._seen
-        if seen is None or seen[:2] != (state, stamped):
+        mine = next((s for s in seen if s[:2] == (state, stamped)), None)
+        if mine is None:
             # First seen within a second of the change: the wall difference is still good here.
-            seen = (state, stamped, max(0.0, (now - stamped).total_seconds()), mono)
-            self._seen = seen
-        return now - timedelta(seconds=seen[2] + max(0.0, mono - seen[3]))
+            mine = (state, stamped, max(0.0, (now - stamped).total_seconds()), mono)
+        if not seen or seen[0] is not mine:
+            self._seen = (mine, *(s for s in seen if s is not mine))[: self._keep]
+        return now, mine[2] + max(0.0, mono - mine[3])

@@ -111,7 +111,8 @@ class Runtime:
         )
         self.link: MqttLink | None = None
         self._link_age = LinkAge(terminal.clock, terminal.monotonic)
-        self._queue_age = LinkAge(terminal.clock, terminal.monotonic)  # "Queued N (oldest X)", likewise
+        # "Queued N (oldest X)" and health's `oldest_age_s`, likewise: two oldest, so it keeps a few.
+        self._queue_age = LinkAge(terminal.clock, terminal.monotonic, keep=4)
         self.health: HealthPublisher | None = None
         self.anchors: AnchorPublisher | None = None
         """Publishes the card log's head retained (adapters/anchor_publisher.py); with a broker only."""
@@ -279,6 +280,7 @@ class Runtime:
             self.topics.terminal_health(cfg.terminal.id),
             link_state=lambda: link.state().state,
             last_error=lambda: relay.last_error,
+            queue_age=lambda at: self._queue_age.age_s("queued", at),  # the status bar's figure
         )
         self._reconcile = start_reconcile(self.terminal, link, self.topics, settings.reconcile_after_s)
         self._andon_link = LinkAndonPublisher(link, self.topics, replay_s=settings.replay_after_reconnect_s)

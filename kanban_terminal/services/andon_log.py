@@ -1,9 +1,9 @@
 """The card-log rows of the andon feature: every andon action, and every refusal, with its facts.
 
 Each row carries the andon's kind, reason and station (and a STOP's downtime on its resolve row, and
-the seconds since the raise on acknowledge, resolve and cancel rows) in their own columns, so metrics
-and the log's station filter read fields, never text; `detail` stays
-words for people. Appends inside the caller's unit of work (through `AndonRows.log`, storage/); never
+the seconds since the raise on acknowledge, resolve, cancel and escalation rows) in their own
+columns, so metrics and the log's station filter read fields, never text; `detail` stays words for
+people. Appends inside the caller's unit of work (through `AndonRows.log`, storage/); never
 commits, never reads the log back.
 """
 
@@ -33,7 +33,7 @@ def log_andon(
 ) -> None:
     """Append one andon action with the andon's facts: kind, reason, station, the card's loop, on
     the resolve row of a STOP its downtime (raise to resolution, `Andon.downtime`), and on an
-    acknowledge, resolve or cancel row the elapsed time since the raise (`elapsed_s`).
+    acknowledge, resolve, cancel or escalation row the elapsed time since the raise (`elapsed_s`).
 
     Args:
         scope: the caller's unit of work.
@@ -78,8 +78,9 @@ def log_andon(
     )
 
 
-_TIMED = frozenset({"andon_acknowledged", "andon_resolved", "andon_cancelled"})
-"""The rows that record `elapsed_s`: the steps whose time since the raise metrics and screens show."""
+_TIMED = frozenset({"andon_acknowledged", "andon_resolved", "andon_cancelled", "andon_escalated"})
+"""The rows that record `elapsed_s`: the steps whose time since the raise metrics and screens show,
+and a tier's (the runner's timer has it when it fires: branch healthclock)."""
 
 
 def log_refusal(

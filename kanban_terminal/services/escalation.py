@@ -26,7 +26,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from kanban_terminal.domain.andon import tier_role, tiers_due
@@ -124,12 +125,16 @@ class EscalationRunner:
                 if i not in done and delay > elapsed:
                     self.due.due_in(mono, (delay - elapsed).total_seconds())
             for tier in tiers_due(elapsed, False, tiers, done):
-                change = self._fire(andon.id, tier, now)
+                change = self._fire(andon.id, tier, now, elapsed)
                 if change is not None:
                     changes.append(change)
         return changes
 
-    def _fire(self, andon_id: str, tier: int, now: datetime) -> AndonChanged | None:
+    def _fire(self, andon_id: str, tier: int, now: datetime, elapsed: timedelta) -> AndonChanged | None:
+        """Write and announce one tier; `elapsed` (the andon's time since the raise on its anchor, which
+        the runner's timers always keep) goes in the row's `elapsed_s` and the message's, as the
+        acknowledge's and the end's do: a tier fired 6 min after the raise says 6 min whatever the
+        wall clock did in between (its `occurred_at` after a +1 h step says 1 h 06 min)."""
         terminal = self.terminal
         role = tier_role(tier)
         with terminal.db.unit_of_work(release=terminal.bus.publish) as uow:
@@ -138,12 +143,11 @@ class EscalationRunner:
                 return None
             log_andon(
                 uow, andon, "andon_escalated", actor=None, source="system", now=now, at=now,
-                from_state=andon.state.value, detail=f"tier {tier}: {role} called",
+                from_state=andon.state.value, detail=f"tier {tier}: {role} called", elapsed=elapsed,
             )  # fmt: skip
             fired = uow.andons.fired_tiers([andon_id]).get(andon_id, ())
-            change = AndonChanged(
-                "escalated", view_of(terminal, andon, fired), None, now, tier=tier, role=role
-            )
+            view = replace(view_of(terminal, andon, fired), step_elapsed=max(elapsed, timedelta(0)))
+            change = AndonChanged("escalated", view, None, now, tier=tier, role=role)
             uow.collect(change)
         return change
 

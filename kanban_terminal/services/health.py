@@ -51,6 +51,7 @@ def build_health(
     last_scan_at: datetime | None,
     last_error: str | None,
     last_error_at: datetime | None = None,
+    oldest_age_s: float | None = None,
     queue_age_limit: timedelta = QUEUE_AGE_LIMIT,
     disk_free_limit: int = DISK_FREE_LIMIT,
 ) -> dict[str, Any]:
@@ -63,11 +64,14 @@ def build_health(
         started_at: when this process started (aware), for uptime.
         link_state: the MQTT link's state as it names it (e.g. "connected", "reconnecting").
         queued: requests in the outbox not yet acknowledged by the broker.
-        oldest_queued_at: when the oldest of those was raised.
+        oldest_queued_at: when the oldest of those was raised (the stored wall stamp, reported as is).
         disk_free_bytes: free space in the data dir.
         last_scan_at: the newest scan this terminal recorded.
         last_error: the last error worth a person's attention, or None. Escaped here: it may quote input.
         last_error_at: when it happened.
+        oldest_age_s: how long the oldest has waited on elapsed time, when the caller counts it (the
+            runtime does: runtime/link_age.py); else `now - oldest_queued_at`, which a wall-clock step
+            of +1 h turned into 3,610 s and a "degraded" for a request queued 10 s (-1 h: 0 s).
         queue_age_limit: oldest queued age that counts as a problem.
         disk_free_limit: free space below which the disk counts as a problem.
 
@@ -75,7 +79,12 @@ def build_health(
         A dict of JSON types: timestamps as ISO 8601 UTC with `Z`, durations in whole seconds, and a
         `state` of "ok" or "degraded" with the `problems` that made it so.
     """
-    oldest_age = None if oldest_queued_at is None else max(0, int((now - oldest_queued_at).total_seconds()))
+    if oldest_queued_at is None:
+        oldest_age = None
+    elif oldest_age_s is None:
+        oldest_age = max(0, int((now - oldest_queued_at).total_seconds()))
+    else:
+        oldest_age = max(0, int(oldest_age_s))
     problems = []
     if link_state != "connected":
         problems.append(f"link {link_state}")

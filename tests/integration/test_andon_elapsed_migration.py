@@ -93,10 +93,10 @@ def test_from_0012_the_chain_covers_the_elapsed_figure(at_0011: Path) -> None:
     finally:
         terminal.close()
     path = at_0011 / DB_FILENAME
-    [(row_id, figure)] = [
-        (r["id"], r["elapsed_s"]) for r in rows(path, ("id", "elapsed_s")) if r["elapsed_s"] is not None
-    ]
+    figures = {r["event"]: (r["id"], r["elapsed_s"]) for r in rows(path, ("id", "event", "elapsed_s"))}
+    row_id, figure = figures["andon_acknowledged"]
     assert figure == 120.0
+    assert figures["andon_escalated"][1] == 0.0  # tier 0, fired at the raise: its figure is hashed too
     first_old = rows(path, ("id",))[0]["id"]
     for sql, broken in (
         (f"UPDATE card_log SET elapsed_s = 3720.0 WHERE id = {row_id}", row_id),  # the response bent back

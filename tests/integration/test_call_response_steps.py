@@ -202,7 +202,7 @@ def test_the_cli_acknowledges_resolves_and_reports_the_elapsed_response(
     cli(["export", "--event", "andon", "--out", str(out)], data_dir, capsys)
     with out.open(encoding="utf-8") as f:
         exported = {r["event"]: r["elapsed_s"] for r in read_csv(f) if r["andon_id"] == andon_id}
-    assert exported == {"andon_raised": None, "andon_escalated": None, "andon_acknowledged": "120.0",
+    assert exported == {"andon_raised": None, "andon_escalated": "0.0", "andon_acknowledged": "120.0",
                         "andon_resolved": "240.0"}  # fmt: skip
     terminal = open_terminal(data_dir, clock)
     try:

@@ -85,9 +85,9 @@ class AndonEventMessage(ActiveAndon):
     downtime_s: Count | None = None
     """A resolved STOP: whole seconds from raise to resolve."""
     elapsed_s: Count | None = None
-    """acknowledged, resolved and cancelled: whole seconds from the raise to this step, counted on the
-    terminal's monotonic clock (a wall-clock step between them bends nothing); absent when the
-    terminal had no elapsed anchor for the andon (then `at` - `raised_at` is what there is)."""
+    """acknowledged, resolved, cancelled and escalated: whole seconds from the raise to this step,
+    counted on the terminal's monotonic clock (a wall-clock step between them bends nothing); absent
+    when the terminal had no elapsed anchor for the andon (then `at` - `raised_at` is what there is)."""
 
 
 class HandoverMessage(Message):

@@ -1,0 +1,46 @@
+"""`LinkAge(keep=n)` counts each of a few stamps on its own elapsed time, asked about in turn.
+
+The status bar asks about the oldest request upstream has not answered, the health message about
+the oldest the broker has not acknowledged: two stamps once the broker acknowledged the first. With
+one record each question reset the other's count to the wall age, so a step bent both again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kanban_terminal.runtime.link_age import LinkAge
+from kanban_terminal.services.health import build_health
+from tests.support.andon import T0, FakeClock
+
+
+def test_two_stamps_asked_in_turn_both_count_elapsed_time_across_a_step() -> None:
+    clock = FakeClock(T0 + timedelta(seconds=30))
+    ages = LinkAge(clock, clock.monotonic, keep=4)
+    first, second = T0, T0 + timedelta(seconds=20)
+    assert (ages.age_s("queued", first), ages.age_s("queued", second)) == (30, 10)
+    clock.advance(minutes=1)
+    clock.step_wall(hours=1)
+    assert ages.age_s("queued", first) == 90  # the wall says 3,690
+    assert ages.age_s("queued", second) == 70
+    assert clock.now - ages.since("queued", first) == timedelta(seconds=90)
+
+
+def test_one_record_by_default_as_the_link_state_had() -> None:
+    clock = FakeClock(T0 + timedelta(seconds=30))
+    ages = LinkAge(clock, clock.monotonic)
+    ages.age_s("offline", T0)
+    ages.age_s("connected", T0 + timedelta(seconds=5))
+    clock.step_wall(hours=1)
+    assert ages.age_s("offline", T0) == 3630  # forgotten: seen again, at the wall age
+
+
+def test_the_health_message_reads_the_elapsed_age_it_is_given_and_keeps_the_stored_stamp() -> None:
+    now = T0 + timedelta(hours=1, seconds=10)  # a request queued 10 s ago, after a +1 h step
+    health = build_health(
+        terminal_id="L1-T1", version="1", now=now, started_at=T0, link_state="connected", queued=1,
+        oldest_queued_at=T0, disk_free_bytes=10**10, last_scan_at=None, last_error=None,
+        oldest_age_s=10.6,
+    )  # fmt: skip
+    assert health["queue"] == {"requests": 1, "oldest_raised_at": "2026-03-02T06:00:00Z", "oldest_age_s": 10}
+    assert health["state"] == "ok" and health["problems"] == []
