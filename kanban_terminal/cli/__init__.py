@@ -191,20 +191,19 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    import getpass
-
+    from kanban_terminal.cli.login import NO_PIN, read_pin
     from kanban_terminal.services.auth import enroll
     from kanban_terminal.services.terminal import Terminal
 
     cfg = _load(args)
     badge = args.badge.strip().upper()
-    if args.pin_stdin:
-        pin = sys.stdin.readline().strip()
-    else:
-        pin = getpass.getpass(f"New PIN for {badge}: ")
-        if getpass.getpass("Repeat the PIN: ") != pin:
-            print("The two PINs differ; nothing was stored.", file=sys.stderr)
-            return EXIT_REJECTED
+    pin = read_pin(f"New PIN for {badge}: ", from_stdin=args.pin_stdin)
+    if pin is not None and not args.pin_stdin and read_pin("Repeat the PIN: ", from_stdin=False) != pin:
+        print("The two PINs differ; nothing was stored.", file=sys.stderr)
+        return EXIT_REJECTED
+    if pin is None:
+        print(NO_PIN, file=sys.stderr)
+        return EXIT_REJECTED
     terminal = Terminal.open(cfg, _data_dir(args))
     try:
         refused = enroll(terminal, badge, pin, source="cli")

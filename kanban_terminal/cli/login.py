@@ -19,13 +19,34 @@ DataDir = Callable[[argparse.Namespace], Path]
 EXIT_OK, EXIT_REFUSED = 0, 1
 
 
+NO_PIN = (
+    "REFUSED: no PIN was given (standard input closed or empty); nothing was done. Type it at the "
+    "prompt, or pipe it with --pin-stdin."
+)
+
+
+def read_pin(prompt: str, *, from_stdin: bool) -> str | None:
+    """The PIN typed at the prompt (getpass) or the first line of stdin (`--pin-stdin`); None when no
+    PIN came: stdin closed (getpass with no terminal reads stdin and met its end: EOFError) or an empty
+    line. A missing PIN is not a wrong one: it must not count toward the badge's lockout (a cron job
+    with an empty pipe would lock the team lead out), so the caller stops before `login`."""
+    try:
+        pin = sys.stdin.readline() if from_stdin else getpass.getpass(prompt)
+    except EOFError:
+        return None
+    return pin.strip() or None
+
+
 def run_logged_in(args: argparse.Namespace, load: Load, data_dir: DataDir, action: Callable[..., Any]) -> int:
     from kanban_terminal.domain.cards import Rejection
     from kanban_terminal.services.auth import AuthSession, login
     from kanban_terminal.services.terminal import Terminal
 
     cfg = load(args)
-    pin = sys.stdin.readline().strip() if args.pin_stdin else getpass.getpass(f"PIN for {args.badge}: ")
+    pin = read_pin(f"PIN for {args.badge}: ", from_stdin=args.pin_stdin)
+    if pin is None:
+        print(NO_PIN, file=sys.stderr)
+        return EXIT_REFUSED
     terminal = Terminal.open(cfg, data_dir(args))
     try:
         state = login(terminal, args.badge, pin, source="cli")

@@ -99,3 +99,33 @@ def test_a_typed_andon_id_is_logged_escaped(tmp_path: Path) -> None:
     finally:
         db.close()
     assert "\x1b" not in logged and logged.startswith("x") and logged.endswith("y")
+
+
+def auth_rows(data: Path) -> list[str]:
+    db = sqlite3.connect(data / "terminal.db")
+    try:
+        return [e for (e,) in db.execute("SELECT event FROM card_log WHERE event LIKE 'auth%' ORDER BY id")]
+    finally:
+        db.close()
+
+
+def test_a_missing_pin_is_refused_plainly_and_never_counts_toward_the_lockout(tmp_path: Path) -> None:
+    """A script whose pipe is empty, or a cron job with no terminal (getpass reads stdin and meets its
+    end), gives no PIN: a clear refusal, exit 1, and no failed attempt logged against the badge (the
+    lockout would otherwise lock the team lead out after a few such runs)."""
+    assert cli(tmp_path, "enroll", "E2001", "--pin-stdin", stdin="2468\n").returncode == 0
+    before = auth_rows(tmp_path)
+    for pin_args, stdin in ((("--pin-stdin",), ""), (("--pin-stdin",), "\n"), ((), "")):
+        for _ in range(2):  # 6 runs in all: more than the lockout allows (5 wrong PINs)
+            got = cli(
+                tmp_path, "raise-andon", "stop", "ST20", "qual", "--badge", "E2001", *pin_args, stdin=stdin
+            )
+            assert got.returncode == 1, got.stdout + got.stderr
+            assert "no PIN was given" in got.stderr and "unexpected error" not in got.stderr
+    assert auth_rows(tmp_path) == before
+    raised = cli(
+        tmp_path, "raise-andon", "stop", "ST20", "qual", "--badge", "E2001", "--pin-stdin", stdin="2468\n"
+    )
+    assert raised.returncode == 0, raised.stdout + raised.stderr
+    empty = cli(tmp_path, "enroll", "E3001", "--pin-stdin", stdin="")
+    assert empty.returncode != 0 and "no PIN was given" in empty.stderr
