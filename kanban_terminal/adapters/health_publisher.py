@@ -48,6 +48,7 @@ class HealthPublisher:
         self.interval = interval
         self.queue_age = queue_age
         self.started_at: datetime = terminal.clock()
+        self._started_mono = terminal.monotonic()  # uptime on elapsed time: a wall step bent it
         self.published = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -82,6 +83,7 @@ class HealthPublisher:
             last_scan_at=facts.last_scan_at,
             last_error=error or None,
             oldest_age_s=age,
+            uptime_s=self.terminal.monotonic() - self._started_mono,
         )
         return encode(HealthMessage, health)  # through the wire model (docs/schema/health.json)
 

@@ -52,6 +52,7 @@ def build_health(
     last_error: str | None,
     last_error_at: datetime | None = None,
     oldest_age_s: float | None = None,
+    uptime_s: float | None = None,
     queue_age_limit: timedelta = QUEUE_AGE_LIMIT,
     disk_free_limit: int = DISK_FREE_LIMIT,
 ) -> dict[str, Any]:
@@ -72,6 +73,9 @@ def build_health(
         oldest_age_s: how long the oldest has waited on elapsed time, when the caller counts it (the
             runtime does: runtime/link_age.py); else `now - oldest_queued_at`, which a wall-clock step
             of +1 h turned into 3,610 s and a "degraded" for a request queued 10 s (-1 h: 0 s).
+        uptime_s: how long the process has run on elapsed time, when the caller counts it (the health
+            publisher does); else `now - started_at`, which read 3,720 s a minute after start past a
+            +1 h step and 0 past a -1 h one.
         queue_age_limit: oldest queued age that counts as a problem.
         disk_free_limit: free space below which the disk counts as a problem.
 
@@ -98,7 +102,7 @@ def build_health(
         "version": version,
         "at": _ts(now),
         "started_at": _ts(started_at),
-        "uptime_s": max(0, int((now - started_at).total_seconds())),
+        "uptime_s": max(0, int((now - started_at).total_seconds() if uptime_s is None else uptime_s)),
         "state": "degraded" if problems else "ok",
         "problems": problems,
         "link": link_state,
