@@ -131,6 +131,9 @@ class MqttSettings(BaseModel):
     reconcile_after_s: float = Field(120.0, gt=0)
     """Terminal only. An open request whose last upstream status is older than this is asked about
     (an idempotent status query; services/reconcile.py): a status lost on the way back is sent again."""
+    health_s: float = Field(60.0, ge=1, le=3600)
+    """Terminal only. Interval of the retained health message (docs/OPERATIONS.md "Retained health
+    topic"); it is also sent at once after each reconnect."""
     heartbeat_s: float = Field(10.0, gt=0)
     """Interval of the retained availability heartbeat (the bridge takes `limits.bridge_heartbeat_s`)."""
     replay_after_reconnect_s: float = Field(10.0, ge=0)

@@ -281,6 +281,7 @@ class Runtime:
             link_state=lambda: link.state().state,
             last_error=lambda: relay.last_error,
             queue_age=lambda at: self._queue_age.age_s("queued", at),  # the status bar's figure
+            interval=settings.health_s,
         )
         self._reconcile = start_reconcile(self.terminal, link, self.topics, settings.reconcile_after_s)
         self._andon_link = LinkAndonPublisher(link, self.topics, replay_s=settings.replay_after_reconnect_s)

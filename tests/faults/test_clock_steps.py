@@ -67,13 +67,17 @@ class FakeWall:
 class Line:
     """A config with one CALL reason escalating at `TIERS_S`, its data dir, a broker and `serve`."""
 
-    def __init__(self, tmp: Path, wall: FakeWall, tz: str = "UTC") -> None:
+    def __init__(self, tmp: Path, wall: FakeWall, tz: str = "UTC", extra: str = "") -> None:
         if not LIBFAKETIME.exists() or shutil.which("faketime") is None:
             pytest.skip("libfaketime not installed (apt-get install -y faketime)")
         minutes = ", ".join(str(s / 60) for s in TIERS_S)
-        text = line_config(loops=1, cards=2, sensors=0) + (
-            f'\n[[andon_reasons]]\ncode = "HLP"\nlabel = "help"\nkinds = ["call"]\n'
-            f"escalation_minutes = [{minutes}]\n"
+        text = (
+            line_config(loops=1, cards=2, sensors=0)
+            + (
+                f'\n[[andon_reasons]]\ncode = "HLP"\nlabel = "help"\nkinds = ["call"]\n'
+                f"escalation_minutes = [{minutes}]\n"
+            )
+            + extra
         )
         self.config_path = tmp / "line.toml"
         self.config_path.write_text(text)
