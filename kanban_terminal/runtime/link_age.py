@@ -27,13 +27,16 @@ asked about (`keep`) instead of one, or each would reset the other's count every
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 
 class LinkAge:
-    """Re-bases a link state's wall-clock `since` on elapsed time. Safe from any thread: its
-    records are replaced whole, as one tuple."""
+    """Re-bases a link state's wall-clock `since` on elapsed time. Safe from any thread: a lock
+    holds each look-up and its update together (the screen's bar and the health thread ask the same
+    one; replacing the tuple whole without it let one thread's new record overwrite the other's,
+    which was then seen again at its wall age)."""
 
     def __init__(
         self, clock: Callable[[], datetime], monotonic: Callable[[], float], *, keep: int = 1
@@ -42,6 +45,7 @@ class LinkAge:
         self._clock = clock
         self._monotonic = monotonic
         self._keep = keep
+        self._lock = threading.Lock()
         self._seen: tuple[tuple[str, datetime, float, float], ...] = ()
         """(state, since as stamped, elapsed seconds when first seen, monotonic reading then), the
         most recently asked first."""
@@ -57,6 +61,10 @@ class LinkAge:
         return self._elapsed(state, stamped)[1]
 
     def _elapsed(self, state: str, stamped: datetime) -> tuple[datetime, float]:
+        with self._lock:
+            return self._elapsed_locked(state, stamped)
+
+    def _elapsed_locked(self, state: str, stamped: datetime) -> tuple[datetime, float]:
         now, mono = self._clock(), self._monotonic()
         seen = self._seen
         mine = next((s for s in seen if s[:2] == (state, stamped)), None)

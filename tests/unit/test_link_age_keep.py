@@ -7,7 +7,8 @@ one record each question reset the other's count to the wall age, so a step bent
 
 from __future__ import annotations
 
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
 
 from kanban_terminal.runtime.link_age import LinkAge
 from kanban_terminal.services.health import build_health
@@ -44,3 +45,42 @@ def test_the_health_message_reads_the_elapsed_age_it_is_given_and_keeps_the_stor
     )  # fmt: skip
     assert health["queue"] == {"requests": 1, "oldest_raised_at": "2026-03-02T06:00:00Z", "oldest_age_s": 10}
     assert health["state"] == "ok" and health["problems"] == []
+
+
+class _Held(datetime):
+    """A stamp whose first comparison, on the thread named "bar", waits (up to 2 s) for `other`: it
+    holds that thread between reading the records and writing them back, where the race was."""
+
+    other: threading.Event
+    entered: threading.Event
+
+    def __eq__(self, value: object) -> bool:
+        if threading.current_thread().name == "bar" and not self.entered.is_set():
+            self.entered.set()
+            self.other.wait(2.0)  # with the lock the other thread cannot finish: this times out
+        return datetime.__eq__(self, value)
+
+    __hash__ = datetime.__hash__
+
+
+def test_two_threads_asking_at_once_keep_both_records() -> None:
+    """The bar's thread and the health thread ask at the same moment: each keeps its record. Without
+    the lock the bar's thread, held between its read of the records and its write, wrote back what it
+    had read and dropped the health thread's new record, seen again after a step at its wall age."""
+    clock = FakeClock(T0 + timedelta(seconds=30))
+    ages = LinkAge(clock, clock.monotonic, keep=4)
+    mine, other, fresh = T0, T0 + timedelta(seconds=5), T0 + timedelta(seconds=20)
+    ages.age_s("queued", mine)
+    ages.age_s("queued", other)  # records: (other, mine): the bar's question will move `mine` first
+    held = _Held(T0.year, T0.month, T0.day, T0.hour, T0.minute, T0.second, tzinfo=T0.tzinfo)
+    held.other, held.entered = threading.Event(), threading.Event()
+    bar = threading.Thread(target=ages.age_s, args=("queued", held), name="bar")
+    bar.start()
+    assert held.entered.wait(2.0)
+    health = threading.Thread(target=lambda: (ages.age_s("queued", fresh), held.other.set()))
+    health.start()
+    bar.join()
+    health.join()
+    clock.advance(minutes=1)
+    clock.step_wall(hours=1)
+    assert ages.age_s("queued", fresh) == 70  # dropped, it read 3,670
