@@ -41,6 +41,7 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -213,17 +214,29 @@ def cold_misses_per_group(
     simulation (load-independent, unlike CPU time): `high` minus `low` groups, each after the 64 MB
     thrash, minus the same run with the thrash alone, over the difference. A last-level miss (`LLm`)
     is a trip to memory, ~100 ns here: what a group at 5/s pays on top of its instructions."""
+
+    def argv(groups: int) -> list[str]:
+        args = [str(root.resolve()), "500", "0", "1" if marks else "0", checkpoint, str(groups)]
+        return [sys.executable, "-c", _CHILD, *args]
+
+    return cold_misses(argv, root, low, high)
+
+
+def cold_misses(
+    argv_of: Callable[[int], list[str]], cwd: Path, low: int = 5, high: int = 25
+) -> dict[str, float]:
+    """`cold_misses_per_group`'s measure for any child that honours `GROUP_COST_THRASH_MB` and
+    `GROUP_COST_SKIP_GROUP`: `argv_of(n)` runs n signals of one line (bench/same_work_cost.py's
+    replay and minimal use it too)."""
     events: dict[str, list[dict[str, int]]] = {}
     for skip in ("0", "1"):
         for groups in (low, high):
-            args = [str(root.resolve()), "500", "0", "1" if marks else "0", checkpoint, str(groups)]
             grind = ["valgrind", "--tool=callgrind", "--cache-sim=yes", *COLD_CACHES]
             grind.append("--callgrind-out-file=/dev/null")
             env = dict(os.environ, GROUP_COST_THRASH_MB="64", GROUP_COST_SKIP_GROUP=skip)
             out = subprocess.run(
-                [*grind, sys.executable, "-c", _CHILD, *args],
-                check=True, capture_output=True, text=True, cwd=root, env=env,
-            )  # fmt: skip
+                [*grind, *argv_of(groups)], check=True, capture_output=True, text=True, cwd=cwd, env=env
+            )
             names = [ln for ln in out.stderr.splitlines() if "Events    :" in ln][-1].split(":")[1].split()
             counts = [ln for ln in out.stderr.splitlines() if "Collected :" in ln][-1].split(":")[1].split()
             events.setdefault(skip, []).append(dict(zip(names, map(int, counts), strict=True)))

@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -110,33 +109,6 @@ with tempfile.TemporaryDirectory() as d:
 """
 
 
-def _cold(argv_of: Any, low: int = 5, high: int = 25) -> dict[str, float]:
-    """`group_cost.cold_misses_per_group`'s measure for any child: `argv_of(groups)` runs `groups`
-    signals of one line, each after the 64 MB thrash; minus the thrash alone, over high - low."""
-    events: dict[str, list[dict[str, int]]] = {}
-    for skip in ("0", "1"):
-        for groups in (low, high):
-            grind = ["valgrind", "--tool=callgrind", "--cache-sim=yes", *group_cost.COLD_CACHES]
-            grind.append("--callgrind-out-file=/dev/null")
-            env = dict(os.environ, GROUP_COST_THRASH_MB="64", GROUP_COST_SKIP_GROUP=skip)
-            out = subprocess.run(
-                [*grind, *argv_of(groups)], check=True, capture_output=True, text=True, cwd=ROOT, env=env
-            )
-            names = [ln for ln in out.stderr.splitlines() if "Events    :" in ln][-1].split(":")[1].split()
-            counts = [ln for ln in out.stderr.splitlines() if "Collected :" in ln][-1].split(":")[1].split()
-            events.setdefault(skip, []).append(dict(zip(names, map(int, counts), strict=True)))
-
-    def per(name: str) -> float:
-        run, alone = events["0"], events["1"]
-        return ((run[1][name] - run[0][name]) - (alone[1][name] - alone[0][name])) / (high - low)
-
-    return {
-        "Ir": per("Ir"),
-        "LLm": per("ILmr") + per("DLmr") + per("DLmw"),
-        "ILm": per("ILmr"),
-    }
-
-
 def cold_floor(templates: Path) -> None:
     """Cold cost a signal of the three pipelines' own work (no broker, no paho, no publish in any)."""
     kinds = {
@@ -151,7 +123,7 @@ def cold_floor(templates: Path) -> None:
             str(g),
         ],
     }
-    figures = {k: _cold(argv) for k, argv in kinds.items()}
+    figures = {k: group_cost.cold_misses(argv, ROOT) for k, argv in kinds.items()}
     figures["serve's _handle"] = group_cost.cold_misses_per_group(ROOT, True, "passive")
     base = figures["minimal"]
     for name, f in figures.items():

@@ -28,6 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kanban_terminal.deferred_imports import defer_unused_stdlib  # noqa: E402
+
+defer_unused_stdlib()  # as `python -m kanban_terminal.runtime` starts
 from kanban_terminal.runtime import inbound, serve  # noqa: E402
 from kanban_terminal.storage import checkpointer, db  # noqa: E402
 

@@ -36,6 +36,9 @@ def main() -> int:
 
     threading.Thread.run = run  # type: ignore[method-assign]
     name_me("main")
+    from kanban_terminal.deferred_imports import defer_unused_stdlib
+
+    defer_unused_stdlib()  # as `python -m kanban_terminal.runtime` starts (its RSS is read through here)
     from kanban_terminal.runtime import serve
 
     return serve.main(sys.argv[1:])
