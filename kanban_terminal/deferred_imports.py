@@ -25,10 +25,10 @@ the real function from the small `asyncio.coroutines`; `importlib.metadata.versi
 says not to: the terminal installs no pydantic plugin, so this sets it to `__all__` when the
 environment does not set it already (set it to an empty value to let `serve` load plugins).
 
-Installed only where `serve` starts (`python -m kanban_terminal.runtime`, the CLI's `serve`
-verb), before pydantic and SQLAlchemy are imported. tests/integration/test_serve_imports.py checks
-that a ready `serve` has not loaded them; tests/unit/test_deferred_imports.py that a stand-in
-behaves as the module.
+Installed only where `serve` or the peer starts (`python -m kanban_terminal.runtime`, the CLI's
+`serve` and `upstream` verbs), before pydantic and SQLAlchemy are imported.
+tests/integration/test_serve_imports.py checks that a ready `serve` has not loaded them;
+tests/unit/test_deferred_imports.py that a stand-in behaves as the module.
 """
 
 from __future__ import annotations
@@ -123,6 +123,8 @@ def defer_unused_stdlib() -> list[str]:
 
 
 def defer_when_serving(argv: Sequence[str]) -> None:
-    """The CLI's hook: only the `serve` verb (the first argument: the CLI has no option before it)."""
-    if list(argv[1:2]) == ["serve"]:
+    """The CLI's hook: only the long-running headless verbs, `serve` and `upstream` (the supermarket
+    peer, which `python -m kanban_terminal.runtime upstream` already started so); the first argument:
+    the CLI has no option before it."""
+    if list(argv[1:2]) in (["serve"], ["upstream"]):
         defer_unused_stdlib()

@@ -146,7 +146,7 @@ def test_a_package_already_imported_and_an_operator_s_plugin_setting_are_left_al
 
 
 def test_only_the_serve_verb_and_the_runtime_module_defer() -> None:
-    """The hooks: the CLI's package for `kanban-terminal serve` (not for other verbs), and
+    """The hooks: the CLI's package for `kanban-terminal serve` and `upstream` (not for other verbs), and
     `python -m kanban_terminal.runtime` (what benches and the fault suite start)."""
     code = """
         import json, runpy, sys
@@ -161,5 +161,6 @@ def test_only_the_serve_verb_and_the_runtime_module_defer() -> None:
         print(json.dumps(type(sys.modules.get("asyncio")).__name__))
     """
     assert run(code, "kanban-terminal", "serve", "--help") == "DeferredModule"
+    assert run(code, "kanban-terminal", "upstream", "--help") == "DeferredModule"
     assert run(code, "kanban-terminal", "status") in {"NoneType", "module"}
     assert run(code, "runtime", "--help") == "DeferredModule"
