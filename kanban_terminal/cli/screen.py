@@ -201,9 +201,11 @@ def _demo_screen(args: argparse.Namespace, cfg: TerminalConfig, *, hardware: boo
 def cmd_serve(args: argparse.Namespace, load: Load, data_dir: DataDir) -> int:
     from kanban_terminal.logging_setup import setup_logging
     from kanban_terminal.runtime import run_serve
+    from kanban_terminal.runtime.prepare_apart import prepare_apart
 
     cfg = load(args)
     setup_logging(data_dir(args))
+    prepare_apart(args.config, data_dir(args))  # a first start's migration stays out of this process
     return run_serve(cfg, data_dir(args), args.mqtt)
 
 

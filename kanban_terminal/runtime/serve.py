@@ -151,9 +151,10 @@ def start_demo_environment(
 
 
 def main(argv: list[str] | None = None, *, options: RuntimeOptions | None = None) -> int:
-    """`python -m kanban_terminal.runtime serve|upstream`: the headless roots without the CLI."""
+    """`python -m kanban_terminal.runtime serve|upstream|prepare`: the headless roots without the CLI
+    (`prepare`: the child of runtime/prepare_apart.py)."""
     parser = argparse.ArgumentParser(prog="python -m kanban_terminal.runtime")
-    parser.add_argument("verb", choices=["serve", "upstream"])
+    parser.add_argument("verb", choices=["serve", "upstream", "prepare"])
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--mqtt", default=None)
@@ -161,8 +162,16 @@ def main(argv: list[str] | None = None, *, options: RuntimeOptions | None = None
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(args.config)
+    if args.verb == "prepare":  # runtime/prepare_apart.py's child: open (migrate, register), close
+        from kanban_terminal.services.terminal import Terminal
+
+        Terminal.open(config, args.data_dir).close()
+        return 0
     if args.verb == "upstream":
         return run_upstream(
             config, args.data_dir, args.mqtt, instance=args.instance, partition=args.partition
         )
+    from kanban_terminal.runtime.prepare_apart import prepare_apart
+
+    prepare_apart(args.config, args.data_dir)
     return run_serve(config, args.data_dir, args.mqtt, options=options)
