@@ -181,7 +181,16 @@ def test_hostile_mqtt_payloads_change_nothing_and_the_loop_lives(
                 assert services.link.state().state == "connected"
             assert domain_digest(db) == before
             prefixes = ("signal refused", "status refused")
-            refusals = [r for r in caplog.records if r.getMessage().startswith(prefixes)]
+
+            def refusals_logged() -> list[logging.LogRecord]:
+                return [r for r in caplog.records if r.getMessage().startswith(prefixes)]
+
+            # The probe's duplicate is counted when its group commits; refusals of the same batch
+            # are stored and logged right after (runtime/inbound.py `_handle`), so on a loaded box
+            # the last class's lines may still be coming (2,850 of 3,000 seen once). Wait for them;
+            # a lost line still fails (the wait times out), and one too many fails the equality.
+            wait_for(lambda: len(refusals_logged()) >= sent, what="every refusal logged")
+            refusals = refusals_logged()
             assert len(refusals) == sent, "one log line per refused message"
             assert not [r.getMessage() for r in refusals if UNSAFE.search(r.getMessage())]
             assert not [r for r in caplog.records if r.exc_info], "a traceback in the log"
