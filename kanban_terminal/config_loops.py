@@ -1,8 +1,8 @@
 """Configuration of the kanban loops: the parts and the loops that feed them.
 
 Split from config.py, which re-exports `Part` and `Loop` for the modules that import them from there.
-`Ident` and `CardId` repeat config.py's patterns (config.py imports this module, so they are repeated,
-not imported), as config_bins.py and config_sourcing.py do.
+`Ident` repeats config.py's pattern (config.py imports this module, so it is repeated, not imported),
+as config_bins.py and config_sourcing.py do; `CardId` lives here, with `Loop`, its only user in config.
 """
 
 from __future__ import annotations
