@@ -4,7 +4,8 @@
 line in the file: a person fixing a config on a line PC should not have to play whack-a-mole. Secrets
 (broker passwords, team-lead PIN hashes) never live here: the file is meant for version control.
 The `[mqtt]` model lives in mqtt_settings.py (the firmware bridge reads it too) and the wording of
-problems in config_problems.py; both are re-exported here for the modules that import them from here.
+problems in config_problems.py; both are re-exported here for the modules that import them from here,
+as are the parts and loops (config_loops.py) and the people and andon settings (config_andon.py).
 
 Safety factor convention: ADDITIVE, as in the Toyota / textbook formula N = D x L x (1 + S) / C,
 so `safety_factor = 0.2` means 20 % above lead-time demand and 0 means none. (SAP's SF multiplies and
@@ -15,24 +16,27 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from kanban_terminal.config_andon import AndonReason as AndonReason
+from kanban_terminal.config_andon import AndonSettings as AndonSettings
+from kanban_terminal.config_andon import Person as Person
 from kanban_terminal.config_bins import BinSensor as BinSensor
-from kanban_terminal.config_bins import share_card_strings, upper_id
+from kanban_terminal.config_bins import share_card_strings
 from kanban_terminal.config_keyboard import KeySettings, WedgeSettings
 from kanban_terminal.config_lookups import by_key
+from kanban_terminal.config_loops import CardId as CardId
+from kanban_terminal.config_loops import Loop as Loop
+from kanban_terminal.config_loops import Part as Part
 from kanban_terminal.config_problems import ConfigError as ConfigError
 from kanban_terminal.config_problems import Problem as Problem
 from kanban_terminal.config_problems import key_lines, line_of, message_of, path_text
 from kanban_terminal.config_sourcing import DeliverySettings, SecondSource, check_sourcing
 from kanban_terminal.display_settings import DisplaySettings
-from kanban_terminal.domain.card_ids import generated_card_id, has_valid_check, is_safe_payload
-from kanban_terminal.domain.scans import LoopTerms
+from kanban_terminal.domain.card_ids import has_valid_check, is_safe_payload
 from kanban_terminal.mqtt_settings import PLAIN_MQTT_RULE as PLAIN_MQTT_RULE
 from kanban_terminal.mqtt_settings import MqttConfigError as MqttConfigError
 from kanban_terminal.mqtt_settings import MqttSettings as MqttSettings
@@ -43,7 +47,6 @@ from kanban_terminal.resilience_config import QualityStopSettings, Reserve, Runw
 from kanban_terminal.site_settings import Site as Site
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-CardId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,40}$")]
 
 
 class _Model(BaseModel):
@@ -96,96 +99,6 @@ class Source(_Model):
     """Human name."""
 
 
-class Part(_Model):
-    number: Annotated[str, StringConstraints(min_length=1, max_length=40)]
-    """Part number as on the bin label."""
-    description: str = ""
-    """What the part is."""
-    unit: str = "pcs"
-    """Unit of the container quantity."""
-
-
-@lru_cache(maxsize=1024)
-def _loop_terms(lead_time_minutes: float, min_plausible_minutes: float | None) -> LoopTerms:
-    """A loop's `LoopTerms` (cached by value: not a property cache, which pydantic's `model_copy`
-    would carry over to a copy with another lead time; see site_settings.calendar_of)."""
-    planned = timedelta(minutes=lead_time_minutes)
-    if min_plausible_minutes is None:
-        return LoopTerms(planned_lead_time=planned, min_plausible_lead_time=planned / 10)
-    plausible = timedelta(minutes=min_plausible_minutes)
-    return LoopTerms(planned_lead_time=planned, min_plausible_lead_time=plausible)
-
-
-class Loop(_Model):
-    id: Ident
-    """Kanban loop id: one part at one point of use, fed from one source."""
-    part: str
-    """Part number (must be listed under [[parts]])."""
-    station: Ident
-    """Station id (must be listed under [[stations]])."""
-    point_of_use: str
-    """Rack / shelf position the bin sits in, as the floor names it."""
-    source: Ident
-    """Source id (must be listed under [[sources]])."""
-    container_quantity: int = Field(gt=0, le=1_000_000)
-    """Parts in one full bin."""
-    cards: int | None = Field(None, ge=1, le=99)
-    """Number of cards to generate (ids card_prefix + 01.. + check character)."""
-    card_prefix: str | None = None
-    """Prefix of generated card ids: digits and letters other than A I M O Q W Y Z."""
-    card_ids: tuple[CardId, ...] | None = None
-    """Explicit card ids, for cards already printed. Use instead of cards + card_prefix."""
-    lead_time_minutes: float = Field(gt=0, le=60 * 24 * 90)
-    """Planned replenishment lead time, empty signal to full bin back at the line."""
-    safety_factor: float = Field(0.0, ge=0, le=5)
-    """Additive safety factor S in N = D x L x (1 + S) / C."""
-    min_plausible_lead_time_minutes: float | None = Field(None, ge=0)
-    """A delivery scanned sooner than this after the request needs confirmation; default 10 % of
-    the planned lead time."""
-    material_andon: bool = True
-    """Raise a material andon (CALL, reason MAT, linked to the card) when a request of this loop passes
-    its due time with no delivery."""
-
-    @property
-    def terms(self) -> LoopTerms:
-        """Built once per loop's settings: every signal and every runway pass asks for it."""
-        return _loop_terms(self.lead_time_minutes, self.min_plausible_lead_time_minutes)
-
-    @property
-    def card_count(self) -> int:
-        """How many cards the loop has, without building their ids: the runway asks it of every loop
-        every 2 s while cards change (200 loops of 100 cards: 23 ms a tick through card_id_list)."""
-        return len(self.card_ids) if self.card_ids is not None else (self.cards or 0)
-
-    def card_id_list(self) -> tuple[str, ...]:
-        if self.card_ids is not None:
-            return tuple(upper_id(c) for c in self.card_ids)
-        assert self.cards is not None and self.card_prefix is not None
-        return tuple(generated_card_id(self.card_prefix, i) for i in range(1, self.cards + 1))
-
-
-class Person(_Model):
-    badge: Ident
-    """Badge id as the badge barcode reads."""
-    name: str
-    """Name shown on screen and in the log."""
-    role: Literal["operator", "team_lead", "supervisor", "manager", "maintenance"]
-    """Role; team leads and above may stop the line and suspend cards."""
-
-
-class AndonReason(_Model):
-    code: Ident
-    """Reason code."""
-    label: str
-    """What the floor calls it."""
-    kinds: tuple[Literal["call", "stop"], ...] = ("call", "stop")
-    """Which andon kinds may use this reason."""
-    colour: str = "yellow"
-    """Colour of the reason on screen and stack light."""
-    escalation_minutes: tuple[float, ...] = (0, 5, 15)
-    """Minutes unacknowledged after which each tier (team lead, supervisor, manager) is called."""
-
-
 class SerialScannerSettings(_Model):
     name: Ident
     """Short name shown in the status bar (e.g. "ST10")."""
@@ -195,25 +108,6 @@ class SerialScannerSettings(_Model):
     """Baud rate of a real UART; USB-CDC scanners ignore it."""
     terminator: Literal["CR", "LF", "TAB"] = "CR"
     """The suffix the scanner is programmed to send after each code."""
-
-
-class AndonSettings(_Model):
-    shelve_max_minutes: float = Field(60, gt=0, le=8 * 60)
-    """Longest time a team lead may shelve a chattering andon source; shelving is never indefinite."""
-    team_lead_idle_minutes: float = Field(5, gt=0, le=120)
-    """A team-lead session (badge + PIN) ends after this many minutes without an action."""
-    pin_failures_before_lockout: int = Field(5, ge=3, le=10)
-    """Consecutive wrong PINs after which a badge is locked out for a growing delay."""
-    lockout_seconds: float = Field(30, ge=1, le=3600)
-    """First lockout delay; it doubles with every further wrong PIN (capped at 15 min)."""
-    pin_failures_before_block: int = Field(100, ge=10, le=100)
-    """Consecutive wrong PINs after which the badge is blocked until re-enrolled (NIST: at most 100)."""
-    stop_devices: tuple[Ident, ...] = ()
-    """Andon devices whose STOP signal needs no PIN: key-switch buttons only team leads hold."""
-    stack_lights: tuple[Ident, ...] = ()
-    """Devices that receive stack-light commands on their command topic."""
-    history: int = Field(20, ge=1, le=500)
-    """How many closed andon events the andon screen lists."""
 
 
 class TerminalConfig(_Model):

@@ -5,13 +5,13 @@ and the andon's facts, `andon_log.py`) and, for a refusal, the logged refusal co
 events are collected by the unit of work and reach the bus only after the commit. The rows are
 written through `uow.andons` (storage/andon_rows.py): no SQL here. Authority comes in as an
 `AuthSession` (badge + PIN, idle timeout); operators raise a CALL without one. What screens show
-is built in `andon_views.py`.
+is built in `andon_views.py`. The outcome, the bus events and `authority` live in andon_outcomes.py
+and shelving in andon_shelving.py; every name is re-exported here, where callers import it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from kanban_terminal.domain import andon as rules
@@ -20,101 +20,21 @@ from kanban_terminal.domain.cards import Rejection
 from kanban_terminal.domain.text import escape_external
 from kanban_terminal.services import andon_elapsed, quality_stop
 from kanban_terminal.services.andon_log import log_andon, log_refusal
-from kanban_terminal.services.andon_views import (
-    AndonView,
-    LineStateView,
-    line_state,
-    reason_rule,
-    step_view,
-    view_of,
-)
+from kanban_terminal.services.andon_outcomes import AndonChanged as AndonChanged
+from kanban_terminal.services.andon_outcomes import AndonOutcome as AndonOutcome
+from kanban_terminal.services.andon_outcomes import AndonRefused as AndonRefused
+from kanban_terminal.services.andon_outcomes import LineStateChanged as LineStateChanged
+from kanban_terminal.services.andon_outcomes import _done
+from kanban_terminal.services.andon_outcomes import authority as authority
+from kanban_terminal.services.andon_outcomes import refused_outcome as refused_outcome
+from kanban_terminal.services.andon_shelving import shelve_source as shelve_source
+from kanban_terminal.services.andon_views import line_state, reason_rule, step_view, view_of
 from kanban_terminal.services.terminal import Terminal
 from kanban_terminal.storage.andon_rows import AndonScope, DuplicateAndon, andons_in
-from kanban_terminal.storage.tables import CardLogRow
 from kanban_terminal.storage.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from kanban_terminal.services.auth import AuthSession
-
-
-@dataclass(frozen=True)
-class AndonOutcome:
-    """What an andon action did, in words for the person who asked."""
-
-    ok: bool
-    message: str
-    andon: AndonView | None = None
-    rejection: Rejection | None = None
-
-
-# -- bus events (published after the commit) -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AndonChanged:
-    """An andon event was raised, acknowledged, resolved, cancelled or escalated."""
-
-    action: str
-    view: AndonView
-    actor: str | None
-    at: datetime
-    tier: int | None = None
-    role: str | None = None
-
-
-@dataclass(frozen=True)
-class LineStateChanged:
-    view: LineStateView
-
-
-@dataclass(frozen=True)
-class AndonRefused:
-    """An andon action was refused: shown on screen, already logged."""
-
-    action: str
-    rejection: Rejection
-    source: str
-
-
-def authority(terminal: Terminal, auth: AuthSession | None, source: str) -> tuple[str | None, bool]:
-    """(badge, authorised) of the logged-in team lead; an idle session ends here, logged."""
-    if auth is None:
-        return None, False
-    state = auth.current(terminal, source=source)
-    if state is None:
-        return None, False
-    auth.touch(terminal)
-    # Imported by the first badge action, not with the module: `serve` never logs anyone in
-    # (services.auth + domain.auth, ~80 KB of RSS; issue 19).
-    from kanban_terminal.domain.auth import has_authority
-
-    return state.badge, has_authority(state.role)
-
-
-def refused_outcome(terminal: Terminal, action: str, rejection: Rejection, source: str) -> AndonOutcome:
-    terminal.bus.publish(AndonRefused(action, rejection, source))
-    return AndonOutcome(False, rejection.message, rejection=rejection)
-
-
-def _done(
-    uow: UnitOfWork, action: str, view: AndonView, line: LineStateView, actor: str | None, at: datetime
-) -> AndonOutcome:
-    """Announce a change once `uow` commits; the words for the person who asked."""
-    uow.collect(AndonChanged(action, view, actor, at))
-    uow.collect(LineStateChanged(line))
-    return AndonOutcome(
-        True,
-        _MESSAGES[action].format(label=view.reason_label, a=view.andon, kind=view.andon.kind.value.upper()),
-        view,
-    )
-
-
-_MESSAGES = {
-    "raised": "{kind} raised at {a.station}: {label}. Help is being called.",
-    "acknowledged": "Acknowledged by {a.acknowledged_by}: {label} at {a.station}.",
-    "resolved": "Resolved: {label} at {a.station}.",
-    "cancelled": "Call cancelled: {label} at {a.station}.",
-}
 
 
 # -- use cases -------------------------------------------------------------------------------------
@@ -367,31 +287,3 @@ def cancel_andon(
         lambda a: rules.cancel(a, actor, source, at or now, authorised=authorised),
         actor=actor, source=source, now=now,
     )  # fmt: skip
-
-
-def shelve_source(
-    terminal: Terminal, source_id: str, minutes: float, *, source: str, auth: AuthSession | None
-) -> AndonOutcome:
-    """Shelve a chattering andon source (a device id) for a bounded time; its signals are still logged."""
-    now = terminal.clock()
-    badge, authorised = authority(terminal, auth, source)
-    max_duration = timedelta(minutes=terminal.config.andon.shelve_max_minutes)
-    decided = rules.decide_shelve(
-        source_id, timedelta(minutes=minutes), max_duration, now, authorised=authorised
-    )
-    with terminal.db.unit_of_work() as uow:
-        if isinstance(decided, Rejection):
-            log_refusal(uow, "shelve", decided, actor=badge, source=source, now=now)
-        else:
-            assert badge is not None
-            uow.andons.shelve(source_id, badge, now, decided.until)
-            uow.andons.log(
-                CardLogRow(
-                    occurred_at=now, recorded_at=now, event="andon_shelved", actor=badge,
-                    source=escape_external(source, 80),
-                    detail=f"source {source_id} shelved until {decided.until:%H:%M} UTC",
-                ),
-            )  # fmt: skip
-    if isinstance(decided, Rejection):
-        return refused_outcome(terminal, "shelve", decided, source)
-    return AndonOutcome(True, f"{source_id} shelved until {decided.until.astimezone():%H:%M}.")
