@@ -52,6 +52,16 @@ def revision(data: Path) -> str | None:
         con.close()
 
 
+def set_revision(data: Path, revision: str, *statements: str) -> None:
+    """Make the file say it is at `revision` (with `statements` to make it so)."""
+    con = sqlite3.connect(data / DB_FILENAME)
+    with con:
+        con.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+        for sql in statements:
+            con.execute(sql)
+    con.close()
+
+
 def test_a_first_start_migrates_in_a_child_and_a_restart_spawns_none(tmp_path: Path) -> None:
     _, config = make_config(tmp_path, loops=1, cards=5, sensors=0)
     data = tmp_path / "data"
@@ -66,11 +76,8 @@ def test_an_older_database_is_upgraded_by_the_child(tmp_path: Path) -> None:
     _, config = make_config(tmp_path, loops=1, cards=5, sensors=0)
     data = tmp_path / "data"
     open_as_serve(config, data)
-    con = sqlite3.connect(data / DB_FILENAME)
-    with con:
-        con.execute("UPDATE alembic_version SET version_num = '0011'")  # one step back: 0012 adds a column
-        con.execute("ALTER TABLE card_log DROP COLUMN elapsed_s")
-    con.close()
+    # One step back: 0012 adds the column.
+    set_revision(data, "0011", "ALTER TABLE card_log DROP COLUMN elapsed_s")
     assert open_as_serve(config, data) == {"child": True, "alembic": False}
     assert revision(data) == script_head()
 
@@ -80,10 +87,7 @@ def test_a_newer_database_is_refused_as_before(tmp_path: Path) -> None:
     cfg, config = make_config(tmp_path, loops=1, cards=5, sensors=0)
     data = tmp_path / "data"
     open_as_serve(config, data)
-    con = sqlite3.connect(data / DB_FILENAME)
-    with con:
-        con.execute("UPDATE alembic_version SET version_num = 'ffff9999'")
-    con.close()
+    set_revision(data, "ffff9999")
     from kanban_terminal.runtime.prepare_apart import prepare_apart
 
     assert prepare_apart(config, data) is True
