@@ -146,6 +146,10 @@ def login(terminal: Terminal, badge: str, pin: str, *, source: str) -> SessionSt
         refusal = Rejection("not_enrolled", f"No PIN enrolled for {who.name}: ask to run `enroll {badge}`.")
     else:
         refusal = check_attempt(_state(row), now)
+        if refusal is None and not pin:
+            # Enter on an empty PIN field (a glove), an empty pipe: no PIN is not a wrong one, and
+            # must not count toward the lockout (five of them locked a team lead out).
+            refusal = Rejection("no_pin", "No PIN was typed: type the PIN, then Enter.")
     if refusal is not None:
         with terminal.db.unit_of_work() as uow:
             log_badge_row(uow, "auth_refused", badge, source, refusal.message, now)

@@ -350,3 +350,14 @@ def test_shelve_is_team_lead_only_and_bounded(terminal: Terminal) -> None:
     too_long = svc.shelve_source(terminal, "ANDON-ST10", 61, source="keyboard", auth=auth)
     assert not too_long.ok and "at most 60 min" in too_long.message
     assert svc.shelve_source(terminal, "ANDON-ST10", 30, source="keyboard", auth=auth).ok
+
+
+def test_an_empty_pin_is_refused_and_never_counts_toward_the_lockout(terminal: Terminal) -> None:
+    """Enter on an empty PIN field, or an empty pipe: refused as "no PIN", never a wrong PIN, so six
+    of them do not lock the team lead out (every door's login goes through here)."""
+    for _ in range(6):
+        refused = login(terminal, TEAM_LEAD, "", source="keyboard")
+        assert isinstance(refused, Rejection) and refused.reason == "no_pin"
+    assert not isinstance(login(terminal, TEAM_LEAD, PIN, source="keyboard"), Rejection)
+    events = [r.event for r in log_rows(terminal, "auth_")]
+    assert events == ["auth_enrolled", *["auth_refused"] * 6, "auth_success"]

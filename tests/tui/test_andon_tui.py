@@ -274,3 +274,23 @@ async def test_a_team_lead_shelves_the_chattering_device_that_raised_a_call(term
     assert [(e.actor, e.detail) for e in shelved] == [
         (TEAM_LEAD, "source ANDON-ST20 shelved until 06:15 UTC")
     ]
+
+
+async def test_enter_on_an_empty_pin_field_asks_for_the_pin_and_counts_nothing(terminal: Terminal) -> None:
+    """A gloved Enter on the empty PIN field, six times: the dialog stays and asks for the PIN, no
+    failed attempt is logged, and the real PIN still stops the line (no lockout)."""
+    app = KanbanApp(terminal)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f6")
+        await pilot.pause()
+        await pick(app, pilot, "ST30", "SAFE")
+        for _ in range(6):
+            await badge_and_pin(app, pilot, TEAM_LEAD, "")
+            assert isinstance(app.screen, BadgeScreen)
+        assert "Type your PIN, then Enter." in [n.message for n in app._notifications]
+        await badge_and_pin(app, pilot, TEAM_LEAD, PIN)
+        assert read_board(terminal).line.stopped
+    with terminal.db.reading() as session:
+        failures = session.exec(select(CardLogRow).where(CardLogRow.event == "auth_failure")).all()
+    assert failures == []

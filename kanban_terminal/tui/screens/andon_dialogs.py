@@ -181,6 +181,9 @@ class BadgeScreen(AndonDialog[BadgeEntry]):
             self.notify("Scan your badge first, then type the PIN.", title="Not done", severity="warning")
             self.query_one("#badge-field", ScanField).focus()
             return
+        if not pin:  # Enter on the empty field: nothing to check, and nothing counts (services/auth)
+            self.notify("Type your PIN, then Enter.", title="Not done", severity="warning")
+            return
         self.dismiss(BadgeEntry(self._badge, pin))
 
 
