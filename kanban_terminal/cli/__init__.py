@@ -198,11 +198,11 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     cfg = _load(args)
     badge = args.badge.strip().upper()
     pin = read_pin(f"New PIN for {badge}: ", from_stdin=args.pin_stdin)
-    if pin is not None and not args.pin_stdin and read_pin("Repeat the PIN: ", from_stdin=False) != pin:
-        print("The two PINs differ; nothing was stored.", file=sys.stderr)
-        return EXIT_REJECTED
     if pin is None:
         print(NO_PIN, file=sys.stderr)
+        return EXIT_REJECTED
+    if not args.pin_stdin and read_pin("Repeat the PIN: ", from_stdin=False) != pin:
+        print("The two PINs differ; nothing was stored.", file=sys.stderr)
         return EXIT_REJECTED
     terminal = Terminal.open(cfg, _data_dir(args))
     try:

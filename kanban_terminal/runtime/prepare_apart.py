@@ -50,6 +50,8 @@ def prepare_apart(config_path: Path, data_dir: Path) -> bool:
     done = subprocess.run([*argv, "--data-dir", str(data_dir)], check=False)
     if done.returncode != 0:
         log.warning(
-            "the child process could not prepare the database (exit %d); opening it here", done.returncode
+            "preparing the database in a child process failed (exit %d); opening it in this process, "
+            "which says what is wrong",
+            done.returncode,
         )
     return True
